@@ -1,0 +1,141 @@
+# flowpin: one Makefile for the whole tree. Quiet unless V=1.
+#
+#   make            build everything (library, BPF objects, skeletons, programs, tests)
+#   make test       install deps, build, run every test tier (unit, bpf, lab)
+#   make demo       install deps, build, run the lab demo (needs root)
+#   make bench      benchmarks, results in bench/results.md
+#   make format     reformat C sources with .clang-format
+#   make lint       clang-format check + cppcheck
+#   make clean
+
+.DELETE_ON_ERROR:
+# Keep BPF objects and skeletons: they are inputs to several programs.
+.SECONDARY:
+.SUFFIXES:
+
+V ?= 0
+ifeq ($(V),0)
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+else
+Q :=
+msg =
+endif
+
+CC      ?= gcc
+CLANG   ?= clang
+BPFTOOL ?= bpftool
+BUILD   := build
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers
+CPPFLAGS += -Iinclude -I$(BUILD)/skel -D_GNU_SOURCE
+LDLIBS   := -lbpf -lxdp -lyaml -lpcap -lelf -lz
+
+BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-Iinclude -I/usr/include/$(shell uname -m)-linux-gnu
+
+HEADERS   := $(wildcard include/flowpin/*.h)
+LIB_SRC   := $(wildcard lib/*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB       := $(BUILD)/libflowpin.a
+BPF_SRC   := $(wildcard bpf/*.bpf.c)
+BPF_OBJ   := $(BPF_SRC:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
+SKELS     := $(BPF_SRC:bpf/%.bpf.c=$(BUILD)/skel/%.skel.h)
+SRC       := $(wildcard src/*.c)
+SRC_OBJ   := $(SRC:%.c=$(BUILD)/%.o)
+BIN       := $(BUILD)/flowpin
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+BPFT_SRC  := $(wildcard tests/bpf/test_*.c)
+BPFT_BIN  := $(BPFT_SRC:tests/bpf/%.c=$(BUILD)/tests/bpf/%)
+LAB_SRC   := $(wildcard lab/*.c)
+LAB_BIN   := $(LAB_SRC:lab/%.c=$(BUILD)/lab/%)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+# Helpers shared by the test programs (packet builders, fixtures), not tests themselves.
+TESTLIB_SRC := $(wildcard tests/common/*.c)
+TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all test test-build demo bench format lint clean deps
+all: $(BIN) $(UNIT_BIN) $(BPFT_BIN) $(LAB_BIN) $(BENCH_BIN)
+
+deps:
+	$(Q)bash scripts/deps.sh
+
+$(BUILD)/%.o: %.c $(HEADERS) $(SKELS) | $(BUILD)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(HEADERS) $(wildcard bpf/*.h) | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp.o
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp.o && rm -f $@.tmp.o
+
+$(BUILD)/skel/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
+
+$(BIN): $(SRC_OBJ) $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB) $(TESTLIB_OBJ) $(HEADERS)
+	$(call msg,TEST,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TESTLIB_OBJ) $(LIB) $(LDLIBS) -lcmocka -lm -o $@
+
+$(BUILD)/tests/bpf/%: tests/bpf/%.c $(LIB) $(TESTLIB_OBJ) $(HEADERS) $(SKELS)
+	$(call msg,TEST,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TESTLIB_OBJ) $(LIB) $(LDLIBS) -lcmocka -lm -o $@
+
+$(BUILD)/lab/%: lab/%.c $(LIB) $(HEADERS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) $(LDLIBS) -lm -o $@
+
+$(BUILD)/bench/%: bench/%.c $(LIB) $(TESTLIB_OBJ) $(HEADERS) $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TESTLIB_OBJ) $(LIB) $(LDLIBS) -lm -o $@
+
+$(BUILD):
+	$(Q)mkdir -p $@
+
+# Every tier that exists; one summary line at the end; non-zero on any failure.
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash scripts/run-tests.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash lab/demo
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash bench/run
+
+C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+format:
+	$(Q)clang-format -i $(C_FILES)
+
+lint:
+	$(Q)clang-format --dry-run --Werror $(C_FILES)
+	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+		--inline-suppr --suppress=missingIncludeSystem -Iinclude \
+		-D__u8=uint8_t $(LIB_SRC) $(SRC)
+
+clean:
+	$(call msg,CLEAN,$(BUILD))
+	$(Q)rm -rf $(BUILD)

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * flowpin configuration: what the YAML file says, after validation.
+ * Userspace only. The example with every field explained: examples/flowpin.yaml.
+ */
+#ifndef FLOWPIN_CONFIG_H
+#define FLOWPIN_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <flowpin/hash.h>
+
+#define FP_MAX_VIPS	     64
+#define FP_MAX_BACKEND_ID    4095 /* backend ids are 1..4095: an index into BPF arrays */
+#define FP_DEFAULT_TABLE_SIZE 65537
+#define FP_NAME_MAX	     64
+
+enum fp_pinning {
+	FP_PIN_NONE = 0,       /* flow hash mod number of backends, no state */
+	FP_PIN_TABLE = 1,      /* session table; new flows round-robin */
+	FP_PIN_HASH = 2,       /* Maglev only */
+	FP_PIN_HASH_TABLE = 3, /* Maglev + session table */
+	FP_PIN_FULL = 4,       /* Maglev + session table + hop list (second chance) */
+};
+
+enum fp_backend_state {
+	FP_BACKEND_ACTIVE = 0,	 /* takes new flows */
+	FP_BACKEND_DRAINING = 1, /* keeps its flows, takes no new ones (weight 0 in new tables) */
+	FP_BACKEND_DOWN = 2,	 /* out of every table */
+};
+
+/* An address of either family; IPv4 is stored IPv4-mapped (see flowpin/flow.h). */
+struct fp_addr {
+	__u8 a[16];
+};
+
+struct fp_prefix {
+	struct fp_addr addr;
+	__u8 len; /* in IPv6 terms: an IPv4 /24 is stored as 96 + 24 */
+};
+
+struct fp_backend_cfg {
+	__u32 id;     /* stable id, 1..FP_MAX_BACKEND_ID, unique within a VIP */
+	struct fp_addr addr;
+	__u32 weight; /* 1..65535, default 100 */
+	enum fp_backend_state state;
+	int line;     /* where it was defined, for messages */
+};
+
+struct fp_vip_cfg {
+	char name[FP_NAME_MAX];
+	struct fp_addr addr;
+	__u16 port;   /* host order; 0 = all ports */
+	__u8 proto;   /* IPPROTO_TCP or IPPROTO_UDP */
+	enum fp_pinning pinning;
+	bool hash_addresses_only; /* port-0 VIPs: hash (src, dst, proto), so fragments follow */
+	struct fp_backend_cfg *backends;
+	size_t n_backends;
+	int line;
+};
+
+struct fp_timeouts {
+	__u32 tcp_established; /* seconds idle before a TCP session entry expires (default 7200) */
+	__u32 tcp_transitory;  /* after FIN/RST, and half-open entries (default 30) */
+	__u32 udp;	       /* UDP flows (default 300) */
+};
+
+struct fp_config {
+	char *path;
+	struct fp_hash_key hash_key; /* fleet-wide secret, 32 hex digits in the file */
+	__u32 table_size;	     /* prime, >= 100 x backends of the largest VIP */
+	__u16 encap_port;	     /* host order */
+	struct fp_timeouts timeouts;
+	struct fp_prefix *lb_sources; /* backend side: encapsulated packets only from these */
+	size_t n_lb_sources;
+	struct fp_vip_cfg *vips;
+	size_t n_vips;
+};
+
+/*
+ * fp_config_load - parse and validate a config file.
+ * Every problem is printed to @err as "FILE:LINE: FIELD: message", all of them, not only
+ * the first. Returns 0 and sets *@out, or a negative errno (-EINVAL for a bad file,
+ * -ENOENT/-EACCES ... when it cannot be read) and leaves *@out NULL.
+ */
+int fp_config_load(const char *path, struct fp_config **out, FILE *err);
+void fp_config_free(struct fp_config *cfg);
+
+const char *fp_pinning_name(enum fp_pinning p);
+const char *fp_backend_state_name(enum fp_backend_state s);
+
+/* Formats an address (IPv4 dotted for IPv4-mapped). Returns buf. */
+const char *fp_addr_str(const struct fp_addr *a, char *buf, size_t len);
+/* Parses an IPv4 or IPv6 literal. Returns 0 or -EINVAL. */
+int fp_addr_parse(const char *s, struct fp_addr *out);
+static inline bool fp_addr_v4(const struct fp_addr *a)
+{
+	return fp_addr_is_v4(a->a);
+}
+
+#endif

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/* One logger for the programs; libbpf's messages are routed through it. */
+#ifndef FLOWPIN_LOG_H
+#define FLOWPIN_LOG_H
+
+enum fp_log_level { FP_LOG_ERROR = 0, FP_LOG_WARN, FP_LOG_INFO, FP_LOG_DEBUG };
+
+extern int fp_log_verbosity; /* messages above this level are dropped; default INFO */
+
+void fp_log(enum fp_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Installs fp_log as libbpf's print callback (libbpf debug output only at DEBUG). */
+void fp_log_route_libbpf(void);
+
+#define fp_err(...)   fp_log(FP_LOG_ERROR, __VA_ARGS__)
+#define fp_warn(...)  fp_log(FP_LOG_WARN, __VA_ARGS__)
+#define fp_info(...)  fp_log(FP_LOG_INFO, __VA_ARGS__)
+#define fp_debug(...) fp_log(FP_LOG_DEBUG, __VA_ARGS__)
+
+#endif

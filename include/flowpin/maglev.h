@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Maglev lookup tables (Eisenbud et al., NSDI 2016) and table generations.
+ * Userspace only; the data plane sees the result as arrays of struct fp_bucket.
+ */
+#ifndef FLOWPIN_MAGLEV_H
+#define FLOWPIN_MAGLEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <flowpin/hash.h>
+#include <flowpin/maps.h>
+
+struct fp_maglev_backend {
+	__u32 id;     /* stable id from config: the permutation depends on it, not on position */
+	__u32 weight; /* 0 = takes no buckets (draining) */
+};
+
+/*
+ * fp_maglev_build - fill @table[0..m-1] with backend ids (FP_NO_BACKEND when no backend
+ * has weight). The result depends only on (ids, weights, m, key), never on the order
+ * of @backends. @m must be prime. Returns 0 or a negative errno.
+ */
+int fp_maglev_build(const struct fp_maglev_backend *backends, size_t n, __u32 m,
+		    const struct fp_hash_key *key, __u16 *table);
+
+/*
+ * fp_maglev_populate - the paper's population loop with explicit (offset, skip) per
+ * backend, for tests against the paper's worked example.
+ */
+int fp_maglev_populate(const __u32 *ids, const __u32 *weights, const __u32 *offset,
+		       const __u32 *skip, size_t n, __u32 m, __u16 *table);
+
+/* Per-bucket hop pairs for generation g+1 (@next) over generation g (@prev). */
+void fp_generation_pairs(const __u16 *next, const __u16 *prev, __u32 m, struct fp_bucket *out);
+
+/* Number of buckets whose owner differs between two tables. */
+__u32 fp_table_disruption(const __u16 *a, const __u16 *b, __u32 m);
+
+bool fp_is_prime(__u32 n);
+
+#endif

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * flowpin's encapsulation, shared by the LB program (writes it) and the backend
+ * program (reads it, forwards it, strips it). docs/wire-format.md is the prose version.
+ *
+ *   outer IPv4 (DF) or IPv6 | UDP (sport = fp_hash_sport(), dport = encap_port, csum 0)
+ *   | GUE header (variant 0, C=0, proto = 4 or 41, flags = P)
+ *   | GUE private flags word: struct fp_gue_priv (type, hop index, hop count, flags)
+ *   | private field: generation (be32)
+ *   | hops[hop_count]: 4-byte IPv4 or 16-byte IPv6 addresses, the outer header's family
+ *   | original IP packet, byte for byte
+ *
+ * GUE's Hlen counts the 32-bit words after the base header: 2 + hop_count (IPv4 hops)
+ * or 2 + 4 * hop_count (IPv6 hops).
+ *
+ * hops[0] is the backend the LB chose (the outer destination); hops[1], when present,
+ * is the flow's owner in the previous table generation (second chance). hop_index is
+ * the index of the hop the packet is addressed to now; a backend with no socket for a
+ * non-SYN segment forwards to hops[hop_index + 1] and increments hop_index.
+ *
+ * The outer UDP checksum is zero, for IPv6 too (RFC 6935/6936: tunnel protocols whose
+ * payload carries its own checksums). Only flowpin's backend program consumes these
+ * packets, before the stack sees them.
+ */
+#ifndef FLOWPIN_WIRE_H
+#define FLOWPIN_WIRE_H
+
+#include <flowpin/compiler.h>
+
+#define FP_DEFAULT_ENCAP_PORT 6080
+#define FP_MAX_HOPS	      2 /* owner now, owner in the previous generation */
+
+#define FP_GUE_FLAG_PRIV 0x0001 /* host order of the 16-bit flags field: P bit */
+#define FP_PRIV_TYPE_HOPS 0xF1	/* "flowpin, version 1" in the first private byte */
+#define FP_PRIV_FLAG_V6	  0x01	/* hops are IPv6 addresses */
+
+struct fp_guehdr {
+	__u8 hlen_ver;	/* version (2 bits, 0) | C (1 bit, 0) | Hlen (5 bits), MSB first */
+	__u8 proto;	/* inner IP protocol: IPPROTO_IPIP (4) or IPPROTO_IPV6 (41) */
+	__be16 flags;	/* FP_GUE_FLAG_PRIV */
+};
+FP_STATIC_ASSERT(sizeof(struct fp_guehdr) == 4, "GUE base header is 4 bytes");
+
+struct fp_gue_priv {
+	__u8 type;	 /* FP_PRIV_TYPE_HOPS */
+	__u8 hop_index;	 /* hop the packet is addressed to now (0-based) */
+	__u8 hop_count;	 /* 1..FP_MAX_HOPS */
+	__u8 flags;	 /* FP_PRIV_FLAG_V6 */
+	__be32 generation; /* table generation the LB used */
+};
+FP_STATIC_ASSERT(sizeof(struct fp_gue_priv) == 8, "private flags word + generation");
+
+/* GUE Hlen byte for a given hop count and family (version 0, C = 0). */
+FP_INLINE __u8 fp_gue_hlen(__u8 hop_count, int v6)
+{
+	return (__u8)(2 + hop_count * (v6 ? 4 : 1));
+}
+
+FP_INLINE __u32 fp_hop_size(int v6)
+{
+	return v6 ? 16 : 4;
+}
+
+/* Bytes added in front of the original IP packet. */
+FP_INLINE __u32 fp_encap_overhead(int outer_v6, __u8 hop_count)
+{
+	return (outer_v6 ? 40 : 20) + 8 + sizeof(struct fp_guehdr) + sizeof(struct fp_gue_priv) +
+	       hop_count * fp_hop_size(outer_v6);
+}
+
+/* Largest overhead: IPv6 outer, two IPv6 hops. The fabric needs this MTU headroom. */
+#define FP_MAX_ENCAP_OVERHEAD (40 + 8 + 4 + 8 + FP_MAX_HOPS * 16)
+FP_STATIC_ASSERT(FP_MAX_ENCAP_OVERHEAD == 92, "documented in docs/wire-format.md");
+
+#endif

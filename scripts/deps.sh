@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Idempotent install of every build, test and lab dependency from Debian packages.
+# Runs apt-get update only when something is missing.
+set -euo pipefail
+
+packages=(
+	make gcc clang llvm pkg-config     # userspace (gnu11) and BPF (clang -target bpf)
+	libbpf-dev bpftool                 # BPF loading, skeletons (bpftool gen skeleton)
+	libxdp-dev                         # XDP attach modes, shared with xdp-tools users
+	libelf-dev zlib1g-dev              # libbpf's own link dependencies
+	libyaml-dev                        # config and lab scenario files
+	libpcap-dev                        # flowpin replay reads/writes captures
+	libcmocka-dev                      # unit and BPF test runner (TAP output)
+	iproute2 ethtool tcpdump           # lab: namespaces, veth, nexthop groups
+	nginx-light                        # lab: real HTTP servers on the backends
+	bird2                              # lab/control: real BGP daemon
+	curl                               # lab: checks
+	python3 python3-yaml               # lab orchestration (scenario timelines)
+	clang-format cppcheck              # make lint
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "deps: all ${#packages[@]} packages present"
+	exit 0
+fi
+
+echo "deps: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: need root to install packages (run with sudo)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# Debian starts nginx on install; the lab starts its own instances in namespaces.
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.flowpin
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	cp /usr/sbin/policy-rc.d.flowpin /usr/sbin/policy-rc.d
+	chmod +x /usr/sbin/policy-rc.d
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+rm -f /usr/sbin/policy-rc.d.flowpin
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

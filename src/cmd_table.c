@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: MIT
+/* Placeholder until its issue lands: fails loudly, never pretends to work. */
+#include <stdio.h>
+#include "commands.h"
+
+int cmd_table(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	fprintf(stderr, "flowpin table: not built yet\n");
+	return 1;
+}

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: MIT */
+/* The flowpin subcommands. Each returns the process exit status. */
+#ifndef FLOWPIN_COMMANDS_H
+#define FLOWPIN_COMMANDS_H
+
+int cmd_check(int argc, char **argv);	/* src/cmd_check.c */
+int cmd_table(int argc, char **argv);	/* src/cmd_table.c */
+int cmd_lb(int argc, char **argv);	/* src/cmd_lb.c: up, down, reload, stats, flows */
+int cmd_replay(int argc, char **argv);	/* src/cmd_replay.c */
+int cmd_backend(int argc, char **argv); /* src/cmd_backend.c: up, down, stats */
+
+#endif
