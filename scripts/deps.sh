@@ -38,12 +38,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# Debian starts nginx on install; the lab starts its own instances in namespaces.
-printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.flowpin
+# Debian starts nginx (and BIRD) on install; the lab starts its own instances inside
+# namespaces, so keep the host's service manager from starting them.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
-	cp /usr/sbin/policy-rc.d.flowpin /usr/sbin/policy-rc.d
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 	chmod +x /usr/sbin/policy-rc.d
 	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
-rm -f /usr/sbin/policy-rc.d.flowpin
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
