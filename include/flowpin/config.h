@@ -10,10 +10,15 @@
 #include <stdio.h>
 #include <flowpin/hash.h>
 
-#define FP_MAX_VIPS	     64
-#define FP_MAX_BACKEND_ID    4095 /* backend ids are 1..4095: an index into BPF arrays */
-#define FP_DEFAULT_TABLE_SIZE 65537
-#define FP_NAME_MAX	     64
+#define FP_MAX_VIPS		   64
+#define FP_MAX_BACKEND_ID	   4095 /* backend ids are 1..4095: an index into BPF arrays */
+#define FP_DEFAULT_TABLE_SIZE	   65537
+#define FP_NAME_MAX		   64
+#define FP_MAX_TABLE_SIZE	   16777213 /* largest prime < 2^24: 64 MiB of buckets per VIP */
+#define FP_MAX_TIMEOUT		   31536000 /* seconds (one year) */
+#define FP_DEFAULT_TCP_ESTABLISHED 7200
+#define FP_DEFAULT_TCP_TRANSITORY  30
+#define FP_DEFAULT_UDP_TIMEOUT	   300
 
 enum fp_pinning {
 	FP_PIN_NONE = 0,       /* flow hash mod number of backends, no state */
@@ -40,18 +45,18 @@ struct fp_prefix {
 };
 
 struct fp_backend_cfg {
-	__u32 id;     /* stable id, 1..FP_MAX_BACKEND_ID, unique within a VIP */
+	__u32 id; /* stable id, 1..FP_MAX_BACKEND_ID, unique within a VIP */
 	struct fp_addr addr;
 	__u32 weight; /* 1..65535, default 100 */
 	enum fp_backend_state state;
-	int line;     /* where it was defined, for messages */
+	int line; /* where it was defined, for messages */
 };
 
 struct fp_vip_cfg {
 	char name[FP_NAME_MAX];
 	struct fp_addr addr;
-	__u16 port;   /* host order; 0 = all ports */
-	__u8 proto;   /* IPPROTO_TCP or IPPROTO_UDP */
+	__u16 port; /* host order; 0 = all ports */
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
 	enum fp_pinning pinning;
 	bool hash_addresses_only; /* port-0 VIPs: hash (src, dst, proto), so fragments follow */
 	struct fp_backend_cfg *backends;

@@ -39,4 +39,13 @@ __u32 fp_table_disruption(const __u16 *a, const __u16 *b, __u32 m);
 
 bool fp_is_prime(__u32 n);
 
+struct fp_config;
+struct fp_vip_cfg;
+/*
+ * fp_maglev_build_vip - a VIP's table under @cfg (its hash key and table size): active
+ * backends with their weights, draining and down backends with weight 0. @table has
+ * cfg->table_size entries. Returns 0 or a negative errno.
+ */
+int fp_maglev_build_vip(const struct fp_config *cfg, const struct fp_vip_cfg *vip, __u16 *table);
+
 #endif

@@ -1,0 +1,752 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Config loader: YAML (libyaml document API, so every node keeps its line) to a
+ * validated struct fp_config. Reports every problem as "FILE:LINE: FIELD: message" and
+ * keeps going, so an operator fixes a file in one round; any problem means no config.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <yaml.h>
+#include <flowpin/config.h>
+#include <flowpin/maglev.h>
+#include <flowpin/siphash.h>
+#include <flowpin/wire.h>
+
+#define FIELD_MAX 128
+
+/* One problem; all are printed at the end in line order, however they were found. */
+struct problem {
+	size_t line;
+	size_t seq;
+	char *text;
+};
+
+struct loader {
+	const char *path;
+	int errors;
+	yaml_document_t *doc;
+	struct problem *problems;
+	size_t n_problems, cap_problems;
+	bool out_of_memory;
+};
+
+static void report(struct loader *ld, size_t line, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void report(struct loader *ld, size_t line, const char *field, const char *fmt, ...)
+{
+	char msg[512];
+	struct problem *p;
+	va_list ap;
+
+	ld->errors++;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (ld->n_problems == ld->cap_problems) {
+		size_t cap = ld->cap_problems ? 2 * ld->cap_problems : 16;
+
+		p = realloc(ld->problems, cap * sizeof(*p));
+		if (!p) {
+			ld->out_of_memory = true;
+			return;
+		}
+		ld->problems = p;
+		ld->cap_problems = cap;
+	}
+	p = &ld->problems[ld->n_problems];
+	p->line = line;
+	p->seq = ld->n_problems;
+	if (asprintf(&p->text, "%s:%zu: %s: %s", ld->path, line, field, msg) < 0) {
+		ld->out_of_memory = true;
+		return;
+	}
+	ld->n_problems++;
+}
+
+static int by_line(const void *a, const void *b)
+{
+	const struct problem *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Prints every problem in file order and forgets them. */
+static void flush_problems(struct loader *ld, FILE *err)
+{
+	qsort(ld->problems, ld->n_problems, sizeof(*ld->problems), by_line);
+	for (size_t i = 0; i < ld->n_problems; i++) {
+		if (err)
+			fprintf(err, "%s\n", ld->problems[i].text);
+		free(ld->problems[i].text);
+	}
+	free(ld->problems);
+	ld->problems = NULL;
+	ld->n_problems = ld->cap_problems = 0;
+}
+
+/*
+ * Builds a field path ("vips[1].backends[0].weight") into a FIELD_MAX buffer. Paths are
+ * short by construction (fixed key names, indices < 4096), and a cut one is still useful.
+ */
+static void fieldf(char *dst, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fieldf(char *dst, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(dst, FIELD_MAX, fmt, ap);
+	va_end(ap);
+}
+
+static size_t line_of(const yaml_node_t *node)
+{
+	return node->start_mark.line + 1; /* libyaml counts from 0 */
+}
+
+/* A scalar's text, or NULL (and an error naming the expectation) for lists/mappings. */
+static const char *scalar(struct loader *ld, const yaml_node_t *node, const char *field,
+			  const char *expected)
+{
+	if (node->type != YAML_SCALAR_NODE) {
+		report(ld, line_of(node), field, "must be %s, got a %s", expected,
+		       node->type == YAML_MAPPING_NODE ? "mapping" : "list");
+		return NULL;
+	}
+	return (const char *)node->data.scalar.value;
+}
+
+/*
+ * Unsigned decimal in [min, max]. Only digits: YAML's 0x/0o forms and signs are
+ * rejected, so "port: 010" cannot silently mean 8.
+ */
+static int parse_uint(struct loader *ld, const yaml_node_t *node, const char *field,
+		      unsigned long long min, unsigned long long max, unsigned long long *out)
+{
+	const char *s = scalar(ld, node, field, "an integer");
+	unsigned long long v = 0;
+	size_t n;
+
+	if (!s)
+		return -EINVAL;
+	n = strlen(s);
+	if (n == 0 || n > 19 || n != node->data.scalar.length)
+		goto bad;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			goto bad;
+		v = v * 10 + (unsigned long long)(s[i] - '0');
+	}
+	if (v < min || v > max)
+		goto bad;
+	*out = v;
+	return 0;
+bad:
+	/* Numbers unquoted (as in "got 0"), anything else quoted so blanks show. */
+	if (n && strspn(s, "0123456789") == n)
+		report(ld, line_of(node), field, "must be %llu..%llu, got %s", min, max, s);
+	else
+		report(ld, line_of(node), field, "must be %llu..%llu, got '%s'", min, max, s);
+	return -EINVAL;
+}
+
+/*
+ * Walks a mapping against a list of known keys: values[i] is the node for keys[i] (or
+ * NULL). Unknown and repeated keys are errors. Returns 0, or -EINVAL if @node is not a
+ * mapping (then nothing below it can be checked).
+ */
+static int map_fields(struct loader *ld, const yaml_node_t *node, const char *prefix,
+		      const char *const *keys, size_t n_keys, yaml_node_t **values)
+{
+	char field[FIELD_MAX];
+
+	memset(values, 0, n_keys * sizeof(*values));
+	if (node->type != YAML_MAPPING_NODE) {
+		report(ld, line_of(node), prefix, "must be a mapping (key: value lines), got a %s",
+		       node->type == YAML_SCALAR_NODE ? "scalar" : "list");
+		return -EINVAL;
+	}
+	for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = yaml_document_get_node(ld->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(ld->doc, p->value);
+		const char *name;
+		size_t i;
+
+		if (!k || !v)
+			continue;
+		if (k->type != YAML_SCALAR_NODE) {
+			report(ld, line_of(k), prefix, "keys must be plain names");
+			continue;
+		}
+		name = (const char *)k->data.scalar.value;
+		fieldf(field, "%s%s%s", prefix, *prefix ? "." : "", name);
+		for (i = 0; i < n_keys; i++)
+			if (!strcmp(name, keys[i]))
+				break;
+		if (i == n_keys) {
+			char known[256] = "";
+
+			for (size_t j = 0; j < n_keys; j++) {
+				strncat(known, keys[j], sizeof(known) - strlen(known) - 1);
+				if (j + 1 < n_keys)
+					strncat(known, ", ", sizeof(known) - strlen(known) - 1);
+			}
+			report(ld, line_of(k), field, "unknown key (known: %s)", known);
+			continue;
+		}
+		if (values[i]) {
+			report(ld, line_of(k), field, "duplicate key (first at line %zu)",
+			       line_of(values[i]));
+			continue;
+		}
+		values[i] = v;
+	}
+	return 0;
+}
+
+static void missing(struct loader *ld, const yaml_node_t *map, const char *prefix, const char *key)
+{
+	char field[FIELD_MAX];
+
+	fieldf(field, "%s%s%s", prefix, *prefix ? "." : "", key);
+	report(ld, line_of(map), field, "missing (required)");
+}
+
+static bool addr_unusable(const struct fp_addr *a)
+{
+	static const __u8 zero[16];
+
+	if (fp_addr_v4(a))
+		return !memcmp(a->a + 12, zero, 4) || (a->a[12] & 0xf0) == 0xe0;
+	return !memcmp(a->a, zero, 16) || a->a[0] == 0xff;
+}
+
+/* A unicast address literal of either family. */
+static int parse_addr(struct loader *ld, const yaml_node_t *node, const char *field,
+		      struct fp_addr *out)
+{
+	const char *s = scalar(ld, node, field, "an IPv4 or IPv6 address");
+
+	if (!s)
+		return -EINVAL;
+	if (fp_addr_parse(s, out)) {
+		report(ld, line_of(node), field, "not an IPv4 or IPv6 address: '%s'", s);
+		return -EINVAL;
+	}
+	if (addr_unusable(out)) {
+		report(ld, line_of(node), field, "must be a unicast address, got '%s'", s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "ADDR/LEN" or a bare address (host prefix). Host bits must be zero. */
+static int parse_prefix(struct loader *ld, const yaml_node_t *node, const char *field,
+			struct fp_prefix *out)
+{
+	const char *s = scalar(ld, node, field, "an address prefix");
+	char buf[INET6_ADDRSTRLEN + 8];
+	const char *slash;
+	unsigned long len;
+	char *end;
+	bool v4;
+
+	if (!s)
+		return -EINVAL;
+	if (strlen(s) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, s);
+	slash = strchr(s, '/');
+	if (slash)
+		buf[slash - s] = '\0';
+	if (fp_addr_parse(buf, &out->addr))
+		goto bad;
+	v4 = fp_addr_v4(&out->addr);
+	len = v4 ? 32 : 128;
+	if (slash) {
+		if (slash[1] < '0' || slash[1] > '9')
+			goto bad;
+		errno = 0;
+		len = strtoul(slash + 1, &end, 10);
+		if (errno || *end || len > (v4 ? 32UL : 128UL)) {
+			report(ld, line_of(node), field, "prefix length must be 0..%d, got '%s'",
+			       v4 ? 32 : 128, s);
+			return -EINVAL;
+		}
+	}
+	out->len = (__u8)(v4 ? 96 + len : len);
+	for (unsigned int bit = out->len; bit < 128; bit++) {
+		if (out->addr.a[bit / 8] & (0x80 >> (bit % 8))) {
+			report(ld, line_of(node), field,
+			       "'%s' has bits set after the prefix length (host bits)", s);
+			return -EINVAL;
+		}
+	}
+	return 0;
+bad:
+	report(ld, line_of(node), field, "not an address or ADDRESS/LENGTH prefix: '%s'", s);
+	return -EINVAL;
+}
+
+/* One of @names (exact spelling); *out = its index. */
+static int parse_enum(struct loader *ld, const yaml_node_t *node, const char *field,
+		      const char *const *names, size_t n, int *out)
+{
+	const char *s = scalar(ld, node, field, "a word");
+	char known[128] = "";
+
+	if (!s)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(s, names[i])) {
+			*out = (int)i;
+			return 0;
+		}
+		strncat(known, names[i], sizeof(known) - strlen(known) - 1);
+		if (i + 1 < n)
+			strncat(known, i + 2 == n ? " or " : ", ",
+				sizeof(known) - strlen(known) - 1);
+	}
+	report(ld, line_of(node), field, "must be %s, got '%s'", known, s);
+	return -EINVAL;
+}
+
+static const char *const pinning_names[] = { "none", "table", "hash", "hash+table", "full" };
+static const char *const state_names[] = { "active", "draining", "down" };
+static const char *const proto_names[] = { "tcp", "udp" };
+static const char *const hash_names[] = { "5-tuple", "addresses" };
+
+enum { B_ID, B_ADDRESS, B_WEIGHT, B_STATE, B_N };
+static const char *const backend_keys[B_N] = { "id", "address", "weight", "state" };
+
+static void load_backend(struct loader *ld, const yaml_node_t *node, const char *prefix,
+			 struct fp_backend_cfg *b)
+{
+	yaml_node_t *v[B_N];
+	char field[FIELD_MAX];
+	unsigned long long n;
+	int e;
+
+	b->weight = 100;
+	b->state = FP_BACKEND_ACTIVE;
+	b->line = (int)line_of(node);
+	if (map_fields(ld, node, prefix, backend_keys, B_N, v))
+		return;
+#define F(key) (fieldf(field, "%s.%s", prefix, key), field)
+	if (!v[B_ID])
+		missing(ld, node, prefix, "id");
+	else if (!parse_uint(ld, v[B_ID], F("id"), 1, FP_MAX_BACKEND_ID, &n))
+		b->id = (__u32)n;
+	if (!v[B_ADDRESS])
+		missing(ld, node, prefix, "address");
+	else
+		parse_addr(ld, v[B_ADDRESS], F("address"), &b->addr);
+	if (v[B_WEIGHT] && !parse_uint(ld, v[B_WEIGHT], F("weight"), 1, 65535, &n))
+		b->weight = (__u32)n;
+	if (v[B_STATE] && !parse_enum(ld, v[B_STATE], F("state"), state_names, 3, &e))
+		b->state = (enum fp_backend_state)e;
+#undef F
+}
+
+enum { V_NAME, V_ADDRESS, V_PORT, V_PROTOCOL, V_PINNING, V_HASH, V_BACKENDS, V_N };
+static const char *const vip_keys[V_N] = { "name",    "address", "port",    "protocol",
+					   "pinning", "hash",	 "backends" };
+
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= FP_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+static int load_vip(struct loader *ld, const yaml_node_t *node, const char *prefix,
+		    struct fp_vip_cfg *vip)
+{
+	yaml_node_t *v[V_N];
+	char field[FIELD_MAX];
+	unsigned long long n;
+	const char *s;
+	int e;
+
+	vip->pinning = FP_PIN_FULL;
+	vip->line = (int)line_of(node);
+	if (map_fields(ld, node, prefix, vip_keys, V_N, v))
+		return 0;
+#define F(key) (fieldf(field, "%s.%s", prefix, key), field)
+	if (!v[V_NAME]) {
+		missing(ld, node, prefix, "name");
+	} else if ((s = scalar(ld, v[V_NAME], F("name"), "a name"))) {
+		if (name_ok(s))
+			strcpy(vip->name, s);
+		else
+			report(ld, line_of(v[V_NAME]), field,
+			       "must be 1..%d characters of A-Z a-z 0-9 . _ -, got '%s'",
+			       FP_NAME_MAX - 1, s);
+	}
+	if (!v[V_ADDRESS])
+		missing(ld, node, prefix, "address");
+	else
+		parse_addr(ld, v[V_ADDRESS], F("address"), &vip->addr);
+	if (!v[V_PORT]) {
+		missing(ld, node, prefix, "port");
+	} else if (v[V_PORT]->type == YAML_SCALAR_NODE &&
+		   !strcmp((const char *)v[V_PORT]->data.scalar.value, "all")) {
+		vip->port = 0;
+	} else if (!parse_uint(ld, v[V_PORT], F("port"), 0, 65535, &n)) {
+		vip->port = (__u16)n;
+	}
+	if (!v[V_PROTOCOL])
+		missing(ld, node, prefix, "protocol");
+	else if (!parse_enum(ld, v[V_PROTOCOL], F("protocol"), proto_names, 2, &e))
+		vip->proto = e == 0 ? IPPROTO_TCP : IPPROTO_UDP;
+	if (v[V_PINNING] && !parse_enum(ld, v[V_PINNING], F("pinning"), pinning_names, 5, &e))
+		vip->pinning = (enum fp_pinning)e;
+	if (v[V_HASH] && !parse_enum(ld, v[V_HASH], F("hash"), hash_names, 2, &e)) {
+		vip->hash_addresses_only = e == 1;
+		if (vip->hash_addresses_only && vip->port != 0)
+			report(ld, line_of(v[V_HASH]), field,
+			       "'addresses' is only allowed with port 0 (all ports), port is %u",
+			       vip->port);
+	}
+	if (!v[V_BACKENDS]) {
+		missing(ld, node, prefix, "backends");
+		return 0;
+	}
+	fieldf(field, "%s.backends", prefix);
+	if (v[V_BACKENDS]->type != YAML_SEQUENCE_NODE) {
+		report(ld, line_of(v[V_BACKENDS]), field, "must be a list of backends");
+		return 0;
+	}
+	yaml_node_item_t *items = v[V_BACKENDS]->data.sequence.items.start;
+	size_t count = (size_t)(v[V_BACKENDS]->data.sequence.items.top - items);
+
+	if (count == 0) {
+		report(ld, line_of(v[V_BACKENDS]), field,
+		       "empty: a VIP needs at least one backend");
+		return 0;
+	}
+	vip->backends = calloc(count, sizeof(*vip->backends));
+	if (!vip->backends)
+		return -ENOMEM;
+	vip->n_backends = count;
+	for (size_t i = 0; i < count; i++) {
+		char bprefix[FIELD_MAX];
+
+		fieldf(bprefix, "%s.backends[%zu]", prefix, i);
+		load_backend(ld, yaml_document_get_node(ld->doc, items[i]), bprefix,
+			     &vip->backends[i]);
+	}
+	/* Ids name backends in tables and maps; addresses are where packets go. */
+	for (size_t i = 0; i < count; i++) {
+		struct fp_backend_cfg *b = &vip->backends[i];
+		char buf[INET6_ADDRSTRLEN];
+		static const struct fp_addr none;
+
+		for (size_t j = 0; j < i; j++) {
+			struct fp_backend_cfg *o = &vip->backends[j];
+
+			if (b->id && b->id == o->id) {
+				fieldf(field, "%s.backends[%zu].id", prefix, i);
+				report(ld, (size_t)b->line, field,
+				       "duplicate id %u (also backends[%zu], line %d)", b->id, j,
+				       o->line);
+			}
+			if (memcmp(&b->addr, &none, sizeof(none)) &&
+			    !memcmp(&b->addr, &o->addr, sizeof(b->addr))) {
+				fieldf(field, "%s.backends[%zu].address", prefix, i);
+				report(ld, (size_t)b->line, field,
+				       "duplicate address %s (also backends[%zu], line %d)",
+				       fp_addr_str(&b->addr, buf, sizeof(buf)), j, o->line);
+			}
+		}
+	}
+#undef F
+	return 0;
+}
+
+/* Smallest prime >= n (for a helpful suggestion). */
+static __u32 next_prime(__u32 n)
+{
+	while (n < UINT32_MAX && !fp_is_prime(n))
+		n++;
+	return n;
+}
+
+enum { T_ESTABLISHED, T_TRANSITORY, T_UDP, T_N };
+static const char *const timeout_keys[T_N] = { "tcp_established", "tcp_transitory", "udp" };
+
+enum { C_HASH_KEY, C_TABLE_SIZE, C_ENCAP_PORT, C_TIMEOUTS, C_LB_SOURCES, C_VIPS, C_N };
+static const char *const top_keys[C_N] = { "hash_key", "table_size", "encap_port",
+					   "timeouts", "lb_sources", "vips" };
+
+static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_config *cfg)
+{
+	yaml_node_t *v[C_N];
+	unsigned long long n;
+	char field[FIELD_MAX];
+	size_t table_line = 0;
+	int err;
+
+	cfg->table_size = FP_DEFAULT_TABLE_SIZE;
+	cfg->encap_port = FP_DEFAULT_ENCAP_PORT;
+	cfg->timeouts.tcp_established = FP_DEFAULT_TCP_ESTABLISHED;
+	cfg->timeouts.tcp_transitory = FP_DEFAULT_TCP_TRANSITORY;
+	cfg->timeouts.udp = FP_DEFAULT_UDP_TIMEOUT;
+	if (map_fields(ld, root, "", top_keys, C_N, v))
+		return 0;
+
+	if (!v[C_HASH_KEY]) {
+		missing(ld, root, "", "hash_key");
+	} else {
+		const char *s = scalar(ld, v[C_HASH_KEY], "hash_key", "32 hex digits");
+
+		if (s && fp_hash_key_parse(s, &cfg->hash_key))
+			report(ld, line_of(v[C_HASH_KEY]), "hash_key",
+			       "must be 32 hex digits (128 bits), got '%s' (%zu characters)", s,
+			       strlen(s));
+	}
+	if (v[C_TABLE_SIZE]) {
+		table_line = line_of(v[C_TABLE_SIZE]);
+		if (!parse_uint(ld, v[C_TABLE_SIZE], "table_size", 3, FP_MAX_TABLE_SIZE, &n)) {
+			cfg->table_size = (__u32)n;
+			if (!fp_is_prime(cfg->table_size)) {
+				report(ld, table_line, "table_size",
+				       "must be prime, got %u (next prime: %u)", cfg->table_size,
+				       next_prime(cfg->table_size));
+			}
+		}
+	}
+	if (v[C_ENCAP_PORT] && !parse_uint(ld, v[C_ENCAP_PORT], "encap_port", 1, 65535, &n))
+		cfg->encap_port = (__u16)n;
+	if (v[C_TIMEOUTS]) {
+		yaml_node_t *t[T_N];
+		__u32 *dst[T_N] = { &cfg->timeouts.tcp_established, &cfg->timeouts.tcp_transitory,
+				    &cfg->timeouts.udp };
+
+		if (!map_fields(ld, v[C_TIMEOUTS], "timeouts", timeout_keys, T_N, t)) {
+			for (int i = 0; i < T_N; i++) {
+				fieldf(field, "timeouts.%s", timeout_keys[i]);
+				if (t[i] && !parse_uint(ld, t[i], field, 1, FP_MAX_TIMEOUT, &n))
+					*dst[i] = (__u32)n;
+			}
+		}
+	}
+	if (v[C_LB_SOURCES]) {
+		yaml_node_t *list = v[C_LB_SOURCES];
+
+		if (list->type != YAML_SEQUENCE_NODE) {
+			report(ld, line_of(list), "lb_sources", "must be a list of prefixes");
+		} else {
+			yaml_node_item_t *items = list->data.sequence.items.start;
+			size_t count = (size_t)(list->data.sequence.items.top - items);
+
+			cfg->lb_sources = calloc(count ? count : 1, sizeof(*cfg->lb_sources));
+			if (!cfg->lb_sources)
+				return -ENOMEM;
+			cfg->n_lb_sources = count;
+			for (size_t i = 0; i < count; i++) {
+				fieldf(field, "lb_sources[%zu]", i);
+				parse_prefix(ld, yaml_document_get_node(ld->doc, items[i]), field,
+					     &cfg->lb_sources[i]);
+			}
+		}
+	}
+
+	if (!v[C_VIPS]) {
+		missing(ld, root, "", "vips");
+		return 0;
+	}
+	if (v[C_VIPS]->type != YAML_SEQUENCE_NODE) {
+		report(ld, line_of(v[C_VIPS]), "vips", "must be a list of VIPs");
+		return 0;
+	}
+	yaml_node_item_t *items = v[C_VIPS]->data.sequence.items.start;
+	size_t count = (size_t)(v[C_VIPS]->data.sequence.items.top - items);
+
+	if (count == 0) {
+		report(ld, line_of(v[C_VIPS]), "vips", "empty: at least one VIP is needed");
+		return 0;
+	}
+	if (count > FP_MAX_VIPS) {
+		report(ld, line_of(v[C_VIPS]), "vips", "at most %d VIPs, got %zu", FP_MAX_VIPS,
+		       count);
+		return 0;
+	}
+	cfg->vips = calloc(count, sizeof(*cfg->vips));
+	if (!cfg->vips)
+		return -ENOMEM;
+	cfg->n_vips = count;
+	for (size_t i = 0; i < count; i++) {
+		char prefix[FIELD_MAX];
+
+		fieldf(prefix, "vips[%zu]", i);
+		err = load_vip(ld, yaml_document_get_node(ld->doc, items[i]), prefix,
+			       &cfg->vips[i]);
+		if (err)
+			return err;
+	}
+
+	/* Cross-VIP rules: unique (address, port, protocol) and names. */
+	for (size_t i = 0; i < count; i++) {
+		struct fp_vip_cfg *a = &cfg->vips[i];
+
+		for (size_t j = 0; j < i; j++) {
+			struct fp_vip_cfg *b = &cfg->vips[j];
+
+			if (a->proto && a->proto == b->proto && a->port == b->port &&
+			    !memcmp(&a->addr, &b->addr, sizeof(a->addr))) {
+				char buf[INET6_ADDRSTRLEN];
+
+				fieldf(field, "vips[%zu]", i);
+				report(ld, (size_t)a->line, field,
+				       "duplicate VIP %s port %u/%s (also vips[%zu], line %d)",
+				       fp_addr_str(&a->addr, buf, sizeof(buf)), a->port,
+				       a->proto == IPPROTO_TCP ? "tcp" : "udp", j, b->line);
+			}
+			if (a->name[0] && !strcmp(a->name, b->name)) {
+				fieldf(field, "vips[%zu].name", i);
+				report(ld, (size_t)a->line, field,
+				       "duplicate name '%s' (also vips[%zu], line %d)", a->name, j,
+				       b->line);
+			}
+		}
+	}
+	/* Maglev keeps shares within one slot only when M >> N (the paper uses M >= 100 N). */
+	for (size_t i = 0; i < count; i++) {
+		struct fp_vip_cfg *a = &cfg->vips[i];
+		unsigned long long need = 100ULL * a->n_backends;
+
+		if (need > cfg->table_size) {
+			report(ld, table_line ? table_line : (size_t)a->line, "table_size",
+			       "%u is less than 100 x %zu backends of vips[%zu] (%s); use a prime "
+			       ">= %llu, e.g. %u",
+			       cfg->table_size, a->n_backends, i, a->name, need,
+			       next_prime((__u32)need));
+		}
+	}
+	return 0;
+}
+
+int fp_config_load(const char *path, struct fp_config **out, FILE *err)
+{
+	struct loader ld = { .path = path };
+	yaml_parser_t parser;
+	yaml_document_t doc, extra;
+	bool parser_ready = false, doc_ready = false;
+	struct fp_config *cfg = NULL;
+	struct stat st;
+	FILE *f = NULL;
+	int ret;
+
+	if (!path || !out)
+		return -EINVAL;
+	*out = NULL;
+	f = fopen(path, "r");
+	if (!f) {
+		ret = -errno;
+		if (err)
+			fprintf(err, "%s: cannot open: %s\n", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		ret = -EISDIR;
+		if (err)
+			fprintf(err, "%s: cannot read: %s\n", path, strerror(EISDIR));
+		goto out;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	parser_ready = true;
+	yaml_parser_set_input_file(&parser, f);
+	if (!yaml_parser_load(&parser, &doc)) {
+		ret = parser.error == YAML_MEMORY_ERROR ? -ENOMEM : -EINVAL;
+		if (err)
+			fprintf(err, "%s:%zu: yaml: %s%s%s\n", path, parser.problem_mark.line + 1,
+				parser.problem ? parser.problem : "syntax error",
+				parser.context ? " " : "", parser.context ? parser.context : "");
+		goto out;
+	}
+	doc_ready = true;
+	ld.doc = &doc;
+	yaml_node_t *root = yaml_document_get_root_node(&doc);
+
+	if (!root) {
+		report(&ld, 1, "yaml", "empty file: expected a mapping with hash_key and vips");
+		ret = -EINVAL;
+		goto out;
+	}
+	/* A second document would be silently ignored by a loader that reads one. */
+	if (yaml_parser_load(&parser, &extra)) {
+		yaml_node_t *r2 = yaml_document_get_root_node(&extra);
+
+		if (r2)
+			report(&ld, line_of(r2), "yaml",
+			       "a second YAML document ('---'); put everything in one");
+		yaml_document_delete(&extra);
+	} else {
+		report(&ld, parser.problem_mark.line + 1, "yaml", "%s",
+		       parser.problem ? parser.problem : "syntax error");
+	}
+
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg || !(cfg->path = strdup(path))) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = load_root(&ld, root, cfg);
+	if (ret)
+		goto out;
+	if (ld.out_of_memory) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (ld.errors) {
+		ret = -EINVAL;
+		goto out;
+	}
+	*out = cfg;
+	cfg = NULL;
+	ret = 0;
+out:
+	flush_problems(&ld, err);
+	fp_config_free(cfg);
+	if (doc_ready)
+		yaml_document_delete(&doc);
+	if (parser_ready)
+		yaml_parser_delete(&parser);
+	if (f)
+		fclose(f);
+	return ret;
+}
+
+void fp_config_free(struct fp_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->n_vips; i++)
+		free(cfg->vips[i].backends);
+	free(cfg->vips);
+	free(cfg->lb_sources);
+	free(cfg->path);
+	free(cfg);
+}

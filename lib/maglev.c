@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Weighted Maglev (Eisenbud et al., NSDI 2016, section 3.4) and table generations.
+ *
+ * Each backend walks its own permutation of the m slots, (offset + j * skip) mod m,
+ * and in turn takes the next slot nobody holds. Weights: every round each backend earns
+ * credit weight * n and takes one turn per sum(weights) of credit it holds, so with
+ * equal weights it is exactly the paper's one turn per round (shares within one slot),
+ * and otherwise shares track weight/sum within a slot or two (credit never exceeds one
+ * turn's worth). Backends take turns in id order, so the table depends on the set of
+ * (id, weight), never on the order of the config.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <flowpin/config.h>
+#include <flowpin/maglev.h>
+#include <flowpin/siphash.h>
+
+struct walker {
+	__u32 id;
+	__u32 weight;
+	__u32 next; /* slot this backend looks at next: offset + j * skip, mod m */
+	__u32 skip;
+	__u64 credit;
+};
+
+bool fp_is_prime(__u32 n)
+{
+	if (n < 2)
+		return false;
+	if (n % 2 == 0)
+		return n == 2;
+	for (__u32 d = 3; (__u64)d * d <= n; d += 2)
+		if (n % d == 0)
+			return false;
+	return true;
+}
+
+static int by_id(const void *a, const void *b)
+{
+	const struct walker *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * Fills @table from walkers sorted by id, all with weight > 0. @n > 0.
+ * Terminates: m is prime and 0 < skip < m, so each walk visits every slot.
+ */
+static int fill(struct walker *w, size_t n, __u32 m, __u16 *table)
+{
+	__u64 *taken = calloc((m + 63) / 64, sizeof(__u64));
+	__u64 sum = 0;
+	__u32 filled = 0;
+
+	if (!taken)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		sum += w[i].weight;
+	for (;;) {
+		for (size_t i = 0; i < n; i++) {
+			struct walker *b = &w[i];
+
+			b->credit += (__u64)b->weight * n;
+			while (b->credit >= sum) {
+				__u32 c = b->next;
+
+				b->credit -= sum;
+				while (taken[c / 64] & (1ULL << (c % 64))) {
+					c += b->skip;
+					if (c >= m)
+						c -= m;
+				}
+				taken[c / 64] |= 1ULL << (c % 64);
+				table[c] = (__u16)b->id;
+				c += b->skip;
+				b->next = c >= m ? c - m : c;
+				if (++filled == m)
+					goto out;
+			}
+		}
+	}
+out:
+	free(taken);
+	return 0;
+}
+
+/* Common checks and the empty case; *@n_out = walkers with weight, sorted by id. */
+static int prepare(struct walker *w, size_t n, __u32 m, __u16 *table, size_t *n_out)
+{
+	size_t k = 0;
+
+	if (!table || !fp_is_prime(m))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (w[i].id == FP_NO_BACKEND || w[i].id > 0xffff)
+			return -EINVAL;
+		if (w[i].weight)
+			w[k++] = w[i];
+	}
+	qsort(w, k, sizeof(*w), by_id);
+	for (size_t i = 1; i < k; i++)
+		if (w[i].id == w[i - 1].id)
+			return -EINVAL;
+	*n_out = k;
+	if (!k)
+		for (__u32 i = 0; i < m; i++)
+			table[i] = FP_NO_BACKEND;
+	return 0;
+}
+
+/* Permutation of backend @id under the fleet key: two SipHash values of the id. */
+static void permutation(const struct fp_hash_key *key, __u32 id, __u32 m, __u32 *offset,
+			__u32 *skip)
+{
+	/* id in the low half, a tag in the high half: offset and skip are independent. */
+	__u64 msg_offset = (__u64)id, msg_skip = (__u64)id | (1ULL << 32);
+	__u8 buf[8];
+
+	for (int i = 0; i < 8; i++)
+		buf[i] = (__u8)(msg_offset >> (8 * i));
+	*offset = (__u32)(fp_siphash(key, buf, 8, 2, 4) % m);
+	for (int i = 0; i < 8; i++)
+		buf[i] = (__u8)(msg_skip >> (8 * i));
+	*skip = (__u32)(fp_siphash(key, buf, 8, 2, 4) % (m - 1)) + 1;
+}
+
+int fp_maglev_build(const struct fp_maglev_backend *backends, size_t n, __u32 m,
+		    const struct fp_hash_key *key, __u16 *table)
+{
+	struct walker *w = NULL;
+	size_t k;
+	int ret;
+
+	if ((n && !backends) || !key)
+		return -EINVAL;
+	w = calloc(n ? n : 1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		w[i].id = backends[i].id;
+		w[i].weight = backends[i].weight;
+	}
+	ret = prepare(w, n, m, table, &k);
+	if (ret || !k)
+		goto out;
+	for (size_t i = 0; i < k; i++)
+		permutation(key, w[i].id, m, &w[i].next, &w[i].skip);
+	ret = fill(w, k, m, table);
+out:
+	free(w);
+	return ret;
+}
+
+int fp_maglev_populate(const __u32 *ids, const __u32 *weights, const __u32 *offset,
+		       const __u32 *skip, size_t n, __u32 m, __u16 *table)
+{
+	struct walker *w = NULL;
+	size_t k;
+	int ret = -EINVAL;
+
+	if (n && (!ids || !weights || !offset || !skip))
+		return -EINVAL;
+	w = calloc(n ? n : 1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (offset[i] >= m || skip[i] == 0 || skip[i] >= m)
+			goto out;
+		w[i] = (struct walker){
+			.id = ids[i], .weight = weights[i], .next = offset[i], .skip = skip[i]
+		};
+	}
+	ret = prepare(w, n, m, table, &k);
+	if (ret || !k)
+		goto out;
+	ret = fill(w, k, m, table);
+out:
+	free(w);
+	return ret;
+}
+
+int fp_maglev_build_vip(const struct fp_config *cfg, const struct fp_vip_cfg *vip, __u16 *table)
+{
+	struct fp_maglev_backend *b;
+	int ret;
+
+	if (!cfg || !vip)
+		return -EINVAL;
+	b = calloc(vip->n_backends ? vip->n_backends : 1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < vip->n_backends; i++) {
+		b[i].id = vip->backends[i].id;
+		/* Draining and down backends take no new buckets; draining keeps its sessions. */
+		b[i].weight =
+			vip->backends[i].state == FP_BACKEND_ACTIVE ? vip->backends[i].weight : 0;
+	}
+	ret = fp_maglev_build(b, vip->n_backends, cfg->table_size, &cfg->hash_key, table);
+	free(b);
+	return ret;
+}
+
+void fp_generation_pairs(const __u16 *next, const __u16 *prev, __u32 m, struct fp_bucket *out)
+{
+	for (__u32 i = 0; i < m; i++) {
+		out[i].owner = next[i];
+		/* No previous generation, or nobody owned the bucket: no second hop. */
+		out[i].previous = prev && prev[i] != FP_NO_BACKEND ? prev[i] : next[i];
+	}
+}
+
+__u32 fp_table_disruption(const __u16 *a, const __u16 *b, __u32 m)
+{
+	__u32 moved = 0;
+
+	for (__u32 i = 0; i < m; i++)
+		moved += a[i] != b[i];
+	return moved;
+}
