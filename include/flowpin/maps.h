@@ -18,4 +18,185 @@ struct fp_bucket {
 };
 FP_STATIC_ASSERT(sizeof(struct fp_bucket) == 4, "bucket is two backend ids");
 
+/*
+ * Capacities. A VIP owns a block of FP_BACKEND_SLOTS entries in the backend and
+ * traffic arrays (index vip_index * FP_BACKEND_SLOTS + backend id), because backend ids
+ * are unique within a VIP only. Slot 0 (FP_NO_BACKEND) of a VIP's traffic block holds
+ * the VIP's own counters.
+ */
+#define FP_BACKEND_SLOTS 4096 /* backend ids 1..4095 (FP_MAX_BACKEND_ID) */
+#define FP_VIP_SLOTS_MAX 64   /* = FP_MAX_VIPS of flowpin/config.h */
+
+/* Key of the `vips` hash map. IPv4 stored IPv4-mapped (flowpin/flow.h). */
+struct fp_vip_key {
+	__u8 addr[16];
+	__be16 port; /* 0 = every port */
+	__u8 proto;  /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;    /* always zero */
+};
+FP_STATIC_ASSERT(sizeof(struct fp_vip_key) == 20, "vip key");
+
+#define FP_VIP_F_HASH_ADDRS 0x01 /* flow key without ports: fragments follow the flow */
+
+/*
+ * Value of the `vips` map. Userspace replaces the whole value in one update: that is
+ * the generation flip (a hash map update is seen whole or not at all by readers).
+ */
+struct fp_vip {
+	__u32 index;	  /* 0..max_vips-1: block in buckets/backends/traffic */
+	__u32 generation; /* table generation now active (carried in the wire header) */
+	__u8 slot;	  /* active half of this VIP's bucket block: 0 or 1 */
+	__u8 pinning;	  /* enum fp_pinning (flowpin/config.h) */
+	__u8 flags;	  /* FP_VIP_F_* */
+	__u8 pad;
+	__u32 n_list; /* none/table modes: backends in buckets[0..n_list-1] of the slot */
+};
+FP_STATIC_ASSERT(sizeof(struct fp_vip) == 16, "vip value");
+
+/*
+ * `buckets` array (mmapable): for VIP index v and slot s, entries
+ * [(v * 2 + s) * table_size, +table_size). Hash modes: the Maglev table as owner pairs.
+ * none/table modes: the first n_list entries are the active backends sorted by id
+ * (owner == previous).
+ */
+FP_INLINE __u32 fp_bucket_index(__u32 vip_index, __u32 slot, __u32 table_size, __u32 bucket)
+{
+	return (vip_index * 2 + slot) * table_size + bucket;
+}
+
+enum fp_backend_flags {
+	FP_BACKEND_F_V6 = 0x01,	      /* addr is IPv6 (else IPv4-mapped) */
+	FP_BACKEND_F_DOWN = 0x02,     /* sessions pointing here are ignored (re-hashed) */
+	FP_BACKEND_F_DRAINING = 0x04, /* keeps its sessions, no buckets (informational) */
+};
+
+/* `backends` array, index vip_index * FP_BACKEND_SLOTS + id. All zero = no backend. */
+struct fp_backend {
+	__u8 addr[16];
+	__u16 id; /* == the index's id when present; 0 = empty entry */
+	__u16 flags;
+	__u32 pad;
+};
+FP_STATIC_ASSERT(sizeof(struct fp_backend) == 24, "backend entry");
+
+/* TCP state of a session entry: decides its idle timeout. */
+enum fp_tcp_state {
+	FP_SESS_UDP = 0,	 /* UDP flow: timeout udp */
+	FP_SESS_TCP_SYN = 1,	 /* created from a SYN (table mode): timeout transitory */
+	FP_SESS_TCP_EST = 2,	 /* seen a non-SYN segment: timeout established */
+	FP_SESS_TCP_CLOSING = 3, /* FIN or RST seen: timeout transitory */
+};
+
+/* `sessions` LRU hash (BPF_F_NO_COMMON_LRU): key struct fp_flow_key. */
+struct fp_session {
+	__u64 last_seen_ns; /* bpf_ktime_get_ns(), refreshed at most every FP_SESSION_REFRESH_NS */
+	__u32 generation;   /* generation the entry was created in */
+	__u16 backend;	    /* backend id within the VIP */
+	__u8 state;	    /* enum fp_tcp_state */
+	__u8 pad;
+};
+FP_STATIC_ASSERT(sizeof(struct fp_session) == 16, "session value");
+
+#define FP_SESSION_REFRESH_NS 1000000000ULL /* one write per flow per second at most */
+
+/* `traffic` per-CPU array, index vip_index * FP_BACKEND_SLOTS + id (id 0: the VIP). */
+struct fp_traffic {
+	__u64 packets;
+	__u64 bytes;
+};
+FP_STATIC_ASSERT(sizeof(struct fp_traffic) == 16, "traffic counters");
+
+/* `ratelimit` per-CPU array, one entry: new session entries in the current second. */
+struct fp_ratelimit {
+	__u64 window_start_ns;
+	__u64 inserted;
+};
+FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
+
+/*
+ * One counter per decision and per drop/pass reason, in the per-CPU `stats` array
+ * (a single entry holding all of them: one lookup per packet). Every packet the
+ * program sees lands in exactly one of the FP_CNT_* verdict reasons below (the
+ * "decision" counters), plus possibly some of the informational ones at the end.
+ */
+#define FP_COUNTERS(X)                                                                           \
+	X(PASS_NOT_IP, "pass_not_ip", "not IPv4/IPv6 (ARP, LLDP ...)")                           \
+	X(PASS_NOT_VIP, "pass_not_vip", "not addressed to a VIP")                                \
+	X(PASS_ICMP, "pass_icmp", "ICMP to a VIP that is not an error we route (echo ...)")      \
+	X(PASS_FRAGMENT, "pass_fragment", "fragment to a VIP that hashes on ports")              \
+	X(PASS_TOO_DEEP, "pass_too_deep", "more VLAN tags / IPv6 extension headers than walked") \
+	X(DROP_TRUNCATED, "drop_truncated", "headers run past the end of the frame")             \
+	X(DROP_MALFORMED, "drop_malformed", "impossible header fields (IHL, lengths)")           \
+	X(DROP_GUE_TO_VIP, "drop_gue_to_vip", "encapsulated packet addressed to a VIP")          \
+	X(DROP_NO_BACKEND, "drop_no_backend", "VIP has no backend for this flow")                \
+	X(DROP_NO_SOURCE, "drop_no_source", "no outer source address of the backend's family")   \
+	X(DROP_FIB, "drop_fib", "no route to the backend (bpf_fib_lookup)")                      \
+	X(DROP_NO_NEIGH, "drop_no_neigh", "next hop's MAC unknown (neighbour not resolved)")     \
+	X(DROP_TOO_BIG, "drop_too_big", "encapsulated packet exceeds the egress MTU")            \
+	X(DROP_ADJUST, "drop_adjust", "bpf_xdp_adjust_head/tail failed")                         \
+	X(TX, "tx", "encapsulated, sent back out the ingress device (XDP_TX)")                   \
+	X(REDIRECT, "redirect", "encapsulated, redirected to another device")                    \
+	X(SESSION_HIT, "session_hit", "backend from the session table")                          \
+	X(MISS_SYN, "miss_syn", "no session, TCP SYN")                                           \
+	X(MISS_NON_SYN, "miss_non_syn", "no session, not a SYN (TCP mid-flow, UDP)")             \
+	X(SESSION_INSERT, "session_insert", "session entry created")                             \
+	X(SESSION_RATE_LIMITED, "session_rate_limited", "entry not created: new-flow rate")      \
+	X(SESSION_EXPIRED, "session_expired", "entry found but idle past its timeout")           \
+	X(SESSION_BACKEND_DOWN, "session_backend_down", "entry names a down backend: re-hashed") \
+	X(HOP_LIST, "hop_list", "two hops attached (bucket moved, full mode)")                   \
+	X(HOP_FAMILY, "hop_family", "previous owner of another family: one hop only")            \
+	X(ICMP_ROUTED, "icmp_routed", "ICMP frag-needed / packet-too-big routed by inner flow")  \
+	X(FRAGMENT_HASHED, "fragment_hashed", "fragment routed by address hash")
+
+enum fp_counter {
+#define FP_COUNTER_ENUM(name, str, help) FP_CNT_##name,
+	FP_COUNTERS(FP_COUNTER_ENUM)
+#undef FP_COUNTER_ENUM
+		FP_CNT__MAX
+};
+
+struct fp_stats {
+	__u64 count[FP_CNT__MAX];
+};
+
+#ifndef __bpf__
+/* Short names ("session_hit") and one-line explanations, indexed by enum fp_counter. */
+static const char *const fp_counter_names[FP_CNT__MAX] = {
+#define FP_COUNTER_NAME(name, str, help) [FP_CNT_##name] = str,
+	FP_COUNTERS(FP_COUNTER_NAME)
+#undef FP_COUNTER_NAME
+};
+static const char *const fp_counter_help[FP_CNT__MAX] = {
+#define FP_COUNTER_HELP(name, str, help) [FP_CNT_##name] = help,
+	FP_COUNTERS(FP_COUNTER_HELP)
+#undef FP_COUNTER_HELP
+};
+#endif
+
+/*
+ * `info` array, one entry, written once by the loader: the settings fixed at load, so
+ * another process (flowpin lb reload/stats) can check a config against what runs.
+ * The BPF program does not read it (it has the same values as const volatile globals).
+ */
+#define FP_INFO_MAGIC 0x666c7031 /* "flp1": bump when any layout in this file changes */
+struct fp_info {
+	__u32 magic;
+	__u32 table_size;
+	__u32 max_vips;
+	__u32 generation; /* last generation applied */
+	struct {
+		__u64 k0, k1;
+	} hash_key;
+	__u16 encap_port; /* host order */
+	__u16 pad;
+	__u32 session_entries;
+	__u32 timeout_tcp_established; /* seconds */
+	__u32 timeout_tcp_transitory;
+	__u32 timeout_udp;
+	__u32 new_flow_rate; /* per CPU per second; 0 = unlimited */
+	__u8 source_v4[4];
+	__u8 source_v6[16];
+};
+FP_STATIC_ASSERT(sizeof(struct fp_info) == 80, "info");
+
 #endif

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loader library of the LB node's XDP program (bpf/lb.bpf.c): load, fill, pin, attach,
+ * apply new table generations, read counters and sessions. Userspace only.
+ *
+ * Pinned layout, under a directory chosen by the caller (flowpin lb uses
+ * /sys/fs/bpf/flowpin/<dev>/):
+ *
+ *   prog       the XDP program (attach/detach from another process)
+ *   vips       hash  struct fp_vip_key -> struct fp_vip
+ *   buckets    array struct fp_bucket, mmapable (flowpin/maps.h: fp_bucket_index)
+ *   backends   array struct fp_backend, index vip_index * FP_BACKEND_SLOTS + id
+ *   sessions   LRU hash (per-CPU lists) struct fp_flow_key -> struct fp_session
+ *   stats      per-CPU array, one struct fp_stats
+ *   traffic    per-CPU array struct fp_traffic, same index as backends (id 0 = VIP)
+ *   ratelimit  per-CPU array, one struct fp_ratelimit
+ *   info       array, one struct fp_info: the settings fixed at load
+ *
+ * The directory itself is the apply lock: fp_lb_apply() holds flock(LOCK_EX) on it, so
+ * two processes applying configs (SIGHUP in `lb up` and a `lb reload`) cannot
+ * interleave their writes.
+ *
+ * Every function returns 0 or a negative errno and logs the reason through fp_log.
+ */
+#ifndef FLOWPIN_LB_H
+#define FLOWPIN_LB_H
+
+#include <stdbool.h>
+#include <flowpin/config.h>
+#include <flowpin/flow.h>
+#include <flowpin/maps.h>
+
+struct fp_lb;
+
+#define FP_LB_DEFAULT_SESSIONS	    262144
+#define FP_LB_DEFAULT_NEW_FLOW_RATE 100000 /* session entries per CPU per second */
+
+struct fp_lb_opts {
+	/*
+	 * Outer source addresses (IPv4-mapped for v4). A packet for a backend of a family
+	 * without a source address is dropped (counter drop_no_source).
+	 */
+	struct fp_addr source_v4;
+	struct fp_addr source_v6;
+	bool have_source_v4, have_source_v6;
+	__u32 max_vips;	       /* VIP slots in the maps; 0: 2 x the config's VIPs, >= 8, <= 64 */
+	__u32 session_entries; /* 0: FP_LB_DEFAULT_SESSIONS */
+	/*
+	 * Ceiling on session entries created per CPU per second (SYN-flood guard of the
+	 * `table` mode, which must insert on SYN). 0: FP_LB_DEFAULT_NEW_FLOW_RATE;
+	 * UINT32_MAX: no limit.
+	 */
+	__u32 new_flow_rate;
+};
+
+enum fp_xdp_mode {
+	FP_XDP_NATIVE = 0,
+	FP_XDP_GENERIC = 1,
+};
+
+/*
+ * fp_lb_open - load the program with the settings of @cfg (hash key, table size, encap
+ * port, timeouts) and @opts, size the maps, and apply @cfg as the first generation.
+ * Not attached, not pinned. @opts may be NULL (no source addresses: only useful to
+ * tests of verdicts that never encapsulate).
+ */
+int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struct fp_lb **out);
+
+/*
+ * fp_lb_open_pinned - the maps (and program) of a running instance pinned under @dir.
+ * Apply, counters, sessions and attach work on the result as on a loaded one.
+ */
+int fp_lb_open_pinned(const char *dir, struct fp_lb **out);
+
+/* fp_lb_pin - pin program and maps under @dir (created, with parents). */
+int fp_lb_pin(struct fp_lb *lb, const char *dir);
+/* fp_lb_unpin - remove the pins of fp_lb_pin() and @dir itself. Missing pins are fine. */
+int fp_lb_unpin(const char *dir);
+
+/*
+ * fp_lb_apply - make @cfg the running configuration as a new generation.
+ * Reads the current owners back from each VIP's active slot in the maps (so "previous
+ * generation" is whatever the node runs now, whoever loaded it), builds the new tables
+ * in the inactive slot with pairs (new owner, current owner), writes new backends, then
+ * flips each changed VIP with one map update. VIPs are added and removed. A VIP whose
+ * table, list and mode do not change is not flipped: its hop pairs stay, so re-applying
+ * the same config does not erase the second chance of the last change.
+ * Refused with -EINVAL, nothing written, when @cfg needs a restart: different hash key,
+ * table size, encap port or timeouts, or more VIPs than the maps have slots.
+ * *@generation (may be NULL) gets the generation now running.
+ */
+int fp_lb_apply(struct fp_lb *lb, const struct fp_config *cfg, __u32 *generation);
+
+int fp_lb_attach(struct fp_lb *lb, int ifindex, enum fp_xdp_mode mode);
+/* Detaches whatever XDP program is attached to @ifindex in @mode. */
+int fp_lb_detach(int ifindex, enum fp_xdp_mode mode);
+
+/* The program's fd, for bpf_prog_test_run_opts (replay, tests, benchmark). */
+int fp_lb_prog_fd(const struct fp_lb *lb);
+/* The settings fixed at load. */
+int fp_lb_info(const struct fp_lb *lb, struct fp_info *out);
+
+/* Global counters summed over CPUs, indexed by enum fp_counter. */
+int fp_lb_read_counters(const struct fp_lb *lb, __u64 out[FP_CNT__MAX]);
+/* Per VIP (@backend_id 0) or per backend traffic, summed over CPUs. */
+int fp_lb_read_traffic(const struct fp_lb *lb, __u32 vip_index, __u32 backend_id,
+		       struct fp_traffic *out);
+
+/* Callbacks return 0 to continue, anything else stops the walk and is returned. */
+typedef int (*fp_lb_vip_cb)(const struct fp_vip_key *key, const struct fp_vip *vip, void *ctx);
+typedef int (*fp_lb_backend_cb)(const struct fp_backend *backend, const struct fp_traffic *traffic,
+				void *ctx);
+typedef int (*fp_lb_session_cb)(const struct fp_flow_key *key, const struct fp_session *s,
+				void *ctx);
+
+int fp_lb_for_each_vip(const struct fp_lb *lb, fp_lb_vip_cb cb, void *ctx);
+/* Backends present in a VIP's block (current or previous generation), with traffic. */
+int fp_lb_for_each_backend(const struct fp_lb *lb, __u32 vip_index, fp_lb_backend_cb cb, void *ctx);
+/* Session entries; last_seen_ns is CLOCK_MONOTONIC (bpf_ktime_get_ns). */
+int fp_lb_for_each_session(const struct fp_lb *lb, fp_lb_session_cb cb, void *ctx);
+/* Deletes every session entry (flowpin replay --lb-state fresh). */
+int fp_lb_clear_sessions(struct fp_lb *lb);
+/* Zeroes the global, traffic and rate-limit counters (tests, replay). */
+int fp_lb_clear_counters(struct fp_lb *lb);
+
+/* Bucket pair of a VIP's active table (tests, replay explanations). */
+int fp_lb_read_bucket(const struct fp_lb *lb, const struct fp_vip *vip, __u32 bucket,
+		      struct fp_bucket *out);
+
+/* Destroys the handle (the attached program and pins stay). NULL is fine. */
+void fp_lb_close(struct fp_lb *lb);
+
+#endif
