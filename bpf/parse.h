@@ -169,6 +169,30 @@ static __always_inline int fp_parse_ipv4(struct fp_cursor *c, struct iphdr **out
 	return FP_PARSE_OK;
 }
 
+/*
+ * fp_parse_ipv4_quoted - the IPv4 header quoted inside an ICMP error: IHL checked and
+ * options skipped, but tot_len describes the original packet, not the quote, so it is
+ * not checked against the frame.
+ */
+static __always_inline int fp_parse_ipv4_quoted(struct fp_cursor *c, struct iphdr **out)
+{
+	struct iphdr *ip = c->pos;
+	__u32 hlen;
+
+	if ((void *)(ip + 1) > c->end)
+		return FP_PARSE_TRUNCATED;
+	if (ip->version != 4)
+		return FP_PARSE_MALFORMED;
+	hlen = ip->ihl * 4;
+	if (hlen < sizeof(*ip))
+		return FP_PARSE_MALFORMED;
+	if (c->pos + hlen > c->end)
+		return FP_PARSE_TRUNCATED;
+	c->pos += hlen;
+	*out = ip;
+	return FP_PARSE_OK;
+}
+
 static __always_inline int fp_ipv4_is_fragment(const struct iphdr *ip)
 {
 	return (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) != 0;

@@ -106,10 +106,14 @@ struct fp_traffic {
 };
 FP_STATIC_ASSERT(sizeof(struct fp_traffic) == 16, "traffic counters");
 
-/* `ratelimit` per-CPU array, one entry: new session entries in the current second. */
+/*
+ * `ratelimit` per-CPU array, one entry: session entries created in the current
+ * one-second window on this CPU, and the round-robin position of `table` mode.
+ */
 struct fp_ratelimit {
 	__u64 window_start_ns;
-	__u64 inserted;
+	__u32 inserted;
+	__u32 round_robin;
 };
 FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
 
@@ -123,7 +127,8 @@ FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
 	X(PASS_NOT_IP, "pass_not_ip", "not IPv4/IPv6 (ARP, LLDP ...)")                           \
 	X(PASS_NOT_VIP, "pass_not_vip", "not addressed to a VIP")                                \
 	X(PASS_ICMP, "pass_icmp", "ICMP to a VIP that is not an error we route (echo ...)")      \
-	X(PASS_FRAGMENT, "pass_fragment", "fragment to a VIP that hashes on ports")              \
+	X(PASS_FRAGMENT, "pass_fragment",                                                        \
+	  "fragment not routed (no port-0 VIP hashing on addresses)")                            \
 	X(PASS_TOO_DEEP, "pass_too_deep", "more VLAN tags / IPv6 extension headers than walked") \
 	X(DROP_TRUNCATED, "drop_truncated", "headers run past the end of the frame")             \
 	X(DROP_MALFORMED, "drop_malformed", "impossible header fields (IHL, lengths)")           \

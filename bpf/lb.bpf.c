@@ -1,0 +1,746 @@
+// SPDX-License-Identifier: MIT
+/*
+ * flowpin's XDP program on load-balancer nodes. The entry function fp_lb() reads as
+ * the list of steps in DESIGN.md ("Packet path on an LB node"):
+ *
+ *   1. parse; not for a VIP -> XDP_PASS (ICMP errors: take the quoted flow, reversed)
+ *   2. VIP lookup by (address, port, protocol), then (address, 0, protocol)
+ *   3. (connection tickets: a later issue)
+ *   4. session table hit -> that backend
+ *   5. miss -> flow hash -> bucket -> [owner now, owner in the previous generation]
+ *   6. encapsulate (flowpin/wire.h), next hop from bpf_fib_lookup, XDP_TX or redirect
+ *
+ * Every packet ends in exactly one verdict counter (flowpin/maps.h FP_COUNTERS).
+ *
+ * SYN-flood rule (why spoofed SYNs cannot evict established entries):
+ *  - hash+table, full: a SYN never creates a session entry; the hash is authoritative
+ *    for a new flow anyway. The first non-SYN packet of a flow creates it, but only
+ *    when the flow's bucket did not move in the last generation change (then the
+ *    owner is certainly right). In `full`, a packet of a moved bucket without a
+ *    session carries the hop list every time and creates nothing: the LB cannot know
+ *    which of the two owners has the socket. In hash+table the owner is inserted
+ *    (that mode has no second chance; the hash decides).
+ *  - table: has nothing but the table, so it must insert on the first packet it sees
+ *    (SYN or not). That insert, like every insert in every mode, is subject to a
+ *    per-CPU new-entry rate (new_flow_rate per second): a flood can fill at most that
+ *    many entries per second per CPU, and above it packets are still forwarded
+ *    (round-robin) but remembered nowhere.
+ * Spoofed ACK or UDP floods in the hash modes are bounded by the same rate limit.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <flowpin/compiler.h>
+#include <flowpin/flow.h>
+#include <flowpin/hash.h>
+#include <flowpin/maps.h>
+#include <flowpin/wire.h>
+#include "parse.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+/* Pinning modes, as enum fp_pinning in flowpin/config.h (userspace only). */
+#define PIN_NONE       0
+#define PIN_TABLE      1
+#define PIN_HASH       2
+#define PIN_HASH_TABLE 3
+#define PIN_FULL       4
+
+/* Settings fixed at load (lib/lb.c sets them through the skeleton). */
+const volatile __u64 hash_k0 = 0;
+const volatile __u64 hash_k1 = 0;
+const volatile __u32 table_size = 1; /* never 0: a bucket is hash % table_size */
+const volatile __u16 encap_port = FP_DEFAULT_ENCAP_PORT; /* host order */
+const volatile __be32 source_v4 = 0;			 /* 0: no IPv4 source */
+const volatile __u32 source_v6[4] = {};			 /* all 0: no IPv6 source */
+const volatile __u64 timeout_established_ns = 7200ULL * 1000000000ULL;
+const volatile __u64 timeout_transitory_ns = 30ULL * 1000000000ULL;
+const volatile __u64 timeout_udp_ns = 300ULL * 1000000000ULL;
+const volatile __u32 new_flow_rate = 0; /* session entries per CPU per second, 0: no limit */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct fp_vip_key);
+	__type(value, struct fp_vip);
+	__uint(max_entries, FP_VIP_SLOTS_MAX);
+} vips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fp_bucket);
+	__uint(max_entries, 1); /* max_vips * 2 * table_size, set by the loader */
+	__uint(map_flags, BPF_F_MMAPABLE);
+} buckets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fp_backend);
+	__uint(max_entries, 1); /* max_vips * FP_BACKEND_SLOTS */
+} backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct fp_flow_key);
+	__type(value, struct fp_session);
+	__uint(max_entries, 1); /* session_entries */
+	/* Per-CPU LRU lists: no shared lock on the insert path. */
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+} sessions SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fp_stats);
+	__uint(max_entries, 1);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fp_traffic);
+	__uint(max_entries, 1); /* max_vips * FP_BACKEND_SLOTS */
+} traffic SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fp_ratelimit);
+	__uint(max_entries, 1);
+} ratelimit SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fp_info);
+	__uint(max_entries, 1);
+} info SEC(".maps");
+
+/* What parsing learned about a packet. */
+struct packet {
+	struct fp_flow_key flow; /* for ICMP errors: the quoted flow, reversed */
+	__u32 l3_off;		 /* IP header offset in the frame */
+	__u32 ip_len;		 /* IP packet length (without link-layer padding) */
+	__u8 v6;
+	__u8 tos;	/* IPv4 TOS / IPv6 traffic class, copied to the outer header */
+	__u8 tcp_flags; /* byte 13 of the TCP header; 0 for UDP */
+	__u8 fragment;	/* any fragment: no ports in the flow key */
+	__u8 icmp;	/* an ICMP error routed by its quoted flow */
+};
+
+/* The backend(s) chosen for a packet. */
+struct choice {
+	__u16 hop[FP_MAX_HOPS];
+	__u8 hop_count;
+};
+
+#define TCP_FLAGS_SYN 0x02
+#define TCP_FLAGS_ACK 0x10
+#define TCP_FLAGS_FIN 0x01
+#define TCP_FLAGS_RST 0x04
+
+/* A verdict and the counter that explains it. */
+#define VERDICT(action, counter) (((counter) << 8) | (action))
+#define VERDICT_ACTION(v)	 ((v)&0xff)
+#define VERDICT_COUNTER(v)	 ((v) >> 8)
+#define CONTINUE		 0xff /* action: go on with the next step */
+
+static __always_inline int parse_error_verdict(int err)
+{
+	if (err == FP_PARSE_TOO_DEEP)
+		return VERDICT(XDP_PASS, FP_CNT_PASS_TOO_DEEP);
+	if (err == FP_PARSE_MALFORMED)
+		return VERDICT(XDP_DROP, FP_CNT_DROP_MALFORMED);
+	return VERDICT(XDP_DROP, FP_CNT_DROP_TRUNCATED);
+}
+
+static __always_inline void count(struct fp_stats *st, __u32 counter)
+{
+	if (counter < FP_CNT__MAX)
+		st->count[counter]++;
+}
+
+/*
+ * ICMP "fragmentation needed" / ICMPv6 "packet too big" quoting a packet a backend
+ * sent from a VIP: the flow key becomes the quoted flow reversed (client -> VIP), so
+ * the error reaches the backend holding the connection and path-MTU discovery works.
+ * Anything else (echo requests ...) goes to the stack: the LB node answers pings to a
+ * VIP only if the operator configured the VIP on the node itself.
+ */
+static __always_inline int parse_icmp_error(struct fp_cursor *c, struct packet *pkt)
+{
+	struct fp_icmphdr *icmp;
+	__be16 *ports;
+	__u8 proto;
+	int err;
+
+	err = fp_parse_icmp(c, &icmp);
+	if (err)
+		return parse_error_verdict(err);
+	if (!pkt->v6) {
+		struct iphdr *ip;
+
+		if (icmp->type != FP_ICMP_DEST_UNREACH || icmp->code != FP_ICMP_FRAG_NEEDED)
+			return VERDICT(XDP_PASS, FP_CNT_PASS_ICMP);
+		err = fp_parse_ipv4_quoted(c, &ip);
+		if (err)
+			return parse_error_verdict(err);
+		if (!fp_ipv4_has_l4(ip))
+			return VERDICT(XDP_PASS, FP_CNT_PASS_ICMP);
+		proto = ip->protocol;
+		fp_addr_from_v4(pkt->flow.src, ip->daddr);
+		fp_addr_from_v4(pkt->flow.dst, ip->saddr);
+	} else {
+		struct ipv6hdr *ip6;
+
+		if (icmp->type != FP_ICMPV6_PKT_TOOBIG)
+			return VERDICT(XDP_PASS, FP_CNT_PASS_ICMP);
+		ip6 = c->pos;
+		if ((void *)(ip6 + 1) > c->end)
+			return VERDICT(XDP_DROP, FP_CNT_DROP_TRUNCATED);
+		c->pos = ip6 + 1;
+		/* Quoted extension headers are not walked: our backends' replies have none. */
+		proto = ip6->nexthdr;
+		__builtin_memcpy(pkt->flow.src, &ip6->daddr, 16);
+		__builtin_memcpy(pkt->flow.dst, &ip6->saddr, 16);
+	}
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return VERDICT(XDP_PASS, FP_CNT_PASS_ICMP);
+	/* ICMP quotes at least 8 bytes of the L4 header: both ports. */
+	ports = c->pos;
+	if ((void *)(ports + 2) > c->end)
+		return VERDICT(XDP_DROP, FP_CNT_DROP_TRUNCATED);
+	pkt->flow.sport = ports[1];
+	pkt->flow.dport = ports[0];
+	pkt->flow.proto = proto;
+	pkt->icmp = 1;
+	return CONTINUE;
+}
+
+/* Step 1: Ethernet, IP, L4 into @pkt. Returns CONTINUE or a final verdict. */
+static __always_inline int parse_packet(struct xdp_md *ctx, struct packet *pkt)
+{
+	void *data = (void *)(long)ctx->data;
+	struct fp_cursor c;
+	struct ethhdr *eth;
+	__be16 proto;
+	__u32 tags;
+	__u8 l4proto;
+	int err;
+
+	fp_cursor_init(&c, data, (void *)(long)ctx->data_end);
+	err = fp_parse_eth(&c, &eth, &proto, &tags);
+	if (err)
+		return parse_error_verdict(err);
+	pkt->l3_off = sizeof(*eth) + tags * sizeof(struct fp_vlanhdr);
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip;
+
+		err = fp_parse_ipv4(&c, &ip);
+		if (err)
+			return parse_error_verdict(err);
+		pkt->ip_len = bpf_ntohs(ip->tot_len);
+		pkt->tos = ip->tos;
+		pkt->fragment = fp_ipv4_is_fragment(ip);
+		l4proto = ip->protocol;
+		fp_addr_from_v4(pkt->flow.src, ip->saddr);
+		fp_addr_from_v4(pkt->flow.dst, ip->daddr);
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6;
+		struct fp_frag6hdr *frag;
+
+		err = fp_parse_ipv6(&c, &ip6, &l4proto, &frag);
+		if (err)
+			return parse_error_verdict(err);
+		pkt->v6 = 1;
+		pkt->ip_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+		pkt->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
+		pkt->fragment = frag != NULL;
+		__builtin_memcpy(pkt->flow.src, &ip6->saddr, 16);
+		__builtin_memcpy(pkt->flow.dst, &ip6->daddr, 16);
+	} else {
+		return VERDICT(XDP_PASS, FP_CNT_PASS_NOT_IP);
+	}
+
+	if (l4proto == IPPROTO_ICMP || l4proto == IPPROTO_ICMPV6) {
+		if ((l4proto == IPPROTO_ICMPV6) != pkt->v6 || pkt->fragment)
+			return VERDICT(XDP_PASS, FP_CNT_PASS_ICMP);
+		return parse_icmp_error(&c, pkt);
+	}
+	if (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP)
+		return VERDICT(XDP_PASS, FP_CNT_PASS_NOT_VIP);
+	pkt->flow.proto = l4proto;
+	if (pkt->fragment)
+		return CONTINUE; /* no ports: only an address-hashing VIP can take it */
+	if (l4proto == IPPROTO_TCP) {
+		struct tcphdr *tcp;
+
+		err = fp_parse_tcp(&c, &tcp);
+		if (err)
+			return parse_error_verdict(err);
+		pkt->flow.sport = tcp->source;
+		pkt->flow.dport = tcp->dest;
+		pkt->tcp_flags = ((__u8 *)tcp)[13];
+	} else {
+		struct udphdr *udp;
+
+		err = fp_parse_udp(&c, &udp);
+		if (err)
+			return parse_error_verdict(err);
+		pkt->flow.sport = udp->source;
+		pkt->flow.dport = udp->dest;
+	}
+	return CONTINUE;
+}
+
+/* Step 2: (address, port, protocol), then the VIP's port-0 entry. */
+static __always_inline struct fp_vip *lookup_vip(struct packet *pkt)
+{
+	struct fp_vip_key key = {};
+	struct fp_vip *vip;
+
+	__builtin_memcpy(key.addr, pkt->flow.dst, 16);
+	key.port = pkt->flow.dport;
+	key.proto = pkt->flow.proto;
+	if (key.port) {
+		vip = bpf_map_lookup_elem(&vips, &key);
+		if (vip)
+			return vip;
+		key.port = 0;
+	}
+	return bpf_map_lookup_elem(&vips, &key);
+}
+
+static __always_inline struct fp_backend *lookup_backend(const struct fp_vip *vip, __u16 id)
+{
+	__u32 index = vip->index * FP_BACKEND_SLOTS + id;
+
+	if (id == FP_NO_BACKEND || id >= FP_BACKEND_SLOTS)
+		return NULL;
+	return bpf_map_lookup_elem(&backends, &index);
+}
+
+static __always_inline struct fp_bucket *lookup_bucket(const struct fp_vip *vip, __u32 bucket)
+{
+	__u32 index = fp_bucket_index(vip->index, vip->slot & 1, table_size, bucket);
+
+	return bpf_map_lookup_elem(&buckets, &index);
+}
+
+static __always_inline __u64 session_timeout(__u8 state)
+{
+	if (state == FP_SESS_TCP_EST)
+		return timeout_established_ns;
+	if (state == FP_SESS_UDP)
+		return timeout_udp_ns;
+	return timeout_transitory_ns;
+}
+
+static __always_inline int is_syn(const struct packet *pkt)
+{
+	return (pkt->tcp_flags & (TCP_FLAGS_SYN | TCP_FLAGS_ACK)) == TCP_FLAGS_SYN;
+}
+
+/*
+ * Step 4: a live session entry whose backend is not down. Refreshes last-seen at most
+ * once per FP_SESSION_REFRESH_NS and moves the TCP state on FIN/RST, written in place
+ * (no map update). Returns the backend id or FP_NO_BACKEND (a miss).
+ */
+static __always_inline __u16 session_lookup(const struct fp_vip *vip, const struct packet *pkt,
+					    struct fp_stats *st, __u64 now)
+{
+	struct fp_session *s = bpf_map_lookup_elem(&sessions, &pkt->flow);
+	struct fp_backend *b;
+
+	if (!s)
+		return FP_NO_BACKEND;
+	/* Signed: another CPU may have written a last_seen slightly ahead of our clock. */
+	if ((__s64)(now - s->last_seen_ns) > (__s64)session_timeout(s->state)) {
+		count(st, FP_CNT_SESSION_EXPIRED);
+		return FP_NO_BACKEND;
+	}
+	/* A SYN on a closing flow is a new connection reusing the ports. */
+	if (is_syn(pkt) && s->state == FP_SESS_TCP_CLOSING && !pkt->icmp)
+		return FP_NO_BACKEND;
+	b = lookup_backend(vip, s->backend);
+	if (!b || b->id != s->backend || (b->flags & FP_BACKEND_F_DOWN)) {
+		count(st, FP_CNT_SESSION_BACKEND_DOWN);
+		return FP_NO_BACKEND;
+	}
+	if (pkt->icmp)
+		return s->backend; /* errors neither refresh nor change a flow's state */
+	if (pkt->flow.proto == IPPROTO_TCP) {
+		if (pkt->tcp_flags & (TCP_FLAGS_FIN | TCP_FLAGS_RST)) {
+			if (s->state != FP_SESS_TCP_CLOSING)
+				s->state = FP_SESS_TCP_CLOSING;
+		} else if (s->state == FP_SESS_TCP_SYN && !is_syn(pkt)) {
+			s->state = FP_SESS_TCP_EST;
+		}
+	}
+	if (now - s->last_seen_ns >= FP_SESSION_REFRESH_NS)
+		s->last_seen_ns = now;
+	return s->backend;
+}
+
+/* Per-CPU ceiling on new session entries per second. Returns 1 when allowed. */
+static __always_inline int insert_allowed(__u64 now, struct fp_ratelimit *rl)
+{
+	if (!new_flow_rate)
+		return 1;
+	if (now - rl->window_start_ns >= 1000000000ULL) {
+		rl->window_start_ns = now;
+		rl->inserted = 0;
+	}
+	if (rl->inserted >= new_flow_rate)
+		return 0;
+	rl->inserted++;
+	return 1;
+}
+
+static __always_inline void session_insert(const struct fp_vip *vip, const struct packet *pkt,
+					   __u16 backend, struct fp_stats *st, __u64 now,
+					   struct fp_ratelimit *rl)
+{
+	struct fp_session s = {};
+
+	if (pkt->icmp)
+		return;
+	if (pkt->flow.proto == IPPROTO_TCP && (pkt->tcp_flags & (TCP_FLAGS_FIN | TCP_FLAGS_RST)))
+		return; /* nothing to remember about a flow that is ending */
+	if (!insert_allowed(now, rl)) {
+		count(st, FP_CNT_SESSION_RATE_LIMITED);
+		return;
+	}
+	s.last_seen_ns = now;
+	s.generation = vip->generation;
+	s.backend = backend;
+	if (pkt->flow.proto == IPPROTO_UDP)
+		s.state = FP_SESS_UDP;
+	else
+		s.state = is_syn(pkt) ? FP_SESS_TCP_SYN : FP_SESS_TCP_EST;
+	if (!bpf_map_update_elem(&sessions, &pkt->flow, &s, BPF_ANY))
+		count(st, FP_CNT_SESSION_INSERT);
+}
+
+/*
+ * Steps 4 and 5: the backend(s) for this packet, by the VIP's pinning mode. Returns
+ * CONTINUE with @ch filled, or a final verdict.
+ */
+static __always_inline int choose_backend(const struct fp_vip *vip, const struct packet *pkt,
+					  __u64 hash, struct fp_stats *st, struct choice *ch)
+{
+	__u8 mode = vip->pinning;
+	int stateful = mode == PIN_TABLE || mode == PIN_HASH_TABLE || mode == PIN_FULL;
+	struct fp_ratelimit *rl;
+	struct fp_bucket *b;
+	__u64 now = 0;
+	__u32 zero = 0;
+	__u16 id;
+
+	ch->hop_count = 1;
+	if (stateful) {
+		now = bpf_ktime_get_ns();
+		id = session_lookup(vip, pkt, st, now);
+		if (id != FP_NO_BACKEND) {
+			count(st, FP_CNT_SESSION_HIT);
+			ch->hop[0] = id;
+			return CONTINUE;
+		}
+	}
+	count(st, is_syn(pkt) ? FP_CNT_MISS_SYN : FP_CNT_MISS_NON_SYN);
+
+	if (mode == PIN_NONE || mode == PIN_TABLE) {
+		/* A list of the active backends, no consistent hashing. */
+		__u32 n = vip->n_list, pos;
+
+		if (!n || n > table_size)
+			return VERDICT(XDP_DROP, FP_CNT_DROP_NO_BACKEND);
+		rl = bpf_map_lookup_elem(&ratelimit, &zero);
+		if (!rl)
+			return VERDICT(XDP_DROP, FP_CNT_DROP_NO_BACKEND);
+		if (mode == PIN_NONE)
+			pos = (__u32)(hash % n);
+		else
+			pos = rl->round_robin++ % n;
+		b = lookup_bucket(vip, pos);
+		if (!b || b->owner == FP_NO_BACKEND)
+			return VERDICT(XDP_DROP, FP_CNT_DROP_NO_BACKEND);
+		ch->hop[0] = b->owner;
+		if (mode == PIN_TABLE)
+			session_insert(vip, pkt, b->owner, st, now, rl);
+		return CONTINUE;
+	}
+
+	/* Maglev: hash, hash+table, full. */
+	b = lookup_bucket(vip, fp_hash_bucket(hash, table_size));
+	if (!b || b->owner == FP_NO_BACKEND)
+		return VERDICT(XDP_DROP, FP_CNT_DROP_NO_BACKEND);
+	ch->hop[0] = b->owner;
+	if (mode == PIN_HASH || is_syn(pkt))
+		return CONTINUE;
+	if (b->previous == b->owner || b->previous == FP_NO_BACKEND || mode == PIN_HASH_TABLE) {
+		rl = bpf_map_lookup_elem(&ratelimit, &zero);
+		if (rl)
+			session_insert(vip, pkt, b->owner, st, now, rl);
+		return CONTINUE;
+	}
+	/* full, bucket moved: second chance, and no entry for an owner we cannot know. */
+	ch->hop[1] = b->previous;
+	ch->hop_count = 2;
+	return CONTINUE;
+}
+
+static __always_inline __u16 ipv4_csum(const struct iphdr *ip)
+{
+	const __u16 *w = (const __u16 *)ip;
+	__u32 sum = 0;
+
+#pragma unroll
+	for (int i = 0; i < (int)sizeof(*ip) / 2; i++)
+		sum += w[i];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+static __always_inline void load_source_v6(__u32 out[4])
+{
+	out[0] = source_v6[0];
+	out[1] = source_v6[1];
+	out[2] = source_v6[2];
+	out[3] = source_v6[3];
+}
+
+/*
+ * Step 6: prepend the wire format (flowpin/wire.h) and send. The FIB lookup comes
+ * first, while the original packet is still intact: a packet we cannot route (no
+ * route, neighbour unresolved, too big for the egress MTU) is dropped and counted
+ * before anything was rewritten. Neighbour entries of backends are kept resolved by
+ * health checks (the kernel stack's own traffic to them), not by this program.
+ */
+static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *vip,
+				       const struct packet *pkt, __u64 hash, struct choice *ch,
+				       struct fp_stats *st)
+{
+	struct bpf_fib_lookup fib = {};
+	struct fp_backend *b0, *b1 = NULL;
+	__u32 src6[4], overhead, frame_len, delta;
+	void *data, *data_end;
+	struct ethhdr *eth;
+	struct udphdr *udp;
+	struct fp_guehdr *gue;
+	struct fp_gue_priv *priv;
+	__be32 src4 = source_v4;
+	int v6, rc;
+
+	b0 = lookup_backend(vip, ch->hop[0]);
+	if (!b0 || b0->id != ch->hop[0])
+		return VERDICT(XDP_DROP, FP_CNT_DROP_NO_BACKEND);
+	v6 = (b0->flags & FP_BACKEND_F_V6) != 0;
+	if (ch->hop_count == 2) {
+		b1 = lookup_backend(vip, ch->hop[1]);
+		if (!b1 || b1->id != ch->hop[1] || (b1->flags & FP_BACKEND_F_DOWN)) {
+			ch->hop_count = 1;
+		} else if (((b1->flags & FP_BACKEND_F_V6) != 0) != v6) {
+			count(st, FP_CNT_HOP_FAMILY);
+			ch->hop_count = 1;
+		} else {
+			count(st, FP_CNT_HOP_LIST);
+		}
+	}
+	overhead = fp_encap_overhead(v6, ch->hop_count);
+
+	load_source_v6(src6);
+	fib.ifindex = ctx->ingress_ifindex;
+	fib.tot_len = overhead + pkt->ip_len; /* the FIB checks it against the route's MTU */
+	if (v6) {
+		if (!(src6[0] | src6[1] | src6[2] | src6[3]))
+			return VERDICT(XDP_DROP, FP_CNT_DROP_NO_SOURCE);
+		fib.family = AF_INET6;
+		__builtin_memcpy(fib.ipv6_src, src6, 16);
+		__builtin_memcpy(fib.ipv6_dst, b0->addr, 16);
+	} else {
+		if (!src4)
+			return VERDICT(XDP_DROP, FP_CNT_DROP_NO_SOURCE);
+		fib.family = AF_INET;
+		fib.ipv4_src = src4;
+		__builtin_memcpy(&fib.ipv4_dst, b0->addr + 12, 4);
+	}
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return VERDICT(XDP_DROP, FP_CNT_DROP_TOO_BIG);
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return VERDICT(XDP_DROP, FP_CNT_DROP_NO_NEIGH);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return VERDICT(XDP_DROP, FP_CNT_DROP_FIB);
+
+	/* Link-layer padding after the IP packet would end up inside the tunnel. */
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	frame_len = data_end - data;
+	if (frame_len > pkt->l3_off + pkt->ip_len &&
+	    bpf_xdp_adjust_tail(ctx, -(int)(frame_len - pkt->l3_off - pkt->ip_len)))
+		return VERDICT(XDP_DROP, FP_CNT_DROP_ADJUST);
+	/* Old L2 header (with its VLAN tags) out, new Ethernet + outer headers in. */
+	delta = sizeof(*eth) + overhead - pkt->l3_off;
+	if (bpf_xdp_adjust_head(ctx, -(int)delta))
+		return VERDICT(XDP_DROP, FP_CNT_DROP_ADJUST);
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	/* Constant bound for the writes below: the largest overhead of this family. */
+	if (data + sizeof(*eth) + fp_encap_overhead(v6, FP_MAX_HOPS) > data_end)
+		return VERDICT(XDP_DROP, FP_CNT_DROP_ADJUST);
+	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+	if (v6) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		eth->h_proto = bpf_htons(ETH_P_IPV6);
+		*(__be32 *)ip6 = bpf_htonl(0x60000000 | (__u32)pkt->tos << 20);
+		ip6->payload_len = bpf_htons(overhead - sizeof(*ip6) + pkt->ip_len);
+		ip6->nexthdr = IPPROTO_UDP;
+		ip6->hop_limit = 64;
+		__builtin_memcpy(&ip6->saddr, src6, 16);
+		__builtin_memcpy(&ip6->daddr, b0->addr, 16);
+		udp = (void *)(ip6 + 1);
+	} else {
+		struct iphdr *ip = (void *)(eth + 1);
+
+		eth->h_proto = bpf_htons(ETH_P_IP);
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->tos = pkt->tos;
+		ip->tot_len = bpf_htons(overhead + pkt->ip_len);
+		ip->id = 0;
+		ip->frag_off = bpf_htons(IP_DF);
+		ip->ttl = 64;
+		ip->protocol = IPPROTO_UDP;
+		ip->check = 0;
+		ip->saddr = src4;
+		__builtin_memcpy(&ip->daddr, b0->addr + 12, 4);
+		ip->check = ipv4_csum(ip);
+		udp = (void *)(ip + 1);
+	}
+	udp->source = bpf_htons(fp_hash_sport(hash));
+	udp->dest = bpf_htons(encap_port);
+	udp->len = bpf_htons(overhead - (v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr)) +
+			     pkt->ip_len);
+	udp->check = 0;
+	gue = (void *)(udp + 1);
+	gue->hlen_ver = fp_gue_hlen(ch->hop_count, v6);
+	gue->proto = pkt->v6 ? IPPROTO_IPV6 : IPPROTO_IPIP;
+	gue->flags = bpf_htons(FP_GUE_FLAG_PRIV);
+	priv = (void *)(gue + 1);
+	priv->type = FP_PRIV_TYPE_HOPS;
+	priv->hop_index = 0;
+	priv->hop_count = ch->hop_count;
+	priv->flags = v6 ? FP_PRIV_FLAG_V6 : 0;
+	priv->generation = bpf_htonl(vip->generation);
+	if (v6) {
+		__u8 *hops = (void *)(priv + 1);
+
+		__builtin_memcpy(hops, b0->addr, 16);
+		if (b1 && ch->hop_count == 2)
+			__builtin_memcpy(hops + 16, b1->addr, 16);
+	} else {
+		__u8 *hops = (void *)(priv + 1);
+
+		__builtin_memcpy(hops, b0->addr + 12, 4);
+		if (b1 && ch->hop_count == 2)
+			__builtin_memcpy(hops + 4, b1->addr + 12, 4);
+	}
+
+	if (fib.ifindex == ctx->ingress_ifindex)
+		return VERDICT(XDP_TX, FP_CNT_TX);
+	return VERDICT(bpf_redirect(fib.ifindex, 0), FP_CNT_REDIRECT);
+}
+
+static __always_inline void count_traffic(const struct fp_vip *vip, __u16 backend, __u32 bytes)
+{
+	__u32 index = vip->index * FP_BACKEND_SLOTS;
+	struct fp_traffic *t;
+
+	t = bpf_map_lookup_elem(&traffic, &index);
+	if (t) {
+		t->packets++;
+		t->bytes += bytes;
+	}
+	index += backend;
+	t = bpf_map_lookup_elem(&traffic, &index);
+	if (t) {
+		t->packets++;
+		t->bytes += bytes;
+	}
+}
+
+static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
+{
+	struct packet pkt = {};
+	struct choice ch = {};
+	struct fp_hash_key key;
+	struct fp_vip *vip;
+	__u64 hash;
+	int v;
+
+	/* 1. Parse. */
+	v = parse_packet(ctx, &pkt);
+	if (v != CONTINUE)
+		return v;
+	/* 2. VIP. */
+	vip = lookup_vip(&pkt);
+	if (!vip) {
+		if (pkt.fragment)
+			return VERDICT(XDP_PASS, FP_CNT_PASS_FRAGMENT);
+		return VERDICT(XDP_PASS, pkt.icmp ? FP_CNT_PASS_ICMP : FP_CNT_PASS_NOT_VIP);
+	}
+	if (vip->flags & FP_VIP_F_HASH_ADDRS) {
+		pkt.flow.sport = 0;
+		pkt.flow.dport = 0;
+		if (pkt.fragment)
+			count(st, FP_CNT_FRAGMENT_HASHED);
+	} else if (pkt.fragment) {
+		return VERDICT(XDP_PASS, FP_CNT_PASS_FRAGMENT);
+	}
+	/* Our own encapsulation addressed to a VIP: never wrap it again (no loops). */
+	if (pkt.flow.proto == IPPROTO_UDP && !pkt.icmp && !pkt.fragment &&
+	    pkt.flow.dport == bpf_htons(encap_port))
+		return VERDICT(XDP_DROP, FP_CNT_DROP_GUE_TO_VIP);
+	if (pkt.icmp)
+		count(st, FP_CNT_ICMP_ROUTED);
+	/* 3. Connection tickets: a later issue. */
+	/* 4, 5. Session, else hash and hop list. */
+	key.k0 = hash_k0;
+	key.k1 = hash_k1;
+	hash = fp_flow_hash(&key, &pkt.flow);
+	v = choose_backend(vip, &pkt, hash, st, &ch);
+	if (v != CONTINUE)
+		return v;
+	/* 6. Encapsulate and send. */
+	v = encapsulate(ctx, vip, &pkt, hash, &ch, st);
+	if (VERDICT_ACTION(v) == XDP_TX || VERDICT_ACTION(v) == XDP_REDIRECT)
+		count_traffic(vip, ch.hop[0], pkt.ip_len);
+	return v;
+}
+
+SEC("xdp")
+int fp_lb(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	struct fp_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	int v;
+
+	if (!st)
+		return XDP_PASS; /* cannot happen: a one-entry array */
+	v = lb(ctx, st);
+	count(st, VERDICT_COUNTER(v));
+	return VERDICT_ACTION(v);
+}
+
+char LICENSE[] SEC("license") = "GPL";
