@@ -1,0 +1,389 @@
+# SPDX-License-Identifier: MIT
+"""The lab topology: network namespaces, links, addresses, routes, nginx and flowpin.
+
+    client ──(1500)── router ──(fabric bridge, MTU 1600)── lb1 lb2 lb3 (flowpin lb, XDP)
+                                                        └─ b1 .. b5 (flowpin backend, nginx)
+
+Every name carries a per-run prefix (fl<4 hex>), so two runs or the leftovers of a
+crashed run never collide; `Lab.down()` removes everything `Lab.up()` made and is safe
+to call at any point of a half-built lab. No interface of the lab is connected to
+the host's namespaces, so no packet can leave them.
+
+Addresses (fixed, so a debug session can type them from memory):
+  client <-> router   172.16.0.0/16, fd00:16::/64 (client sources 172.16.1.N, fd00:16::1:N)
+  fabric              10.99.0.0/24, fd00:99::/64: router .1, lbN .1N, bN .2N
+  VIPs                10.100.0.M/32 and fd00:100::M/128, port 80, M per pinning mode
+The router reaches the VIPs through nexthop objects: id N (IPv4) and 10+N (IPv6) for
+lbN, groups 100 (IPv4) and 110 (IPv6) for ECMP.
+"""
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+LAB_DIR = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(LAB_DIR)
+BUILD = os.path.join(ROOT, "build")
+FLOWPIN = os.path.join(BUILD, "flowpin")
+FPCLIENT = os.path.join(BUILD, "lab", "fpclient")
+EMPTY_XDP = os.path.join(BUILD, "bpf", "empty.bpf.o")
+
+LB_NODES = ["lb1", "lb2", "lb3"]
+BACKENDS = ["b1", "b2", "b3", "b4", "b5"]
+N_SOURCES = 32  # client source addresses per family
+FABRIC_MTU = 1600  # >= 1500 + FP_MAX_ENCAP_OVERHEAD (92)
+ENCAP_PORT = 6080
+HASH_KEY = "0123456789abcdef0123456789abcdef"
+
+# One VIP per pinning mode; the IPv6 pair covers the extremes.
+VIPS = [
+    # name, pinning, address
+    ("none", "none", "10.100.0.1"),
+    ("table", "table", "10.100.0.2"),
+    ("hash", "hash", "10.100.0.3"),
+    ("hash+table", "hash+table", "10.100.0.4"),
+    ("full", "full", "10.100.0.5"),
+    ("none/v6", "none", "fd00:100::1"),
+    ("full/v6", "full", "fd00:100::5"),
+]
+MODES = ["none", "table", "hash", "hash+table", "full"]
+
+
+def node_index(name):
+    return int(name[-1])
+
+
+def fabric_v4(name):
+    if name == "router":
+        return "10.99.0.1"
+    return "10.99.0.%d%d" % (1 if name.startswith("lb") else 2, node_index(name))
+
+
+def fabric_v6(name):
+    if name == "router":
+        return "fd00:99::1"
+    return "fd00:99::%d%d" % (1 if name.startswith("lb") else 2, node_index(name))
+
+
+def fabric_mac(name):
+    if name == "router":
+        return "02:f0:00:00:00:01"
+    return "02:f0:00:00:00:%d%d" % (1 if name.startswith("lb") else 2, node_index(name))
+
+
+def client_sources():
+    v4 = ["172.16.1.%d" % i for i in range(1, N_SOURCES + 1)]
+    v6 = ["fd00:16::1:%x" % i for i in range(1, N_SOURCES + 1)]
+    return v4, v6
+
+
+class LabError(Exception):
+    pass
+
+
+def log(msg):
+    print("lab: %s" % msg, file=sys.stderr, flush=True)
+
+
+class Lab:
+    def __init__(self, keep=False, verbose=False):
+        self.id = "fl" + secrets.token_hex(2)
+        self.dir = "/run/flowpin-lab-%s" % self.id
+        self.bpffs = os.path.join(self.dir, "bpf")
+        self.keep = keep
+        self.verbose = verbose
+        self.namespaces = []  # created, in order
+        self.procs = {}  # key -> (Popen, log file)
+        self.bpffs_mounted = False
+        self.nh_group_type = None
+        self.route_nodes = []  # LB nodes the VIP routes point at now
+
+    # ---------------------------------------------------------------- helpers
+    def ns(self, name):
+        return "%s-%s" % (self.id, name)
+
+    def sh(self, *argv, check=True, ns=None, quiet=False):
+        """Runs a command (in a namespace when ns is set); raises LabError on failure."""
+        cmd = list(argv)
+        if ns:
+            cmd = ["ip", "netns", "exec", self.ns(ns)] + cmd
+        if self.verbose:
+            log("+ " + " ".join(cmd))
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if check and r.returncode != 0:
+            raise LabError("command failed (%d): %s\n%s" % (r.returncode, " ".join(cmd),
+                                                            (r.stderr or r.stdout).strip()))
+        return r.stdout
+
+    def ip(self, node, *args, check=True):
+        return self.sh("ip", "-n", self.ns(node), *args, check=check)
+
+    def sysctl(self, node, *settings):
+        for s in settings:
+            self.sh("sysctl", "-qw", s, ns=node)
+
+    def start(self, key, node, argv, log_name=None):
+        """Starts a long-running program in a namespace, output to a log in the run dir."""
+        path = os.path.join(self.dir, "logs", (log_name or key) + ".log")
+        f = open(path, "ab")
+        cmd = ["ip", "netns", "exec", self.ns(node)] + argv
+        if self.verbose:
+            log("+ " + " ".join(cmd) + " &")
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.procs[key] = (p, f, path)
+        return p
+
+    def stop(self, key, sig=signal.SIGTERM, timeout=5):
+        entry = self.procs.pop(key, None)
+        if not entry:
+            return
+        p, f, _ = entry
+        if p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        f.close()
+
+    def running(self, key):
+        entry = self.procs.get(key)
+        return entry is not None and entry[0].poll() is None
+
+    def log_tail(self, key, lines=15):
+        entry = self.procs.get(key)
+        path = entry[2] if entry else os.path.join(self.dir, "logs", key + ".log")
+        try:
+            with open(path, errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    # ---------------------------------------------------------------- topology
+    def up(self):
+        for tool in (FLOWPIN, FPCLIENT):
+            if not os.access(tool, os.X_OK):
+                raise LabError("%s missing: run 'make' first" % tool)
+        if os.geteuid() != 0:
+            raise LabError("the lab needs root (network namespaces, XDP)")
+        os.makedirs(os.path.join(self.dir, "logs"))
+        os.makedirs(os.path.join(self.dir, "www"))
+        os.makedirs(self.bpffs)
+        # One bpffs per run, outside /sys: 'ip netns exec' remounts /sys, so a pin
+        # under /sys/fs/bpf would not be seen by the next command in the namespace.
+        self.sh("mount", "-t", "bpf", "bpf", self.bpffs)
+        self.bpffs_mounted = True
+        with open(os.path.join(self.dir, "owner"), "w") as f:
+            f.write("%d\n" % os.getpid())
+        log("bringing up lab %s (run dir %s)" % (self.id, self.dir))
+
+        nodes = ["client", "router", "fabric"] + LB_NODES + BACKENDS
+        for n in nodes:
+            self.sh("ip", "netns", "add", self.ns(n))
+            self.namespaces.append(n)
+            self.ip(n, "link", "set", "lo", "up")
+            # No duplicate address detection: addresses must work at once.
+            self.sysctl(n, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+
+        # client <-> router
+        self.ip("client", "link", "add", "eth0", "type", "veth", "peer", "name", "eth-client",
+                "netns", self.ns("router"))
+        self.ip("client", "link", "set", "eth0", "up")
+        self.ip("router", "link", "set", "eth-client", "up")
+        self.ip("client", "addr", "add", "172.16.0.2/16", "dev", "eth0")
+        self.ip("client", "addr", "add", "fd00:16::2/64", "dev", "eth0", "nodad")
+        v4, v6 = client_sources()
+        batch = ["addr add %s/16 dev eth0" % a for a in v4]
+        batch += ["addr add %s/64 dev eth0 nodad" % a for a in v6]
+        self._batch("client", batch)
+        self.ip("client", "route", "add", "default", "via", "172.16.0.1")
+        self.ip("client", "-6", "route", "add", "default", "via", "fd00:16::1")
+        self.ip("router", "addr", "add", "172.16.0.1/16", "dev", "eth-client")
+        self.ip("router", "addr", "add", "fd00:16::1/64", "dev", "eth-client", "nodad")
+
+        # fabric: one bridge, one port per router/LB/backend
+        self.ip("fabric", "link", "add", "br0", "mtu", str(FABRIC_MTU), "type", "bridge")
+        self.ip("fabric", "link", "set", "br0", "up")
+        for n in ["router"] + LB_NODES + BACKENDS:
+            self.ip("fabric", "link", "add", n, "mtu", str(FABRIC_MTU), "type", "veth", "peer",
+                    "name", "eth0", "netns", self.ns(n), "mtu", str(FABRIC_MTU))
+            self.ip("fabric", "link", "set", n, "master", "br0", "up")
+            self.ip(n, "link", "set", "eth0", "address", fabric_mac(n), "up")
+            self.ip(n, "addr", "add", fabric_v4(n) + "/24", "dev", "eth0")
+            self.ip(n, "addr", "add", fabric_v6(n) + "/64", "dev", "eth0", "nodad")
+        # veth pitfall: native XDP_TX on lbN's eth0 hands frames to its peer, which drops
+        # them silently unless the peer runs NAPI: an XDP program (XDP_PASS) does that.
+        for n in LB_NODES:
+            if os.path.exists(EMPTY_XDP):
+                self.ip("fabric", "link", "set", "dev", n, "xdp", "obj", EMPTY_XDP, "sec", "xdp")
+            else:
+                self.sh("ethtool", "-K", n, "gro", "on", ns="fabric")
+
+        # router
+        self.sysctl("router", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+                    "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0",
+                    "net.ipv4.fib_multipath_hash_policy=1", "net.ipv6.fib_multipath_hash_policy=1")
+        for lb in LB_NODES:
+            i = node_index(lb)
+            self.ip("router", "neigh", "replace", fabric_v4(lb), "lladdr", fabric_mac(lb), "dev",
+                    "eth0", "nud", "permanent")
+            self.ip("router", "neigh", "replace", fabric_v6(lb), "lladdr", fabric_mac(lb), "dev",
+                    "eth0", "nud", "permanent")
+            self.ip("router", "nexthop", "add", "id", str(i), "via", fabric_v4(lb), "dev", "eth0")
+            self.ip("router", "nexthop", "add", "id", str(10 + i), "via", fabric_v6(lb), "dev",
+                    "eth0")
+
+        # LB nodes: forwarding on (bpf_fib_lookup refuses to answer otherwise) and
+        # permanent neighbours, so the first packet to a backend needs no ARP round.
+        for lb in LB_NODES:
+            self.sysctl(lb, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+            for peer in ["router"] + BACKENDS:
+                self.ip(lb, "neigh", "replace", fabric_v4(peer), "lladdr", fabric_mac(peer), "dev",
+                        "eth0", "nud", "permanent")
+                self.ip(lb, "neigh", "replace", fabric_v6(peer), "lladdr", fabric_mac(peer), "dev",
+                        "eth0", "nud", "permanent")
+            self.ip(lb, "route", "add", "default", "via", "10.99.0.1")
+            self.ip(lb, "-6", "route", "add", "default", "via", "fd00:99::1")
+
+        # backends: replies go straight back to the client through the router (DSR)
+        for b in BACKENDS:
+            self.ip(b, "route", "add", "default", "via", "10.99.0.1")
+            self.ip(b, "-6", "route", "add", "default", "via", "fd00:99::1")
+            self.ip(b, "neigh", "replace", "10.99.0.1", "lladdr", fabric_mac("router"), "dev",
+                    "eth0", "nud", "permanent")
+            self.ip(b, "neigh", "replace", "fd00:99::1", "lladdr", fabric_mac("router"), "dev",
+                    "eth0", "nud", "permanent")
+        log("topology up: client, router, fabric, %s, %s" % (" ".join(LB_NODES), " ".join(BACKENDS)))
+
+    def _batch(self, node, lines):
+        path = os.path.join(self.dir, "batch-%s.txt" % node)
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.sh("ip", "-n", self.ns(node), "-batch", path)
+
+    def down(self):
+        if self.keep:
+            log("--keep: lab %s left up; remove it with: %s/lab/run --cleanup %s" %
+                (self.id, ROOT, self.id))
+            return
+        for key in list(self.procs):
+            try:
+                self.stop(key)
+            except Exception as e:  # keep tearing down whatever happens
+                log("stopping %s: %s" % (key, e))
+        for n in reversed(self.namespaces):
+            subprocess.run(["ip", "netns", "del", self.ns(n)], stderr=subprocess.DEVNULL)
+        self.namespaces = []
+        if self.bpffs_mounted:
+            subprocess.run(["umount", self.bpffs], stderr=subprocess.DEVNULL)
+            self.bpffs_mounted = False
+        if os.path.isdir(self.dir):
+            # Keep the logs of the last run for a post-mortem, outside the run dir.
+            last = os.path.join(BUILD, "lab-logs")
+            shutil.rmtree(last, ignore_errors=True)
+            try:
+                shutil.copytree(os.path.join(self.dir, "logs"), last)
+            except OSError:
+                pass
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # ---------------------------------------------------------------- nginx
+    def content_file(self, size, seed):
+        name = "data-%d-%d.bin" % (size, seed)
+        path = os.path.join(self.dir, "www", name)
+        if not os.path.exists(path):
+            self.sh(FPCLIENT, "gen", "--size", str(size), "--seed", str(seed), "--out", path)
+        return "/" + name
+
+    def start_nginx(self):
+        for b in BACKENDS:
+            d = os.path.join(self.dir, "nginx-" + b)
+            os.makedirs(os.path.join(d, "tmp"))
+            conf = os.path.join(d, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(NGINX_CONF % {"dir": d, "www": os.path.join(self.dir, "www"), "name": b})
+            self.start("nginx-" + b, b, ["nginx", "-e", os.path.join(d, "error.log"), "-c", conf])
+        self.wait_for(lambda: all(":80 " in self.sh("ss", "-Htln", ns=b) for b in BACKENDS),
+                      "nginx listening on every backend", lambda: self.log_tail("nginx-b1"))
+
+    def wait_for(self, cond, what, why=lambda: "", timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if cond():
+                return
+            time.sleep(0.1)
+        raise LabError("timed out waiting for %s\n%s" % (what, why()))
+
+    # ---------------------------------------------------------------- routes
+    def set_route(self, nodes, group="hash-threshold"):
+        """Points the VIP routes at one LB node, or at an ECMP group of several."""
+        for n in nodes:
+            if n not in LB_NODES:
+                raise LabError("no LB node %r" % n)
+        if len(nodes) == 1:
+            i = node_index(nodes[0])
+            self.ip("router", "route", "replace", "10.100.0.0/24", "nhid", str(i))
+            self.ip("router", "-6", "route", "replace", "fd00:100::/64", "nhid", str(10 + i))
+        else:
+            for base, gid in ((0, 100), (10, 110)):
+                members = "/".join(str(base + node_index(n)) for n in nodes)
+                args = ["group", members]
+                if group == "resilient":
+                    # Buckets move to a new member only after idling this long, so
+                    # flows already on a bucket stay on their LB node.
+                    args += ["type", "resilient", "buckets", "64", "idle_timer", "30"]
+                if self.nh_group_type == group:
+                    self.ip("router", "nexthop", "replace", "id", str(gid), *args)
+                else:
+                    self.ip("router", "nexthop", "del", "id", str(gid), check=False)
+                    self.ip("router", "nexthop", "add", "id", str(gid), *args)
+            self.nh_group_type = group
+            self.ip("router", "route", "replace", "10.100.0.0/24", "nhid", "100")
+            self.ip("router", "-6", "route", "replace", "fd00:100::/64", "nhid", "110")
+        self.route_nodes = list(nodes)
+
+    def reset_routes(self):
+        """Routes straight to lb1, no group left behind (a scenario sets its own)."""
+        self.set_route(["lb1"])
+        for gid in ("100", "110"):
+            self.ip("router", "nexthop", "del", "id", gid, check=False)
+        self.nh_group_type = None
+
+
+NGINX_CONF = """# generated by lab/lablib.py for one backend of one lab run
+worker_processes 1;
+daemon off;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    client_body_temp_path %(dir)s/tmp/body;
+    proxy_temp_path %(dir)s/tmp/proxy;
+    fastcgi_temp_path %(dir)s/tmp/fastcgi;
+    uwsgi_temp_path %(dir)s/tmp/uwsgi;
+    scgi_temp_path %(dir)s/tmp/scgi;
+    default_type application/octet-stream;
+    sendfile on;
+    # Long idle periods between Range requests must not close the connection.
+    keepalive_timeout 600s;
+    keepalive_requests 10000;
+    server {
+        listen 80 backlog=4096;
+        listen [::]:80 ipv6only=on backlog=4096;
+        root %(www)s;
+        # Which backend served a flow: the client records it (backend-remove counts
+        # the removed backend's flows apart).
+        add_header X-Backend %(name)s always;
+        location / {
+            # The client asks for its rate (?rate=BYTES_PER_SECOND), so transfers
+            # outlive the events of a scenario.
+            limit_rate $arg_rate;
+        }
+    }
+}
+"""

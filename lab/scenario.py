@@ -1,0 +1,296 @@
+# SPDX-License-Identifier: MIT
+"""Scenario files (lab/scenarios/*.yaml): load, validate, report every problem as
+FILE:LINE: FIELD: message before anything starts. docs/lab.md describes the format."""
+import yaml
+
+from lablib import LB_NODES, BACKENDS, MODES
+
+EVENT_KINDS = {
+    # kind: (allowed keys of its argument mapping, required keys)
+    "route": ({"to"}, {"to"}),
+    "ecmp": ({"nodes"}, {"nodes"}),
+    "backend": ({"action", "id", "nodes"}, {"action", "id"}),
+    "lb-fail": ({"node"}, {"node"}),
+    "lb-recover": ({"node"}, {"node"}),
+    "reload": ({"nodes"}, set()),
+    "pause": (set(), set()),
+    "resume": (set(), set()),
+}
+BACKEND_ACTIONS = ("add", "drain", "remove")
+EXPECT_VALUES = ("survive", "break", "any")
+TOP_KEYS = {"name", "description", "traffic", "route", "backends", "timeouts", "events",
+            "expect"}
+TRAFFIC_KEYS = {"flows", "size", "rate", "idle", "timeout"}
+TIMEOUT_KEYS = {"tcp_established", "tcp_transitory", "udp"}
+
+
+class Mapping(dict):
+    """A YAML mapping that remembers the line of itself and of each key."""
+    line = 0
+    key_lines = None
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader, node):
+    m = Mapping()
+    m.line = node.start_mark.line + 1
+    m.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        m[key] = loader.construct_object(value_node, deep=True)
+        m.key_lines[key] = key_node.start_mark.line + 1
+    return m
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+class ScenarioError(Exception):
+    pass
+
+
+class Scenario:
+    pass
+
+
+def _num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def load(path):
+    """Returns a Scenario or raises ScenarioError listing every problem found."""
+    errors = []
+
+    def err(line, field, msg):
+        errors.append("%s:%d: %s: %s" % (path, line, field, msg))
+
+    try:
+        with open(path) as f:
+            doc = yaml.load(f, Loader=_Loader)
+    except OSError as e:
+        raise ScenarioError("%s: %s" % (path, e.strerror))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise ScenarioError("%s:%d: yaml: %s" % (path, mark.line + 1 if mark else 1,
+                                                  getattr(e, "problem", None) or e))
+    if not isinstance(doc, Mapping):
+        raise ScenarioError("%s:1: scenario: must be a mapping (name, traffic, events, expect)"
+                            % path)
+
+    def line_of(m, key):
+        return m.key_lines.get(key, m.line) if isinstance(m, Mapping) else doc.line
+
+    def check_keys(m, allowed, where):
+        for k in m:
+            if k not in allowed:
+                err(line_of(m, k), "%s%s" % (where + "." if where else "", k),
+                    "unknown key (known: %s)" % ", ".join(sorted(allowed)))
+
+    def need_num(m, key, where, lo=0, hi=None, integer=False, default=None):
+        if key not in m:
+            if default is None:
+                err(m.line, where + key, "missing")
+            return default
+        v = m[key]
+        if not _num(v) or (integer and not isinstance(v, int)) or v < lo or \
+                (hi is not None and v > hi):
+            err(line_of(m, key), where + key, "must be a %s in [%s, %s], got %r" %
+                ("whole number" if integer else "number", lo, hi if hi is not None else "...", v))
+            return default
+        return v
+
+    s = Scenario()
+    s.path = path
+    check_keys(doc, TOP_KEYS, "")
+    s.name = doc.get("name")
+    if not isinstance(s.name, str) or not s.name:
+        err(line_of(doc, "name"), "name", "missing or not a string")
+    s.description = str(doc.get("description", "")).strip()
+
+    # traffic
+    t = doc.get("traffic")
+    s.flows, s.size, s.rate, s.idle_at, s.idle_for, s.timeout = 0, 0, 0, 0, 0.0, 0
+    if not isinstance(t, Mapping):
+        err(line_of(doc, "traffic"), "traffic", "missing or not a mapping (flows, size, rate)")
+    else:
+        check_keys(t, TRAFFIC_KEYS, "traffic")
+        s.flows = need_num(t, "flows", "traffic.", 1, 5000, integer=True, default=0)
+        s.size = need_num(t, "size", "traffic.", 1000, 1 << 30, integer=True, default=0)
+        s.rate = need_num(t, "rate", "traffic.", 1000, 1 << 30, integer=True, default=0)
+        idle = t.get("idle")
+        if idle is not None:
+            if not isinstance(idle, Mapping):
+                err(line_of(t, "idle"), "traffic.idle", "must be a mapping {at: S, for: S}")
+            else:
+                check_keys(idle, {"at", "for"}, "traffic.idle")
+                at = need_num(idle, "at", "traffic.idle.", 0.5, default=0)
+                s.idle_for = need_num(idle, "for", "traffic.idle.", 0.5, default=0)
+                s.idle_at = int(at * s.rate)
+                if s.size and s.idle_at >= s.size:
+                    err(line_of(idle, "at"), "traffic.idle.at",
+                        "the transfer ends before it would go idle (%d bytes at %d B/s)" %
+                        (s.size, s.rate))
+        s.duration = (s.size / s.rate if s.rate else 0) + s.idle_for
+        s.timeout = need_num(t, "timeout", "traffic.", 1, 3600,
+                             default=round(s.duration * 2 + 20))
+
+    # initial route
+    r = doc.get("route")
+    s.route_nodes, s.route_group = ["lb1"], "hash-threshold"
+    if r is not None:
+        if not isinstance(r, Mapping):
+            err(line_of(doc, "route"), "route", "must be {to: NODE} or {ecmp: [NODES], group: G}")
+        else:
+            check_keys(r, {"to", "ecmp", "group"}, "route")
+            if ("to" in r) == ("ecmp" in r):
+                err(r.line, "route", "exactly one of 'to' and 'ecmp'")
+            elif "to" in r:
+                s.route_nodes = _nodes([r["to"]], line_of(r, "to"), "route.to", err)
+            else:
+                s.route_nodes = _nodes(r["ecmp"], line_of(r, "ecmp"), "route.ecmp", err)
+            g = r.get("group", "hash-threshold")
+            if g not in ("hash-threshold", "resilient"):
+                err(line_of(r, "group"), "route.group", "hash-threshold or resilient, got %r" % g)
+            s.route_group = g
+
+    # initial backends
+    b = doc.get("backends")
+    s.backends = {1: "active", 2: "active", 3: "active", 4: "active"}
+    if b is not None:
+        if not isinstance(b, Mapping):
+            err(line_of(doc, "backends"), "backends", "must be {active: [ids], draining: [ids]}")
+        else:
+            check_keys(b, {"active", "draining"}, "backends")
+            s.backends = {}
+            for state in ("active", "draining"):
+                for i in _ids(b.get(state, []), line_of(b, state), "backends." + state, err):
+                    s.backends[i] = state
+
+    # timeouts
+    s.timeouts = {}
+    tm = doc.get("timeouts")
+    if tm is not None:
+        if not isinstance(tm, Mapping):
+            err(line_of(doc, "timeouts"), "timeouts", "must be a mapping")
+        else:
+            check_keys(tm, TIMEOUT_KEYS, "timeouts")
+            for k in tm:
+                if k in TIMEOUT_KEYS:
+                    s.timeouts[k] = need_num(tm, k, "timeouts.", 1, 86400, integer=True)
+
+    # events
+    s.events = []
+    ev = doc.get("events", [])
+    if not isinstance(ev, list):
+        err(line_of(doc, "events"), "events", "must be a list")
+        ev = []
+    for n, e in enumerate(ev):
+        where = "events[%d]" % n
+        if not isinstance(e, Mapping):
+            err(line_of(doc, "events"), where, "must be a mapping {at: SECONDS, KIND: {...}}")
+            continue
+        at = e.get("at")
+        if not _num(at) or at < 0:
+            err(line_of(e, "at"), where + ".at", "must be a number of seconds >= 0, got %r" % at)
+            at = None
+        elif s.duration and at >= s.duration:
+            err(line_of(e, "at"), where + ".at",
+                "%.1f s is after the transfers end (%.1f s): the event would prove nothing" %
+                (at, s.duration))
+            at = None
+        kinds = [k for k in e if k != "at"]
+        if len(kinds) != 1 or kinds[0] not in EVENT_KINDS:
+            bad = [k for k in kinds if k not in EVENT_KINDS]
+            err(line_of(e, bad[0]) if bad else e.line, where,
+                "unknown event %r (known: %s)" % (bad[0], ", ".join(EVENT_KINDS)) if bad
+                else "exactly one event kind per entry (known: %s)" % ", ".join(EVENT_KINDS))
+            continue
+        kind = kinds[0]
+        arg = e[kind] if e[kind] is not None else Mapping()
+        allowed, required = EVENT_KINDS[kind]
+        field = "%s.%s" % (where, kind)
+        if not isinstance(arg, Mapping):
+            err(line_of(e, kind), field, "must be a mapping of %s" %
+                (", ".join(sorted(allowed)) or "nothing ({})"))
+            continue
+        if isinstance(arg, Mapping) and not arg.key_lines:
+            arg.line = line_of(e, kind)
+        check_keys(arg, allowed, field)
+        for k in sorted(required - set(arg)):
+            err(arg.line, field + "." + k, "missing")
+        event = {"at": at, "kind": kind, "line": e.line}
+        if kind == "route" and "to" in arg:
+            event["nodes"] = _nodes([arg["to"]], line_of(arg, "to"), field + ".to", err)
+        elif kind == "ecmp" and "nodes" in arg:
+            event["nodes"] = _nodes(arg["nodes"], line_of(arg, "nodes"), field + ".nodes", err)
+            if len(event["nodes"]) < 2:
+                err(line_of(arg, "nodes"), field + ".nodes", "an ECMP group needs >= 2 nodes")
+        elif kind == "backend":
+            a = arg.get("action")
+            if a is not None and a not in BACKEND_ACTIONS:
+                err(line_of(arg, "action"), field + ".action", "one of %s, got %r" %
+                    (", ".join(BACKEND_ACTIONS), a))
+            event["action"] = a
+            ids = _ids([arg["id"]] if "id" in arg else [], line_of(arg, "id"), field + ".id", err)
+            event["id"] = ids[0] if ids else None
+            event["nodes"] = (_nodes(arg["nodes"], line_of(arg, "nodes"), field + ".nodes", err)
+                              if "nodes" in arg and arg["nodes"] != "all" else list(LB_NODES))
+        elif kind in ("lb-fail", "lb-recover") and "node" in arg:
+            event["nodes"] = _nodes([arg["node"]], line_of(arg, "node"), field + ".node", err)
+        elif kind == "reload":
+            event["nodes"] = (_nodes(arg["nodes"], line_of(arg, "nodes"), field + ".nodes", err)
+                              if "nodes" in arg and arg["nodes"] != "all" else list(LB_NODES))
+        if at is not None:
+            s.events.append(event)
+    s.events.sort(key=lambda e: e["at"])  # stable: same-time events keep file order
+
+    # expectations
+    s.expect = {}
+    x = doc.get("expect")
+    if not isinstance(x, Mapping):
+        err(line_of(doc, "expect"), "expect", "missing: a mapping mode -> survive|break|any")
+    else:
+        check_keys(x, set(MODES), "expect")
+        for m in MODES:
+            if m not in x:
+                err(x.line, "expect." + m, "missing (every mode's expectation is stated)")
+            elif x[m] not in EXPECT_VALUES:
+                err(line_of(x, m), "expect." + m, "one of %s, got %r" %
+                    (", ".join(EXPECT_VALUES), x[m]))
+            else:
+                s.expect[m] = x[m]
+    if errors:
+        raise ScenarioError("\n".join(errors))
+    return s
+
+
+def _nodes(v, line, field, err):
+    if not isinstance(v, list) or not v:
+        err(line, field, "must name LB nodes (%s)" % ", ".join(LB_NODES))
+        return []
+    out = []
+    for n in v:
+        if n not in LB_NODES:
+            err(line, field, "no LB node %r (known: %s)" % (n, ", ".join(LB_NODES)))
+        elif n in out:
+            err(line, field, "%r named twice" % n)
+        else:
+            out.append(n)
+    return out
+
+
+def _ids(v, line, field, err):
+    if not isinstance(v, list):
+        err(line, field, "must be a list of backend ids")
+        return []
+    out = []
+    for i in v:
+        if not isinstance(i, int) or isinstance(i, bool) or not 1 <= i <= len(BACKENDS):
+            err(line, field, "backend id must be 1..%d (b1..b%d), got %r" %
+                (len(BACKENDS), len(BACKENDS), i))
+        else:
+            out.append(i)
+    return out
