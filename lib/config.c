@@ -170,7 +170,8 @@ static int map_fields(struct loader *ld, const yaml_node_t *node, const char *pr
 
 	memset(values, 0, n_keys * sizeof(*values));
 	if (node->type != YAML_MAPPING_NODE) {
-		report(ld, line_of(node), prefix, "must be a mapping (key: value lines), got a %s",
+		report(ld, line_of(node), *prefix ? prefix : "(top level)",
+		       "must be a mapping (key: value lines), got a %s",
 		       node->type == YAML_SCALAR_NODE ? "scalar" : "list");
 		return -EINVAL;
 	}

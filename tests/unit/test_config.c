@@ -1,0 +1,619 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Config loading: a full valid file, defaults, and for every field its bad values, each
+ * checked by the exact "FILE:LINE: FIELD: message" text an operator would see. A bad
+ * file must give an error and no config.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <cmocka.h>
+#include <flowpin/config.h>
+#include <flowpin/maglev.h>
+
+static char tmpdir[] = "/tmp/flowpin-test-config.XXXXXX";
+
+static int setup(void **state)
+{
+	(void)state;
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Writes @text to a file in the test directory; returns its path (static buffer). */
+static const char *write_file(const char *name, const char *text)
+{
+	static char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	return path;
+}
+
+struct load_result {
+	int ret;
+	struct fp_config *cfg;
+	char *errors; /* everything printed to the error stream */
+	size_t errors_len;
+};
+
+static void load(const char *path, struct load_result *r)
+{
+	FILE *err = open_memstream(&r->errors, &r->errors_len);
+
+	assert_non_null(err);
+	r->cfg = (struct fp_config *)(uintptr_t)1; /* must be overwritten */
+	r->ret = fp_config_load(path, &r->cfg, err);
+	fclose(err);
+}
+
+static void result_free(struct load_result *r)
+{
+	fp_config_free(r->cfg);
+	free(r->errors);
+}
+
+/* A complete valid file; the error cases below are small edits of it. */
+#define VALID_HEAD                                                  \
+	"hash_key: 000102030405060708090a0b0c0d0e0f\n" /* line 1 */ \
+	"vips:\n"				       /* line 2 */ \
+	"  - name: web\n"			       /* line 3 */ \
+	"    address: 198.51.100.10\n"		       /* line 4 */ \
+	"    port: 443\n"			       /* line 5 */ \
+	"    protocol: tcp\n"			       /* line 6 */ \
+	"    backends:\n"			       /* line 7 */ \
+	"      - id: 1\n"			       /* line 8 */ \
+	"        address: 10.20.0.1\n"		       /* line 9 */
+
+/*
+ * Loads @text and checks that it fails with -EINVAL, no config, and that every line in
+ * @expected (each "LINE: FIELD: message", without the file name) was printed, prefixed
+ * with the file's path, and nothing else.
+ */
+static void expect_errors(const char *text, const char *const *expected, size_t n)
+{
+	const char *path = write_file("bad.yaml", text);
+	struct load_result r;
+	size_t lines = 0;
+
+	load(path, &r);
+	for (size_t i = 0; i < n; i++) {
+		char want[512];
+
+		snprintf(want, sizeof(want), "%s:%s\n", path, expected[i]);
+		if (!strstr(r.errors, want))
+			fail_msg("expected error\n  %s\ngot:\n%s", want, r.errors);
+	}
+	for (const char *p = r.errors; *p; p++)
+		lines += *p == '\n';
+	if (lines != n)
+		fail_msg("expected %zu error lines, got %zu:\n%s", n, lines, r.errors);
+	assert_int_equal(r.ret, -EINVAL);
+	assert_null(r.cfg);
+	result_free(&r);
+}
+
+#define EXPECT(text, ...)                                                     \
+	do {                                                                  \
+		static const char *const want_[] = { __VA_ARGS__ };           \
+		expect_errors(text, want_, sizeof(want_) / sizeof(want_[0])); \
+	} while (0)
+
+static void test_valid_full_file(void **state)
+{
+	const char *text =
+		"hash_key: 00112233445566778899AABBCCDDEEFF\n"
+		"table_size: 655373\n"
+		"encap_port: 7000\n"
+		"timeouts:\n"
+		"  tcp_established: 3600\n"
+		"  tcp_transitory: 10\n"
+		"  udp: 60\n"
+		"lb_sources: [10.10.0.0/24, 'fd00:10::/64', 192.0.2.250, '2001:db8::1']\n"
+		"vips:\n"
+		"  - name: web\n"
+		"    address: 198.51.100.10\n"
+		"    port: 443\n"
+		"    protocol: tcp\n"
+		"    pinning: hash+table\n"
+		"    backends:\n"
+		"      - {id: 4095, address: 'fd00:20::1', weight: 65535, state: draining}\n"
+		"      - {id: 1, address: 10.20.0.1, weight: 1, state: down}\n"
+		"  - name: all-udp\n"
+		"    address: 2001:db8::53\n"
+		"    port: all\n"
+		"    protocol: udp\n"
+		"    pinning: none\n"
+		"    hash: addresses\n"
+		"    backends:\n"
+		"      - id: 7\n"
+		"        address: 10.20.0.7\n";
+	struct load_result r;
+	char buf[64];
+
+	(void)state;
+	load(write_file("full.yaml", text), &r);
+	if (r.ret)
+		fail_msg("valid file rejected: %s", r.errors);
+	assert_string_equal(r.errors, "");
+	assert_int_equal(r.cfg->hash_key.k0, 0x7766554433221100ULL);
+	assert_int_equal(r.cfg->hash_key.k1, 0xffeeddccbbaa9988ULL);
+	assert_int_equal(r.cfg->table_size, 655373);
+	assert_int_equal(r.cfg->encap_port, 7000);
+	assert_int_equal(r.cfg->timeouts.tcp_established, 3600);
+	assert_int_equal(r.cfg->timeouts.tcp_transitory, 10);
+	assert_int_equal(r.cfg->timeouts.udp, 60);
+	assert_int_equal(r.cfg->n_lb_sources, 4);
+	assert_int_equal(r.cfg->lb_sources[0].len, 96 + 24);
+	assert_string_equal(fp_addr_str(&r.cfg->lb_sources[0].addr, buf, sizeof(buf)), "10.10.0.0");
+	assert_int_equal(r.cfg->lb_sources[1].len, 64);
+	assert_int_equal(r.cfg->lb_sources[2].len, 128); /* bare IPv4: host prefix */
+	assert_int_equal(r.cfg->lb_sources[3].len, 128);
+	assert_int_equal(r.cfg->n_vips, 2);
+	const struct fp_vip_cfg *web = &r.cfg->vips[0], *dns = &r.cfg->vips[1];
+
+	assert_string_equal(web->name, "web");
+	assert_true(fp_addr_v4(&web->addr));
+	assert_string_equal(fp_addr_str(&web->addr, buf, sizeof(buf)), "198.51.100.10");
+	assert_int_equal(web->port, 443);
+	assert_int_equal(web->proto, IPPROTO_TCP);
+	assert_int_equal(web->pinning, FP_PIN_HASH_TABLE);
+	assert_false(web->hash_addresses_only);
+	assert_int_equal(web->line, 10);
+	assert_int_equal(web->n_backends, 2);
+	/* An IPv6 backend behind an IPv4 VIP is allowed. */
+	assert_int_equal(web->backends[0].id, 4095);
+	assert_false(fp_addr_v4(&web->backends[0].addr));
+	assert_string_equal(fp_addr_str(&web->backends[0].addr, buf, sizeof(buf)), "fd00:20::1");
+	assert_int_equal(web->backends[0].weight, 65535);
+	assert_int_equal(web->backends[0].state, FP_BACKEND_DRAINING);
+	assert_int_equal(web->backends[0].line, 16);
+	assert_int_equal(web->backends[1].weight, 1);
+	assert_int_equal(web->backends[1].state, FP_BACKEND_DOWN);
+	assert_string_equal(dns->name, "all-udp");
+	assert_int_equal(dns->port, 0);
+	assert_int_equal(dns->proto, IPPROTO_UDP);
+	assert_int_equal(dns->pinning, FP_PIN_NONE);
+	assert_true(dns->hash_addresses_only);
+	assert_string_equal(r.cfg->path, write_file("full.yaml", text));
+	result_free(&r);
+}
+
+static void test_defaults(void **state)
+{
+	struct load_result r;
+
+	(void)state;
+	load(write_file("min.yaml", VALID_HEAD), &r);
+	if (r.ret)
+		fail_msg("minimal file rejected: %s", r.errors);
+	assert_int_equal(r.cfg->table_size, 65537);
+	assert_int_equal(r.cfg->encap_port, 6080);
+	assert_int_equal(r.cfg->timeouts.tcp_established, 7200);
+	assert_int_equal(r.cfg->timeouts.tcp_transitory, 30);
+	assert_int_equal(r.cfg->timeouts.udp, 300);
+	assert_int_equal(r.cfg->n_lb_sources, 0);
+	assert_int_equal(r.cfg->vips[0].pinning, FP_PIN_FULL);
+	assert_false(r.cfg->vips[0].hash_addresses_only);
+	assert_int_equal(r.cfg->vips[0].backends[0].weight, 100);
+	assert_int_equal(r.cfg->vips[0].backends[0].state, FP_BACKEND_ACTIVE);
+	result_free(&r);
+}
+
+static void test_example_file_is_valid(void **state)
+{
+	struct load_result r;
+
+	(void)state;
+	/* The test runner starts in the repository root. */
+	load("examples/flowpin.yaml", &r);
+	if (r.ret)
+		fail_msg("examples/flowpin.yaml rejected (%d): %s", r.ret, r.errors);
+	assert_int_equal(r.cfg->n_vips, 3);
+	result_free(&r);
+}
+
+static void test_top_level_errors(void **state)
+{
+	(void)state;
+	EXPECT("vips:\n  - name: x\n    address: 192.0.2.1\n    port: 1\n    protocol: udp\n"
+	       "    backends: [{id: 1, address: 10.0.0.1}]\n",
+	       "1: hash_key: missing (required)");
+	EXPECT("hash_key: 0011\n"
+	       "vips: []\n",
+	       "1: hash_key: must be 32 hex digits (128 bits), got '0011' (4 characters)",
+	       "2: vips: empty: at least one VIP is needed");
+	EXPECT("hash_key: 000102030405060708090a0b0c0d0e0g\nvips: 3\n",
+	       "1: hash_key: must be 32 hex digits (128 bits), got "
+	       "'000102030405060708090a0b0c0d0e0g' (32 characters)",
+	       "2: vips: must be a list of VIPs");
+	EXPECT("hash_key: 000102030405060708090a0b0c0d0e0f\n", "1: vips: missing (required)");
+	EXPECT(VALID_HEAD "table_size: 65536\n",
+	       "10: table_size: must be prime, got 65536 (next prime: 65537)");
+	EXPECT(VALID_HEAD "table_size: 2\n", "10: table_size: must be 3..16777213, got 2");
+	EXPECT(VALID_HEAD "table_size: 16777259\n",
+	       "10: table_size: must be 3..16777213, got 16777259");
+	EXPECT(VALID_HEAD "table_size: 0x10001\n",
+	       "10: table_size: must be 3..16777213, got '0x10001'");
+	EXPECT(VALID_HEAD "table_size: 97\n",
+	       "10: table_size: 97 is less than 100 x 1 backends of vips[0] (web); use a prime >= "
+	       "100, e.g. 101");
+	EXPECT(VALID_HEAD "encap_port: 0\n", "10: encap_port: must be 1..65535, got 0");
+	EXPECT(VALID_HEAD "encap_port: 65536\n", "10: encap_port: must be 1..65535, got 65536");
+	EXPECT(VALID_HEAD "encap_port: -1\n", "10: encap_port: must be 1..65535, got '-1'");
+	EXPECT(VALID_HEAD "encap_port:\n", "10: encap_port: must be 1..65535, got ''");
+	EXPECT(VALID_HEAD "encap_port: [1]\n", "10: encap_port: must be an integer, got a list");
+	EXPECT(VALID_HEAD "colour: blue\n",
+	       "10: colour: unknown key (known: hash_key, table_size, encap_port, timeouts, "
+	       "lb_sources, vips)");
+	EXPECT(VALID_HEAD "hash_key: 000102030405060708090a0b0c0d0e0f\n",
+	       "10: hash_key: duplicate key (first at line 1)");
+	EXPECT("- 1\n- 2\n", "1: (top level): must be a mapping (key: value lines), got a list");
+}
+
+static void test_timeouts_and_sources(void **state)
+{
+	(void)state;
+	EXPECT(VALID_HEAD "timeouts:\n  tcp_established: 0\n  udp: 31536001\n  tcp_transitory: x\n"
+			  "  icmp: 5\n",
+	       "11: timeouts.tcp_established: must be 1..31536000, got 0",
+	       "12: timeouts.udp: must be 1..31536000, got 31536001",
+	       "13: timeouts.tcp_transitory: must be 1..31536000, got 'x'",
+	       "14: timeouts.icmp: unknown key (known: tcp_established, tcp_transitory, udp)");
+	EXPECT(VALID_HEAD "timeouts: 30\n",
+	       "10: timeouts: must be a mapping (key: value lines), got a scalar");
+	EXPECT(VALID_HEAD "lb_sources:\n  - 10.0.0.1/24\n  - fd00::/129\n  - 10.0.0.0/33\n"
+			  "  - banana\n  - 10.0.0.0/\n  - {a: 1}\n",
+	       "11: lb_sources[0]: '10.0.0.1/24' has bits set after the prefix length (host bits)",
+	       "12: lb_sources[1]: prefix length must be 0..128, got 'fd00::/129'",
+	       "13: lb_sources[2]: prefix length must be 0..32, got '10.0.0.0/33'",
+	       "14: lb_sources[3]: not an address or ADDRESS/LENGTH prefix: 'banana'",
+	       "15: lb_sources[4]: not an address or ADDRESS/LENGTH prefix: '10.0.0.0/'",
+	       "16: lb_sources[5]: must be an address prefix, got a mapping");
+	EXPECT(VALID_HEAD "lb_sources: 10.0.0.0/8\n", "10: lb_sources: must be a list of prefixes");
+}
+
+#define VIP_HEAD    "hash_key: 000102030405060708090a0b0c0d0e0f\nvips:\n"
+#define ONE_BACKEND "    backends: [{id: 1, address: 10.0.0.1}]\n"
+
+static void test_vip_errors(void **state)
+{
+	(void)state;
+	EXPECT(VIP_HEAD "  - name: web\n", /* line 3 */
+	       "3: vips[0].address: missing (required)", "3: vips[0].port: missing (required)",
+	       "3: vips[0].protocol: missing (required)",
+	       "3: vips[0].backends: missing (required)");
+	EXPECT(VIP_HEAD "  - address: 192.0.2.1\n    port: 80\n    protocol: tcp\n" ONE_BACKEND,
+	       "3: vips[0].name: missing (required)");
+	EXPECT(VIP_HEAD "  - name: a b\n    address: 192.0.2.1\n    port: 80\n    protocol: "
+			"tcp\n" ONE_BACKEND,
+	       "3: vips[0].name: must be 1..63 characters of A-Z a-z 0-9 . _ -, got 'a b'");
+	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.300\n    port: 80\n    protocol: "
+			"tcp\n" ONE_BACKEND,
+	       "4: vips[0].address: not an IPv4 or IPv6 address: '192.0.2.300'");
+	EXPECT(VIP_HEAD "  - name: web\n    address: 224.0.0.1\n    port: 80\n    protocol: "
+			"tcp\n" ONE_BACKEND,
+	       "4: vips[0].address: must be a unicast address, got '224.0.0.1'");
+	EXPECT(VIP_HEAD
+	       "  - name: web\n    address: '::'\n    port: 80\n    protocol: tcp\n" ONE_BACKEND,
+	       "4: vips[0].address: must be a unicast address, got '::'");
+	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: 65536\n"
+			"    protocol: tcp\n" ONE_BACKEND,
+	       "5: vips[0].port: must be 0..65535, got 65536");
+	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: any\n"
+			"    protocol: tcp\n" ONE_BACKEND,
+	       "5: vips[0].port: must be 0..65535, got 'any'");
+	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: 80\n    protocol: TCP\n"
+			"    pinning: sticky\n    hash: 3-tuple\n" ONE_BACKEND,
+	       "6: vips[0].protocol: must be tcp or udp, got 'TCP'",
+	       "7: vips[0].pinning: must be none, table, hash, hash+table or full, got 'sticky'",
+	       "8: vips[0].hash: must be 5-tuple or addresses, got '3-tuple'");
+	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n"
+			"    hash: addresses\n" ONE_BACKEND,
+	       "7: vips[0].hash: 'addresses' is only allowed with port 0 (all ports), port is 80");
+	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n"
+			"    backends: []\n",
+	       "7: vips[0].backends: empty: a VIP needs at least one backend");
+	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n"
+			"    backends: {id: 1}\n",
+	       "7: vips[0].backends: must be a list of backends");
+	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n"
+			"    weight: 5\n" ONE_BACKEND,
+	       "7: vips[0].weight: unknown key (known: name, address, port, protocol, pinning, "
+	       "hash, backends)");
+	EXPECT(VIP_HEAD "  - 192.0.2.1\n",
+	       "3: vips[0]: must be a mapping (key: value lines), got a scalar");
+}
+
+static void test_duplicate_vips(void **state)
+{
+	(void)state;
+	/* Same address, port and protocol: one of them could never get a packet. */
+	EXPECT(VIP_HEAD
+	       "  - name: a\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n" ONE_BACKEND
+	       "  - name: b\n    address: 192.0.2.1\n    port: 80\n"
+	       "    protocol: tcp\n" ONE_BACKEND,
+	       "8: vips[1]: duplicate VIP 192.0.2.1 port 80/tcp (also vips[0], line 3)");
+	EXPECT(VIP_HEAD
+	       "  - name: a\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n" ONE_BACKEND
+	       "  - name: a\n    address: 192.0.2.1\n    port: 80\n"
+	       "    protocol: udp\n" ONE_BACKEND,
+	       "8: vips[1].name: duplicate name 'a' (also vips[0], line 3)");
+	/* Same address with another protocol or port is a different VIP. */
+	const char *ok = VIP_HEAD "  - name: a\n    address: 192.0.2.1\n    port: 80\n"
+				  "    protocol: tcp\n" ONE_BACKEND
+				  "  - name: b\n    address: 192.0.2.1\n    port: 80\n"
+				  "    protocol: udp\n" ONE_BACKEND
+				  "  - name: c\n    address: 192.0.2.1\n    port: all\n"
+				  "    protocol: udp\n" ONE_BACKEND;
+	struct load_result r;
+
+	load(write_file("ok.yaml", ok), &r);
+	if (r.ret)
+		fail_msg("distinct VIPs rejected: %s", r.errors);
+	result_free(&r);
+}
+
+static void test_backend_errors(void **state)
+{
+	(void)state;
+	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n"
+			"    backends:\n"
+			"      - id: 0\n"		/* 8 */
+			"        address: 10.0.0.1\n"	/* 9 */
+			"      - id: 4096\n"		/* 10 */
+			"        address: 10.0.0.2\n"	/* 11 */
+			"        weight: 0\n"		/* 12 */
+			"      - address: 10.0.0.3\n"	/* 13 */
+			"        weight: 65536\n"	/* 14 */
+			"        state: up\n"		/* 15 */
+			"      - id: 5\n"		/* 16 */
+			"        address: 10.0.0.300\n" /* 17 */
+			"        port: 8080\n"		/* 18 */
+			"      - id: 6\n",		/* 19 */
+	       "8: vips[0].backends[0].id: must be 1..4095, got 0",
+	       "10: vips[0].backends[1].id: must be 1..4095, got 4096",
+	       "12: vips[0].backends[1].weight: must be 1..65535, got 0",
+	       "13: vips[0].backends[2].id: missing (required)",
+	       "14: vips[0].backends[2].weight: must be 1..65535, got 65536",
+	       "15: vips[0].backends[2].state: must be active, draining or down, got 'up'",
+	       "17: vips[0].backends[3].address: not an IPv4 or IPv6 address: '10.0.0.300'",
+	       "18: vips[0].backends[3].port: unknown key (known: id, address, weight, state)",
+	       "19: vips[0].backends[4].address: missing (required)");
+	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n"
+			"    backends:\n"
+			"      - {id: 3, address: 10.0.0.1}\n"	/* 8 */
+			"      - {id: 4, address: 10.0.0.2}\n"	/* 9 */
+			"      - {id: 3, address: 10.0.0.3}\n"	/* 10 */
+			"      - {id: 5, address: 10.0.0.2}\n", /* 11 */
+	       "10: vips[0].backends[2].id: duplicate id 3 (also backends[0], line 8)",
+	       "11: vips[0].backends[3].address: duplicate address 10.0.0.2 (also backends[1], "
+	       "line 9)");
+	/* The brief's example, exactly. */
+	EXPECT(VIP_HEAD "  - {name: a, address: 192.0.2.1, port: 1, protocol: tcp," ONE_BACKEND
+			"  }\n"
+			"  - name: b\n    address: 192.0.2.1\n    port: 2\n    protocol: tcp\n"
+			"    backends:\n"
+			"      - id: 1\n"
+			"        address: 10.0.0.1\n"
+			"        weight: 0\n",
+	       "12: vips[1].backends[0].weight: must be 1..65535, got 0");
+}
+
+/* Every problem of a file at once, in line order, however the checks ran. */
+static void test_every_error_in_line_order(void **state)
+{
+	const char *path = write_file("many.yaml", "encap_port: 0\n"
+						   "hash_key: nope\n"
+						   "table_size: 100\n"
+						   "vips: []\n");
+	struct load_result r;
+
+	(void)state;
+	load(path, &r);
+	char *want = NULL;
+
+	assert_true(asprintf(&want,
+			     "%1$s:1: encap_port: must be 1..65535, got 0\n"
+			     "%1$s:2: hash_key: must be 32 hex digits (128 bits), got 'nope' (4 "
+			     "characters)\n"
+			     "%1$s:3: table_size: must be prime, got 100 (next prime: 101)\n"
+			     "%1$s:4: vips: empty: at least one VIP is needed\n",
+			     path) > 0);
+	assert_string_equal(r.errors, want);
+	assert_int_equal(r.ret, -EINVAL);
+	assert_null(r.cfg);
+	free(want);
+	result_free(&r);
+}
+
+static void test_yaml_level_errors(void **state)
+{
+	(void)state;
+	EXPECT("", "1: yaml: empty file: expected a mapping with hash_key and vips");
+	EXPECT("hash_key: [1, 2\nvips: []\n",
+	       "2: yaml: did not find expected ',' or ']' while parsing a flow sequence");
+	EXPECT(VALID_HEAD "---\nhash_key: 1\n",
+	       "11: yaml: a second YAML document ('---'); put everything in one");
+}
+
+static void test_missing_and_unreadable_files(void **state)
+{
+	char path[300];
+	struct load_result r;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/does-not-exist.yaml", tmpdir);
+	load(path, &r);
+	assert_int_equal(r.ret, -ENOENT);
+	assert_null(r.cfg);
+	char *want = NULL;
+
+	assert_true(asprintf(&want, "%s: cannot open: No such file or directory\n", path) > 0);
+	assert_string_equal(r.errors, want);
+	free(want);
+	result_free(&r);
+
+	load(tmpdir, &r);
+	assert_int_equal(r.ret, -EISDIR);
+	assert_null(r.cfg);
+	assert_non_null(strstr(r.errors, "cannot read: Is a directory"));
+	result_free(&r);
+}
+
+/*
+ * A file the process may not read. Root reads anything, so as root the load runs in a
+ * child that dropped to nobody (65534); the verdict comes back through a pipe.
+ */
+static void test_permission_denied(void **state)
+{
+	const char *path = write_file("secret.yaml", VALID_HEAD);
+	int fds[2], status;
+	char msg[512] = "";
+	ssize_t got;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(chmod(path, 0), 0);
+	assert_int_equal(chmod(tmpdir, 0755), 0);
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct load_result r;
+		int code;
+
+		close(fds[0]);
+		if (geteuid() == 0 && (setgid(65534) || setuid(65534)))
+			_exit(100);
+		load(path, &r);
+		code = r.ret == -EACCES && r.cfg == NULL ? 0 : 101;
+		if (write(fds[1], r.errors, strlen(r.errors)) < 0)
+			code = 102;
+		_exit(code);
+	}
+	close(fds[1]);
+	got = read(fds[0], msg, sizeof(msg) - 1);
+	close(fds[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 100)
+		skip(); /* could not drop privileges: cannot make a file unreadable to root */
+	assert_true(got > 0);
+	msg[got] = '\0';
+	if (WEXITSTATUS(status) != 0 || !strstr(msg, "cannot open: Permission denied"))
+		fail_msg("child status %d, message '%s'", WEXITSTATUS(status), msg);
+}
+
+/* Reordered backends, keys and VIPs: the same tables, byte for byte. */
+static void test_shuffled_config_same_tables(void **state)
+{
+	const char *a = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
+			"vips:\n"
+			"  - name: web\n"
+			"    address: 198.51.100.10\n"
+			"    port: 443\n"
+			"    protocol: tcp\n"
+			"    backends:\n"
+			"      - {id: 1, address: 10.0.0.1, weight: 100}\n"
+			"      - {id: 2, address: 10.0.0.2, weight: 300}\n"
+			"      - {id: 9, address: 10.0.0.9, weight: 50}\n"
+			"      - {id: 4, address: 10.0.0.4, state: draining}\n"
+			"      - {id: 5, address: 10.0.0.5}\n";
+	const char *b = "vips:\n"
+			"  - protocol: tcp\n"
+			"    backends:\n"
+			"      - {address: 10.0.0.5, id: 5}\n"
+			"      - {state: draining, id: 4, address: 10.0.0.4}\n"
+			"      - {weight: 50, id: 9, address: 10.0.0.9}\n"
+			"      - {id: 1, address: 10.0.0.1}\n"
+			"      - {id: 2, weight: 300, address: 10.0.0.2}\n"
+			"    port: 443\n"
+			"    address: 198.51.100.10\n"
+			"    name: web\n"
+			"hash_key: 000102030405060708090a0b0c0d0e0f\n";
+	struct load_result ra, rb;
+	__u16 *ta = calloc(65537, 2), *tb = calloc(65537, 2);
+
+	(void)state;
+	assert_non_null(ta);
+	assert_non_null(tb);
+	load(write_file("a.yaml", a), &ra);
+	load(write_file("b.yaml", b), &rb);
+	assert_int_equal(ra.ret, 0);
+	assert_int_equal(rb.ret, 0);
+	assert_int_equal(fp_maglev_build_vip(ra.cfg, &ra.cfg->vips[0], ta), 0);
+	assert_int_equal(fp_maglev_build_vip(rb.cfg, &rb.cfg->vips[0], tb), 0);
+	assert_memory_equal(ta, tb, 65537 * 2);
+	/* Draining backend 4 owns nothing; the others share by weight. */
+	for (__u32 i = 0; i < 65537; i++)
+		assert_int_not_equal(ta[i], 4);
+	result_free(&ra);
+	result_free(&rb);
+	free(ta);
+	free(tb);
+}
+
+static void test_names(void **state)
+{
+	struct fp_addr a;
+	char buf[64];
+
+	(void)state;
+	assert_string_equal(fp_pinning_name(FP_PIN_HASH_TABLE), "hash+table");
+	assert_string_equal(fp_pinning_name(FP_PIN_FULL), "full");
+	assert_string_equal(fp_backend_state_name(FP_BACKEND_DRAINING), "draining");
+	assert_int_equal(fp_addr_parse("10.1.2.3", &a), 0);
+	assert_true(fp_addr_v4(&a));
+	assert_string_equal(fp_addr_str(&a, buf, sizeof(buf)), "10.1.2.3");
+	assert_int_equal(fp_addr_parse("::ffff:10.1.2.3", &a), 0);
+	assert_true(fp_addr_v4(&a)); /* the mapped form is the IPv4 address */
+	assert_int_equal(fp_addr_parse("2001:db8::1", &a), 0);
+	assert_string_equal(fp_addr_str(&a, buf, sizeof(buf)), "2001:db8::1");
+	assert_int_equal(fp_addr_parse("10.1", &a), -EINVAL);
+	assert_int_equal(fp_addr_parse("010.1.2.3", &a), -EINVAL);
+	assert_int_equal(fp_addr_parse("", &a), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_valid_full_file),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_example_file_is_valid),
+		cmocka_unit_test(test_top_level_errors),
+		cmocka_unit_test(test_timeouts_and_sources),
+		cmocka_unit_test(test_vip_errors),
+		cmocka_unit_test(test_duplicate_vips),
+		cmocka_unit_test(test_backend_errors),
+		cmocka_unit_test(test_every_error_in_line_order),
+		cmocka_unit_test(test_yaml_level_errors),
+		cmocka_unit_test(test_missing_and_unreadable_files),
+		cmocka_unit_test(test_permission_denied),
+		cmocka_unit_test(test_shuffled_config_same_tables),
+		cmocka_unit_test(test_names),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
