@@ -1,12 +1,67 @@
 // SPDX-License-Identifier: MIT
-/* Placeholder until its issue lands: fails loudly, never pretends to work. */
+/* flowpin check: validate a config file; every problem, or a one-line summary. */
+#include <getopt.h>
 #include <stdio.h>
+#include <string.h>
+#include <flowpin/config.h>
 #include "commands.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: flowpin check --config FILE\n"
+		     "\n"
+		     "Validates FILE (see examples/flowpin.yaml and docs/config.md). Prints every\n"
+		     "problem as FILE:LINE: FIELD: message and exits 1, or prints a one-line\n"
+		     "summary and exits 0. Usage errors exit 2.\n"
+		     "\n"
+		     "  -c, --config FILE   the config file\n"
+		     "  -h, --help          this text\n");
+}
 
 int cmd_check(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "flowpin check: not built yet\n");
-	return 1;
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL;
+	struct fp_config *cfg = NULL;
+	size_t backends = 0, active = 0;
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!path || optind != argc) {
+		fprintf(stderr, "flowpin check: %s\n",
+			!path ? "--config FILE is required" : "unexpected argument");
+		usage(stderr);
+		return 2;
+	}
+	if (fp_config_load(path, &cfg, stderr))
+		return 1;
+	for (size_t i = 0; i < cfg->n_vips; i++) {
+		backends += cfg->vips[i].n_backends;
+		for (size_t j = 0; j < cfg->vips[i].n_backends; j++)
+			active += cfg->vips[i].backends[j].state == FP_BACKEND_ACTIVE;
+	}
+	printf("%s: ok: %zu VIP%s, %zu backend%s (%zu active), table_size %u, encap_port %u, "
+	       "%zu LB source prefix%s\n",
+	       path, cfg->n_vips, cfg->n_vips == 1 ? "" : "s", backends, backends == 1 ? "" : "s",
+	       active, cfg->table_size, cfg->encap_port, cfg->n_lb_sources,
+	       cfg->n_lb_sources == 1 ? "" : "es");
+	fp_config_free(cfg);
+	return 0;
 }

@@ -1,12 +1,365 @@
 // SPDX-License-Identifier: MIT
-/* Placeholder until its issue lands: fails loudly, never pretends to work. */
+/*
+ * flowpin table: what the Maglev tables of a config look like, and what a change would
+ * move — each backend's slots and share, and with --previous, how many buckets change
+ * owner against the fewest any table could move, and from whom to whom.
+ */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <flowpin/config.h>
+#include <flowpin/maglev.h>
 #include "commands.h"
+
+#define MATRIX_MAX_COLUMNS 12 /* wider changes are listed as pairs */
+#define PAIRS_MAX_LINES	   40
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: flowpin table --config FILE [--previous FILE] [--vip NAME]\n"
+		"\n"
+		"Builds each VIP's Maglev table from FILE and prints every backend's slots and\n"
+		"share (ideal = weight / sum of active weights). With --previous, compares with\n"
+		"the tables of the config now in service: buckets that change owner, the ideal\n"
+		"(the fewest any table could move for the new shares), their ratio, and a\n"
+		"from -> to count of the moved buckets (id 0 = no backend).\n"
+		"\n"
+		"  -c, --config FILE     the new config\n"
+		"  -p, --previous FILE   the config in service now\n"
+		"  -V, --vip NAME        only this VIP\n"
+		"  -h, --help            this text\n");
+}
+
+static const char *proto_name(__u8 proto)
+{
+	return proto == IPPROTO_TCP ? "tcp" : "udp";
+}
+
+static void print_vip_header(const struct fp_config *cfg, const struct fp_vip_cfg *vip)
+{
+	char addr[64];
+
+	fp_addr_str(&vip->addr, addr, sizeof(addr));
+	if (vip->port)
+		printf("vip %s: %s port %u/%s, pinning %s, table_size %u\n", vip->name, addr,
+		       vip->port, proto_name(vip->proto), fp_pinning_name(vip->pinning),
+		       cfg->table_size);
+	else
+		printf("vip %s: %s all ports/%s, pinning %s, table_size %u\n", vip->name, addr,
+		       proto_name(vip->proto), fp_pinning_name(vip->pinning), cfg->table_size);
+}
+
+/* Slots per backend id; @counts has FP_MAX_BACKEND_ID + 1 entries. */
+static void count_slots(const __u16 *table, __u32 m, __u32 *counts)
+{
+	memset(counts, 0, (FP_MAX_BACKEND_ID + 1) * sizeof(*counts));
+	for (__u32 i = 0; i < m; i++)
+		counts[table[i] <= FP_MAX_BACKEND_ID ? table[i] : 0]++;
+}
+
+static void print_shares(const struct fp_vip_cfg *vip, const __u32 *counts, __u32 m)
+{
+	double active_weight = 0;
+	int width = 7; /* "address" */
+	char addr[64];
+
+	for (size_t i = 0; i < vip->n_backends; i++) {
+		int len = (int)strlen(fp_addr_str(&vip->backends[i].addr, addr, sizeof(addr)));
+
+		width = len > width ? len : width;
+		if (vip->backends[i].state == FP_BACKEND_ACTIVE)
+			active_weight += vip->backends[i].weight;
+	}
+	printf("  %5s  %-*s %6s  %-8s %8s %8s %8s\n", "id", width, "address", "weight", "state",
+	       "slots", "share", "ideal");
+	for (size_t i = 0; i < vip->n_backends; i++) {
+		const struct fp_backend_cfg *b = &vip->backends[i];
+		double ideal = b->state == FP_BACKEND_ACTIVE && active_weight > 0
+				       ? 100.0 * b->weight / active_weight
+				       : 0;
+
+		printf("  %5u  %-*s %6u  %-8s %8u %7.3f%% %7.3f%%\n", b->id, width,
+		       fp_addr_str(&b->addr, addr, sizeof(addr)), b->weight,
+		       fp_backend_state_name(b->state), counts[b->id], 100.0 * counts[b->id] / m,
+		       ideal);
+	}
+	if (counts[FP_NO_BACKEND])
+		printf("  %u slots have no backend (no active backend with weight)\n",
+		       counts[FP_NO_BACKEND]);
+}
+
+struct move {
+	__u16 from, to;
+	__u32 count;
+};
+
+static int by_pair(const void *a, const void *b)
+{
+	const struct move *x = a, *y = b;
+
+	if (x->from != y->from)
+		return x->from < y->from ? -1 : 1;
+	return x->to < y->to ? -1 : x->to > y->to;
+}
+
+static int by_count(const void *a, const void *b)
+{
+	const struct move *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return by_pair(a, b);
+}
+
+/* Distinct from (or @to) ids of @moves into @out, sorted; returns how many. */
+static size_t distinct_ids(const struct move *moves, size_t n, bool to, __u16 *out)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		__u16 id = to ? moves[i].to : moves[i].from;
+		size_t j = 0;
+
+		while (j < k && out[j] != id)
+			j++;
+		if (j == k)
+			out[k++] = id;
+	}
+	for (size_t i = 1; i < k; i++) /* insertion sort: k is small where it matters */
+		for (size_t j = i; j > 0 && out[j - 1] > out[j]; j--) {
+			__u16 t = out[j];
+
+			out[j] = out[j - 1];
+			out[j - 1] = t;
+		}
+	return k;
+}
+
+static void print_moves(struct move *moves, size_t n)
+{
+	__u16 *rows = calloc(n ? n : 1, sizeof(*rows)), *cols = calloc(n ? n : 1, sizeof(*cols));
+	size_t n_rows, n_cols;
+
+	if (!rows || !cols) {
+		fprintf(stderr, "flowpin table: out of memory\n");
+		goto out;
+	}
+	n_rows = distinct_ids(moves, n, false, rows);
+	n_cols = distinct_ids(moves, n, true, cols);
+	if (n_cols <= MATRIX_MAX_COLUMNS) {
+		printf("  moved buckets, from (rows) -> to (columns):\n  %9s", "from\\to");
+		for (size_t c = 0; c < n_cols; c++)
+			printf(" %7u", cols[c]);
+		printf("\n");
+		for (size_t r = 0; r < n_rows; r++) {
+			printf("  %9u", rows[r]);
+			for (size_t c = 0; c < n_cols; c++) {
+				__u32 count = 0;
+
+				for (size_t i = 0; i < n; i++)
+					if (moves[i].from == rows[r] && moves[i].to == cols[c])
+						count = moves[i].count;
+				if (count)
+					printf(" %7u", count);
+				else
+					printf(" %7s", ".");
+			}
+			printf("\n");
+		}
+		goto out;
+	}
+	qsort(moves, n, sizeof(*moves), by_count);
+	printf("  moved buckets, %zu from -> to pairs (largest first):\n", n);
+	for (size_t i = 0; i < n && i < PAIRS_MAX_LINES; i++)
+		printf("    %5u -> %-5u %8u\n", moves[i].from, moves[i].to, moves[i].count);
+	if (n > PAIRS_MAX_LINES)
+		printf("    ... %zu more pairs\n", n - PAIRS_MAX_LINES);
+out:
+	free(rows);
+	free(cols);
+}
+
+/*
+ * Compares two tables of one size. The ideal is the fewest buckets any table with the
+ * new slot counts could move: each backend must lose what it has beyond its new count.
+ */
+static int print_change(const __u16 *prev, const __u16 *next, __u32 m, const __u32 *prev_counts,
+			const __u32 *counts)
+{
+	__u32 moved = fp_table_disruption(prev, next, m), ideal = 0;
+	struct move *moves = NULL;
+	size_t n_moves = 0;
+
+	for (__u32 id = 0; id <= FP_MAX_BACKEND_ID; id++)
+		if (prev_counts[id] > counts[id])
+			ideal += prev_counts[id] - counts[id];
+	printf("  change: %u of %u buckets move (%.3f%%), ideal %u (%.3f%%), ratio ", moved, m,
+	       100.0 * moved / m, ideal, 100.0 * ideal / m);
+	if (ideal)
+		printf("%.3f\n", (double)moved / ideal);
+	else
+		printf("%s\n", moved ? "inf" : "-");
+	if (!moved)
+		return 0;
+	moves = calloc(moved, sizeof(*moves));
+	if (!moves)
+		return -ENOMEM;
+	for (__u32 i = 0; i < m; i++)
+		if (prev[i] != next[i])
+			moves[n_moves++] = (struct move){ prev[i], next[i], 1 };
+	qsort(moves, n_moves, sizeof(*moves), by_pair);
+	size_t k = 0;
+
+	for (size_t i = 0; i < n_moves; i++) {
+		if (k && moves[k - 1].from == moves[i].from && moves[k - 1].to == moves[i].to)
+			moves[k - 1].count++;
+		else
+			moves[k++] = moves[i];
+	}
+	print_moves(moves, k);
+	free(moves);
+	return 0;
+}
+
+static const struct fp_vip_cfg *find_vip(const struct fp_config *cfg, const struct fp_vip_cfg *v)
+{
+	for (size_t i = 0; i < cfg->n_vips; i++) {
+		const struct fp_vip_cfg *o = &cfg->vips[i];
+
+		if (o->proto == v->proto && o->port == v->port &&
+		    !memcmp(&o->addr, &v->addr, sizeof(o->addr)))
+			return o;
+	}
+	return NULL;
+}
+
+static int show(const struct fp_config *cfg, const struct fp_config *prev, const char *only)
+{
+	__u16 *table = calloc(cfg->table_size, sizeof(*table));
+	__u16 *prev_table = prev ? calloc(prev->table_size, sizeof(*prev_table)) : NULL;
+	__u32 *counts = calloc(FP_MAX_BACKEND_ID + 1, sizeof(*counts));
+	__u32 *prev_counts = calloc(FP_MAX_BACKEND_ID + 1, sizeof(*prev_counts));
+	bool same_hashing;
+	size_t shown = 0;
+	int ret = -ENOMEM;
+
+	if (!table || !counts || !prev_counts || (prev && !prev_table))
+		goto out;
+	same_hashing = prev && prev->table_size == cfg->table_size &&
+		       !memcmp(&prev->hash_key, &cfg->hash_key, sizeof(cfg->hash_key));
+	for (size_t i = 0; i < cfg->n_vips; i++) {
+		const struct fp_vip_cfg *vip = &cfg->vips[i], *old;
+
+		if (only && strcmp(only, vip->name))
+			continue;
+		if (shown++)
+			printf("\n");
+		ret = fp_maglev_build_vip(cfg, vip, table);
+		if (ret)
+			goto out;
+		count_slots(table, cfg->table_size, counts);
+		print_vip_header(cfg, vip);
+		print_shares(vip, counts, cfg->table_size);
+		if (!prev)
+			continue;
+		old = find_vip(prev, vip);
+		if (!old) {
+			printf("  change: new VIP (not in %s)\n", prev->path);
+			continue;
+		}
+		if (!same_hashing) {
+			printf("  change: %s differs from %s: every flow gets a new bucket; only "
+			       "session-table entries keep flows on their backends\n",
+			       prev->table_size != cfg->table_size ? "table_size" : "hash_key",
+			       prev->path);
+			continue;
+		}
+		ret = fp_maglev_build_vip(prev, old, prev_table);
+		if (ret)
+			goto out;
+		count_slots(prev_table, prev->table_size, prev_counts);
+		ret = print_change(prev_table, table, cfg->table_size, prev_counts, counts);
+		if (ret)
+			goto out;
+	}
+	for (size_t i = 0; prev && i < prev->n_vips; i++) {
+		if (only && strcmp(only, prev->vips[i].name))
+			continue;
+		if (!find_vip(cfg, &prev->vips[i])) {
+			char addr[64];
+
+			printf("\nvip %s: %s port %u/%s: removed (only in %s)\n",
+			       prev->vips[i].name,
+			       fp_addr_str(&prev->vips[i].addr, addr, sizeof(addr)),
+			       prev->vips[i].port, proto_name(prev->vips[i].proto), prev->path);
+			shown++;
+		}
+	}
+	ret = 0;
+	if (only && !shown) {
+		fprintf(stderr, "flowpin table: no VIP named '%s'\n", only);
+		ret = -ENOENT;
+	}
+out:
+	if (ret == -ENOMEM)
+		fprintf(stderr, "flowpin table: out of memory\n");
+	free(table);
+	free(prev_table);
+	free(counts);
+	free(prev_counts);
+	return ret;
+}
 
 int cmd_table(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "flowpin table: not built yet\n");
-	return 1;
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "previous", required_argument, NULL, 'p' },
+		{ "vip", required_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL, *prev_path = NULL, *only = NULL;
+	struct fp_config *cfg = NULL, *prev = NULL;
+	int opt, status = 1;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:p:V:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'p':
+			prev_path = optarg;
+			break;
+		case 'V':
+			only = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!path || optind != argc) {
+		fprintf(stderr, "flowpin table: %s\n",
+			!path ? "--config FILE is required" : "unexpected argument");
+		usage(stderr);
+		return 2;
+	}
+	/* Both files are checked before anything is printed, and all their errors shown. */
+	if (fp_config_load(path, &cfg, stderr) |
+	    (prev_path ? fp_config_load(prev_path, &prev, stderr) : 0))
+		goto out;
+	status = show(cfg, prev, only) ? 1 : 0;
+out:
+	fp_config_free(cfg);
+	fp_config_free(prev);
+	return status;
 }
