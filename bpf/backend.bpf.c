@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: MIT
+/*
+ * flowpin backend agent: tc ingress program on the backend's fabric interface.
+ *
+ * Steps (DESIGN.md, "Packet path on a backend"):
+ *   1. UDP to the encapsulation port? No: pass it on untouched (not_flowpin).
+ *   2. Outer source in lb_sources? No: drop (not_allowed); the tunnel is no way around
+ *      the backend's firewall.
+ *   3. GUE + private word + hop list as flowpin/wire.h, else drop (malformed).
+ *   4. Inner TCP SYN, UDP, ICMP: deliver. Inner TCP non-SYN: a local socket
+ *      (established, request, timewait, or a listener accepting its SYN cookie) ->
+ *      deliver; otherwise forward to the next hop of the list (second chance), or
+ *      deliver when there is none (last_resort) or it is this backend (loop_guard).
+ *
+ * Deliver strips outer IP, UDP, GUE, private word and hops with one
+ * bpf_skb_adjust_room(BPF_ADJ_ROOM_MAC) call: the bytes right after the Ethernet header
+ * are removed and the inner packet, checksums untouched, goes up the stack of this
+ * device (the VIP is bound on lo). When the outer and inner families differ, the
+ * BPF_F_ADJ_ROOM_DECAP_L3_IPV4/6 flags (Linux 6.3) make the helper set skb->protocol,
+ * and we rewrite the EtherType ourselves: the stack picks the protocol handler from
+ * skb->protocol after tc ingress returns, so no re-injection (bpf_redirect with
+ * BPF_F_INGRESS) and no bpf_skb_change_proto (made for NAT64: it resizes the network
+ * header in place) is needed.
+ *
+ * Every verdict increments exactly one counter (flowpin/backend.h).
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include <flowpin/backend.h>
+#include <flowpin/flow.h>
+#include <flowpin/wire.h>
+#include "parse.h"
+
+/* uapi of Linux 6.3; Debian 12's linux-libc-dev (6.1) does not have them yet. */
+#ifndef BPF_F_ADJ_ROOM_DECAP_L3_IPV4
+#define BPF_F_ADJ_ROOM_DECAP_L3_IPV4 (1ULL << 7)
+#define BPF_F_ADJ_ROOM_DECAP_L3_IPV6 (1ULL << 8)
+#endif
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+FP_STATIC_ASSERT(FP_MAX_HOPS == 2, "the second-chance hop is always hops[1]");
+
+#ifndef TCP_LISTEN_STATE
+#define TCP_LISTEN_STATE 10 /* BPF_TCP_LISTEN */
+#endif
+
+/* Settings fixed at load (lib/backend.c through the skeleton). */
+const volatile __u16 encap_port = FP_DEFAULT_ENCAP_PORT; /* host order */
+const volatile __u32 self_count = 0;
+const volatile __u8 self_addrs[FP_BACKEND_MAX_SELF][16] = {}; /* IPv4-mapped for IPv4 */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FP_BACKEND_NR_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, FP_BACKEND_MAX_LB_SOURCES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fp_backend_src_key);
+	__type(value, __u8);
+} lb_sources SEC(".maps");
+
+/* Written by userspace only; here so it is pinned with the rest. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fp_backend_attach_info);
+} state SEC(".maps");
+
+/* What the parser found; offsets count from the start of the frame (skb->data). */
+struct encap {
+	void *outer_ip;
+	struct udphdr *udp;
+	struct fp_gue_priv *priv;
+	void *hops;
+	void *inner_ip;
+	__u32 inner_off; /* offset of the inner IP header: everything before it but L2 goes */
+	__u32 outer_end; /* offset where the outer IP packet ends (the rest is L2 padding) */
+	__u8 outer_v6;
+	__u8 inner_v6;
+};
+
+static __always_inline int count(__u32 counter)
+{
+	__u64 *value = bpf_map_lookup_elem(&counters, &counter);
+
+	if (value)
+		*value += 1; /* per-CPU slot: no other writer */
+	return 0;
+}
+
+static __always_inline int verdict(__u32 counter, int action)
+{
+	count(counter);
+	return action;
+}
+
+/*
+ * Removes everything between the Ethernet header and the inner IP header. Returns the
+ * tc action: TC_ACT_OK with the counter @reason, or TC_ACT_SHOT (error) if the helper
+ * refused.
+ */
+static __always_inline int deliver(struct __sk_buff *skb, const struct encap *e, __u32 reason)
+{
+	__u64 flags = BPF_F_ADJ_ROOM_FIXED_GSO;
+	__be16 proto;
+
+	if (e->outer_v6 != e->inner_v6)
+		flags |= e->inner_v6 ? BPF_F_ADJ_ROOM_DECAP_L3_IPV6 : BPF_F_ADJ_ROOM_DECAP_L3_IPV4;
+	if (bpf_skb_adjust_room(skb, -(__s32)(e->inner_off - ETH_HLEN), BPF_ADJ_ROOM_MAC, flags))
+		return verdict(FP_BACKEND_ERROR, TC_ACT_SHOT);
+	if (e->outer_v6 != e->inner_v6) {
+		proto = bpf_htons(e->inner_v6 ? ETH_P_IPV6 : ETH_P_IP);
+		if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &proto,
+					sizeof(proto), 0))
+			return verdict(FP_BACKEND_ERROR, TC_ACT_SHOT);
+	}
+	return verdict(reason, TC_ACT_OK);
+}
+
+static __always_inline int is_self(const __u8 addr[16])
+{
+	const __u32 *a = (const __u32 *)addr;
+
+	for (__u32 i = 0; i < FP_BACKEND_MAX_SELF; i++) {
+		const volatile __u32 *s = (const volatile __u32 *)self_addrs[i];
+
+		if (i >= self_count)
+			break;
+		if (s[0] == a[0] && s[1] == a[1] && s[2] == a[2] && s[3] == a[3])
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Second chance: readdress the outer header to @hop (IPv4-mapped for IPv4), set the hop
+ * index to @next and send the frame out towards that hop. The outer source (the LB) is
+ * kept, so the next backend's lb_sources check passes; the TTL is kept too (a tunnel
+ * endpoint handing the packet on, not a router; hop_index bounds the chain). The outer
+ * UDP checksum is zero by the wire format; a non-zero one is cleared (IPv4) or updated
+ * (IPv6). Returns the tc action, or -1 when there is no route to @hop (the packet is
+ * rewritten by then; the caller delivers it, which strips what was rewritten).
+ */
+static __always_inline int forward(struct __sk_buff *skb, struct encap *e, const __u8 hop[16],
+				   __u8 next)
+{
+	void *data = (void *)(long)skb->data;
+	__u32 ip_off = e->outer_ip - data;
+	__u32 csum_off = (void *)e->udp - data + offsetof(struct udphdr, check);
+	__u32 index_off = (void *)e->priv - data + offsetof(struct fp_gue_priv, hop_index);
+	struct bpf_fib_lookup fib = {};
+	__be16 udp_check = e->udp->check;
+	__be16 old_word, new_word;
+	int rc;
+
+	old_word = *(__be16 *)e->priv; /* type, hop_index: one 16-bit checksum word */
+	new_word = old_word;
+	((__u8 *)&new_word)[1] = next;
+	fib.ifindex = skb->ingress_ifindex;
+	fib.l4_protocol = IPPROTO_UDP;
+
+	if (!e->outer_v6) {
+		struct iphdr *ip = e->outer_ip;
+		__be32 old_dst = ip->daddr, new_dst = ((const __be32 *)hop)[3];
+
+		fib.family = AF_INET;
+		fib.tos = ip->tos;
+		fib.tot_len = bpf_ntohs(ip->tot_len);
+		fib.ipv4_src = ip->saddr;
+		fib.ipv4_dst = new_dst;
+		if (bpf_l3_csum_replace(skb, ip_off + offsetof(struct iphdr, check), old_dst,
+					new_dst, sizeof(new_dst)) ||
+		    bpf_skb_store_bytes(skb, ip_off + offsetof(struct iphdr, daddr), &new_dst,
+					sizeof(new_dst), 0))
+			return verdict(FP_BACKEND_ERROR, TC_ACT_SHOT);
+		if (udp_check) {
+			udp_check = 0; /* allowed for UDP over IPv4 */
+			if (bpf_skb_store_bytes(skb, csum_off, &udp_check, sizeof(udp_check), 0))
+				return verdict(FP_BACKEND_ERROR, TC_ACT_SHOT);
+		}
+	} else {
+		struct ipv6hdr *ip6 = e->outer_ip;
+		struct in6_addr old_dst = ip6->daddr, new_dst;
+		__s64 diff;
+
+		__builtin_memcpy(&new_dst, hop, sizeof(new_dst));
+		fib.family = AF_INET6;
+		fib.flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0FFFFFFF);
+		fib.tot_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+		__builtin_memcpy(fib.ipv6_src, &ip6->saddr, 16);
+		__builtin_memcpy(fib.ipv6_dst, &new_dst, 16);
+		if (bpf_skb_store_bytes(skb, ip_off + offsetof(struct ipv6hdr, daddr), &new_dst,
+					sizeof(new_dst), 0))
+			return verdict(FP_BACKEND_ERROR, TC_ACT_SHOT);
+		if (udp_check) {
+			/* The destination is part of the pseudo header; the index is payload. */
+			diff = bpf_csum_diff((__be32 *)&old_dst, 16, (__be32 *)&new_dst, 16, 0);
+			if (diff < 0 ||
+			    bpf_l4_csum_replace(skb, csum_off, 0, diff,
+						BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0) ||
+			    bpf_l4_csum_replace(skb, csum_off, old_word, new_word,
+						sizeof(new_word) | BPF_F_MARK_MANGLED_0))
+				return verdict(FP_BACKEND_ERROR, TC_ACT_SHOT);
+		}
+	}
+	if (bpf_skb_store_bytes(skb, index_off, &next, sizeof(next), 0))
+		return verdict(FP_BACKEND_ERROR, TC_ACT_SHOT);
+
+	/* bpf_fib_lookup answers FWD_DISABLED unless the device forwards (docs/backend.md). */
+	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		__u8 macs[2 * ETH_ALEN]; /* h_dest then h_source: the frame's first 12 bytes */
+
+		__builtin_memcpy(macs, fib.dmac, ETH_ALEN);
+		__builtin_memcpy(macs + ETH_ALEN, fib.smac, ETH_ALEN);
+		if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0))
+			return verdict(FP_BACKEND_ERROR, TC_ACT_SHOT);
+		count(FP_BACKEND_FORWARDED);
+		return bpf_redirect(fib.ifindex, 0);
+	}
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		/* Route known, neighbour not resolved yet: the kernel resolves it. */
+		struct bpf_redir_neigh nh = {};
+
+		nh.nh_family = fib.family;
+		if (fib.family == AF_INET)
+			nh.ipv4_nh = fib.ipv4_dst;
+		else
+			__builtin_memcpy(nh.ipv6_nh, fib.ipv6_dst, 16);
+		count(FP_BACKEND_FORWARDED);
+		return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
+	}
+	return -1;
+}
+
+/* Parses Ethernet, outer IP and UDP. Returns 1 for "ours", 0 for "not flowpin". */
+static __always_inline int parse_outer(struct fp_cursor *c, struct encap *e, __u8 saddr[16],
+				       int *fragment)
+{
+	struct ethhdr *eth;
+	__be16 proto;
+	__u32 tags;
+	__u8 l4proto;
+
+	*fragment = 0;
+	/* tc ingress runs after VLAN untagging: a tag still inline is not our tunnel. */
+	if (fp_parse_eth(c, &eth, &proto, &tags) != FP_PARSE_OK || tags)
+		return 0;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip;
+
+		if (fp_parse_ipv4(c, &ip) != FP_PARSE_OK || ip->protocol != IPPROTO_UDP ||
+		    !fp_ipv4_has_l4(ip))
+			return 0;
+		*fragment = fp_ipv4_is_fragment(ip);
+		e->outer_end = bpf_ntohs(ip->tot_len); /* made an offset by the caller */
+		fp_addr_from_v4(saddr, ip->saddr);
+		e->outer_ip = ip;
+		e->outer_v6 = 0;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6;
+		struct fp_frag6hdr *frag;
+
+		if (fp_parse_ipv6(c, &ip6, &l4proto, &frag) != FP_PARSE_OK ||
+		    l4proto != IPPROTO_UDP || !fp_ipv6_frag_has_l4(frag))
+			return 0;
+		*fragment = frag != NULL;
+		e->outer_end = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+		__builtin_memcpy(saddr, &ip6->saddr, 16);
+		e->outer_ip = ip6;
+		e->outer_v6 = 1;
+	} else {
+		return 0;
+	}
+	if (fp_parse_udp(c, &e->udp) != FP_PARSE_OK || e->udp->dest != bpf_htons(encap_port))
+		return 0;
+	return 1;
+}
+
+/*
+ * A non-SYN TCP segment: is there a local socket for it? Returns the counter of the
+ * deliver verdict, or -1 for "no socket".
+ */
+static __always_inline int tcp_socket_verdict(struct __sk_buff *skb, struct encap *e,
+					      struct tcphdr *th)
+{
+	struct bpf_sock_tuple tuple = {};
+	struct bpf_sock *sk;
+	__u32 tuple_size;
+	void *iph = e->inner_ip;
+	__u32 iph_len;
+	int ret = -1;
+
+	if (!e->inner_v6) {
+		struct iphdr *ip = iph;
+
+		tuple.ipv4.saddr = ip->saddr;
+		tuple.ipv4.daddr = ip->daddr;
+		tuple.ipv4.sport = th->source;
+		tuple.ipv4.dport = th->dest;
+		tuple_size = sizeof(tuple.ipv4);
+		iph_len = sizeof(struct iphdr);
+	} else {
+		struct ipv6hdr *ip6 = iph;
+
+		__builtin_memcpy(tuple.ipv6.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(tuple.ipv6.daddr, &ip6->daddr, 16);
+		tuple.ipv6.sport = th->source;
+		tuple.ipv6.dport = th->dest;
+		tuple_size = sizeof(tuple.ipv6);
+		iph_len = sizeof(struct ipv6hdr);
+	}
+	sk = bpf_skc_lookup_tcp(skb, &tuple, tuple_size, BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return -1;
+	if (sk->state != TCP_LISTEN_STATE)
+		ret = FP_BACKEND_ESTABLISHED_LOCAL; /* established, request or timewait */
+	else if (bpf_tcp_check_syncookie(sk, iph, iph_len, th, sizeof(*th)) == 0)
+		ret = FP_BACKEND_SYNCOOKIE_LOCAL; /* handshake completed by a cookie */
+	bpf_sk_release(sk);
+	return ret;
+}
+
+SEC("tc")
+int fp_backend_ingress(struct __sk_buff *skb)
+{
+	struct fp_backend_src_key src = { .prefixlen = 128 };
+	struct fp_cursor c;
+	struct encap e = {};
+	struct fp_guehdr *gue;
+	__u8 hop[16] __attribute__((aligned(4)));
+	__u32 inner_len;
+	__u8 next, l4proto;
+	int fragment, rc;
+
+	fp_cursor_init(&c, (void *)(long)skb->data, (void *)(long)skb->data_end);
+
+	/* 1. Ours at all? */
+	if (!parse_outer(&c, &e, src.addr, &fragment))
+		return verdict(FP_BACKEND_NOT_FLOWPIN, TC_ACT_OK);
+
+	/* 2. From a load balancer we trust? */
+	if (!bpf_map_lookup_elem(&lb_sources, &src))
+		return verdict(FP_BACKEND_NOT_ALLOWED, TC_ACT_SHOT);
+
+	/*
+	 * 3. Exactly what an LB writes: no fragment (the LB sets DF), UDP filling the outer
+	 * packet, GUE and hops as wire.h, the inner packet filling the rest. Lengths are
+	 * checked against the outer packet, not the frame: Ethernet padding is no header.
+	 */
+	e.outer_end += e.outer_ip - (void *)(long)skb->data;
+	if (fragment ||
+	    (void *)e.udp - (void *)(long)skb->data + bpf_ntohs(e.udp->len) != e.outer_end)
+		return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+	rc = fp_parse_gue(&c, &gue, &e.priv, &e.hops);
+	if (rc != FP_PARSE_OK) {
+		/* parse.h refuses an out-of-range hop index as malformed; count it as the
+		 * loop guard, which it is, but drop it: without a valid index the hop list
+		 * cannot be trusted enough to find the inner packet. */
+		struct fp_gue_priv *priv = c.pos + sizeof(struct fp_guehdr);
+
+		if ((void *)(priv + 1) <= c.end && priv->type == FP_PRIV_TYPE_HOPS &&
+		    priv->hop_count && priv->hop_index >= priv->hop_count)
+			return verdict(FP_BACKEND_LOOP_GUARD, TC_ACT_SHOT);
+		return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+	}
+	if (!!(e.priv->flags & FP_PRIV_FLAG_V6) != e.outer_v6)
+		return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT); /* hops are the outer family */
+
+	/* Inner IP header: the family GUE announces, and the version must agree. */
+	e.inner_ip = c.pos;
+	e.inner_off = c.pos - (void *)(long)skb->data;
+	if (gue->proto == IPPROTO_IPIP) {
+		struct iphdr *ip;
+
+		if (fp_parse_ipv4(&c, &ip) != FP_PARSE_OK)
+			return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+		l4proto = fp_ipv4_has_l4(ip) ? ip->protocol : 0;
+		inner_len = bpf_ntohs(ip->tot_len);
+		e.inner_v6 = 0;
+	} else if (gue->proto == IPPROTO_IPV6) {
+		struct ipv6hdr *ip6;
+		struct fp_frag6hdr *frag;
+
+		if (fp_parse_ipv6(&c, &ip6, &l4proto, &frag) != FP_PARSE_OK)
+			return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+		if (!fp_ipv6_frag_has_l4(frag))
+			l4proto = 0;
+		inner_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+		e.inner_v6 = 1;
+	} else {
+		return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+	}
+	if (e.inner_off + inner_len != e.outer_end)
+		return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+
+	/* 4. Where the inner packet goes. */
+	if (l4proto == IPPROTO_TCP) {
+		struct tcphdr *th;
+
+		if (fp_parse_tcp(&c, &th) != FP_PARSE_OK)
+			return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+		if (th->syn && !th->ack)
+			return deliver(skb, &e, FP_BACKEND_SYN_LOCAL);
+		rc = tcp_socket_verdict(skb, &e, th);
+		if (rc >= 0)
+			return deliver(skb, &e, rc);
+
+		next = e.priv->hop_index + 1;
+		if (next >= e.priv->hop_count)
+			return deliver(skb, &e, FP_BACKEND_LAST_RESORT);
+		/*
+		 * hop_index < next < hop_count <= FP_MAX_HOPS == 2 (parse.h checked the
+		 * list): the next hop can only be hops[1]. Constant offsets keep the
+		 * verifier's packet range checks simple.
+		 */
+		if (next != 1)
+			return deliver(skb, &e, FP_BACKEND_LOOP_GUARD);
+		if (!e.outer_v6) {
+			__be32 *hops = e.hops;
+
+			if ((void *)(hops + 2) > c.end)
+				return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+			fp_addr_from_v4(hop, hops[1]);
+		} else {
+			struct in6_addr *hops = e.hops;
+
+			if ((void *)(hops + 2) > c.end)
+				return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+			__builtin_memcpy(hop, &hops[1], 16);
+		}
+		if (is_self(hop))
+			return deliver(skb, &e, FP_BACKEND_LOOP_GUARD);
+		rc = forward(skb, &e, hop, next);
+		if (rc >= 0)
+			return rc;
+		/* forward() rewrote the outer header, which deliver() strips anyway. */
+		return deliver(skb, &e, FP_BACKEND_NO_ROUTE);
+	}
+	if (l4proto == IPPROTO_UDP) {
+		struct udphdr *udp;
+
+		if (fp_parse_udp(&c, &udp) != FP_PARSE_OK)
+			return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+		/* Nested encapsulation: the stack must never see a second tunnel header. */
+		if (udp->dest == bpf_htons(encap_port))
+			return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+		return deliver(skb, &e, FP_BACKEND_UDP_LOCAL);
+	}
+	if ((l4proto == IPPROTO_ICMP && !e.inner_v6) || (l4proto == IPPROTO_ICMPV6 && e.inner_v6))
+		return deliver(skb, &e, FP_BACKEND_ICMP_LOCAL);
+	return deliver(skb, &e, FP_BACKEND_OTHER_LOCAL);
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backend agent's contract: bpf/backend.bpf.c (tc ingress) and its loader
+ * lib/backend.c, `flowpin backend`, the tests. docs/backend.md is the operator's view.
+ *
+ * Maps pinned under <pin-root>/backend/ (default pin root /sys/fs/bpf/flowpin):
+ *   counters    per-CPU array, FP_BACKEND_NR_COUNTERS x __u64 (index: enum fp_backend_counter)
+ *   lb_sources  LPM trie, struct fp_backend_src_key -> __u8 (1): allowed outer sources
+ *   state       array, 1 x struct fp_backend_attach_info: who attached the program, where
+ */
+#ifndef FLOWPIN_BACKEND_H
+#define FLOWPIN_BACKEND_H
+
+#include <flowpin/compiler.h>
+
+/*
+ * Every verdict of the program has exactly one counter; (name, meaning).
+ * The first nine are the ones the issue names; the rest split "deliver" by reason so
+ * no verdict goes uncounted.
+ */
+#define FP_BACKEND_COUNTERS(X)                                                                    \
+	X(SYN_LOCAL, "syn_local", "inner TCP SYN, delivered locally")                             \
+	X(ESTABLISHED_LOCAL, "established_local",                                                 \
+	  "inner TCP segment of a local socket (established, request, timewait), delivered")      \
+	X(SYNCOOKIE_LOCAL, "syncookie_local", "inner TCP ACK with a valid SYN cookie, delivered") \
+	X(FORWARDED, "forwarded", "no local socket: sent on to the next hop (second chance)")     \
+	X(LAST_RESORT, "last_resort",                                                             \
+	  "no local socket, no hop left: delivered (stack answers RST)")                          \
+	X(LOOP_GUARD, "loop_guard",                                                               \
+	  "hop index out of range or next hop is this backend: delivered, never forwarded")       \
+	X(NOT_ALLOWED, "not_allowed",                                                             \
+	  "encapsulated packet from a source not in lb_sources: dropped")                         \
+	X(MALFORMED, "malformed", "encapsulated packet with a bad or truncated header: dropped")  \
+	X(NOT_FLOWPIN, "not_flowpin", "not for the encapsulation port: passed on untouched")      \
+	X(UDP_LOCAL, "udp_local", "inner UDP, delivered locally")                                 \
+	X(ICMP_LOCAL, "icmp_local", "inner ICMP/ICMPv6, delivered locally")                       \
+	X(OTHER_LOCAL, "other_local", "inner protocol other than TCP/UDP/ICMP, delivered")        \
+	X(NO_ROUTE, "no_route", "forward wanted but no route to the next hop: delivered")         \
+	X(ERROR, "error", "a helper failed while rewriting the packet: dropped")
+
+#define FP_BACKEND_COUNTER_ENUM(id, name, help) FP_BACKEND_##id,
+enum fp_backend_counter { FP_BACKEND_COUNTERS(FP_BACKEND_COUNTER_ENUM) FP_BACKEND_NR_COUNTERS };
+#undef FP_BACKEND_COUNTER_ENUM
+
+#define FP_BACKEND_MAX_LB_SOURCES 1024
+#define FP_BACKEND_MAX_SELF	  16 /* own addresses checked by the loop guard */
+
+/* LPM trie key: IPv4 stored IPv4-mapped (flowpin/flow.h), prefixlen in IPv6 terms. */
+struct fp_backend_src_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+FP_STATIC_ASSERT(sizeof(struct fp_backend_src_key) == 20, "LPM key: 4 + 16 bytes");
+
+/* Who attached the program (written by `flowpin backend up`, read by down/stats). */
+struct fp_backend_attach_info {
+	__u32 pid;     /* the foreground `flowpin backend up` process */
+	__u32 ifindex; /* device with the tc ingress filter */
+	__u32 handle;  /* tc filter handle and priority, for detaching */
+	__u32 priority;
+};
+FP_STATIC_ASSERT(sizeof(struct fp_backend_attach_info) == 16, "four words");
+
+#define FP_BACKEND_PIN_SUBDIR "backend"
+#define FP_DEFAULT_PIN_ROOT   "/sys/fs/bpf/flowpin"
+
+#ifndef __bpf__
+#include <stdbool.h>
+#include <stddef.h>
+#include <flowpin/config.h>
+
+/* Load-time settings of the program (rodata and the lb_sources map). */
+struct fp_backend_opts {
+	__u16 encap_port; /* host order; 0 = FP_DEFAULT_ENCAP_PORT */
+	const struct fp_prefix *lb_sources;
+	size_t n_lb_sources;
+	const struct fp_addr *self_addrs; /* this backend's fabric addresses (loop guard) */
+	size_t n_self_addrs;		  /* at most FP_BACKEND_MAX_SELF */
+};
+
+struct fp_backend;
+
+const char *fp_backend_counter_name(unsigned int counter);
+const char *fp_backend_counter_help(unsigned int counter);
+
+/* Opens and loads the program with @opts. Returns 0 or a negative errno (message printed). */
+int fp_backend_load(const struct fp_backend_opts *opts, struct fp_backend **out);
+void fp_backend_destroy(struct fp_backend *b); /* detaches and unpins what it did; NULL ok */
+int fp_backend_prog_fd(const struct fp_backend *b);
+int fp_backend_counters_fd(const struct fp_backend *b);
+
+/*
+ * fp_backend_attach - tc ingress filter on @ifindex (creates the clsact qdisc if missing;
+ * a qdisc that existed before is left in place on detach). Returns 0 or a negative errno.
+ */
+int fp_backend_attach(struct fp_backend *b, int ifindex);
+int fp_backend_detach(struct fp_backend *b);
+
+/* Pins the maps under @dir (created; the program's own maps, see the top of this file). */
+int fp_backend_pin(struct fp_backend *b, const char *dir);
+
+/* Sums a per-CPU counters map (ours or pinned) into @out. Returns 0 or a negative errno. */
+int fp_backend_read_counters(int counters_fd, __u64 out[FP_BACKEND_NR_COUNTERS]);
+
+#endif /* !__bpf__ */
+#endif

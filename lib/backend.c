@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Loader of the backend agent's tc program (bpf/backend.bpf.c): settings into rodata,
+ * allowed LB sources into the LPM trie, tc ingress attach on a clsact qdisc, pinning,
+ * counters. The contract is in flowpin/backend.h.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <flowpin/backend.h>
+#include <flowpin/log.h>
+#include <flowpin/wire.h>
+#include "backend.skel.h"
+
+/* Our filter's identity on the device: fixed, so a stale one (crashed run) is replaced. */
+#define FP_BACKEND_TC_HANDLE   0xf10
+#define FP_BACKEND_TC_PRIORITY 0xf10
+
+struct fp_backend {
+	struct backend *skel;
+	int ifindex;		/* 0 when not attached */
+	bool qdisc_created;	/* we made the clsact qdisc: remove it on detach */
+	char pin_dir[PATH_MAX]; /* "" when not pinned */
+};
+
+#define FP_BACKEND_COUNTER_NAME(id, name, help) name,
+#define FP_BACKEND_COUNTER_HELP(id, name, help) help,
+static const char *const counter_names[] = { FP_BACKEND_COUNTERS(FP_BACKEND_COUNTER_NAME) };
+static const char *const counter_helps[] = { FP_BACKEND_COUNTERS(FP_BACKEND_COUNTER_HELP) };
+
+const char *fp_backend_counter_name(unsigned int counter)
+{
+	return counter < FP_BACKEND_NR_COUNTERS ? counter_names[counter] : "?";
+}
+
+const char *fp_backend_counter_help(unsigned int counter)
+{
+	return counter < FP_BACKEND_NR_COUNTERS ? counter_helps[counter] : "?";
+}
+
+static int fill_lb_sources(struct fp_backend *b, const struct fp_backend_opts *opts)
+{
+	int fd = bpf_map__fd(b->skel->maps.lb_sources);
+	__u8 one = 1;
+	char buf[64];
+
+	for (size_t i = 0; i < opts->n_lb_sources; i++) {
+		struct fp_backend_src_key key = { .prefixlen = opts->lb_sources[i].len };
+
+		memcpy(key.addr, opts->lb_sources[i].addr.a, sizeof(key.addr));
+		if (bpf_map_update_elem(fd, &key, &one, BPF_ANY)) {
+			int err = -errno;
+
+			fp_err("backend: cannot add LB source %s/%u: %s\n",
+			       fp_addr_str(&opts->lb_sources[i].addr, buf, sizeof(buf)),
+			       opts->lb_sources[i].len, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+int fp_backend_load(const struct fp_backend_opts *opts, struct fp_backend **out)
+{
+	struct fp_backend *b = NULL;
+	int err;
+
+	if (!opts || !out || (opts->n_lb_sources && !opts->lb_sources) ||
+	    (opts->n_self_addrs && !opts->self_addrs))
+		return -EINVAL;
+	*out = NULL;
+	if (opts->n_self_addrs > FP_BACKEND_MAX_SELF) {
+		fp_err("backend: %zu own addresses, at most %d are checked by the loop guard\n",
+		       opts->n_self_addrs, FP_BACKEND_MAX_SELF);
+		return -E2BIG;
+	}
+	if (opts->n_lb_sources > FP_BACKEND_MAX_LB_SOURCES) {
+		fp_err("backend: %zu LB sources, at most %d\n", opts->n_lb_sources,
+		       FP_BACKEND_MAX_LB_SOURCES);
+		return -E2BIG;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->skel = backend__open();
+	if (!b->skel) {
+		err = -errno;
+		fp_err("backend: cannot open the BPF object: %s\n", strerror(-err));
+		goto out;
+	}
+	b->skel->rodata->encap_port = opts->encap_port ? opts->encap_port : FP_DEFAULT_ENCAP_PORT;
+	b->skel->rodata->self_count = (__u32)opts->n_self_addrs;
+	for (size_t i = 0; i < opts->n_self_addrs; i++)
+		memcpy((void *)b->skel->rodata->self_addrs[i], opts->self_addrs[i].a, 16);
+	err = backend__load(b->skel);
+	if (err) {
+		fp_err("backend: cannot load the BPF program: %s (run with -v for the verifier "
+		       "log)\n",
+		       strerror(-err));
+		goto out;
+	}
+	err = fill_lb_sources(b, opts);
+	if (err)
+		goto out;
+	*out = b;
+	b = NULL;
+out:
+	fp_backend_destroy(b);
+	return err;
+}
+
+int fp_backend_prog_fd(const struct fp_backend *b)
+{
+	return b ? bpf_program__fd(b->skel->progs.fp_backend_ingress) : -EINVAL;
+}
+
+int fp_backend_counters_fd(const struct fp_backend *b)
+{
+	return b ? bpf_map__fd(b->skel->maps.counters) : -EINVAL;
+}
+
+int fp_backend_attach(struct fp_backend *b, int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, tc, .handle = FP_BACKEND_TC_HANDLE,
+		    .priority = FP_BACKEND_TC_PRIORITY, .flags = BPF_TC_F_REPLACE);
+	struct fp_backend_attach_info st = { .pid = (__u32)getpid(),
+					     .ifindex = (__u32)ifindex,
+					     .handle = FP_BACKEND_TC_HANDLE,
+					     .priority = FP_BACKEND_TC_PRIORITY };
+	__u32 zero = 0;
+	int err;
+
+	if (!b || ifindex <= 0 || b->ifindex)
+		return -EINVAL;
+	err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST) {
+		fp_err("backend: cannot create the clsact qdisc on ifindex %d: %s\n", ifindex,
+		       strerror(-err));
+		return err;
+	}
+	b->qdisc_created = !err;
+	tc.prog_fd = fp_backend_prog_fd(b);
+	err = bpf_tc_attach(&hook, &tc);
+	if (err) {
+		fp_err("backend: cannot attach the tc ingress filter on ifindex %d: %s\n", ifindex,
+		       strerror(-err));
+		goto out;
+	}
+	b->ifindex = ifindex;
+	err = bpf_map_update_elem(bpf_map__fd(b->skel->maps.state), &zero, &st, BPF_ANY);
+	if (err) {
+		err = -errno;
+		fp_err("backend: cannot record the attachment: %s\n", strerror(-err));
+		fp_backend_detach(b);
+	}
+out:
+	if (err && b->qdisc_created) {
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&hook);
+		b->qdisc_created = false;
+	}
+	return err;
+}
+
+int fp_backend_detach(struct fp_backend *b)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, tc, .handle = FP_BACKEND_TC_HANDLE,
+		    .priority = FP_BACKEND_TC_PRIORITY);
+	int err;
+
+	if (!b || !b->ifindex)
+		return -EINVAL;
+	hook.ifindex = b->ifindex;
+	err = bpf_tc_detach(&hook, &tc);
+	if (err && err != -ENOENT)
+		fp_err("backend: cannot detach the tc filter from ifindex %d: %s\n", b->ifindex,
+		       strerror(-err));
+	if (b->qdisc_created) {
+		/* Both attach points: that is how libbpf removes the qdisc itself. */
+		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&hook);
+		b->qdisc_created = false;
+	}
+	b->ifindex = 0;
+	return err == -ENOENT ? 0 : err;
+}
+
+static struct bpf_map *pinned_maps(struct fp_backend *b, size_t i)
+{
+	struct bpf_map *maps[] = { b->skel->maps.counters, b->skel->maps.lb_sources,
+				   b->skel->maps.state };
+
+	return i < sizeof(maps) / sizeof(maps[0]) ? maps[i] : NULL;
+}
+
+static void unpin(struct fp_backend *b)
+{
+	char path[PATH_MAX + 64];
+	struct bpf_map *map;
+
+	if (!b->pin_dir[0])
+		return;
+	for (size_t i = 0; (map = pinned_maps(b, i)); i++) {
+		snprintf(path, sizeof(path), "%s/%s", b->pin_dir, bpf_map__name(map));
+		if (unlink(path) && errno != ENOENT)
+			fp_warn("backend: cannot unpin %s: %s\n", path, strerror(errno));
+	}
+	rmdir(b->pin_dir); /* only if empty: someone else's pins stay */
+	b->pin_dir[0] = '\0';
+}
+
+int fp_backend_pin(struct fp_backend *b, const char *dir)
+{
+	char path[PATH_MAX + 64];
+	struct bpf_map *map;
+	int err = 0;
+
+	if (!b || !dir || b->pin_dir[0])
+		return -EINVAL;
+	if (strlen(dir) >= sizeof(b->pin_dir) - 32) /* room for "/<map name>" */
+		return -ENAMETOOLONG;
+	strcpy(b->pin_dir, dir);
+	for (size_t i = 0; (map = pinned_maps(b, i)); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(map));
+		/* A pin left by a killed run would make this fail: ours to replace. libbpf
+		 * creates @dir itself (one level: the pin root must exist). */
+		unlink(path);
+		err = bpf_map__pin(map, path);
+		if (err) {
+			fp_err("backend: cannot pin %s (is %s on a bpffs?): %s\n", path, dir,
+			       strerror(-err));
+			goto out;
+		}
+	}
+out:
+	if (err)
+		unpin(b);
+	return err;
+}
+
+int fp_backend_read_counters(int counters_fd, __u64 out[FP_BACKEND_NR_COUNTERS])
+{
+	int ncpus = libbpf_num_possible_cpus();
+	__u64 *values = NULL;
+	int err = 0;
+
+	if (ncpus <= 0)
+		return ncpus ? ncpus : -EINVAL;
+	values = calloc((size_t)ncpus, sizeof(*values));
+	if (!values)
+		return -ENOMEM;
+	for (__u32 i = 0; i < FP_BACKEND_NR_COUNTERS; i++) {
+		if (bpf_map_lookup_elem(counters_fd, &i, values)) {
+			err = -errno;
+			goto out;
+		}
+		out[i] = 0;
+		for (int cpu = 0; cpu < ncpus; cpu++)
+			out[i] += values[cpu];
+	}
+out:
+	free(values);
+	return err;
+}
+
+void fp_backend_destroy(struct fp_backend *b)
+{
+	if (!b)
+		return;
+	if (b->ifindex)
+		fp_backend_detach(b);
+	unpin(b);
+	backend__destroy(b->skel);
+	free(b);
+}

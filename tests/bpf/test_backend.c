@@ -1,0 +1,829 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The backend program (bpf/backend.bpf.c), run through BPF_PROG_TEST_RUN on crafted
+ * encapsulated frames: every branch, both families inside and outside, the exact bytes
+ * of the decapsulated or forwarded frame, and the counters (exactly one counter moves
+ * by exactly one per packet).
+ *
+ * The process moves into a private network namespace (lib/fibns.c: fp-test0 with
+ * 192.0.2.1 and 2001:db8::1, a default gateway with a fixed MAC, forwarding on) where it
+ * binds the VIPs on lo, listens on them and opens real TCP connections, so the program's
+ * bpf_skc_lookup_tcp() and bpf_fib_lookup() see real sockets and routes. Nothing leaves
+ * the namespace; it dies with the process. Needs root: otherwise every test is skipped.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf.h>
+#include <cmocka.h>
+#include <flowpin/backend.h>
+#include <flowpin/fibns.h>
+#include <flowpin/log.h>
+#include <flowpin/wire.h>
+#include "common/pkt.h"
+
+#define ENCAP_PORT 6080
+#define VIP_PORT   80
+
+static struct {
+	int ready; /* 0: not root or set-up failed; every test skips */
+	struct fp_fibns ns;
+	struct fp_backend *be;
+	int counters_fd;
+	int fds[8];
+	int n_fds;
+	__u16 est_port_v4; /* client ports of the real established connections */
+	__u16 est_port_v6;
+} fx;
+
+static const char *const vip4 = "10.100.0.1", *const vip6 = "fd00:100::1";
+static const char *const client4 = "10.200.0.5", *const client6 = "fd00:200::5";
+static const char *const cookie_client4 = "10.200.0.7";
+static const char *const lb4 = "192.0.2.10", *const lb6 = "2001:db8::10";
+static const char *const self4 = "192.0.2.1", *const self6 = "2001:db8::1";
+/* The previous owner: routed through the namespace's default gateway. */
+static const char *const other4 = "198.51.100.2", *const other6 = "2001:db8:2::2";
+static const char *const stranger4 = "203.0.113.9", *const stranger6 = "2001:db8:bad::9";
+
+/* ---- helpers --------------------------------------------------------------------- */
+
+static int sh(const char *cmd)
+{
+	int rc = system(cmd);
+
+	if (rc != 0)
+		fprintf(stderr, "# set-up command failed (%d): %s\n", rc, cmd);
+	return rc == 0 ? 0 : -1;
+}
+
+static int sock_addr(const char *addr, __u16 port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		*len = sizeof(*sin);
+		return AF_INET;
+	}
+	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		*len = sizeof(*sin6);
+		return AF_INET6;
+	}
+	return -1;
+}
+
+static int keep_fd(int fd)
+{
+	if (fd >= 0 && fx.n_fds < (int)(sizeof(fx.fds) / sizeof(fx.fds[0])))
+		fx.fds[fx.n_fds++] = fd;
+	return fd;
+}
+
+static int listen_on(const char *addr)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1, fd;
+
+	fd = socket(sock_addr(addr, VIP_PORT, &ss, &len), SOCK_STREAM, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 16)) {
+		perror("# listen");
+		return -1;
+	}
+	return keep_fd(fd);
+}
+
+/* A real connection client -> VIP:80; returns the client's port (host order) or 0. */
+static __u16 connect_from(const char *client, const char *vip, int listener)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, conn;
+
+	fd = socket(sock_addr(client, 0, &ss, &len), SOCK_STREAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len))
+		return 0;
+	keep_fd(fd);
+	sock_addr(vip, VIP_PORT, &ss, &len);
+	if (connect(fd, (struct sockaddr *)&ss, len))
+		return 0;
+	conn = accept(listener, NULL, NULL);
+	if (conn < 0)
+		return 0;
+	keep_fd(conn);
+	len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		return 0;
+	return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+					     : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static int setup(void **state)
+{
+	struct fp_prefix sources[2];
+	struct fp_addr self[2];
+	struct fp_backend_opts opts = { .encap_port = ENCAP_PORT };
+	int l4, l6;
+
+	(void)state;
+	memset(&fx, 0, sizeof(fx));
+	if (geteuid() != 0)
+		return 0;
+	if (fp_fibns_enter(NULL, &fx.ns))
+		return 0;
+	if (sh("ip addr add 10.100.0.1/32 dev lo && ip addr add 10.200.0.5/32 dev lo && "
+	       "ip addr add 10.200.0.7/32 dev lo && "
+	       "ip -6 addr add fd00:100::1/128 dev lo && ip -6 addr add fd00:200::5/128 dev lo"))
+		return 0;
+	/* Always answer with SYN cookies: the syncookie test needs a real one. */
+	if (sh("echo 2 > /proc/sys/net/ipv4/tcp_syncookies"))
+		return 0;
+	l4 = listen_on(vip4);
+	l6 = listen_on(vip6);
+	if (l4 < 0 || l6 < 0)
+		return 0;
+	fx.est_port_v4 = connect_from(client4, vip4, l4);
+	fx.est_port_v6 = connect_from(client6, vip6, l6);
+	if (!fx.est_port_v4 || !fx.est_port_v6)
+		return 0;
+
+	sources[0].addr = fp_pkt_addr("192.0.2.0");
+	sources[0].len = 96 + 24;
+	sources[1].addr = fp_pkt_addr("2001:db8::");
+	sources[1].len = 64;
+	self[0] = fp_pkt_addr(self4);
+	self[1] = fp_pkt_addr(self6);
+	opts.lb_sources = sources;
+	opts.n_lb_sources = 2;
+	opts.self_addrs = self;
+	opts.n_self_addrs = 2;
+	if (fp_backend_load(&opts, &fx.be))
+		return 0;
+	fx.counters_fd = fp_backend_counters_fd(fx.be);
+	fx.ready = 1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < fx.n_fds; i++)
+		close(fx.fds[i]);
+	fp_backend_destroy(fx.be);
+	return 0;
+}
+
+#define REQUIRE_READY()                                                                    \
+	do {                                                                               \
+		if (!fx.ready) {                                                           \
+			print_message("# needs root (network namespace, BPF): skipped\n"); \
+			skip();                                                            \
+		}                                                                          \
+	} while (0)
+
+/* An inner packet (IP and up, no Ethernet) into @buf; returns its length. */
+static size_t inner_packet(struct fp_pkt_spec *s, __u8 *buf)
+{
+	__u8 frame[FP_PKT_MAX];
+	int len = fp_pkt_build(s, frame, sizeof(frame));
+	size_t l3 = fp_pkt_l3_offset(s);
+
+	assert_true(len > (int)l3);
+	memcpy(buf, frame + l3, (size_t)len - l3);
+	return (size_t)len - l3;
+}
+
+static struct fp_pkt_spec tcp_spec(const char *src, const char *dst, __u16 sport, __u8 flags)
+{
+	struct fp_pkt_spec s = { 0 };
+
+	s.src = fp_pkt_addr(src);
+	s.dst = fp_pkt_addr(dst);
+	s.proto = IPPROTO_TCP;
+	s.sport = sport;
+	s.dport = VIP_PORT;
+	s.tcp_flags = flags;
+	s.seq = 1000;
+	s.ack = 2000;
+	s.payload_len = 100;
+	return s;
+}
+
+/* The LB's frame around @inner: from @lb to hops[@index], @count hops. */
+static int encap(const __u8 *inner, size_t inner_len, const char *lb, const char *hop0,
+		 const char *hop1, __u8 index, __u8 count, __u8 *out)
+{
+	struct fp_encap_spec e = { 0 };
+	int len;
+
+	memcpy(e.dst_mac, fx.ns.own_mac, 6);
+	memcpy(e.src_mac, fx.ns.next_hop_mac, 6);
+	e.outer_src = fp_pkt_addr(lb);
+	e.hash = 0x1234567890abcdefULL;
+	e.encap_port = ENCAP_PORT;
+	e.hop_count = count;
+	e.hops[0] = fp_pkt_addr(hop0);
+	if (hop1)
+		e.hops[1] = fp_pkt_addr(hop1);
+	/* fp_pkt_encap addresses hops[0]; a later index is set afterwards, by hand. */
+	e.hop_index = 0;
+	len = fp_pkt_encap(&e, inner, inner_len, out, FP_PKT_MAX);
+	assert_true(len > 0);
+	if (index) {
+		size_t priv = 14 + (fp_addr_v4(&e.hops[0]) ? 20 : 40) + 8 + 4;
+
+		out[priv + 1] = index;
+	}
+	return len;
+}
+
+struct run_result {
+	__u32 retval;
+	__u8 out[FP_PKT_MAX];
+	__u32 out_len;
+	__u64 delta[FP_BACKEND_NR_COUNTERS];
+};
+
+static void run(const __u8 *frame, size_t len, struct run_result *r)
+{
+	struct __sk_buff ctx = { 0 };
+	__u64 before[FP_BACKEND_NR_COUNTERS], after[FP_BACKEND_NR_COUNTERS];
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = (__u32)len,
+		    .data_out = r->out, .data_size_out = sizeof(r->out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+	int err;
+
+	ctx.ifindex = (__u32)fx.ns.ifindex;
+	ctx.ingress_ifindex = (__u32)fx.ns.ifindex;
+	assert_int_equal(fp_backend_read_counters(fx.counters_fd, before), 0);
+	err = bpf_prog_test_run_opts(fp_backend_prog_fd(fx.be), &opts);
+	if (err)
+		fail_msg("test run of a %zu-byte frame: %s", len, strerror(-err));
+	assert_int_equal(fp_backend_read_counters(fx.counters_fd, after), 0);
+	r->retval = opts.retval;
+	r->out_len = opts.data_size_out;
+	for (int i = 0; i < FP_BACKEND_NR_COUNTERS; i++)
+		r->delta[i] = after[i] - before[i];
+}
+
+/* Exactly @counter moved, by one. */
+static void assert_counted(const struct run_result *r, unsigned int counter)
+{
+	for (unsigned int i = 0; i < FP_BACKEND_NR_COUNTERS; i++) {
+		if (r->delta[i] != (i == counter ? 1 : 0))
+			fail_msg("counter %s moved by %llu, expected %s to move by 1",
+				 fp_backend_counter_name(i), (unsigned long long)r->delta[i],
+				 fp_backend_counter_name(counter));
+	}
+}
+
+/* Delivered: the same MACs, the inner family's EtherType, then the inner packet. */
+static void assert_delivered(const struct run_result *r, const __u8 *frame, const __u8 *inner,
+			     size_t inner_len, unsigned int counter)
+{
+	__u8 want[FP_PKT_MAX];
+
+	assert_counted(r, counter);
+	assert_int_equal(r->retval, TC_ACT_OK);
+	memcpy(want, frame, 12);
+	want[12] = (inner[0] >> 4) == 4 ? 0x08 : 0x86;
+	want[13] = (inner[0] >> 4) == 4 ? 0x00 : 0xdd;
+	memcpy(want + 14, inner, inner_len);
+	assert_int_equal(r->out_len, 14 + inner_len);
+	assert_memory_equal(r->out, want, 14 + inner_len);
+}
+
+static void assert_dropped(const struct run_result *r, unsigned int counter)
+{
+	assert_counted(r, counter);
+	assert_int_equal(r->retval, TC_ACT_SHOT);
+}
+
+/* ---- deliver branches ------------------------------------------------------------- */
+
+static void syn_delivered(const char *client, const char *vip, const char *lb, const char *self,
+			  const char *other)
+{
+	struct fp_pkt_spec s = tcp_spec(client, vip, 40000, FP_TCP_SYN);
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct run_result r;
+	size_t ilen = inner_packet(&s, inner);
+	int len = encap(inner, ilen, lb, self, other, 0, 2, frame);
+
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_SYN_LOCAL);
+}
+
+static void test_syn_v4_in_v4(void **state)
+{
+	(void)state;
+	REQUIRE_READY();
+	syn_delivered("10.9.0.1", vip4, lb4, self4, other4);
+}
+
+static void test_syn_v6_in_v6(void **state)
+{
+	(void)state;
+	REQUIRE_READY();
+	syn_delivered("fd00:9::1", vip6, lb6, self6, other6);
+}
+
+static void test_syn_v4_in_v6(void **state)
+{
+	(void)state;
+	REQUIRE_READY();
+	syn_delivered("10.9.0.1", vip4, lb6, self6, other6);
+}
+
+static void test_syn_v6_in_v4(void **state)
+{
+	(void)state;
+	REQUIRE_READY();
+	syn_delivered("fd00:9::1", vip6, lb4, self4, other4);
+}
+
+static void established_delivered(const char *client, const char *vip, __u16 port, const char *lb,
+				  const char *self, const char *other)
+{
+	struct fp_pkt_spec s = tcp_spec(client, vip, port, FP_TCP_ACK | FP_TCP_PSH);
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct run_result r;
+	size_t ilen = inner_packet(&s, inner);
+	int len = encap(inner, ilen, lb, self, other, 0, 2, frame);
+
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_ESTABLISHED_LOCAL);
+}
+
+static void test_established_v4(void **state)
+{
+	(void)state;
+	REQUIRE_READY();
+	established_delivered(client4, vip4, fx.est_port_v4, lb4, self4, other4);
+	/* Same connection, IPv6 outer header. */
+	established_delivered(client4, vip4, fx.est_port_v4, lb6, self6, other6);
+}
+
+static void test_established_v6(void **state)
+{
+	(void)state;
+	REQUIRE_READY();
+	established_delivered(client6, vip6, fx.est_port_v6, lb6, self6, other6);
+	established_delivered(client6, vip6, fx.est_port_v6, lb4, self4, other4);
+}
+
+static void test_udp_and_icmp_delivered(void **state)
+{
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct fp_pkt_spec s = { 0 };
+	struct run_result r;
+	size_t ilen;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	s.src = fp_pkt_addr("10.9.0.1");
+	s.dst = fp_pkt_addr(vip4);
+	s.proto = IPPROTO_UDP;
+	s.sport = 5000;
+	s.dport = 443;
+	s.payload_len = 64;
+	ilen = inner_packet(&s, inner);
+	len = encap(inner, ilen, lb4, self4, other4, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_UDP_LOCAL);
+
+	/* ICMP "fragmentation needed" about a reply of ours, IPv4 and IPv6. */
+	memset(&s, 0, sizeof(s));
+	s.src = fp_pkt_addr("10.9.0.254");
+	s.dst = fp_pkt_addr(vip4);
+	s.proto = IPPROTO_ICMP;
+	s.icmp_type = 3;
+	s.icmp_code = 4;
+	s.icmp_rest = 1400;
+	s.payload_len = 28;
+	ilen = inner_packet(&s, inner);
+	len = encap(inner, ilen, lb4, self4, NULL, 0, 1, frame);
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_ICMP_LOCAL);
+
+	memset(&s, 0, sizeof(s));
+	s.src = fp_pkt_addr("fd00:9::fe");
+	s.dst = fp_pkt_addr(vip6);
+	s.proto = IPPROTO_ICMPV6;
+	s.icmp_type = 2; /* packet too big */
+	s.icmp_rest = 1280;
+	s.payload_len = 48;
+	ilen = inner_packet(&s, inner);
+	len = encap(inner, ilen, lb6, self6, NULL, 0, 1, frame);
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_ICMP_LOCAL);
+}
+
+/* ---- second chance ---------------------------------------------------------------- */
+
+/* The forwarded frame: new MACs, outer destination hops[1], hop index 1, IPv4 csum. */
+static void assert_forwarded(const struct run_result *r, const __u8 *frame, size_t len,
+			     const char *next)
+{
+	__u8 want[FP_PKT_MAX];
+	struct fp_addr hop = fp_pkt_addr(next);
+	int v6 = frame[12] == 0x86;
+	size_t priv = 14 + (v6 ? 40 : 20) + 8 + 4;
+
+	assert_counted(r, FP_BACKEND_FORWARDED);
+	assert_int_equal(r->retval, TC_ACT_REDIRECT);
+	memcpy(want, frame, len);
+	memcpy(want, fx.ns.next_hop_mac, 6);
+	memcpy(want + 6, fx.ns.own_mac, 6);
+	if (v6) {
+		memcpy(want + 14 + 24, hop.a, 16);
+	} else {
+		memcpy(want + 14 + 16, hop.a + 12, 4);
+		fp_pkt_ipv4_fix_csum(want + 14);
+	}
+	want[priv + 1] = 1;
+	assert_int_equal(r->out_len, len);
+	assert_memory_equal(r->out, want, len);
+}
+
+static void unknown_forwarded(const char *client, const char *vip, const char *lb, const char *self,
+			      const char *other)
+{
+	struct fp_pkt_spec s = tcp_spec(client, vip, 4444, FP_TCP_ACK);
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct run_result r;
+	size_t ilen = inner_packet(&s, inner);
+	int len = encap(inner, ilen, lb, self, other, 0, 2, frame);
+
+	run(frame, (size_t)len, &r);
+	assert_forwarded(&r, frame, (size_t)len, other);
+}
+
+static void test_unknown_forwarded(void **state)
+{
+	(void)state;
+	REQUIRE_READY();
+	/* A listener exists on the VIP: it must not count as "a socket for this flow". */
+	unknown_forwarded("10.9.0.1", vip4, lb4, self4, other4);
+	unknown_forwarded("fd00:9::1", vip6, lb6, self6, other6);
+	unknown_forwarded("10.9.0.1", vip4, lb6, self6, other6);
+	unknown_forwarded("fd00:9::1", vip6, lb4, self4, other4);
+}
+
+static void test_last_resort(void **state)
+{
+	struct fp_pkt_spec s = tcp_spec("10.9.0.1", vip4, 4444, FP_TCP_ACK);
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct run_result r;
+	size_t ilen;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	ilen = inner_packet(&s, inner);
+	/* One hop: nowhere else to go. */
+	len = encap(inner, ilen, lb4, self4, NULL, 0, 1, frame);
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_LAST_RESORT);
+	/* Already the second hop of two. */
+	len = encap(inner, ilen, lb6, other6, self6, 1, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_LAST_RESORT);
+}
+
+static void test_loop_guard(void **state)
+{
+	struct fp_pkt_spec s = tcp_spec("10.9.0.1", vip4, 4444, FP_TCP_ACK);
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct run_result r;
+	size_t ilen;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	ilen = inner_packet(&s, inner);
+	/* The next hop is this backend again (either family): delivered, never sent on. */
+	len = encap(inner, ilen, lb4, self4, self4, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_LOOP_GUARD);
+	len = encap(inner, ilen, lb6, self6, self6, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_LOOP_GUARD);
+	/* Hop index past the list: counted as the loop guard, dropped (see docs). */
+	len = encap(inner, ilen, lb4, self4, other4, 2, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_LOOP_GUARD);
+	len = encap(inner, ilen, lb4, self4, other4, 255, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_LOOP_GUARD);
+}
+
+/* ---- SYN cookies ------------------------------------------------------------------- */
+
+/* Sends a real SYN from cookie_client4:5555 to the VIP; returns the cookie (SYN-ACK seq). */
+static int get_cookie(__u32 *cookie)
+{
+	struct fp_pkt_spec s = tcp_spec(cookie_client4, vip4, 5555, FP_TCP_SYN);
+	__u8 ip[FP_PKT_MAX], buf[2048];
+	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = 0 };
+	struct timeval tv = { .tv_sec = 2 };
+	size_t ilen;
+	int out = -1, in = -1, err = -1;
+
+	s.payload_len = 0;
+	ilen = inner_packet(&s, ip);
+	inet_pton(AF_INET, vip4, &dst.sin_addr);
+	out = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+	in = socket(AF_INET, SOCK_RAW, IPPROTO_TCP); /* a copy of every TCP segment */
+	if (out < 0 || in < 0 || setsockopt(in, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)))
+		goto out;
+	if (sendto(out, ip, ilen, 0, (struct sockaddr *)&dst, sizeof(dst)) != (ssize_t)ilen)
+		goto out;
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = recv(in, buf, sizeof(buf), 0);
+		size_t ihl;
+
+		if (n < 0)
+			goto out;
+		ihl = (buf[0] & 0x0f) * 4u;
+		if ((size_t)n < ihl + 20)
+			continue;
+		/* From VIP:80 to :5555 with SYN and ACK set. */
+		if (buf[ihl] == 0 && buf[ihl + 1] == VIP_PORT && buf[ihl + 2] == 5555 >> 8 &&
+		    buf[ihl + 3] == (5555 & 0xff) && (buf[ihl + 13] & 0x12) == 0x12) {
+			*cookie = (__u32)buf[ihl + 4] << 24 | (__u32)buf[ihl + 5] << 16 |
+				  (__u32)buf[ihl + 6] << 8 | buf[ihl + 7];
+			err = 0;
+			break;
+		}
+	}
+out:
+	if (out >= 0)
+		close(out);
+	if (in >= 0)
+		close(in);
+	return err;
+}
+
+static void test_syncookie(void **state)
+{
+	struct fp_pkt_spec s = tcp_spec(cookie_client4, vip4, 5555, FP_TCP_ACK);
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct run_result r;
+	__u32 cookie = 0;
+	size_t ilen;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	assert_int_equal(get_cookie(&cookie), 0);
+	s.seq = 1001;
+	s.payload_len = 0;
+	/*
+	 * A wrong cookie first: no socket, so it goes on to the previous owner. (Flip the
+	 * cookie's top bits, its time counter: a small change may only select another MSS.)
+	 */
+	s.ack = (cookie ^ 0x80000000u) + 1;
+	ilen = inner_packet(&s, inner);
+	len = encap(inner, ilen, lb4, self4, other4, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_forwarded(&r, frame, (size_t)len, other4);
+	/* The right one completes the handshake here. */
+	s.ack = cookie + 1;
+	ilen = inner_packet(&s, inner);
+	len = encap(inner, ilen, lb4, self4, other4, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_SYNCOOKIE_LOCAL);
+}
+
+/* ---- not ours, not allowed, hostile -------------------------------------------------- */
+
+static void test_not_flowpin_untouched(void **state)
+{
+	struct fp_pkt_spec s = tcp_spec("10.9.0.1", vip4, 4444, FP_TCP_ACK);
+	__u8 frame[FP_PKT_MAX];
+	struct run_result r;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	len = fp_pkt_build(&s, frame, sizeof(frame));
+	run(frame, (size_t)len, &r);
+	assert_counted(&r, FP_BACKEND_NOT_FLOWPIN);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_int_equal(r.out_len, len);
+	assert_memory_equal(r.out, frame, (size_t)len);
+
+	/* UDP from an LB, but to another port. */
+	memset(&s, 0, sizeof(s));
+	s.src = fp_pkt_addr(lb6);
+	s.dst = fp_pkt_addr(self6);
+	s.proto = IPPROTO_UDP;
+	s.sport = 40000;
+	s.dport = ENCAP_PORT + 1;
+	s.payload_len = 80;
+	len = fp_pkt_build(&s, frame, sizeof(frame));
+	run(frame, (size_t)len, &r);
+	assert_counted(&r, FP_BACKEND_NOT_FLOWPIN);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_memory_equal(r.out, frame, (size_t)len);
+}
+
+static void test_not_allowed(void **state)
+{
+	struct fp_pkt_spec s = tcp_spec("10.9.0.1", vip4, 40000, FP_TCP_SYN);
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct run_result r;
+	size_t ilen;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	ilen = inner_packet(&s, inner);
+	len = encap(inner, ilen, stranger4, self4, NULL, 0, 1, frame);
+	run(frame, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_NOT_ALLOWED);
+	len = encap(inner, ilen, stranger6, self6, NULL, 0, 1, frame);
+	run(frame, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_NOT_ALLOWED);
+}
+
+/* Rewrites the outer IP and UDP lengths (and IPv4 checksum) after a frame was cut. */
+static void fix_outer_lengths(__u8 *frame, size_t len)
+{
+	int v6 = frame[12] == 0x86;
+	__u8 *ip = frame + 14, *udp = ip + (v6 ? 40 : 20);
+	size_t ip_len = len - 14, udp_len = ip_len - (v6 ? 40 : 20);
+
+	if (v6) {
+		ip[4] = (__u8)((ip_len - 40) >> 8);
+		ip[5] = (__u8)(ip_len - 40);
+	} else {
+		ip[2] = (__u8)(ip_len >> 8);
+		ip[3] = (__u8)ip_len;
+		fp_pkt_ipv4_fix_csum(ip);
+	}
+	if (len >= (size_t)(udp - frame) + 8) {
+		udp[4] = (__u8)(udp_len >> 8);
+		udp[5] = (__u8)udp_len;
+	}
+}
+
+/*
+ * Every prefix of a valid encapsulated frame, outer IP length made consistent: it is
+ * either not recognisably ours (cut inside the UDP header: passed on
+ * untouched) or dropped as malformed. Never delivered, never forwarded.
+ */
+static void truncations(const char *lb, const char *self, const char *other, const char *client,
+			const char *vip)
+{
+	struct fp_pkt_spec s = tcp_spec(client, vip, 4444, FP_TCP_ACK);
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX], cut[FP_PKT_MAX];
+	size_t ilen = inner_packet(&s, inner);
+	int len = encap(inner, ilen, lb, self, other, 0, 2, frame);
+	/* Before the UDP header is complete the frame may not be recognisably ours. */
+	size_t udp_end = 14 + (frame[12] == 0x86 ? 40 : 20) + 8;
+	/* Shortest frame that still holds outer headers + the inner IP and TCP headers. */
+	size_t full_headers = (size_t)len - s.payload_len;
+	struct run_result r;
+
+	for (size_t n = 14 + 20; n < full_headers; n++) {
+		/* Padded to the Ethernet minimum like on a wire (and as the test run of a
+		 * real device wants); the IP length says where the packet ends. */
+		size_t wire = n < 60 ? 60 : n;
+
+		memset(cut, 0, wire);
+		memcpy(cut, frame, n);
+		fix_outer_lengths(cut, n);
+		run(cut, wire, &r);
+		if (n < udp_end && r.delta[FP_BACKEND_NOT_FLOWPIN]) {
+			assert_counted(&r, FP_BACKEND_NOT_FLOWPIN);
+			assert_int_equal(r.retval, TC_ACT_OK);
+			assert_memory_equal(r.out, cut, wire);
+			continue;
+		}
+		if (r.delta[FP_BACKEND_MALFORMED] != 1)
+			fail_msg("frame cut at %zu of %d: not counted as malformed", n, len);
+		assert_dropped(&r, FP_BACKEND_MALFORMED);
+	}
+}
+
+static void test_truncated(void **state)
+{
+	(void)state;
+	REQUIRE_READY();
+	truncations(lb4, self4, other4, "10.9.0.1", vip4);
+	truncations(lb6, self6, other6, "fd00:9::1", vip6);
+	truncations(lb4, self4, other4, "fd00:9::1", vip6);
+}
+
+static void test_hostile_headers(void **state)
+{
+	struct fp_pkt_spec s = tcp_spec("10.9.0.1", vip4, 4444, FP_TCP_ACK);
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX], bad[FP_PKT_MAX];
+	struct run_result r;
+	size_t ilen = 0, gue = 14 + 20 + 8, priv = gue + 4;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	ilen = inner_packet(&s, inner);
+	len = encap(inner, ilen, lb4, self4, other4, 0, 2, frame);
+
+	/* Hop count larger than FP_MAX_HOPS / than the packet holds, Hlen to match. */
+	memcpy(bad, frame, (size_t)len);
+	bad[priv + 2] = 200;
+	bad[gue] = (__u8)(2 + 200);
+	run(bad, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_MALFORMED);
+	/* Hop count 0. */
+	memcpy(bad, frame, (size_t)len);
+	bad[priv + 2] = 0;
+	run(bad, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_MALFORMED);
+	/* IPv6 hop flag on an IPv4 outer header (Hlen made consistent with it). */
+	memcpy(bad, frame, (size_t)len);
+	bad[priv + 3] = FP_PRIV_FLAG_V6;
+	bad[gue] = fp_gue_hlen(2, 1);
+	run(bad, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_MALFORMED);
+	/* GUE says IPv6 inside, the inner header is IPv4. */
+	memcpy(bad, frame, (size_t)len);
+	bad[gue + 1] = IPPROTO_IPV6;
+	run(bad, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_MALFORMED);
+	/* Unknown private type. */
+	memcpy(bad, frame, (size_t)len);
+	bad[priv] = 0x42;
+	run(bad, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_MALFORMED);
+	/* An outer fragment (the LB always sets DF). */
+	memcpy(bad, frame, (size_t)len);
+	bad[14 + 6] = 0x20; /* MF */
+	bad[14 + 7] = 0;
+	fp_pkt_ipv4_fix_csum(bad + 14);
+	run(bad, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_MALFORMED);
+}
+
+static void test_nested_encapsulation(void **state)
+{
+	struct fp_pkt_spec s = tcp_spec("10.9.0.1", vip4, 40000, FP_TCP_SYN);
+	__u8 inner[FP_PKT_MAX], once[FP_PKT_MAX], twice[FP_PKT_MAX];
+	struct run_result r;
+	size_t ilen;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	ilen = inner_packet(&s, inner);
+	len = encap(inner, ilen, lb4, self4, NULL, 0, 1, once);
+	/* The whole encapsulated packet (minus Ethernet) encapsulated again. */
+	len = encap(once + 14, (size_t)len - 14, lb4, self4, other4, 0, 2, twice);
+	run(twice, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_MALFORMED);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_syn_v4_in_v4),
+		cmocka_unit_test(test_syn_v6_in_v6),
+		cmocka_unit_test(test_syn_v4_in_v6),
+		cmocka_unit_test(test_syn_v6_in_v4),
+		cmocka_unit_test(test_established_v4),
+		cmocka_unit_test(test_established_v6),
+		cmocka_unit_test(test_udp_and_icmp_delivered),
+		cmocka_unit_test(test_unknown_forwarded),
+		cmocka_unit_test(test_last_resort),
+		cmocka_unit_test(test_loop_guard),
+		cmocka_unit_test(test_syncookie),
+		cmocka_unit_test(test_not_flowpin_untouched),
+		cmocka_unit_test(test_not_allowed),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_hostile_headers),
+		cmocka_unit_test(test_nested_encapsulation),
+	};
+
+	fp_log_route_libbpf();
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
