@@ -80,6 +80,18 @@ def client_sources():
     return v4, v6
 
 
+def kill_netns_pids(ns):
+    """Ends what the lab started in one of its namespaces and is still there (a
+    namespace deleted under a running nginx would leave the process behind)."""
+    r = subprocess.run(["ip", "netns", "pids", ns], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True)
+    for pid in r.stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
 class LabError(Exception):
     pass
 
@@ -276,6 +288,7 @@ class Lab:
             except Exception as e:  # keep tearing down whatever happens
                 log("stopping %s: %s" % (key, e))
         for n in reversed(self.namespaces):
+            kill_netns_pids(self.ns(n))
             subprocess.run(["ip", "netns", "del", self.ns(n)], stderr=subprocess.DEVNULL)
         self.namespaces = []
         if self.bpffs_mounted:
