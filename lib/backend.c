@@ -192,6 +192,7 @@ int fp_backend_detach(struct fp_backend *b)
 	return err == -ENOENT ? 0 : err;
 }
 
+/* The pinned maps, in the order of pin_names (fp_backend_unpin_dir). */
 static struct bpf_map *pinned_maps(struct fp_backend *b, size_t i)
 {
 	struct bpf_map *maps[] = { b->skel->maps.counters, b->skel->maps.lb_sources,
@@ -200,19 +201,44 @@ static struct bpf_map *pinned_maps(struct fp_backend *b, size_t i)
 	return i < sizeof(maps) / sizeof(maps[0]) ? maps[i] : NULL;
 }
 
-static void unpin(struct fp_backend *b)
+int fp_backend_detach_info(const struct fp_backend_attach_info *info)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, tc);
+	int err;
+
+	if (!info || !info->ifindex)
+		return -EINVAL;
+	hook.ifindex = (int)info->ifindex;
+	tc.handle = info->handle;
+	tc.priority = info->priority;
+	err = bpf_tc_detach(&hook, &tc);
+	return err == -ENOENT ? 0 : err;
+}
+
+static const char *const pin_names[] = { "counters", "lb_sources", "state" };
+
+int fp_backend_unpin_dir(const char *dir)
 {
 	char path[PATH_MAX + 64];
-	struct bpf_map *map;
+	int err = 0;
 
+	for (size_t i = 0; i < sizeof(pin_names) / sizeof(pin_names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, pin_names[i]);
+		if (unlink(path) && errno != ENOENT) {
+			err = -errno;
+			fp_warn("backend: cannot unpin %s: %s\n", path, strerror(errno));
+		}
+	}
+	rmdir(dir); /* only if empty: whatever else someone put there stays */
+	return err;
+}
+
+static void unpin(struct fp_backend *b)
+{
 	if (!b->pin_dir[0])
 		return;
-	for (size_t i = 0; (map = pinned_maps(b, i)); i++) {
-		snprintf(path, sizeof(path), "%s/%s", b->pin_dir, bpf_map__name(map));
-		if (unlink(path) && errno != ENOENT)
-			fp_warn("backend: cannot unpin %s: %s\n", path, strerror(errno));
-	}
-	rmdir(b->pin_dir); /* only if empty: someone else's pins stay */
+	fp_backend_unpin_dir(b->pin_dir);
 	b->pin_dir[0] = '\0';
 }
 

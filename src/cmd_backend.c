@@ -1,12 +1,679 @@
 // SPDX-License-Identifier: MIT
-/* Placeholder until its issue lands: fails loudly, never pretends to work. */
+/*
+ * flowpin backend: the tc agent on a backend (bpf/backend.bpf.c through lib/backend.c).
+ *
+ *   up     bind the config's VIPs on lo, set the sysctls DSR needs (printed, old -> new),
+ *          attach the program to the device's tc ingress, pin its maps under
+ *          <pin-root>/backend/, stay in the foreground; SIGTERM/SIGINT undo everything
+ *   down   ask the running agent to undo everything (SIGTERM), or clean up after one
+ *          that died (filter and pins)
+ *   stats  the counters, once or every S seconds
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <net/if.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <bpf/bpf.h>
+#include <flowpin/backend.h>
+#include <flowpin/bpffs.h>
+#include <flowpin/config.h>
+#include <flowpin/log.h>
 #include "commands.h"
+
+extern char **environ;
+
+struct backend_opts {
+	const char *config;
+	const char *dev;
+	const char *pin_root;
+	double interval;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: flowpin backend up --config FILE --dev IFACE [--pin-root DIR]\n"
+		"       flowpin backend down [--pin-root DIR]\n"
+		"       flowpin backend stats [--pin-root DIR] [--interval S]\n"
+		"\n"
+		"up     binds the config's VIPs on lo (/32, /128), sets the sysctls direct server\n"
+		"       return needs (arp_ignore=1, arp_announce=2, rp_filter 1 -> 2, forwarding "
+		"on\n"
+		"       IFACE for the second-chance forward; each printed as old -> new), "
+		"attaches\n"
+		"       the decapsulating tc program to IFACE's ingress, pins its maps under\n"
+		"       DIR/backend/ (mounting bpffs on DIR if needed) and stays in the "
+		"foreground.\n"
+		"       SIGTERM or SIGINT undoes all of it.\n"
+		"down   stops the running 'backend up' (which undoes everything); if it died,\n"
+		"       removes its tc filter and pins (its VIPs and sysctls stay: say so).\n"
+		"stats  prints the counters (docs/backend.md); with --interval, every S seconds\n"
+		"       with the per-second rate, until interrupted.\n"
+		"\n"
+		"  -c, --config FILE     the flowpin config (vips, lb_sources, encap_port)\n"
+		"  -d, --dev IFACE       the fabric interface the LB nodes' packets arrive on\n"
+		"  -p, --pin-root DIR    default %s\n"
+		"  -i, --interval S      seconds between stats lines (stats only)\n"
+		"  -h, --help            this text\n"
+		"\n"
+		"Exit status: 0, 1 error, 2 usage.\n",
+		FP_DEFAULT_PIN_ROOT);
+}
+
+/* ---- sysctls and VIPs: every change remembered, undone in reverse order ------------- */
+
+#define MAX_SYSCTLS 8
+
+struct undo {
+	struct {
+		char path[160];
+		char old[32];
+	} sysctl[MAX_SYSCTLS];
+	int n_sysctl;
+	struct fp_addr vip[FP_MAX_VIPS];
+	int n_vip;
+};
+
+static int read_sysctl(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, (int)len, f))
+		err = ferror(f) ? -EIO : -ENODATA;
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	return err;
+}
+
+static int write_sysctl(const char *path, const char *value)
+{
+	FILE *f = fopen(path, "w");
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	if (fputs(value, f) < 0)
+		err = -EIO;
+	if (fclose(f) && !err)
+		err = -errno;
+	return err;
+}
+
+/* "/proc/sys/net/ipv4/conf/all/arp_ignore" -> "net.ipv4.conf.all.arp_ignore" */
+static const char *sysctl_name(const char *path, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", path + strlen("/proc/sys/"));
+	for (char *p = buf; *p; p++)
+		if (*p == '/')
+			*p = '.';
+	return buf;
+}
+
+/*
+ * Sets @path to @want when @change_if(current) says so; prints old -> new and why.
+ * Returns 0 or a negative errno (message printed).
+ */
+static int set_sysctl(struct undo *u, const char *path, const char *want,
+		      int (*change_if)(long current), const char *why)
+{
+	char old[32], name[160];
+	int err;
+
+	err = read_sysctl(path, old, sizeof(old));
+	if (err) {
+		fp_err("sysctl %s: cannot read: %s\n", sysctl_name(path, name, sizeof(name)),
+		       strerror(-err));
+		return err;
+	}
+	if (!change_if(strtol(old, NULL, 10)))
+		return 0;
+	if (u->n_sysctl == MAX_SYSCTLS)
+		return -E2BIG;
+	err = write_sysctl(path, want);
+	if (err) {
+		fp_err("sysctl %s: cannot set %s: %s\n", sysctl_name(path, name, sizeof(name)),
+		       want, strerror(-err));
+		return err;
+	}
+	snprintf(u->sysctl[u->n_sysctl].path, sizeof(u->sysctl[0].path), "%s", path);
+	snprintf(u->sysctl[u->n_sysctl].old, sizeof(u->sysctl[0].old), "%s", old);
+	u->n_sysctl++;
+	printf("sysctl %s: %s -> %s (%s)\n", sysctl_name(path, name, sizeof(name)), old, want, why);
+	return 0;
+}
+
+static int below_1(long v)
+{
+	return v < 1;
+}
+static int not_2(long v)
+{
+	return v != 2;
+}
+static int is_1(long v)
+{
+	return v == 1;
+}
+static int is_0(long v)
+{
+	return v == 0;
+}
+
+static int set_dsr_sysctls(struct undo *u, const char *dev)
+{
+	const char *scopes[] = { "all", dev };
+	char path[160];
+	int err = 0;
+
+	for (int i = 0; i < 2 && !err; i++) {
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/arp_ignore", scopes[i]);
+		err = set_sysctl(u, path, "1", below_1,
+				 "answer ARP only for addresses of the asking interface: the VIPs "
+				 "on lo stay silent");
+		if (err)
+			break;
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/arp_announce", scopes[i]);
+		err = set_sysctl(u, path, "2", not_2, "never use a VIP as the ARP source address");
+		if (err)
+			break;
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", scopes[i]);
+		err = set_sysctl(u, path, "2", is_1,
+				 "loose: clients reach the VIP through the tunnel, not by the "
+				 "route back to them");
+	}
+	if (err)
+		return err;
+	/* bpf_fib_lookup() refuses to answer for a device that does not forward. */
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding", dev);
+	err = set_sysctl(u, path, "1", is_0, "second chance: forward to the next hop");
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/forwarding", dev);
+	return set_sysctl(u, path, "1", is_0, "second chance: forward to the next hop");
+}
+
+static void restore_sysctls(struct undo *u)
+{
+	char name[160];
+
+	while (u->n_sysctl > 0) {
+		u->n_sysctl--;
+		const char *path = u->sysctl[u->n_sysctl].path, *old = u->sysctl[u->n_sysctl].old;
+		int err = write_sysctl(path, old);
+
+		if (err)
+			fp_err("sysctl %s: cannot restore %s: %s\n",
+			       sysctl_name(path, name, sizeof(name)), old, strerror(-err));
+		else
+			printf("sysctl %s: restored %s\n", sysctl_name(path, name, sizeof(name)),
+			       old);
+	}
+}
+
+/* Runs `ip ARGS...` quietly. Returns 0, or the exit status / negative errno. */
+static int run_ip(char *const argv[])
+{
+	posix_spawn_file_actions_t fa;
+	int status, err;
+	pid_t pid;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+	err = posix_spawnp(&pid, "ip", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (err)
+		return -err;
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -EINTR;
+}
+
+static int vip_on_lo(const struct fp_addr *vip, const char *verb)
+{
+	char addr[INET6_ADDRSTRLEN + 8];
+	char *argv[] = {
+		"ip", fp_addr_v4(vip) ? "-4" : "-6", "addr", (char *)verb, addr, "dev", "lo", NULL
+	};
+
+	fp_addr_str(vip, addr, sizeof(addr) - 5);
+	strcat(addr, fp_addr_v4(vip) ? "/32" : "/128");
+	return run_ip(argv);
+}
+
+static int vip_present(const struct fp_addr *vip)
+{
+	struct ifaddrs *list, *ifa;
+	int found = 0;
+
+	if (getifaddrs(&list))
+		return 0;
+	for (ifa = list; ifa && !found; ifa = ifa->ifa_next) {
+		if (!ifa->ifa_addr || strcmp(ifa->ifa_name, "lo"))
+			continue;
+		if (ifa->ifa_addr->sa_family == AF_INET && fp_addr_v4(vip))
+			found = !memcmp(&((struct sockaddr_in *)ifa->ifa_addr)->sin_addr,
+					vip->a + 12, 4);
+		else if (ifa->ifa_addr->sa_family == AF_INET6 && !fp_addr_v4(vip))
+			found = !memcmp(&((struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr, vip->a,
+					16);
+	}
+	freeifaddrs(list);
+	return found;
+}
+
+static int bind_vips(struct undo *u, const struct fp_config *cfg)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	for (size_t i = 0; i < cfg->n_vips; i++) {
+		const struct fp_addr *vip = &cfg->vips[i].addr;
+		int seen = 0, rc;
+
+		for (int j = 0; j < u->n_vip; j++)
+			seen |= !memcmp(&u->vip[j], vip, sizeof(*vip));
+		if (seen)
+			continue; /* same address, another port or protocol */
+		if (vip_present(vip)) {
+			printf("VIP %s: already on lo, left as it is\n",
+			       fp_addr_str(vip, buf, sizeof(buf)));
+			continue;
+		}
+		rc = vip_on_lo(vip, "add");
+		if (rc) {
+			fp_err("%s:%d: vips: cannot add %s to lo (ip addr add: %s)\n", cfg->path,
+			       cfg->vips[i].line, fp_addr_str(vip, buf, sizeof(buf)),
+			       rc < 0 ? strerror(-rc) : "failed");
+			return rc < 0 ? rc : -EIO;
+		}
+		u->vip[u->n_vip++] = *vip;
+		printf("VIP %s: bound on lo\n", fp_addr_str(vip, buf, sizeof(buf)));
+	}
+	return 0;
+}
+
+static void unbind_vips(struct undo *u)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	while (u->n_vip > 0) {
+		const struct fp_addr *vip = &u->vip[--u->n_vip];
+
+		if (vip_on_lo(vip, "del"))
+			fp_err("VIP %s: cannot remove it from lo\n",
+			       fp_addr_str(vip, buf, sizeof(buf)));
+		else
+			printf("VIP %s: removed from lo\n", fp_addr_str(vip, buf, sizeof(buf)));
+	}
+}
+
+/*
+ * The backend's own addresses, for the loop guard: every address of every interface
+ * but loopback (the VIPs there are never hops).
+ */
+static int own_addresses(struct fp_addr *out, size_t cap, size_t *n)
+{
+	struct ifaddrs *list, *ifa;
+
+	*n = 0;
+	if (getifaddrs(&list))
+		return -errno;
+	for (ifa = list; ifa; ifa = ifa->ifa_next) {
+		struct fp_addr a = { { 0 } };
+
+		if (!ifa->ifa_addr || (ifa->ifa_flags & IFF_LOOPBACK))
+			continue;
+		if (ifa->ifa_addr->sa_family == AF_INET)
+			fp_addr_from_v4(a.a,
+					((struct sockaddr_in *)ifa->ifa_addr)->sin_addr.s_addr);
+		else if (ifa->ifa_addr->sa_family == AF_INET6)
+			memcpy(a.a, &((struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr, 16);
+		else
+			continue;
+		if (*n == cap) {
+			fp_warn("more than %zu own addresses: the loop guard checks the first "
+				"%zu\n",
+				cap, cap);
+			break;
+		}
+		out[(*n)++] = a;
+	}
+	freeifaddrs(list);
+	return 0;
+}
+
+/* ---- the pinned state: is an agent running here? --------------------------------- */
+
+static int pin_dir(const char *pin_root, char *buf, size_t len)
+{
+	if ((size_t)snprintf(buf, len, "%s/%s", pin_root, FP_BACKEND_PIN_SUBDIR) >= len) {
+		fp_err("--pin-root %s: path too long\n", pin_root);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/* Reads <dir>/state. Returns 0, -ENOENT when nothing is pinned, or another errno. */
+static int read_state(const char *dir, struct fp_backend_attach_info *info)
+{
+	char path[PATH_MAX + 16];
+	__u32 zero = 0;
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "%s/state", dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	if (bpf_map_lookup_elem(fd, &zero, info))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static int pid_alive(__u32 pid)
+{
+	return pid && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/* ---- up ----------------------------------------------------------------------------- */
+
+static int backend_up(const struct backend_opts *o)
+{
+	struct fp_addr self[FP_BACKEND_MAX_SELF];
+	struct fp_backend_attach_info info;
+	struct fp_backend_opts bo = { 0 };
+	struct fp_config *cfg = NULL;
+	struct fp_backend *be = NULL;
+	struct undo *u = NULL;
+	char dir[PATH_MAX];
+	sigset_t stop;
+	size_t n_self;
+	int ifindex, sig, err;
+
+	/* Signals wait until set-up is complete (or failed), then undo everything. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
+
+	err = fp_config_load(o->config, &cfg, stderr);
+	if (err)
+		goto out;
+	if (!cfg->n_lb_sources) {
+		fp_err("%s: lb_sources: empty: the backend would drop every encapsulated packet\n",
+		       o->config);
+		err = -EINVAL;
+		goto out;
+	}
+	ifindex = (int)if_nametoindex(o->dev);
+	if (!ifindex) {
+		err = -errno;
+		fp_err("--dev %s: no such interface\n", o->dev);
+		goto out;
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = fp_bpffs_ensure(o->pin_root, NULL);
+	if (!err)
+		err = pin_dir(o->pin_root, dir, sizeof(dir));
+	if (err)
+		goto out;
+	if (!read_state(dir, &info) && pid_alive(info.pid) && info.pid != (__u32)getpid()) {
+		fp_err("%s: a backend agent is running already (pid %u); 'flowpin backend down "
+		       "--pin-root %s' first\n",
+		       dir, info.pid, o->pin_root);
+		err = -EBUSY;
+		goto out;
+	}
+	err = own_addresses(self, FP_BACKEND_MAX_SELF, &n_self);
+	if (err)
+		goto out;
+
+	bo.encap_port = cfg->encap_port;
+	bo.lb_sources = cfg->lb_sources;
+	bo.n_lb_sources = cfg->n_lb_sources;
+	bo.self_addrs = self;
+	bo.n_self_addrs = n_self;
+	err = fp_backend_load(&bo, &be);
+	if (err)
+		goto out;
+	err = bind_vips(u, cfg);
+	if (!err)
+		err = set_dsr_sysctls(u, o->dev);
+	if (!err)
+		err = fp_backend_attach(be, ifindex);
+	if (!err)
+		err = fp_backend_pin(be, dir);
+	if (err)
+		goto out;
+	printf("flowpin backend: up on %s (encap_port %u, %zu LB source prefix%s, %zu own "
+	       "address%s), maps in %s; SIGTERM or 'flowpin backend down' undoes it\n",
+	       o->dev, cfg->encap_port, cfg->n_lb_sources, cfg->n_lb_sources == 1 ? "" : "es",
+	       n_self, n_self == 1 ? "" : "es", dir);
+	fflush(stdout);
+	if (sigwait(&stop, &sig) == 0)
+		printf("flowpin backend: %s, undoing\n", strsignal(sig));
+out:
+	fp_backend_destroy(be); /* detach and unpin first: no packet meets a half state */
+	if (be)
+		printf("tc filter: detached from %s, maps unpinned\n", o->dev);
+	if (u) {
+		restore_sysctls(u);
+		unbind_vips(u);
+	}
+	free(u);
+	fp_config_free(cfg);
+	fflush(stdout);
+	return err ? 1 : 0;
+}
+
+/* ---- down ----------------------------------------------------------------------------- */
+
+static int backend_down(const struct backend_opts *o)
+{
+	struct fp_backend_attach_info info;
+	char dir[PATH_MAX];
+	int err;
+
+	err = pin_dir(o->pin_root, dir, sizeof(dir));
+	if (err)
+		return 1;
+	err = read_state(dir, &info);
+	if (err == -ENOENT) {
+		printf("flowpin backend: nothing pinned in %s: not running\n", dir);
+		return 0;
+	}
+	if (err) {
+		fp_err("%s/state: %s\n", dir, strerror(-err));
+		return 1;
+	}
+	if (pid_alive(info.pid)) {
+		if (kill((pid_t)info.pid, SIGTERM)) {
+			fp_err("cannot signal the agent (pid %u): %s\n", info.pid, strerror(errno));
+			return 1;
+		}
+		/* It undoes everything itself; its pins vanish last but one step. */
+		for (int i = 0; i < 100 && pid_alive(info.pid); i++) {
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+			nanosleep(&ts, NULL);
+		}
+		if (pid_alive(info.pid)) {
+			fp_err("the agent (pid %u) is still running 10 s after SIGTERM\n",
+			       info.pid);
+			return 1;
+		}
+		printf("flowpin backend: agent (pid %u) stopped, everything undone\n", info.pid);
+		return 0;
+	}
+	err = fp_backend_detach_info(&info);
+	if (err)
+		fp_err("cannot detach the tc filter from ifindex %u: %s\n", info.ifindex,
+		       strerror(-err));
+	fp_backend_unpin_dir(dir);
+	printf("flowpin backend: the agent (pid %u) was gone; removed its tc filter and pins. "
+	       "Its VIPs on lo and sysctl changes are still in place (only the agent knew the "
+	       "old values)\n",
+	       info.pid);
+	return err ? 1 : 0;
+}
+
+/* ---- stats ---------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t stats_stop;
+
+static void on_stats_signal(int sig)
+{
+	(void)sig;
+	stats_stop = 1;
+}
+
+static int backend_stats(const struct backend_opts *o)
+{
+	__u64 now[FP_BACKEND_NR_COUNTERS], prev[FP_BACKEND_NR_COUNTERS];
+	char dir[PATH_MAX], path[PATH_MAX + 16];
+	int fd, err, first = 1;
+
+	if (pin_dir(o->pin_root, dir, sizeof(dir)))
+		return 1;
+	snprintf(path, sizeof(path), "%s/counters", dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		fp_err("%s: %s (is 'flowpin backend up' running with this --pin-root?)\n", path,
+		       strerror(errno));
+		return 1;
+	}
+	signal(SIGINT, on_stats_signal);
+	signal(SIGTERM, on_stats_signal);
+	for (;;) {
+		err = fp_backend_read_counters(fd, now);
+		if (err) {
+			fp_err("%s: %s\n", path, strerror(-err));
+			break;
+		}
+		if (o->interval <= 0) {
+			for (int i = 0; i < FP_BACKEND_NR_COUNTERS; i++)
+				printf("%-18s %12llu  %s\n", fp_backend_counter_name(i),
+				       (unsigned long long)now[i], fp_backend_counter_help(i));
+			break;
+		}
+		if (!first) {
+			for (int i = 0; i < FP_BACKEND_NR_COUNTERS; i++)
+				printf("%s%s %llu (%.1f/s)", i ? ", " : "",
+				       fp_backend_counter_name(i), (unsigned long long)now[i],
+				       (double)(now[i] - prev[i]) / o->interval);
+			printf("\n");
+			fflush(stdout);
+		}
+		memcpy(prev, now, sizeof(prev));
+		first = 0;
+		{
+			struct timespec ts = { (time_t)o->interval,
+					       (long)((o->interval - (time_t)o->interval) * 1e9) };
+
+			while (!stats_stop && nanosleep(&ts, &ts) && errno == EINTR)
+				;
+		}
+		if (stats_stop)
+			break;
+	}
+	close(fd);
+	return err ? 1 : 0;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------- */
 
 int cmd_backend(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "flowpin backend: not built yet\n");
-	return 1;
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "dev", required_argument, NULL, 'd' },
+		{ "pin-root", required_argument, NULL, 'p' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct backend_opts o = { .pin_root = FP_DEFAULT_PIN_ROOT };
+	const char *verb;
+	char *end;
+	int opt;
+
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc < 2 || argv[1][0] == '-') {
+		fprintf(stderr, "flowpin backend: up, down or stats?\n");
+		usage(stderr);
+		return 2;
+	}
+	verb = argv[1];
+	optind = 1;
+	while ((opt = getopt_long(argc - 1, argv + 1, "c:d:p:i:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			o.config = optarg;
+			break;
+		case 'd':
+			o.dev = optarg;
+			break;
+		case 'p':
+			o.pin_root = optarg;
+			break;
+		case 'i':
+			o.interval = strtod(optarg, &end);
+			if (*end || o.interval <= 0 || o.interval > 86400) {
+				fprintf(stderr, "flowpin backend: --interval %s: seconds, > 0\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "flowpin backend: unexpected argument '%s'\n", argv[optind + 1]);
+		return 2;
+	}
+	if (!strcmp(verb, "up")) {
+		if (!o.config || !o.dev) {
+			fprintf(stderr, "flowpin backend up: --config FILE and --dev IFACE are "
+					"required\n");
+			return 2;
+		}
+		return backend_up(&o);
+	}
+	if ((o.config || o.dev) && strcmp(verb, "up")) {
+		fprintf(stderr, "flowpin backend %s: --config/--dev belong to 'up'\n", verb);
+		return 2;
+	}
+	if (!strcmp(verb, "down"))
+		return backend_down(&o);
+	if (!strcmp(verb, "stats"))
+		return backend_stats(&o);
+	fprintf(stderr, "flowpin backend: no command '%s' (up, down, stats)\n", verb);
+	return 2;
 }

@@ -99,6 +99,12 @@ int fp_backend_detach(struct fp_backend *b);
 /* Pins the maps under @dir (created; the program's own maps, see the top of this file). */
 int fp_backend_pin(struct fp_backend *b, const char *dir);
 
+/* Removes the pinned maps (names at the top of this file) and @dir if it is then empty. */
+int fp_backend_unpin_dir(const char *dir);
+
+/* Detaches the filter described by @info (from the pinned state map; the agent is gone). */
+int fp_backend_detach_info(const struct fp_backend_attach_info *info);
+
 /* Sums a per-CPU counters map (ours or pinned) into @out. Returns 0 or a negative errno. */
 int fp_backend_read_counters(int counters_fd, __u64 out[FP_BACKEND_NR_COUNTERS]);
 
