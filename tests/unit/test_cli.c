@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `flowpin check` and `flowpin table`, run as an operator would run them: the built
+ * binary (build/flowpin, from the repository root where the test runner starts), its
+ * exit status and its output. The numbers printed by `table` are checked against
+ * tables built here with the library.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+#include <flowpin/config.h>
+#include <flowpin/maglev.h>
+
+#define FLOWPIN "build/flowpin"
+
+static char tmpdir[] = "/tmp/flowpin-test-cli.XXXXXX";
+
+static int setup(void **state)
+{
+	(void)state;
+	if (access(FLOWPIN, X_OK)) {
+		fprintf(stderr, "%s missing: run make first\n", FLOWPIN);
+		return -1;
+	}
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Runs "build/flowpin ARGS" with stderr merged into stdout; returns the exit status. */
+static int run(char **output, const char *fmt, ...)
+{
+	char args[1024], cmd[1200], buf[4096];
+	size_t len = 0, n;
+	va_list ap;
+	FILE *p;
+	int status;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", FLOWPIN, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	*output = calloc(1, 1);
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
+		*output = realloc(*output, len + n + 1);
+		assert_non_null(*output);
+		memcpy(*output + len, buf, n);
+		len += n;
+		(*output)[len] = '\0';
+	}
+	status = pclose(p);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+static const char *write_config(const char *name, size_t n_backends, size_t skip_index)
+{
+	static char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "hash_key: 000102030405060708090a0b0c0d0e0f\n"
+		   "vips:\n"
+		   "  - name: web\n"
+		   "    address: 198.51.100.10\n"
+		   "    port: 443\n"
+		   "    protocol: tcp\n"
+		   "    backends:\n");
+	for (size_t i = 0; i < n_backends; i++)
+		if (i != skip_index)
+			fprintf(f, "      - {id: %zu, address: 10.0.0.%zu}\n", i + 1, i + 1);
+	assert_int_equal(fclose(f), 0);
+	return path;
+}
+
+static void test_check_ok_and_errors(void **state)
+{
+	char *out, *bad;
+	char want[512];
+
+	(void)state;
+	assert_int_equal(run(&out, "check --config examples/flowpin.yaml"), 0);
+	assert_string_equal(out, "examples/flowpin.yaml: ok: 3 VIPs, 6 backends (4 active), "
+				 "table_size 65537, encap_port 6080, 3 LB source prefixes\n");
+	free(out);
+
+	bad = strdup(write_config("bad.yaml", 0, SIZE_MAX)); /* a VIP with no backends */
+	assert_non_null(bad);
+	assert_int_equal(run(&out, "check -c %s", bad), 1);
+	snprintf(want, sizeof(want), "%s:7: vips[0].backends: must be a list of backends\n", bad);
+	assert_string_equal(out, want);
+	free(out);
+	free(bad);
+
+	assert_int_equal(run(&out, "check --config %s/nope.yaml", tmpdir), 1);
+	assert_non_null(strstr(out, "nope.yaml: cannot open: No such file or directory"));
+	free(out);
+}
+
+static void test_usage_and_help(void **state)
+{
+	char *out;
+
+	(void)state;
+	assert_int_equal(run(&out, "check"), 2);
+	assert_non_null(strstr(out, "--config FILE is required"));
+	free(out);
+	assert_int_equal(run(&out, "check --config a extra"), 2);
+	free(out);
+	assert_int_equal(run(&out, "check --help"), 0);
+	assert_non_null(strstr(out, "usage: flowpin check --config FILE"));
+	free(out);
+	assert_int_equal(run(&out, "help table"), 0);
+	assert_non_null(strstr(out, "usage: flowpin table --config FILE [--previous FILE]"));
+	free(out);
+	assert_int_equal(run(&out, "table --bogus"), 2);
+	free(out);
+	assert_int_equal(run(&out, "table --config examples/flowpin.yaml --vip nope"), 1);
+	assert_non_null(strstr(out, "no VIP named 'nope'"));
+	free(out);
+}
+
+/* Slots of each backend in the library's table for @path's first VIP. */
+static void library_table(const char *path, __u16 *table, __u32 *counts)
+{
+	struct fp_config *cfg = NULL;
+
+	assert_int_equal(fp_config_load(path, &cfg, stderr), 0);
+	assert_int_equal(fp_maglev_build_vip(cfg, &cfg->vips[0], table), 0);
+	memset(counts, 0, 4096 * sizeof(*counts));
+	for (__u32 i = 0; i < cfg->table_size; i++)
+		counts[table[i]]++;
+	fp_config_free(cfg);
+}
+
+static void test_table_shares_and_change(void **state)
+{
+	char *prev = strdup(write_config("ten.yaml", 10, SIZE_MAX));
+	char *next = strdup(write_config("nine.yaml", 10, 6)); /* without id 7 */
+	__u16 *t_prev = calloc(65537, 2), *t_next = calloc(65537, 2);
+	__u32 *c_prev = calloc(4096, 4), *c_next = calloc(4096, 4);
+	char *out, want[256], *row;
+	__u32 moved, sum = 0;
+
+	(void)state;
+	assert_non_null(prev);
+	assert_non_null(next);
+	assert_non_null(t_prev);
+	assert_non_null(t_next);
+	assert_non_null(c_prev);
+	assert_non_null(c_next);
+	library_table(prev, t_prev, c_prev);
+	library_table(next, t_next, c_next);
+	moved = fp_table_disruption(t_prev, t_next, 65537);
+
+	assert_int_equal(run(&out, "table --config %s", prev), 0);
+	snprintf(want, sizeof(want), "      7  10.0.0.7     100  active   %8u %7.3f%% %7.3f%%\n",
+		 c_prev[7], 100.0 * c_prev[7] / 65537, 10.0);
+	if (!strstr(out, want))
+		fail_msg("no line\n%sin\n%s", want, out);
+	free(out);
+
+	assert_int_equal(run(&out, "table --config %s --previous %s", next, prev), 0);
+	snprintf(want, sizeof(want),
+		 "  change: %u of 65537 buckets move (%.3f%%), ideal %u (%.3f%%), ratio %.3f\n",
+		 moved, 100.0 * moved / 65537, c_prev[7], 100.0 * c_prev[7] / 65537,
+		 (double)moved / c_prev[7]);
+	if (!strstr(out, want))
+		fail_msg("no line\n%sin\n%s", want, out);
+	/* Matrix row of id 7: every one of its buckets went somewhere. */
+	row = strstr(out, "\n          7 ");
+	assert_non_null(row);
+	row += strlen("\n          7 ");
+	for (char *end; *row && *row != '\n'; row = end) {
+		unsigned long v = strtoul(row, &end, 10);
+
+		if (end == row) { /* "." = nothing moved there */
+			end = row + 1;
+			continue;
+		}
+		sum += (__u32)v;
+	}
+	assert_int_equal(sum, c_prev[7]);
+	free(out);
+
+	free(prev);
+	free(next);
+	free(t_prev);
+	free(t_next);
+	free(c_prev);
+	free(c_next);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_check_ok_and_errors),
+		cmocka_unit_test(test_usage_and_help),
+		cmocka_unit_test(test_table_shares_and_change),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
