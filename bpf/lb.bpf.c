@@ -73,7 +73,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
-	__type(value, struct fp_bucket);
+	__type(value, struct fp_bucket_slot);
 	__uint(max_entries, 1); /* max_vips * 2 * table_size, set by the loader */
 	__uint(map_flags, BPF_F_MMAPABLE);
 } buckets SEC(".maps");
@@ -148,7 +148,7 @@ struct choice {
 /* A verdict and the counter that explains it. */
 #define VERDICT(action, counter) (((counter) << 8) | (action))
 #define VERDICT_ACTION(v)	 ((v)&0xff)
-#define VERDICT_COUNTER(v)	 ((v) >> 8)
+#define VERDICT_COUNTER(v)	 ((__u32)(v) >> 8)
 #define CONTINUE		 0xff /* action: go on with the next step */
 
 static __always_inline int parse_error_verdict(int err)
@@ -162,8 +162,9 @@ static __always_inline int parse_error_verdict(int err)
 
 static __always_inline void count(struct fp_stats *st, __u32 counter)
 {
-	if (counter < FP_CNT__MAX)
-		st->count[counter]++;
+	/* A mask, not a comparison: clang may check one copy of a register and index
+	 * with another, which the verifier cannot follow. */
+	st->count[counter & (FP_STATS_SLOTS - 1)]++;
 }
 
 /*
@@ -329,8 +330,9 @@ static __always_inline struct fp_backend *lookup_backend(const struct fp_vip *vi
 static __always_inline struct fp_bucket *lookup_bucket(const struct fp_vip *vip, __u32 bucket)
 {
 	__u32 index = fp_bucket_index(vip->index, vip->slot & 1, table_size, bucket);
+	struct fp_bucket_slot *s = bpf_map_lookup_elem(&buckets, &index);
 
-	return bpf_map_lookup_elem(&buckets, &index);
+	return s ? &s->b : NULL;
 }
 
 static __always_inline __u64 session_timeout(__u8 state)
@@ -659,7 +661,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *
 
 	if (fib.ifindex == ctx->ingress_ifindex)
 		return VERDICT(XDP_TX, FP_CNT_TX);
-	return VERDICT(bpf_redirect(fib.ifindex, 0), FP_CNT_REDIRECT);
+	return VERDICT(bpf_redirect(fib.ifindex, 0) & 0xff, FP_CNT_REDIRECT);
 }
 
 static __always_inline void count_traffic(const struct fp_vip *vip, __u16 backend, __u32 bytes)

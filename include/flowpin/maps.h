@@ -54,11 +54,21 @@ struct fp_vip {
 FP_STATIC_ASSERT(sizeof(struct fp_vip) == 16, "vip value");
 
 /*
- * `buckets` array (mmapable): for VIP index v and slot s, entries
+ * `buckets` array (mmapable, struct fp_bucket_slot): for VIP index v and slot s, entries
  * [(v * 2 + s) * table_size, +table_size). Hash modes: the Maglev table as owner pairs.
  * none/table modes: the first n_list entries are the active backends sorted by id
  * (owner == previous).
  */
+/*
+ * The `buckets` array's value. BPF arrays store values at an 8-byte stride, and
+ * userspace writes the table through mmap, so the padding is made explicit.
+ */
+struct fp_bucket_slot {
+	struct fp_bucket b;
+	__u32 reserved;
+};
+FP_STATIC_ASSERT(sizeof(struct fp_bucket_slot) == 8, "array map element stride");
+
 FP_INLINE __u32 fp_bucket_index(__u32 vip_index, __u32 slot, __u32 table_size, __u32 bucket)
 {
 	return (vip_index * 2 + slot) * table_size + bucket;
@@ -160,8 +170,13 @@ enum fp_counter {
 		FP_CNT__MAX
 };
 
+/* A power of two above FP_CNT__MAX: the program indexes with `counter & (slots - 1)`,
+ * a bound the verifier can always follow. */
+#define FP_STATS_SLOTS 32
+FP_STATIC_ASSERT(FP_CNT__MAX <= FP_STATS_SLOTS, "grow FP_STATS_SLOTS");
+
 struct fp_stats {
-	__u64 count[FP_CNT__MAX];
+	__u64 count[FP_STATS_SLOTS];
 };
 
 #ifndef __bpf__

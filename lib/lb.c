@@ -1,0 +1,1025 @@
+// SPDX-License-Identifier: MIT
+/* Loader library of the LB node's XDP program: see flowpin/lb.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <linux/if_link.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <flowpin/lb.h>
+#include <flowpin/log.h>
+#include <flowpin/maglev.h>
+#include "lb.skel.h"
+
+#define NSEC 1000000000ULL
+
+/* Names of the pins under the pin directory; the maps' names in bpf/lb.bpf.c. */
+enum { M_VIPS, M_BUCKETS, M_BACKENDS, M_SESSIONS, M_STATS, M_TRAFFIC, M_RATELIMIT, M_INFO, M_N };
+static const char *const map_names[M_N] = { "vips",  "buckets", "backends",  "sessions",
+					    "stats", "traffic", "ratelimit", "info" };
+#define PROG_PIN "prog"
+
+struct fp_lb {
+	struct lb *skel; /* NULL when opened from pins */
+	int prog_fd;
+	int fd[M_N];
+	bool own_fds;		      /* opened from pins: ours to close */
+	struct fp_bucket_slot *table; /* the buckets array, mmapped */
+	size_t table_len;	      /* bytes mapped */
+	int lock_fd;		      /* the pin directory (flock target), -1 when not pinned */
+	int ncpus;
+	struct fp_info info; /* settings fixed at load (generation: re-read when applying) */
+};
+
+static int is_hash_mode(__u8 pinning)
+{
+	return pinning == FP_PIN_HASH || pinning == FP_PIN_HASH_TABLE || pinning == FP_PIN_FULL;
+}
+
+static int map_table(struct fp_lb *lb)
+{
+	size_t len =
+		(size_t)lb->info.max_vips * 2 * lb->info.table_size * sizeof(struct fp_bucket_slot);
+	long page = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	len = (len + page - 1) / page * page;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, lb->fd[M_BUCKETS], 0);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+
+		fp_err("lb: cannot mmap the buckets map: %s\n", strerror(errno));
+		return err;
+	}
+	lb->table = p;
+	lb->table_len = len;
+	return 0;
+}
+
+static int read_info(const struct fp_lb *lb, struct fp_info *out)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(lb->fd[M_INFO], &zero, out))
+		return -errno;
+	if (out->magic != FP_INFO_MAGIC) {
+		fp_err("lb: the pinned maps are from another flowpin version (magic %#x, want "
+		       "%#x)\n",
+		       out->magic, FP_INFO_MAGIC);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static __u32 default_max_vips(const struct fp_config *cfg)
+{
+	__u32 n = (__u32)cfg->n_vips * 2;
+
+	if (n < 8)
+		n = 8;
+	return n > FP_VIP_SLOTS_MAX ? FP_VIP_SLOTS_MAX : n;
+}
+
+int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struct fp_lb **out)
+{
+	struct fp_lb_opts none = {};
+	struct fp_lb *lb = NULL;
+	struct lb *skel = NULL;
+	__u32 max_vips, sessions, zero = 0;
+	int err;
+
+	*out = NULL;
+	if (!cfg)
+		return -EINVAL;
+	if (!opts)
+		opts = &none;
+	if ((opts->have_source_v4 && !fp_addr_v4(&opts->source_v4)) ||
+	    (opts->have_source_v6 && fp_addr_v4(&opts->source_v6))) {
+		fp_err("lb: source_v4 must be an IPv4 address and source_v6 an IPv6 one\n");
+		return -EINVAL;
+	}
+	max_vips = opts->max_vips ? opts->max_vips : default_max_vips(cfg);
+	if (max_vips > FP_VIP_SLOTS_MAX || max_vips < cfg->n_vips) {
+		fp_err("lb: %u VIP slots for %zu VIPs (at most %d)\n", max_vips, cfg->n_vips,
+		       FP_VIP_SLOTS_MAX);
+		return -EINVAL;
+	}
+	if (!cfg->table_size || (__u64)max_vips * 2 * cfg->table_size > UINT32_MAX / 4) {
+		fp_err("%s: table_size: %u does not fit %u VIP slots\n", cfg->path, cfg->table_size,
+		       max_vips);
+		return -EINVAL;
+	}
+	sessions = opts->session_entries ? opts->session_entries : FP_LB_DEFAULT_SESSIONS;
+
+	lb = calloc(1, sizeof(*lb));
+	if (!lb)
+		return -ENOMEM;
+	lb->lock_fd = -1;
+	lb->prog_fd = -1;
+	lb->ncpus = libbpf_num_possible_cpus();
+	if (lb->ncpus <= 0) {
+		err = lb->ncpus ? lb->ncpus : -EINVAL;
+		goto out;
+	}
+
+	skel = lb__open();
+	if (!skel) {
+		err = -errno;
+		fp_err("lb: cannot open the BPF object: %s\n", strerror(errno));
+		goto out;
+	}
+	lb->skel = skel;
+	skel->rodata->hash_k0 = cfg->hash_key.k0;
+	skel->rodata->hash_k1 = cfg->hash_key.k1;
+	skel->rodata->table_size = cfg->table_size;
+	skel->rodata->encap_port = cfg->encap_port;
+	if (opts->have_source_v4)
+		memcpy((void *)&skel->rodata->source_v4, opts->source_v4.a + 12, 4);
+	if (opts->have_source_v6)
+		memcpy((void *)skel->rodata->source_v6, opts->source_v6.a, 16);
+	skel->rodata->timeout_established_ns = cfg->timeouts.tcp_established * NSEC;
+	skel->rodata->timeout_transitory_ns = cfg->timeouts.tcp_transitory * NSEC;
+	skel->rodata->timeout_udp_ns = cfg->timeouts.udp * NSEC;
+	skel->rodata->new_flow_rate = opts->new_flow_rate == UINT32_MAX ? 0
+				      : opts->new_flow_rate		? opts->new_flow_rate
+							    : FP_LB_DEFAULT_NEW_FLOW_RATE;
+	err = bpf_map__set_max_entries(skel->maps.buckets, max_vips * 2 * cfg->table_size);
+	if (!err)
+		err = bpf_map__set_max_entries(skel->maps.backends, max_vips * FP_BACKEND_SLOTS);
+	if (!err)
+		err = bpf_map__set_max_entries(skel->maps.traffic, max_vips * FP_BACKEND_SLOTS);
+	if (!err)
+		err = bpf_map__set_max_entries(skel->maps.sessions, sessions);
+	if (err)
+		goto out;
+	err = lb__load(skel);
+	if (err) {
+		fp_err("lb: the kernel refused the XDP program or its maps: %s (run with -v)\n",
+		       strerror(-err));
+		goto out;
+	}
+	lb->prog_fd = bpf_program__fd(skel->progs.fp_lb);
+	lb->fd[M_VIPS] = bpf_map__fd(skel->maps.vips);
+	lb->fd[M_BUCKETS] = bpf_map__fd(skel->maps.buckets);
+	lb->fd[M_BACKENDS] = bpf_map__fd(skel->maps.backends);
+	lb->fd[M_SESSIONS] = bpf_map__fd(skel->maps.sessions);
+	lb->fd[M_STATS] = bpf_map__fd(skel->maps.stats);
+	lb->fd[M_TRAFFIC] = bpf_map__fd(skel->maps.traffic);
+	lb->fd[M_RATELIMIT] = bpf_map__fd(skel->maps.ratelimit);
+	lb->fd[M_INFO] = bpf_map__fd(skel->maps.info);
+
+	lb->info.magic = FP_INFO_MAGIC;
+	lb->info.table_size = cfg->table_size;
+	lb->info.max_vips = max_vips;
+	lb->info.generation = 0;
+	lb->info.hash_key.k0 = cfg->hash_key.k0;
+	lb->info.hash_key.k1 = cfg->hash_key.k1;
+	lb->info.encap_port = cfg->encap_port;
+	lb->info.session_entries = sessions;
+	lb->info.timeout_tcp_established = cfg->timeouts.tcp_established;
+	lb->info.timeout_tcp_transitory = cfg->timeouts.tcp_transitory;
+	lb->info.timeout_udp = cfg->timeouts.udp;
+	lb->info.new_flow_rate = skel->rodata->new_flow_rate;
+	if (opts->have_source_v4)
+		memcpy(lb->info.source_v4, opts->source_v4.a + 12, 4);
+	if (opts->have_source_v6)
+		memcpy(lb->info.source_v6, opts->source_v6.a, 16);
+	if (bpf_map_update_elem(lb->fd[M_INFO], &zero, &lb->info, BPF_ANY)) {
+		err = -errno;
+		goto out;
+	}
+	err = map_table(lb);
+	if (err)
+		goto out;
+	err = fp_lb_apply(lb, cfg, NULL);
+out:
+	if (err) {
+		fp_lb_close(lb);
+		return err;
+	}
+	*out = lb;
+	return 0;
+}
+
+static int pin_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	if ((size_t)snprintf(buf, len, "%s/%s", dir, name) >= len) {
+		fp_err("lb: pin path too long: %s/%s\n", dir, name);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+int fp_lb_open_pinned(const char *dir, struct fp_lb **out)
+{
+	char path[PATH_MAX];
+	struct fp_lb *lb;
+	int err = 0;
+
+	*out = NULL;
+	lb = calloc(1, sizeof(*lb));
+	if (!lb)
+		return -ENOMEM;
+	for (int i = 0; i < M_N; i++)
+		lb->fd[i] = -1;
+	lb->own_fds = true;
+	lb->lock_fd = -1;
+	lb->ncpus = libbpf_num_possible_cpus();
+	if (lb->ncpus <= 0) {
+		err = lb->ncpus ? lb->ncpus : -EINVAL;
+		goto out;
+	}
+	err = pin_path(path, sizeof(path), dir, PROG_PIN);
+	if (err)
+		goto out;
+	lb->prog_fd = bpf_obj_get(path);
+	if (lb->prog_fd < 0) {
+		err = -errno;
+		fp_err("lb: %s: %s (is `flowpin lb up` running?)\n", path, strerror(errno));
+		goto out;
+	}
+	for (int i = 0; i < M_N; i++) {
+		err = pin_path(path, sizeof(path), dir, map_names[i]);
+		if (err)
+			goto out;
+		lb->fd[i] = bpf_obj_get(path);
+		if (lb->fd[i] < 0) {
+			err = -errno;
+			fp_err("lb: %s: %s\n", path, strerror(errno));
+			goto out;
+		}
+	}
+	err = read_info(lb, &lb->info);
+	if (err)
+		goto out;
+	err = map_table(lb);
+	if (err)
+		goto out;
+	lb->lock_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lb->lock_fd < 0) {
+		err = -errno;
+		fp_err("lb: %s: %s\n", dir, strerror(errno));
+	}
+out:
+	if (err) {
+		fp_lb_close(lb);
+		return err;
+	}
+	*out = lb;
+	return 0;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(dir);
+
+	if (len >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, dir, len + 1);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int fp_lb_pin(struct fp_lb *lb, const char *dir)
+{
+	char path[PATH_MAX];
+	int err;
+
+	if (!lb || !dir)
+		return -EINVAL;
+	err = mkdir_p(dir);
+	if (err) {
+		fp_err("lb: cannot create %s: %s\n", dir, strerror(-err));
+		return err;
+	}
+	err = pin_path(path, sizeof(path), dir, PROG_PIN);
+	if (err)
+		return err;
+	if (bpf_obj_pin(lb->prog_fd, path)) {
+		err = -errno;
+		fp_err("lb: pinning %s: %s\n", path, strerror(errno));
+		return err;
+	}
+	for (int i = 0; i < M_N; i++) {
+		err = pin_path(path, sizeof(path), dir, map_names[i]);
+		if (err)
+			return err;
+		if (bpf_obj_pin(lb->fd[i], path)) {
+			err = -errno;
+			fp_err("lb: pinning %s: %s\n", path, strerror(errno));
+			return err;
+		}
+	}
+	if (lb->lock_fd < 0) {
+		lb->lock_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (lb->lock_fd < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int fp_lb_unpin(const char *dir)
+{
+	char path[PATH_MAX];
+	int err = 0;
+
+	if (!dir)
+		return -EINVAL;
+	for (int i = -1; i < M_N; i++) {
+		err = pin_path(path, sizeof(path), dir, i < 0 ? PROG_PIN : map_names[i]);
+		if (err)
+			return err;
+		if (unlink(path) && errno != ENOENT) {
+			err = -errno;
+			fp_err("lb: removing %s: %s\n", path, strerror(errno));
+			return err;
+		}
+	}
+	if (rmdir(dir) && errno != ENOENT) {
+		err = -errno;
+		fp_err("lb: removing %s: %s\n", dir, strerror(errno));
+	}
+	return err;
+}
+
+/* ---- applying a configuration ---- */
+
+/* What one VIP of the new config becomes in the maps. */
+struct vip_plan {
+	const struct fp_vip_cfg *cfg;
+	struct fp_vip_key key;
+	struct fp_vip value; /* as it will be written */
+	bool exists;	     /* already in the map: value.slot is the new (flipped) slot */
+	bool changed;	     /* needs a new table + flip */
+	__u16 *owners;	     /* hash modes: the new Maglev table */
+	__u16 list[FP_BACKEND_SLOTS];
+	__u32 n_list;
+};
+
+static void vip_key_of(const struct fp_vip_cfg *v, struct fp_vip_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	memcpy(key->addr, v->addr.a, 16);
+	key->port = htons(v->port);
+	key->proto = v->proto;
+}
+
+static int cmp_u16(const void *a, const void *b)
+{
+	return (int)*(const __u16 *)a - (int)*(const __u16 *)b;
+}
+
+/* Settings baked into the loaded program: a config that changes them needs a restart. */
+static int check_restart_needed(const struct fp_info *info, const struct fp_config *cfg)
+{
+	const char *path = cfg->path ? cfg->path : "config";
+	int bad = 0;
+
+	if (info->hash_key.k0 != cfg->hash_key.k0 || info->hash_key.k1 != cfg->hash_key.k1) {
+		fp_err("%s: hash_key: differs from the running program's; changing it needs a "
+		       "restart (flowpin lb down, then up)\n",
+		       path);
+		bad = 1;
+	}
+	if (info->table_size != cfg->table_size) {
+		fp_err("%s: table_size: %u, the running program has %u; changing it needs a "
+		       "restart\n",
+		       path, cfg->table_size, info->table_size);
+		bad = 1;
+	}
+	if (info->encap_port != cfg->encap_port) {
+		fp_err("%s: encap_port: %u, the running program has %u; changing it needs a "
+		       "restart\n",
+		       path, cfg->encap_port, info->encap_port);
+		bad = 1;
+	}
+	if (info->timeout_tcp_established != cfg->timeouts.tcp_established ||
+	    info->timeout_tcp_transitory != cfg->timeouts.tcp_transitory ||
+	    info->timeout_udp != cfg->timeouts.udp) {
+		fp_err("%s: timeouts: differ from the running program's (%u/%u/%u s); changing "
+		       "them needs a restart\n",
+		       path, info->timeout_tcp_established, info->timeout_tcp_transitory,
+		       info->timeout_udp);
+		bad = 1;
+	}
+	return bad ? -EINVAL : 0;
+}
+
+/* The new table or list of one VIP, and whether it differs from what runs. */
+static int plan_tables(struct fp_lb *lb, const struct fp_config *cfg, struct vip_plan *p,
+		       const struct fp_vip *current)
+{
+	const struct fp_vip_cfg *v = p->cfg;
+	__u32 m = lb->info.table_size;
+	struct fp_maglev_backend *mb = NULL;
+	size_t n = 0;
+	int err = 0;
+
+	p->n_list = 0;
+	if (is_hash_mode(v->pinning)) {
+		mb = calloc(v->n_backends ? v->n_backends : 1, sizeof(*mb));
+		p->owners = calloc(m, sizeof(__u16));
+		if (!mb || !p->owners) {
+			err = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < v->n_backends; i++) {
+			const struct fp_backend_cfg *b = &v->backends[i];
+
+			if (b->state == FP_BACKEND_DOWN)
+				continue;
+			mb[n].id = b->id;
+			mb[n].weight = b->state == FP_BACKEND_ACTIVE ? b->weight : 0;
+			n++;
+		}
+		err = fp_maglev_build(mb, n, m, &cfg->hash_key, p->owners);
+		if (err) {
+			fp_err("%s:%d: vip %s: cannot build its table: %s\n", cfg->path, v->line,
+			       v->name, strerror(-err));
+			goto out;
+		}
+	} else {
+		for (size_t i = 0; i < v->n_backends; i++)
+			if (v->backends[i].state == FP_BACKEND_ACTIVE)
+				p->list[p->n_list++] = (__u16)v->backends[i].id;
+		/* Sorted by id: every LB node with the same config has the same list. */
+		qsort(p->list, p->n_list, sizeof(__u16), cmp_u16);
+		if (p->n_list > m) {
+			fp_err("%s:%d: vip %s: %u backends do not fit table_size %u\n", cfg->path,
+			       v->line, v->name, p->n_list, m);
+			err = -EINVAL;
+			goto out;
+		}
+	}
+
+	p->changed = true;
+	if (current && current->pinning == v->pinning && current->flags == p->value.flags) {
+		const struct fp_bucket_slot *active =
+			lb->table + fp_bucket_index(current->index, current->slot & 1, m, 0);
+
+		if (is_hash_mode(v->pinning)) {
+			p->changed = false;
+			for (__u32 i = 0; i < m && !p->changed; i++)
+				p->changed = active[i].b.owner != p->owners[i];
+		} else if (current->n_list == p->n_list) {
+			p->changed = false;
+			for (__u32 i = 0; i < p->n_list && !p->changed; i++)
+				p->changed = active[i].b.owner != p->list[i];
+		}
+	}
+out:
+	free(mb);
+	return err;
+}
+
+/*
+ * Writes the inactive slot of a changed VIP: pairs (new owner, owner running now).
+ * The pairs are built aside, then copied into the slot. Returns 0 or -ENOMEM.
+ */
+static int write_slot(struct fp_lb *lb, struct vip_plan *p, const struct fp_vip *current)
+{
+	__u32 m = lb->info.table_size;
+	struct fp_bucket_slot *dst =
+		lb->table + fp_bucket_index(p->value.index, p->value.slot, m, 0);
+	struct fp_bucket *pairs = calloc(m, sizeof(*pairs));
+	__u16 *prev = NULL;
+	int err = 0;
+
+	if (!pairs)
+		return -ENOMEM;
+	if (is_hash_mode(p->cfg->pinning)) {
+		/* The previous generation is whatever runs now, if it was a Maglev table. */
+		if (current && is_hash_mode(current->pinning)) {
+			const struct fp_bucket_slot *active =
+				lb->table +
+				fp_bucket_index(current->index, current->slot & 1, m, 0);
+
+			prev = malloc(m * sizeof(__u16));
+			if (!prev) {
+				err = -ENOMEM;
+				goto out;
+			}
+			for (__u32 i = 0; i < m; i++)
+				prev[i] = active[i].b.owner;
+		}
+		fp_generation_pairs(p->owners, prev, m, pairs);
+	} else {
+		for (__u32 i = 0; i < p->n_list; i++)
+			pairs[i].owner = pairs[i].previous = p->list[i];
+	}
+	for (__u32 i = 0; i < m; i++) {
+		dst[i].b = pairs[i];
+		dst[i].reserved = 0;
+	}
+out:
+	free(prev);
+	free(pairs);
+	return err;
+}
+
+static int write_backends(struct fp_lb *lb, const struct vip_plan *p)
+{
+	const struct fp_vip_cfg *v = p->cfg;
+
+	for (size_t i = 0; i < v->n_backends; i++) {
+		const struct fp_backend_cfg *b = &v->backends[i];
+		__u32 index = p->value.index * FP_BACKEND_SLOTS + b->id;
+		struct fp_backend e = {};
+
+		memcpy(e.addr, b->addr.a, 16);
+		e.id = (__u16)b->id;
+		e.flags = fp_addr_v4(&b->addr) ? 0 : FP_BACKEND_F_V6;
+		if (b->state == FP_BACKEND_DOWN)
+			e.flags |= FP_BACKEND_F_DOWN;
+		if (b->state == FP_BACKEND_DRAINING)
+			e.flags |= FP_BACKEND_F_DRAINING;
+		if (bpf_map_update_elem(lb->fd[M_BACKENDS], &index, &e, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+static int zero_traffic(struct fp_lb *lb, __u32 index)
+{
+	size_t len = (size_t)lb->ncpus * sizeof(struct fp_traffic);
+	void *zeros = calloc(1, len);
+	int err = 0;
+
+	if (!zeros)
+		return -ENOMEM;
+	if (bpf_map_update_elem(lb->fd[M_TRAFFIC], &index, zeros, BPF_ANY))
+		err = -errno;
+	free(zeros);
+	return err;
+}
+
+/*
+ * Empties backend entries of a VIP block that neither the config nor the active table
+ * (owners and previous owners) names any more. Runs after the flip.
+ */
+static int prune_backends(struct fp_lb *lb, const struct vip_plan *p)
+{
+	__u32 m = lb->info.table_size;
+	const struct fp_bucket_slot *active =
+		lb->table + fp_bucket_index(p->value.index, p->value.slot, m, 0);
+	bool *keep = calloc(FP_BACKEND_SLOTS, sizeof(bool));
+	int err = 0;
+
+	if (!keep)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->cfg->n_backends; i++)
+		keep[p->cfg->backends[i].id] = true;
+	for (__u32 i = 0; i < m; i++) {
+		keep[active[i].b.owner % FP_BACKEND_SLOTS] = true;
+		keep[active[i].b.previous % FP_BACKEND_SLOTS] = true;
+	}
+	for (__u32 id = 1; id < FP_BACKEND_SLOTS; id++) {
+		__u32 index = p->value.index * FP_BACKEND_SLOTS + id;
+		struct fp_backend e;
+
+		if (keep[id])
+			continue;
+		if (bpf_map_lookup_elem(lb->fd[M_BACKENDS], &index, &e)) {
+			err = -errno;
+			break;
+		}
+		if (!e.id)
+			continue;
+		memset(&e, 0, sizeof(e));
+		if (bpf_map_update_elem(lb->fd[M_BACKENDS], &index, &e, BPF_ANY)) {
+			err = -errno;
+			break;
+		}
+	}
+	free(keep);
+	return err;
+}
+
+static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *generation)
+{
+	struct fp_vip_key cur_keys[FP_VIP_SLOTS_MAX];
+	struct fp_vip cur_vals[FP_VIP_SLOTS_MAX];
+	bool used[FP_VIP_SLOTS_MAX] = { false }, kept[FP_VIP_SLOTS_MAX] = { false };
+	struct vip_plan *plans = NULL;
+	struct fp_info info;
+	size_t n_cur = 0;
+	struct fp_vip_key key, next;
+	__u32 zero = 0, new_gen;
+	bool any_change = false;
+	int err;
+
+	err = read_info(lb, &info);
+	if (err)
+		return err;
+	err = check_restart_needed(&info, cfg);
+	if (err)
+		return err;
+	if (cfg->n_vips > info.max_vips) {
+		fp_err("%s: vips: %zu VIPs, the running program has room for %u; more needs a "
+		       "restart\n",
+		       cfg->path, cfg->n_vips, info.max_vips);
+		return -EINVAL;
+	}
+	new_gen = info.generation + 1;
+
+	/* What runs now. */
+	for (err = bpf_map_get_next_key(lb->fd[M_VIPS], NULL, &next); !err;
+	     err = bpf_map_get_next_key(lb->fd[M_VIPS], &key, &next)) {
+		key = next;
+		if (n_cur == FP_VIP_SLOTS_MAX)
+			break;
+		if (bpf_map_lookup_elem(lb->fd[M_VIPS], &key, &cur_vals[n_cur]))
+			continue; /* deleted meanwhile: cannot happen under the lock */
+		cur_keys[n_cur] = key;
+		if (cur_vals[n_cur].index < FP_VIP_SLOTS_MAX)
+			used[cur_vals[n_cur].index] = true;
+		n_cur++;
+	}
+
+	plans = calloc(cfg->n_vips ? cfg->n_vips : 1, sizeof(*plans));
+	if (!plans)
+		return -ENOMEM;
+	/* Plan everything before writing anything: a refused config changes nothing. */
+	for (size_t i = 0; i < cfg->n_vips; i++) {
+		struct vip_plan *p = &plans[i];
+		const struct fp_vip *current = NULL;
+
+		p->cfg = &cfg->vips[i];
+		vip_key_of(p->cfg, &p->key);
+		for (size_t c = 0; c < n_cur; c++) {
+			if (!memcmp(&cur_keys[c], &p->key, sizeof(p->key))) {
+				current = &cur_vals[c];
+				kept[c] = true;
+				break;
+			}
+		}
+		for (size_t b = 0; b < p->cfg->n_backends; b++) {
+			if (p->cfg->backends[b].id == FP_NO_BACKEND ||
+			    p->cfg->backends[b].id >= FP_BACKEND_SLOTS) {
+				fp_err("%s:%d: id: %u is outside 1..%d\n", cfg->path,
+				       p->cfg->backends[b].line, p->cfg->backends[b].id,
+				       FP_BACKEND_SLOTS - 1);
+				err = -EINVAL;
+				goto out;
+			}
+		}
+		p->value.pinning = (__u8)p->cfg->pinning;
+		p->value.flags = p->cfg->hash_addresses_only ? FP_VIP_F_HASH_ADDRS : 0;
+		if (current) {
+			p->exists = true;
+			p->value.index = current->index;
+		} else {
+			__u32 idx = 0;
+
+			/* A fresh index: never one freed in this same apply (packets in flight
+			 * may still read a removed VIP's tables). */
+			while (idx < info.max_vips && used[idx])
+				idx++;
+			if (idx == info.max_vips) {
+				fp_err("%s:%d: vip %s: no free VIP slot in the running program "
+				       "(%u); "
+				       "needs a restart\n",
+				       cfg->path, p->cfg->line, p->cfg->name, info.max_vips);
+				err = -EINVAL;
+				goto out;
+			}
+			used[idx] = true;
+			p->value.index = idx;
+		}
+		err = plan_tables(lb, cfg, p, current);
+		if (err)
+			goto out;
+		if (current && !p->changed) {
+			p->value = *current; /* nothing flips: the hop pairs stay */
+		} else {
+			p->value.slot = current ? (current->slot ^ 1) & 1 : 0;
+			p->value.generation = new_gen;
+			p->value.n_list = p->n_list;
+			any_change = true;
+		}
+	}
+	for (size_t c = 0; c < n_cur; c++)
+		if (!kept[c])
+			any_change = true;
+
+	/* Backends first: the new tables may name them. Then tables, then the flips. */
+	for (size_t i = 0; i < cfg->n_vips; i++) {
+		err = write_backends(lb, &plans[i]);
+		if (err) {
+			fp_err("lb: writing backends of vip %s: %s\n", plans[i].cfg->name,
+			       strerror(-err));
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < cfg->n_vips; i++) {
+		struct vip_plan *p = &plans[i];
+		const struct fp_vip *current = NULL;
+
+		if (p->exists && !p->changed)
+			continue;
+		for (size_t c = 0; c < n_cur; c++)
+			if (!memcmp(&cur_keys[c], &p->key, sizeof(p->key)))
+				current = &cur_vals[c];
+		err = write_slot(lb, p, current);
+		if (err)
+			goto out;
+		if (!p->exists) {
+			err = zero_traffic(lb, p->value.index * FP_BACKEND_SLOTS);
+			for (size_t b = 0; !err && b < p->cfg->n_backends; b++)
+				err = zero_traffic(lb, p->value.index * FP_BACKEND_SLOTS +
+							       p->cfg->backends[b].id);
+			if (err)
+				goto out;
+		}
+		/* The flip: one update of the whole value. */
+		if (bpf_map_update_elem(lb->fd[M_VIPS], &p->key, &p->value, BPF_ANY)) {
+			err = -errno;
+			fp_err("lb: switching vip %s: %s\n", p->cfg->name, strerror(errno));
+			goto out;
+		}
+	}
+	for (size_t c = 0; c < n_cur; c++) {
+		if (!kept[c] && bpf_map_delete_elem(lb->fd[M_VIPS], &cur_keys[c]) &&
+		    errno != ENOENT) {
+			err = -errno;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < cfg->n_vips; i++) {
+		err = prune_backends(lb, &plans[i]);
+		if (err)
+			goto out;
+	}
+	if (any_change) {
+		info.generation = new_gen;
+		if (bpf_map_update_elem(lb->fd[M_INFO], &zero, &info, BPF_ANY)) {
+			err = -errno;
+			goto out;
+		}
+		lb->info.generation = new_gen;
+	}
+	if (generation)
+		*generation = info.generation;
+	err = 0;
+out:
+	for (size_t i = 0; plans && i < cfg->n_vips; i++)
+		free(plans[i].owners);
+	free(plans);
+	return err;
+}
+
+int fp_lb_apply(struct fp_lb *lb, const struct fp_config *cfg, __u32 *generation)
+{
+	int err;
+
+	if (!lb || !cfg)
+		return -EINVAL;
+	if (lb->lock_fd >= 0 && flock(lb->lock_fd, LOCK_EX)) {
+		err = -errno;
+		fp_err("lb: cannot lock the pin directory: %s\n", strerror(errno));
+		return err;
+	}
+	err = apply_locked(lb, cfg, generation);
+	if (lb->lock_fd >= 0)
+		flock(lb->lock_fd, LOCK_UN);
+	return err;
+}
+
+/* ---- attach ---- */
+
+static __u32 xdp_flags(enum fp_xdp_mode mode)
+{
+	return mode == FP_XDP_GENERIC ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+}
+
+int fp_lb_attach(struct fp_lb *lb, int ifindex, enum fp_xdp_mode mode)
+{
+	int err;
+
+	if (!lb || ifindex <= 0)
+		return -EINVAL;
+	/* Never replace somebody else's program silently. */
+	err = bpf_xdp_attach(ifindex, lb->prog_fd, xdp_flags(mode) | XDP_FLAGS_UPDATE_IF_NOEXIST,
+			     NULL);
+	if (err)
+		fp_err("lb: attaching to ifindex %d (%s mode): %s%s\n", ifindex,
+		       mode == FP_XDP_GENERIC ? "generic" : "native", strerror(-err),
+		       err == -EBUSY ? " (another XDP program is attached)" : "");
+	return err;
+}
+
+int fp_lb_detach(int ifindex, enum fp_xdp_mode mode)
+{
+	int err = bpf_xdp_detach(ifindex, xdp_flags(mode), NULL);
+
+	if (err)
+		fp_err("lb: detaching from ifindex %d: %s\n", ifindex, strerror(-err));
+	return err;
+}
+
+/* ---- readers ---- */
+
+int fp_lb_prog_fd(const struct fp_lb *lb)
+{
+	return lb ? lb->prog_fd : -EINVAL;
+}
+
+int fp_lb_info(const struct fp_lb *lb, struct fp_info *out)
+{
+	if (!lb || !out)
+		return -EINVAL;
+	return read_info(lb, out);
+}
+
+int fp_lb_read_counters(const struct fp_lb *lb, __u64 out[FP_CNT__MAX])
+{
+	struct fp_stats *per_cpu;
+	__u32 zero = 0;
+	int err = 0;
+
+	if (!lb || !out)
+		return -EINVAL;
+	per_cpu = calloc(lb->ncpus, sizeof(*per_cpu));
+	if (!per_cpu)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(lb->fd[M_STATS], &zero, per_cpu)) {
+		err = -errno;
+		goto out;
+	}
+	memset(out, 0, sizeof(__u64) * FP_CNT__MAX);
+	for (int c = 0; c < lb->ncpus; c++)
+		for (int i = 0; i < FP_CNT__MAX; i++)
+			out[i] += per_cpu[c].count[i];
+out:
+	free(per_cpu);
+	return err;
+}
+
+int fp_lb_read_traffic(const struct fp_lb *lb, __u32 vip_index, __u32 backend_id,
+		       struct fp_traffic *out)
+{
+	struct fp_traffic *per_cpu;
+	__u32 index = vip_index * FP_BACKEND_SLOTS + backend_id;
+	int err = 0;
+
+	if (!lb || !out || backend_id >= FP_BACKEND_SLOTS || vip_index >= lb->info.max_vips)
+		return -EINVAL;
+	per_cpu = calloc(lb->ncpus, sizeof(*per_cpu));
+	if (!per_cpu)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(lb->fd[M_TRAFFIC], &index, per_cpu)) {
+		err = -errno;
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	for (int c = 0; c < lb->ncpus; c++) {
+		out->packets += per_cpu[c].packets;
+		out->bytes += per_cpu[c].bytes;
+	}
+out:
+	free(per_cpu);
+	return err;
+}
+
+int fp_lb_for_each_vip(const struct fp_lb *lb, fp_lb_vip_cb cb, void *ctx)
+{
+	struct fp_vip_key key, next;
+	struct fp_vip vip;
+	int err, rc;
+
+	if (!lb || !cb)
+		return -EINVAL;
+	for (err = bpf_map_get_next_key(lb->fd[M_VIPS], NULL, &next); !err;
+	     err = bpf_map_get_next_key(lb->fd[M_VIPS], &key, &next)) {
+		key = next;
+		if (bpf_map_lookup_elem(lb->fd[M_VIPS], &key, &vip))
+			continue;
+		rc = cb(&key, &vip, ctx);
+		if (rc)
+			return rc;
+	}
+	return errno == ENOENT ? 0 : -errno;
+}
+
+int fp_lb_for_each_backend(const struct fp_lb *lb, __u32 vip_index, fp_lb_backend_cb cb, void *ctx)
+{
+	if (!lb || !cb || vip_index >= lb->info.max_vips)
+		return -EINVAL;
+	for (__u32 id = 1; id < FP_BACKEND_SLOTS; id++) {
+		__u32 index = vip_index * FP_BACKEND_SLOTS + id;
+		struct fp_traffic t;
+		struct fp_backend b;
+		int rc;
+
+		if (bpf_map_lookup_elem(lb->fd[M_BACKENDS], &index, &b))
+			return -errno;
+		if (!b.id)
+			continue;
+		rc = fp_lb_read_traffic(lb, vip_index, id, &t);
+		if (rc)
+			return rc;
+		rc = cb(&b, &t, ctx);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int fp_lb_for_each_session(const struct fp_lb *lb, fp_lb_session_cb cb, void *ctx)
+{
+	struct fp_flow_key key, next;
+	struct fp_session s;
+	int err, rc;
+
+	if (!lb || !cb)
+		return -EINVAL;
+	for (err = bpf_map_get_next_key(lb->fd[M_SESSIONS], NULL, &next); !err;
+	     err = bpf_map_get_next_key(lb->fd[M_SESSIONS], &key, &next)) {
+		key = next;
+		if (bpf_map_lookup_elem(lb->fd[M_SESSIONS], &key, &s))
+			continue; /* evicted meanwhile */
+		rc = cb(&key, &s, ctx);
+		if (rc)
+			return rc;
+	}
+	return errno == ENOENT ? 0 : -errno;
+}
+
+int fp_lb_clear_sessions(struct fp_lb *lb)
+{
+	struct fp_flow_key key;
+
+	if (!lb)
+		return -EINVAL;
+	while (!bpf_map_get_next_key(lb->fd[M_SESSIONS], NULL, &key))
+		if (bpf_map_delete_elem(lb->fd[M_SESSIONS], &key) && errno != ENOENT)
+			return -errno;
+	return 0;
+}
+
+int fp_lb_clear_counters(struct fp_lb *lb)
+{
+	size_t len = (size_t)lb->ncpus * sizeof(struct fp_stats);
+	__u32 zero = 0;
+	void *zeros;
+	int err = 0;
+
+	if (!lb)
+		return -EINVAL;
+	zeros = calloc(1, len);
+	if (!zeros)
+		return -ENOMEM;
+	if (bpf_map_update_elem(lb->fd[M_STATS], &zero, zeros, BPF_ANY) ||
+	    bpf_map_update_elem(lb->fd[M_RATELIMIT], &zero, zeros, BPF_ANY))
+		err = -errno;
+	for (__u32 i = 0; !err && i < lb->info.max_vips * FP_BACKEND_SLOTS; i++)
+		if (bpf_map_update_elem(lb->fd[M_TRAFFIC], &i, zeros, BPF_ANY))
+			err = -errno;
+	free(zeros);
+	return err;
+}
+
+int fp_lb_read_bucket(const struct fp_lb *lb, const struct fp_vip *vip, __u32 bucket,
+		      struct fp_bucket *out)
+{
+	if (!lb || !vip || !out || bucket >= lb->info.table_size || vip->index >= lb->info.max_vips)
+		return -EINVAL;
+	*out = lb->table[fp_bucket_index(vip->index, vip->slot & 1, lb->info.table_size, bucket)].b;
+	return 0;
+}
+
+void fp_lb_close(struct fp_lb *lb)
+{
+	if (!lb)
+		return;
+	if (lb->table)
+		munmap(lb->table, lb->table_len);
+	if (lb->lock_fd >= 0)
+		close(lb->lock_fd);
+	if (lb->own_fds) {
+		if (lb->prog_fd >= 0)
+			close(lb->prog_fd);
+		for (int i = 0; i < M_N; i++)
+			if (lb->fd[i] >= 0)
+				close(lb->fd[i]);
+	}
+	lb__destroy(lb->skel);
+	free(lb);
+}
