@@ -6,8 +6,9 @@
  * and in turn takes the next slot nobody holds. Weights: every round each backend earns
  * credit weight * n and takes one turn per sum(weights) of credit it holds, so with
  * equal weights it is exactly the paper's one turn per round (shares within one slot),
- * and otherwise shares track weight/sum within a slot or two (credit never exceeds one
- * turn's worth). Backends take turns in id order, so the table depends on the set of
+ * and otherwise a backend's slots stay within 2 + weight * n / sum (its turns per
+ * round) of m * weight / sum: credit never exceeds one turn's worth, and the table can
+ * fill in the middle of a round (tests/unit/test_maglev.c checks the bound). Backends take turns in id order, so the table depends on the set of
  * (id, weight), never on the order of the config.
  */
 #include <errno.h>

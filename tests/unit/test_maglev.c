@@ -178,6 +178,54 @@ static void test_weights_within_one_percent(void **state)
 	free(counts);
 }
 
+/*
+ * The slot granularity bound behind the 1% figure: a backend's slot count is within
+ * 2 + weight * N / sum (its turns per round) of m * weight / sum, for any weights. Light
+ * backends are within 2 slots; the 1% holds once a share is a few hundred slots.
+ */
+static void test_weighted_slot_error_bound(void **state)
+{
+	struct fp_maglev_backend *b = calloc(300, sizeof(*b));
+	__u32 *counts = calloc(65536, sizeof(*counts));
+	__u16 *t = table_new(M_LARGE);
+	__u64 s = 99;
+	double worst = 0;
+
+	(void)state;
+	assert_non_null(b);
+	assert_non_null(counts);
+	for (int trial = 0; trial < 60; trial++) {
+		size_t n = 1 + trial * 5;
+		__u32 m = trial % 2 ? M_SMALL : M_LARGE;
+		double sum = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+			b[i].id = (__u32)(i + 1);
+			/* A third of the trials with 1..65535, the rest 1..100. */
+			b[i].weight = (__u32)(1 + (s >> 33) % (trial % 3 ? 100 : 65535));
+			sum += b[i].weight;
+		}
+		assert_int_equal(fp_maglev_build(b, n, m, &key, t), 0);
+		count_slots(t, m, counts);
+		for (size_t i = 0; i < n; i++) {
+			double ideal = (double)m * b[i].weight / sum;
+			double err = counts[b[i].id] > ideal ? counts[b[i].id] - ideal
+							     : ideal - counts[b[i].id];
+
+			worst = err > worst ? err : worst;
+			if (err >= 2 + b[i].weight * n / sum)
+				fail_msg("trial %d: backend %u weight %u of %.0f: %u slots, ideal "
+					 "%.2f",
+					 trial, b[i].id, b[i].weight, sum, counts[b[i].id], ideal);
+		}
+	}
+	print_message("# 60 random weightings: worst slot error %.3f\n", worst);
+	free(t);
+	free(counts);
+	free(b);
+}
+
 static void test_zero_weight_and_empty(void **state)
 {
 	struct fp_maglev_backend b[3] = { { 1, 100 }, { 2, 0 }, { 3, 100 } };
@@ -359,6 +407,7 @@ int main(void)
 		cmocka_unit_test(test_populate_rejects_bad_permutations),
 		cmocka_unit_test(test_equal_weights_within_one_slot),
 		cmocka_unit_test(test_weights_within_one_percent),
+		cmocka_unit_test(test_weighted_slot_error_bound),
 		cmocka_unit_test(test_zero_weight_and_empty),
 		cmocka_unit_test(test_build_rejects_bad_input),
 		cmocka_unit_test(test_one_of_ten_moves_near_ideal),
