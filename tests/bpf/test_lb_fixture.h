@@ -11,6 +11,8 @@
 #ifndef FLOWPIN_TEST_LB_FIXTURE_H
 #define FLOWPIN_TEST_LB_FIXTURE_H
 
+#include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -46,7 +48,7 @@ static int t_root;
 
 static const struct fp_hash_key t_key = { 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL };
 
-static void t_config_init(struct t_config *t, __u32 table_size)
+static inline void t_config_init(struct t_config *t, __u32 table_size)
 {
 	memset(t, 0, sizeof(*t));
 	t->cfg.path = "test.yaml";
@@ -59,8 +61,8 @@ static void t_config_init(struct t_config *t, __u32 table_size)
 	t->cfg.vips = t->vips;
 }
 
-static struct fp_vip_cfg *t_add_vip(struct t_config *t, const char *addr, __u16 port, __u8 proto,
-				    enum fp_pinning mode)
+static inline struct fp_vip_cfg *t_add_vip(struct t_config *t, const char *addr, __u16 port,
+					   __u8 proto, enum fp_pinning mode)
 {
 	struct fp_vip_cfg *v;
 
@@ -77,7 +79,7 @@ static struct fp_vip_cfg *t_add_vip(struct t_config *t, const char *addr, __u16 
 	return v;
 }
 
-static struct fp_backend_cfg *t_add_backend(struct fp_vip_cfg *v, __u32 id, const char *addr)
+static inline struct fp_backend_cfg *t_add_backend(struct fp_vip_cfg *v, __u32 id, const char *addr)
 {
 	struct fp_backend_cfg *b;
 
@@ -91,7 +93,7 @@ static struct fp_backend_cfg *t_add_backend(struct fp_vip_cfg *v, __u32 id, cons
 	return b;
 }
 
-static struct fp_lb *t_open(const struct t_config *t)
+static inline struct fp_lb *t_open(const struct t_config *t)
 {
 	struct fp_lb_opts opts = {};
 	struct fp_lb *lb = NULL;
@@ -108,7 +110,7 @@ static struct fp_lb *t_open(const struct t_config *t)
 }
 
 /* One packet through the program. Returns the XDP verdict; *out_len the output size. */
-static int t_run(struct fp_lb *lb, const __u8 *in, size_t len, __u8 *out, __u32 *out_len)
+static inline int t_run(struct fp_lb *lb, const __u8 *in, size_t len, __u8 *out, __u32 *out_len)
 {
 	struct xdp_md ctx = { .data = 0, .data_end = (__u32)len, .ingress_ifindex = t_ns.ifindex };
 	static __u8 scratch[FP_PKT_MAX];
@@ -122,7 +124,8 @@ static int t_run(struct fp_lb *lb, const __u8 *in, size_t len, __u8 *out, __u32 
 	return (int)o.retval;
 }
 
-static int t_run_spec(struct fp_lb *lb, const struct fp_pkt_spec *s, __u8 *out, __u32 *out_len)
+static inline int t_run_spec(struct fp_lb *lb, const struct fp_pkt_spec *s, __u8 *out,
+			     __u32 *out_len)
 {
 	__u8 in[FP_PKT_MAX];
 	int n = fp_pkt_build(s, in, sizeof(in));
@@ -132,7 +135,7 @@ static int t_run_spec(struct fp_lb *lb, const struct fp_pkt_spec *s, __u8 *out, 
 }
 
 /* The Maglev owner table of a VIP as configured, computed independently of lib/lb.c. */
-static void t_maglev(const struct t_config *t, const struct fp_vip_cfg *v, __u16 *table)
+static inline void t_maglev(const struct t_config *t, const struct fp_vip_cfg *v, __u16 *table)
 {
 	struct fp_maglev_backend mb[T_MAX_BACKENDS];
 	size_t n = 0;
@@ -148,7 +151,7 @@ static void t_maglev(const struct t_config *t, const struct fp_vip_cfg *v, __u16
 	assert_int_equal(fp_maglev_build(mb, n, t->cfg.table_size, &t->cfg.hash_key, table), 0);
 }
 
-static const struct fp_backend_cfg *t_backend(const struct fp_vip_cfg *v, __u16 id)
+static inline const struct fp_backend_cfg *t_backend(const struct fp_vip_cfg *v, __u16 id)
 {
 	for (size_t i = 0; i < v->n_backends; i++)
 		if (v->backends[i].id == id)
@@ -157,7 +160,7 @@ static const struct fp_backend_cfg *t_backend(const struct fp_vip_cfg *v, __u16 
 	return NULL;
 }
 
-static __u64 t_hash(const struct fp_pkt_spec *s, int addresses_only)
+static inline __u64 t_hash(const struct fp_pkt_spec *s, int addresses_only)
 {
 	struct fp_flow_key key;
 
@@ -169,8 +172,8 @@ static __u64 t_hash(const struct fp_pkt_spec *s, int addresses_only)
  * The exact frame the LB must emit for the packet of @s sent to @hops (backend ids of
  * @v), generation @gen. Returns its length.
  */
-static int t_expect(const struct fp_pkt_spec *s, const struct fp_vip_cfg *v, const __u16 *hops,
-		    int n_hops, __u32 gen, __u8 *buf)
+static inline int t_expect(const struct fp_pkt_spec *s, const struct fp_vip_cfg *v,
+			   const __u16 *hops, int n_hops, __u32 gen, __u8 *buf)
 {
 	__u8 in[FP_PKT_MAX];
 	struct fp_encap_spec e = {};
@@ -198,7 +201,7 @@ static int t_expect(const struct fp_pkt_spec *s, const struct fp_vip_cfg *v, con
 }
 
 /* Which backends an LB output frame names: hop count and ids matched by address. */
-static int t_hops_of(const __u8 *frame, __u32 len, const struct fp_vip_cfg *v, __u16 *hops)
+static inline int t_hops_of(const __u8 *frame, __u32 len, const struct fp_vip_cfg *v, __u16 *hops)
 {
 	int v6 = frame[12] == 0x86 && frame[13] == 0xdd;
 	size_t off = 14 + (v6 ? 40 : 20) + 8 + 4; /* private word */
@@ -224,7 +227,7 @@ static int t_hops_of(const __u8 *frame, __u32 len, const struct fp_vip_cfg *v, _
 	return count;
 }
 
-static __u64 t_counter(struct fp_lb *lb, enum fp_counter c)
+static inline __u64 t_counter(struct fp_lb *lb, enum fp_counter c)
 {
 	__u64 all[FP_CNT__MAX];
 
@@ -232,7 +235,7 @@ static __u64 t_counter(struct fp_lb *lb, enum fp_counter c)
 	return all[c];
 }
 
-static int t_group_setup(void **state)
+static inline int t_group_setup(void **state)
 {
 	(void)state;
 	if (geteuid() != 0) {
@@ -240,6 +243,12 @@ static int t_group_setup(void **state)
 		return 0;
 	}
 	fp_log_route_libbpf();
+	/* One CPU: per-CPU state (round robin, rate limit, LRU lists) is then predictable. */
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	if (sched_setaffinity(0, sizeof(one), &one))
+		return -1;
 	if (fp_fibns_enter(NULL, &t_ns))
 		return -1;
 	t_root = 1;

@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Pinning modes and table generations of the LB XDP program: each mode does exactly
+ * what it says, two separately loaded instances agree, a backend change keeps
+ * established flows (session hit) and gives moved buckets a hop list only in `full`,
+ * applies that need a restart are refused, and another process can apply through pins.
+ */
+#include <sys/wait.h>
+#include "test_lb_fixture.h"
+
+#define TABLE 65537
+static __u16 table_a[TABLE], table_b[TABLE];
+
+static void base_config(struct t_config *t, enum fp_pinning mode)
+{
+	struct fp_vip_cfg *v;
+
+	t_config_init(t, TABLE);
+	v = t_add_vip(t, "203.0.113.10", 80, IPPROTO_TCP, mode);
+	t_add_backend(v, 1, "10.1.0.1");
+	t_add_backend(v, 2, "10.1.0.2");
+	t_add_backend(v, 3, "10.1.0.3");
+	v = t_add_vip(t, "2001:db8:100::10", 443, IPPROTO_TCP, mode);
+	t_add_backend(v, 1, "2001:db8:200::1");
+	t_add_backend(v, 2, "2001:db8:200::2");
+	t_add_backend(v, 3, "2001:db8:200::3");
+}
+
+static struct fp_pkt_spec flow_of(const struct fp_vip_cfg *v, __u32 n, __u8 flags)
+{
+	struct fp_pkt_spec s = {};
+	char a[64];
+
+	if (fp_addr_v4(&v->addr))
+		snprintf(a, sizeof(a), "198.51.%u.%u", 100 + (n >> 16) % 100, (n >> 8) & 0xff);
+	else
+		snprintf(a, sizeof(a), "2001:db8:c:%x::%x", (n >> 16) & 0xffff, (n >> 8) & 0xff);
+	s.src = fp_pkt_addr(a);
+	s.dst = v->addr;
+	s.proto = v->proto;
+	s.sport = (__u16)(10000 + (n & 0xff));
+	s.dport = v->port;
+	s.tcp_flags = flags;
+	s.payload_len = 20;
+	return s;
+}
+
+/* Runs @s, expects XDP_TX, returns the hop count and fills @hops and *@gen. */
+static int send_flow(struct fp_lb *lb, const struct fp_vip_cfg *v, const struct fp_pkt_spec *s,
+		     __u16 *hops, __u32 *gen)
+{
+	__u8 out[FP_PKT_MAX];
+	__u32 out_len;
+	int n;
+
+	assert_int_equal(t_run_spec(lb, s, out, &out_len), XDP_TX);
+	n = t_hops_of(out, out_len, v, hops);
+	if (gen) {
+		size_t priv = 14 + (out[12] == 0x86 ? 40 : 20) + 8 + 4;
+
+		*gen = (__u32)out[priv + 4] << 24 | out[priv + 5] << 16 | out[priv + 6] << 8 |
+		       out[priv + 7];
+	}
+	return n;
+}
+
+/* Two instances loaded separately send every mid-flow packet without session alike. */
+static void test_two_instances_agree(void **state)
+{
+	static struct t_config t;
+	__u8 out_a[FP_PKT_MAX], out_b[FP_PKT_MAX];
+	struct fp_lb *a, *b;
+
+	(void)state;
+	T_NEED_ROOT();
+	base_config(&t, FP_PIN_FULL);
+	a = t_open(&t);
+	b = t_open(&t);
+	for (size_t vi = 0; vi < t.cfg.n_vips; vi++) {
+		for (__u32 n = 0; n < 300; n++) {
+			struct fp_pkt_spec s = flow_of(&t.vips[vi], n * 7919, FP_TCP_ACK);
+			__u32 la, lb_len;
+
+			/* Instance a saw the flow before (its session), b never did. */
+			assert_int_equal(t_run_spec(a, &s, NULL, NULL), XDP_TX);
+			assert_int_equal(t_run_spec(a, &s, out_a, &la), XDP_TX);
+			assert_int_equal(t_run_spec(b, &s, out_b, &lb_len), XDP_TX);
+			assert_int_equal(la, lb_len);
+			assert_memory_equal(out_a, out_b, la);
+		}
+	}
+	assert_true(t_counter(a, FP_CNT_SESSION_HIT) >= 600);
+	assert_int_equal(t_counter(b, FP_CNT_SESSION_HIT), 0);
+	fp_lb_close(a);
+	fp_lb_close(b);
+}
+
+/*
+ * After backend 4 is added: flows with a session keep their backend (hash+table, full);
+ * a no-session packet of a moved bucket carries [new owner, old owner] in full only.
+ */
+static void generation_case(enum fp_pinning mode)
+{
+	static struct t_config t;
+	const struct fp_vip_cfg *v;
+	struct fp_lb *lb;
+	__u32 gen, moved_checked = 0, kept_checked = 0;
+	__u16 hops[2];
+
+	base_config(&t, mode);
+	v = &t.vips[0];
+	lb = t_open(&t);
+	t_maglev(&t, v, table_a);
+	/* Establish flows 0..1999: their first non-SYN packet creates the entry. */
+	for (__u32 n = 0; n < 2000; n++) {
+		struct fp_pkt_spec s = flow_of(v, n, FP_TCP_SYN);
+
+		send_flow(lb, v, &s, hops, NULL);
+		s.tcp_flags = FP_TCP_ACK;
+		assert_int_equal(send_flow(lb, v, &s, hops, &gen), 1);
+		assert_int_equal(gen, 1);
+	}
+	if (mode != FP_PIN_HASH)
+		assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT), 2000);
+	else
+		assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT), 0);
+
+	t_add_backend(&t.vips[0], 4, "10.1.0.4");
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
+	assert_int_equal(gen, 2);
+	t_maglev(&t, v, table_b);
+
+	__u64 inserts = t_counter(lb, FP_CNT_SESSION_INSERT);
+	__u64 hop_lists = t_counter(lb, FP_CNT_HOP_LIST);
+	__u32 new_moved = 0;
+	for (__u32 n = 0; n < 4000; n++) {
+		struct fp_pkt_spec s = flow_of(v, n, FP_TCP_ACK);
+		__u32 bucket = fp_hash_bucket(t_hash(&s, 0), TABLE);
+		__u16 before = table_a[bucket], after = table_b[bucket];
+		int count = send_flow(lb, v, &s, hops, &gen);
+
+		assert_int_equal(gen, 2);
+		if (n < 2000 && mode != FP_PIN_HASH) {
+			/* Established: the session wins whatever the table says now. */
+			assert_int_equal(count, 1);
+			assert_int_equal(hops[0], before);
+			kept_checked += before != after;
+			continue;
+		}
+		assert_int_equal(hops[0], after);
+		if (before == after) {
+			assert_int_equal(count, 1);
+			continue;
+		}
+		moved_checked++;
+		new_moved += n >= 2000;
+		if (mode == FP_PIN_FULL) {
+			assert_int_equal(count, 2);
+			assert_int_equal(hops[1], before);
+		} else {
+			assert_int_equal(count, 1);
+		}
+	}
+	/* Adding 1 backend to 3 moves about a quarter of the buckets: both kinds seen. */
+	assert_true(moved_checked > 200);
+	if (mode != FP_PIN_HASH)
+		assert_true(kept_checked > 200);
+	if (mode == FP_PIN_FULL) {
+		/* Moved buckets without a session: hop list every time, no entry created. */
+		assert_int_equal(t_counter(lb, FP_CNT_HOP_LIST) - hop_lists, new_moved);
+		assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT) - inserts, 2000 - new_moved);
+	}
+	/* Re-applying the same config changes nothing: pairs (and hop lists) stay. */
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
+	assert_int_equal(gen, 2);
+	if (mode == FP_PIN_FULL) {
+		for (__u32 n = 4000; n < 6000; n++) {
+			struct fp_pkt_spec s = flow_of(v, n, FP_TCP_ACK);
+			__u32 bucket = fp_hash_bucket(t_hash(&s, 0), TABLE);
+
+			if (table_a[bucket] == table_b[bucket])
+				continue;
+			assert_int_equal(send_flow(lb, v, &s, hops, NULL), 2);
+			break;
+		}
+	}
+	fp_lb_close(lb);
+}
+
+static void test_generations_full(void **state)
+{
+	(void)state;
+	T_NEED_ROOT();
+	generation_case(FP_PIN_FULL);
+}
+
+static void test_generations_hash_table(void **state)
+{
+	(void)state;
+	T_NEED_ROOT();
+	generation_case(FP_PIN_HASH_TABLE);
+}
+
+static void test_generations_hash(void **state)
+{
+	(void)state;
+	T_NEED_ROOT();
+	generation_case(FP_PIN_HASH);
+}
+
+/* none: flow hash mod the number of active backends, over the list sorted by id. */
+static void test_mode_none(void **state)
+{
+	static struct t_config t;
+	struct fp_vip_cfg *v;
+	struct fp_lb *lb;
+	__u16 hops[2];
+
+	(void)state;
+	T_NEED_ROOT();
+	t_config_init(&t, 251);
+	v = t_add_vip(&t, "203.0.113.50", 80, IPPROTO_TCP, FP_PIN_NONE);
+	t_add_backend(v, 9, "10.5.0.9");
+	t_add_backend(v, 2, "10.5.0.2");
+	t_add_backend(v, 5, "10.5.0.5");
+	t_add_backend(v, 7, "10.5.0.7")->state = FP_BACKEND_DRAINING; /* not in the list */
+	lb = t_open(&t);
+	const __u16 list[3] = { 2, 5, 9 };
+	for (__u32 n = 0; n < 500; n++) {
+		struct fp_pkt_spec s = flow_of(v, n, n & 1 ? FP_TCP_ACK : FP_TCP_SYN);
+
+		assert_int_equal(send_flow(lb, v, &s, hops, NULL), 1);
+		assert_int_equal(hops[0], list[t_hash(&s, 0) % 3]);
+	}
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT), 0);
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_HIT), 0);
+	fp_lb_close(lb);
+}
+
+/* table: new flows round-robin (no hash), remembered from the first packet on. */
+static void test_mode_table(void **state)
+{
+	static struct t_config t;
+	struct fp_vip_cfg *v;
+	struct fp_lb *lb;
+	__u16 hops[2], first[300];
+	int seen[4] = { 0 };
+
+	(void)state;
+	T_NEED_ROOT();
+	t_config_init(&t, 251);
+	v = t_add_vip(&t, "203.0.113.51", 80, IPPROTO_TCP, FP_PIN_TABLE);
+	t_add_backend(v, 1, "10.6.0.1");
+	t_add_backend(v, 2, "10.6.0.2");
+	t_add_backend(v, 3, "10.6.0.3");
+	lb = t_open(&t);
+	for (__u32 n = 0; n < 300; n++) {
+		struct fp_pkt_spec s = flow_of(v, n, FP_TCP_SYN);
+
+		send_flow(lb, v, &s, hops, NULL);
+		first[n] = hops[0];
+		seen[hops[0]]++;
+		/* Round robin: three consecutive new flows cover the three backends. */
+		if (n % 3 == 2)
+			assert_true(first[n] != first[n - 1] && first[n] != first[n - 2] &&
+				    first[n - 1] != first[n - 2]);
+	}
+	assert_int_equal(seen[1], 100);
+	assert_int_equal(seen[2], 100);
+	assert_int_equal(seen[3], 100);
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT), 300);
+	/* Later packets follow the table, wherever the round robin is now. */
+	for (__u32 n = 0; n < 300; n++) {
+		struct fp_pkt_spec s = flow_of(v, n, FP_TCP_ACK);
+
+		send_flow(lb, v, &s, hops, NULL);
+		assert_int_equal(hops[0], first[n]);
+	}
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_HIT), 300);
+	fp_lb_close(lb);
+}
+
+/* A session whose backend is marked down is ignored: the flow is re-hashed. */
+static void test_session_backend_down(void **state)
+{
+	static struct t_config t;
+	const struct fp_vip_cfg *v;
+	struct fp_lb *lb;
+	__u16 hops[2];
+	__u32 gen;
+
+	(void)state;
+	T_NEED_ROOT();
+	base_config(&t, FP_PIN_HASH_TABLE);
+	v = &t.vips[1];
+	lb = t_open(&t);
+	t_maglev(&t, v, table_a);
+	__u32 n = 0;
+	struct fp_pkt_spec s;
+	do {
+		s = flow_of(v, n++, FP_TCP_ACK);
+	} while (table_a[fp_hash_bucket(t_hash(&s, 0), TABLE)] != 2);
+	send_flow(lb, v, &s, hops, NULL);
+	assert_int_equal(hops[0], 2);
+	t.vips[1].backends[1].state = FP_BACKEND_DOWN;
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
+	t_maglev(&t, v, table_b);
+	__u64 down = t_counter(lb, FP_CNT_SESSION_BACKEND_DOWN);
+	send_flow(lb, v, &s, hops, NULL);
+	assert_int_not_equal(hops[0], 2);
+	assert_int_equal(hops[0], table_b[fp_hash_bucket(t_hash(&s, 0), TABLE)]);
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_BACKEND_DOWN) - down, 1);
+	fp_lb_close(lb);
+}
+
+/* Hash key or table size changes need a restart: refused, nothing changed. */
+static void test_apply_refuses_restart_changes(void **state)
+{
+	static struct t_config t, changed;
+	struct fp_info before, after;
+	__u8 out1[FP_PKT_MAX], out2[FP_PKT_MAX];
+	__u32 l1, l2, gen;
+	struct fp_lb *lb;
+
+	(void)state;
+	T_NEED_ROOT();
+	base_config(&t, FP_PIN_FULL);
+	lb = t_open(&t);
+	struct fp_pkt_spec s = flow_of(&t.vips[0], 77, FP_TCP_SYN);
+	assert_int_equal(t_run_spec(lb, &s, out1, &l1), XDP_TX);
+	assert_int_equal(fp_lb_info(lb, &before), 0);
+
+	changed = t;
+	changed.cfg.vips = changed.vips;
+	for (size_t i = 0; i < changed.cfg.n_vips; i++)
+		changed.vips[i].backends = changed.backends[i];
+	changed.vips[0].n_backends = 1; /* a change that would move flows... */
+	changed.cfg.hash_key.k0 ^= 1;	/* ...together with a new key */
+	assert_int_equal(fp_lb_apply(lb, &changed.cfg, &gen), -EINVAL);
+	changed.cfg.hash_key = t.cfg.hash_key;
+	changed.cfg.table_size = 251;
+	assert_int_equal(fp_lb_apply(lb, &changed.cfg, &gen), -EINVAL);
+	changed.cfg.table_size = TABLE;
+	changed.cfg.encap_port = 7000;
+	assert_int_equal(fp_lb_apply(lb, &changed.cfg, &gen), -EINVAL);
+
+	assert_int_equal(fp_lb_info(lb, &after), 0);
+	assert_int_equal(after.generation, before.generation);
+	assert_int_equal(t_run_spec(lb, &s, out2, &l2), XDP_TX);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(out1, out2, l1);
+	/* The same change with the running settings goes through. */
+	changed.cfg.encap_port = t.cfg.encap_port;
+	assert_int_equal(fp_lb_apply(lb, &changed.cfg, &gen), 0);
+	assert_int_equal(gen, before.generation + 1);
+	fp_lb_close(lb);
+}
+
+/*
+ * Another process opens the pinned maps and applies a new config; the first process's
+ * program runs it. VIPs are added and removed.
+ */
+static void test_apply_from_other_process(void **state)
+{
+	static struct t_config t, next;
+	char dir[64];
+	struct fp_lb *lb;
+	__u16 hops[2];
+	__u32 gen;
+	int status;
+
+	(void)state;
+	T_NEED_ROOT();
+	snprintf(dir, sizeof(dir), "/sys/fs/bpf/fp-test-lb-%d", (int)getpid());
+	base_config(&t, FP_PIN_FULL);
+	lb = t_open(&t);
+	assert_int_equal(fp_lb_pin(lb, dir), 0);
+
+	/* next: VIP 0 gains backend 4, VIP 1 is removed, a new UDP VIP appears. */
+	t_config_init(&next, TABLE);
+	struct fp_vip_cfg *v0 = t_add_vip(&next, "203.0.113.10", 80, IPPROTO_TCP, FP_PIN_FULL);
+	for (int i = 1; i <= 4; i++) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "10.1.0.%d", i);
+		t_add_backend(v0, (__u32)i, a);
+	}
+	struct fp_vip_cfg *udp = t_add_vip(&next, "203.0.113.60", 0, IPPROTO_UDP, FP_PIN_HASH);
+	t_add_backend(udp, 1, "10.7.0.1");
+
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct fp_lb *other = NULL;
+		__u32 g = 0;
+
+		if (fp_lb_open_pinned(dir, &other) || fp_lb_apply(other, &next.cfg, &g) || g != 2)
+			_exit(1);
+		fp_lb_close(other);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	/* The moved buckets of VIP 0 show [new, old], computed from the first table. */
+	t_maglev(&t, &t.vips[0], table_a);
+	t_maglev(&next, v0, table_b);
+	for (__u32 n = 0; n < 3000; n++) {
+		struct fp_pkt_spec s = flow_of(v0, n, FP_TCP_ACK);
+		__u32 bucket = fp_hash_bucket(t_hash(&s, 0), TABLE);
+
+		if (table_a[bucket] == table_b[bucket])
+			continue;
+		assert_int_equal(send_flow(lb, v0, &s, hops, &gen), 2);
+		assert_int_equal(gen, 2);
+		assert_int_equal(hops[0], table_b[bucket]);
+		assert_int_equal(hops[1], table_a[bucket]);
+		break;
+	}
+	struct fp_pkt_spec gone = flow_of(&t.vips[1], 1, FP_TCP_SYN);
+	assert_int_equal(t_run_spec(lb, &gone, NULL, NULL), XDP_PASS);
+	struct fp_pkt_spec u = flow_of(udp, 1, 0);
+	u.dport = 5353;
+	assert_int_equal(send_flow(lb, udp, &u, hops, &gen), 1);
+	assert_int_equal(hops[0], 1);
+	assert_int_equal(gen, 2);
+
+	fp_lb_close(lb);
+	assert_int_equal(fp_lb_unpin(dir), 0);
+	assert_int_equal(access(dir, F_OK), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_two_instances_agree),
+		cmocka_unit_test(test_generations_full),
+		cmocka_unit_test(test_generations_hash_table),
+		cmocka_unit_test(test_generations_hash),
+		cmocka_unit_test(test_mode_none),
+		cmocka_unit_test(test_mode_table),
+		cmocka_unit_test(test_session_backend_down),
+		cmocka_unit_test(test_apply_refuses_restart_changes),
+		cmocka_unit_test(test_apply_from_other_process),
+	};
+
+	return cmocka_run_group_tests(tests, t_group_setup, NULL);
+}
