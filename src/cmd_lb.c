@@ -1,12 +1,1230 @@
 // SPDX-License-Identifier: MIT
-/* Placeholder until its issue lands: fails loudly, never pretends to work. */
+/*
+ * flowpin lb: the XDP load balancer on this node.
+ *
+ *   up      load bpf/lb.bpf.o (lib/lb.c), pin program and maps under <pin-root>/<dev>/,
+ *           attach to --dev, then stay in the foreground: SIGHUP re-reads the config,
+ *           SIGUSR1 adopts a file `lb reload --config` applied, SIGTERM/SIGINT detach,
+ *           unpin and exit 0.
+ *   reload  with --config: validate and apply that file through the pinned maps, then
+ *           tell the daemon (SIGUSR1); without: SIGHUP the daemon.
+ *   down    SIGTERM the daemon and wait; with no daemon left, detach and unpin here.
+ *   stats   counters, per VIP and per backend, from the pinned maps.
+ *   flows   the session table, like `conntrack -L`.
+ *
+ * Files: <run-dir>/<dev>.pid (the daemon), <run-dir>/<dev>.config (the config path the
+ * daemon re-reads on SIGHUP; `lb reload --config` rewrites it).
+ * Exit status: 0 done, 1 error, 2 usage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <flowpin/bpffs.h>
+#include <flowpin/config.h>
+#include <flowpin/lb.h>
+#include <flowpin/log.h>
+#include <flowpin/maps.h>
 #include "commands.h"
+
+#define DEFAULT_PIN_ROOT "/sys/fs/bpf/flowpin"
+#define DEFAULT_RUN_DIR	 "/run/flowpin"
+
+struct lb_opts {
+	const char *config;
+	const char *dev;
+	const char *pin_root;
+	const char *run_dir;
+	const char *vip;
+	int backend; /* -1: any */
+	int xdp_generic;
+	double interval; /* 0: once */
+	int json;
+	struct fp_addr source_v4, source_v6;
+	int have_source_v4, have_source_v6;
+};
+
+struct lb_paths {
+	char pin_dir[PATH_MAX];
+	char pid_file[PATH_MAX];
+	char config_file[PATH_MAX];
+};
+
+struct subcommand {
+	const char *name;
+	int (*run)(const struct lb_opts *o, const struct lb_paths *p);
+	const char *usage;
+	const char *options; /* long options this subcommand accepts: ",a,b," */
+	const char *help;
+};
+
+static int lb_up(const struct lb_opts *o, const struct lb_paths *p);
+static int lb_reload(const struct lb_opts *o, const struct lb_paths *p);
+static int lb_down(const struct lb_opts *o, const struct lb_paths *p);
+static int lb_stats(const struct lb_opts *o, const struct lb_paths *p);
+static int lb_flows(const struct lb_opts *o, const struct lb_paths *p);
+
+static const struct subcommand subcommands[] = {
+	{ "up", lb_up,
+	  "lb up --config FILE --dev IFACE [--xdp-mode native|generic] [--source ADDR]...\n"
+	  "             [--pin-root DIR] [--run-dir DIR]",
+	  ",config,dev,xdp-mode,source,pin-root,run-dir,",
+	  "Loads the XDP program, pins it and its maps under PIN-ROOT/IFACE/ (mounting bpffs\n"
+	  "at PIN-ROOT if it is not one), attaches it to IFACE, writes RUN-DIR/IFACE.pid and\n"
+	  "stays in the foreground, one log line per config apply and per signal.\n"
+	  "  SIGHUP          re-read the config; a bad one is refused, the running one stays\n"
+	  "  SIGTERM/SIGINT  detach, remove the pins, exit 0\n"
+	  "--source ADDR: outer source address of the encapsulation, one per family\n"
+	  "(default: IFACE's first address of each family).\n" },
+	{ "reload", lb_reload,
+	  "lb reload --dev IFACE [--config FILE] [--pin-root DIR] [--run-dir DIR]",
+	  ",config,dev,pin-root,run-dir,",
+	  "With --config: validates FILE, applies it as a new generation through the pinned\n"
+	  "maps (no daemon needed), and makes a running daemon re-read FILE on later SIGHUPs.\n"
+	  "Without: sends SIGHUP to the daemon, which re-reads its own file.\n" },
+	{ "down", lb_down, "lb down --dev IFACE [--pin-root DIR] [--run-dir DIR]",
+	  ",dev,pin-root,run-dir,",
+	  "Stops the daemon (SIGTERM, waits up to 10 s). With no daemon (it was killed), detaches\n"
+	  "flowpin's program (never another one) and removes the pins itself.\n" },
+	{ "stats", lb_stats, "lb stats --dev IFACE [--interval S] [--json] [--pin-root DIR]",
+	  ",dev,interval,json,pin-root,",
+	  "Global counters by name (every decision and every drop/pass reason), per VIP\n"
+	  "(packets, bytes) and per backend (packets). --interval S: every S seconds, with\n"
+	  "rates, until interrupted. --json: one JSON object per sample.\n" },
+	{ "flows", lb_flows,
+	  "lb flows --dev IFACE [--vip ADDR[:PORT]] [--backend ID] [--pin-root DIR]",
+	  ",dev,vip,backend,pin-root,",
+	  "The session table, one flow per line: protocol, source, destination (the VIP),\n"
+	  "backend id and address, generation, state, idle seconds. IPv6 with a port:\n"
+	  "--vip [ADDR]:PORT. The count goes to stderr.\n" },
+};
+
+#define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: flowpin lb COMMAND [OPTIONS]\n\n");
+	for (size_t i = 0; i < N_SUBCOMMANDS; i++)
+		fprintf(out, "  flowpin %s\n", subcommands[i].usage);
+	fprintf(out,
+		"\nDefaults: --pin-root %s, --run-dir %s, --xdp-mode native.\n"
+		"'flowpin lb COMMAND --help' explains one command. Exit status: 0 done, 1 error, "
+		"2 usage.\n",
+		DEFAULT_PIN_ROOT, DEFAULT_RUN_DIR);
+}
+
+static void sub_usage(const struct subcommand *s, FILE *out)
+{
+	fprintf(out, "usage: flowpin %s\n\n%s", s->usage, s->help);
+	fprintf(out, "\nDefaults: --pin-root %s, --run-dir %s. Exit status: 0, 1 error, 2 usage.\n",
+		DEFAULT_PIN_ROOT, DEFAULT_RUN_DIR);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* Files: pid file, adopted config path, bpffs                                         */
+
+/* The daemon's pid if the pid file names a live process, else 0. */
+static int read_pid(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long pid;
+	int n;
+
+	if (!f)
+		return 0;
+	n = fscanf(f, "%ld", &pid);
+	fclose(f);
+	if (n != 1 || pid <= 0 || pid > INT_MAX)
+		return 0;
+	if (kill((pid_t)pid, 0) && errno == ESRCH)
+		return 0;
+	return (int)pid;
+}
+
+/* Written aside and renamed: a reader never sees half a file. */
+static int write_file(const char *path, const char *text)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+	int err = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	if (fputs(text, f) < 0)
+		err = -EIO;
+	if (fclose(f) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* up                                                                                  */
+
+static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void log_line(const char *fmt, ...)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+	va_list ap;
+
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	printf("%s ", stamp);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
+}
+
+/*
+ * The XDP program takes next-hop MACs from the kernel's neighbour table and cannot
+ * resolve one itself (an unresolved next hop is dropped and counted, drop_no_neigh).
+ * One empty UDP datagram to each backend's encapsulation port makes the kernel resolve
+ * (ARP/ND) the next hop towards it. Backends' agents drop and count it (it is not a
+ * flowpin packet): one per backend per config apply.
+ */
+static void prime_neighbours(const struct fp_config *cfg)
+{
+	int s4 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int s6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	for (size_t v = 0; v < cfg->n_vips; v++) {
+		for (size_t b = 0; b < cfg->vips[v].n_backends; b++) {
+			const struct fp_backend_cfg *be = &cfg->vips[v].backends[b];
+			char addr[INET6_ADDRSTRLEN];
+			ssize_t n;
+
+			if (be->state == FP_BACKEND_DOWN)
+				continue;
+			if (fp_addr_v4(&be->addr)) {
+				struct sockaddr_in sa = { .sin_family = AF_INET,
+							  .sin_port = htons(cfg->encap_port) };
+
+				memcpy(&sa.sin_addr, be->addr.a + 12, 4);
+				n = sendto(s4, "", 0, MSG_DONTWAIT, (struct sockaddr *)&sa,
+					   sizeof(sa));
+			} else {
+				struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
+							   .sin6_port = htons(cfg->encap_port) };
+
+				memcpy(&sa.sin6_addr, be->addr.a, 16);
+				n = sendto(s6, "", 0, MSG_DONTWAIT, (struct sockaddr *)&sa,
+					   sizeof(sa));
+			}
+			if (n < 0)
+				fp_warn("backend %u (%s) of VIP %s: neighbour probe not sent: %s\n",
+					be->id, fp_addr_str(&be->addr, addr, sizeof(addr)),
+					cfg->vips[v].name, strerror(errno));
+		}
+	}
+	if (s4 >= 0)
+		close(s4);
+	if (s6 >= 0)
+		close(s6);
+}
+
+static size_t count_backends(const struct fp_config *cfg)
+{
+	size_t n = 0;
+
+	for (size_t v = 0; v < cfg->n_vips; v++)
+		n += cfg->vips[v].n_backends;
+	return n;
+}
+
+/* Loads @path and applies it as the next generation. The running config stays on error. */
+static int apply_file(struct fp_lb *lb, const char *path, const char *why)
+{
+	struct fp_config *cfg = NULL;
+	__u32 generation = 0;
+	int err;
+
+	err = fp_config_load(path, &cfg, stderr);
+	if (err) {
+		log_line("%s: %s refused (%s); the running config stays\n", why, path,
+			 strerror(-err));
+		return err;
+	}
+	err = fp_lb_apply(lb, cfg, &generation);
+	if (err) {
+		log_line("%s: %s not applied (%s); the running config stays\n", why, path,
+			 strerror(-err));
+	} else {
+		log_line("%s: applied %s, generation %u (%zu VIPs, %zu backends)\n", why, path,
+			 generation, cfg->n_vips, count_backends(cfg));
+		prime_neighbours(cfg);
+	}
+	fp_config_free(cfg);
+	return err;
+}
+
+/* The first address of each family on @dev (IPv6: not link-local), unless given. */
+static void default_sources(const char *dev, struct fp_lb_opts *opts)
+{
+	struct ifaddrs *ifa_list, *ifa;
+
+	if (getifaddrs(&ifa_list))
+		return;
+	for (ifa = ifa_list; ifa; ifa = ifa->ifa_next) {
+		if (!ifa->ifa_addr || strcmp(ifa->ifa_name, dev))
+			continue;
+		if (ifa->ifa_addr->sa_family == AF_INET && !opts->have_source_v4) {
+			const struct sockaddr_in *sin = (const void *)ifa->ifa_addr;
+
+			fp_addr_from_v4(opts->source_v4.a, sin->sin_addr.s_addr);
+			opts->have_source_v4 = true;
+		} else if (ifa->ifa_addr->sa_family == AF_INET6 && !opts->have_source_v6) {
+			const struct sockaddr_in6 *sin6 = (const void *)ifa->ifa_addr;
+
+			if (IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr))
+				continue;
+			memcpy(opts->source_v6.a, &sin6->sin6_addr, 16);
+			opts->have_source_v6 = true;
+		}
+	}
+	freeifaddrs(ifa_list);
+}
+
+/* Warns once about backends of a family the node has no outer source address for. */
+static void check_sources(const struct fp_config *cfg, const struct fp_lb_opts *opts,
+			  const char *dev)
+{
+	for (size_t v = 0; v < cfg->n_vips; v++) {
+		for (size_t b = 0; b < cfg->vips[v].n_backends; b++) {
+			const struct fp_backend_cfg *be = &cfg->vips[v].backends[b];
+			int v4 = fp_addr_v4(&be->addr);
+
+			if ((v4 && opts->have_source_v4) || (!v4 && opts->have_source_v6))
+				continue;
+			fp_warn("%s:%d: backend %u of VIP %s is IPv%d, but %s has no IPv%d address "
+				"and no --source was given: its packets will be dropped "
+				"(drop_no_source)\n",
+				cfg->path ? cfg->path : "config", be->line, be->id,
+				cfg->vips[v].name, v4 ? 4 : 6, dev, v4 ? 4 : 6);
+			return;
+		}
+	}
+}
+
+/* Load, pin, attach; on failure nothing stays behind. */
+static int start(const struct lb_opts *o, const struct lb_paths *p, const struct fp_config *cfg,
+		 struct fp_lb **out)
+{
+	struct fp_lb_opts opts = {
+		.source_v4 = o->source_v4,
+		.source_v6 = o->source_v6,
+		.have_source_v4 = o->have_source_v4,
+		.have_source_v6 = o->have_source_v6,
+	};
+	struct fp_lb *lb = NULL;
+	int ifindex = (int)if_nametoindex(o->dev);
+	int err, pinned = 0;
+
+	default_sources(o->dev, &opts);
+	check_sources(cfg, &opts, o->dev);
+	err = fp_lb_open(cfg, &opts, &lb);
+	if (err) {
+		fp_err("%s: cannot load the XDP program: %s\n", o->dev, strerror(-err));
+		goto out;
+	}
+	err = fp_lb_pin(lb, p->pin_dir);
+	if (err) {
+		fp_err("%s: cannot pin the maps: %s\n", p->pin_dir, strerror(-err));
+		goto out;
+	}
+	pinned = 1;
+	err = fp_lb_attach(lb, ifindex, o->xdp_generic ? FP_XDP_GENERIC : FP_XDP_NATIVE);
+	if (err)
+		fp_err("%s: cannot attach the XDP program (%s mode): %s\n", o->dev,
+		       o->xdp_generic ? "generic" : "native", strerror(-err));
+out:
+	if (err) {
+		if (pinned)
+			fp_lb_unpin(p->pin_dir);
+		fp_lb_close(lb);
+		return err;
+	}
+	*out = lb;
+	return 0;
+}
+
+/* ID of the XDP program attached to @ifindex and its mode (0: none). */
+static __u32 attached_id(int ifindex, enum fp_xdp_mode *mode)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	if (ifindex <= 0 || bpf_xdp_query(ifindex, 0, &q))
+		return 0;
+	if (q.drv_prog_id) {
+		*mode = FP_XDP_NATIVE;
+		return q.drv_prog_id;
+	}
+	if (q.skb_prog_id) {
+		*mode = FP_XDP_GENERIC;
+		return q.skb_prog_id;
+	}
+	return 0;
+}
+
+/*
+ * Detaches flowpin's program from @dev, only if the program attached there is the one
+ * of @lb (never someone else's), then removes the pins.
+ */
+static int stop(struct fp_lb *lb, const char *dev, const char *pin_dir)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	enum fp_xdp_mode mode = FP_XDP_NATIVE;
+	int ifindex = (int)if_nametoindex(dev);
+	__u32 id = attached_id(ifindex, &mode);
+	int err = 0;
+
+	if (id && !bpf_obj_get_info_by_fd(fp_lb_prog_fd(lb), &info, &len) && info.id == id) {
+		err = fp_lb_detach(ifindex, mode);
+		if (err)
+			fp_err("%s: cannot detach: %s\n", dev, strerror(-err));
+	} else if (id) {
+		fp_warn("%s: the XDP program attached there (id %u) is not flowpin's: left alone\n",
+			dev, id);
+	}
+	if (!err) {
+		err = fp_lb_unpin(pin_dir);
+		if (err)
+			fp_err("%s: cannot remove the pins: %s\n", pin_dir, strerror(-err));
+	}
+	return err;
+}
+
+/* SIGUSR1: `lb reload --config` applied a file and wrote its path; adopt it. */
+static void adopt_config(const struct lb_paths *p, char *config_abs, size_t len, pid_t from)
+{
+	char adopted[PATH_MAX] = "";
+	struct fp_config *now = NULL;
+	FILE *f = fopen(p->config_file, "r");
+
+	if (f && fgets(adopted, sizeof(adopted), f))
+		adopted[strcspn(adopted, "\n")] = 0;
+	if (f)
+		fclose(f);
+	if (adopted[0] && strcmp(adopted, config_abs)) {
+		log_line("SIGUSR1 from pid %d: `flowpin lb reload` applied %s; SIGHUP now "
+			 "re-reads it\n",
+			 (int)from, adopted);
+		snprintf(config_abs, len, "%s", adopted);
+	} else {
+		log_line("SIGUSR1 from pid %d: `flowpin lb reload` applied %s\n", (int)from,
+			 config_abs);
+	}
+	if (!fp_config_load(config_abs, &now, stderr))
+		prime_neighbours(now);
+	fp_config_free(now);
+}
+
+static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
+{
+	char config_abs[PATH_MAX], pid_text[32];
+	struct fp_config *cfg = NULL;
+	struct fp_lb *lb = NULL;
+	sigset_t signals;
+	int err, pid, files_written = 0, rc = 1;
+
+	if (!o->config) {
+		fprintf(stderr, "flowpin lb up: --config is required\n");
+		return 2;
+	}
+	if (!realpath(o->config, config_abs)) {
+		fp_err("--config %s: %s\n", o->config, strerror(errno));
+		return 1;
+	}
+	if (fp_config_load(config_abs, &cfg, stderr))
+		return 1;
+	pid = read_pid(p->pid_file);
+	if (pid > 0) {
+		fp_err("%s: flowpin lb already runs on %s (pid %d)\n", p->pid_file, o->dev, pid);
+		goto out;
+	}
+	err = fp_mkdir_p(o->run_dir, 0755);
+	if (err) {
+		fp_err("--run-dir %s: %s\n", o->run_dir, strerror(-err));
+		goto out;
+	}
+	/* `ip netns exec` remounts /sys: the lab passes a pin root of its own. */
+	if (fp_bpffs_ensure(o->pin_root, NULL))
+		goto out;
+	/* Signals are taken synchronously (sigwaitinfo): no handler runs mid-apply. */
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGHUP);
+	sigaddset(&signals, SIGUSR1);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGINT);
+	sigprocmask(SIG_BLOCK, &signals, NULL);
+
+	if (start(o, p, cfg, &lb))
+		goto out;
+	snprintf(pid_text, sizeof(pid_text), "%d\n", (int)getpid());
+	err = write_file(p->pid_file, pid_text);
+	if (!err)
+		err = write_file(p->config_file, config_abs);
+	files_written = 1;
+	if (err) {
+		fp_err("%s: %s\n", p->pid_file, strerror(-err));
+		stop(lb, o->dev, p->pin_dir);
+		goto out;
+	}
+	prime_neighbours(cfg);
+	log_line("up on %s (%s XDP), pinned under %s, config %s: %zu VIPs, %zu backends, pid %d\n",
+		 o->dev, o->xdp_generic ? "generic" : "native", p->pin_dir, config_abs, cfg->n_vips,
+		 count_backends(cfg), (int)getpid());
+
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&signals, &si);
+
+		if (sig < 0) {
+			if (errno == EINTR)
+				continue;
+			fp_err("sigwaitinfo: %s\n", strerror(errno));
+			stop(lb, o->dev, p->pin_dir);
+			goto out;
+		}
+		if (sig == SIGHUP) {
+			log_line("SIGHUP from pid %d: re-reading %s\n", (int)si.si_pid, config_abs);
+			apply_file(lb, config_abs, "reload");
+		} else if (sig == SIGUSR1) {
+			adopt_config(p, config_abs, sizeof(config_abs), si.si_pid);
+		} else {
+			log_line("%s from pid %d: detaching from %s\n", strsignal(sig),
+				 (int)si.si_pid, o->dev);
+			break;
+		}
+	}
+	if (stop(lb, o->dev, p->pin_dir))
+		goto out;
+	log_line("down: detached from %s, pins removed\n", o->dev);
+	rc = 0;
+out:
+	fp_lb_close(lb);
+	if (files_written) {
+		unlink(p->pid_file);
+		unlink(p->config_file);
+	}
+	fp_config_free(cfg);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* reload, down                                                                        */
+
+static int open_pinned(const struct lb_paths *p, struct fp_lb **lb)
+{
+	/* fp_lb_open_pinned() names the missing pin; add where we looked. */
+	int err = fp_lb_open_pinned(p->pin_dir, lb);
+
+	if (err == -ENOENT)
+		fp_err("(--dev and --pin-root must match those of `flowpin lb up`)\n");
+	return err;
+}
+
+static int lb_reload(const struct lb_opts *o, const struct lb_paths *p)
+{
+	char config_abs[PATH_MAX];
+	struct fp_lb *lb = NULL;
+	int pid = read_pid(p->pid_file), rc = 1;
+
+	if (!o->config) {
+		if (pid <= 0) {
+			fp_err("%s: no flowpin lb daemon on %s to signal\n", p->pid_file, o->dev);
+			return 1;
+		}
+		if (kill(pid, SIGHUP)) {
+			fp_err("pid %d: %s\n", pid, strerror(errno));
+			return 1;
+		}
+		printf("sent SIGHUP to pid %d: it re-reads its config (its log says how it went)\n",
+		       pid);
+		return 0;
+	}
+	if (!realpath(o->config, config_abs)) {
+		fp_err("--config %s: %s\n", o->config, strerror(errno));
+		return 1;
+	}
+	if (open_pinned(p, &lb))
+		goto out;
+	if (apply_file(lb, config_abs, "flowpin lb reload"))
+		goto out;
+	if (pid > 0) {
+		int err = write_file(p->config_file, config_abs);
+
+		if (err || kill(pid, SIGUSR1))
+			fp_warn("applied, but the daemon (pid %d) was not told (%s): its next "
+				"SIGHUP re-reads its old file\n",
+				pid, strerror(err ? -err : errno));
+	}
+	rc = 0;
+out:
+	fp_lb_close(lb);
+	return rc;
+}
+
+static int lb_down(const struct lb_opts *o, const struct lb_paths *p)
+{
+	struct fp_lb *lb = NULL;
+	int pid = read_pid(p->pid_file);
+	int err;
+
+	if (pid > 0) {
+		if (kill(pid, SIGTERM)) {
+			fp_err("pid %d: %s\n", pid, strerror(errno));
+			return 1;
+		}
+		for (int i = 0; i < 100 && read_pid(p->pid_file) > 0; i++)
+			usleep(100000);
+		if (read_pid(p->pid_file) > 0) {
+			fp_err("pid %d did not exit within 10 s of SIGTERM\n", pid);
+			return 1;
+		}
+		printf("flowpin lb on %s stopped (pid %d)\n", o->dev, pid);
+		return 0;
+	}
+	/* No daemon (killed, crashed): clean up what it left. */
+	err = fp_lb_open_pinned(p->pin_dir, &lb);
+	if (err == -ENOENT) {
+		fp_err("%s: nothing to stop: no daemon (%s) and no pins (%s)\n", o->dev,
+		       p->pid_file, p->pin_dir);
+		return 1;
+	}
+	if (!err)
+		err = stop(lb, o->dev, p->pin_dir);
+	fp_lb_close(lb);
+	if (err) {
+		fp_err("%s: %s\n", p->pin_dir, strerror(-err));
+		return 1;
+	}
+	unlink(p->pid_file);
+	unlink(p->config_file);
+	printf("no daemon was running on %s: detached flowpin's program, removed %s\n", o->dev,
+	       p->pin_dir);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* stats, flows                                                                        */
+
+static const char *proto_name(__u8 proto)
+{
+	return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : "?";
+}
+
+/* "ADDR:PORT", IPv6 as "[ADDR]:PORT". */
+static const char *endpoint_str(const __u8 addr16[16], __u16 port, char *buf, size_t len)
+{
+	struct fp_addr a;
+	char s[INET6_ADDRSTRLEN];
+
+	memcpy(a.a, addr16, 16);
+	fp_addr_str(&a, s, sizeof(s));
+	snprintf(buf, len, fp_addr_v4(&a) ? "%s:%u" : "[%s]:%u", s, port);
+	return buf;
+}
+
+/* What `stats` and `flows` read from the maps: the VIPs and their backends. */
+struct vip_row {
+	struct fp_vip_key key;
+	struct fp_vip vip;
+	struct fp_traffic traffic;
+};
+
+struct backend_row {
+	__u32 vip_index;
+	struct fp_backend backend;
+	struct fp_traffic traffic;
+};
+
+struct snapshot {
+	__u64 counters[FP_CNT__MAX];
+	struct vip_row vips[FP_VIP_SLOTS_MAX];
+	size_t n_vips;
+	struct backend_row *backends;
+	size_t n_backends, cap_backends;
+	__u32 collecting_vip; /* fp_lb_for_each_backend's callback gets no VIP */
+	struct timespec at;
+};
+
+static int collect_vip(const struct fp_vip_key *key, const struct fp_vip *vip, void *ctx)
+{
+	struct snapshot *s = ctx;
+
+	if (s->n_vips == FP_VIP_SLOTS_MAX)
+		return -E2BIG;
+	s->vips[s->n_vips].key = *key;
+	s->vips[s->n_vips].vip = *vip;
+	s->n_vips++;
+	return 0;
+}
+
+static int collect_backend(const struct fp_backend *b, const struct fp_traffic *t, void *ctx)
+{
+	struct snapshot *s = ctx;
+
+	if (s->n_backends == s->cap_backends) {
+		size_t want = s->cap_backends ? 2 * s->cap_backends : 64;
+		void *mem = realloc(s->backends, want * sizeof(*s->backends));
+
+		if (!mem)
+			return -ENOMEM;
+		s->backends = mem;
+		s->cap_backends = want;
+	}
+	s->backends[s->n_backends].vip_index = s->collecting_vip;
+	s->backends[s->n_backends].backend = *b;
+	s->backends[s->n_backends].traffic = *t;
+	s->n_backends++;
+	return 0;
+}
+
+static int cmp_vip_row(const void *a, const void *b)
+{
+	const struct vip_row *x = a, *y = b;
+
+	return x->vip.index < y->vip.index ? -1 : x->vip.index > y->vip.index;
+}
+
+static int take_snapshot(const struct fp_lb *lb, struct snapshot *s)
+{
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &s->at);
+	s->n_vips = s->n_backends = 0;
+	err = fp_lb_read_counters(lb, s->counters);
+	if (!err)
+		err = fp_lb_for_each_vip(lb, collect_vip, s);
+	if (err)
+		return err;
+	qsort(s->vips, s->n_vips, sizeof(s->vips[0]), cmp_vip_row);
+	for (size_t i = 0; i < s->n_vips && !err; i++) {
+		err = fp_lb_read_traffic(lb, s->vips[i].vip.index, FP_NO_BACKEND,
+					 &s->vips[i].traffic);
+		s->collecting_vip = s->vips[i].vip.index;
+		if (!err)
+			err = fp_lb_for_each_backend(lb, s->vips[i].vip.index, collect_backend, s);
+	}
+	return err;
+}
+
+static const struct vip_row *find_vip_row(const struct snapshot *s, __u32 index)
+{
+	for (size_t i = 0; s && i < s->n_vips; i++)
+		if (s->vips[i].vip.index == index)
+			return &s->vips[i];
+	return NULL;
+}
+
+static const struct backend_row *find_backend_row(const struct snapshot *s, __u32 vip_index,
+						  __u32 id)
+{
+	for (size_t i = 0; s && i < s->n_backends; i++)
+		if (s->backends[i].vip_index == vip_index && s->backends[i].backend.id == id)
+			return &s->backends[i];
+	return NULL;
+}
+
+/* Per second; 0 without a previous figure (or after a counter reset). */
+static double rate(__u64 now, __u64 before, double seconds)
+{
+	return seconds > 0 && now >= before ? (double)(now - before) / seconds : 0;
+}
+
+static const char *backend_state(const struct fp_backend *b)
+{
+	return b->flags & FP_BACKEND_F_DOWN	  ? "down"
+	       : b->flags & FP_BACKEND_F_DRAINING ? "draining"
+						  : "active";
+}
+
+static void print_stats_json(const struct snapshot *now, const struct snapshot *prev, double secs)
+{
+	char ep[INET6_ADDRSTRLEN + 8], addr[INET6_ADDRSTRLEN];
+
+	printf("{\"interval\":%.3f,\"counters\":{", secs);
+	for (int i = 0; i < FP_CNT__MAX; i++)
+		printf("%s\"%s\":%llu", i ? "," : "", fp_counter_names[i],
+		       (unsigned long long)now->counters[i]);
+	printf("}");
+	if (prev) {
+		printf(",\"rates\":{");
+		for (int i = 0; i < FP_CNT__MAX; i++)
+			printf("%s\"%s\":%.1f", i ? "," : "", fp_counter_names[i],
+			       rate(now->counters[i], prev->counters[i], secs));
+		printf("}");
+	}
+	printf(",\"vips\":[");
+	for (size_t i = 0; i < now->n_vips; i++) {
+		const struct vip_row *v = &now->vips[i];
+		const struct vip_row *pv = find_vip_row(prev, v->vip.index);
+		int first = 1;
+
+		endpoint_str(v->key.addr, ntohs(v->key.port), ep, sizeof(ep));
+		printf("%s{\"vip\":\"%s\",\"protocol\":\"%s\",\"pinning\":\"%s\","
+		       "\"generation\":%u,\"packets\":%llu,\"bytes\":%llu",
+		       i ? "," : "", ep, proto_name(v->key.proto), fp_pinning_name(v->vip.pinning),
+		       v->vip.generation, (unsigned long long)v->traffic.packets,
+		       (unsigned long long)v->traffic.bytes);
+		if (pv)
+			printf(",\"packets_per_s\":%.1f,\"bits_per_s\":%.1f",
+			       rate(v->traffic.packets, pv->traffic.packets, secs),
+			       8 * rate(v->traffic.bytes, pv->traffic.bytes, secs));
+		printf(",\"backends\":[");
+		for (size_t j = 0; j < now->n_backends; j++) {
+			const struct backend_row *b = &now->backends[j];
+			const struct backend_row *pb;
+			struct fp_addr a;
+
+			if (b->vip_index != v->vip.index)
+				continue;
+			memcpy(a.a, b->backend.addr, 16);
+			printf("%s{\"id\":%u,\"address\":\"%s\",\"state\":\"%s\",\"packets\":%llu",
+			       first ? "" : ",", b->backend.id, fp_addr_str(&a, addr, sizeof(addr)),
+			       backend_state(&b->backend), (unsigned long long)b->traffic.packets);
+			pb = find_backend_row(prev, b->vip_index, b->backend.id);
+			if (pb)
+				printf(",\"packets_per_s\":%.1f",
+				       rate(b->traffic.packets, pb->traffic.packets, secs));
+			printf("}");
+			first = 0;
+		}
+		printf("]}");
+	}
+	printf("]}\n");
+}
+
+static void print_stats(const struct snapshot *now, const struct snapshot *prev, int json)
+{
+	double secs = prev ? (double)(now->at.tv_sec - prev->at.tv_sec) +
+				      (double)(now->at.tv_nsec - prev->at.tv_nsec) / 1e9
+			   : 0;
+	char ep[INET6_ADDRSTRLEN + 8], addr[INET6_ADDRSTRLEN];
+
+	if (json) {
+		print_stats_json(now, prev, secs);
+		fflush(stdout);
+		return;
+	}
+	if (prev)
+		printf("-- rates over %.1f s\n", secs);
+	printf("%-22s %16s%s\n", "counter", "total", prev ? "          /s" : "");
+	for (int i = 0; i < FP_CNT__MAX; i++) {
+		printf("%-22s %16llu", fp_counter_names[i], (unsigned long long)now->counters[i]);
+		if (prev)
+			printf(" %11.1f", rate(now->counters[i], prev->counters[i], secs));
+		printf("  %s\n", fp_counter_help[i]);
+	}
+	for (size_t i = 0; i < now->n_vips; i++) {
+		const struct vip_row *v = &now->vips[i];
+		const struct vip_row *pv = find_vip_row(prev, v->vip.index);
+
+		endpoint_str(v->key.addr, ntohs(v->key.port), ep, sizeof(ep));
+		printf("\nvip %s/%s pinning %s generation %u: %llu packets, %llu bytes", ep,
+		       proto_name(v->key.proto), fp_pinning_name(v->vip.pinning), v->vip.generation,
+		       (unsigned long long)v->traffic.packets,
+		       (unsigned long long)v->traffic.bytes);
+		if (pv)
+			printf(", %.1f packets/s, %.0f bits/s",
+			       rate(v->traffic.packets, pv->traffic.packets, secs),
+			       8 * rate(v->traffic.bytes, pv->traffic.bytes, secs));
+		printf("\n  %-8s %-40s %-9s %14s%s\n", "backend", "address", "state", "packets",
+		       prev ? "        /s" : "");
+		for (size_t j = 0; j < now->n_backends; j++) {
+			const struct backend_row *b = &now->backends[j];
+			const struct backend_row *pb;
+			struct fp_addr a;
+
+			if (b->vip_index != v->vip.index)
+				continue;
+			memcpy(a.a, b->backend.addr, 16);
+			printf("  %-8u %-40s %-9s %14llu", b->backend.id,
+			       fp_addr_str(&a, addr, sizeof(addr)), backend_state(&b->backend),
+			       (unsigned long long)b->traffic.packets);
+			pb = find_backend_row(prev, b->vip_index, b->backend.id);
+			if (pb)
+				printf(" %9.1f",
+				       rate(b->traffic.packets, pb->traffic.packets, secs));
+			printf("\n");
+		}
+	}
+	fflush(stdout);
+}
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static int lb_stats(const struct lb_opts *o, const struct lb_paths *p)
+{
+	struct snapshot a = {}, b = {};
+	struct snapshot *now = &a, *prev = &b;
+	struct fp_lb *lb = NULL;
+	int rc = 1;
+
+	if (open_pinned(p, &lb))
+		goto out;
+	if (take_snapshot(lb, now)) {
+		fp_err("%s: cannot read the counters\n", p->pin_dir);
+		goto out;
+	}
+	if (o->interval <= 0) {
+		print_stats(now, NULL, o->json);
+		rc = 0;
+		goto out;
+	}
+	signal(SIGINT, on_stop);
+	signal(SIGTERM, on_stop);
+	while (!stop_requested) {
+		struct snapshot *t;
+		struct timespec ts = { (time_t)o->interval,
+				       (long)((o->interval - (double)(time_t)o->interval) * 1e9) };
+
+		if (nanosleep(&ts, NULL) && errno == EINTR)
+			break;
+		t = prev;
+		prev = now;
+		now = t;
+		if (take_snapshot(lb, now)) {
+			fp_err("%s: cannot read the counters (did the daemon stop?)\n", p->pin_dir);
+			goto out;
+		}
+		print_stats(now, prev, o->json);
+		if (!o->json)
+			printf("\n");
+	}
+	rc = 0;
+out:
+	fp_lb_close(lb);
+	free(a.backends);
+	free(b.backends);
+	return rc;
+}
+
+struct flows_filter {
+	int by_vip;
+	struct fp_addr vip;
+	int vip_port; /* -1: any */
+	int backend;  /* -1: any */
+	size_t shown;
+	struct snapshot maps; /* VIPs and backends, for the backends' addresses */
+	__u64 now_ns;
+};
+
+static const char *const session_state_names[] = {
+	[FP_SESS_UDP] = "udp",
+	[FP_SESS_TCP_SYN] = "syn",
+	[FP_SESS_TCP_EST] = "established",
+	[FP_SESS_TCP_CLOSING] = "closing",
+};
+
+/* The VIP a session belongs to: exact port first, then the VIP's all-ports entry. */
+static const struct vip_row *session_vip(const struct snapshot *s, const struct fp_flow_key *k)
+{
+	const struct vip_row *any_port = NULL;
+
+	for (size_t i = 0; i < s->n_vips; i++) {
+		const struct fp_vip_key *v = &s->vips[i].key;
+
+		if (memcmp(v->addr, k->dst, 16) || v->proto != k->proto)
+			continue;
+		if (v->port == k->dport)
+			return &s->vips[i];
+		if (v->port == 0)
+			any_port = &s->vips[i];
+	}
+	return any_port;
+}
+
+static int print_flow(const struct fp_flow_key *k, const struct fp_session *s, void *arg)
+{
+	struct flows_filter *f = arg;
+	char src[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8], baddr[INET6_ADDRSTRLEN] = "?";
+	const struct vip_row *vip;
+	const struct backend_row *b = NULL;
+	__u64 idle =
+		f->now_ns > s->last_seen_ns ? (f->now_ns - s->last_seen_ns) / 1000000000ULL : 0;
+
+	if (f->by_vip && memcmp(k->dst, f->vip.a, 16))
+		return 0;
+	if (f->vip_port >= 0 && ntohs(k->dport) != f->vip_port)
+		return 0;
+	if (f->backend >= 0 && s->backend != f->backend)
+		return 0;
+	vip = session_vip(&f->maps, k);
+	if (vip)
+		b = find_backend_row(&f->maps, vip->vip.index, s->backend);
+	if (b) {
+		struct fp_addr a;
+
+		memcpy(a.a, b->backend.addr, 16);
+		fp_addr_str(&a, baddr, sizeof(baddr));
+	}
+	printf("%-4s src=%s dst=%s backend=%u(%s) gen=%u state=%s idle=%llus\n",
+	       proto_name(k->proto), endpoint_str(k->src, ntohs(k->sport), src, sizeof(src)),
+	       endpoint_str(k->dst, ntohs(k->dport), dst, sizeof(dst)), s->backend, baddr,
+	       s->generation,
+	       s->state < sizeof(session_state_names) / sizeof(session_state_names[0])
+		       ? session_state_names[s->state]
+		       : "?",
+	       (unsigned long long)idle);
+	f->shown++;
+	return 0;
+}
+
+/* "ADDR", "ADDR:PORT" (IPv4), "[ADDR]:PORT" or "ADDR" (IPv6). */
+static int parse_vip_filter(const char *s, struct flows_filter *f)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *colon, *end;
+	long port = -1;
+
+	if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf))
+		return -EINVAL;
+	if (buf[0] == '[') {
+		char *close = strchr(buf, ']');
+
+		if (!close)
+			return -EINVAL;
+		*close = 0;
+		if (close[1] == ':') {
+			port = strtol(close + 2, &end, 10);
+			if (*end || close[2] == 0)
+				return -EINVAL;
+		} else if (close[1]) {
+			return -EINVAL;
+		}
+		memmove(buf, buf + 1, strlen(buf + 1) + 1);
+	} else if ((colon = strchr(buf, ':')) && !strchr(colon + 1, ':')) {
+		*colon = 0;
+		port = strtol(colon + 1, &end, 10);
+		if (*end || colon[1] == 0)
+			return -EINVAL;
+	}
+	if (port > 65535 || fp_addr_parse(buf, &f->vip))
+		return -EINVAL;
+	f->by_vip = 1;
+	f->vip_port = (int)port;
+	return 0;
+}
+
+static int lb_flows(const struct lb_opts *o, const struct lb_paths *p)
+{
+	struct flows_filter f = { .vip_port = -1, .backend = o->backend };
+	struct fp_lb *lb = NULL;
+	int err, rc = 1;
+
+	if (o->vip && parse_vip_filter(o->vip, &f)) {
+		fprintf(stderr,
+			"flowpin lb flows: --vip '%s': expected ADDR, ADDR:PORT or "
+			"[ADDR6]:PORT\n",
+			o->vip);
+		return 2;
+	}
+	if (open_pinned(p, &lb))
+		goto out;
+	err = take_snapshot(lb, &f.maps);
+	if (!err) {
+		struct timespec ts;
+
+		/* Sessions stamp bpf_ktime_get_ns(): CLOCK_MONOTONIC. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		f.now_ns = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+		err = fp_lb_for_each_session(lb, print_flow, &f);
+	}
+	if (err) {
+		fp_err("%s: reading the session table: %s\n", p->pin_dir, strerror(-err));
+		goto out;
+	}
+	fprintf(stderr, "%zu flows shown\n", f.shown);
+	rc = 0;
+out:
+	fp_lb_close(lb);
+	free(f.maps.backends);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------------- */
 
 int cmd_lb(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "flowpin lb: not built yet\n");
-	return 1;
+	static const struct option all_options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "dev", required_argument, NULL, 'd' },
+		{ "xdp-mode", required_argument, NULL, 'm' },
+		{ "pin-root", required_argument, NULL, 'p' },
+		{ "run-dir", required_argument, NULL, 'r' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "vip", required_argument, NULL, 'V' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "source", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct lb_opts o = { .pin_root = DEFAULT_PIN_ROOT,
+			     .run_dir = DEFAULT_RUN_DIR,
+			     .backend = -1 };
+	const struct subcommand *sub = NULL;
+	struct lb_paths paths;
+	int opt, index;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < N_SUBCOMMANDS; i++)
+		if (!strcmp(argv[1], subcommands[i].name))
+			sub = &subcommands[i];
+	if (!sub) {
+		fprintf(stderr, "flowpin lb: no command '%s'\n", argv[1]);
+		usage(stderr);
+		return 2;
+	}
+	optind = 1;
+	while ((opt = getopt_long(argc - 1, argv + 1, "+h", all_options, &index)) != -1) {
+		char needle[32], *end;
+
+		if (opt == 'h') {
+			sub_usage(sub, stdout);
+			return 0;
+		}
+		if (opt == '?') {
+			sub_usage(sub, stderr);
+			return 2;
+		}
+		snprintf(needle, sizeof(needle), ",%s,", all_options[index].name);
+		if (!strstr(sub->options, needle)) {
+			fprintf(stderr, "flowpin lb %s: --%s does not apply here\n", sub->name,
+				all_options[index].name);
+			sub_usage(sub, stderr);
+			return 2;
+		}
+		switch (opt) {
+		case 'c':
+			o.config = optarg;
+			break;
+		case 'd':
+			o.dev = optarg;
+			break;
+		case 'm':
+			if (!strcmp(optarg, "native") || !strcmp(optarg, "generic")) {
+				o.xdp_generic = !strcmp(optarg, "generic");
+				break;
+			}
+			fprintf(stderr, "flowpin lb %s: --xdp-mode '%s': native or generic\n",
+				sub->name, optarg);
+			return 2;
+		case 'p':
+			o.pin_root = optarg;
+			break;
+		case 'r':
+			o.run_dir = optarg;
+			break;
+		case 'i':
+			o.interval = strtod(optarg, &end);
+			if (*end || o.interval <= 0 || o.interval > 86400) {
+				fprintf(stderr, "flowpin lb %s: --interval '%s': seconds, > 0\n",
+					sub->name, optarg);
+				return 2;
+			}
+			break;
+		case 'j':
+			o.json = 1;
+			break;
+		case 'S': {
+			struct fp_addr a;
+
+			if (fp_addr_parse(optarg, &a)) {
+				fprintf(stderr,
+					"flowpin lb %s: --source '%s': not an IPv4 or IPv6 "
+					"address\n",
+					sub->name, optarg);
+				return 2;
+			}
+			if (fp_addr_v4(&a)) {
+				o.source_v4 = a;
+				o.have_source_v4 = 1;
+			} else {
+				o.source_v6 = a;
+				o.have_source_v6 = 1;
+			}
+			break;
+		}
+		case 'V':
+			o.vip = optarg;
+			break;
+		case 'b': {
+			long id = strtol(optarg, &end, 10);
+
+			if (*end || !*optarg || id < 1 || id > FP_MAX_BACKEND_ID) {
+				fprintf(stderr, "flowpin lb %s: --backend '%s': an id, 1..%d\n",
+					sub->name, optarg, FP_MAX_BACKEND_ID);
+				return 2;
+			}
+			o.backend = (int)id;
+			break;
+		}
+		}
+	}
+	if (optind < argc - 1) {
+		fprintf(stderr, "flowpin lb %s: unexpected argument '%s'\n", sub->name,
+			argv[optind + 1]);
+		return 2;
+	}
+	if (!o.dev) {
+		fprintf(stderr, "flowpin lb %s: --dev is required\n", sub->name);
+		sub_usage(sub, stderr);
+		return 2;
+	}
+	if (strlen(o.dev) >= IF_NAMESIZE || strchr(o.dev, '/') || o.dev[0] == '.') {
+		fprintf(stderr, "flowpin lb %s: --dev '%s' is not an interface name\n", sub->name,
+			o.dev);
+		return 2;
+	}
+	if (!if_nametoindex(o.dev) && sub->run != lb_down) {
+		fp_err("--dev %s: no such interface\n", o.dev);
+		return 1;
+	}
+	if (snprintf(paths.pin_dir, sizeof(paths.pin_dir), "%s/%s", o.pin_root, o.dev) >=
+		    (int)sizeof(paths.pin_dir) ||
+	    snprintf(paths.pid_file, sizeof(paths.pid_file), "%s/%s.pid", o.run_dir, o.dev) >=
+		    (int)sizeof(paths.pid_file) ||
+	    snprintf(paths.config_file, sizeof(paths.config_file), "%s/%s.config", o.run_dir,
+		     o.dev) >= (int)sizeof(paths.config_file)) {
+		fprintf(stderr, "flowpin lb %s: --pin-root/--run-dir too long\n", sub->name);
+		return 2;
+	}
+	return sub->run(&o, &paths);
 }

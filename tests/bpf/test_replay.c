@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: MIT
+/*
+ * flowpin replay, end to end: a capture written with libpcap from the test frame
+ * builders goes through `build/flowpin replay`; the output capture must hold exactly
+ * the frames an LB emits (tests/common/pkt.c fp_pkt_encap, with the backend the
+ * userspace Maglev table and flow hash name: an implementation independent of the BPF
+ * program), and the printed lines must name verdict, VIP, backend, hops and the
+ * counters that moved. `fresh` and `keep` must differ exactly where a session exists.
+ * Needs root (BPF, network namespace); skips otherwise.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <libgen.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <pcap/pcap.h>
+#include <cmocka.h>
+#include <flowpin/config.h>
+#include <flowpin/hash.h>
+#include <flowpin/maglev.h>
+#include "common/pkt.h"
+
+#define TABLE_SIZE 251
+#define NEXT_HOP   "02:aa:bb:cc:dd:ee"
+
+static const char config_yaml[] = "hash_key: 0f0e0d0c0b0a09080706050403020100\n"
+				  "table_size: 251\n"
+				  "encap_port: 6080\n"
+				  "vips:\n"
+				  "  - name: web\n"
+				  "    address: 198.51.100.10\n"
+				  "    port: 443\n"
+				  "    protocol: tcp\n"
+				  "    pinning: full\n"
+				  "    backends:\n"
+				  "      - { id: 1, address: 10.20.0.1 }\n"
+				  "      - { id: 2, address: 10.20.0.2 }\n"
+				  "  - name: web6\n"
+				  "    address: 2001:db8:100::10\n"
+				  "    port: 443\n"
+				  "    protocol: tcp\n"
+				  "    pinning: full\n"
+				  "    backends:\n"
+				  "      - { id: 5, address: fd00:20::5 }\n"
+				  "      - { id: 6, address: fd00:20::6 }\n";
+
+/* The capture: (spec, expected verdict) in order. */
+enum { N_PACKETS = 5 };
+
+struct fixture {
+	char dir[64];
+	char config[96], in[96], out[96];
+	char flowpin[PATH_MAX];
+	struct fp_config *cfg;
+	struct fp_pkt_spec specs[N_PACKETS];
+};
+
+static struct fp_pkt_spec v4_flow(__u8 flags)
+{
+	struct fp_pkt_spec s = {};
+
+	s.src = fp_pkt_addr("203.0.113.7");
+	s.dst = fp_pkt_addr("198.51.100.10");
+	s.proto = IPPROTO_TCP;
+	s.sport = 40000;
+	s.dport = 443;
+	s.tcp_flags = flags;
+	s.seq = 1000;
+	s.payload_len = flags & FP_TCP_SYN ? 0 : 100;
+	return s;
+}
+
+static int write_capture(const char *path, const struct fp_pkt_spec *specs, size_t n)
+{
+	pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
+	pcap_dumper_t *d = dead ? pcap_dump_open(dead, path) : NULL;
+	__u8 frame[FP_PKT_MAX];
+	int err = 0;
+
+	if (!d) {
+		err = -EIO;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int len = fp_pkt_build(&specs[i], frame, sizeof(frame));
+		struct pcap_pkthdr h = { .ts = { (time_t)(1700000000 + i), 0 } };
+
+		if (len < 0) {
+			err = len;
+			goto out;
+		}
+		h.caplen = h.len = (bpf_u_int32)len;
+		pcap_dump((u_char *)d, &h, frame);
+	}
+out:
+	if (d)
+		pcap_dump_close(d);
+	if (dead)
+		pcap_close(dead);
+	return err;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char self[PATH_MAX];
+	ssize_t n;
+	FILE *fp;
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/flowpin-replay-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->config, sizeof(f->config), "%s/lb.yaml", f->dir);
+	snprintf(f->in, sizeof(f->in), "%s/in.pcap", f->dir);
+	snprintf(f->out, sizeof(f->out), "%s/out.pcap", f->dir);
+	fp = fopen(f->config, "w");
+	if (!fp || fputs(config_yaml, fp) < 0 || fclose(fp))
+		return -1;
+	if (fp_config_load(f->config, &f->cfg, stderr))
+		return -1;
+	/* build/tests/bpf/test_replay -> build/flowpin */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return -1;
+	self[n] = 0;
+	snprintf(f->flowpin, sizeof(f->flowpin), "%s/../../flowpin", dirname(self));
+
+	f->specs[0] = v4_flow(FP_TCP_SYN);
+	f->specs[1] = v4_flow(FP_TCP_ACK);
+	f->specs[2] = v4_flow(FP_TCP_ACK | FP_TCP_PSH);
+	/* Not a VIP: the stack's. */
+	f->specs[3] = v4_flow(FP_TCP_ACK);
+	f->specs[3].dst = fp_pkt_addr("198.51.100.99");
+	/* IPv6 VIP, IPv6 backends. */
+	f->specs[4].src = fp_pkt_addr("2001:db8:200::7");
+	f->specs[4].dst = fp_pkt_addr("2001:db8:100::10");
+	f->specs[4].proto = IPPROTO_TCP;
+	f->specs[4].sport = 50000;
+	f->specs[4].dport = 443;
+	f->specs[4].tcp_flags = FP_TCP_SYN;
+	if (write_capture(f->in, f->specs, N_PACKETS))
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (!f)
+		return 0;
+	unlink(f->config);
+	unlink(f->in);
+	unlink(f->out);
+	rmdir(f->dir);
+	fp_config_free(f->cfg);
+	free(f);
+	return 0;
+}
+
+/* Runs `flowpin ARGS...`; stdout into @out (NUL-terminated). Returns the exit status. */
+static int run_flowpin(const struct fixture *f, char *out, size_t cap, const char *const args[])
+{
+	char cmd[4096];
+	size_t used = 0;
+	FILE *p;
+	int status;
+
+	used += (size_t)snprintf(cmd, sizeof(cmd), "'%s'", f->flowpin);
+	for (int i = 0; args[i]; i++)
+		used += (size_t)snprintf(cmd + used, sizeof(cmd) - used, " '%s'", args[i]);
+	snprintf(cmd + used, sizeof(cmd) - used, " 2>%s/stderr", f->dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	used = fread(out, 1, cap - 1, p);
+	out[used] = 0;
+	status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The backend id the userspace Maglev table gives the flow of @s in VIP @vip. */
+static __u32 expected_backend(const struct fp_config *cfg, const struct fp_vip_cfg *vip,
+			      const struct fp_pkt_spec *s, __u64 *hash)
+{
+	struct fp_maglev_backend mb[8];
+	__u16 table[TABLE_SIZE];
+	struct fp_flow_key key;
+
+	assert_true(vip->n_backends <= 8);
+	for (size_t i = 0; i < vip->n_backends; i++) {
+		mb[i].id = vip->backends[i].id;
+		mb[i].weight = vip->backends[i].weight;
+	}
+	assert_int_equal(fp_maglev_build(mb, vip->n_backends, TABLE_SIZE, &cfg->hash_key, table),
+			 0);
+	fp_pkt_flow_key(s, 0, &key);
+	*hash = fp_flow_hash(&cfg->hash_key, &key);
+	return table[fp_hash_bucket(*hash, TABLE_SIZE)];
+}
+
+static const struct fp_backend_cfg *backend_by_id(const struct fp_vip_cfg *vip, __u32 id)
+{
+	for (size_t i = 0; i < vip->n_backends; i++)
+		if (vip->backends[i].id == id)
+			return &vip->backends[i];
+	fail_msg("backend %u is not in VIP %s", id, vip->name);
+	return NULL;
+}
+
+/* The frame an LB emits for packet @s to backend @b (one hop, generation 1). */
+static int expected_frame(const struct fp_pkt_spec *s, const struct fp_backend_cfg *b, __u64 hash,
+			  __u8 *buf, size_t cap)
+{
+	static const __u8 own_mac[6] = { 0x02, 0x66, 0x70, 0x00, 0x00, 0x01 };
+	static const __u8 gw_mac[6] = { 0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee };
+	struct fp_encap_spec e = {};
+	__u8 inner[FP_PKT_MAX];
+	int len = fp_pkt_build(s, inner, sizeof(inner));
+	size_t l3 = fp_pkt_l3_offset(s);
+
+	assert_true(len > (int)l3);
+	memcpy(e.dst_mac, gw_mac, 6);
+	memcpy(e.src_mac, own_mac, 6);
+	e.outer_src = fp_pkt_addr(fp_addr_v4(&b->addr) ? "192.0.2.1" : "2001:db8::1");
+	e.hash = hash;
+	e.encap_port = 6080;
+	e.hop_count = 1;
+	e.hops[0] = b->addr;
+	e.generation = 1;
+	return fp_pkt_encap(&e, inner + l3, (size_t)len - l3, buf, cap);
+}
+
+/* Reads the output capture: frame i into frames[i], its length into lens[i]. */
+static size_t read_capture(const char *path, __u8 frames[][FP_PKT_MAX], int *lens, size_t max)
+{
+	char errbuf[PCAP_ERRBUF_SIZE];
+	pcap_t *p = pcap_open_offline(path, errbuf);
+	struct pcap_pkthdr *h;
+	const u_char *bytes;
+	size_t n = 0;
+
+	if (!p)
+		fail_msg("%s: %s", path, errbuf);
+	assert_int_equal(pcap_datalink(p), DLT_EN10MB);
+	while (n < max && pcap_next_ex(p, &h, &bytes) == 1) {
+		assert_true(h->caplen <= FP_PKT_MAX);
+		memcpy(frames[n], bytes, h->caplen);
+		lens[n++] = (int)h->caplen;
+	}
+	pcap_close(p);
+	return n;
+}
+
+/* Line @number (1-based) of @text into @line. */
+static void get_line(const char *text, int number, char *line, size_t cap)
+{
+	const char *s = text;
+
+	for (int i = 1; i < number && s; i++) {
+		s = strchr(s, '\n');
+		if (s)
+			s++;
+	}
+	assert_non_null(s);
+	snprintf(line, cap, "%.*s", (int)strcspn(s, "\n"), s);
+}
+
+static int has_reason(const char *line, const char *name)
+{
+	const char *r = strstr(line, " reason=");
+	char list[512];
+
+	assert_non_null(r);
+	snprintf(list, sizeof(list), ",%s,", r + 8);
+	for (char *c = list; *c; c++)
+		if (*c == ' ')
+			*c = 0;
+	strcat(list, ",");
+	char needle[64];
+	snprintf(needle, sizeof(needle), ",%s,", name);
+	return strstr(list, needle) != NULL;
+}
+
+static void check_replay(void **state, const char *lb_state)
+{
+	struct fixture *f = *state;
+	static __u8 got[N_PACKETS][FP_PKT_MAX];
+	__u8 want[FP_PKT_MAX];
+	int got_len[N_PACKETS];
+	char out[8192], line[512], expect[512], addr[64];
+	const struct fp_vip_cfg *web = &f->cfg->vips[0], *web6 = &f->cfg->vips[1];
+	const char *const args[] = { "replay", "--config",	f->config, "--in",
+				     f->in,    "--out",		f->out,	   "--lb-state",
+				     lb_state, "--nexthop-mac", NEXT_HOP,  NULL };
+	const struct fp_backend_cfg *b4, *b6;
+	__u64 hash4, hash6;
+	size_t n;
+
+	if (geteuid() != 0) {
+		print_message("# needs root (BPF_PROG_TEST_RUN, network namespace)\n");
+		skip();
+	}
+	unlink(f->out);
+	assert_int_equal(run_flowpin(f, out, sizeof(out), args), 0);
+
+	b4 = backend_by_id(web, expected_backend(f->cfg, web, &f->specs[0], &hash4));
+	b6 = backend_by_id(web6, expected_backend(f->cfg, web6, &f->specs[4], &hash6));
+
+	/* Lines: verdict, VIP, backend, hop list, generation, reasons. */
+	for (int i = 1; i <= 3; i++) {
+		get_line(out, i, line, sizeof(line));
+		snprintf(expect, sizeof(expect),
+			 "%d TX vip=198.51.100.10:443/tcp backend=%u(%s) hops=%s gen=1 reason=", i,
+			 b4->id, fp_addr_str(&b4->addr, addr, sizeof(addr)), addr);
+		if (strncmp(line, expect, strlen(expect)))
+			fail_msg("line %d: '%s', expected it to start with '%s'", i, line, expect);
+		assert_true(has_reason(line, "tx"));
+	}
+	get_line(out, 1, line, sizeof(line));
+	assert_true(has_reason(line, "miss_syn"));
+	assert_false(has_reason(line, "session_insert")); /* full mode: a SYN inserts nothing */
+	get_line(out, 2, line, sizeof(line));
+	assert_true(has_reason(line, "miss_non_syn"));
+	assert_true(has_reason(line, "session_insert"));
+	/* The packet that tells fresh from keep: the flow's second non-SYN packet. */
+	get_line(out, 3, line, sizeof(line));
+	if (!strcmp(lb_state, "keep")) {
+		assert_true(has_reason(line, "session_hit"));
+		assert_false(has_reason(line, "miss_non_syn"));
+	} else {
+		assert_false(has_reason(line, "session_hit"));
+		assert_true(has_reason(line, "miss_non_syn"));
+	}
+	get_line(out, 4, line, sizeof(line));
+	assert_string_equal(line, "4 PASS vip=- backend=- hops=- gen=- reason=pass_not_vip");
+	get_line(out, 5, line, sizeof(line));
+	snprintf(expect, sizeof(expect),
+		 "5 TX vip=[2001:db8:100::10]:443/tcp backend=%u(%s) hops=%s gen=1 reason=", b6->id,
+		 fp_addr_str(&b6->addr, addr, sizeof(addr)), addr);
+	if (strncmp(line, expect, strlen(expect)))
+		fail_msg("line 5: '%s', expected it to start with '%s'", line, expect);
+
+	/* The output capture: the four forwarded frames, byte for byte. */
+	n = read_capture(f->out, got, got_len, N_PACKETS);
+	assert_int_equal(n, 4);
+	const int forwarded[4] = { 0, 1, 2, 4 };
+	for (int i = 0; i < 4; i++) {
+		const struct fp_pkt_spec *s = &f->specs[forwarded[i]];
+		int len = expected_frame(s, s == &f->specs[4] ? b6 : b4,
+					 s == &f->specs[4] ? hash6 : hash4, want, sizeof(want));
+
+		assert_true(len > 0);
+		assert_int_equal(got_len[i], len);
+		assert_memory_equal(got[i], want, (size_t)len);
+	}
+}
+
+static void test_replay_fresh(void **state)
+{
+	check_replay(state, "fresh");
+}
+
+static void test_replay_keep(void **state)
+{
+	check_replay(state, "keep");
+}
+
+/* A capture cut short by its snap length is refused, naming the packet; no output. */
+static void test_replay_truncated_capture(void **state)
+{
+	struct fixture *f = *state;
+	char bad[128], out[4096], err[512] = "";
+	__u8 frame[FP_PKT_MAX];
+	struct fp_pkt_spec s = v4_flow(FP_TCP_ACK);
+	int len = fp_pkt_build(&s, frame, sizeof(frame));
+	const char *const args[] = { "replay", "--config", f->config, "--in",
+				     bad,      "--out",	   f->out,    NULL };
+	pcap_t *dead;
+	pcap_dumper_t *d;
+	FILE *e;
+
+	if (geteuid() != 0) {
+		print_message("# needs root\n");
+		skip();
+	}
+	snprintf(bad, sizeof(bad), "%s/truncated.pcap", f->dir);
+	dead = pcap_open_dead(DLT_EN10MB, 65535);
+	d = pcap_dump_open(dead, bad);
+	assert_non_null(d);
+	for (int i = 0; i < 2; i++) {
+		struct pcap_pkthdr h = { .caplen = (bpf_u_int32)(i ? 60 : len),
+					 .len = (bpf_u_int32)len };
+		pcap_dump((u_char *)d, &h, frame);
+	}
+	pcap_dump_close(d);
+	pcap_close(dead);
+	unlink(f->out);
+	assert_int_equal(run_flowpin(f, out, sizeof(out), args), 1);
+	assert_int_equal(access(f->out, F_OK), -1);
+	snprintf(out, sizeof(out), "%s/stderr", f->dir);
+	e = fopen(out, "r");
+	assert_non_null(e);
+	assert_true(fread(err, 1, sizeof(err) - 1, e) > 0);
+	fclose(e);
+	if (!strstr(err, "truncated.pcap: packet 2: only 60 of"))
+		fail_msg("stderr does not name the packet: %s", err);
+	unlink(bad);
+}
+
+static void test_replay_usage(void **state)
+{
+	struct fixture *f = *state;
+	char out[4096];
+	const char *const no_out[] = { "replay", "--config", f->config, "--in", f->in, NULL };
+	const char *const bad_state[] = { "replay", "--config", f->config,    "--in",	   f->in,
+					  "--out",  f->out,	"--lb-state", "sometimes", NULL };
+	const char *const bad_mac[] = { "replay", "--config", f->config,       "--in",	   f->in,
+					"--out",  f->out,     "--nexthop-mac", "02:aa:bb", NULL };
+
+	assert_int_equal(run_flowpin(f, out, sizeof(out), no_out), 2);
+	assert_int_equal(run_flowpin(f, out, sizeof(out), bad_state), 2);
+	assert_int_equal(run_flowpin(f, out, sizeof(out), bad_mac), 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_replay_fresh),
+		cmocka_unit_test(test_replay_keep),
+		cmocka_unit_test(test_replay_truncated_capture),
+		cmocka_unit_test(test_replay_usage),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
