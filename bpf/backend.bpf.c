@@ -46,6 +46,9 @@
 #endif
 FP_STATIC_ASSERT(FP_MAX_HOPS == 2, "the second-chance hop is always hops[1]");
 
+#define ICMP_TIME_EXCEEDED_TYPE	    11
+#define ICMP_PARAMETER_PROBLEM_TYPE 12
+
 #ifndef TCP_LISTEN_STATE
 #define TCP_LISTEN_STATE 10 /* BPF_TCP_LISTEN */
 #endif
@@ -290,47 +293,139 @@ static __always_inline int parse_outer(struct fp_cursor *c, struct encap *e, __u
 }
 
 /*
- * A non-SYN TCP segment: is there a local socket for it? Returns the counter of the
- * deliver verdict, or -1 for "no socket".
+ * Is there a local TCP socket for @tuple (remote = client, local = VIP)? Returns the
+ * counter of the deliver verdict, or -1 for "no socket". A listener counts only when
+ * @th (a segment of that flow, @iph its IP header) is an ACK carrying a valid SYN cookie.
  */
-static __always_inline int tcp_socket_verdict(struct __sk_buff *skb, struct encap *e,
-					      struct tcphdr *th)
+static __always_inline int socket_verdict(struct __sk_buff *skb, struct bpf_sock_tuple *tuple,
+					  int v6, void *iph, struct tcphdr *th, __u32 found)
 {
-	struct bpf_sock_tuple tuple = {};
+	__u32 size = v6 ? sizeof(tuple->ipv6) : sizeof(tuple->ipv4);
+	__u32 iph_len = v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
 	struct bpf_sock *sk;
-	__u32 tuple_size;
-	void *iph = e->inner_ip;
-	__u32 iph_len;
 	int ret = -1;
 
-	if (!e->inner_v6) {
-		struct iphdr *ip = iph;
-
-		tuple.ipv4.saddr = ip->saddr;
-		tuple.ipv4.daddr = ip->daddr;
-		tuple.ipv4.sport = th->source;
-		tuple.ipv4.dport = th->dest;
-		tuple_size = sizeof(tuple.ipv4);
-		iph_len = sizeof(struct iphdr);
-	} else {
-		struct ipv6hdr *ip6 = iph;
-
-		__builtin_memcpy(tuple.ipv6.saddr, &ip6->saddr, 16);
-		__builtin_memcpy(tuple.ipv6.daddr, &ip6->daddr, 16);
-		tuple.ipv6.sport = th->source;
-		tuple.ipv6.dport = th->dest;
-		tuple_size = sizeof(tuple.ipv6);
-		iph_len = sizeof(struct ipv6hdr);
-	}
-	sk = bpf_skc_lookup_tcp(skb, &tuple, tuple_size, BPF_F_CURRENT_NETNS, 0);
+	sk = bpf_skc_lookup_tcp(skb, tuple, size, BPF_F_CURRENT_NETNS, 0);
 	if (!sk)
 		return -1;
 	if (sk->state != TCP_LISTEN_STATE)
-		ret = FP_BACKEND_ESTABLISHED_LOCAL; /* established, request or timewait */
-	else if (bpf_tcp_check_syncookie(sk, iph, iph_len, th, sizeof(*th)) == 0)
-		ret = FP_BACKEND_SYNCOOKIE_LOCAL; /* handshake completed by a cookie */
+		ret = found; /* established, request or timewait */
+	else if (th && bpf_tcp_check_syncookie(sk, iph, iph_len, th, sizeof(*th)) == 0)
+		ret = FP_BACKEND_SYNCOOKIE_LOCAL; /* the cookie completes a handshake here */
 	bpf_sk_release(sk);
 	return ret;
+}
+
+/* The flow of an inner TCP segment, as the socket lookup wants it. */
+static __always_inline void segment_tuple(struct encap *e, struct tcphdr *th,
+					  struct bpf_sock_tuple *t)
+{
+	if (!e->inner_v6) {
+		struct iphdr *ip = e->inner_ip;
+
+		t->ipv4.saddr = ip->saddr;
+		t->ipv4.daddr = ip->daddr;
+		t->ipv4.sport = th->source;
+		t->ipv4.dport = th->dest;
+	} else {
+		struct ipv6hdr *ip6 = e->inner_ip;
+
+		__builtin_memcpy(t->ipv6.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(t->ipv6.daddr, &ip6->daddr, 16);
+		t->ipv6.sport = th->source;
+		t->ipv6.dport = th->dest;
+	}
+}
+
+/*
+ * The flow an ICMP error is about: the quoted header is one of our replies (VIP ->
+ * client), so the socket's tuple is the quoted one reversed. Quoted headers are cut
+ * short by design: only the fixed IP header and the ports are needed. Returns 0 with
+ * @t filled, or -1 when the error does not quote a TCP segment we could look up.
+ */
+static __always_inline int icmp_error_tuple(struct fp_cursor *c, int v6, struct bpf_sock_tuple *t)
+{
+	struct fp_icmphdr *icmp;
+	__be16 *ports;
+
+	if (fp_parse_icmp(c, &icmp) != FP_PARSE_OK)
+		return -1;
+	if (!v6) {
+		struct iphdr *q;
+
+		if (icmp->type != FP_ICMP_DEST_UNREACH && icmp->type != ICMP_TIME_EXCEEDED_TYPE &&
+		    icmp->type != ICMP_PARAMETER_PROBLEM_TYPE)
+			return -1;
+		if (fp_parse_ipv4_quoted(c, &q) != FP_PARSE_OK || q->protocol != IPPROTO_TCP ||
+		    !fp_ipv4_has_l4(q))
+			return -1;
+		ports = c->pos;
+		if ((void *)(ports + 2) > c->end)
+			return -1;
+		t->ipv4.saddr = q->daddr;
+		t->ipv4.daddr = q->saddr;
+		t->ipv4.sport = ports[1];
+		t->ipv4.dport = ports[0];
+	} else {
+		struct ipv6hdr *q = c->pos;
+
+		/* Unreachable, packet too big, time exceeded, parameter problem. */
+		if (icmp->type < 1 || icmp->type > 4)
+			return -1;
+		/* Extension headers are not walked: our replies carry none. */
+		if ((void *)(q + 1) > c->end || q->nexthdr != IPPROTO_TCP)
+			return -1;
+		ports = (void *)(q + 1);
+		if ((void *)(ports + 2) > c->end)
+			return -1;
+		__builtin_memcpy(t->ipv6.saddr, &q->daddr, 16);
+		__builtin_memcpy(t->ipv6.daddr, &q->saddr, 16);
+		t->ipv6.sport = ports[1];
+		t->ipv6.dport = ports[0];
+	}
+	return 0;
+}
+
+/*
+ * No local socket for the flow: send the packet on to the next hop of its list, or
+ * deliver it when there is none (last_resort), when that is this backend (loop_guard)
+ * or when there is no route to it (no_route).
+ */
+static __always_inline int second_chance(struct __sk_buff *skb, struct encap *e, void *end)
+{
+	__u8 hop[16] __attribute__((aligned(4)));
+	__u8 next = e->priv->hop_index + 1;
+	int rc;
+
+	if (next >= e->priv->hop_count)
+		return deliver(skb, e, FP_BACKEND_LAST_RESORT);
+	/*
+	 * hop_index < next < hop_count <= FP_MAX_HOPS == 2 (parse.h checked the list): the
+	 * next hop can only be hops[1]. Constant offsets keep the verifier's packet range
+	 * checks simple.
+	 */
+	if (next != 1)
+		return deliver(skb, e, FP_BACKEND_LOOP_GUARD);
+	if (!e->outer_v6) {
+		__be32 *hops = e->hops;
+
+		if ((void *)(hops + 2) > end)
+			return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+		fp_addr_from_v4(hop, hops[1]);
+	} else {
+		struct in6_addr *hops = e->hops;
+
+		if ((void *)(hops + 2) > end)
+			return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+		__builtin_memcpy(hop, &hops[1], 16);
+	}
+	if (is_self(hop))
+		return deliver(skb, e, FP_BACKEND_LOOP_GUARD);
+	rc = forward(skb, e, hop, next);
+	if (rc >= 0)
+		return rc;
+	/* forward() rewrote the outer header, which deliver() strips anyway. */
+	return deliver(skb, e, FP_BACKEND_NO_ROUTE);
 }
 
 SEC("tc")
@@ -339,10 +434,10 @@ int fp_backend_ingress(struct __sk_buff *skb)
 	struct fp_backend_src_key src = { .prefixlen = 128 };
 	struct fp_cursor c;
 	struct encap e = {};
+	struct bpf_sock_tuple tuple = {};
 	struct fp_guehdr *gue;
-	__u8 hop[16] __attribute__((aligned(4)));
 	__u32 inner_len;
-	__u8 next, l4proto;
+	__u8 l4proto;
 	int fragment, rc;
 
 	fp_cursor_init(&c, (void *)(long)skb->data, (void *)(long)skb->data_end);
@@ -414,40 +509,12 @@ int fp_backend_ingress(struct __sk_buff *skb)
 			return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
 		if (th->syn && !th->ack)
 			return deliver(skb, &e, FP_BACKEND_SYN_LOCAL);
-		rc = tcp_socket_verdict(skb, &e, th);
+		segment_tuple(&e, th, &tuple);
+		rc = socket_verdict(skb, &tuple, e.inner_v6, e.inner_ip, th,
+				    FP_BACKEND_ESTABLISHED_LOCAL);
 		if (rc >= 0)
 			return deliver(skb, &e, rc);
-
-		next = e.priv->hop_index + 1;
-		if (next >= e.priv->hop_count)
-			return deliver(skb, &e, FP_BACKEND_LAST_RESORT);
-		/*
-		 * hop_index < next < hop_count <= FP_MAX_HOPS == 2 (parse.h checked the
-		 * list): the next hop can only be hops[1]. Constant offsets keep the
-		 * verifier's packet range checks simple.
-		 */
-		if (next != 1)
-			return deliver(skb, &e, FP_BACKEND_LOOP_GUARD);
-		if (!e.outer_v6) {
-			__be32 *hops = e.hops;
-
-			if ((void *)(hops + 2) > c.end)
-				return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
-			fp_addr_from_v4(hop, hops[1]);
-		} else {
-			struct in6_addr *hops = e.hops;
-
-			if ((void *)(hops + 2) > c.end)
-				return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
-			__builtin_memcpy(hop, &hops[1], 16);
-		}
-		if (is_self(hop))
-			return deliver(skb, &e, FP_BACKEND_LOOP_GUARD);
-		rc = forward(skb, &e, hop, next);
-		if (rc >= 0)
-			return rc;
-		/* forward() rewrote the outer header, which deliver() strips anyway. */
-		return deliver(skb, &e, FP_BACKEND_NO_ROUTE);
+		return second_chance(skb, &e, c.end);
 	}
 	if (l4proto == IPPROTO_UDP) {
 		struct udphdr *udp;
@@ -459,8 +526,16 @@ int fp_backend_ingress(struct __sk_buff *skb)
 			return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
 		return deliver(skb, &e, FP_BACKEND_UDP_LOCAL);
 	}
-	if ((l4proto == IPPROTO_ICMP && !e.inner_v6) || (l4proto == IPPROTO_ICMPV6 && e.inner_v6))
-		return deliver(skb, &e, FP_BACKEND_ICMP_LOCAL);
+	if ((l4proto == IPPROTO_ICMP && !e.inner_v6) || (l4proto == IPPROTO_ICMPV6 && e.inner_v6)) {
+		/*
+		 * An error about one of our TCP flows (path MTU discovery above all) goes
+		 * where the flow's socket is, like the flow's own segments.
+		 */
+		if (icmp_error_tuple(&c, e.inner_v6, &tuple) ||
+		    socket_verdict(skb, &tuple, e.inner_v6, NULL, NULL, FP_BACKEND_ICMP_LOCAL) >= 0)
+			return deliver(skb, &e, FP_BACKEND_ICMP_LOCAL);
+		return second_chance(skb, &e, c.end);
+	}
 	return deliver(skb, &e, FP_BACKEND_OTHER_LOCAL);
 }
 

@@ -411,7 +411,7 @@ static void test_udp_and_icmp_delivered(void **state)
 	run(frame, (size_t)len, &r);
 	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_UDP_LOCAL);
 
-	/* ICMP "fragmentation needed" about a reply of ours, IPv4 and IPv6. */
+	/* ICMP errors quoting nothing we can look up, and an echo request: delivered. */
 	memset(&s, 0, sizeof(s));
 	s.src = fp_pkt_addr("10.9.0.254");
 	s.dst = fp_pkt_addr(vip4);
@@ -421,7 +421,13 @@ static void test_udp_and_icmp_delivered(void **state)
 	s.icmp_rest = 1400;
 	s.payload_len = 28;
 	ilen = inner_packet(&s, inner);
-	len = encap(inner, ilen, lb4, self4, NULL, 0, 1, frame);
+	len = encap(inner, ilen, lb4, self4, other4, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_ICMP_LOCAL);
+	s.icmp_type = 8; /* echo request */
+	s.icmp_code = 0;
+	ilen = inner_packet(&s, inner);
+	len = encap(inner, ilen, lb4, self4, other4, 0, 2, frame);
 	run(frame, (size_t)len, &r);
 	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_ICMP_LOCAL);
 
@@ -433,7 +439,7 @@ static void test_udp_and_icmp_delivered(void **state)
 	s.icmp_rest = 1280;
 	s.payload_len = 48;
 	ilen = inner_packet(&s, inner);
-	len = encap(inner, ilen, lb6, self6, NULL, 0, 1, frame);
+	len = encap(inner, ilen, lb6, self6, other6, 0, 2, frame);
 	run(frame, (size_t)len, &r);
 	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_ICMP_LOCAL);
 }
@@ -535,6 +541,64 @@ static void test_loop_guard(void **state)
 	len = encap(inner, ilen, lb4, self4, other4, 255, 2, frame);
 	run(frame, (size_t)len, &r);
 	assert_dropped(&r, FP_BACKEND_LOOP_GUARD);
+}
+
+/*
+ * An ICMP error quoting the first 28 (IPv4) or 48 (IPv6) bytes of one of our replies
+ * (VIP:80 -> @client:@port): frag needed / packet too big, from a router.
+ */
+static size_t icmp_error(const char *client, __u16 port, const char *vip, __u8 *inner)
+{
+	struct fp_pkt_spec reply = tcp_spec(vip, client, VIP_PORT, FP_TCP_ACK);
+	struct fp_pkt_spec s = { 0 };
+	__u8 quoted[FP_PKT_MAX];
+	int v6 = !fp_addr_v4(&reply.src);
+
+	reply.dport = port;
+	inner_packet(&reply, quoted);
+	s.src = fp_pkt_addr(v6 ? "fd00:9::fe" : "10.9.0.254");
+	s.dst = reply.src;
+	s.proto = v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+	s.icmp_type = v6 ? 2 : 3;
+	s.icmp_code = v6 ? 0 : 4;
+	s.icmp_rest = 1280;
+	s.payload = quoted;
+	s.payload_len = v6 ? 48 : 28;
+	return inner_packet(&s, inner);
+}
+
+static void test_icmp_error_follows_flow(void **state)
+{
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct run_result r;
+	size_t ilen;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	/* About the real connection: delivered here, whatever the hop list says. */
+	ilen = icmp_error(client4, fx.est_port_v4, vip4, inner);
+	len = encap(inner, ilen, lb4, self4, other4, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_ICMP_LOCAL);
+	ilen = icmp_error(client6, fx.est_port_v6, vip6, inner);
+	len = encap(inner, ilen, lb6, self6, other6, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_ICMP_LOCAL);
+	/* About a flow this backend does not have: on to the previous owner. */
+	ilen = icmp_error("10.9.0.1", 4444, vip4, inner);
+	len = encap(inner, ilen, lb4, self4, other4, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_forwarded(&r, frame, (size_t)len, other4);
+	ilen = icmp_error("fd00:9::1", 4444, vip6, inner);
+	len = encap(inner, ilen, lb4, self4, other4, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_forwarded(&r, frame, (size_t)len, other4);
+	/* ... and with no hop left, delivered as the last resort. */
+	ilen = icmp_error("10.9.0.1", 4444, vip4, inner);
+	len = encap(inner, ilen, lb4, self4, NULL, 0, 1, frame);
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_LAST_RESORT);
 }
 
 /* ---- SYN cookies ------------------------------------------------------------------- */
@@ -816,6 +880,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_forwarded),
 		cmocka_unit_test(test_last_resort),
 		cmocka_unit_test(test_loop_guard),
+		cmocka_unit_test(test_icmp_error_follows_flow),
 		cmocka_unit_test(test_syncookie),
 		cmocka_unit_test(test_not_flowpin_untouched),
 		cmocka_unit_test(test_not_allowed),
