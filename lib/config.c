@@ -35,12 +35,35 @@ struct loader {
 	bool out_of_memory;
 };
 
+/* Rewrites control characters in @s as \n, \t or \xNN, in place, cutting to fit @size. */
+static void escape_controls(char *s, size_t size)
+{
+	char out[1024];
+	size_t o = 0;
+
+	for (const unsigned char *c = (const unsigned char *)s; *c && o + 5 < sizeof(out); c++) {
+		if (*c == '\n')
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\n");
+		else if (*c == '\t')
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\t");
+		else if (*c < 0x20 || *c == 0x7f)
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", *c);
+		else
+			out[o++] = (char)*c;
+	}
+	out[o] = '\0';
+	if (o >= size)
+		o = size - 1;
+	memcpy(s, out, o);
+	s[o] = '\0';
+}
+
 static void report(struct loader *ld, size_t line, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 static void report(struct loader *ld, size_t line, const char *field, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[512], safe_field[2 * FIELD_MAX];
 	struct problem *p;
 	va_list ap;
 
@@ -48,6 +71,10 @@ static void report(struct loader *ld, size_t line, const char *field, const char
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Values and key names come from the file: keep each problem on one line. */
+	escape_controls(msg, sizeof(msg));
+	snprintf(safe_field, sizeof(safe_field), "%s", field);
+	escape_controls(safe_field, sizeof(safe_field));
 	if (ld->n_problems == ld->cap_problems) {
 		size_t cap = ld->cap_problems ? 2 * ld->cap_problems : 16;
 
@@ -62,7 +89,7 @@ static void report(struct loader *ld, size_t line, const char *field, const char
 	p = &ld->problems[ld->n_problems];
 	p->line = line;
 	p->seq = ld->n_problems;
-	if (asprintf(&p->text, "%s:%zu: %s: %s", ld->path, line, field, msg) < 0) {
+	if (asprintf(&p->text, "%s:%zu: %s: %s", ld->path, line, safe_field, msg) < 0) {
 		ld->out_of_memory = true;
 		return;
 	}

@@ -575,6 +575,76 @@ static void test_shuffled_config_same_tables(void **state)
 	free(tb);
 }
 
+/*
+ * Robustness: thousands of randomly damaged copies of the example file. Each must load
+ * or fail cleanly: -EINVAL and no config, every message line "FILE:LINE: ...".
+ */
+static void test_damaged_files(void **state)
+{
+	FILE *f = fopen("examples/flowpin.yaml", "r");
+	char text[8192], damaged[8300], prefix[300];
+	size_t len;
+	__u64 s = 2024;
+	int loaded = 0, rejected = 0;
+	static const char pool[] = " :-[]{}#'\"\n\t&*!|>%@`,0123456789abcxyz./";
+
+	(void)state;
+	assert_non_null(f);
+	len = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	assert_true(len > 100);
+	for (int trial = 0; trial < 3000; trial++) {
+		size_t n = 0;
+		struct load_result r;
+		const char *path;
+
+		for (size_t i = 0; i < len; i++) {
+			s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+			/* One byte in 400 .. 12800 damaged, so both outcomes occur. */
+			switch ((s >> 33) % (400U << (trial % 6))) {
+			case 0: /* drop the byte */
+				break;
+			case 1: /* replace it */
+				damaged[n++] = pool[(s >> 20) % (sizeof(pool) - 1)];
+				break;
+			case 2: /* insert one before it */
+				damaged[n++] = pool[(s >> 20) % (sizeof(pool) - 1)];
+				damaged[n++] = text[i];
+				break;
+			default:
+				damaged[n++] = text[i];
+			}
+		}
+		damaged[n] = '\0';
+		path = write_file("damaged.yaml", damaged);
+		snprintf(prefix, sizeof(prefix), "%s:", path);
+		load(path, &r);
+		if (r.ret == 0) {
+			assert_non_null(r.cfg);
+			assert_string_equal(r.errors, "");
+			loaded++;
+		} else {
+			assert_int_equal(r.ret, -EINVAL);
+			assert_null(r.cfg);
+			assert_true(r.errors_len > 0);
+			for (char *line = r.errors; *line;) {
+				char *nl = strchr(line, '\n');
+				char *after = line + strlen(prefix);
+
+				assert_non_null(nl);
+				if (strncmp(line, prefix, strlen(prefix)) || *after < '1' ||
+				    *after > '9')
+					fail_msg("malformed message: %.*s", (int)(nl - line), line);
+				line = nl + 1;
+			}
+			rejected++;
+		}
+		result_free(&r);
+	}
+	print_message("# damaged example files: %d loaded, %d rejected\n", loaded, rejected);
+	assert_true(rejected > 1000); /* the damage is real */
+}
+
 static void test_names(void **state)
 {
 	struct fp_addr a;
@@ -612,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_missing_and_unreadable_files),
 		cmocka_unit_test(test_permission_denied),
 		cmocka_unit_test(test_shuffled_config_same_tables),
+		cmocka_unit_test(test_damaged_files),
 		cmocka_unit_test(test_names),
 	};
 
