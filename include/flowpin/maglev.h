@@ -19,19 +19,27 @@ struct fp_maglev_backend {
 /*
  * fp_maglev_build - fill @table[0..m-1] with backend ids (FP_NO_BACKEND when no backend
  * has weight). The result depends only on (ids, weights, m, key), never on the order
- * of @backends. @m must be prime. Returns 0 or a negative errno.
+ * of @backends. Backend i's walk is offset_i + j * skip_i (mod m), with offset and skip
+ * two SipHash-2-4 values of its id under @key; backends take turns in id order, each
+ * turn worth sum(weights) of credit, earned at weight * n per round (lib/maglev.c).
+ * @m must be prime; ids 1..65535 and unique. Returns 0, -EINVAL or -ENOMEM.
  */
 int fp_maglev_build(const struct fp_maglev_backend *backends, size_t n, __u32 m,
 		    const struct fp_hash_key *key, __u16 *table);
 
 /*
- * fp_maglev_populate - the paper's population loop with explicit (offset, skip) per
- * backend, for tests against the paper's worked example.
+ * fp_maglev_populate - the same population loop with explicit (offset, skip) per
+ * backend (offset < m, 0 < skip < m), for tests against the paper's worked example.
+ * Turns are in id order, as in fp_maglev_build(). Returns 0, -EINVAL or -ENOMEM.
  */
 int fp_maglev_populate(const __u32 *ids, const __u32 *weights, const __u32 *offset,
 		       const __u32 *skip, size_t n, __u32 m, __u16 *table);
 
-/* Per-bucket hop pairs for generation g+1 (@next) over generation g (@prev). */
+/*
+ * Per-bucket hop pairs for generation g+1 (@next) over generation g (@prev): owner =
+ * next[i]; previous = prev[i], or next[i] when @prev is NULL (first generation) or
+ * prev[i] is FP_NO_BACKEND (no second hop to offer).
+ */
 void fp_generation_pairs(const __u16 *next, const __u16 *prev, __u32 m, struct fp_bucket *out);
 
 /* Number of buckets whose owner differs between two tables. */
