@@ -7,8 +7,10 @@
  * No VIP lookup, no hash, no session table, no counters: bench/bench_xdp.c reports the
  * real program's cost as a multiple of this one.
  *
- * With fib_lookup set, the next-hop MAC comes from bpf_fib_lookup() like in the real
- * program, so the benchmark can show how much of the gap that one helper is.
+ * Two switches let the benchmark show what the real program's mandatory steps cost on
+ * their own: fib_lookup takes the next-hop MAC from bpf_fib_lookup() as the real
+ * program does, flow_hash derives the outer source port from the keyed flow hash
+ * (SipHash-1-3 over the flow key, flowpin/hash.h) instead of a port xor.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -18,6 +20,8 @@
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <flowpin/compiler.h>
+#include <flowpin/flow.h>
+#include <flowpin/hash.h>
 #include <flowpin/wire.h>
 
 #ifndef AF_INET
@@ -47,6 +51,9 @@ FP_INLINE void load_v6(__u32 out[4], const volatile __u32 in[4])
 }
 const volatile __u16 encap_port = FP_DEFAULT_ENCAP_PORT; /* host order */
 const volatile __u8 fib_lookup = 0;
+const volatile __u8 flow_hash = 0;
+const volatile __u64 hash_k0 = 0;
+const volatile __u64 hash_k1 = 0;
 
 struct l4_ports {
 	__be16 source;
@@ -80,6 +87,7 @@ int fp_floor(struct xdp_md *ctx)
 	struct l4_ports *ports;
 	__u32 inner_len, overhead, src6[4], dst6[4];
 	__be32 src4 = source_v4, dst4 = backend_v4;
+	struct fp_flow_key flow = {};
 	__u8 l4proto;
 	int v6;
 
@@ -92,6 +100,8 @@ int fp_floor(struct xdp_md *ctx)
 			return XDP_PASS;
 		l4proto = ip->protocol;
 		ports = (void *)ip + ip->ihl * 4;
+		fp_addr_from_v4(flow.src, ip->saddr);
+		fp_addr_from_v4(flow.dst, ip->daddr);
 		inner_len = bpf_ntohs(ip->tot_len);
 		v6 = 0;
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
@@ -101,6 +111,8 @@ int fp_floor(struct xdp_md *ctx)
 			return XDP_PASS;
 		l4proto = ip6->nexthdr;
 		ports = (void *)(ip6 + 1);
+		__builtin_memcpy(flow.src, &ip6->saddr, 16);
+		__builtin_memcpy(flow.dst, &ip6->daddr, 16);
 		inner_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 		v6 = 1;
 	} else {
@@ -112,6 +124,14 @@ int fp_floor(struct xdp_md *ctx)
 		return XDP_PASS;
 	/* Something per flow for the outer source port, as the real program has. */
 	__u16 outer_sport = 0x8000 | ((ports->source ^ ports->dest) & 0x7fff);
+	if (flow_hash) {
+		struct fp_hash_key key = { hash_k0, hash_k1 };
+
+		flow.sport = ports->source;
+		flow.dport = ports->dest;
+		flow.proto = l4proto;
+		outer_sport = fp_hash_sport(fp_flow_hash(&key, &flow));
+	}
 
 	overhead = fp_encap_overhead(v6, 1);
 	if (bpf_xdp_adjust_head(ctx, -(int)overhead))

@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Per-packet cost of the LB's XDP program, against a floor.
+ *
+ * Method (DESIGN.md "Measuring speed"): BPF_PROG_TEST_RUN with repeat = 1, so every run
+ * is one fresh copy of one packet (with repeat > 1 the kernel re-runs the program on the
+ * buffer it already rewrote). The kernel reports each run's duration in ns; a round is
+ * RUNS runs, its figure the median; the result is the median of ROUNDS round figures,
+ * minus the same measurement of an empty XDP program (bpf/empty.bpf.c), which removes
+ * the syscall, the copy and the timer. The programs are measured interleaved, round by
+ * round, so drift hits them alike. Beside flowpin: the floor (bpf/floor.bpf.c: parse,
+ * encapsulate in the same wire format, XDP_TX) and the floor plus bpf_fib_lookup().
+ *
+ * Runs in a private network namespace (flowpin/fibns.h) so bpf_fib_lookup() resolves.
+ * Prints one markdown section on stdout; bench/run collects it into bench/results.md.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/utsname.h>
+#include <linux/in.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <flowpin/config.h>
+#include <flowpin/fibns.h>
+#include <flowpin/lb.h>
+#include <flowpin/log.h>
+#include "common/pkt.h"
+#include "empty.skel.h"
+#include "floor.skel.h"
+
+#define ROUNDS	 21
+#define RUNS	 1000
+#define VARIANTS (ROUNDS * RUNS) /* distinct flows for the paths that must miss */
+
+static const char config_yaml[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
+				  "table_size: 65537\n"
+				  "encap_port: 6080\n"
+				  "vips:\n"
+				  "  - name: web4\n"
+				  "    address: 198.51.100.10\n"
+				  "    port: 443\n"
+				  "    protocol: tcp\n"
+				  "    pinning: full\n"
+				  "    backends:\n"
+				  "      - { id: 1, address: 10.20.0.1 }\n"
+				  "      - { id: 2, address: 10.20.0.2 }\n"
+				  "      - { id: 3, address: 10.20.0.3 }\n"
+				  "  - name: web6\n"
+				  "    address: 2001:db8:100::10\n"
+				  "    port: 443\n"
+				  "    protocol: tcp\n"
+				  "    pinning: full\n"
+				  "    backends:\n"
+				  "      - { id: 1, address: fd00:20::1 }\n"
+				  "      - { id: 2, address: fd00:20::2 }\n"
+				  "  - name: quic\n"
+				  "    address: 198.51.100.10\n"
+				  "    port: 443\n"
+				  "    protocol: udp\n"
+				  "    pinning: full\n"
+				  "    backends:\n"
+				  "      - { id: 1, address: 10.20.0.1 }\n"
+				  "      - { id: 2, address: 10.20.0.2 }\n";
+
+/* One measured path: its packets (one, or VARIANTS distinct flows) and its results. */
+struct path {
+	const char *name;
+	const char *what;
+	__u8 *frames; /* n x FP_PKT_MAX */
+	__u32 *lens;
+	size_t n;
+	double ns[5];	    /* per program: median of round medians */
+	char decision[128]; /* flowpin's counters that moved on every run */
+};
+
+enum { P_EMPTY, P_FLOOR, P_FLOOR_FIB, P_FLOOR_FIB_HASH, P_FLOWPIN, P_NPROGS };
+
+struct progs {
+	int fd[P_NPROGS];
+	__u32 expect[P_NPROGS];
+	int ifindex;
+};
+
+static int cmp_u32(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * One round of one program on one path: RUNS single-packet runs, starting at variant
+ * @first. Stores the median duration. Every run must give the expected verdict, so a
+ * path that silently fell into a drop is never reported as fast.
+ */
+static int run_round(const struct progs *pr, int prog, const struct path *p, size_t first,
+		     double *median)
+{
+	static __u32 durations[RUNS];
+	static __u8 out[FP_PKT_MAX + 256];
+
+	for (size_t i = 0; i < RUNS; i++) {
+		size_t v = p->n == 1 ? 0 : (first + i) % p->n;
+		struct xdp_md ctx = { .data_end = p->lens[v], .ingress_ifindex = pr->ifindex };
+		LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = p->frames + v * FP_PKT_MAX,
+			    .data_size_in = p->lens[v], .data_out = out,
+			    .data_size_out = sizeof(out), .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+		if (bpf_prog_test_run_opts(pr->fd[prog], &run))
+			return -errno;
+		if (run.retval != pr->expect[prog]) {
+			fprintf(stderr, "bench_xdp: path %s, program %d: verdict %u, expected %u\n",
+				p->name, prog, run.retval, pr->expect[prog]);
+			return -EPROTO;
+		}
+		durations[i] = run.duration;
+	}
+	qsort(durations, RUNS, sizeof(durations[0]), cmp_u32);
+	*median = (durations[RUNS / 2 - 1] + durations[RUNS / 2]) / 2.0;
+	return 0;
+}
+
+static int measure(const struct progs *pr, struct path *p)
+{
+	double rounds[P_NPROGS][ROUNDS];
+	int err;
+
+	for (int r = 0; r < ROUNDS; r++) {
+		for (int prog = 0; prog < P_NPROGS; prog++) {
+			err = run_round(pr, prog, p, (size_t)r * RUNS, &rounds[prog][r]);
+			if (err)
+				return err;
+		}
+	}
+	for (int prog = 0; prog < P_NPROGS; prog++) {
+		qsort(rounds[prog], ROUNDS, sizeof(double), cmp_double);
+		p->ns[prog] = rounds[prog][ROUNDS / 2];
+	}
+	return 0;
+}
+
+/* Fills @p with @n frames of @base, variant i with source port and address from i. */
+static int build_path(struct path *p, const struct fp_pkt_spec *base, size_t n)
+{
+	p->frames = malloc(n * FP_PKT_MAX);
+	p->lens = calloc(n, sizeof(*p->lens));
+	if (!p->frames || !p->lens)
+		return -ENOMEM;
+	p->n = n;
+	for (size_t i = 0; i < n; i++) {
+		struct fp_pkt_spec s = *base;
+		int len;
+
+		if (n > 1) {
+			s.sport = (__u16)(1024 + i % 60000);
+			s.src.a[15] ^= (__u8)(i / 60000);
+			s.src.a[14] ^= (__u8)(i >> 8);
+		}
+		len = fp_pkt_build(&s, p->frames + i * FP_PKT_MAX, FP_PKT_MAX);
+		if (len < 0)
+			return len;
+		p->lens[i] = (__u32)len;
+	}
+	return 0;
+}
+
+/* Runs @frame once through flowpin (to create a session before the hit path). */
+static int prime(int fd, int ifindex, const __u8 *frame, __u32 len, __u32 expect)
+{
+	__u8 out[FP_PKT_MAX + 256];
+	struct xdp_md ctx = { .data_end = len, .ingress_ifindex = ifindex };
+	LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = frame, .data_size_in = len, .data_out = out,
+		    .data_size_out = sizeof(out), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+		    .repeat = 1);
+
+	if (bpf_prog_test_run_opts(fd, &run))
+		return -errno;
+	return run.retval == expect ? 0 : -EPROTO;
+}
+
+static void print_machine(void)
+{
+	char model[256] = "unknown CPU", line[512];
+	struct utsname u;
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':');
+
+		if (!strncmp(line, "model name", 10) && colon) {
+			snprintf(model, sizeof(model), "%s", colon + 2);
+			model[strcspn(model, "\n")] = 0;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	uname(&u);
+	printf("Machine: %s, %ld CPUs online, Linux %s %s.\n", model, sysconf(_SC_NPROCESSORS_ONLN),
+	       u.release, u.machine);
+}
+
+int main(void)
+{
+	struct empty *empty = NULL;
+	struct floor *floors[3] = {};
+	struct fp_config *cfg = NULL;
+	struct fp_lb *lb = NULL;
+	struct fp_fibns ns;
+	struct progs pr = {};
+	struct path paths[5] = {
+		{ "session hit", "IPv4 TCP ACK of an established flow" },
+		{ "new flow (SYN)", "IPv4 TCP SYN, a different flow every run" },
+		{ "mid-flow miss", "IPv4 TCP ACK, no session (another LB's flow), a different "
+				   "flow every run" },
+		{ "IPv6 session hit", "IPv6 TCP ACK of an established flow, IPv6 backend" },
+		{ "QUIC-sized UDP", "IPv4 UDP, 1200-byte payload, established flow" },
+	};
+	struct fp_pkt_spec specs[5] = {};
+	char cfg_path[] = "/tmp/flowpin-bench-XXXXXX";
+	int fd, err, rc = 1;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "bench_xdp: needs root (BPF_PROG_TEST_RUN, network namespace)\n");
+		printf("## XDP per-packet cost\n\nNot measured: bench_xdp needs root.\n");
+		return 1;
+	}
+	fd = mkstemp(cfg_path);
+	if (fd < 0 || write(fd, config_yaml, sizeof(config_yaml) - 1) < 0) {
+		perror("bench_xdp: config");
+		goto out;
+	}
+	close(fd);
+	err = fp_config_load(cfg_path, &cfg, stderr);
+	unlink(cfg_path);
+	if (err)
+		goto out;
+	err = fp_fibns_enter(NULL, &ns);
+	if (err)
+		goto out;
+	pr.ifindex = ns.ifindex;
+
+	empty = empty__open_and_load();
+	if (!empty) {
+		fprintf(stderr, "bench_xdp: cannot load the empty program\n");
+		goto out;
+	}
+	/*
+	 * Three floors: the plain one (the issue's), + bpf_fib_lookup, + the keyed flow
+	 * hash for the outer source port. Each sends everything to backend 1 of the VIP of
+	 * the packet's family: the same outer family and size as flowpin's output.
+	 */
+	for (int i = 0; i < 3; i++) {
+		floors[i] = floor__open();
+		if (!floors[i]) {
+			fprintf(stderr, "bench_xdp: cannot open the floor program\n");
+			goto out;
+		}
+		struct fp_addr b4 = fp_pkt_addr("10.20.0.1"), b6 = fp_pkt_addr("fd00:20::1");
+
+		memcpy((void *)&floors[i]->rodata->backend_v4, b4.a + 12, 4);
+		memcpy((void *)&floors[i]->rodata->source_v4, ns.own_v4, 4);
+		memcpy((void *)floors[i]->rodata->backend_v6, b6.a, 16);
+		memcpy((void *)floors[i]->rodata->source_v6, ns.own_v6, 16);
+		memcpy((void *)floors[i]->rodata->own_mac, ns.own_mac, 6);
+		memcpy((void *)floors[i]->rodata->next_hop_mac, ns.next_hop_mac, 6);
+		floors[i]->rodata->fib_lookup = i >= 1;
+		floors[i]->rodata->flow_hash = i >= 2;
+		floors[i]->rodata->hash_k0 = cfg->hash_key.k0;
+		floors[i]->rodata->hash_k1 = cfg->hash_key.k1;
+		if (floor__load(floors[i])) {
+			fprintf(stderr, "bench_xdp: cannot load the floor program\n");
+			goto out;
+		}
+	}
+	struct fp_lb_opts opts = { .have_source_v4 = true,
+				   .have_source_v6 = true,
+				   /* A benchmark of new flows must not run into the ceiling. */
+				   .new_flow_rate = UINT32_MAX };
+	fp_addr_from_v4(opts.source_v4.a, *(const __be32 *)ns.own_v4);
+	memcpy(opts.source_v6.a, ns.own_v6, 16);
+	err = fp_lb_open(cfg, &opts, &lb);
+	if (err) {
+		fprintf(stderr, "bench_xdp: cannot load flowpin's XDP program: %s\n",
+			strerror(-err));
+		goto out;
+	}
+	pr.fd[P_EMPTY] = bpf_program__fd(empty->progs.fp_empty);
+	pr.fd[P_FLOOR] = bpf_program__fd(floors[0]->progs.fp_floor);
+	pr.fd[P_FLOOR_FIB] = bpf_program__fd(floors[1]->progs.fp_floor);
+	pr.fd[P_FLOOR_FIB_HASH] = bpf_program__fd(floors[2]->progs.fp_floor);
+	pr.fd[P_FLOWPIN] = fp_lb_prog_fd(lb);
+	pr.expect[P_EMPTY] = XDP_PASS;
+	pr.expect[P_FLOOR] = pr.expect[P_FLOOR_FIB] = pr.expect[P_FLOOR_FIB_HASH] = XDP_TX;
+	pr.expect[P_FLOWPIN] = XDP_TX;
+
+	for (int i = 0; i < 5; i++) {
+		specs[i].src = fp_pkt_addr(i == 3 ? "2001:db8:200::7" : "203.0.113.7");
+		specs[i].dst = fp_pkt_addr(i == 3 ? "2001:db8:100::10" : "198.51.100.10");
+		specs[i].proto = i == 4 ? IPPROTO_UDP : IPPROTO_TCP;
+		specs[i].sport = 40000;
+		specs[i].dport = 443;
+		specs[i].tcp_flags = i == 1 ? FP_TCP_SYN : FP_TCP_ACK;
+		specs[i].payload_len = i == 4 ? 1200 : 0;
+	}
+	for (int i = 0; i < 5; i++) {
+		err = build_path(&paths[i], &specs[i], (i == 1 || i == 2) ? VARIANTS : 1);
+		if (err) {
+			fprintf(stderr, "bench_xdp: building packets: %s\n", strerror(-err));
+			goto out;
+		}
+	}
+	/* Establish the flows of the hit paths: SYN, then the handshake-completing ACK. */
+	for (int i = 0; i < 5; i++) {
+		struct fp_pkt_spec syn = specs[i];
+		__u8 frame[FP_PKT_MAX];
+		int len;
+
+		if (i == 1 || i == 2)
+			continue;
+		if (syn.proto == IPPROTO_TCP) {
+			syn.tcp_flags = FP_TCP_SYN;
+			len = fp_pkt_build(&syn, frame, sizeof(frame));
+			if (len < 0 || prime(pr.fd[P_FLOWPIN], pr.ifindex, frame, len, XDP_TX))
+				goto primed_badly;
+		}
+		if (prime(pr.fd[P_FLOWPIN], pr.ifindex, paths[i].frames, paths[i].lens[0], XDP_TX))
+			goto primed_badly;
+		continue;
+	primed_badly:
+		fprintf(stderr, "bench_xdp: cannot establish the flow of path '%s'\n",
+			paths[i].name);
+		goto out;
+	}
+
+	__u64 before[FP_CNT__MAX], after[FP_CNT__MAX];
+	for (int i = 0; i < 5; i++) {
+		if (fp_lb_read_counters(lb, before))
+			goto out;
+		err = measure(&pr, &paths[i]);
+		if (err || fp_lb_read_counters(lb, after)) {
+			fprintf(stderr, "bench_xdp: path '%s': %s\n", paths[i].name,
+				strerror(err ? -err : EIO));
+			goto out;
+		}
+		/*
+		 * Which decision the path really took: the counters (other than the verdict)
+		 * that moved once for every flowpin run, so a path that silently took
+		 * another branch shows in the table.
+		 */
+		for (int c = 0; c < FP_CNT__MAX; c++) {
+			size_t used = strlen(paths[i].decision);
+
+			if (c == FP_CNT_TX || after[c] - before[c] < (__u64)ROUNDS * RUNS)
+				continue;
+			snprintf(paths[i].decision + used, sizeof(paths[i].decision) - used, "%s%s",
+				 used ? " + " : "", fp_counter_names[c]);
+		}
+	}
+
+	printf("## XDP per-packet cost (bench/bench_xdp.c)\n\n");
+	print_machine();
+	printf("\nMethod: BPF_PROG_TEST_RUN with repeat = 1 (one fresh copy of one packet per "
+	       "run; XDP's repeat would re-run on the rewritten buffer), kernel-reported duration "
+	       "of each run; median of %d runs per round, median of %d rounds, minus the empty "
+	       "XDP program measured the same way; all programs interleaved round by round, "
+	       "in a private network namespace where bpf_fib_lookup() resolves "
+	       "(flowpin/fibns.h). Paths that must miss use a different flow on every run. "
+	       "flowpin: the real program (`pinning: full`, loaded by lib/lb.c, new-flow rate "
+	       "limit off). floor (bpf/floor.bpf.c): parse Ethernet/IP/L4, encapsulate in "
+	       "flowpin's wire format (one hop), XDP_TX. floor+fib adds bpf_fib_lookup() for "
+	       "the next-hop MAC; floor+fib+hash also derives the outer source port from the "
+	       "keyed SipHash-1-3 flow hash: the two steps flowpin cannot skip on any path.\n\n",
+	       RUNS, ROUNDS);
+	printf("| path | flowpin decision | empty ns (subtracted) | floor ns | floor+fib ns | "
+	       "floor+fib+hash ns | flowpin ns | flowpin / floor | flowpin / floor+fib+hash | "
+	       "target (issue) |\n");
+	printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
+	for (int i = 0; i < 5; i++) {
+		struct path *p = &paths[i];
+		double e = p->ns[P_EMPTY], fl = p->ns[P_FLOOR] - e, ff = p->ns[P_FLOOR_FIB] - e,
+		       fh = p->ns[P_FLOOR_FIB_HASH] - e, fp = p->ns[P_FLOWPIN] - e;
+		char target[32] = "-";
+
+		if (i <= 1)
+			snprintf(target, sizeof(target), "<= %.1fx floor: %s", i ? 4.0 : 2.5,
+				 fp / fl <= (i ? 4.0 : 2.5) ? "met" : "missed");
+		printf("| %s (%s) | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.1fx | %.2fx | %s |\n",
+		       p->name, p->what, p->decision[0] ? p->decision : "?", e, fl, ff, fh, fp,
+		       fp / fl, fp / fh, target);
+	}
+	printf("\n");
+	rc = 0;
+out:
+	for (int i = 0; i < 5; i++) {
+		free(paths[i].frames);
+		free(paths[i].lens);
+	}
+	fp_lb_close(lb);
+	for (int i = 0; i < 3; i++)
+		floor__destroy(floors[i]);
+	empty__destroy(empty);
+	fp_config_free(cfg);
+	return rc;
+}
