@@ -702,6 +702,10 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 			return VERDICT(XDP_PASS, FP_CNT_PASS_FRAGMENT);
 		return VERDICT(XDP_PASS, pkt.icmp ? FP_CNT_PASS_ICMP : FP_CNT_PASS_NOT_VIP);
 	}
+	/* Our own encapsulation addressed to a VIP: never wrap it again (no loops). */
+	if (pkt.flow.proto == IPPROTO_UDP && !pkt.icmp && !pkt.fragment &&
+	    pkt.flow.dport == bpf_htons(encap_port))
+		return VERDICT(XDP_DROP, FP_CNT_DROP_GUE_TO_VIP);
 	if (vip->flags & FP_VIP_F_HASH_ADDRS) {
 		pkt.flow.sport = 0;
 		pkt.flow.dport = 0;
@@ -710,10 +714,6 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 	} else if (pkt.fragment) {
 		return VERDICT(XDP_PASS, FP_CNT_PASS_FRAGMENT);
 	}
-	/* Our own encapsulation addressed to a VIP: never wrap it again (no loops). */
-	if (pkt.flow.proto == IPPROTO_UDP && !pkt.icmp && !pkt.fragment &&
-	    pkt.flow.dport == bpf_htons(encap_port))
-		return VERDICT(XDP_DROP, FP_CNT_DROP_GUE_TO_VIP);
 	if (pkt.icmp)
 		count(st, FP_CNT_ICMP_ROUTED);
 	/* 3. Connection tickets: a later issue. */
