@@ -19,12 +19,12 @@
 #endif
 
 struct fp_flow_key {
-	__u8 src[16];	/* client address (IPv4-mapped for IPv4) */
-	__u8 dst[16];	/* VIP address (IPv4-mapped for IPv4) */
-	__be16 sport;	/* client port; 0 when the VIP hashes on addresses only */
-	__be16 dport;	/* VIP port; 0 when the VIP hashes on addresses only */
-	__u8 proto;	/* IPPROTO_TCP or IPPROTO_UDP */
-	__u8 pad[3];	/* always zero: part of the hashed bytes */
+	__u8 src[16]; /* client address (IPv4-mapped for IPv4) */
+	__u8 dst[16]; /* VIP address (IPv4-mapped for IPv4) */
+	__be16 sport; /* client port; 0 when the VIP hashes on addresses only */
+	__be16 dport; /* VIP port; 0 when the VIP hashes on addresses only */
+	__u8 proto;   /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad[3];  /* always zero: part of the hashed bytes */
 };
 FP_STATIC_ASSERT(sizeof(struct fp_flow_key) == 40, "flow key is five 64-bit words");
 

@@ -30,30 +30,30 @@ FP_INLINE __u64 fp_rotl64(__u64 x, int b)
 	return (x << b) | (x >> (64 - b));
 }
 
-#define FP_SIPROUND(v0, v1, v2, v3)                                                             \
-	do {                                                                                    \
-		v0 += v1;                                                                       \
-		v1 = fp_rotl64(v1, 13);                                                         \
-		v1 ^= v0;                                                                       \
-		v0 = fp_rotl64(v0, 32);                                                         \
-		v2 += v3;                                                                       \
-		v3 = fp_rotl64(v3, 16);                                                         \
-		v3 ^= v2;                                                                       \
-		v0 += v3;                                                                       \
-		v3 = fp_rotl64(v3, 21);                                                         \
-		v3 ^= v0;                                                                       \
-		v2 += v1;                                                                       \
-		v1 = fp_rotl64(v1, 17);                                                         \
-		v1 ^= v2;                                                                       \
-		v2 = fp_rotl64(v2, 32);                                                         \
+#define FP_SIPROUND(v0, v1, v2, v3)     \
+	do {                            \
+		v0 += v1;               \
+		v1 = fp_rotl64(v1, 13); \
+		v1 ^= v0;               \
+		v0 = fp_rotl64(v0, 32); \
+		v2 += v3;               \
+		v3 = fp_rotl64(v3, 16); \
+		v3 ^= v2;               \
+		v0 += v3;               \
+		v3 = fp_rotl64(v3, 21); \
+		v3 ^= v0;               \
+		v2 += v1;               \
+		v1 = fp_rotl64(v1, 17); \
+		v1 ^= v2;               \
+		v2 = fp_rotl64(v2, 32); \
 	} while (0)
 
 /* One compression round per message word (c = 1). */
-#define FP_SIP_ABSORB(v0, v1, v2, v3, m)                                                        \
-	do {                                                                                    \
-		v3 ^= (m);                                                                      \
-		FP_SIPROUND(v0, v1, v2, v3);                                                    \
-		v0 ^= (m);                                                                      \
+#define FP_SIP_ABSORB(v0, v1, v2, v3, m)     \
+	do {                                 \
+		v3 ^= (m);                   \
+		FP_SIPROUND(v0, v1, v2, v3); \
+		v0 ^= (m);                   \
 	} while (0)
 
 /*

@@ -30,22 +30,22 @@
 #define FP_DEFAULT_ENCAP_PORT 6080
 #define FP_MAX_HOPS	      2 /* owner now, owner in the previous generation */
 
-#define FP_GUE_FLAG_PRIV 0x0001 /* host order of the 16-bit flags field: P bit */
-#define FP_PRIV_TYPE_HOPS 0xF1	/* "flowpin, version 1" in the first private byte */
-#define FP_PRIV_FLAG_V6	  0x01	/* hops are IPv6 addresses */
+#define FP_GUE_FLAG_PRIV      0x0001 /* host order of the 16-bit flags field: P bit */
+#define FP_PRIV_TYPE_HOPS     0xF1   /* "flowpin, version 1" in the first private byte */
+#define FP_PRIV_FLAG_V6	      0x01   /* hops are IPv6 addresses */
 
 struct fp_guehdr {
-	__u8 hlen_ver;	/* version (2 bits, 0) | C (1 bit, 0) | Hlen (5 bits), MSB first */
-	__u8 proto;	/* inner IP protocol: IPPROTO_IPIP (4) or IPPROTO_IPV6 (41) */
-	__be16 flags;	/* FP_GUE_FLAG_PRIV */
+	__u8 hlen_ver; /* version (2 bits, 0) | C (1 bit, 0) | Hlen (5 bits), MSB first */
+	__u8 proto;    /* inner IP protocol: IPPROTO_IPIP (4) or IPPROTO_IPV6 (41) */
+	__be16 flags;  /* FP_GUE_FLAG_PRIV */
 };
 FP_STATIC_ASSERT(sizeof(struct fp_guehdr) == 4, "GUE base header is 4 bytes");
 
 struct fp_gue_priv {
-	__u8 type;	 /* FP_PRIV_TYPE_HOPS */
-	__u8 hop_index;	 /* hop the packet is addressed to now (0-based) */
-	__u8 hop_count;	 /* 1..FP_MAX_HOPS */
-	__u8 flags;	 /* FP_PRIV_FLAG_V6 */
+	__u8 type;	   /* FP_PRIV_TYPE_HOPS */
+	__u8 hop_index;	   /* hop the packet is addressed to now (0-based) */
+	__u8 hop_count;	   /* 1..FP_MAX_HOPS */
+	__u8 flags;	   /* FP_PRIV_FLAG_V6 */
 	__be32 generation; /* table generation the LB used */
 };
 FP_STATIC_ASSERT(sizeof(struct fp_gue_priv) == 8, "private flags word + generation");
