@@ -372,7 +372,7 @@ out:
 /* ID of the XDP program attached to @ifindex and its mode (0: none). */
 static __u32 attached_id(int ifindex, enum fp_xdp_mode *mode)
 {
-	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct bpf_xdp_query_opts q = { .sz = sizeof(q) };
 
 	if (ifindex <= 0 || bpf_xdp_query(ifindex, 0, &q))
 		return 0;
@@ -1063,6 +1063,7 @@ static int lb_flows(const struct lb_opts *o, const struct lb_paths *p)
 		fp_err("%s: reading the session table: %s\n", p->pin_dir, strerror(-err));
 		goto out;
 	}
+	fflush(stdout); /* the count follows the flows, also when both go to a terminal */
 	fprintf(stderr, "%zu flows shown\n", f.shown);
 	rc = 0;
 out:

@@ -527,10 +527,16 @@ int cmd_replay(int argc, char **argv)
 			.data_end = pkt->hdr.caplen,
 			.ingress_ifindex = (__u32)ns.ifindex,
 		};
-		LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = pkt->data,
-			    .data_size_in = pkt->hdr.caplen, .data_out = frame,
-			    .data_size_out = REPLAY_MAX_FRAME + FP_MAX_ENCAP_OVERHEAD + 256,
-			    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
+		struct bpf_test_run_opts run = {
+			.sz = sizeof(run),
+			.data_in = pkt->data,
+			.data_size_in = pkt->hdr.caplen,
+			.data_out = frame,
+			.data_size_out = REPLAY_MAX_FRAME + FP_MAX_ENCAP_OVERHEAD + 256,
+			.ctx_in = &ctx,
+			.ctx_size_in = sizeof(ctx),
+			.repeat = 1,
+		};
 
 		if (!keep) {
 			err = fp_lb_clear_sessions(lb);
