@@ -10,12 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <flowpin/backend.h>
 #include <flowpin/log.h>
 #include <flowpin/wire.h>
 #include "backend.skel.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71 /* Linux 5.14; not in Debian 12's libc headers */
+#endif
 
 /* Our filter's identity on the device: fixed, so a stale one (crashed run) is replaced. */
 #define FP_BACKEND_TC_HANDLE   0xf10
@@ -138,6 +143,9 @@ int fp_backend_attach(struct fp_backend *b, int ifindex)
 
 	if (!b || ifindex <= 0 || b->ifindex)
 		return -EINVAL;
+	err = fp_netns_cookie(&st.netns_cookie);
+	if (err)
+		return err;
 	err = bpf_tc_hook_create(&hook);
 	if (err && err != -EEXIST) {
 		fp_err("backend: cannot create the clsact qdisc on ifindex %d: %s\n", ifindex,
@@ -201,14 +209,35 @@ static struct bpf_map *pinned_maps(struct fp_backend *b, size_t i)
 	return i < sizeof(maps) / sizeof(maps[0]) ? maps[i] : NULL;
 }
 
+int fp_netns_cookie(__u64 *cookie)
+{
+	socklen_t len = sizeof(*cookie);
+	int fd, err = 0;
+
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (fd < 0)
+		return -errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &len))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 int fp_backend_detach_info(const struct fp_backend_attach_info *info)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, tc);
+	__u64 cookie;
 	int err;
 
 	if (!info || !info->ifindex)
 		return -EINVAL;
+	/* An ifindex means nothing in another namespace: never touch a stranger's device. */
+	err = fp_netns_cookie(&cookie);
+	if (err)
+		return err;
+	if (cookie != info->netns_cookie)
+		return -EXDEV;
 	hook.ifindex = (int)info->ifindex;
 	tc.handle = info->handle;
 	tc.priority = info->priority;

@@ -533,15 +533,24 @@ static int backend_down(const struct backend_opts *o)
 		return 0;
 	}
 	err = fp_backend_detach_info(&info);
-	if (err)
-		fp_err("cannot detach the tc filter from ifindex %u: %s\n", info.ifindex,
-		       strerror(-err));
+	if (err == -EXDEV) {
+		fp_err("the agent (pid %u) is gone and was attached in another network namespace: "
+		       "run 'flowpin backend down' there\n",
+		       info.pid);
+		return 1;
+	}
+	if (err) {
+		fp_err("the agent (pid %u) is gone; cannot detach its tc filter from ifindex %u: "
+		       "%s\n",
+		       info.pid, info.ifindex, strerror(-err));
+		return 1;
+	}
 	fp_backend_unpin_dir(dir);
 	printf("flowpin backend: the agent (pid %u) was gone; removed its tc filter and pins. "
 	       "Its VIPs on lo and sysctl changes are still in place (only the agent knew the "
 	       "old values)\n",
 	       info.pid);
-	return err ? 1 : 0;
+	return 0;
 }
 
 /* ---- stats ---------------------------------------------------------------------------- */

@@ -54,12 +54,13 @@ FP_STATIC_ASSERT(sizeof(struct fp_backend_src_key) == 20, "LPM key: 4 + 16 bytes
 
 /* Who attached the program (written by `flowpin backend up`, read by down/stats). */
 struct fp_backend_attach_info {
-	__u32 pid;     /* the foreground `flowpin backend up` process */
-	__u32 ifindex; /* device with the tc ingress filter */
-	__u32 handle;  /* tc filter handle and priority, for detaching */
+	__u32 pid;	    /* the foreground `flowpin backend up` process */
+	__u32 ifindex;	    /* device with the tc ingress filter, in the network namespace: */
+	__u64 netns_cookie; /* SO_NETNS_COOKIE of the agent's network namespace */
+	__u32 handle;	    /* tc filter handle and priority, for detaching */
 	__u32 priority;
 };
-FP_STATIC_ASSERT(sizeof(struct fp_backend_attach_info) == 16, "four words");
+FP_STATIC_ASSERT(sizeof(struct fp_backend_attach_info) == 24, "no hidden padding");
 
 #define FP_BACKEND_PIN_SUBDIR "backend"
 #define FP_DEFAULT_PIN_ROOT   "/sys/fs/bpf/flowpin"
@@ -102,7 +103,13 @@ int fp_backend_pin(struct fp_backend *b, const char *dir);
 /* Removes the pinned maps (names at the top of this file) and @dir if it is then empty. */
 int fp_backend_unpin_dir(const char *dir);
 
-/* Detaches the filter described by @info (from the pinned state map; the agent is gone). */
+/* Cookie of the caller's network namespace (SO_NETNS_COOKIE). Returns 0 or a negative errno. */
+int fp_netns_cookie(__u64 *cookie);
+
+/*
+ * Detaches the filter described by @info (from the pinned state map; the agent is gone).
+ * -EXDEV when the caller is not in the agent's network namespace.
+ */
 int fp_backend_detach_info(const struct fp_backend_attach_info *info);
 
 /* Sums a per-CPU counters map (ours or pinned) into @out. Returns 0 or a negative errno. */

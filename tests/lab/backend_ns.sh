@@ -38,6 +38,10 @@ cleanup() {
 	done
 	wait 2>/dev/null # the agents undo their VIPs, sysctls and filters on SIGTERM
 	for ns in cl lb b1 b2; do
+		# Anything still running in our namespaces was started by this script.
+		for pid in $(ip netns pids "$p-$ns" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null
+		done
 		ip netns del "$p-$ns" 2>/dev/null
 	done
 	umount "$tmp/bpf" 2>/dev/null
@@ -153,17 +157,17 @@ vips:
         address: 10.0.0.12
 EOF
 for b in b1 b2; do
-	in_ns "$b" "$FLOWPIN" backend up --config "$tmp/flowpin.yaml" --dev eth0 \
+	ip netns exec "$p-$b" "$FLOWPIN" backend up --config "$tmp/flowpin.yaml" --dev eth0 \
 		--pin-root "$tmp/bpf/$b" >"$tmp/agent-$b.log" 2>&1 &
 	pids+=($!)
 done
 for b in b1 b2; do
 	wait_for "$tmp/bpf/$b/backend/counters" 10 || die "agent on $b did not come up"
-	in_ns "$b" "$PY" "$HELPER" serve "$b" "$VIP" "$PORT" >"$tmp/server-$b.log" 2>&1 &
+	ip netns exec "$p-$b" "$PY" "$HELPER" serve "$b" "$VIP" "$PORT" >"$tmp/server-$b.log" 2>&1 &
 	pids+=($!)
 done
 echo "10.0.0.12" >"$tmp/hops"
-in_ns lb "$PY" "$HELPER" relay vc "$VIP" 10.0.0.1 "$tmp/hops" 6080 >"$tmp/relay.log" 2>&1 &
+ip netns exec "$p-lb" "$PY" "$HELPER" relay vc "$VIP" 10.0.0.1 "$tmp/hops" 6080 >"$tmp/relay.log" 2>&1 &
 pids+=($!)
 sleep 0.5 # servers listening, relay bound
 
@@ -171,7 +175,7 @@ echo "1..7"
 
 # ---- 1. a connection through b2 ---------------------------------------------------------
 mkdir "$tmp/a" "$tmp/b"
-in_ns cl "$PY" "$HELPER" client "$VIP" "$PORT" "$tmp/a" 3 >"$tmp/client-a.log" 2>&1 &
+ip netns exec "$p-cl" "$PY" "$HELPER" client "$VIP" "$PORT" "$tmp/a" 3 >"$tmp/client-a.log" 2>&1 &
 pids+=($!)
 got=$(step "$tmp/a" 1)
 syn_b2=$(counter b2 syn_local)
@@ -205,7 +209,7 @@ else
 fi
 
 # ---- 3. a new connection with [b1, b2] lands on b1 -------------------------------------------
-in_ns cl "$PY" "$HELPER" client "$VIP" "$PORT" "$tmp/b" 1 >"$tmp/client-b.log" 2>&1 &
+ip netns exec "$p-cl" "$PY" "$HELPER" client "$VIP" "$PORT" "$tmp/b" 1 >"$tmp/client-b.log" 2>&1 &
 pids+=($!)
 got=$(step "$tmp/b" 1)
 if [ "$got" = "b1:msg-1" ] && [ "$(counter b1 syn_local)" -ge 1 ]; then
