@@ -105,7 +105,7 @@ vips:
 EOF
 grep -v lb_sources "$tmp/good.yaml" >"$tmp/no-sources.yaml"
 
-echo "1..13"
+echo "1..12"
 before=$(snapshot)
 
 # ---- bad input changes nothing ----------------------------------------------------------
