@@ -313,6 +313,84 @@ static void test_session_backend_down(void **state)
 	fp_lb_close(lb);
 }
 
+struct find_ctx {
+	struct fp_flow_key key;
+	struct fp_session found;
+	int hits;
+};
+
+static int find_session(const struct fp_flow_key *key, const struct fp_session *s, void *ctx)
+{
+	struct find_ctx *f = ctx;
+
+	if (!memcmp(key, &f->key, sizeof(*key))) {
+		f->found = *s;
+		f->hits++;
+	}
+	return 0;
+}
+
+static struct fp_session session_of(struct fp_lb *lb, const struct fp_pkt_spec *s)
+{
+	struct find_ctx f = {};
+
+	fp_pkt_flow_key(s, 0, &f.key);
+	assert_int_equal(fp_lb_for_each_session(lb, find_session, &f), 0);
+	assert_int_equal(f.hits, 1);
+	return f.found;
+}
+
+/*
+ * TCP-aware entries: a non-SYN creates an established entry, FIN or RST moves it to
+ * closing (transitory timeout), a SYN on a closing entry is a new flow; idle entries
+ * expire after their timeout from the config.
+ */
+static void test_session_states_and_timeouts(void **state)
+{
+	static struct t_config t;
+	struct fp_vip_cfg *tcp, *udp;
+	struct fp_lb *lb;
+	__u16 hops[2];
+
+	(void)state;
+	T_NEED_ROOT();
+	t_config_init(&t, 251);
+	t.cfg.timeouts.tcp_transitory = 1;
+	t.cfg.timeouts.udp = 1;
+	tcp = t_add_vip(&t, "203.0.113.70", 80, IPPROTO_TCP, FP_PIN_HASH_TABLE);
+	t_add_backend(tcp, 1, "10.8.0.1");
+	udp = t_add_vip(&t, "203.0.113.71", 443, IPPROTO_UDP, FP_PIN_HASH_TABLE);
+	t_add_backend(udp, 1, "10.8.1.1");
+	lb = t_open(&t);
+
+	struct fp_pkt_spec s = flow_of(tcp, 5, FP_TCP_ACK);
+	send_flow(lb, tcp, &s, hops, NULL);
+	assert_int_equal(session_of(lb, &s).state, FP_SESS_TCP_EST);
+	assert_int_equal(session_of(lb, &s).backend, 1);
+	s.tcp_flags = FP_TCP_FIN | FP_TCP_ACK;
+	send_flow(lb, tcp, &s, hops, NULL);
+	assert_int_equal(session_of(lb, &s).state, FP_SESS_TCP_CLOSING);
+	__u64 hits = t_counter(lb, FP_CNT_SESSION_HIT), syn = t_counter(lb, FP_CNT_MISS_SYN);
+	s.tcp_flags = FP_TCP_SYN;
+	send_flow(lb, tcp, &s, hops, NULL);
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_HIT) - hits, 0);
+	assert_int_equal(t_counter(lb, FP_CNT_MISS_SYN) - syn, 1);
+
+	struct fp_pkt_spec u = flow_of(udp, 6, 0);
+	send_flow(lb, udp, &u, hops, NULL);
+	assert_int_equal(session_of(lb, &u).state, FP_SESS_UDP);
+	hits = t_counter(lb, FP_CNT_SESSION_HIT);
+	send_flow(lb, udp, &u, hops, NULL);
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_HIT) - hits, 1);
+	usleep(1300 * 1000); /* past the 1 s UDP timeout */
+	__u64 expired = t_counter(lb, FP_CNT_SESSION_EXPIRED);
+	__u64 inserts = t_counter(lb, FP_CNT_SESSION_INSERT);
+	send_flow(lb, udp, &u, hops, NULL);
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_EXPIRED) - expired, 1);
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT) - inserts, 1); /* renewed */
+	fp_lb_close(lb);
+}
+
 /* Hash key or table size changes need a restart: refused, nothing changed. */
 static void test_apply_refuses_restart_changes(void **state)
 {
@@ -441,6 +519,7 @@ int main(void)
 		cmocka_unit_test(test_mode_none),
 		cmocka_unit_test(test_mode_table),
 		cmocka_unit_test(test_session_backend_down),
+		cmocka_unit_test(test_session_states_and_timeouts),
 		cmocka_unit_test(test_apply_refuses_restart_changes),
 		cmocka_unit_test(test_apply_from_other_process),
 	};
