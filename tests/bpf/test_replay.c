@@ -162,6 +162,8 @@ static int teardown(void **state)
 	unlink(f->config);
 	unlink(f->in);
 	unlink(f->out);
+	snprintf(f->out, sizeof(f->out), "%s/stderr", f->dir); /* run_flowpin's */
+	unlink(f->out);
 	rmdir(f->dir);
 	fp_config_free(f->cfg);
 	free(f);
