@@ -110,26 +110,35 @@ static __always_inline int verdict(__u32 counter, int action)
 }
 
 /*
- * Removes everything between the Ethernet header and the inner IP header. Returns the
- * tc action: TC_ACT_OK with the counter @reason, or TC_ACT_SHOT (error) if the helper
- * refused.
+ * Removes everything between the Ethernet header and the inner IP header, which starts
+ * at @inner_off. Returns the tc action: TC_ACT_OK with the counter @reason, or
+ * TC_ACT_SHOT (error) if a helper refused. A subprogram, not inlined: it is reached
+ * from nine verdicts, and verifying it once keeps the program's verification cost down.
  */
-static __always_inline int deliver(struct __sk_buff *skb, const struct encap *e, __u32 reason)
+static __noinline int deliver_at(struct __sk_buff *skb, __u32 inner_off, __u32 outer_v6,
+				 __u32 inner_v6, __u32 reason)
 {
 	__u64 flags = BPF_F_ADJ_ROOM_FIXED_GSO;
 	__be16 proto;
 
-	if (e->outer_v6 != e->inner_v6)
-		flags |= e->inner_v6 ? BPF_F_ADJ_ROOM_DECAP_L3_IPV6 : BPF_F_ADJ_ROOM_DECAP_L3_IPV4;
-	if (bpf_skb_adjust_room(skb, -(__s32)(e->inner_off - ETH_HLEN), BPF_ADJ_ROOM_MAC, flags))
+	if (inner_off <= ETH_HLEN || inner_off > 0xfff) /* helper's limit on the change */
 		return verdict(FP_BACKEND_ERROR, TC_ACT_SHOT);
-	if (e->outer_v6 != e->inner_v6) {
-		proto = bpf_htons(e->inner_v6 ? ETH_P_IPV6 : ETH_P_IP);
+	if (outer_v6 != inner_v6)
+		flags |= inner_v6 ? BPF_F_ADJ_ROOM_DECAP_L3_IPV6 : BPF_F_ADJ_ROOM_DECAP_L3_IPV4;
+	if (bpf_skb_adjust_room(skb, -(__s32)(inner_off - ETH_HLEN), BPF_ADJ_ROOM_MAC, flags))
+		return verdict(FP_BACKEND_ERROR, TC_ACT_SHOT);
+	if (outer_v6 != inner_v6) {
+		proto = bpf_htons(inner_v6 ? ETH_P_IPV6 : ETH_P_IP);
 		if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &proto,
 					sizeof(proto), 0))
 			return verdict(FP_BACKEND_ERROR, TC_ACT_SHOT);
 	}
 	return verdict(reason, TC_ACT_OK);
+}
+
+static __always_inline int deliver(struct __sk_buff *skb, const struct encap *e, __u32 reason)
+{
+	return deliver_at(skb, e->inner_off, e->outer_v6, e->inner_v6, reason);
 }
 
 static __always_inline int is_self(const __u8 addr[16])
