@@ -441,6 +441,21 @@ static void adopt_config(const struct lb_paths *p, char *config_abs, size_t len,
 	fp_config_free(now);
 }
 
+/*
+ * Whether this process's mounts differ from its parent's: `ip netns exec` unshares the
+ * mount namespace and then execs us, so the shell that ran it does not see our mounts.
+ */
+static bool private_mounts(void)
+{
+	char parent_ns[64];
+	struct stat self, parent;
+
+	snprintf(parent_ns, sizeof(parent_ns), "/proc/%d/ns/mnt", (int)getppid());
+	if (stat("/proc/self/ns/mnt", &self) || stat(parent_ns, &parent))
+		return false;
+	return self.st_ino != parent.st_ino || self.st_dev != parent.st_dev;
+}
+
 static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
 {
 	char config_abs[PATH_MAX], pid_text[32];
@@ -448,6 +463,7 @@ static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
 	struct fp_lb *lb = NULL;
 	sigset_t signals;
 	int err, pid, files_written = 0, rc = 1;
+	bool mounted = false;
 
 	if (!o->config) {
 		fprintf(stderr, "flowpin lb up: --config is required\n");
@@ -470,8 +486,13 @@ static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
 		goto out;
 	}
 	/* `ip netns exec` remounts /sys: the lab passes a pin root of its own. */
-	if (fp_bpffs_ensure(o->pin_root, NULL))
+	if (fp_bpffs_ensure(o->pin_root, &mounted))
 		goto out;
+	if (mounted && private_mounts())
+		fp_warn("mounted bpffs at %s in a private mount namespace (ip netns exec?): "
+			"other flowpin commands will not see the pins; mount bpffs there "
+			"beforehand\n",
+			o->pin_root);
 	/* Signals are taken synchronously (sigwaitinfo): no handler runs mid-apply. */
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGHUP);
