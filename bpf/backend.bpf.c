@@ -7,10 +7,11 @@
  *   2. Outer source in lb_sources? No: drop (not_allowed); the tunnel is no way around
  *      the backend's firewall.
  *   3. GUE + private word + hop list as flowpin/wire.h, else drop (malformed).
- *   4. Inner TCP SYN, UDP, ICMP: deliver. Inner TCP non-SYN: a local socket
- *      (established, request, timewait, or a listener accepting its SYN cookie) ->
- *      deliver; otherwise forward to the next hop of the list (second chance), or
- *      deliver when there is none (last_resort) or it is this backend (loop_guard).
+ *   4. Inner TCP SYN, UDP, other ICMP: deliver. Inner TCP non-SYN, and ICMP errors by
+ *      the TCP flow they quote: a local socket (established, request, timewait, or a
+ *      listener accepting the segment's SYN cookie) -> deliver; otherwise forward to the
+ *      next hop of the list (second chance), or deliver when there is none
+ *      (last_resort) or it is this backend (loop_guard).
  *
  * Deliver strips outer IP, UDP, GUE, private word and hops with one
  * bpf_skb_adjust_room(BPF_ADJ_ROOM_MAC) call: the bytes right after the Ethernet header

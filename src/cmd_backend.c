@@ -675,6 +675,10 @@ int cmd_backend(int argc, char **argv)
 		fprintf(stderr, "flowpin backend: unexpected argument '%s'\n", argv[optind + 1]);
 		return 2;
 	}
+	if (o.interval > 0 && strcmp(verb, "stats")) {
+		fprintf(stderr, "flowpin backend %s: --interval belongs to 'stats'\n", verb);
+		return 2;
+	}
 	if (!strcmp(verb, "up")) {
 		if (!o.config || !o.dev) {
 			fprintf(stderr, "flowpin backend up: --config FILE and --dev IFACE are "
