@@ -446,8 +446,14 @@ static __always_inline int choose_backend(const struct fp_vip *vip, const struct
 	__u16 id;
 
 	ch->hop_count = 1;
-	if (stateful) {
+	if (stateful)
 		now = bpf_ktime_get_ns();
+	/*
+	 * In the hash modes a SYN starts a new connection, which belongs to the current
+	 * table's owner: the session table is neither read nor written for it (a cold
+	 * lookup saved on the new-flow path, and a spoofed SYN cannot touch an entry).
+	 */
+	if (stateful && (mode == PIN_TABLE || !is_syn(pkt))) {
 		id = session_lookup(vip, pkt, st, now);
 		if (id != FP_NO_BACKEND) {
 			count(st, FP_CNT_SESSION_HIT);

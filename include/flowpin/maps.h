@@ -152,7 +152,7 @@ FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
 	X(TX, "tx", "encapsulated, sent back out the ingress device (XDP_TX)")                   \
 	X(REDIRECT, "redirect", "encapsulated, redirected to another device")                    \
 	X(SESSION_HIT, "session_hit", "backend from the session table")                          \
-	X(MISS_SYN, "miss_syn", "no session, TCP SYN")                                           \
+	X(MISS_SYN, "miss_syn", "TCP SYN (hash modes: new flow, session table not consulted)")   \
 	X(MISS_NON_SYN, "miss_non_syn", "no session, not a SYN (TCP mid-flow, UDP)")             \
 	X(SESSION_INSERT, "session_insert", "session entry created")                             \
 	X(SESSION_RATE_LIMITED, "session_rate_limited", "entry not created: new-flow rate")      \
