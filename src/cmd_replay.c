@@ -289,12 +289,40 @@ static const struct fp_vip_cfg *find_vip(const struct fp_config *cfg, const stru
 	return any_port;
 }
 
-static __u32 backend_id(const struct fp_vip_cfg *vip, const struct fp_addr *addr)
+/* The first VIP on @addr, any port and protocol (for ICMP errors). */
+static const struct fp_vip_cfg *find_vip_address(const struct fp_config *cfg,
+						 const struct fp_addr *addr)
 {
-	for (size_t i = 0; vip && i < vip->n_backends; i++)
+	for (size_t i = 0; i < cfg->n_vips; i++)
+		if (!memcmp(cfg->vips[i].addr.a, addr->a, 16))
+			return &cfg->vips[i];
+	return NULL;
+}
+
+/*
+ * The id of the backend at @addr: in @vip, or (ICMP errors, which do not say their VIP's
+ * port) in any VIP on @vip's address. FP_NO_BACKEND when none has it.
+ */
+static __u32 backend_in(const struct fp_vip_cfg *vip, const struct fp_addr *addr)
+{
+	for (size_t i = 0; i < vip->n_backends; i++)
 		if (!memcmp(vip->backends[i].addr.a, addr->a, 16))
 			return vip->backends[i].id;
 	return FP_NO_BACKEND;
+}
+
+static __u32 backend_id(const struct fp_config *cfg, const struct fp_vip_cfg *vip,
+			const struct fp_addr *addr)
+{
+	__u32 id;
+
+	if (!vip)
+		return FP_NO_BACKEND;
+	id = backend_in(vip, addr);
+	for (size_t v = 0; id == FP_NO_BACKEND && v < cfg->n_vips; v++)
+		if (!memcmp(cfg->vips[v].addr.a, vip->addr.a, 16))
+			id = backend_in(&cfg->vips[v], addr);
+	return id;
 }
 
 static const char *verdict_name(__u32 v)
@@ -359,15 +387,20 @@ static void print_line(size_t number, __u32 verdict, const struct fp_config *cfg
 	printf("%zu %s", number, verdict_name(verdict));
 	if (parse_frame(in, in_len, &fi) >= 0)
 		vip = find_vip(cfg, &fi);
-	if (vip)
+	if (vip) {
 		printf(" vip=%s/%s", endpoint_str(&fi.dst, fi.dport, buf, sizeof(buf)),
 		       proto_name(fi.proto));
-	else
+	} else if (fi.is_ip && (fi.proto == IPPROTO_ICMP || fi.proto == IPPROTO_ICMPV6) &&
+		   (vip = find_vip_address(cfg, &fi.dst))) {
+		/* An ICMP error to a VIP address: the program routes it by the quoted flow. */
+		printf(" vip=%s/icmp", fp_addr_str(&fi.dst, addr, sizeof(addr)));
+	} else {
 		fputs(" vip=-", stdout);
+	}
 	if ((verdict == XDP_TX || verdict == XDP_REDIRECT) && !parse_encap(out, out_len, &ei)) {
 		const struct fp_addr *to = &ei.hops[ei.hop_index < ei.hop_count ? ei.hop_index : 0];
 
-		printf(" backend=%u(%s) hops=", backend_id(vip, to),
+		printf(" backend=%u(%s) hops=", backend_id(cfg, vip, to),
 		       fp_addr_str(to, addr, sizeof(addr)));
 		for (int i = 0; i < ei.hop_count; i++)
 			printf("%s%s", i ? "," : "", fp_addr_str(&ei.hops[i], addr, sizeof(addr)));

@@ -52,7 +52,7 @@ static const char config_yaml[] = "hash_key: 0f0e0d0c0b0a09080706050403020100\n"
 				  "      - { id: 6, address: fd00:20::6 }\n";
 
 /* The capture: (spec, expected verdict) in order. */
-enum { N_PACKETS = 5 };
+enum { N_PACKETS = 6 };
 
 struct fixture {
 	char dir[64];
@@ -60,6 +60,7 @@ struct fixture {
 	char flowpin[PATH_MAX];
 	struct fp_config *cfg;
 	struct fp_pkt_spec specs[N_PACKETS];
+	__u8 quoted[28]; /* packet 6 quotes the backend's reply: IP header + 8 bytes */
 };
 
 static struct fp_pkt_spec v4_flow(__u8 flags)
@@ -147,6 +148,30 @@ static int setup(void **state)
 	f->specs[4].sport = 50000;
 	f->specs[4].dport = 443;
 	f->specs[4].tcp_flags = FP_TCP_SYN;
+	/*
+	 * A router's "fragmentation needed" to the VIP about the backend's reply of the
+	 * IPv4 flow (VIP:443 -> client:40000): must reach the flow's backend.
+	 */
+	{
+		struct fp_pkt_spec reply = v4_flow(FP_TCP_ACK);
+		__u8 frame[FP_PKT_MAX];
+
+		reply.src = f->specs[0].dst;
+		reply.dst = f->specs[0].src;
+		reply.sport = 443;
+		reply.dport = 40000;
+		if (fp_pkt_build(&reply, frame, sizeof(frame)) < 0)
+			return -1;
+		memcpy(f->quoted, frame + fp_pkt_l3_offset(&reply), sizeof(f->quoted));
+		f->specs[5].src = fp_pkt_addr("192.0.2.99");
+		f->specs[5].dst = f->specs[0].dst;
+		f->specs[5].proto = IPPROTO_ICMP;
+		f->specs[5].icmp_type = 3;    /* destination unreachable */
+		f->specs[5].icmp_code = 4;    /* fragmentation needed */
+		f->specs[5].icmp_rest = 1400; /* next-hop MTU */
+		f->specs[5].payload = f->quoted;
+		f->specs[5].payload_len = sizeof(f->quoted);
+	}
 	if (write_capture(f->in, f->specs, N_PACKETS))
 		return -1;
 	*state = f;
@@ -352,11 +377,20 @@ static void check_replay(void **state, const char *lb_state)
 	if (strncmp(line, expect, strlen(expect)))
 		fail_msg("line 5: '%s', expected it to start with '%s'", line, expect);
 
-	/* The output capture: the four forwarded frames, byte for byte. */
+	get_line(out, 6, line, sizeof(line));
+	snprintf(expect, sizeof(expect),
+		 "6 TX vip=198.51.100.10/icmp backend=%u(%s) hops=%s gen=1 reason=", b4->id,
+		 fp_addr_str(&b4->addr, addr, sizeof(addr)), addr);
+	if (strncmp(line, expect, strlen(expect)))
+		fail_msg("line 6: '%s', expected it to start with '%s'", line, expect);
+	assert_true(has_reason(line, "icmp_routed"));
+
+	/* The output capture: the five forwarded frames, byte for byte. */
 	n = read_capture(f->out, got, got_len, N_PACKETS);
-	assert_int_equal(n, 4);
-	const int forwarded[4] = { 0, 1, 2, 4 };
-	for (int i = 0; i < 4; i++) {
+	assert_int_equal(n, 5);
+	/* The ICMP error travels with its flow's hash (outer source port) and backend. */
+	const int forwarded[5] = { 0, 1, 2, 4, 5 };
+	for (int i = 0; i < 5; i++) {
 		const struct fp_pkt_spec *s = &f->specs[forwarded[i]];
 		int len = expected_frame(s, s == &f->specs[4] ? b6 : b4,
 					 s == &f->specs[4] ? hash6 : hash4, want, sizeof(want));
