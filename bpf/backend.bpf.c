@@ -447,8 +447,8 @@ int fp_backend_ingress(struct __sk_buff *skb)
 	struct bpf_sock_tuple tuple = {};
 	struct fp_guehdr *gue;
 	__u32 inner_len;
+	int fragment, rc, index_out_of_range = 0;
 	__u8 l4proto;
-	int fragment, rc;
 
 	fp_cursor_init(&c, (void *)(long)skb->data, (void *)(long)skb->data_end);
 
@@ -469,18 +469,24 @@ int fp_backend_ingress(struct __sk_buff *skb)
 	if (fragment ||
 	    (void *)e.udp - (void *)(long)skb->data + bpf_ntohs(e.udp->len) != e.outer_end)
 		return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
-	rc = fp_parse_gue(&c, &gue, &e.priv, &e.hops);
-	if (rc != FP_PARSE_OK) {
-		/* parse.h refuses an out-of-range hop index as malformed; count it as the
-		 * loop guard, which it is, but drop it: without a valid index the hop list
-		 * cannot be trusted enough to find the inner packet. */
+	{
 		struct fp_gue_priv *priv = c.pos + sizeof(struct fp_guehdr);
 
-		if ((void *)(priv + 1) <= c.end && priv->type == FP_PRIV_TYPE_HOPS &&
-		    priv->hop_count && priv->hop_index >= priv->hop_count)
-			return verdict(FP_BACKEND_LOOP_GUARD, TC_ACT_SHOT);
-		return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+		/*
+		 * A hop index out of range (parse.h refuses it as malformed) is delivered,
+		 * never forwarded (loop guard). Reset it before parsing: the rewrite never
+		 * leaves this host, deliver() strips the private word. (This direct write
+		 * makes the verifier unclone cloned skbs, e.g. while tcpdump runs on the
+		 * device: a header copy per packet then; parsing twice cost 50% more
+		 * verification.)
+		 */
+		if ((void *)(priv + 1) <= c.end && priv->hop_index >= priv->hop_count) {
+			priv->hop_index = 0;
+			index_out_of_range = 1;
+		}
 	}
+	if (fp_parse_gue(&c, &gue, &e.priv, &e.hops) != FP_PARSE_OK)
+		return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
 	if (!!(e.priv->flags & FP_PRIV_FLAG_V6) != e.outer_v6)
 		return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT); /* hops are the outer family */
 
@@ -510,6 +516,8 @@ int fp_backend_ingress(struct __sk_buff *skb)
 	}
 	if (e.inner_off + inner_len != e.outer_end)
 		return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+	if (index_out_of_range)
+		return deliver(skb, &e, FP_BACKEND_LOOP_GUARD);
 
 	/* 4. Where the inner packet goes. */
 	if (l4proto == IPPROTO_TCP) {

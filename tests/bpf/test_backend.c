@@ -534,13 +534,18 @@ static void test_loop_guard(void **state)
 	len = encap(inner, ilen, lb6, self6, self6, 0, 2, frame);
 	run(frame, (size_t)len, &r);
 	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_LOOP_GUARD);
-	/* Hop index past the list: counted as the loop guard, dropped (see docs). */
+	/* Hop index past the list: delivered, never forwarded, whatever the hop list says. */
 	len = encap(inner, ilen, lb4, self4, other4, 2, 2, frame);
 	run(frame, (size_t)len, &r);
-	assert_dropped(&r, FP_BACKEND_LOOP_GUARD);
-	len = encap(inner, ilen, lb4, self4, other4, 255, 2, frame);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_LOOP_GUARD);
+	len = encap(inner, ilen, lb6, self6, other6, 255, 2, frame);
 	run(frame, (size_t)len, &r);
-	assert_dropped(&r, FP_BACKEND_LOOP_GUARD);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_LOOP_GUARD);
+	/* ... but an out-of-range index does not excuse another fault: Hlen wrong too. */
+	len = encap(inner, ilen, lb4, self4, other4, 2, 2, frame);
+	frame[14 + 20 + 8] = fp_gue_hlen(1, 0);
+	run(frame, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_MALFORMED);
 }
 
 /*
