@@ -22,6 +22,11 @@
 #define SO_NETNS_COOKIE 71 /* Linux 5.14; not in Debian 12's libc headers */
 #endif
 
+/*
+ * libbpf option structs are written as plain initialisers with .sz rather than with
+ * LIBBPF_OPTS(), which `make lint` (cppcheck, no system headers) cannot expand.
+ */
+
 /* Our filter's identity on the device: fixed, so a stale one (crashed run) is replaced. */
 #define FP_BACKEND_TC_HANDLE   0xf10
 #define FP_BACKEND_TC_PRIORITY 0xf10
@@ -131,9 +136,13 @@ int fp_backend_counters_fd(const struct fp_backend *b)
 
 int fp_backend_attach(struct fp_backend *b, int ifindex)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, tc, .handle = FP_BACKEND_TC_HANDLE,
-		    .priority = FP_BACKEND_TC_PRIORITY, .flags = BPF_TC_F_REPLACE);
+	struct bpf_tc_hook hook = { .sz = sizeof(struct bpf_tc_hook),
+				    .ifindex = ifindex,
+				    .attach_point = BPF_TC_INGRESS };
+	struct bpf_tc_opts tc = { .sz = sizeof(struct bpf_tc_opts),
+				  .handle = FP_BACKEND_TC_HANDLE,
+				  .priority = FP_BACKEND_TC_PRIORITY,
+				  .flags = BPF_TC_F_REPLACE };
 	struct fp_backend_attach_info st = { .pid = (__u32)getpid(),
 					     .ifindex = (__u32)ifindex,
 					     .handle = FP_BACKEND_TC_HANDLE,
@@ -178,9 +187,11 @@ out:
 
 int fp_backend_detach(struct fp_backend *b)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, tc, .handle = FP_BACKEND_TC_HANDLE,
-		    .priority = FP_BACKEND_TC_PRIORITY);
+	struct bpf_tc_hook hook = { .sz = sizeof(struct bpf_tc_hook),
+				    .attach_point = BPF_TC_INGRESS };
+	struct bpf_tc_opts tc = { .sz = sizeof(struct bpf_tc_opts),
+				  .handle = FP_BACKEND_TC_HANDLE,
+				  .priority = FP_BACKEND_TC_PRIORITY };
 	int err;
 
 	if (!b || !b->ifindex)
@@ -225,8 +236,9 @@ int fp_netns_cookie(__u64 *cookie)
 
 int fp_backend_detach_info(const struct fp_backend_attach_info *info)
 {
-	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, tc);
+	struct bpf_tc_hook hook = { .sz = sizeof(struct bpf_tc_hook),
+				    .attach_point = BPF_TC_INGRESS };
+	struct bpf_tc_opts tc = { .sz = sizeof(struct bpf_tc_opts) };
 	__u64 cookie;
 	int err;
 
