@@ -456,6 +456,35 @@ static bool private_mounts(void)
 	return self.st_ino != parent.st_ino || self.st_dev != parent.st_dev;
 }
 
+/*
+ * A daemon that was killed (SIGKILL, crash) leaves its pins and maybe its program
+ * attached. No daemon is alive (checked by the caller), so they are nobody's: detach
+ * that program (only if it is the pinned one) and remove the pins, so a supervisor's
+ * restart comes up. Its sessions are lost; the flow hash keeps most flows in place.
+ */
+static int clear_stale(const struct lb_opts *o, const struct lb_paths *p)
+{
+	struct fp_lb *old = NULL;
+	char prog[PATH_MAX + 8];
+	int err;
+
+	snprintf(prog, sizeof(prog), "%s/prog", p->pin_dir);
+	if (access(prog, F_OK))
+		return 0;
+	err = fp_lb_open_pinned(p->pin_dir, &old);
+	if (!err)
+		err = stop(old, o->dev, p->pin_dir);
+	fp_lb_close(old);
+	if (err) {
+		fp_err("%s: pins of a daemon that is gone, and they cannot be removed: %s\n",
+		       p->pin_dir, strerror(-err));
+		return err;
+	}
+	log_line("removed the pins (and detached the program) of a daemon that is gone: %s\n",
+		 p->pin_dir);
+	return 0;
+}
+
 static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
 {
 	char config_abs[PATH_MAX], pid_text[32];
@@ -493,6 +522,8 @@ static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
 			"other flowpin commands will not see the pins; mount bpffs there "
 			"beforehand\n",
 			o->pin_root);
+	if (clear_stale(o, p))
+		goto out;
 	/* Signals are taken synchronously (sigwaitinfo): no handler runs mid-apply. */
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGHUP);

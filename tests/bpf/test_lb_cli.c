@@ -247,16 +247,18 @@ static long long json_number(const char *json, const char *from, const char *nam
 	return strtoll(s + strlen(needle), NULL, 10);
 }
 
-static void test_up(void **state)
+/* `flowpin lb up` in the LB namespace, output into the log file. Returns its pid. */
+static pid_t start_daemon(const struct lab *l)
 {
-	struct lab *l = lab_or_skip(state);
-	char out[4096], path[160];
 	pid_t pid;
 
+	/* Emptied before the fork: wait_log() must not find the previous daemon's lines. */
+	assert_int_equal(write_text(l->log, ""), 0);
 	pid = fork();
+
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		int fd = open(l->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int fd = open(l->log, O_WRONLY | O_APPEND);
 
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);
@@ -265,7 +267,15 @@ static void test_up(void **state)
 		       "--run-dir", l->run, (char *)NULL);
 		_exit(127);
 	}
-	l->daemon = pid;
+	return pid;
+}
+
+static void test_up(void **state)
+{
+	struct lab *l = lab_or_skip(state);
+	char out[4096], path[160];
+
+	l->daemon = start_daemon(l);
 	if (!wait_log(l->log, "up on lb0 (generic XDP)")) {
 		sh(out, sizeof(out), "cat '%s'", l->log);
 		fail_msg("daemon did not come up: %s", out);
@@ -394,6 +404,36 @@ static void test_down(void **state)
 			 1);
 }
 
+/* A daemon killed outright leaves pins and its program: the next `up` clears them. */
+static void test_restart_after_kill(void **state)
+{
+	struct lab *l = lab_or_skip(state);
+	char out[4096];
+	int status;
+
+	l->daemon = start_daemon(l);
+	assert_true(wait_log(l->log, "up on lb0 (generic XDP)"));
+	kill(l->daemon, SIGKILL);
+	assert_int_equal(waitpid(l->daemon, &status, 0), l->daemon);
+	l->daemon = 0;
+	assert_int_equal(sh(out, sizeof(out), "ip -n %s link show dev lb0", l->lb_ns), 0);
+	assert_non_null(strstr(out, "xdpgeneric")); /* left behind */
+
+	l->daemon = start_daemon(l);
+	if (!wait_log(l->log, "up on lb0 (generic XDP)")) {
+		sh(out, sizeof(out), "cat '%s'", l->log);
+		fail_msg("restart did not come up: %s", out);
+	}
+	assert_true(file_contains(l->log, "removed the pins (and detached the program) of a "
+					  "daemon that is gone"));
+	assert_int_equal(LB(l, out, sizeof(out), "down --dev lb0 --pin-root '%s' --run-dir '%s'",
+			    l->pins, l->run),
+			 0);
+	assert_int_equal(waitpid(l->daemon, &status, 0), l->daemon);
+	l->daemon = 0;
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void test_usage(void **state)
 {
 	struct lab *l = *state;
@@ -438,6 +478,7 @@ int main(void)
 		cmocka_unit_test(test_traffic_stats_flows),
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_down),
+		cmocka_unit_test(test_restart_after_kill),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
