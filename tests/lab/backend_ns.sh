@@ -11,8 +11,10 @@
 # One connection is opened through b2, then the hop list becomes [b1, b2] mid-connection:
 # b1 has no socket for it and must forward to b2, and the connection must survive. A new
 # connection with [b1, b2] is a SYN delivered at b1. An encapsulated SYN from a source
-# not in lb_sources is dropped. Last, the hop list [b1] alone (no second chance) must
-# reset the first connection: the test shows it can fail.
+# not in lb_sources is dropped. The same moves with an IPv6 outer header (the fabric has
+# fd00:f::/64 too) check the cross-family decapsulation in the real stack and the IPv6
+# forward. Last, the hop list [b1] alone (no second chance) must reset the first
+# connection: the test shows it can fail.
 # Everything lives in namespaces this script creates, removed on exit (trap).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -122,6 +124,7 @@ ip -n "$p-lb" link set br0 up
 ip -n "$p-lb" addr add 10.1.0.1/24 dev vc
 ip -n "$p-lb" addr add 10.0.0.1/24 dev br0
 ip -n "$p-lb" addr add 10.0.0.99/24 dev br0 # not an LB source: the stranger
+ip -n "$p-lb" addr add fd00:f::1/64 dev br0 nodad
 # The VIP is the relay's business: the lb kernel drops it silently (no ICMP, no RST).
 ip -n "$p-lb" route add blackhole "$VIP/32"
 in_ns lb sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
@@ -134,6 +137,7 @@ in_ns cl ethtool -K eth0 tx off >/dev/null
 for b in 1 2; do
 	ip -n "$p-b$b" link set eth0 up
 	ip -n "$p-b$b" addr add "10.0.0.1$b/24" dev eth0
+	ip -n "$p-b$b" addr add "fd00:f::1$b/64" dev eth0 nodad
 	ip -n "$p-b$b" route add default via 10.0.0.1
 done
 set +e
@@ -145,6 +149,7 @@ hash_key: 000102030405060708090a0b0c0d0e0f
 encap_port: 6080
 lb_sources:
   - 10.0.0.1
+  - fd00:f::1
 vips:
   - name: web
     address: $VIP
@@ -167,11 +172,11 @@ for b in b1 b2; do
 	pids+=($!)
 done
 echo "10.0.0.12" >"$tmp/hops"
-ip netns exec "$p-lb" "$PY" "$HELPER" relay vc "$VIP" 10.0.0.1 "$tmp/hops" 6080 >"$tmp/relay.log" 2>&1 &
+ip netns exec "$p-lb" "$PY" "$HELPER" relay vc "$VIP" 10.0.0.1 fd00:f::1 "$tmp/hops" 6080 >"$tmp/relay.log" 2>&1 &
 pids+=($!)
 sleep 0.5 # servers listening, relay bound
 
-echo "1..7"
+echo "1..9"
 
 # ---- 1. a connection through b2 ---------------------------------------------------------
 mkdir "$tmp/a" "$tmp/b"
@@ -243,7 +248,29 @@ else
 		"b1 syn_local: $syn_after -> $(counter b1 syn_local)"
 fi
 
-# ---- 5. without the second hop the first connection breaks (the test can fail) --------------
+# ---- 5. IPv6 outer header: cross-family decapsulation and an IPv6 forward --------------------
+echo "fd00:f::12" >"$tmp/hops"
+mkdir "$tmp/c"
+ip netns exec "$p-cl" "$PY" "$HELPER" client "$VIP" "$PORT" "$tmp/c" 2 >"$tmp/client-c.log" 2>&1 &
+pids+=($!)
+got=$(step "$tmp/c" 1)
+if [ "$got" = "b2:msg-1" ]; then
+	tap ok "IPv4 in IPv6 to b2: decapsulated into the stack, connection answers from b2"
+else
+	tap fail "IPv4 in IPv6 to b2: decapsulated into the stack, connection answers from b2" \
+		"reply: $got" "b2 syn_local: $(counter b2 syn_local)"
+fi
+echo "fd00:f::11 fd00:f::12" >"$tmp/hops"
+fwd_before=$(counter b1 forwarded)
+got=$(step "$tmp/c" 2)
+if [ "$got" = "b2:msg-2" ] && [ "$(counter b1 forwarded)" -gt "$fwd_before" ]; then
+	tap ok "IPv6 outer: b1 forwards the unknown segment to b2 over IPv6, connection survives"
+else
+	tap fail "IPv6 outer: b1 forwards the unknown segment to b2 over IPv6, connection survives" \
+		"reply: $got" "b1 forwarded: $fwd_before -> $(counter b1 forwarded)"
+fi
+
+# ---- 6. without the second hop the first connection breaks (the test can fail) --------------
 echo "10.0.0.11" >"$tmp/hops"
 last_before=$(counter b1 last_resort)
 got=$(step "$tmp/a" 3)

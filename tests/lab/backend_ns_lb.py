@@ -7,9 +7,9 @@ flowpin's wire format (include/flowpin/wire.h) for real TCP traffic: frames arri
 for the VIP on IFACE (the kernel of this namespace blackholes them) are wrapped in
 GUE + private word + hop list and sent over a UDP socket to hops[0]. The hop list is
 re-read from HOPS_FILE for every packet, so the test can move flows between backends
-mid-connection.
+mid-connection; IPv6 hops mean an IPv6 outer header from LB_ADDR6.
 
-  backend_ns_lb.py relay IFACE VIP LB_ADDR HOPS_FILE ENCAP_PORT
+  backend_ns_lb.py relay IFACE VIP LB_ADDR LB_ADDR6 HOPS_FILE ENCAP_PORT
   backend_ns_lb.py syn SRC_ADDR BACKEND ENCAP_PORT CLIENT VIP PORT   (one crafted SYN)
 
 and the two ends of the test's TCP connections:
@@ -34,28 +34,40 @@ PRIV_TYPE_HOPS = 0xF1
 SO_NO_CHECK = 11  # zero UDP checksum over IPv4, as the wire format says
 IP_MTU_DISCOVER = 10
 IP_PMTUDISC_DO = 2  # DF set
+UDP_NO_CHECK6_TX = 101  # zero UDP checksum over IPv6 (RFC 6935), as the wire format says
+IPV6_MTU_DISCOVER = 23
+PRIV_FLAG_V6 = 0x01
 
 
 def encapsulate(inner, hops, index=0, generation=1):
-    """GUE (variant 0) + private word + IPv4 hops in front of an IPv4 packet."""
-    hlen = 2 + len(hops)  # 32-bit words after the base header (wire.h)
+    """GUE (variant 0) + private word + hops (the outer family) before an IPv4 packet."""
+    v6 = ":" in hops[0]
+    hlen = 2 + len(hops) * (4 if v6 else 1)  # 32-bit words after the base header
     gue = struct.pack("!BBH", hlen, IPPROTO_IPIP, GUE_FLAG_PRIV)
-    priv = struct.pack("!BBBBI", PRIV_TYPE_HOPS, index, len(hops), 0, generation)
-    return gue + priv + b"".join(socket.inet_aton(h) for h in hops) + inner
+    priv = struct.pack("!BBBBI", PRIV_TYPE_HOPS, index, len(hops),
+                       PRIV_FLAG_V6 if v6 else 0, generation)
+    family = socket.AF_INET6 if v6 else socket.AF_INET
+    return gue + priv + b"".join(socket.inet_pton(family, h) for h in hops) + inner
 
 
 def udp_socket(source, sport=0):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, SO_NO_CHECK, 1)
-    s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+    if ":" in source:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_UDP, UDP_NO_CHECK6_TX, 1)
+        s.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IP_PMTUDISC_DO)
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, SO_NO_CHECK, 1)
+        s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
     s.bind((source, sport))
     return s
 
 
-def relay(iface, vip, lb_addr, hops_file, port):
+def relay(iface, vip, lb_addr, lb_addr6, hops_file, port):
     raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     raw.bind((iface, 0))
-    out = udp_socket(lb_addr, 0x8000 | 0x1234)
+    out4 = udp_socket(lb_addr, 0x8000 | 0x1234)
+    out6 = udp_socket(lb_addr6, 0x8000 | 0x1234)
     vip_bytes = socket.inet_aton(vip)
     while True:
         frame, addr = raw.recvfrom(65535)
@@ -67,6 +79,7 @@ def relay(iface, vip, lb_addr, hops_file, port):
         total = struct.unpack("!H", ip[2:4])[0]
         with open(hops_file) as f:
             hops = f.read().split()
+        out = out6 if ":" in hops[0] else out4
         out.sendto(encapsulate(ip[:total], hops), (hops[0], port))
 
 
@@ -136,8 +149,9 @@ if __name__ == "__main__":
         serve(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif len(sys.argv) == 6 and sys.argv[1] == "client":
         client(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
-    elif len(sys.argv) == 7 and sys.argv[1] == "relay":
-        relay(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]))
+    elif len(sys.argv) == 8 and sys.argv[1] == "relay":
+        relay(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6],
+              int(sys.argv[7]))
     elif len(sys.argv) == 8 and sys.argv[1] == "syn":
         syn(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6],
             int(sys.argv[7]))
