@@ -435,19 +435,17 @@ static __always_inline void session_insert(const struct fp_vip *vip, const struc
  * CONTINUE with @ch filled, or a final verdict.
  */
 static __always_inline int choose_backend(const struct fp_vip *vip, const struct packet *pkt,
-					  __u64 hash, struct fp_stats *st, struct choice *ch)
+					  __u64 hash, __u64 now, struct fp_stats *st,
+					  struct choice *ch)
 {
 	__u8 mode = vip->pinning;
 	int stateful = mode == PIN_TABLE || mode == PIN_HASH_TABLE || mode == PIN_FULL;
 	struct fp_ratelimit *rl;
 	struct fp_bucket *b;
-	__u64 now = 0;
 	__u32 zero = 0;
 	__u16 id;
 
 	ch->hop_count = 1;
-	if (stateful)
-		now = bpf_ktime_get_ns();
 	/*
 	 * In the hash modes a SYN starts a new connection, which belongs to the current
 	 * table's owner: the session table is neither read nor written for it (a cold
@@ -526,17 +524,68 @@ static __always_inline void load_source_v6(__u32 out[4])
 }
 
 /*
- * Step 6: prepend the wire format (flowpin/wire.h) and send. The FIB lookup comes
- * first, while the original packet is still intact: a packet we cannot route (no
- * route, neighbour unresolved, too big for the egress MTU) is dropped and counted
- * before anything was rewritten. Neighbour entries of backends are kept resolved by
+ * The next hop of backend @b: the FIB's answer cached in the backend entry while it is
+ * fresh (flowpin/maps.h struct fp_nexthop), else bpf_fib_lookup(): first with the
+ * largest length, whose "fragmentation needed" answer tells the route's MTU, then, if
+ * the MTU is below that, again for the MACs. Not cached: failures (no route, neighbour
+ * not resolved), so the next packet asks again. Returns CONTINUE or a verdict.
+ */
+static __always_inline int resolve_nexthop(struct xdp_md *ctx, struct fp_backend *b, int v6,
+					   __be32 src4, const __u32 *src6, __u64 now)
+{
+	const __u32 *want = (const __u32 *)b->addr, *have = (const __u32 *)b->nh.resolved_for;
+	struct bpf_fib_lookup fib;
+	__u32 mtu = 0xffff;
+	int rc;
+
+	if ((__s64)(b->nh.expires_ns - now) > 0 && b->nh.ingress == ctx->ingress_ifindex &&
+	    want[0] == have[0] && want[1] == have[1] && want[2] == have[2] && want[3] == have[3])
+		return CONTINUE;
+	for (int pass = 0; pass < 2; pass++) {
+		__builtin_memset(&fib, 0, sizeof(fib));
+		fib.ifindex = ctx->ingress_ifindex;
+		fib.tot_len = pass == 0 ? 0xffff : 0;
+		if (v6) {
+			fib.family = AF_INET6;
+			__builtin_memcpy(fib.ipv6_src, src6, 16);
+			__builtin_memcpy(fib.ipv6_dst, b->addr, 16);
+		} else {
+			fib.family = AF_INET;
+			fib.ipv4_src = src4;
+			__builtin_memcpy(&fib.ipv4_dst, b->addr + 12, 4);
+		}
+		rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+		if (pass == 0 && rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+			mtu = fib.mtu_result;
+			continue;
+		}
+		if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+			return VERDICT(XDP_DROP, FP_CNT_DROP_NO_NEIGH);
+		if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+			return VERDICT(XDP_DROP, FP_CNT_DROP_FIB);
+		break;
+	}
+	__builtin_memcpy(b->nh.resolved_for, b->addr, 16);
+	b->nh.ifindex = fib.ifindex;
+	b->nh.ingress = ctx->ingress_ifindex;
+	b->nh.mtu = (__u16)mtu;
+	__builtin_memcpy(b->nh.dmac, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(b->nh.smac, fib.smac, ETH_ALEN);
+	b->nh.expires_ns = now + FP_NEXTHOP_TTL_NS;
+	return CONTINUE;
+}
+
+/*
+ * Step 6: prepend the wire format (flowpin/wire.h) and send. The next hop (FIB, cached
+ * per backend) comes first, while the original packet is still intact: a packet we
+ * cannot route (no route, neighbour unresolved, too big for the route's MTU) is
+ * dropped and counted before anything was rewritten. Neighbour entries of backends are kept resolved by
  * health checks (the kernel stack's own traffic to them), not by this program.
  */
 static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *vip,
-				       const struct packet *pkt, __u64 hash, struct choice *ch,
-				       struct fp_stats *st)
+				       const struct packet *pkt, __u64 hash, __u64 now,
+				       struct choice *ch, struct fp_stats *st)
 {
-	struct bpf_fib_lookup fib = {};
 	struct fp_backend *b0, *b1 = NULL;
 	__u32 src6[4], overhead, frame_len, delta;
 	void *data, *data_end;
@@ -565,28 +614,14 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *
 	overhead = fp_encap_overhead(v6, ch->hop_count);
 
 	load_source_v6(src6);
-	fib.ifindex = ctx->ingress_ifindex;
-	fib.tot_len = overhead + pkt->ip_len; /* the FIB checks it against the route's MTU */
-	if (v6) {
-		if (!(src6[0] | src6[1] | src6[2] | src6[3]))
-			return VERDICT(XDP_DROP, FP_CNT_DROP_NO_SOURCE);
-		fib.family = AF_INET6;
-		__builtin_memcpy(fib.ipv6_src, src6, 16);
-		__builtin_memcpy(fib.ipv6_dst, b0->addr, 16);
-	} else {
-		if (!src4)
-			return VERDICT(XDP_DROP, FP_CNT_DROP_NO_SOURCE);
-		fib.family = AF_INET;
-		fib.ipv4_src = src4;
-		__builtin_memcpy(&fib.ipv4_dst, b0->addr + 12, 4);
-	}
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+	if (v6 ? !(src6[0] | src6[1] | src6[2] | src6[3]) : !src4)
+		return VERDICT(XDP_DROP, FP_CNT_DROP_NO_SOURCE);
+	rc = resolve_nexthop(ctx, b0, v6, src4, src6, now);
+	if (rc != CONTINUE)
+		return rc;
+	/* DF is set and we never fragment: too big for the route is dropped, counted. */
+	if (overhead + pkt->ip_len > b0->nh.mtu)
 		return VERDICT(XDP_DROP, FP_CNT_DROP_TOO_BIG);
-	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
-		return VERDICT(XDP_DROP, FP_CNT_DROP_NO_NEIGH);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
-		return VERDICT(XDP_DROP, FP_CNT_DROP_FIB);
 
 	/* Link-layer padding after the IP packet would end up inside the tunnel. */
 	data = (void *)(long)ctx->data;
@@ -605,8 +640,8 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *
 	/* Constant bound for the writes below: the largest overhead of this family. */
 	if (data + sizeof(*eth) + fp_encap_overhead(v6, FP_MAX_HOPS) > data_end)
 		return VERDICT(XDP_DROP, FP_CNT_DROP_ADJUST);
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, b0->nh.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, b0->nh.smac, ETH_ALEN);
 	if (v6) {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
 
@@ -665,9 +700,9 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *
 			__builtin_memcpy(hops + 4, b1->addr + 12, 4);
 	}
 
-	if (fib.ifindex == ctx->ingress_ifindex)
+	if (b0->nh.ifindex == ctx->ingress_ifindex)
 		return VERDICT(XDP_TX, FP_CNT_TX);
-	return VERDICT(bpf_redirect(fib.ifindex, 0) & 0xff, FP_CNT_REDIRECT);
+	return VERDICT(bpf_redirect(b0->nh.ifindex, 0) & 0xff, FP_CNT_REDIRECT);
 }
 
 static __always_inline void count_traffic(const struct fp_vip *vip, __u16 backend, __u32 bytes)
@@ -694,7 +729,7 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 	struct choice ch = {};
 	struct fp_hash_key key;
 	struct fp_vip *vip;
-	__u64 hash;
+	__u64 hash, now;
 	int v;
 
 	/* 1. Parse. */
@@ -727,11 +762,12 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 	key.k0 = hash_k0;
 	key.k1 = hash_k1;
 	hash = fp_flow_hash(&key, &pkt.flow);
-	v = choose_backend(vip, &pkt, hash, st, &ch);
+	now = bpf_ktime_get_coarse_ns(); /* seconds matter: timeouts, refreshes, caches */
+	v = choose_backend(vip, &pkt, hash, now, st, &ch);
 	if (v != CONTINUE)
 		return v;
 	/* 6. Encapsulate and send. */
-	v = encapsulate(ctx, vip, &pkt, hash, &ch, st);
+	v = encapsulate(ctx, vip, &pkt, hash, now, &ch, st);
 	if (VERDICT_ACTION(v) == XDP_TX || VERDICT_ACTION(v) == XDP_REDIRECT)
 		count_traffic(vip, ch.hop[0], pkt.ip_len);
 	return v;

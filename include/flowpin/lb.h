@@ -116,7 +116,7 @@ typedef int (*fp_lb_session_cb)(const struct fp_flow_key *key, const struct fp_s
 int fp_lb_for_each_vip(const struct fp_lb *lb, fp_lb_vip_cb cb, void *ctx);
 /* Backends present in a VIP's block (current or previous generation), with traffic. */
 int fp_lb_for_each_backend(const struct fp_lb *lb, __u32 vip_index, fp_lb_backend_cb cb, void *ctx);
-/* Session entries; last_seen_ns is CLOCK_MONOTONIC (bpf_ktime_get_ns). */
+/* Session entries; last_seen_ns is CLOCK_MONOTONIC (bpf_ktime_get_coarse_ns). */
 int fp_lb_for_each_session(const struct fp_lb *lb, fp_lb_session_cb cb, void *ctx);
 /* Deletes every session entry (flowpin replay --lb-state fresh). */
 int fp_lb_clear_sessions(struct fp_lb *lb);

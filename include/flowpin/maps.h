@@ -80,14 +80,35 @@ enum fp_backend_flags {
 	FP_BACKEND_F_DRAINING = 0x04, /* keeps its sessions, no buckets (informational) */
 };
 
+/*
+ * The program's cache of bpf_fib_lookup()'s answer for a backend, kept in the backend
+ * entry itself (no extra map lookup). Written by the program only, at most once per
+ * FP_NEXTHOP_TTL_NS per backend; userspace writes it as zeros (= not resolved), so
+ * every apply re-resolves. A neighbour or route change reaches the data path within
+ * the TTL.
+ */
+#define FP_NEXTHOP_TTL_NS 1000000000ULL
+struct fp_nexthop {
+	__u8 resolved_for[16]; /* the address it was resolved for (an entry may be rewritten) */
+	__u64 expires_ns;      /* bpf_ktime_get_coarse_ns() deadline; 0 = not resolved */
+	__u32 ifindex;	       /* egress device */
+	__u32 ingress;	       /* ingress device the lookup was made for */
+	__u16 mtu;	       /* route MTU, checked against every packet */
+	__u8 dmac[6];
+	__u8 smac[6];
+	__u16 pad;
+};
+FP_STATIC_ASSERT(sizeof(struct fp_nexthop) == 48, "next-hop cache");
+
 /* `backends` array, index vip_index * FP_BACKEND_SLOTS + id. All zero = no backend. */
 struct fp_backend {
 	__u8 addr[16];
 	__u16 id; /* == the index's id when present; 0 = empty entry */
 	__u16 flags;
 	__u32 pad;
+	struct fp_nexthop nh; /* the program's cache; zero from userspace */
 };
-FP_STATIC_ASSERT(sizeof(struct fp_backend) == 24, "backend entry");
+FP_STATIC_ASSERT(sizeof(struct fp_backend) == 72, "backend entry");
 
 /* TCP state of a session entry: decides its idle timeout. */
 enum fp_tcp_state {
@@ -99,10 +120,10 @@ enum fp_tcp_state {
 
 /* `sessions` LRU hash (BPF_F_NO_COMMON_LRU): key struct fp_flow_key. */
 struct fp_session {
-	__u64 last_seen_ns; /* bpf_ktime_get_ns(), refreshed at most every FP_SESSION_REFRESH_NS */
-	__u32 generation;   /* generation the entry was created in */
-	__u16 backend;	    /* backend id within the VIP */
-	__u8 state;	    /* enum fp_tcp_state */
+	__u64 last_seen_ns; /* bpf_ktime_get_coarse_ns(), refreshed at most every FP_SESSION_REFRESH_NS */
+	__u32 generation; /* generation the entry was created in */
+	__u16 backend;	  /* backend id within the VIP */
+	__u8 state;	  /* enum fp_tcp_state */
 	__u8 pad;
 };
 FP_STATIC_ASSERT(sizeof(struct fp_session) == 16, "session value");

@@ -329,13 +329,19 @@ static void test_redirect_and_no_route(void **state)
 				"ip link set fp-lbt2 up && ip link set fp-lbt3 up && "
 				"ip addr add 10.99.0.1/24 dev fp-lbt2 && "
 				"ip neigh replace 10.99.0.2 lladdr 02:00:00:00:99:02 dev fp-lbt2 "
-				"nud permanent && ip route add unreachable 10.98.0.0/24"),
+				"nud permanent && ip route add unreachable 10.98.0.0/24 && "
+				"ip route add 10.97.0.0/24 via 192.0.2.253 && "
+				"ip route add 10.96.0.0/24 via 192.0.2.254 mtu lock 1400"),
 			 0);
 	t_config_init(&t, 251);
 	struct fp_vip_cfg *v = t_add_vip(&t, "203.0.113.40", 80, IPPROTO_TCP, FP_PIN_HASH);
 	t_add_backend(v, 1, "10.99.0.2");
 	struct fp_vip_cfg *dead = t_add_vip(&t, "203.0.113.41", 80, IPPROTO_TCP, FP_PIN_HASH);
 	t_add_backend(dead, 1, "10.98.0.2");
+	struct fp_vip_cfg *unresolved = t_add_vip(&t, "203.0.113.42", 80, IPPROTO_TCP, FP_PIN_HASH);
+	t_add_backend(unresolved, 1, "10.97.0.2"); /* gateway without a neighbour entry */
+	struct fp_vip_cfg *small = t_add_vip(&t, "203.0.113.43", 80, IPPROTO_TCP, FP_PIN_HASH);
+	t_add_backend(small, 1, "10.96.0.2"); /* route MTU 1400 */
 	lb = t_open(&t);
 	struct fp_pkt_spec s = client_to(v, 44000, FP_TCP_SYN);
 	__u64 redirect = t_counter(lb, FP_CNT_REDIRECT);
@@ -345,8 +351,56 @@ static void test_redirect_and_no_route(void **state)
 	__u64 fib = t_counter(lb, FP_CNT_DROP_FIB);
 	assert_int_equal(t_run_spec(lb, &s, NULL, NULL), XDP_DROP);
 	assert_int_equal(t_counter(lb, FP_CNT_DROP_FIB) - fib, 1);
+	/* Failures are not cached: every packet asks again, and is counted again. */
+	assert_int_equal(t_run_spec(lb, &s, NULL, NULL), XDP_DROP);
+	assert_int_equal(t_counter(lb, FP_CNT_DROP_FIB) - fib, 2);
+	s = client_to(unresolved, 44000, FP_TCP_SYN);
+	__u64 neigh = t_counter(lb, FP_CNT_DROP_NO_NEIGH);
+	assert_int_equal(t_run_spec(lb, &s, NULL, NULL), XDP_DROP);
+	assert_int_equal(t_counter(lb, FP_CNT_DROP_NO_NEIGH) - neigh, 1);
+	/* A locked route MTU (what forwarding obeys, see ip_mtu_from_fib_result) bounds it. */
+	s = client_to(small, 44000, FP_TCP_ACK);
+	s.payload_len = 1400 - 44 - 40;
+	assert_int_equal(t_run_spec(lb, &s, NULL, NULL), XDP_TX);
+	s.payload_len++;
+	__u64 big = t_counter(lb, FP_CNT_DROP_TOO_BIG);
+	assert_int_equal(t_run_spec(lb, &s, NULL, NULL), XDP_DROP);
+	assert_int_equal(t_counter(lb, FP_CNT_DROP_TOO_BIG) - big, 1);
 	fp_lb_close(lb);
-	assert_int_equal(system("ip link del fp-lbt2"), 0);
+	assert_int_equal(system("ip link del fp-lbt2 && ip route del unreachable 10.98.0.0/24 && "
+				"ip route del 10.97.0.0/24 && ip route del 10.96.0.0/24"),
+			 0);
+}
+
+/*
+ * The next hop is cached per backend for FP_NEXTHOP_TTL_NS: a neighbour change shows
+ * after the TTL, not before (one FIB lookup per backend per second, not per packet).
+ */
+static void test_nexthop_cache_ttl(void **state)
+{
+	__u8 out[FP_PKT_MAX];
+	__u32 out_len;
+	struct fp_lb *lb;
+
+	(void)state;
+	T_NEED_ROOT();
+	four_config(&t_four, FP_PIN_HASH);
+	lb = t_open(&t_four);
+	struct fp_pkt_spec s = client_to(&t_four.vips[0], 46000, FP_TCP_SYN);
+	assert_int_equal(t_run_spec(lb, &s, out, &out_len), XDP_TX);
+	assert_memory_equal(out, t_ns.next_hop_mac, 6);
+	assert_int_equal(system("ip neigh replace 192.0.2.254 lladdr 02:66:70:00:00:aa "
+				"dev " FP_FIBNS_DEV " nud permanent"),
+			 0);
+	assert_int_equal(t_run_spec(lb, &s, out, &out_len), XDP_TX);
+	assert_memory_equal(out, t_ns.next_hop_mac, 6); /* cached */
+	usleep((FP_NEXTHOP_TTL_NS / 1000) + 200 * 1000);
+	assert_int_equal(t_run_spec(lb, &s, out, &out_len), XDP_TX);
+	assert_memory_equal(out, "\x02\x66\x70\x00\x00\xaa", 6);
+	assert_int_equal(system("ip neigh replace 192.0.2.254 lladdr 02:66:70:00:00:fe "
+				"dev " FP_FIBNS_DEV " nud permanent"),
+			 0);
+	fp_lb_close(lb);
 }
 
 /* Without an outer source address of the backend's family: dropped and counted. */
@@ -381,6 +435,7 @@ int main(void)
 		cmocka_unit_test(test_too_big),
 		cmocka_unit_test(test_redirect_and_no_route),
 		cmocka_unit_test(test_no_source),
+		cmocka_unit_test(test_nexthop_cache_ttl),
 	};
 
 	return cmocka_run_group_tests(tests, t_group_setup, NULL);
