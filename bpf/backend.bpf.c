@@ -74,9 +74,10 @@ struct {
 	__type(value, __u8);
 } lb_sources SEC(".maps");
 
-/* Written by userspace only; here so it is pinned with the rest. */
+/* Written by userspace only (read-only for the program); here so it is pinned with the rest. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_RDONLY_PROG);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct fp_backend_attach_info);
