@@ -10,6 +10,7 @@
 #include <linux/if_link.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -85,6 +86,32 @@ static __u32 default_max_vips(const struct fp_config *cfg)
 	if (n < 8)
 		n = 8;
 	return n > FP_VIP_SLOTS_MAX ? FP_VIP_SLOTS_MAX : n;
+}
+
+/*
+ * `table` mode's round robin starts at a random place on every CPU: two LB nodes that
+ * see the same flows in the same order must not make the same choices by accident
+ * (a real fleet's nodes never share that state, and the lab must show it).
+ */
+static int seed_round_robin(struct fp_lb *lb)
+{
+	struct fp_ratelimit *per_cpu = calloc(lb->ncpus, sizeof(*per_cpu));
+	__u32 zero = 0;
+	int err = 0;
+
+	if (!per_cpu)
+		return -ENOMEM;
+	for (int c = 0; c < lb->ncpus; c++) {
+		if (getrandom(&per_cpu[c].round_robin, sizeof(per_cpu[c].round_robin), 0) < 0) {
+			err = -errno;
+			goto out;
+		}
+	}
+	if (bpf_map_update_elem(lb->fd[M_RATELIMIT], &zero, per_cpu, BPF_ANY))
+		err = -errno;
+out:
+	free(per_cpu);
+	return err;
 }
 
 int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struct fp_lb **out)
@@ -195,6 +222,9 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 		err = -errno;
 		goto out;
 	}
+	err = seed_round_robin(lb);
+	if (err)
+		goto out;
 	err = map_table(lb);
 	if (err)
 		goto out;
@@ -297,10 +327,26 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
+/* Pins (index -1: the program, else map i). */
+static int pin_one(struct fp_lb *lb, const char *dir, int i)
+{
+	char path[PATH_MAX];
+	int err = pin_path(path, sizeof(path), dir, i < 0 ? PROG_PIN : map_names[i]);
+
+	if (err)
+		return err;
+	if (bpf_obj_pin(i < 0 ? lb->prog_fd : lb->fd[i], path)) {
+		err = -errno;
+		fp_err("lb: pinning %s: %s%s\n", path, strerror(errno),
+		       errno == EEXIST ? " (another instance pinned there?)" : "");
+	}
+	return err;
+}
+
 int fp_lb_pin(struct fp_lb *lb, const char *dir)
 {
 	char path[PATH_MAX];
-	int err;
+	int err, pinned = -1; /* pins made so far: -1 none, i: program and maps < i */
 
 	if (!lb || !dir)
 		return -EINVAL;
@@ -309,30 +355,26 @@ int fp_lb_pin(struct fp_lb *lb, const char *dir)
 		fp_err("lb: cannot create %s: %s\n", dir, strerror(-err));
 		return err;
 	}
-	err = pin_path(path, sizeof(path), dir, PROG_PIN);
-	if (err)
-		return err;
-	if (bpf_obj_pin(lb->prog_fd, path)) {
-		err = -errno;
-		fp_err("lb: pinning %s: %s\n", path, strerror(errno));
-		return err;
-	}
-	for (int i = 0; i < M_N; i++) {
-		err = pin_path(path, sizeof(path), dir, map_names[i]);
+	for (int i = -1; i < M_N; i++) {
+		err = pin_one(lb, dir, i);
 		if (err)
-			return err;
-		if (bpf_obj_pin(lb->fd[i], path)) {
-			err = -errno;
-			fp_err("lb: pinning %s: %s\n", path, strerror(errno));
-			return err;
-		}
+			goto out;
+		pinned = i + 1;
 	}
 	if (lb->lock_fd < 0) {
 		lb->lock_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (lb->lock_fd < 0)
-			return -errno;
+		if (lb->lock_fd < 0) {
+			err = -errno;
+			fp_err("lb: %s: %s\n", dir, strerror(errno));
+		}
 	}
-	return 0;
+out:
+	/* On failure remove only what this call pinned: the directory may hold another
+	 * instance's pins (EEXIST), which are not ours to remove. */
+	for (int i = -1; err && i < pinned; i++)
+		if (!pin_path(path, sizeof(path), dir, i < 0 ? PROG_PIN : map_names[i]))
+			unlink(path);
+	return err;
 }
 
 int fp_lb_unpin(const char *dir)

@@ -453,6 +453,10 @@ static void test_apply_from_other_process(void **state)
 	base_config(&t, FP_PIN_FULL);
 	lb = t_open(&t);
 	assert_int_equal(fp_lb_pin(lb, dir), 0);
+	/* A second instance cannot pin over the first, and its failure removes nothing. */
+	struct fp_lb *intruder = t_open(&t);
+	assert_int_equal(fp_lb_pin(intruder, dir), -EEXIST);
+	fp_lb_close(intruder);
 
 	/* next: VIP 0 gains backend 4, VIP 1 is removed, a new UDP VIP appears. */
 	t_config_init(&next, TABLE);
