@@ -34,22 +34,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-n=0
-failed=0
-tap() { # ok|fail description [diagnostics...]
-	local verdict=$1 what=$2
-	shift 2
-	n=$((n + 1))
-	if [ "$verdict" = ok ]; then
-		echo "ok $n - $what"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $what"
-		for line in "$@"; do
-			echo "# $line"
-		done
-	fi
-}
+# shellcheck source=tests/lab/backend_tap.bash
+source tests/lab/backend_tap.bash
 expect() { # description command... : ok when the command succeeds
 	local what=$1
 	shift
@@ -57,14 +43,6 @@ expect() { # description command... : ok when the command succeeds
 }
 in_ns() { ip netns exec "$ns" "$@"; }
 sysctl_get() { in_ns cat "/proc/sys/$1"; }
-wait_for() { # file
-	local i
-	for ((i = 0; i < 200; i++)); do
-		[ -e "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 # Everything `up` may touch, as one string to compare before/after.
 snapshot() {
 	{

@@ -52,22 +52,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-n=0
-failed=0
-tap() { # ok|fail description [diagnostics...]
-	local verdict=$1 what=$2
-	shift 2
-	n=$((n + 1))
-	if [ "$verdict" = ok ]; then
-		echo "ok $n - $what"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $what"
-		for line in "$@"; do
-			echo "# $line"
-		done
-	fi
-}
+# shellcheck source=tests/lab/backend_tap.bash
+source tests/lab/backend_tap.bash
 
 die() {
 	echo "Bail out! $*"
@@ -87,14 +73,6 @@ counter() { # backend name
 	"$FLOWPIN" backend stats --pin-root "$tmp/bpf/$1" | awk -v c="$2" '$1 == c { print $2 }'
 }
 
-wait_for() { # file [seconds]
-	local i
-	for ((i = 0; i < ${2:-10} * 20; i++)); do
-		[ -e "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 step() { # client-dir step -> prints the client's result
 	touch "$1/go.$2"

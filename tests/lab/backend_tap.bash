@@ -1,0 +1,30 @@
+# shellcheck shell=bash
+# TAP helpers shared by tests/lab/backend_*.sh (sourced; not a test: run-tests.sh runs
+# *.sh only).
+
+n=0
+failed=0
+
+tap() { # ok|fail description [diagnostics...]
+	local verdict=$1 what=$2
+	shift 2
+	n=$((n + 1))
+	if [ "$verdict" = ok ]; then
+		echo "ok $n - $what"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n - $what"
+		for line in "$@"; do
+			echo "# $line"
+		done
+	fi
+}
+
+wait_for() { # file [seconds, default 10]
+	local i
+	for ((i = 0; i < ${2:-10} * 20; i++)); do
+		[ -e "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
