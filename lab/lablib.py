@@ -112,6 +112,7 @@ class Lab:
         self.bpffs_mounted = False
         self.nh_group_type = None
         self.route_nodes = []  # LB nodes the VIP routes point at now
+        self.flowpin, self.fpclient, self.empty_xdp = FLOWPIN, FPCLIENT, EMPTY_XDP
 
     # ---------------------------------------------------------------- helpers
     def ns(self, name):
@@ -183,6 +184,15 @@ class Lab:
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces, XDP)")
         os.makedirs(os.path.join(self.dir, "logs"))
+        # Private copies: a teammate's `make` relinking build/flowpin mid-run must not
+        # pull the program out from under a scenario.
+        bindir = os.path.join(self.dir, "bin")
+        os.makedirs(bindir)
+        for attr, src in (("flowpin", FLOWPIN), ("fpclient", FPCLIENT), ("empty_xdp", EMPTY_XDP)):
+            if os.path.exists(src):
+                dst = os.path.join(bindir, os.path.basename(src))
+                shutil.copy2(src, dst)
+                setattr(self, attr, dst)
         os.makedirs(os.path.join(self.dir, "www"))
         os.makedirs(self.bpffs)
         # One bpffs per run, outside /sys: 'ip netns exec' remounts /sys, so a pin
@@ -236,8 +246,9 @@ class Lab:
         # veth pitfall: native XDP_TX on lbN's eth0 hands frames to its peer, which drops
         # them silently unless the peer runs NAPI: an XDP program (XDP_PASS) does that.
         for n in LB_NODES:
-            if os.path.exists(EMPTY_XDP):
-                self.ip("fabric", "link", "set", "dev", n, "xdp", "obj", EMPTY_XDP, "sec", "xdp")
+            if os.path.exists(self.empty_xdp):
+                self.ip("fabric", "link", "set", "dev", n, "xdp", "obj", self.empty_xdp, "sec",
+                        "xdp")
             else:
                 self.sh("ethtool", "-K", n, "gro", "on", ns="fabric")
 
@@ -259,11 +270,7 @@ class Lab:
         # permanent neighbours, so the first packet to a backend needs no ARP round.
         for lb in LB_NODES:
             self.sysctl(lb, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
-            for peer in ["router"] + BACKENDS:
-                self.ip(lb, "neigh", "replace", fabric_v4(peer), "lladdr", fabric_mac(peer), "dev",
-                        "eth0", "nud", "permanent")
-                self.ip(lb, "neigh", "replace", fabric_v6(peer), "lladdr", fabric_mac(peer), "dev",
-                        "eth0", "nud", "permanent")
+            self.lb_neighbours(lb)
             self.ip(lb, "route", "add", "default", "via", "10.99.0.1")
             self.ip(lb, "-6", "route", "add", "default", "via", "fd00:99::1")
 
@@ -276,6 +283,17 @@ class Lab:
             self.ip(b, "neigh", "replace", "fd00:99::1", "lladdr", fabric_mac("router"), "dev",
                     "eth0", "nud", "permanent")
         log("topology up: client, router, fabric, %s, %s" % (" ".join(LB_NODES), " ".join(BACKENDS)))
+
+    def lb_neighbours(self, lb):
+        """Permanent neighbour entries for the router and every backend. Called again
+        whenever the node's link comes back up: a link going down flushes even
+        permanent entries, and the XDP program cannot resolve a neighbour itself."""
+        batch = []
+        for peer in ["router"] + BACKENDS:
+            for addr in (fabric_v4(peer), fabric_v6(peer)):
+                batch.append("neigh replace %s lladdr %s dev eth0 nud permanent" %
+                             (addr, fabric_mac(peer)))
+        self._batch(lb, batch)
 
     def _batch(self, node, lines):
         path = os.path.join(self.dir, "batch-%s.txt" % node)
@@ -315,7 +333,7 @@ class Lab:
         name = "data-%d-%d.bin" % (size, seed)
         path = os.path.join(self.dir, "www", name)
         if not os.path.exists(path):
-            self.sh(FPCLIENT, "gen", "--size", str(size), "--seed", str(seed), "--out", path)
+            self.sh(self.fpclient, "gen", "--size", str(size), "--seed", str(seed), "--out", path)
         return "/" + name
 
     def start_nginx(self):
