@@ -26,6 +26,21 @@
  *    many entries per second per CPU, and above it packets are still forwarded
  *    (round-robin) but remembered nowhere.
  * Spoofed ACK or UDP floods in the hash modes are bounded by the same rate limit.
+ *
+ * Other decisions (each with its counter in flowpin/maps.h):
+ *  - ICMP frag-needed / ICMPv6 packet-too-big: routed by the quoted flow, reversed,
+ *    like a mid-flow packet of that flow, but never creating or refreshing an entry.
+ *    Echo requests and every other ICMP message go to the stack (pass_icmp): the node
+ *    answers pings to a VIP only if the operator put the VIP on the node itself.
+ *  - Fragments carry no ports. VIPs with port 0 and `hash: addresses` hash (src, dst,
+ *    proto), so every fragment of a datagram reaches one backend; any other fragment
+ *    goes to the stack, counted (pass_fragment).
+ *  - UDP to a VIP on the encapsulation port is dropped (drop_gue_to_vip): no loops.
+ *  - Timestamps are bpf_ktime_get_coarse_ns(): timeouts are seconds, refreshes and the
+ *    next-hop cache one second, so tick resolution is plenty and cheaper.
+ *  - The next hop (MACs, egress device, route MTU) is cached per backend for one
+ *    second (resolve_nexthop()); the MTU check runs on every packet.
+ *  - Egress frames are untagged; a backend behind a VLAN device is not supported.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>

@@ -1018,14 +1018,14 @@ int fp_lb_clear_sessions(struct fp_lb *lb)
 
 int fp_lb_clear_counters(struct fp_lb *lb)
 {
-	size_t len = (size_t)lb->ncpus * sizeof(struct fp_stats);
 	__u32 zero = 0;
 	void *zeros;
 	int err = 0;
 
 	if (!lb)
 		return -EINVAL;
-	zeros = calloc(1, len);
+	/* The largest per-CPU value of the three maps: every update reads a prefix. */
+	zeros = calloc(lb->ncpus, sizeof(struct fp_stats));
 	if (!zeros)
 		return -ENOMEM;
 	if (bpf_map_update_elem(lb->fd[M_STATS], &zero, zeros, BPF_ANY) ||

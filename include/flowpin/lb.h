@@ -84,7 +84,9 @@ int fp_lb_unpin(const char *dir);
  * in the inactive slot with pairs (new owner, current owner), writes new backends, then
  * flips each changed VIP with one map update. VIPs are added and removed. A VIP whose
  * table, list and mode do not change is not flipped: its hop pairs stay, so re-applying
- * the same config does not erase the second chance of the last change.
+ * the same config does not erase the second chance of the last change. A backend
+ * dropped from @cfg keeps its entry while the new table's previous owners name it, so
+ * sessions and hop lists can still reach it (state `down` stops both).
  * Refused with -EINVAL, nothing written, when @cfg needs a restart: different hash key,
  * table size, encap port or timeouts, or more VIPs than the maps have slots.
  * *@generation (may be NULL) gets the generation now running.
