@@ -245,6 +245,7 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct packet *pkt)
 	void *data = (void *)(long)ctx->data;
 	struct fp_cursor c;
 	struct ethhdr *eth;
+	void *l3;
 	__be16 proto;
 	__u32 tags;
 	__u8 l4proto;
@@ -255,6 +256,7 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct packet *pkt)
 	if (err)
 		return parse_error_verdict(err);
 	pkt->l3_off = sizeof(*eth) + tags * sizeof(struct fp_vlanhdr);
+	l3 = c.pos;
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip;
 
@@ -287,13 +289,16 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct packet *pkt)
 	if (l4proto == IPPROTO_ICMP || l4proto == IPPROTO_ICMPV6) {
 		if ((l4proto == IPPROTO_ICMPV6) != pkt->v6 || pkt->fragment)
 			return VERDICT(XDP_PASS, FP_CNT_PASS_ICMP);
-		return parse_icmp_error(&c, pkt);
+		err = parse_icmp_error(&c, pkt);
+		if (err != CONTINUE)
+			return err;
+		goto check_length;
 	}
 	if (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP)
 		return VERDICT(XDP_PASS, FP_CNT_PASS_NOT_VIP);
 	pkt->flow.proto = l4proto;
 	if (pkt->fragment)
-		return CONTINUE; /* no ports: only an address-hashing VIP can take it */
+		goto check_length; /* no ports: only an address-hashing VIP can take it */
 	if (l4proto == IPPROTO_TCP) {
 		struct tcphdr *tcp;
 
@@ -312,6 +317,11 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct packet *pkt)
 		pkt->flow.sport = udp->source;
 		pkt->flow.dport = udp->dest;
 	}
+check_length:
+	/* The headers we read must lie within the IP length, not in link-layer padding:
+	 * the tunnel carries exactly the IP packet. */
+	if (c.pos > l3 + pkt->ip_len)
+		return VERDICT(XDP_DROP, FP_CNT_DROP_MALFORMED);
 	return CONTINUE;
 }
 

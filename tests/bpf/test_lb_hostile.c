@@ -156,6 +156,20 @@ static void test_bogus_fields(void **state)
 	g[14 + 20 + 12] = 0xf0; /* TCP doff 15: 60 bytes, the segment has 30 */
 	expect_verdict(lb, g, (size_t)n, XDP_DROP, FP_CNT_DROP_TRUNCATED);
 
+	/* Lengths that end inside the L4 header, the rest of the frame being padding. */
+	v4.payload_len = 40;
+	n = fp_pkt_build(&v4, f, sizeof(f));
+	memcpy(g, f, (size_t)n);
+	g[16] = 0;
+	g[17] = 20 + 10; /* tot_len: 10 bytes of a 20-byte TCP header */
+	fp_pkt_ipv4_fix_csum(g + 14);
+	expect_verdict(lb, g, (size_t)n, XDP_DROP, FP_CNT_DROP_MALFORMED);
+	n = fp_pkt_build(&v6, f, sizeof(f));
+	memcpy(g, f, (size_t)n);
+	g[14 + 4] = 0;
+	g[14 + 5] = 10; /* payload length: 10 bytes of a 20-byte TCP header */
+	expect_verdict(lb, g, (size_t)n, XDP_DROP, FP_CNT_DROP_MALFORMED);
+
 	n = fp_pkt_build(&udp, f, sizeof(f));
 	memcpy(g, f, (size_t)n);
 	g[14 + 20 + 4] = 0;
