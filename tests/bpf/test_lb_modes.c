@@ -208,6 +208,46 @@ static void test_generations_hash(void **state)
 	generation_case(FP_PIN_HASH);
 }
 
+/*
+ * full mode, a bucket moved to a backend of the other family: the previous owner cannot
+ * be a hop of that packet (hops share the outer family), so one hop, counted.
+ */
+static void test_hop_family_mismatch(void **state)
+{
+	static struct t_config t;
+	struct fp_vip_cfg *v;
+	struct fp_lb *lb;
+	__u16 hops[2];
+	__u32 checked = 0;
+
+	(void)state;
+	T_NEED_ROOT();
+	t_config_init(&t, TABLE);
+	v = t_add_vip(&t, "203.0.113.80", 80, IPPROTO_TCP, FP_PIN_FULL);
+	t_add_backend(v, 1, "10.9.0.1");
+	t_add_backend(v, 2, "10.9.0.2");
+	lb = t_open(&t);
+	t_maglev(&t, v, table_a);
+	t_add_backend(v, 3, "2001:db8:900::3");
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, NULL), 0);
+	t_maglev(&t, v, table_b);
+	__u64 family = t_counter(lb, FP_CNT_HOP_FAMILY);
+	for (__u32 n = 0; n < 1000; n++) {
+		struct fp_pkt_spec s = flow_of(v, n, FP_TCP_ACK);
+		__u32 bucket = fp_hash_bucket(t_hash(&s, 0), TABLE);
+
+		if (table_a[bucket] == table_b[bucket])
+			continue;
+		assert_int_equal(table_b[bucket], 3);
+		assert_int_equal(send_flow(lb, v, &s, hops, NULL), 1);
+		assert_int_equal(hops[0], 3);
+		checked++;
+	}
+	assert_true(checked > 100);
+	assert_int_equal(t_counter(lb, FP_CNT_HOP_FAMILY) - family, checked);
+	fp_lb_close(lb);
+}
+
 /* none: flow hash mod the number of active backends, over the list sorted by id. */
 static void test_mode_none(void **state)
 {
@@ -520,6 +560,7 @@ int main(void)
 		cmocka_unit_test(test_generations_full),
 		cmocka_unit_test(test_generations_hash_table),
 		cmocka_unit_test(test_generations_hash),
+		cmocka_unit_test(test_hop_family_mismatch),
 		cmocka_unit_test(test_mode_none),
 		cmocka_unit_test(test_mode_table),
 		cmocka_unit_test(test_session_backend_down),
