@@ -5,6 +5,8 @@
  * established flows (session hit) and gives moved buckets a hop list only in `full`,
  * applies that need a restart are refused, and another process can apply through pins.
  */
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include "test_lb_fixture.h"
 
@@ -553,6 +555,46 @@ static void test_apply_from_other_process(void **state)
 	assert_int_equal(access(dir, F_OK), -1);
 }
 
+/* fp_lb_apply() holds flock(LOCK_EX) on the pin directory: a second applier waits. */
+static void test_apply_waits_for_lock(void **state)
+{
+	static struct t_config t;
+	char dir[64];
+	struct fp_lb *lb;
+	int status, dfd;
+
+	(void)state;
+	T_NEED_ROOT();
+	snprintf(dir, sizeof(dir), "/sys/fs/bpf/fp-test-lock-%d", (int)getpid());
+	base_config(&t, FP_PIN_FULL);
+	lb = t_open(&t);
+	assert_int_equal(fp_lb_pin(lb, dir), 0);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	assert_int_equal(flock(dfd, LOCK_EX), 0);
+	t_add_backend(&t.vips[0], 4, "10.1.0.4");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct fp_lb *other = NULL;
+
+		_exit(fp_lb_open_pinned(dir, &other) || fp_lb_apply(other, &t.cfg, NULL) ? 1 : 0);
+	}
+	usleep(300 * 1000);
+	assert_int_equal(waitpid(pid, &status, WNOHANG), 0); /* still waiting */
+	struct fp_info info;
+	assert_int_equal(fp_lb_info(lb, &info), 0);
+	assert_int_equal(info.generation, 1);
+	assert_int_equal(flock(dfd, LOCK_UN), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(fp_lb_info(lb, &info), 0);
+	assert_int_equal(info.generation, 2);
+	close(dfd);
+	fp_lb_close(lb);
+	assert_int_equal(fp_lb_unpin(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -567,6 +609,7 @@ int main(void)
 		cmocka_unit_test(test_session_states_and_timeouts),
 		cmocka_unit_test(test_apply_refuses_restart_changes),
 		cmocka_unit_test(test_apply_from_other_process),
+		cmocka_unit_test(test_apply_waits_for_lock),
 	};
 
 	return cmocka_run_group_tests(tests, t_group_setup, NULL);
