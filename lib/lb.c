@@ -694,6 +694,10 @@ static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *ge
 			used[cur_vals[n_cur].index] = true;
 		n_cur++;
 	}
+	if (err && err != -ENOENT) {
+		fp_err("lb: reading the running VIPs: %s\n", strerror(-err));
+		return err;
+	}
 
 	plans = calloc(cfg->n_vips ? cfg->n_vips : 1, sizeof(*plans));
 	if (!plans)
@@ -957,7 +961,7 @@ int fp_lb_for_each_vip(const struct fp_lb *lb, fp_lb_vip_cb cb, void *ctx)
 		if (rc)
 			return rc;
 	}
-	return errno == ENOENT ? 0 : -errno;
+	return err == -ENOENT ? 0 : err;
 }
 
 int fp_lb_for_each_backend(const struct fp_lb *lb, __u32 vip_index, fp_lb_backend_cb cb, void *ctx)
@@ -1001,7 +1005,7 @@ int fp_lb_for_each_session(const struct fp_lb *lb, fp_lb_session_cb cb, void *ct
 		if (rc)
 			return rc;
 	}
-	return errno == ENOENT ? 0 : -errno;
+	return err == -ENOENT ? 0 : err;
 }
 
 int fp_lb_clear_sessions(struct fp_lb *lb)
