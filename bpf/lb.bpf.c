@@ -149,10 +149,11 @@ struct packet {
 	__u8 icmp;	/* an ICMP error routed by its quoted flow */
 };
 
-/* The backend(s) chosen for a packet. */
+/* The backend(s) chosen for a packet, and its outer UDP source port. */
 struct choice {
 	__u16 hop[FP_MAX_HOPS];
 	__u8 hop_count;
+	__u16 sport; /* fp_hash_sport() of the flow, host order */
 };
 
 #define TCP_FLAGS_SYN 0x02
@@ -369,6 +370,11 @@ static __always_inline __u64 session_timeout(__u8 state)
 	return timeout_transitory_ns;
 }
 
+static __always_inline int uses_sessions(__u8 pinning)
+{
+	return pinning == PIN_TABLE || pinning == PIN_HASH_TABLE || pinning == PIN_FULL;
+}
+
 static __always_inline int is_syn(const struct packet *pkt)
 {
 	return (pkt->tcp_flags & (TCP_FLAGS_SYN | TCP_FLAGS_ACK)) == TCP_FLAGS_SYN;
@@ -377,31 +383,35 @@ static __always_inline int is_syn(const struct packet *pkt)
 /*
  * Step 4: a live session entry whose backend is not down. Refreshes last-seen at most
  * once per FP_SESSION_REFRESH_NS and moves the TCP state on FIN/RST, written in place
- * (no map update). Returns the backend id or FP_NO_BACKEND (a miss).
+ * (no map update). Returns 1 with @ch filled (backend and outer port: no hash needed),
+ * or 0 for a miss.
  */
-static __always_inline __u16 session_lookup(const struct fp_vip *vip, const struct packet *pkt,
-					    struct fp_stats *st, __u64 now)
+static __always_inline int session_lookup(const struct fp_vip *vip, const struct packet *pkt,
+					  struct fp_stats *st, __u64 now, struct choice *ch)
 {
 	struct fp_session *s = bpf_map_lookup_elem(&sessions, &pkt->flow);
 	struct fp_backend *b;
 
 	if (!s)
-		return FP_NO_BACKEND;
+		return 0;
 	/* Signed: another CPU may have written a last_seen slightly ahead of our clock. */
 	if ((__s64)(now - s->last_seen_ns) > (__s64)session_timeout(s->state)) {
 		count(st, FP_CNT_SESSION_EXPIRED);
-		return FP_NO_BACKEND;
+		return 0;
 	}
 	/* A SYN on a closing flow is a new connection reusing the ports. */
 	if (is_syn(pkt) && s->state == FP_SESS_TCP_CLOSING && !pkt->icmp)
-		return FP_NO_BACKEND;
+		return 0;
 	b = lookup_backend(vip, s->backend);
 	if (!b || b->id != s->backend || (b->flags & FP_BACKEND_F_DOWN)) {
 		count(st, FP_CNT_SESSION_BACKEND_DOWN);
-		return FP_NO_BACKEND;
+		return 0;
 	}
+	ch->hop[0] = s->backend;
+	ch->hop_count = 1;
+	ch->sport = s->outer_sport;
 	if (pkt->icmp)
-		return s->backend; /* errors neither refresh nor change a flow's state */
+		return 1; /* errors neither refresh nor change a flow's state */
 	if (pkt->flow.proto == IPPROTO_TCP) {
 		if (pkt->tcp_flags & (TCP_FLAGS_FIN | TCP_FLAGS_RST)) {
 			if (s->state != FP_SESS_TCP_CLOSING)
@@ -412,7 +422,7 @@ static __always_inline __u16 session_lookup(const struct fp_vip *vip, const stru
 	}
 	if (now - s->last_seen_ns >= FP_SESSION_REFRESH_NS)
 		s->last_seen_ns = now;
-	return s->backend;
+	return 1;
 }
 
 /* Per-CPU ceiling on new session entries per second. Returns 1 when allowed. */
@@ -431,7 +441,7 @@ static __always_inline int insert_allowed(__u64 now, struct fp_ratelimit *rl)
 }
 
 static __always_inline void session_insert(const struct fp_vip *vip, const struct packet *pkt,
-					   __u16 backend, struct fp_stats *st, __u64 now,
+					   const struct choice *ch, struct fp_stats *st, __u64 now,
 					   struct fp_ratelimit *rl)
 {
 	struct fp_session s = {};
@@ -446,7 +456,8 @@ static __always_inline void session_insert(const struct fp_vip *vip, const struc
 	}
 	s.last_seen_ns = now;
 	s.generation = vip->generation;
-	s.backend = backend;
+	s.backend = ch->hop[0];
+	s.outer_sport = ch->sport;
 	if (pkt->flow.proto == IPPROTO_UDP)
 		s.state = FP_SESS_UDP;
 	else
@@ -456,36 +467,21 @@ static __always_inline void session_insert(const struct fp_vip *vip, const struc
 }
 
 /*
- * Steps 4 and 5: the backend(s) for this packet, by the VIP's pinning mode. Returns
- * CONTINUE with @ch filled, or a final verdict.
+ * Step 5: no session. The flow hash picks the backend(s) by the VIP's pinning mode;
+ * entries are created as the SYN-flood rule above says. Returns CONTINUE with @ch
+ * filled, or a final verdict.
  */
 static __always_inline int choose_backend(const struct fp_vip *vip, const struct packet *pkt,
 					  __u64 hash, __u64 now, struct fp_stats *st,
 					  struct choice *ch)
 {
 	__u8 mode = vip->pinning;
-	int stateful = mode == PIN_TABLE || mode == PIN_HASH_TABLE || mode == PIN_FULL;
 	struct fp_ratelimit *rl;
 	struct fp_bucket *b;
 	__u32 zero = 0;
-	__u16 id;
 
 	ch->hop_count = 1;
-	/*
-	 * In the hash modes a SYN starts a new connection, which belongs to the current
-	 * table's owner: the session table is neither read nor written for it (a cold
-	 * lookup saved on the new-flow path, and a spoofed SYN cannot touch an entry).
-	 */
-	if (stateful && (mode == PIN_TABLE || !is_syn(pkt))) {
-		id = session_lookup(vip, pkt, st, now);
-		if (id != FP_NO_BACKEND) {
-			count(st, FP_CNT_SESSION_HIT);
-			ch->hop[0] = id;
-			return CONTINUE;
-		}
-	}
-	count(st, is_syn(pkt) ? FP_CNT_MISS_SYN : FP_CNT_MISS_NON_SYN);
-
+	ch->sport = fp_hash_sport(hash);
 	if (mode == PIN_NONE || mode == PIN_TABLE) {
 		/* A list of the active backends, no consistent hashing. */
 		__u32 n = vip->n_list, pos;
@@ -504,7 +500,7 @@ static __always_inline int choose_backend(const struct fp_vip *vip, const struct
 			return VERDICT(XDP_DROP, FP_CNT_DROP_NO_BACKEND);
 		ch->hop[0] = b->owner;
 		if (mode == PIN_TABLE)
-			session_insert(vip, pkt, b->owner, st, now, rl);
+			session_insert(vip, pkt, ch, st, now, rl);
 		return CONTINUE;
 	}
 
@@ -518,7 +514,7 @@ static __always_inline int choose_backend(const struct fp_vip *vip, const struct
 	if (b->previous == b->owner || b->previous == FP_NO_BACKEND || mode == PIN_HASH_TABLE) {
 		rl = bpf_map_lookup_elem(&ratelimit, &zero);
 		if (rl)
-			session_insert(vip, pkt, b->owner, st, now, rl);
+			session_insert(vip, pkt, ch, st, now, rl);
 		return CONTINUE;
 	}
 	/* full, bucket moved: second chance, and no entry for an owner we cannot know. */
@@ -608,8 +604,8 @@ static __always_inline int resolve_nexthop(struct xdp_md *ctx, struct fp_backend
  * health checks (the kernel stack's own traffic to them), not by this program.
  */
 static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *vip,
-				       const struct packet *pkt, __u64 hash, __u64 now,
-				       struct choice *ch, struct fp_stats *st)
+				       const struct packet *pkt, __u64 now, struct choice *ch,
+				       struct fp_stats *st)
 {
 	struct fp_backend *b0, *b1 = NULL;
 	__u32 src6[4], overhead, frame_len, delta;
@@ -696,7 +692,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *
 		ip->check = ipv4_csum(ip);
 		udp = (void *)(ip + 1);
 	}
-	udp->source = bpf_htons(fp_hash_sport(hash));
+	udp->source = bpf_htons(ch->sport);
 	udp->dest = bpf_htons(encap_port);
 	udp->len = bpf_htons(overhead - (v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr)) +
 			     pkt->ip_len);
@@ -754,7 +750,7 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 	struct choice ch = {};
 	struct fp_hash_key key;
 	struct fp_vip *vip;
-	__u64 hash, now;
+	__u64 now;
 	int v;
 
 	/* 1. Parse. */
@@ -783,16 +779,27 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 	if (pkt.icmp)
 		count(st, FP_CNT_ICMP_ROUTED);
 	/* 3. Connection tickets: a later issue. */
-	/* 4, 5. Session, else hash and hop list. */
-	key.k0 = hash_k0;
-	key.k1 = hash_k1;
-	hash = fp_flow_hash(&key, &pkt.flow);
 	now = bpf_ktime_get_coarse_ns(); /* seconds matter: timeouts, refreshes, caches */
-	v = choose_backend(vip, &pkt, hash, now, st, &ch);
-	if (v != CONTINUE)
-		return v;
+	/*
+	 * 4. Session table (a hit needs no hash: the entry keeps the outer port). In the
+	 * hash modes a SYN starts a new connection, which belongs to the current table's
+	 * owner: the table is neither read nor written for it (a cold lookup saved on the
+	 * new-flow path, and a spoofed SYN cannot touch an entry).
+	 */
+	if (uses_sessions(vip->pinning) && (vip->pinning == PIN_TABLE || !is_syn(&pkt)) &&
+	    session_lookup(vip, &pkt, st, now, &ch)) {
+		count(st, FP_CNT_SESSION_HIT);
+	} else {
+		/* 5. Miss: flow hash -> bucket -> hop list. */
+		count(st, is_syn(&pkt) ? FP_CNT_MISS_SYN : FP_CNT_MISS_NON_SYN);
+		key.k0 = hash_k0;
+		key.k1 = hash_k1;
+		v = choose_backend(vip, &pkt, fp_flow_hash(&key, &pkt.flow), now, st, &ch);
+		if (v != CONTINUE)
+			return v;
+	}
 	/* 6. Encapsulate and send. */
-	v = encapsulate(ctx, vip, &pkt, hash, now, &ch, st);
+	v = encapsulate(ctx, vip, &pkt, now, &ch, st);
 	if (VERDICT_ACTION(v) == XDP_TX || VERDICT_ACTION(v) == XDP_REDIRECT)
 		count_traffic(vip, ch.hop[0], pkt.ip_len);
 	return v;

@@ -125,8 +125,12 @@ struct fp_session {
 	__u16 backend;	  /* backend id within the VIP */
 	__u8 state;	  /* enum fp_tcp_state */
 	__u8 pad;
+	/* fp_hash_sport() of the flow: a session hit needs no flow hash. Host order. */
+	__u16 outer_sport;
+	__u16 pad2;
+	__u32 pad3;
 };
-FP_STATIC_ASSERT(sizeof(struct fp_session) == 16, "session value");
+FP_STATIC_ASSERT(sizeof(struct fp_session) == 24, "session value");
 
 #define FP_SESSION_REFRESH_NS 1000000000ULL /* one write per flow per second at most */
 
