@@ -270,9 +270,7 @@ class Lab:
         # permanent neighbours, so the first packet to a backend needs no ARP round.
         for lb in LB_NODES:
             self.sysctl(lb, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
-            self.lb_neighbours(lb)
-            self.ip(lb, "route", "add", "default", "via", "10.99.0.1")
-            self.ip(lb, "-6", "route", "add", "default", "via", "fd00:99::1")
+            self.lb_network(lb)
 
         # backends: replies go straight back to the client through the router (DSR)
         for b in BACKENDS:
@@ -284,11 +282,15 @@ class Lab:
                     "eth0", "nud", "permanent")
         log("topology up: client, router, fabric, %s, %s" % (" ".join(LB_NODES), " ".join(BACKENDS)))
 
-    def lb_neighbours(self, lb):
-        """Permanent neighbour entries for the router and every backend. Called again
-        whenever the node's link comes back up: a link going down flushes even
-        permanent entries, and the XDP program cannot resolve a neighbour itself."""
-        batch = []
+    def lb_network(self, lb):
+        """Addresses, default routes and permanent neighbour entries (router and every
+        backend) of an LB node. Called again whenever the node's link comes back up:
+        a link going down removes its IPv6 addresses, the routes through it and even
+        permanent neighbour entries, and the XDP program cannot resolve a neighbour."""
+        batch = ["addr replace %s/24 dev eth0" % fabric_v4(lb),
+                 "addr replace %s/64 dev eth0 nodad" % fabric_v6(lb),
+                 "route replace default via 10.99.0.1",
+                 "route replace ::/0 via fd00:99::1"]
         for peer in ["router"] + BACKENDS:
             for addr in (fabric_v4(peer), fabric_v6(peer)):
                 batch.append("neigh replace %s lladdr %s dev eth0 nud permanent" %
