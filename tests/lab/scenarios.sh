@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Lab tier: the short scenario set with real TCP flows through flowpin (XDP LB nodes,
+# tc backends, nginx): shift, shift-during-change and backend-drain with 40 flows per
+# VIP, one TAP line per scenario x mode expectation (docs/lab.md). The runner builds
+# its namespaces and removes them, also on failure or Ctrl-C.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "ok 1 # SKIP the lab needs root (network namespaces, XDP)"
+	exit 0
+fi
+trap '/usr/bin/python3 lab/run --cleanup >/dev/null 2>&1' EXIT
+/usr/bin/python3 lab/run --tap --flows 40 shift shift-during-change backend-drain
