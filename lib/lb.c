@@ -709,6 +709,16 @@ static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *ge
 
 		p->cfg = &cfg->vips[i];
 		vip_key_of(p->cfg, &p->key);
+		for (size_t j = 0; j < i; j++) {
+			if (!memcmp(&plans[j].key, &p->key, sizeof(p->key))) {
+				fp_err("%s:%d: vip %s: same address, port and protocol as vip %s "
+				       "(line %d)\n",
+				       cfg->path, p->cfg->line, p->cfg->name, plans[j].cfg->name,
+				       plans[j].cfg->line);
+				err = -EINVAL;
+				goto out;
+			}
+		}
 		for (size_t c = 0; c < n_cur; c++) {
 			if (!memcmp(&cur_keys[c], &p->key, sizeof(p->key))) {
 				current = &cur_vals[c];

@@ -463,6 +463,13 @@ static void test_apply_refuses_restart_changes(void **state)
 	changed.cfg.table_size = TABLE;
 	changed.cfg.encap_port = 7000;
 	assert_int_equal(fp_lb_apply(lb, &changed.cfg, &gen), -EINVAL);
+	changed.cfg.encap_port = t.cfg.encap_port;
+	changed.vips[1] = changed.vips[0]; /* two VIPs with one key */
+	changed.vips[1].backends = changed.backends[1];
+	assert_int_equal(fp_lb_apply(lb, &changed.cfg, &gen), -EINVAL);
+	changed.vips[1] = t.vips[1];
+	changed.vips[1].backends = changed.backends[1];
+	changed.cfg.encap_port = 7000;
 
 	assert_int_equal(fp_lb_info(lb, &after), 0);
 	assert_int_equal(after.generation, before.generation);
