@@ -250,6 +250,55 @@ static void test_hop_family_mismatch(void **state)
 	fp_lb_close(lb);
 }
 
+static int grab_vip(const struct fp_vip_key *key, const struct fp_vip *vip, void *ctx)
+{
+	(void)key;
+	*(struct fp_vip *)ctx = *vip;
+	return 1; /* the first VIP is enough */
+}
+
+/* The active slot holds exactly (new Maglev owner, owner before the apply) per bucket. */
+static void test_bucket_pairs_in_map(void **state)
+{
+	static struct t_config t;
+	struct fp_bucket b;
+	struct fp_vip vip;
+	struct fp_lb *lb;
+	__u32 moved = 0;
+
+	(void)state;
+	T_NEED_ROOT();
+	t_config_init(&t, TABLE);
+	struct fp_vip_cfg *v = t_add_vip(&t, "203.0.113.90", 80, IPPROTO_TCP, FP_PIN_FULL);
+	t_add_backend(v, 1, "10.1.0.1");
+	t_add_backend(v, 2, "10.1.0.2");
+	t_add_backend(v, 3, "10.1.0.3");
+	lb = t_open(&t);
+	t_maglev(&t, v, table_a);
+	assert_int_equal(fp_lb_for_each_vip(lb, grab_vip, &vip), 1);
+	for (__u32 i = 0; i < TABLE; i++) {
+		assert_int_equal(fp_lb_read_bucket(lb, &vip, i, &b), 0);
+		assert_int_equal(b.owner, table_a[i]);
+		assert_int_equal(b.previous, table_a[i]); /* first generation: nothing moved */
+	}
+	v->backends[0].state = FP_BACKEND_DRAINING; /* weight 0: its buckets move */
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, NULL), 0);
+	t_maglev(&t, v, table_b);
+	assert_int_equal(fp_lb_for_each_vip(lb, grab_vip, &vip), 1);
+	assert_int_equal(vip.slot, 1);
+	assert_int_equal(vip.generation, 2);
+	for (__u32 i = 0; i < TABLE; i++) {
+		assert_int_equal(fp_lb_read_bucket(lb, &vip, i, &b), 0);
+		assert_int_equal(b.owner, table_b[i]);
+		assert_int_equal(b.previous, table_a[i]);
+		assert_int_not_equal(b.owner, 1);
+		moved += b.owner != b.previous;
+	}
+	/* Draining one of three moves its third of the table, and nothing else. */
+	assert_true(moved > TABLE / 3 - 100 && moved < TABLE / 3 + 100);
+	fp_lb_close(lb);
+}
+
 /* none: flow hash mod the number of active backends, over the list sorted by id. */
 static void test_mode_none(void **state)
 {
@@ -610,6 +659,7 @@ int main(void)
 		cmocka_unit_test(test_generations_hash_table),
 		cmocka_unit_test(test_generations_hash),
 		cmocka_unit_test(test_hop_family_mismatch),
+		cmocka_unit_test(test_bucket_pairs_in_map),
 		cmocka_unit_test(test_mode_none),
 		cmocka_unit_test(test_mode_table),
 		cmocka_unit_test(test_session_backend_down),
