@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Lab tier, no root needed: every shipped scenario file validates, and each kind of
+# bad scenario file is refused before anything starts with FILE:LINE: FIELD: message.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)) failed=1; echo "not ok $n - $1"; }
+
+for f in lab/scenarios/*.yaml; do
+	if out=$(/usr/bin/python3 lab/run --check "$f" 2>&1); then
+		ok "$f validates"
+	else
+		not_ok "$f validates: $out"
+	fi
+done
+
+# One bad file per case: the line to write at line 5 (after a valid header), and the
+# message lab/run must print for it.
+header='name: bad
+traffic: {flows: 10, size: 300000, rate: 20000}
+expect: {none: any, table: any, hash: any, hash+table: any, full: any}
+events:'
+check_bad() { # description, line 5, expected "LINE: FIELD: message" fragment
+	local file="$tmp/bad.yaml"
+	printf '%s\n%s\n' "$header" "$2" >"$file"
+	# The real run path, not --check: the refusal must come before any lab exists.
+	out=$(/usr/bin/python3 lab/run "$file" 2>&1)
+	rc=$?
+	if [ "$rc" -eq 2 ] && grep -qF -- "$file:$3" <<<"$out" && ! grep -q 'bringing up' <<<"$out"; then
+		ok "refused: $1"
+	else
+		not_ok "refused: $1 (status $rc, wanted '$file:$3', got: $out)"
+	fi
+}
+check_bad "unknown event" "  - {at: 5, explode: {}}" "5: events[0]: unknown event 'explode'"
+check_bad "negative time" "  - {at: -1, route: {to: lb2}}" "5: events[0].at: must be a number"
+check_bad "time after the transfers" "  - {at: 99, route: {to: lb2}}" \
+	"5: events[0].at: 99.0 s is after the transfers end"
+check_bad "unknown LB node" "  - {at: 5, route: {to: lb9}}" "5: events[0].route.to: no LB node 'lb9'"
+check_bad "bad backend action" "  - {at: 5, backend: {action: grow, id: 2}}" \
+	"5: events[0].backend.action: one of add, drain, remove"
+check_bad "backend id out of range" "  - {at: 5, backend: {action: add, id: 9}}" \
+	"5: events[0].backend.id: backend id must be 1..5"
+check_bad "unknown key in an event" "  - {at: 5, route: {to: lb2, via: x}}" \
+	"5: events[0].route.via: unknown key"
+check_bad "YAML syntax" "  - {at: 5, route: {to: lb2}" "6: yaml:"
+
+echo "1..$n"
+exit $failed
