@@ -249,20 +249,43 @@ static void missing(struct loader *ld, const yaml_node_t *map, const char *prefi
 	report(ld, line_of(map), field, "missing (required)");
 }
 
-static bool addr_unusable(const struct fp_addr *a)
-{
-	static const __u8 zero[16];
+/*
+ * Why @a cannot be a VIP or a backend, or NULL when it can. Multicast, broadcast and
+ * unspecified addresses are no unicast addresses; loopback and IPv6 link-local ones are,
+ * but no packet from another host reaches them (and a link-local one needs a link the
+ * config cannot name).
+ */
+static const char not_unicast[] = "not unicast";
 
-	if (fp_addr_v4(a))
-		return !memcmp(a->a + 12, zero, 4) || (a->a[12] & 0xf0) == 0xe0;
-	return !memcmp(a->a, zero, 16) || a->a[0] == 0xff;
+static const char *addr_unusable(const struct fp_addr *a)
+{
+	static const __u8 zero[16], loopback6[16] = { [15] = 1 };
+
+	if (fp_addr_v4(a)) {
+		const __u8 *v4 = a->a + 12;
+
+		if (!memcmp(v4, zero, 4) || (v4[0] & 0xf0) == 0xe0 ||
+		    (v4[0] == 0xff && v4[1] == 0xff && v4[2] == 0xff && v4[3] == 0xff))
+			return not_unicast;
+		if (v4[0] == 127)
+			return "is a loopback address: no other host reaches it";
+		return NULL;
+	}
+	if (!memcmp(a->a, zero, 16) || a->a[0] == 0xff)
+		return not_unicast;
+	if (!memcmp(a->a, loopback6, 16))
+		return "is a loopback address: no other host reaches it";
+	if (a->a[0] == 0xfe && (a->a[1] & 0xc0) == 0x80)
+		return "is link-local: the config cannot say on which link";
+	return NULL;
 }
 
-/* A unicast address literal of either family. */
+/* A unicast address literal of either family that other hosts can reach. */
 static int parse_addr(struct loader *ld, const yaml_node_t *node, const char *field,
 		      struct fp_addr *out)
 {
 	const char *s = scalar(ld, node, field, "an IPv4 or IPv6 address");
+	const char *why;
 
 	if (!s)
 		return -EINVAL;
@@ -270,8 +293,13 @@ static int parse_addr(struct loader *ld, const yaml_node_t *node, const char *fi
 		report(ld, line_of(node), field, "not an IPv4 or IPv6 address: '%s'", s);
 		return -EINVAL;
 	}
-	if (addr_unusable(out)) {
+	why = addr_unusable(out);
+	if (why == not_unicast) {
 		report(ld, line_of(node), field, "must be a unicast address, got '%s'", s);
+		return -EINVAL;
+	}
+	if (why) {
+		report(ld, line_of(node), field, "'%s' %s", s, why);
 		return -EINVAL;
 	}
 	return 0;

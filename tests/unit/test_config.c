@@ -318,6 +318,22 @@ static void test_vip_errors(void **state)
 	EXPECT(VIP_HEAD
 	       "  - name: web\n    address: '::'\n    port: 80\n    protocol: tcp\n" ONE_BACKEND,
 	       "4: vips[0].address: must be a unicast address, got '::'");
+	/* Addresses no other host can send to or receive from: never a VIP or a backend. */
+	EXPECT(VIP_HEAD "  - name: web\n    address: 255.255.255.255\n    port: 80\n"
+			"    protocol: tcp\n" ONE_BACKEND,
+	       "4: vips[0].address: must be a unicast address, got '255.255.255.255'");
+	EXPECT(VIP_HEAD "  - name: web\n    address: 127.0.0.1\n    port: 80\n    protocol: tcp\n"
+			"    backends:\n"
+			"      - {id: 1, address: '::1'}\n"	 /* 8 */
+			"      - {id: 2, address: 127.1.2.3}\n"	 /* 9 */
+			"      - {id: 3, address: 'fe80::1'}\n", /* 10 */
+	       "4: vips[0].address: '127.0.0.1' is a loopback address: no other host reaches it",
+	       "8: vips[0].backends[0].address: '::1' is a loopback address: no other host "
+	       "reaches it",
+	       "9: vips[0].backends[1].address: '127.1.2.3' is a loopback address: no other host "
+	       "reaches it",
+	       "10: vips[0].backends[2].address: 'fe80::1' is link-local: the config cannot say "
+	       "on which link");
 	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: 65536\n"
 			"    protocol: tcp\n" ONE_BACKEND,
 	       "5: vips[0].port: must be 0..65535, got 65536");
