@@ -181,11 +181,72 @@ static void test_moved_flow_travels_new_then_previous_owner(void **state)
 	fp_lb_close(lb);
 }
 
+/*
+ * fp_generation_pairs() knows owners, not states: a bucket whose previous owner is now
+ * down still names it as previous. The LB must not offer a down backend as the second
+ * hop (its flows are gone; the hop would only delay the RST), while a draining one keeps
+ * its flows and is exactly the second hop they need.
+ */
+static void previous_owner_in_state(enum fp_backend_state state, int want_hops)
+{
+	__u16 before[251], hops[2];
+	__u8 lb_out[FP_PKT_MAX];
+	__u32 lb_len, gen;
+	struct t_config t;
+	struct fp_vip_cfg *v;
+	struct fp_lb *lb;
+	int moved = 0;
+
+	t_config_init(&t, 251);
+	v = t_add_vip(&t, "203.0.113.10", 80, IPPROTO_TCP, FP_PIN_FULL);
+	t_add_backend(v, 1, "10.1.0.1");
+	t_add_backend(v, 2, "10.1.0.2");
+	t_maglev(&t, v, before);
+	lb = t_open(&t);
+	v->backends[1].state = state; /* generation 2: backend 2's buckets move to 1 */
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
+
+	for (__u16 port = 42000; port < 42200; port++) {
+		struct fp_pkt_spec s = { 0 };
+		int n;
+
+		s.src = fp_pkt_addr("198.51.100.7");
+		s.dst = v->addr;
+		s.proto = IPPROTO_TCP;
+		s.sport = port;
+		s.dport = 80;
+		s.tcp_flags = FP_TCP_ACK; /* mid-connection, no session on this LB */
+		s.payload_len = 100;
+		if (before[fp_hash_bucket(t_hash(&s, 0), 251)] != 2)
+			continue;
+		moved++;
+		assert_int_equal(t_run_spec(lb, &s, lb_out, &lb_len), XDP_TX);
+		n = t_hops_of(lb_out, lb_len, v, hops);
+		if (n != want_hops)
+			fail_msg("port %u: %d hops, want %d (previous owner %s)", port, n,
+				 want_hops, fp_backend_state_name(state));
+		assert_int_equal(hops[0], 1);
+		if (n == 2)
+			assert_int_equal(hops[1], 2);
+	}
+	assert_true(moved > 20);
+	fp_lb_close(lb);
+}
+
+static void test_down_previous_owner_is_no_second_hop(void **state)
+{
+	(void)state;
+	T_NEED_ROOT();
+	previous_owner_in_state(FP_BACKEND_DOWN, 1);
+	previous_owner_in_state(FP_BACKEND_DRAINING, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lb_output_decapsulates_to_client_packet),
 		cmocka_unit_test(test_moved_flow_travels_new_then_previous_owner),
+		cmocka_unit_test(test_down_previous_owner_is_no_second_hop),
 	};
 
 	return cmocka_run_group_tests(tests, t_group_setup, NULL);
