@@ -96,7 +96,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
-	__type(value, struct fp_backend);
+	__type(value, struct fp_backend_entry);
 	__uint(max_entries, 1); /* max_vips * FP_BACKEND_SLOTS */
 } backends SEC(".maps");
 
@@ -344,7 +344,7 @@ static __always_inline struct fp_vip *lookup_vip(struct packet *pkt)
 	return bpf_map_lookup_elem(&vips, &key);
 }
 
-static __always_inline struct fp_backend *lookup_backend(const struct fp_vip *vip, __u16 id)
+static __always_inline struct fp_backend_entry *lookup_backend(const struct fp_vip *vip, __u16 id)
 {
 	__u32 index = vip->index * FP_BACKEND_SLOTS + id;
 
@@ -390,7 +390,7 @@ static __always_inline int session_lookup(const struct fp_vip *vip, const struct
 					  struct fp_stats *st, __u64 now, struct choice *ch)
 {
 	struct fp_session *s = bpf_map_lookup_elem(&sessions, &pkt->flow);
-	struct fp_backend *b;
+	struct fp_backend_entry *b;
 
 	if (!s)
 		return 0;
@@ -551,7 +551,7 @@ static __always_inline void load_source_v6(__u32 out[4])
  * the MTU is below that, again for the MACs. Not cached: failures (no route, neighbour
  * not resolved), so the next packet asks again. Returns CONTINUE or a verdict.
  */
-static __always_inline int resolve_nexthop(struct xdp_md *ctx, struct fp_backend *b, int v6,
+static __always_inline int resolve_nexthop(struct xdp_md *ctx, struct fp_backend_entry *b, int v6,
 					   __be32 src4, const __u32 *src6, __u64 now)
 {
 	const __u32 *want = (const __u32 *)b->addr, *have = (const __u32 *)b->nh.resolved_for;
@@ -607,7 +607,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *
 				       const struct packet *pkt, __u64 now, struct choice *ch,
 				       struct fp_stats *st)
 {
-	struct fp_backend *b0, *b1 = NULL;
+	struct fp_backend_entry *b0, *b1 = NULL;
 	__u32 src6[4], overhead, frame_len, delta;
 	void *data, *data_end;
 	struct ethhdr *eth;

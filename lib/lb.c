@@ -11,9 +11,9 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <flowpin/bpffs.h>
 #include <flowpin/lb.h>
 #include <flowpin/log.h>
 #include <flowpin/maglev.h>
@@ -306,27 +306,6 @@ out:
 	return 0;
 }
 
-static int mkdir_p(const char *dir)
-{
-	char path[PATH_MAX];
-	size_t len = strlen(dir);
-
-	if (len >= sizeof(path))
-		return -ENAMETOOLONG;
-	memcpy(path, dir, len + 1);
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0700) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(path, 0700) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* Pins (index -1: the program, else map i). */
 static int pin_one(struct fp_lb *lb, const char *dir, int i)
 {
@@ -350,7 +329,7 @@ int fp_lb_pin(struct fp_lb *lb, const char *dir)
 
 	if (!lb || !dir)
 		return -EINVAL;
-	err = mkdir_p(dir);
+	err = fp_mkdir_p(dir, 0700);
 	if (err) {
 		fp_err("lb: cannot create %s: %s\n", dir, strerror(-err));
 		return err;
@@ -583,7 +562,7 @@ static int write_backends(struct fp_lb *lb, const struct vip_plan *p)
 	for (size_t i = 0; i < v->n_backends; i++) {
 		const struct fp_backend_cfg *b = &v->backends[i];
 		__u32 index = p->value.index * FP_BACKEND_SLOTS + b->id;
-		struct fp_backend e = {};
+		struct fp_backend_entry e = {};
 
 		memcpy(e.addr, b->addr.a, 16);
 		e.id = (__u16)b->id;
@@ -634,7 +613,7 @@ static int prune_backends(struct fp_lb *lb, const struct vip_plan *p)
 	}
 	for (__u32 id = 1; id < FP_BACKEND_SLOTS; id++) {
 		__u32 index = p->value.index * FP_BACKEND_SLOTS + id;
-		struct fp_backend e;
+		struct fp_backend_entry e;
 
 		if (keep[id])
 			continue;
@@ -981,7 +960,7 @@ int fp_lb_for_each_backend(const struct fp_lb *lb, __u32 vip_index, fp_lb_backen
 	for (__u32 id = 1; id < FP_BACKEND_SLOTS; id++) {
 		__u32 index = vip_index * FP_BACKEND_SLOTS + id;
 		struct fp_traffic t;
-		struct fp_backend b;
+		struct fp_backend_entry b;
 		int rc;
 
 		if (bpf_map_lookup_elem(lb->fd[M_BACKENDS], &index, &b))

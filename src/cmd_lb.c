@@ -709,7 +709,7 @@ struct vip_row {
 
 struct backend_row {
 	__u32 vip_index;
-	struct fp_backend backend;
+	struct fp_backend_entry backend;
 	struct fp_traffic traffic;
 };
 
@@ -735,7 +735,7 @@ static int collect_vip(const struct fp_vip_key *key, const struct fp_vip *vip, v
 	return 0;
 }
 
-static int collect_backend(const struct fp_backend *b, const struct fp_traffic *t, void *ctx)
+static int collect_backend(const struct fp_backend_entry *b, const struct fp_traffic *t, void *ctx)
 {
 	struct snapshot *s = ctx;
 
@@ -807,7 +807,7 @@ static double rate(__u64 now, __u64 before, double seconds)
 	return seconds > 0 && now >= before ? (double)(now - before) / seconds : 0;
 }
 
-static const char *backend_state(const struct fp_backend *b)
+static const char *backend_state(const struct fp_backend_entry *b)
 {
 	return b->flags & FP_BACKEND_F_DOWN	  ? "down"
 	       : b->flags & FP_BACKEND_F_DRAINING ? "draining"

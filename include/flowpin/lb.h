@@ -9,7 +9,7 @@
  *   prog       the XDP program (attach/detach from another process)
  *   vips       hash  struct fp_vip_key -> struct fp_vip
  *   buckets    array struct fp_bucket, mmapable (flowpin/maps.h: fp_bucket_index)
- *   backends   array struct fp_backend, index vip_index * FP_BACKEND_SLOTS + id
+ *   backends   array struct fp_backend_entry, index vip_index * FP_BACKEND_SLOTS + id
  *   sessions   LRU hash (per-CPU lists) struct fp_flow_key -> struct fp_session
  *   stats      per-CPU array, one struct fp_stats
  *   traffic    per-CPU array struct fp_traffic, same index as backends (id 0 = VIP)
@@ -110,8 +110,8 @@ int fp_lb_read_traffic(const struct fp_lb *lb, __u32 vip_index, __u32 backend_id
 
 /* Callbacks return 0 to continue, anything else stops the walk and is returned. */
 typedef int (*fp_lb_vip_cb)(const struct fp_vip_key *key, const struct fp_vip *vip, void *ctx);
-typedef int (*fp_lb_backend_cb)(const struct fp_backend *backend, const struct fp_traffic *traffic,
-				void *ctx);
+typedef int (*fp_lb_backend_cb)(const struct fp_backend_entry *backend,
+				const struct fp_traffic *traffic, void *ctx);
 typedef int (*fp_lb_session_cb)(const struct fp_flow_key *key, const struct fp_session *s,
 				void *ctx);
 

@@ -101,14 +101,14 @@ struct fp_nexthop {
 FP_STATIC_ASSERT(sizeof(struct fp_nexthop) == 48, "next-hop cache");
 
 /* `backends` array, index vip_index * FP_BACKEND_SLOTS + id. All zero = no backend. */
-struct fp_backend {
+struct fp_backend_entry {
 	__u8 addr[16];
 	__u16 id; /* == the index's id when present; 0 = empty entry */
 	__u16 flags;
 	__u32 pad;
 	struct fp_nexthop nh; /* the program's cache; zero from userspace */
 };
-FP_STATIC_ASSERT(sizeof(struct fp_backend) == 72, "backend entry");
+FP_STATIC_ASSERT(sizeof(struct fp_backend_entry) == 72, "backend entry");
 
 /* TCP state of a session entry: decides its idle timeout. */
 enum fp_tcp_state {
