@@ -29,6 +29,7 @@
 #include <flowpin/bpffs.h>
 #include <flowpin/config.h>
 #include <flowpin/log.h>
+#include "cli.h"
 #include "commands.h"
 
 extern char **environ;
@@ -630,7 +631,7 @@ int cmd_backend(int argc, char **argv)
 	};
 	struct backend_opts o = { .pin_root = FP_DEFAULT_PIN_ROOT };
 	const char *verb;
-	char *end;
+	char cmd[32];
 	int opt;
 
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -643,8 +644,9 @@ int cmd_backend(int argc, char **argv)
 		return 2;
 	}
 	verb = argv[1];
+	snprintf(cmd, sizeof(cmd), "backend %.16s", verb);
 	optind = 1;
-	while ((opt = getopt_long(argc - 1, argv + 1, "c:d:p:i:h", options, NULL)) != -1) {
+	while ((opt = cli_getopt(cmd, argc - 1, argv + 1, "c:d:p:i:h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			o.config = optarg;
@@ -656,12 +658,8 @@ int cmd_backend(int argc, char **argv)
 			o.pin_root = optarg;
 			break;
 		case 'i':
-			o.interval = strtod(optarg, &end);
-			if (*end || o.interval <= 0 || o.interval > 86400) {
-				fprintf(stderr, "flowpin backend: --interval %s: seconds, > 0\n",
-					optarg);
+			if (cli_parse_interval(cmd, optarg, &o.interval))
 				return 2;
-			}
 			break;
 		case 'h':
 			usage(stdout);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <flowpin/config.h>
+#include "cli.h"
 #include "commands.h"
 
 static void usage(FILE *out)
@@ -31,7 +32,7 @@ int cmd_check(int argc, char **argv)
 	int opt;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+	while ((opt = cli_getopt("check", argc, argv, "c:h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
@@ -44,9 +45,13 @@ int cmd_check(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!path || optind != argc) {
-		fprintf(stderr, "flowpin check: %s\n",
-			!path ? "--config FILE is required" : "unexpected argument");
+	if (optind != argc) {
+		fprintf(stderr, "flowpin check: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (!path) {
+		fprintf(stderr, "flowpin check: --config FILE is required\n");
 		usage(stderr);
 		return 2;
 	}

@@ -40,6 +40,7 @@
 #include <flowpin/lb.h>
 #include <flowpin/log.h>
 #include <flowpin/maps.h>
+#include "cli.h"
 #include "commands.h"
 
 #define DEFAULT_PIN_ROOT "/sys/fs/bpf/flowpin"
@@ -55,8 +56,7 @@ struct lb_opts {
 	int xdp_generic;
 	double interval; /* 0: once */
 	int json;
-	struct fp_addr source_v4, source_v6;
-	int have_source_v4, have_source_v6;
+	struct cli_sources sources; /* --source, at most one per family */
 };
 
 struct lb_paths {
@@ -332,10 +332,10 @@ static int start(const struct lb_opts *o, const struct lb_paths *p, const struct
 		 struct fp_lb **out)
 {
 	struct fp_lb_opts opts = {
-		.source_v4 = o->source_v4,
-		.source_v6 = o->source_v6,
-		.have_source_v4 = o->have_source_v4,
-		.have_source_v6 = o->have_source_v6,
+		.source_v4 = o->sources.v4,
+		.source_v6 = o->sources.v6,
+		.have_source_v4 = o->sources.have_v4,
+		.have_source_v6 = o->sources.have_v6,
 	};
 	struct fp_lb *lb = NULL;
 	int ifindex = (int)if_nametoindex(o->dev);
@@ -683,21 +683,13 @@ static int lb_down(const struct lb_opts *o, const struct lb_paths *p)
 /* ---------------------------------------------------------------------------------- */
 /* stats, flows                                                                        */
 
-static const char *proto_name(__u8 proto)
-{
-	return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : "?";
-}
-
-/* "ADDR:PORT", IPv6 as "[ADDR]:PORT". */
+/* cli_endpoint_str() of an address as the maps hold it. */
 static const char *endpoint_str(const __u8 addr16[16], __u16 port, char *buf, size_t len)
 {
 	struct fp_addr a;
-	char s[INET6_ADDRSTRLEN];
 
 	memcpy(a.a, addr16, 16);
-	fp_addr_str(&a, s, sizeof(s));
-	snprintf(buf, len, fp_addr_v4(&a) ? "%s:%u" : "[%s]:%u", s, port);
-	return buf;
+	return cli_endpoint_str(&a, port, buf, len);
 }
 
 /* What `stats` and `flows` read from the maps: the VIPs and their backends. */
@@ -839,8 +831,9 @@ static void print_stats_json(const struct snapshot *now, const struct snapshot *
 		endpoint_str(v->key.addr, ntohs(v->key.port), ep, sizeof(ep));
 		printf("%s{\"vip\":\"%s\",\"protocol\":\"%s\",\"pinning\":\"%s\","
 		       "\"generation\":%u,\"packets\":%llu,\"bytes\":%llu",
-		       i ? "," : "", ep, proto_name(v->key.proto), fp_pinning_name(v->vip.pinning),
-		       v->vip.generation, (unsigned long long)v->traffic.packets,
+		       i ? "," : "", ep, cli_proto_name(v->key.proto),
+		       fp_pinning_name(v->vip.pinning), v->vip.generation,
+		       (unsigned long long)v->traffic.packets,
 		       (unsigned long long)v->traffic.bytes);
 		if (pv)
 			printf(",\"packets_per_s\":%.1f,\"bits_per_s\":%.1f",
@@ -897,8 +890,8 @@ static void print_stats(const struct snapshot *now, const struct snapshot *prev,
 
 		endpoint_str(v->key.addr, ntohs(v->key.port), ep, sizeof(ep));
 		printf("\nvip %s/%s pinning %s generation %u: %llu packets, %llu bytes", ep,
-		       proto_name(v->key.proto), fp_pinning_name(v->vip.pinning), v->vip.generation,
-		       (unsigned long long)v->traffic.packets,
+		       cli_proto_name(v->key.proto), fp_pinning_name(v->vip.pinning),
+		       v->vip.generation, (unsigned long long)v->traffic.packets,
 		       (unsigned long long)v->traffic.bytes);
 		if (pv)
 			printf(", %.1f packets/s, %.0f bits/s",
@@ -1041,7 +1034,7 @@ static int print_flow(const struct fp_flow_key *k, const struct fp_session *s, v
 		fp_addr_str(&a, baddr, sizeof(baddr));
 	}
 	printf("%-4s src=%s dst=%s backend=%u(%s) gen=%u state=%s idle=%llus\n",
-	       proto_name(k->proto), endpoint_str(k->src, ntohs(k->sport), src, sizeof(src)),
+	       cli_proto_name(k->proto), endpoint_str(k->src, ntohs(k->sport), src, sizeof(src)),
 	       endpoint_str(k->dst, ntohs(k->dport), dst, sizeof(dst)), s->backend, baddr,
 	       s->generation,
 	       s->state < sizeof(session_state_names) / sizeof(session_state_names[0])
@@ -1147,6 +1140,7 @@ int cmd_lb(int argc, char **argv)
 			     .backend = -1 };
 	const struct subcommand *sub = NULL;
 	struct lb_paths paths;
+	char cmd[16];
 	int opt, index;
 
 	if (argc < 2) {
@@ -1165,8 +1159,9 @@ int cmd_lb(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	snprintf(cmd, sizeof(cmd), "lb %s", sub->name);
 	optind = 1;
-	while ((opt = getopt_long(argc - 1, argv + 1, "+h", all_options, &index)) != -1) {
+	while ((opt = cli_getopt(cmd, argc - 1, argv + 1, "+h", all_options, &index)) != -1) {
 		char needle[32], *end;
 
 		if (opt == 'h') {
@@ -1206,35 +1201,16 @@ int cmd_lb(int argc, char **argv)
 			o.run_dir = optarg;
 			break;
 		case 'i':
-			o.interval = strtod(optarg, &end);
-			if (*end || o.interval <= 0 || o.interval > 86400) {
-				fprintf(stderr, "flowpin lb %s: --interval '%s': seconds, > 0\n",
-					sub->name, optarg);
+			if (cli_parse_interval(cmd, optarg, &o.interval))
 				return 2;
-			}
 			break;
 		case 'j':
 			o.json = 1;
 			break;
-		case 'S': {
-			struct fp_addr a;
-
-			if (fp_addr_parse(optarg, &a)) {
-				fprintf(stderr,
-					"flowpin lb %s: --source '%s': not an IPv4 or IPv6 "
-					"address\n",
-					sub->name, optarg);
+		case 'S':
+			if (cli_parse_source(cmd, optarg, &o.sources))
 				return 2;
-			}
-			if (fp_addr_v4(&a)) {
-				o.source_v4 = a;
-				o.have_source_v4 = 1;
-			} else {
-				o.source_v6 = a;
-				o.have_source_v6 = 1;
-			}
 			break;
-		}
 		case 'V':
 			o.vip = optarg;
 			break;

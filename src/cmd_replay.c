@@ -29,6 +29,7 @@
 #include <flowpin/lb.h>
 #include <flowpin/log.h>
 #include <flowpin/wire.h>
+#include "cli.h"
 #include "commands.h"
 
 #define REPLAY_MAX_FRAME 9216 /* jumbo frame; larger captured packets are refused */
@@ -342,24 +343,6 @@ static const char *verdict_name(__u32 v)
 	return "?";
 }
 
-static const char *proto_name(__u8 proto)
-{
-	return proto == IPPROTO_TCP ? "tcp" : proto == IPPROTO_UDP ? "udp" : "ip";
-}
-
-/* "ADDR:PORT" with brackets for IPv6. */
-static const char *endpoint_str(const struct fp_addr *a, __u16 port, char *buf, size_t len)
-{
-	char addr[INET6_ADDRSTRLEN];
-
-	fp_addr_str(a, addr, sizeof(addr));
-	if (fp_addr_v4(a))
-		snprintf(buf, len, "%s:%u", addr, port);
-	else
-		snprintf(buf, len, "[%s]:%u", addr, port);
-	return buf;
-}
-
 /* Prints the names of the global counters that moved between @before and @after. */
 static void print_reasons(const __u64 *before, const __u64 *after)
 {
@@ -388,8 +371,8 @@ static void print_line(size_t number, __u32 verdict, const struct fp_config *cfg
 	if (parse_frame(in, in_len, &fi) >= 0)
 		vip = find_vip(cfg, &fi);
 	if (vip) {
-		printf(" vip=%s/%s", endpoint_str(&fi.dst, fi.dport, buf, sizeof(buf)),
-		       proto_name(fi.proto));
+		printf(" vip=%s/%s", cli_endpoint_str(&fi.dst, fi.dport, buf, sizeof(buf)),
+		       cli_proto_name(fi.proto));
 	} else if (fi.is_ip && (fi.proto == IPPROTO_ICMP || fi.proto == IPPROTO_ICMPV6) &&
 		   (vip = find_vip_address(cfg, &fi.dst))) {
 		/* An ICMP error to a VIP address: the program routes it by the quoted flow. */
@@ -433,16 +416,14 @@ int cmd_replay(int argc, char **argv)
 	struct fp_lb *lb = NULL;
 	struct fp_fibns ns;
 	struct fp_lb_opts opts = {};
-	struct fp_addr source_v4 = {}, source_v6 = {};
-	int have_v4 = 0, have_v6 = 0;
-	struct fp_addr *source;
+	struct cli_sources sources = {};
 	pcap_t *dead = NULL;
 	pcap_dumper_t *dumper = NULL;
 	__u8 *frame = NULL;
 	int keep = 0, opt, err, rc = 1;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+	while ((opt = cli_getopt("replay", argc, argv, "+h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config_path = optarg;
@@ -475,24 +456,10 @@ int cmd_replay(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'S': {
-			struct fp_addr a;
-
-			if (fp_addr_parse(optarg, &a)) {
-				fprintf(stderr,
-					"flowpin replay: --source: '%s' is not an IPv4 or IPv6 "
-					"address\n",
-					optarg);
+		case 'S':
+			if (cli_parse_source("replay", optarg, &sources))
 				return 2;
-			}
-			source = fp_addr_v4(&a) ? &source_v4 : &source_v6;
-			*source = a;
-			if (fp_addr_v4(&a))
-				have_v4 = 1;
-			else
-				have_v6 = 1;
 			break;
-		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -522,12 +489,12 @@ int cmd_replay(int argc, char **argv)
 	if (err)
 		goto out;
 	/* Without --source, the namespace's own addresses are the outer sources. */
-	if (!have_v4)
-		fp_addr_from_v4(source_v4.a, *(const __be32 *)ns.own_v4);
-	if (!have_v6)
-		memcpy(source_v6.a, ns.own_v6, 16);
-	opts.source_v4 = source_v4;
-	opts.source_v6 = source_v6;
+	if (!sources.have_v4)
+		fp_addr_from_v4(sources.v4.a, *(const __be32 *)ns.own_v4);
+	if (!sources.have_v6)
+		memcpy(sources.v6.a, ns.own_v6, 16);
+	opts.source_v4 = sources.v4;
+	opts.source_v6 = sources.v6;
 	opts.have_source_v4 = opts.have_source_v6 = true;
 	/* Replay decides every packet: no new-flow ceiling, or a busy capture would turn
 	 * into rate-limit decisions the live node would not make at that pace. */

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <flowpin/config.h>
 #include <flowpin/maglev.h>
+#include "cli.h"
 #include "commands.h"
 
 #define MATRIX_MAX_COLUMNS 12 /* wider changes are listed as pairs */
@@ -34,23 +35,25 @@ static void usage(FILE *out)
 		"  -h, --help            this text\n");
 }
 
-static const char *proto_name(__u8 proto)
+/* "ADDR port P/PROTO" or "ADDR all ports/PROTO". Returns @buf. */
+static const char *vip_str(const struct fp_vip_cfg *vip, char *buf, size_t len)
 {
-	return proto == IPPROTO_TCP ? "tcp" : "udp";
+	char addr[INET6_ADDRSTRLEN];
+
+	fp_addr_str(&vip->addr, addr, sizeof(addr));
+	if (vip->port)
+		snprintf(buf, len, "%s port %u/%s", addr, vip->port, cli_proto_name(vip->proto));
+	else
+		snprintf(buf, len, "%s all ports/%s", addr, cli_proto_name(vip->proto));
+	return buf;
 }
 
 static void print_vip_header(const struct fp_config *cfg, const struct fp_vip_cfg *vip)
 {
-	char addr[64];
+	char desc[INET6_ADDRSTRLEN + 32];
 
-	fp_addr_str(&vip->addr, addr, sizeof(addr));
-	if (vip->port)
-		printf("vip %s: %s port %u/%s, pinning %s, table_size %u\n", vip->name, addr,
-		       vip->port, proto_name(vip->proto), fp_pinning_name(vip->pinning),
-		       cfg->table_size);
-	else
-		printf("vip %s: %s all ports/%s, pinning %s, table_size %u\n", vip->name, addr,
-		       proto_name(vip->proto), fp_pinning_name(vip->pinning), cfg->table_size);
+	printf("vip %s: %s, pinning %s, table_size %u\n", vip->name,
+	       vip_str(vip, desc, sizeof(desc)), fp_pinning_name(vip->pinning), cfg->table_size);
 }
 
 /* Slots per backend id; @counts has FP_MAX_BACKEND_ID + 1 entries. */
@@ -290,12 +293,10 @@ static int show(const struct fp_config *cfg, const struct fp_config *prev, const
 		if (only && strcmp(only, prev->vips[i].name))
 			continue;
 		if (!find_vip(cfg, &prev->vips[i])) {
-			char addr[64];
+			char desc[INET6_ADDRSTRLEN + 32];
 
-			printf("\nvip %s: %s port %u/%s: removed (only in %s)\n",
-			       prev->vips[i].name,
-			       fp_addr_str(&prev->vips[i].addr, addr, sizeof(addr)),
-			       prev->vips[i].port, proto_name(prev->vips[i].proto), prev->path);
+			printf("\nvip %s: %s: removed (only in %s)\n", prev->vips[i].name,
+			       vip_str(&prev->vips[i], desc, sizeof(desc)), prev->path);
 			shown++;
 		}
 	}
@@ -328,7 +329,7 @@ int cmd_table(int argc, char **argv)
 	int opt, status = 1;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:p:V:h", options, NULL)) != -1) {
+	while ((opt = cli_getopt("table", argc, argv, "c:p:V:h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
@@ -347,9 +348,13 @@ int cmd_table(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!path || optind != argc) {
-		fprintf(stderr, "flowpin table: %s\n",
-			!path ? "--config FILE is required" : "unexpected argument");
+	if (optind != argc) {
+		fprintf(stderr, "flowpin table: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (!path) {
+		fprintf(stderr, "flowpin table: --config FILE is required\n");
 		usage(stderr);
 		return 2;
 	}

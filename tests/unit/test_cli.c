@@ -139,6 +139,75 @@ static void test_usage_and_help(void **state)
 	free(out);
 }
 
+/*
+ * Usage errors exit 2 and name the command as typed ("flowpin lb up: ..."), the option
+ * and the value; getopt's own messages would start with "up:" or "check:". No root
+ * needed: each is refused before anything touches the system.
+ */
+static void test_option_errors_name_the_command(void **state)
+{
+	static const struct {
+		const char *args, *message;
+	} cases[] = {
+		{ "check --bogus", "flowpin check: unknown option '--bogus'\n" },
+		{ "check -c a.yaml b.yaml", "flowpin check: unexpected argument 'b.yaml'\n" },
+		{ "table -c", "flowpin table: -c needs a value\n" },
+		{ "table -x", "flowpin table: unknown option '-x'\n" },
+		{ "lb up --dev lo --bogus", "flowpin lb up: unknown option '--bogus'\n" },
+		{ "lb stats --dev lo --interval", "flowpin lb stats: --interval needs a value\n" },
+		{ "lb stats --dev lo --interval 0",
+		  "flowpin lb stats: --interval '0': seconds, more than 0, at most 86400\n" },
+		{ "lb up --dev lo --config x --source 192.0.2.1 --source 192.0.2.2",
+		  "flowpin lb up: --source '192.0.2.2': one IPv4 source only\n" },
+		{ "backend up --config", "flowpin backend up: --config needs a value\n" },
+		{ "backend stats --interval x",
+		  "flowpin backend stats: --interval 'x': seconds, more than 0, at most 86400\n" },
+		{ "replay --config a --in b --out c --source 2001:db8::1 --source 2001:db8::2",
+		  "flowpin replay: --source '2001:db8::2': one IPv6 source only\n" },
+		{ "replay --source banana",
+		  "flowpin replay: --source 'banana': not an IPv4 or IPv6 "
+		  "address\n" },
+	};
+	char *out;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = run(&out, "%s", cases[i].args);
+
+		if (rc != 2 || strncmp(out, cases[i].message, strlen(cases[i].message)))
+			fail_msg(
+				"'flowpin %s': exit %d, output\n%s\nwant exit 2 and first line\n%s",
+				cases[i].args, rc, out, cases[i].message);
+		free(out);
+	}
+}
+
+/* Every command has its help, as 'flowpin help CMD' and as 'CMD --help', on stdout. */
+static void test_help_everywhere(void **state)
+{
+	static const char *const commands[] = { "check", "table", "lb", "replay", "backend" };
+	char *out, want[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		snprintf(want, sizeof(want), "usage: flowpin %s", commands[i]);
+		assert_int_equal(run(&out, "help %s 2>/dev/null", commands[i]), 0);
+		if (strncmp(out, want, strlen(want)))
+			fail_msg("'flowpin help %s' printed:\n%s", commands[i], out);
+		free(out);
+		assert_int_equal(run(&out, "%s --help 2>/dev/null", commands[i]), 0);
+		if (strncmp(out, want, strlen(want)))
+			fail_msg("'flowpin %s --help' printed:\n%s", commands[i], out);
+		free(out);
+	}
+	assert_int_equal(run(&out, "help 2>/dev/null"), 0);
+	assert_non_null(strstr(out, "usage: flowpin [-v] COMMAND [ARGS]"));
+	free(out);
+	assert_int_equal(run(&out, "frobnicate"), 2);
+	assert_non_null(strstr(out, "flowpin: no command 'frobnicate'"));
+	free(out);
+}
+
 /* Slots of each backend in the library's table for @path's first VIP. */
 static void library_table(const char *path, __u16 *table, __u32 *counts)
 {
@@ -215,6 +284,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_check_ok_and_errors),
 		cmocka_unit_test(test_usage_and_help),
+		cmocka_unit_test(test_option_errors_name_the_command),
+		cmocka_unit_test(test_help_everywhere),
 		cmocka_unit_test(test_table_shares_and_change),
 	};
 

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every flowpin subcommand parses or prints the same way: option errors that name
+ * the command, --interval, --source, and flow endpoints.
+ */
+#ifndef FLOWPIN_CLI_H
+#define FLOWPIN_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <flowpin/config.h>
+
+/*
+ * cli_getopt - getopt_long() whose errors read "flowpin CMD: unknown option '--x'" or
+ * "flowpin CMD: --config needs a value" on stderr (getopt's own messages start with
+ * argv[0], which is "up" or "check", not the command the user typed). @cmd is "lb up",
+ * "check", ... Returns what getopt_long() returns, '?' for both kinds of error.
+ */
+int cli_getopt(const char *cmd, int argc, char **argv, const char *optstring,
+	       const struct option *longopts, int *longindex);
+
+/* --interval S: seconds, > 0 and at most a day. Returns 0, or -EINVAL after a message. */
+int cli_parse_interval(const char *cmd, const char *arg, double *seconds);
+
+/* Outer source addresses given with --source, at most one per family. */
+struct cli_sources {
+	struct fp_addr v4, v6;
+	bool have_v4, have_v6;
+};
+
+/*
+ * --source ADDR into @s. Returns 0, or -EINVAL after a message when @arg is no address
+ * or its family was given already.
+ */
+int cli_parse_source(const char *cmd, const char *arg, struct cli_sources *s);
+
+/* "tcp", "udp", else "ip". */
+const char *cli_proto_name(__u8 proto);
+
+/* "ADDR:PORT", IPv6 as "[ADDR]:PORT". Returns @buf. */
+const char *cli_endpoint_str(const struct fp_addr *a, __u16 port, char *buf, size_t len);
+
+#endif
