@@ -41,6 +41,14 @@
  *  - The next hop (MACs, egress device, route MTU) is cached per backend for one
  *    second (resolve_nexthop()); the MTU check runs on every packet.
  *  - Egress frames are untagged; a backend behind a VLAN device is not supported.
+ *  - Two per-CPU caches in front of the kernel hash maps, both dropped wholesale by an
+ *    epoch userspace bumps after every apply and session clear (flowpin/maps.h): the
+ *    VIP cache (step 2) and the flow cache, which answers steps 2-4 for an established
+ *    flow this CPU forwarded from a session hit within the last second. A session hit
+ *    then costs array reads only (flow_cache_hit counts them). Neither changes an
+ *    answer: packets that change session state (SYN, FIN, RST, ICMP errors,
+ *    fragments) always take the steps, and the session entry is still read at least
+ *    once per second (refresh, expiry).
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -136,6 +144,20 @@ struct {
 	__type(value, struct fp_info);
 	__uint(max_entries, 1);
 } info SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fp_flow_cache_entry);
+	__uint(max_entries, FP_FLOW_CACHE_SLOTS);
+} flow_cache SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fp_vip_cache_entry);
+	__uint(max_entries, FP_VIP_CACHE_SLOTS);
+} vip_cache SEC(".maps");
 
 /* What parsing learned about a packet. */
 struct packet {
@@ -326,22 +348,63 @@ check_length:
 	return CONTINUE;
 }
 
-/* Step 2: (address, port, protocol), then the VIP's port-0 entry. */
-static __always_inline struct fp_vip *lookup_vip(struct packet *pkt)
+static __always_inline struct fp_vip_cache_entry *vip_cache_slot(const struct fp_vip_key *k)
+{
+	const __u64 *w = (const __u64 *)k;
+	__u32 slot = ((w[0] ^ w[1] ^ *(const __u32 *)(w + 2)) * 0x9e3779b97f4a7c15ULL) >> 56;
+
+	_Static_assert(FP_VIP_CACHE_SLOTS == 1 << 8, "slot is the top 8 bits");
+	return bpf_map_lookup_elem(&vip_cache, &slot);
+}
+
+static __always_inline int vip_key_equal(const struct fp_vip_key *a, const struct fp_vip_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) |
+		(*(const __u32 *)(x + 2) ^ *(const __u32 *)(y + 2))) == 0;
+}
+
+/*
+ * Step 2: (address, port, protocol), then the VIP's port-0 entry; this CPU's VIP cache
+ * first (flowpin/maps.h struct fp_vip_cache_entry). Returns 1 with @vip filled, or 0:
+ * not a VIP.
+ */
+static __always_inline int lookup_vip(const struct packet *pkt, __u32 epoch, struct fp_vip *vip)
 {
 	struct fp_vip_key key = {};
-	struct fp_vip *vip;
+	struct fp_vip_cache_entry *e;
+	struct fp_vip *found = NULL;
+	__be16 port = pkt->flow.dport;
 
 	__builtin_memcpy(key.addr, pkt->flow.dst, 16);
-	key.port = pkt->flow.dport;
+	key.port = port;
 	key.proto = pkt->flow.proto;
-	if (key.port) {
-		vip = bpf_map_lookup_elem(&vips, &key);
-		if (vip)
-			return vip;
-		key.port = 0;
+	e = vip_cache_slot(&key);
+	if (e && epoch && e->epoch == epoch && vip_key_equal(&e->key, &key)) {
+		*vip = e->vip;
+		return 1;
 	}
-	return bpf_map_lookup_elem(&vips, &key);
+	if (port)
+		found = bpf_map_lookup_elem(&vips, &key);
+	if (!found) {
+		key.port = 0;
+		found = bpf_map_lookup_elem(&vips, &key);
+		key.port = port;
+	}
+	if (!found)
+		return 0;
+	*vip = *found;
+	if (e && epoch) {
+		/* Invalid while half written, as in flow_cache_fill(). */
+		e->epoch = 0;
+		barrier();
+		e->key = key;
+		e->vip = *vip;
+		barrier();
+		e->epoch = epoch;
+	}
+	return 1;
 }
 
 static __always_inline struct fp_backend_entry *lookup_backend(const struct fp_vip *vip, __u16 id)
@@ -380,6 +443,95 @@ static __always_inline int is_syn(const struct packet *pkt)
 	return (pkt->tcp_flags & (TCP_FLAGS_SYN | TCP_FLAGS_ACK)) == TCP_FLAGS_SYN;
 }
 
+/* A packet that may use the flow cache: one that changes no session state. */
+static __always_inline int flow_cacheable(const struct packet *pkt)
+{
+	return !pkt->icmp && !pkt->fragment &&
+	       !(pkt->tcp_flags & (TCP_FLAGS_SYN | TCP_FLAGS_FIN | TCP_FLAGS_RST));
+}
+
+/*
+ * Direct-mapped slot of a flow: the key's five words folded and multiplied (Fibonacci
+ * hashing). Not keyed and not the flow hash: someone who aims many flows at one slot
+ * only sends them down the slow path, which is what they would get anyway.
+ */
+static __always_inline struct fp_flow_cache_entry *flow_cache_slot(const struct fp_flow_key *k)
+{
+	const __u64 *w = (const __u64 *)k;
+	__u32 slot = ((w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4]) * 0x9e3779b97f4a7c15ULL) >> 52;
+
+	_Static_assert(FP_FLOW_CACHE_SLOTS == 1 << 12, "slot is the top 12 bits");
+	return bpf_map_lookup_elem(&flow_cache, &slot);
+}
+
+static __always_inline int flow_key_equal(const struct fp_flow_key *a, const struct fp_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+}
+
+/*
+ * Steps 2 to 4 at once for an established flow this CPU forwarded from a session hit
+ * moments ago (flowpin/maps.h struct fp_flow_cache_entry says when an entry is
+ * trusted). Returns 1 with @vip (index, generation) and @ch filled, or 0: take the
+ * steps.
+ */
+static __always_inline int flow_cache_lookup(const struct packet *pkt, __u64 now, __u32 epoch,
+					     struct fp_vip *vip, struct choice *ch)
+{
+	struct fp_flow_cache_entry *e;
+
+	if (!flow_cacheable(pkt))
+		return 0;
+	e = flow_cache_slot(&pkt->flow);
+	if (!e || e->epoch != epoch || (__s64)(e->expires_ns - now) <= 0 ||
+	    !flow_key_equal(&e->key, &pkt->flow))
+		return 0;
+	vip->index = e->vip_index;
+	vip->generation = e->generation;
+	ch->hop[0] = e->backend;
+	ch->hop_count = 1;
+	ch->sport = e->outer_sport;
+	return 1;
+}
+
+/*
+ * Remembers a session hit in this CPU's flow cache. Only flows whose session state a
+ * packet without SYN/FIN/RST leaves alone (established TCP, UDP), only VIPs whose
+ * flow key keeps the ports. The session's last-seen is refreshed now, so it lags the
+ * flow's last packet by at most the entry's lifetime (< half the idle timeout).
+ */
+static __always_inline void flow_cache_fill(const struct fp_vip *vip, const struct packet *pkt,
+					    struct fp_session *s, __u64 now, __u32 epoch)
+{
+	struct fp_flow_cache_entry *e;
+	__u64 ttl;
+
+	if (!epoch || !flow_cacheable(pkt) || (vip->flags & FP_VIP_F_HASH_ADDRS) ||
+	    (s->state != FP_SESS_TCP_EST && s->state != FP_SESS_UDP))
+		return;
+	e = flow_cache_slot(&pkt->flow);
+	if (!e)
+		return;
+	ttl = session_timeout(s->state) / 2;
+	if (ttl > FP_FLOW_CACHE_TTL_NS)
+		ttl = FP_FLOW_CACHE_TTL_NS;
+	if (s->last_seen_ns != now)
+		s->last_seen_ns = now;
+	/* Invalid while half written: XDP on this CPU may interrupt a test run's program. */
+	e->epoch = 0;
+	barrier();
+	e->key = pkt->flow;
+	e->expires_ns = now + ttl;
+	e->vip_index = vip->index;
+	e->generation = vip->generation;
+	e->backend = s->backend;
+	e->outer_sport = s->outer_sport;
+	barrier();
+	e->epoch = epoch;
+}
+
 /*
  * Step 4: a live session entry whose backend is not down. Refreshes last-seen at most
  * once per FP_SESSION_REFRESH_NS and moves the TCP state on FIN/RST, written in place
@@ -387,7 +539,8 @@ static __always_inline int is_syn(const struct packet *pkt)
  * or 0 for a miss.
  */
 static __always_inline int session_lookup(const struct fp_vip *vip, const struct packet *pkt,
-					  struct fp_stats *st, __u64 now, struct choice *ch)
+					  struct fp_stats *st, __u64 now, __u32 epoch,
+					  struct choice *ch)
 {
 	struct fp_session *s = bpf_map_lookup_elem(&sessions, &pkt->flow);
 	struct fp_backend_entry *b;
@@ -422,6 +575,7 @@ static __always_inline int session_lookup(const struct fp_vip *vip, const struct
 	}
 	if (now - s->last_seen_ns >= FP_SESSION_REFRESH_NS)
 		s->last_seen_ns = now;
+	flow_cache_fill(vip, pkt, s, now, epoch);
 	return 1;
 }
 
@@ -744,12 +898,22 @@ static __always_inline void count_traffic(const struct fp_vip *vip, __u16 backen
 	}
 }
 
+/* The flow cache's epoch (flowpin/maps.h struct fp_info); 0 when unreadable. */
+static __always_inline __u32 cache_epoch(void)
+{
+	__u32 zero = 0;
+	struct fp_info *i = bpf_map_lookup_elem(&info, &zero);
+
+	return i ? i->cache_epoch : 0;
+}
+
 static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 {
 	struct packet pkt = {};
 	struct choice ch = {};
+	struct fp_vip vip = {};
 	struct fp_hash_key key;
-	struct fp_vip *vip;
+	__u32 epoch;
 	__u64 now;
 	int v;
 
@@ -757,9 +921,20 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 	v = parse_packet(ctx, &pkt);
 	if (v != CONTINUE)
 		return v;
+	now = bpf_ktime_get_coarse_ns(); /* seconds matter: timeouts, refreshes, caches */
+	/*
+	 * Steps 2-4 in one array read for an established flow this CPU forwarded from a
+	 * session hit within the last second: its VIP and backend from the flow cache,
+	 * the answer the steps would give (flowpin/maps.h struct fp_flow_cache_entry).
+	 */
+	epoch = cache_epoch();
+	if (flow_cache_lookup(&pkt, now, epoch, &vip, &ch)) {
+		count(st, FP_CNT_SESSION_HIT);
+		count(st, FP_CNT_FLOW_CACHE_HIT);
+		goto send;
+	}
 	/* 2. VIP. */
-	vip = lookup_vip(&pkt);
-	if (!vip) {
+	if (!lookup_vip(&pkt, epoch, &vip)) {
 		if (pkt.fragment)
 			return VERDICT(XDP_PASS, FP_CNT_PASS_FRAGMENT);
 		return VERDICT(XDP_PASS, pkt.icmp ? FP_CNT_PASS_ICMP : FP_CNT_PASS_NOT_VIP);
@@ -768,7 +943,7 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 	if (pkt.flow.proto == IPPROTO_UDP && !pkt.icmp && !pkt.fragment &&
 	    pkt.flow.dport == bpf_htons(encap_port))
 		return VERDICT(XDP_DROP, FP_CNT_DROP_GUE_TO_VIP);
-	if (vip->flags & FP_VIP_F_HASH_ADDRS) {
+	if (vip.flags & FP_VIP_F_HASH_ADDRS) {
 		pkt.flow.sport = 0;
 		pkt.flow.dport = 0;
 		if (pkt.fragment)
@@ -779,29 +954,29 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 	if (pkt.icmp)
 		count(st, FP_CNT_ICMP_ROUTED);
 	/* 3. Connection tickets: a later issue. */
-	now = bpf_ktime_get_coarse_ns(); /* seconds matter: timeouts, refreshes, caches */
 	/*
 	 * 4. Session table (a hit needs no hash: the entry keeps the outer port). In the
 	 * hash modes a SYN starts a new connection, which belongs to the current table's
 	 * owner: the table is neither read nor written for it (a cold lookup saved on the
 	 * new-flow path, and a spoofed SYN cannot touch an entry).
 	 */
-	if (uses_sessions(vip->pinning) && (vip->pinning == PIN_TABLE || !is_syn(&pkt)) &&
-	    session_lookup(vip, &pkt, st, now, &ch)) {
+	if (uses_sessions(vip.pinning) && (vip.pinning == PIN_TABLE || !is_syn(&pkt)) &&
+	    session_lookup(&vip, &pkt, st, now, epoch, &ch)) {
 		count(st, FP_CNT_SESSION_HIT);
 	} else {
 		/* 5. Miss: flow hash -> bucket -> hop list. */
 		count(st, is_syn(&pkt) ? FP_CNT_MISS_SYN : FP_CNT_MISS_NON_SYN);
 		key.k0 = hash_k0;
 		key.k1 = hash_k1;
-		v = choose_backend(vip, &pkt, fp_flow_hash(&key, &pkt.flow), now, st, &ch);
+		v = choose_backend(&vip, &pkt, fp_flow_hash(&key, &pkt.flow), now, st, &ch);
 		if (v != CONTINUE)
 			return v;
 	}
+send:
 	/* 6. Encapsulate and send. */
-	v = encapsulate(ctx, vip, &pkt, now, &ch, st);
+	v = encapsulate(ctx, &vip, &pkt, now, &ch, st);
 	if (VERDICT_ACTION(v) == XDP_TX || VERDICT_ACTION(v) == XDP_REDIRECT)
-		count_traffic(vip, ch.hop[0], pkt.ip_len);
+		count_traffic(&vip, ch.hop[0], pkt.ip_len);
 	return v;
 }
 

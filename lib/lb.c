@@ -22,9 +22,22 @@
 #define NSEC 1000000000ULL
 
 /* Names of the pins under the pin directory; the maps' names in bpf/lb.bpf.c. */
-enum { M_VIPS, M_BUCKETS, M_BACKENDS, M_SESSIONS, M_STATS, M_TRAFFIC, M_RATELIMIT, M_INFO, M_N };
-static const char *const map_names[M_N] = { "vips",  "buckets", "backends",  "sessions",
-					    "stats", "traffic", "ratelimit", "info" };
+enum {
+	M_VIPS,
+	M_BUCKETS,
+	M_BACKENDS,
+	M_SESSIONS,
+	M_STATS,
+	M_TRAFFIC,
+	M_RATELIMIT,
+	M_INFO,
+	M_FLOW_CACHE,
+	M_VIP_CACHE,
+	M_N
+};
+static const char *const map_names[M_N] = { "vips",	  "buckets",  "backends",  "sessions",
+					    "stats",	  "traffic",  "ratelimit", "info",
+					    "flow_cache", "vip_cache" };
 #define PROG_PIN "prog"
 
 struct fp_lb {
@@ -201,11 +214,14 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 	lb->fd[M_TRAFFIC] = bpf_map__fd(skel->maps.traffic);
 	lb->fd[M_RATELIMIT] = bpf_map__fd(skel->maps.ratelimit);
 	lb->fd[M_INFO] = bpf_map__fd(skel->maps.info);
+	lb->fd[M_FLOW_CACHE] = bpf_map__fd(skel->maps.flow_cache);
+	lb->fd[M_VIP_CACHE] = bpf_map__fd(skel->maps.vip_cache);
 
 	lb->info.magic = FP_INFO_MAGIC;
 	lb->info.table_size = cfg->table_size;
 	lb->info.max_vips = max_vips;
 	lb->info.generation = 0;
+	lb->info.cache_epoch = 1;
 	lb->info.hash_key.k0 = cfg->hash_key.k0;
 	lb->info.hash_key.k1 = cfg->hash_key.k1;
 	lb->info.encap_port = cfg->encap_port;
@@ -820,21 +836,58 @@ out:
 	return err;
 }
 
-int fp_lb_apply(struct fp_lb *lb, const struct fp_config *cfg, __u32 *generation)
+/*
+ * Invalidates every CPU's flow cache (flowpin/maps.h struct fp_flow_cache_entry): after
+ * the maps changed, never before. Called with the apply lock held.
+ */
+static int bump_cache_epoch(struct fp_lb *lb)
+{
+	struct fp_info info;
+	__u32 zero = 0;
+	int err = read_info(lb, &info);
+
+	if (err)
+		return err;
+	info.cache_epoch = info.cache_epoch + 1 ? info.cache_epoch + 1 : 1;
+	if (bpf_map_update_elem(lb->fd[M_INFO], &zero, &info, BPF_ANY)) {
+		err = -errno;
+		fp_err("lb: cannot invalidate the flow cache: %s\n", strerror(errno));
+	}
+	return err;
+}
+
+static int lock(struct fp_lb *lb)
 {
 	int err;
 
-	if (!lb || !cfg)
-		return -EINVAL;
 	if (lb->lock_fd >= 0 && flock(lb->lock_fd, LOCK_EX)) {
 		err = -errno;
 		fp_err("lb: cannot lock the pin directory: %s\n", strerror(errno));
 		return err;
 	}
-	err = apply_locked(lb, cfg, generation);
+	return 0;
+}
+
+static void unlock(struct fp_lb *lb)
+{
 	if (lb->lock_fd >= 0)
 		flock(lb->lock_fd, LOCK_UN);
-	return err;
+}
+
+int fp_lb_apply(struct fp_lb *lb, const struct fp_config *cfg, __u32 *generation)
+{
+	int err, err2;
+
+	if (!lb || !cfg)
+		return -EINVAL;
+	err = lock(lb);
+	if (err)
+		return err;
+	err = apply_locked(lb, cfg, generation);
+	/* Also after a failed apply: it may have written part of the change. */
+	err2 = bump_cache_epoch(lb);
+	unlock(lb);
+	return err ? err : err2;
 }
 
 /* ---- attach ---- */
@@ -1000,13 +1053,21 @@ int fp_lb_for_each_session(const struct fp_lb *lb, fp_lb_session_cb cb, void *ct
 int fp_lb_clear_sessions(struct fp_lb *lb)
 {
 	struct fp_flow_key key;
+	int err = 0;
 
 	if (!lb)
 		return -EINVAL;
-	while (!bpf_map_get_next_key(lb->fd[M_SESSIONS], NULL, &key))
+	while (!err && !bpf_map_get_next_key(lb->fd[M_SESSIONS], NULL, &key))
 		if (bpf_map_delete_elem(lb->fd[M_SESSIONS], &key) && errno != ENOENT)
-			return -errno;
-	return 0;
+			err = -errno;
+	/* The flow caches still hold what the deleted entries said. */
+	if (!lock(lb)) {
+		int e2 = bump_cache_epoch(lb);
+
+		unlock(lb);
+		err = err ? err : e2;
+	}
+	return err;
 }
 
 int fp_lb_clear_counters(struct fp_lb *lb)

@@ -14,7 +14,9 @@
  *   stats      per-CPU array, one struct fp_stats
  *   traffic    per-CPU array struct fp_traffic, same index as backends (id 0 = VIP)
  *   ratelimit  per-CPU array, one struct fp_ratelimit
- *   info       array, one struct fp_info: the settings fixed at load
+ *   info       array, one struct fp_info: the settings fixed at load, the flow cache epoch
+ *   flow_cache per-CPU array struct fp_flow_cache_entry (flowpin/maps.h)
+ *   vip_cache  per-CPU array struct fp_vip_cache_entry (flowpin/maps.h)
  *
  * The directory itself is the apply lock: fp_lb_apply() holds flock(LOCK_EX) on it, so
  * two processes applying configs (SIGHUP in `lb up` and a `lb reload`) cannot
@@ -120,7 +122,8 @@ int fp_lb_for_each_vip(const struct fp_lb *lb, fp_lb_vip_cb cb, void *ctx);
 int fp_lb_for_each_backend(const struct fp_lb *lb, __u32 vip_index, fp_lb_backend_cb cb, void *ctx);
 /* Session entries; last_seen_ns is CLOCK_MONOTONIC (bpf_ktime_get_coarse_ns). */
 int fp_lb_for_each_session(const struct fp_lb *lb, fp_lb_session_cb cb, void *ctx);
-/* Deletes every session entry (flowpin replay --lb-state fresh). */
+/* Deletes every session entry (flowpin replay --lb-state fresh); invalidates the flow
+ * caches. */
 int fp_lb_clear_sessions(struct fp_lb *lb);
 /* Zeroes the global, traffic and rate-limit counters (tests, replay). */
 int fp_lb_clear_counters(struct fp_lb *lb);

@@ -54,6 +54,22 @@ struct fp_vip {
 FP_STATIC_ASSERT(sizeof(struct fp_vip) == 16, "vip value");
 
 /*
+ * `vip_cache` per-CPU array, FP_VIP_CACHE_SLOTS entries, direct-mapped by a fold of the
+ * key (bpf/lb.bpf.c vip_cache_slot()): the `vips` map's answer for a packet's
+ * (address, port, protocol), whether it came from the port's entry or the VIP's
+ * port-0 entry. Trusted only while epoch == fp_info.cache_epoch (bumped after every
+ * apply, so a flip, an added or removed VIP is never hidden). Only VIPs are cached:
+ * a packet for no VIP always asks the map.
+ */
+#define FP_VIP_CACHE_SLOTS 256 /* power of two */
+struct fp_vip_cache_entry {
+	struct fp_vip_key key; /* the packet's, not necessarily the map entry's (port 0) */
+	__u32 epoch;	       /* fp_info.cache_epoch when filled; 0 = empty */
+	struct fp_vip vip;
+};
+FP_STATIC_ASSERT(sizeof(struct fp_vip_cache_entry) == 40, "vip cache entry");
+
+/*
  * `buckets` array (mmapable, struct fp_bucket_slot): for VIP index v and slot s, entries
  * [(v * 2 + s) * table_size, +table_size). Hash modes: the Maglev table as owner pairs.
  * none/table modes: the first n_list entries are the active backends sorted by id
@@ -134,6 +150,37 @@ FP_STATIC_ASSERT(sizeof(struct fp_session) == 24, "session value");
 
 #define FP_SESSION_REFRESH_NS 1000000000ULL /* one write per flow per second at most */
 
+/*
+ * `flow_cache` per-CPU array, FP_FLOW_CACHE_SLOTS entries, direct-mapped by a fold of
+ * the flow key (bpf/lb.bpf.c flow_cache_slot()): established flows this CPU recently
+ * forwarded from a session hit, with everything a session hit needs (VIP block,
+ * generation, backend, outer port). A packet that finds its flow here skips the VIP
+ * and session lookups (two kernel hash lookups: jhash over the key, bucket walk).
+ *
+ * An entry is trusted only while both hold:
+ *  - epoch == fp_info.cache_epoch: userspace bumps that after every apply and every
+ *    fp_lb_clear_sessions(), so no VIP, table or session change is ever hidden
+ *    (the `vip_cache` below works the same way);
+ *  - now < expires_ns: at most FP_FLOW_CACHE_TTL_NS (and less than half the session's
+ *    idle timeout) after the session hit that filled it, so the session entry is
+ *    still looked up, refreshed and its expiry checked at least that often.
+ * SYN, FIN and RST segments, ICMP errors and fragments never use it (they change or
+ * need the session's state). The backend entry is read on every packet as before, so
+ * a backend marked down is seen at once. A collision only costs the slow path.
+ */
+#define FP_FLOW_CACHE_SLOTS  4096 /* power of two */
+#define FP_FLOW_CACHE_TTL_NS 1000000000ULL
+struct fp_flow_cache_entry {
+	struct fp_flow_key key;
+	__u64 expires_ns;  /* bpf_ktime_get_coarse_ns() deadline */
+	__u32 epoch;	   /* fp_info.cache_epoch when filled; 0 = empty */
+	__u32 vip_index;   /* struct fp_vip index */
+	__u32 generation;  /* struct fp_vip generation (carried in the wire header) */
+	__u16 backend;	   /* backend id within the VIP */
+	__u16 outer_sport; /* host order, as struct fp_session */
+};
+FP_STATIC_ASSERT(sizeof(struct fp_flow_cache_entry) == 64, "one cache line");
+
 /* `traffic` per-CPU array, index vip_index * FP_BACKEND_SLOTS + id (id 0: the VIP). */
 struct fp_traffic {
 	__u64 packets;
@@ -186,7 +233,8 @@ FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
 	X(HOP_LIST, "hop_list", "two hops attached (bucket moved, full mode)")                   \
 	X(HOP_FAMILY, "hop_family", "previous owner of another family: one hop only")            \
 	X(ICMP_ROUTED, "icmp_routed", "ICMP frag-needed / packet-too-big routed by inner flow")  \
-	X(FRAGMENT_HASHED, "fragment_hashed", "fragment routed by address hash")
+	X(FRAGMENT_HASHED, "fragment_hashed", "fragment routed by address hash")                 \
+	X(FLOW_CACHE_HIT, "flow_cache_hit", "session hit answered by the per-CPU flow cache")
 
 enum fp_counter {
 #define FP_COUNTER_ENUM(name, str, help) FP_CNT_##name,
@@ -219,11 +267,12 @@ static const char *const fp_counter_help[FP_CNT__MAX] = {
 #endif
 
 /*
- * `info` array, one entry, written once by the loader: the settings fixed at load, so
+ * `info` array, one entry, written by the loader: the settings fixed at load, so
  * another process (flowpin lb reload/stats) can check a config against what runs.
- * The BPF program does not read it (it has the same values as const volatile globals).
+ * The BPF program reads only cache_epoch (it has the settings as const volatile
+ * globals).
  */
-#define FP_INFO_MAGIC 0x666c7031 /* "flp1": bump when any layout in this file changes */
+#define FP_INFO_MAGIC 0x666c7032 /* "flp2": bump when any layout in this file changes */
 struct fp_info {
 	__u32 magic;
 	__u32 table_size;
@@ -241,7 +290,11 @@ struct fp_info {
 	__u32 new_flow_rate; /* per CPU per second; 0 = unlimited */
 	__u8 source_v4[4];
 	__u8 source_v6[16];
+	/* Bumped (never to 0) after every apply and session clear: flow cache entries
+	 * filled under another epoch are ignored (struct fp_flow_cache_entry). */
+	__u32 cache_epoch;
+	__u32 pad2;
 };
-FP_STATIC_ASSERT(sizeof(struct fp_info) == 80, "info");
+FP_STATIC_ASSERT(sizeof(struct fp_info) == 88, "info");
 
 #endif
