@@ -64,7 +64,11 @@ static void count_slots(const __u16 *table, __u32 m, __u32 *counts)
 		counts[table[i] <= FP_MAX_BACKEND_ID ? table[i] : 0]++;
 }
 
-static void print_shares(const struct fp_vip_cfg *vip, const __u32 *counts, __u32 m)
+/*
+ * Every backend's slots of @m and its share; the ideal share is weight / sum of active
+ * weights, or 1 / number of active backends when the pinning mode ignores weights.
+ */
+static void print_shares(const struct fp_vip_cfg *vip, const __u32 *counts, __u32 m, bool weighted)
 {
 	double active_weight = 0;
 	int width = 7; /* "address" */
@@ -75,14 +79,14 @@ static void print_shares(const struct fp_vip_cfg *vip, const __u32 *counts, __u3
 
 		width = len > width ? len : width;
 		if (vip->backends[i].state == FP_BACKEND_ACTIVE)
-			active_weight += vip->backends[i].weight;
+			active_weight += weighted ? vip->backends[i].weight : 1;
 	}
 	printf("  %5s  %-*s %6s  %-8s %8s %8s %8s\n", "id", width, "address", "weight", "state",
 	       "slots", "share", "ideal");
 	for (size_t i = 0; i < vip->n_backends; i++) {
 		const struct fp_backend_cfg *b = &vip->backends[i];
 		double ideal = b->state == FP_BACKEND_ACTIVE && active_weight > 0
-				       ? 100.0 * b->weight / active_weight
+				       ? 100.0 * (weighted ? b->weight : 1) / active_weight
 				       : 0;
 
 		printf("  %5u  %-*s %6u  %-8s %8u %7.3f%% %7.3f%%\n", b->id, width,
@@ -240,12 +244,105 @@ static const struct fp_vip_cfg *find_vip(const struct fp_config *cfg, const stru
 	return NULL;
 }
 
+static bool uses_maglev(enum fp_pinning p)
+{
+	return p == FP_PIN_HASH || p == FP_PIN_HASH_TABLE || p == FP_PIN_FULL;
+}
+
+/* Active backend ids sorted, as lib/lb.c lists them for none/table; returns how many. */
+static size_t active_list(const struct fp_vip_cfg *vip, __u16 *list)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < vip->n_backends; i++)
+		if (vip->backends[i].state == FP_BACKEND_ACTIVE)
+			list[n++] = (__u16)vip->backends[i].id;
+	for (size_t i = 1; i < n; i++) /* insertion sort: lists are short */
+		for (size_t j = i; j > 0 && list[j - 1] > list[j]; j--) {
+			__u16 t = list[j];
+
+			list[j] = list[j - 1];
+			list[j - 1] = t;
+		}
+	return n;
+}
+
+/*
+ * none and table use no Maglev table: the data plane picks from the sorted list of
+ * active backends, by flow hash mod N (none) or round robin for new flows (table).
+ * Each active backend gets one position of N.
+ */
+static void print_list_shares(const struct fp_vip_cfg *vip, const __u16 *list, size_t n,
+			      __u32 *counts)
+{
+	memset(counts, 0, (FP_MAX_BACKEND_ID + 1) * sizeof(*counts));
+	for (size_t i = 0; i < n; i++)
+		counts[list[i]] = 1;
+	print_shares(vip, counts, n ? (__u32)n : 1, false);
+	if (!n)
+		printf("  no active backend: every new flow is dropped (drop_no_backend)\n");
+	else if (vip->pinning == FP_PIN_NONE)
+		printf("  pinning none: no Maglev table; flow hash mod %zu over the active "
+		       "backends above, in id order\n",
+		       n);
+	else
+		printf("  pinning table: no Maglev table; new flows round-robin over the %zu "
+		       "active backends above, the session table keeps established ones\n",
+		       n);
+}
+
+/*
+ * What a change does to a none/table VIP, or to one whose pinning moves between the
+ * Maglev modes and these. For none, the share of flow hashes whose backend changes:
+ * exact over a * b consecutive hash values, which cover every (h mod a, h mod b) pair.
+ */
+static void print_list_change(const struct fp_vip_cfg *old, const struct fp_vip_cfg *vip)
+{
+	__u16 *a = calloc(old->n_backends + 1, sizeof(*a)),
+	      *b = calloc(vip->n_backends + 1, sizeof(*b));
+	size_t na, nb;
+	__u64 moved = 0;
+
+	if (!a || !b) {
+		fprintf(stderr, "flowpin table: out of memory\n");
+		goto out;
+	}
+	if (old->pinning != vip->pinning &&
+	    (!uses_maglev(old->pinning) || !uses_maglev(vip->pinning))) {
+		printf("  change: pinning %s -> %s: flows without a session entry get a new "
+		       "backend choice\n",
+		       fp_pinning_name(old->pinning), fp_pinning_name(vip->pinning));
+		goto out;
+	}
+	na = active_list(old, a);
+	nb = active_list(vip, b);
+	if (vip->pinning == FP_PIN_TABLE) {
+		printf("  change: %zu -> %zu active backends; the session table keeps "
+		       "established flows on theirs, new flows round-robin\n",
+		       na, nb);
+		goto out;
+	}
+	if (!na || !nb) {
+		printf("  change: %zu -> %zu active backends: every flow %s\n", na, nb,
+		       nb ? "gets a backend again" : "is dropped");
+		goto out;
+	}
+	for (__u64 h = 0; h < (__u64)na * nb; h++)
+		moved += a[h % na] != b[h % nb];
+	printf("  change: %.3f%% of flows move (hash mod %zu -> mod %zu, no session table)\n",
+	       100.0 * (double)moved / (double)(na * nb), na, nb);
+out:
+	free(a);
+	free(b);
+}
+
 static int show(const struct fp_config *cfg, const struct fp_config *prev, const char *only)
 {
 	__u16 *table = calloc(cfg->table_size, sizeof(*table));
 	__u16 *prev_table = prev ? calloc(prev->table_size, sizeof(*prev_table)) : NULL;
 	__u32 *counts = calloc(FP_MAX_BACKEND_ID + 1, sizeof(*counts));
 	__u32 *prev_counts = calloc(FP_MAX_BACKEND_ID + 1, sizeof(*prev_counts));
+	__u16 list[FP_MAX_BACKEND_ID];
 	bool same_hashing;
 	size_t shown = 0;
 	int ret = -ENOMEM;
@@ -261,17 +358,31 @@ static int show(const struct fp_config *cfg, const struct fp_config *prev, const
 			continue;
 		if (shown++)
 			printf("\n");
+		if (!uses_maglev(vip->pinning)) {
+			print_vip_header(cfg, vip);
+			print_list_shares(vip, list, active_list(vip, list), counts);
+			old = prev ? find_vip(prev, vip) : NULL;
+			if (old)
+				print_list_change(old, vip);
+			else if (prev)
+				printf("  change: new VIP (not in %s)\n", prev->path);
+			continue;
+		}
 		ret = fp_maglev_build_vip(cfg, vip, table);
 		if (ret)
 			goto out;
 		count_slots(table, cfg->table_size, counts);
 		print_vip_header(cfg, vip);
-		print_shares(vip, counts, cfg->table_size);
+		print_shares(vip, counts, cfg->table_size, true);
 		if (!prev)
 			continue;
 		old = find_vip(prev, vip);
 		if (!old) {
 			printf("  change: new VIP (not in %s)\n", prev->path);
+			continue;
+		}
+		if (!uses_maglev(old->pinning)) {
+			print_list_change(old, vip);
 			continue;
 		}
 		if (!same_hashing) {

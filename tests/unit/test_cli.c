@@ -70,7 +70,9 @@ static int run(char **output, const char *fmt, ...)
 	return WEXITSTATUS(status);
 }
 
-static const char *write_config(const char *name, size_t n_backends, size_t skip_index)
+/* One VIP with backends 1..@n_backends but the one at @skip_index; @pinning NULL: default. */
+static const char *write_config_pinning(const char *name, size_t n_backends, size_t skip_index,
+					const char *pinning)
 {
 	static char path[256];
 	FILE *f;
@@ -83,13 +85,20 @@ static const char *write_config(const char *name, size_t n_backends, size_t skip
 		   "  - name: web\n"
 		   "    address: 198.51.100.10\n"
 		   "    port: 443\n"
-		   "    protocol: tcp\n"
-		   "    backends:\n");
+		   "    protocol: tcp\n");
+	if (pinning)
+		fprintf(f, "    pinning: %s\n", pinning);
+	fprintf(f, "    backends:\n");
 	for (size_t i = 0; i < n_backends; i++)
 		if (i != skip_index)
 			fprintf(f, "      - {id: %zu, address: 10.0.0.%zu}\n", i + 1, i + 1);
 	assert_int_equal(fclose(f), 0);
 	return path;
+}
+
+static const char *write_config(const char *name, size_t n_backends, size_t skip_index)
+{
+	return write_config_pinning(name, n_backends, skip_index, NULL);
 }
 
 static void test_check_ok_and_errors(void **state)
@@ -279,6 +288,41 @@ static void test_table_shares_and_change(void **state)
 	free(c_next);
 }
 
+/*
+ * none and table pick from the list of active backends, not from a Maglev table: table
+ * must show that list, and for none what hash mod N really moves (removing 1 of 10
+ * moves 90% of the flows, not Maglev's 10%).
+ */
+static void test_table_list_modes(void **state)
+{
+	char *none10 = strdup(write_config_pinning("none10.yaml", 10, SIZE_MAX, "none"));
+	char *none9 = strdup(write_config_pinning("none9.yaml", 10, 6, "none"));
+	char *table9 = strdup(write_config_pinning("table9.yaml", 10, 6, "table"));
+	char *out;
+
+	(void)state;
+	assert_non_null(none10);
+	assert_non_null(none9);
+	assert_non_null(table9);
+	assert_int_equal(run(&out, "table --config %s --previous %s", none9, none10), 0);
+	if (!strstr(out, "      8  10.0.0.8     100  active          1  11.111%  11.111%\n") ||
+	    !strstr(out, "  pinning none: no Maglev table; flow hash mod 9 over the active "
+			 "backends above, in id order\n") ||
+	    !strstr(out, "  change: 90.000% of flows move (hash mod 10 -> mod 9, no session "
+			 "table)\n"))
+		fail_msg("none, 10 -> 9 backends:\n%s", out);
+	free(out);
+	assert_int_equal(run(&out, "table --config %s --previous %s", table9, none10), 0);
+	if (!strstr(out, "  pinning table: no Maglev table; new flows round-robin over the 9 "
+			 "active backends above") ||
+	    !strstr(out, "  change: pinning none -> table: "))
+		fail_msg("none -> table:\n%s", out);
+	free(out);
+	free(none10);
+	free(none9);
+	free(table9);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +331,7 @@ int main(void)
 		cmocka_unit_test(test_option_errors_name_the_command),
 		cmocka_unit_test(test_help_everywhere),
 		cmocka_unit_test(test_table_shares_and_change),
+		cmocka_unit_test(test_table_list_modes),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
