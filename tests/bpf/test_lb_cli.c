@@ -18,17 +18,16 @@
 #include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <libgen.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+#include "common/run.h"
 
 struct lab {
 	int ready;
@@ -68,39 +67,10 @@ static int write_text(const char *path, const char *text)
 	return fclose(f) ? -errno : 0;
 }
 
-/* Runs a shell command; its stdout into @out (may be NULL). Returns the exit status. */
-static int sh(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int sh(char *out, size_t cap, const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	FILE *p;
-	size_t n = 0;
-	int status;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	if (out) {
-		n = fread(out, 1, cap - 1, p);
-		out[n] = 0;
-	} else {
-		char sink[512];
-
-		while (fread(sink, 1, sizeof(sink), p) > 0)
-			;
-	}
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* `flowpin lb ...` inside the LB namespace with the test's pin root and run dir. */
-#define LB(l, out, cap, fmt, ...)                                                       \
-	sh(out, cap, "ip netns exec %s '%s' lb " fmt " 2>&1", (l)->lb_ns, (l)->flowpin, \
-	   ##__VA_ARGS__)
+#define LB(l, out, cap, fmt, ...)                                                               \
+	fp_test_sh(out, cap, "ip netns exec %s '%s' lb " fmt " 2>&1", (l)->lb_ns, (l)->flowpin, \
+		   ##__VA_ARGS__)
 
 static int file_contains(const char *path, const char *needle)
 {
@@ -137,19 +107,19 @@ static void teardown_lab(struct lab *l)
 		waitpid(l->daemon, NULL, WNOHANG);
 		l->daemon = 0;
 	}
-	sh(NULL, 0, "ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null", l->lb_ns, l->cl_ns);
+	fp_test_sh(NULL, 0, "ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null", l->lb_ns,
+		   l->cl_ns);
 	if (l->mounted) {
 		umount2(l->pins, MNT_DETACH);
 		l->mounted = 0;
 	}
-	sh(NULL, 0, "rm -rf '%s'", l->dir);
+	fp_test_sh(NULL, 0, "rm -rf '%s'", l->dir);
 }
 
 static int setup(void **state)
 {
 	struct lab *l = calloc(1, sizeof(*l));
-	char self[PATH_MAX], text[2048], mac[64];
-	ssize_t n;
+	char text[2048], mac[64];
 
 	if (!l)
 		return -1;
@@ -167,11 +137,8 @@ static int setup(void **state)
 	snprintf(l->good, sizeof(l->good), "%s/good.yaml", l->dir);
 	snprintf(l->better, sizeof(l->better), "%s/better.yaml", l->dir);
 	snprintf(l->bad, sizeof(l->bad), "%s/bad.yaml", l->dir);
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
+	if (fp_test_flowpin_path(l->flowpin, sizeof(l->flowpin)))
 		return -1;
-	self[n] = 0;
-	snprintf(l->flowpin, sizeof(l->flowpin), "%s/../../flowpin", dirname(self));
 
 	snprintf(text, sizeof(text), config_fmt, "");
 	if (write_text(l->good, text))
@@ -189,23 +156,25 @@ static int setup(void **state)
 		return -1;
 	l->mounted = 1;
 
-	if (sh(NULL, 0,
-	       "set -e; ip netns add %1$s; ip netns add %2$s;"
-	       "ip link add lb0 netns %1$s type veth peer name cl0 netns %2$s;"
-	       "ip -n %1$s link set lo up; ip -n %1$s addr add 10.99.0.1/24 dev lb0;"
-	       "ip -n %1$s link set lb0 up;"
-	       "ip -n %2$s addr add 10.99.0.2/24 dev cl0; ip -n %2$s link set cl0 up;"
-	       "ip -n %2$s route add 198.51.100.0/24 via 10.99.0.1",
-	       l->lb_ns, l->cl_ns))
+	if (fp_test_sh(NULL, 0,
+		       "set -e; ip netns add %1$s; ip netns add %2$s;"
+		       "ip link add lb0 netns %1$s type veth peer name cl0 netns %2$s;"
+		       "ip -n %1$s link set lo up; ip -n %1$s addr add 10.99.0.1/24 dev lb0;"
+		       "ip -n %1$s link set lb0 up;"
+		       "ip -n %2$s addr add 10.99.0.2/24 dev cl0; ip -n %2$s link set cl0 up;"
+		       "ip -n %2$s route add 198.51.100.0/24 via 10.99.0.1",
+		       l->lb_ns, l->cl_ns))
 		return -1;
-	if (sh(mac, sizeof(mac), "ip -n %s -br link show cl0 | awk '{printf \"%%s\", $3}'",
-	       l->cl_ns) ||
+	if (fp_test_sh(mac, sizeof(mac), "ip -n %s -br link show cl0 | awk '{printf \"%%s\", $3}'",
+		       l->cl_ns) ||
 	    !mac[0])
 		return -1;
-	if (sh(NULL, 0,
-	       "set -e; for b in 10 11 12; do ip -n %1$s neigh replace 10.99.0.$b lladdr %2$s "
-	       "dev lb0 nud permanent; done; ip netns exec %1$s sysctl -qw net.ipv4.ip_forward=1",
-	       l->lb_ns, mac))
+	if (fp_test_sh(
+		    NULL, 0,
+		    "set -e; for b in 10 11 12; do ip -n %1$s neigh replace 10.99.0.$b lladdr %2$s "
+		    "dev lb0 nud permanent; done; ip netns exec %1$s sysctl -qw "
+		    "net.ipv4.ip_forward=1",
+		    l->lb_ns, mac))
 		return -1;
 	l->ready = 1;
 	return 0;
@@ -277,14 +246,14 @@ static void test_up(void **state)
 
 	l->daemon = start_daemon(l);
 	if (!wait_log(l->log, "up on lb0 (generic XDP)")) {
-		sh(out, sizeof(out), "cat '%s'", l->log);
+		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
 		fail_msg("daemon did not come up: %s", out);
 	}
 	snprintf(path, sizeof(path), "%s/lb0/sessions", l->pins);
 	assert_int_equal(access(path, F_OK), 0);
 	snprintf(path, sizeof(path), "%s/lb0.pid", l->run);
 	assert_true(file_contains(path, "\n"));
-	assert_int_equal(sh(out, sizeof(out), "ip -n %s link show dev lb0", l->lb_ns), 0);
+	assert_int_equal(fp_test_sh(out, sizeof(out), "ip -n %s link show dev lb0", l->lb_ns), 0);
 	assert_non_null(strstr(out, "xdpgeneric"));
 	/* A second daemon on the same device is refused. */
 	assert_int_equal(LB(l, out, sizeof(out),
@@ -301,11 +270,11 @@ static void test_traffic_stats_flows(void **state)
 	char out[16384];
 
 	/* Three UDP flows (three source ports) and one TCP SYN, from the client. */
-	assert_int_equal(sh(NULL, 0,
-			    "ip netns exec %s bash -c 'for i in 1 2 3; do echo hi > "
-			    "/dev/udp/198.51.100.10/53; done; timeout 1 bash -c \"echo > "
-			    "/dev/tcp/198.51.100.10/80\" 2>/dev/null; true'",
-			    l->cl_ns),
+	assert_int_equal(fp_test_sh(NULL, 0,
+				    "ip netns exec %s bash -c 'for i in 1 2 3; do echo hi > "
+				    "/dev/udp/198.51.100.10/53; done; timeout 1 bash -c \"echo > "
+				    "/dev/tcp/198.51.100.10/80\" 2>/dev/null; true'",
+				    l->cl_ns),
 			 0);
 	usleep(200000);
 	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
@@ -339,12 +308,12 @@ static void test_traffic_stats_flows(void **state)
 		LB(l, out, sizeof(out), "flows --dev lb0 --pin-root '%s' --backend 2", l->pins), 0);
 	assert_non_null(strstr(out, "0 flows shown"));
 	/* --interval: rates per sample until interrupted (SIGINT ends it cleanly, exit 0). */
-	assert_int_equal(
-		sh(out, sizeof(out),
-		   "ip netns exec %s timeout --preserve-status -s INT 2.5 '%s' lb stats --dev lb0 "
-		   "--pin-root '%s' --interval 1 --json",
-		   l->lb_ns, l->flowpin, l->pins),
-		0);
+	assert_int_equal(fp_test_sh(out, sizeof(out),
+				    "ip netns exec %s timeout --preserve-status -s INT 2.5 '%s' lb "
+				    "stats --dev lb0 "
+				    "--pin-root '%s' --interval 1 --json",
+				    l->lb_ns, l->flowpin, l->pins),
+			 0);
 	assert_non_null(strstr(out, "\"rates\":{"));
 	assert_non_null(strstr(strstr(out, "\"rates\":{") + 1, "\"rates\":{")); /* two samples */
 	assert_non_null(strstr(out, "\"packets_per_s\":0.0"));
@@ -406,7 +375,7 @@ static void test_down(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 	snprintf(path, sizeof(path), "%s/lb0.pid", l->run);
 	assert_int_equal(access(path, F_OK), -1);
-	assert_int_equal(sh(out, sizeof(out), "ip -n %s link show dev lb0", l->lb_ns), 0);
+	assert_int_equal(fp_test_sh(out, sizeof(out), "ip -n %s link show dev lb0", l->lb_ns), 0);
 	assert_null(strstr(out, "xdp"));
 	/* Nothing left to stop. */
 	assert_int_equal(LB(l, out, sizeof(out), "down --dev lb0 --pin-root '%s' --run-dir '%s'",
@@ -426,12 +395,12 @@ static void test_restart_after_kill(void **state)
 	kill(l->daemon, SIGKILL);
 	assert_int_equal(waitpid(l->daemon, &status, 0), l->daemon);
 	l->daemon = 0;
-	assert_int_equal(sh(out, sizeof(out), "ip -n %s link show dev lb0", l->lb_ns), 0);
+	assert_int_equal(fp_test_sh(out, sizeof(out), "ip -n %s link show dev lb0", l->lb_ns), 0);
 	assert_non_null(strstr(out, "xdpgeneric")); /* left behind */
 
 	l->daemon = start_daemon(l);
 	if (!wait_log(l->log, "up on lb0 (generic XDP)")) {
-		sh(out, sizeof(out), "cat '%s'", l->log);
+		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
 		fail_msg("restart did not come up: %s", out);
 	}
 	assert_true(file_contains(l->log, "removed the pins (and detached the program) of a "
@@ -461,22 +430,16 @@ static void test_usage(void **state)
 	};
 
 	/* Usage errors are refused before anything touches the system: no root needed. */
-	if (!l->flowpin[0]) {
-		char self[PATH_MAX];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-		assert_true(n > 0);
-		self[n] = 0;
-		snprintf(l->flowpin, sizeof(l->flowpin), "%s/../../flowpin", dirname(self));
-	}
+	if (!l->flowpin[0])
+		assert_int_equal(fp_test_flowpin_path(l->flowpin, sizeof(l->flowpin)), 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int rc = sh(out, sizeof(out), "'%s' %s 2>&1", l->flowpin, cases[i]);
+		int rc = fp_test_sh(out, sizeof(out), "'%s' %s 2>&1", l->flowpin, cases[i]);
 
 		if (rc != 2)
 			fail_msg("'flowpin %s' exited %d, expected 2 (usage): %s", cases[i], rc,
 				 out);
 	}
-	assert_int_equal(sh(out, sizeof(out), "'%s' lb flows --help", l->flowpin), 0);
+	assert_int_equal(fp_test_sh(out, sizeof(out), "'%s' lb flows --help", l->flowpin), 0);
 	assert_non_null(strstr(out, "usage: flowpin lb flows"));
 }
 

@@ -17,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <libgen.h>
-#include <sys/wait.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
 #include <cmocka.h>
@@ -26,6 +24,7 @@
 #include <flowpin/hash.h>
 #include <flowpin/maglev.h>
 #include "common/pkt.h"
+#include "common/run.h"
 
 #define TABLE_SIZE 251
 #define NEXT_HOP   "02:aa:bb:cc:dd:ee"
@@ -111,8 +110,6 @@ out:
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	char self[PATH_MAX];
-	ssize_t n;
 	FILE *fp;
 
 	if (!f)
@@ -128,12 +125,8 @@ static int setup(void **state)
 		return -1;
 	if (fp_config_load(f->config, &f->cfg, stderr))
 		return -1;
-	/* build/tests/bpf/test_replay -> build/flowpin */
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n < 0)
+	if (fp_test_flowpin_path(f->flowpin, sizeof(f->flowpin)))
 		return -1;
-	self[n] = 0;
-	snprintf(f->flowpin, sizeof(f->flowpin), "%s/../../flowpin", dirname(self));
 
 	f->specs[0] = v4_flow(FP_TCP_SYN);
 	f->specs[1] = v4_flow(FP_TCP_ACK);
@@ -195,24 +188,21 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Runs `flowpin ARGS...`; stdout into @out (NUL-terminated). Returns the exit status. */
+/*
+ * Runs `flowpin ARGS...`; stdout into @out (NUL-terminated), stderr into DIR/stderr.
+ * Returns the exit status.
+ */
 static int run_flowpin(const struct fixture *f, char *out, size_t cap, const char *const args[])
 {
-	char cmd[4096];
+	char quoted[2048];
 	size_t used = 0;
-	FILE *p;
-	int status;
 
-	used += (size_t)snprintf(cmd, sizeof(cmd), "'%s'", f->flowpin);
-	for (int i = 0; args[i]; i++)
-		used += (size_t)snprintf(cmd + used, sizeof(cmd) - used, " '%s'", args[i]);
-	snprintf(cmd + used, sizeof(cmd) - used, " 2>%s/stderr", f->dir);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	used = fread(out, 1, cap - 1, p);
-	out[used] = 0;
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	quoted[0] = 0;
+	for (int i = 0; args[i]; i++) {
+		used += (size_t)snprintf(quoted + used, sizeof(quoted) - used, " '%s'", args[i]);
+		assert_true(used < sizeof(quoted));
+	}
+	return fp_test_sh(out, cap, "'%s'%s 2>%s/stderr", f->flowpin, quoted, f->dir);
 }
 
 /* The backend id the userspace Maglev table gives the flow of @s in VIP @vip. */
