@@ -109,8 +109,9 @@ int fp_backend_load(const struct fp_backend_opts *opts, struct fp_backend **out)
 		memcpy((void *)b->skel->rodata->self_addrs[i], opts->self_addrs[i].a, 16);
 	err = backend__load(b->skel);
 	if (err) {
-		fp_err("backend: cannot load the BPF program: %s (run with -v for the verifier "
-		       "log)\n",
+		/* libbpf has printed the verifier's log (a warning) by now. */
+		fp_err("backend: cannot load the BPF program: %s (libbpf's messages above say "
+		       "why; 'flowpin -v backend up ...' adds its debug output)\n",
 		       strerror(-err));
 		goto out;
 	}

@@ -27,9 +27,8 @@ void fp_log(enum fp_log_level level, const char *fmt, ...)
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	enum fp_log_level ours = level == LIBBPF_WARN	? FP_LOG_WARN
-				 : level == LIBBPF_INFO ? FP_LOG_DEBUG
-							: FP_LOG_DEBUG;
+	/* libbpf's info (object and program details) is noise for an operator: debug. */
+	enum fp_log_level ours = level == LIBBPF_WARN ? FP_LOG_WARN : FP_LOG_DEBUG;
 
 	if ((int)ours > fp_log_verbosity)
 		return 0;

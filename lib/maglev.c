@@ -8,8 +8,9 @@
  * equal weights it is exactly the paper's one turn per round (shares within one slot),
  * and otherwise a backend's slots stay within 2 + weight * n / sum (its turns per
  * round) of m * weight / sum: credit never exceeds one turn's worth, and the table can
- * fill in the middle of a round (tests/unit/test_maglev.c checks the bound). Backends take turns in id order, so the table depends on the set of
- * (id, weight), never on the order of the config.
+ * fill in the middle of a round (tests/unit/test_maglev.c checks the bound). Backends
+ * take turns in id order, so the table depends on the set of (id, weight), never on the
+ * order of the config.
  */
 #include <errno.h>
 #include <stdlib.h>

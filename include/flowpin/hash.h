@@ -90,8 +90,10 @@ FP_INLINE __u32 fp_hash_bucket(__u64 hash, __u32 m)
 
 /*
  * Outer UDP source port for the encapsulation: the high bit set (ephemeral range) and
- * 15 bits of the flow hash not used by the bucket choice, so the underlay's ECMP keeps
- * every packet of a flow on one path (ECMP flow locking). Host byte order.
+ * bits 48..62 of the flow hash, the same for every packet of a flow, so the underlay's
+ * ECMP keeps the flow on one path (ECMP flow locking). The bucket (hash mod m) depends
+ * on all 64 bits, these included; flows of one bucket still spread over the paths.
+ * Host byte order.
  */
 FP_INLINE __u16 fp_hash_sport(__u64 hash)
 {
