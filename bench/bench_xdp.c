@@ -34,7 +34,7 @@
 #define ROUNDS	 21
 #define RUNS	 1000
 #define VARIANTS (ROUNDS * RUNS) /* distinct flows for the paths that must miss */
-#define N_PATHS	 6
+#define N_PATHS	 8
 
 static const char config_yaml[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
 				  "table_size: 65537\n"
@@ -176,6 +176,45 @@ static int build_path(struct path *p, const struct fp_pkt_spec *base, size_t n)
 	return 0;
 }
 
+/*
+ * Two flows of @base (source ports from base->sport on) that share one flow-cache slot
+ * (flowpin/maps.h fp_flow_cache_slot()), so that alternating them misses the cache on
+ * every packet.
+ */
+static int build_colliding_pair(struct path *p, const struct fp_pkt_spec *base)
+{
+	struct fp_pkt_spec a = *base, b = *base;
+	struct fp_flow_key ka, kb;
+	int err;
+
+	fp_pkt_flow_key(&a, 0, &ka);
+	for (b.sport = a.sport + 1; b.sport != a.sport; b.sport++) {
+		fp_pkt_flow_key(&b, 0, &kb);
+		if (fp_flow_cache_slot(&kb) == fp_flow_cache_slot(&ka))
+			break;
+	}
+	if (b.sport == a.sport)
+		return -ENOENT;
+	err = build_path(p, &a, 1);
+	if (err)
+		return err;
+	free(p->frames);
+	free(p->lens);
+	p->frames = malloc(2 * FP_PKT_MAX);
+	p->lens = calloc(2, sizeof(*p->lens));
+	if (!p->frames || !p->lens)
+		return -ENOMEM;
+	p->n = 2;
+	for (int i = 0; i < 2; i++) {
+		int len = fp_pkt_build(i ? &b : &a, p->frames + i * FP_PKT_MAX, FP_PKT_MAX);
+
+		if (len < 0)
+			return len;
+		p->lens[i] = (__u32)len;
+	}
+	return 0;
+}
+
 /* Runs @frame once through flowpin (to create a session before the hit path). */
 static int prime(int fd, int ifindex, const __u8 *frame, __u32 len, __u32 expect)
 {
@@ -230,6 +269,12 @@ int main(void)
 		/* Control for the new-flow figure: the same decision with a warm cache. */
 		{ "SYN, one flow repeated", "IPv4 TCP SYN, the same flow every run (no session: "
 					    "full mode inserts nothing on SYN)" },
+		/* What the flow cache saves, and what a busy node's session hit costs. */
+		{ "session hit, flow cache miss",
+		  "IPv4 TCP ACK, two established flows sharing one flow-cache slot, alternating: "
+		  "VIP and session lookups every run" },
+		{ "session hit, many flows", "IPv4 TCP ACK, a different established flow every "
+					     "run (cold session table and flow cache lines)" },
 	};
 	struct fp_pkt_spec specs[N_PATHS] = {};
 	char cfg_path[] = "/tmp/flowpin-bench-XXXXXX";
@@ -310,7 +355,10 @@ int main(void)
 	pr.expect[P_FLOWPIN] = XDP_TX;
 
 	for (int i = 0; i < N_PATHS; i++) {
-		specs[i].src = fp_pkt_addr(i == 3 ? "2001:db8:200::7" : "203.0.113.7");
+		specs[i].src = fp_pkt_addr(i == 3   ? "2001:db8:200::7"
+					   : i == 6 ? "203.0.113.8"
+					   : i == 7 ? "203.0.113.9"
+						    : "203.0.113.7");
 		specs[i].dst = fp_pkt_addr(i == 3 ? "2001:db8:100::10" : "198.51.100.10");
 		specs[i].proto = i == 4 ? IPPROTO_UDP : IPPROTO_TCP;
 		specs[i].sport = i == 5 ? 40001 : 40000;
@@ -319,33 +367,32 @@ int main(void)
 		specs[i].payload_len = i == 4 ? 1200 : 0;
 	}
 	for (int i = 0; i < N_PATHS; i++) {
-		err = build_path(&paths[i], &specs[i], (i == 1 || i == 2) ? VARIANTS : 1);
+		if (i == 6)
+			err = build_colliding_pair(&paths[i], &specs[i]);
+		else
+			err = build_path(&paths[i], &specs[i],
+					 (i == 1 || i == 2 || i == 7) ? VARIANTS : 1);
 		if (err) {
 			fprintf(stderr, "bench_xdp: building packets: %s\n", strerror(-err));
 			goto out;
 		}
 	}
-	/* Establish the flows of the hit paths: SYN, then the handshake-completing ACK. */
+	/*
+	 * Establish the flows of the hit paths: the handshake-completing ACK creates the
+	 * session (a SYN creates nothing in full mode).
+	 */
 	for (int i = 0; i < N_PATHS; i++) {
-		struct fp_pkt_spec syn = specs[i];
-		__u8 frame[FP_PKT_MAX];
-		int len;
-
 		if (i == 1 || i == 2 || i == 5)
 			continue;
-		if (syn.proto == IPPROTO_TCP) {
-			syn.tcp_flags = FP_TCP_SYN;
-			len = fp_pkt_build(&syn, frame, sizeof(frame));
-			if (len < 0 || prime(pr.fd[P_FLOWPIN], pr.ifindex, frame, len, XDP_TX))
-				goto primed_badly;
+		for (size_t v = 0; v < paths[i].n; v++) {
+			if (prime(pr.fd[P_FLOWPIN], pr.ifindex, paths[i].frames + v * FP_PKT_MAX,
+				  paths[i].lens[v], XDP_TX)) {
+				fprintf(stderr,
+					"bench_xdp: cannot establish the flows of path '%s'\n",
+					paths[i].name);
+				goto out;
+			}
 		}
-		if (prime(pr.fd[P_FLOWPIN], pr.ifindex, paths[i].frames, paths[i].lens[0], XDP_TX))
-			goto primed_badly;
-		continue;
-	primed_badly:
-		fprintf(stderr, "bench_xdp: cannot establish the flow of path '%s'\n",
-			paths[i].name);
-		goto out;
 	}
 
 	__u64 before[FP_CNT__MAX], after[FP_CNT__MAX];
@@ -410,7 +457,8 @@ int main(void)
 	 */
 	{
 		const struct path *h = &paths[0], *s6 = &paths[3], *syn = &paths[1],
-				  *miss = &paths[2], *warm = &paths[5];
+				  *miss = &paths[2], *warm = &paths[5], *lru = &paths[6],
+				  *many = &paths[7];
 
 		printf("\nFor scale: flowpin's IPv4 session hit costs %.0f ns above the floor. "
 		       "On their own, bpf_fib_lookup() costs %.0f ns (IPv6: %.0f ns) and the "
@@ -423,6 +471,18 @@ int main(void)
 		       h->ns[P_FLOOR_FIB_HASH] - h->ns[P_FLOOR_FIB],
 		       syn->ns[P_FLOWPIN] - warm->ns[P_FLOWPIN],
 		       miss->ns[P_FLOWPIN] - syn->ns[P_FLOWPIN]);
+		printf("\nThe session hit above is answered by the per-CPU flow cache (an "
+		       "established flow seen on this CPU within the last second: no VIP or "
+		       "session hash lookup). Without it (two flows sharing a cache slot) a "
+		       "session hit costs %.0f ns (%.1fx the floor); a different established flow "
+		       "every run, whose session entry and cache slot are cold, as on a node "
+		       "holding many flows, costs %.0f ns (%.1fx).\n",
+		       lru->ns[P_FLOWPIN] - lru->ns[P_EMPTY],
+		       (lru->ns[P_FLOWPIN] - lru->ns[P_EMPTY]) /
+			       (lru->ns[P_FLOOR] - lru->ns[P_EMPTY]),
+		       many->ns[P_FLOWPIN] - many->ns[P_EMPTY],
+		       (many->ns[P_FLOWPIN] - many->ns[P_EMPTY]) /
+			       (many->ns[P_FLOOR] - many->ns[P_EMPTY]));
 	}
 	printf("\n");
 	rc = 0;

@@ -450,17 +450,11 @@ static __always_inline int flow_cacheable(const struct packet *pkt)
 	       !(pkt->tcp_flags & (TCP_FLAGS_SYN | TCP_FLAGS_FIN | TCP_FLAGS_RST));
 }
 
-/*
- * Direct-mapped slot of a flow: the key's five words folded and multiplied (Fibonacci
- * hashing). Not keyed and not the flow hash: someone who aims many flows at one slot
- * only sends them down the slow path, which is what they would get anyway.
- */
+/* This CPU's flow cache entry for @k (flowpin/maps.h fp_flow_cache_slot()). */
 static __always_inline struct fp_flow_cache_entry *flow_cache_slot(const struct fp_flow_key *k)
 {
-	const __u64 *w = (const __u64 *)k;
-	__u32 slot = ((w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4]) * 0x9e3779b97f4a7c15ULL) >> 52;
+	__u32 slot = fp_flow_cache_slot(k);
 
-	_Static_assert(FP_FLOW_CACHE_SLOTS == 1 << 12, "slot is the top 12 bits");
 	return bpf_map_lookup_elem(&flow_cache, &slot);
 }
 
@@ -499,8 +493,10 @@ static __always_inline int flow_cache_lookup(const struct packet *pkt, __u64 now
 /*
  * Remembers a session hit in this CPU's flow cache. Only flows whose session state a
  * packet without SYN/FIN/RST leaves alone (established TCP, UDP), only VIPs whose
- * flow key keeps the ports. The session's last-seen is refreshed now, so it lags the
- * flow's last packet by at most the entry's lifetime (< half the idle timeout).
+ * flow key keeps the ports. The entry lives at most a quarter of the session's idle
+ * timeout (and FP_FLOW_CACHE_TTL_NS), and the session's last-seen is refreshed here
+ * when older than that: it then lags the flow's last packet by at most half the
+ * timeout, and a flow idle past its timeout is still found expired.
  */
 static __always_inline void flow_cache_fill(const struct fp_vip *vip, const struct packet *pkt,
 					    struct fp_session *s, __u64 now, __u32 epoch)
@@ -514,10 +510,10 @@ static __always_inline void flow_cache_fill(const struct fp_vip *vip, const stru
 	e = flow_cache_slot(&pkt->flow);
 	if (!e)
 		return;
-	ttl = session_timeout(s->state) / 2;
+	ttl = session_timeout(s->state) / 4;
 	if (ttl > FP_FLOW_CACHE_TTL_NS)
 		ttl = FP_FLOW_CACHE_TTL_NS;
-	if (s->last_seen_ns != now)
+	if (now - s->last_seen_ns >= ttl)
 		s->last_seen_ns = now;
 	/* Invalid while half written: XDP on this CPU may interrupt a test run's program. */
 	e->epoch = 0;
@@ -931,7 +927,10 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 	if (flow_cache_lookup(&pkt, now, epoch, &vip, &ch)) {
 		count(st, FP_CNT_SESSION_HIT);
 		count(st, FP_CNT_FLOW_CACHE_HIT);
-		goto send;
+		v = encapsulate(ctx, &vip, &pkt, now, &ch, st);
+		if (VERDICT_ACTION(v) == XDP_TX || VERDICT_ACTION(v) == XDP_REDIRECT)
+			count_traffic(&vip, ch.hop[0], pkt.ip_len);
+		return v;
 	}
 	/* 2. VIP. */
 	if (!lookup_vip(&pkt, epoch, &vip)) {
@@ -972,7 +971,6 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 		if (v != CONTINUE)
 			return v;
 	}
-send:
 	/* 6. Encapsulate and send. */
 	v = encapsulate(ctx, &vip, &pkt, now, &ch, st);
 	if (VERDICT_ACTION(v) == XDP_TX || VERDICT_ACTION(v) == XDP_REDIRECT)

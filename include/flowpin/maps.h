@@ -8,6 +8,7 @@
 #define FLOWPIN_MAPS_H
 
 #include <flowpin/compiler.h>
+#include <flowpin/flow.h>
 
 #define FP_NO_BACKEND 0 /* backend ids start at 1 */
 
@@ -161,7 +162,7 @@ FP_STATIC_ASSERT(sizeof(struct fp_session) == 24, "session value");
  *  - epoch == fp_info.cache_epoch: userspace bumps that after every apply and every
  *    fp_lb_clear_sessions(), so no VIP, table or session change is ever hidden
  *    (the `vip_cache` below works the same way);
- *  - now < expires_ns: at most FP_FLOW_CACHE_TTL_NS (and less than half the session's
+ *  - now < expires_ns: at most FP_FLOW_CACHE_TTL_NS (and a quarter of the session's
  *    idle timeout) after the session hit that filled it, so the session entry is
  *    still looked up, refreshed and its expiry checked at least that often.
  * SYN, FIN and RST segments, ICMP errors and fragments never use it (they change or
@@ -180,6 +181,21 @@ struct fp_flow_cache_entry {
 	__u16 outer_sport; /* host order, as struct fp_session */
 };
 FP_STATIC_ASSERT(sizeof(struct fp_flow_cache_entry) == 64, "one cache line");
+
+/*
+ * A flow's slot in the flow cache: the key's five words folded and multiplied
+ * (Fibonacci hashing), top bits. Not keyed and not the flow hash: someone who aims many
+ * flows at one slot only sends them down the slow path, which they would take anyway.
+ */
+#define FP_FLOW_CACHE_BITS 12
+FP_STATIC_ASSERT(FP_FLOW_CACHE_SLOTS == 1 << FP_FLOW_CACHE_BITS, "slots");
+FP_INLINE __u32 fp_flow_cache_slot(const struct fp_flow_key *k)
+{
+	const __u64 *w = (const __u64 *)k;
+
+	return (__u32)(((w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4]) * 0x9e3779b97f4a7c15ULL) >>
+		       (64 - FP_FLOW_CACHE_BITS));
+}
 
 /* `traffic` per-CPU array, index vip_index * FP_BACKEND_SLOTS + id (id 0: the VIP). */
 struct fp_traffic {
