@@ -39,12 +39,6 @@
 #define BPF_F_ADJ_ROOM_DECAP_L3_IPV4 (1ULL << 7)
 #define BPF_F_ADJ_ROOM_DECAP_L3_IPV6 (1ULL << 8)
 #endif
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-#ifndef AF_INET6
-#define AF_INET6 10
-#endif
 FP_STATIC_ASSERT(FP_MAX_HOPS == 2, "the second-chance hop is always hops[1]");
 
 #define ICMP_TIME_EXCEEDED_TYPE	    11

@@ -54,6 +54,13 @@ enum fp_parse_result {
 #ifndef IP_DF
 #define IP_DF 0x4000
 #endif
+/* bpf_fib_lookup()'s families; the libc socket headers do not build for -target bpf. */
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
 
 struct fp_cursor {
 	void *pos;
