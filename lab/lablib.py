@@ -118,7 +118,7 @@ class Lab:
     def ns(self, name):
         return "%s-%s" % (self.id, name)
 
-    def sh(self, *argv, check=True, ns=None, quiet=False):
+    def sh(self, *argv, check=True, ns=None):
         """Runs a command (in a namespace when ns is set); raises LabError on failure."""
         cmd = list(argv)
         if ns:

@@ -129,6 +129,7 @@ def load(path):
     # traffic
     t = doc.get("traffic")
     s.flows, s.size, s.rate, s.idle_at, s.idle_for, s.timeout = 0, 0, 0, 0, 0.0, 0
+    s.duration = 0.0
     if not isinstance(t, Mapping):
         err(line_of(doc, "traffic"), "traffic", "missing or not a mapping (flows, size, rate)")
     else:
@@ -267,7 +268,7 @@ def load(path):
     s.expect = {}
     x = doc.get("expect")
     if not isinstance(x, Mapping):
-        err(line_of(doc, "expect"), "expect", "missing: a mapping mode -> survive|break|any")
+        err(line_of(doc, "expect"), "expect", "missing: a mapping mode -> %s" % "|".join(EXPECT_VALUES))
     else:
         check_keys(x, set(MODES), "expect")
         for m in MODES:
