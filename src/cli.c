@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /* Shared by the subcommands: see cli.h. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include "cli.h"
@@ -75,6 +77,34 @@ int cli_parse_source(const char *cmd, const char *arg, struct cli_sources *s)
 		s->have_v6 = true;
 	}
 	return 0;
+}
+
+static void stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+}
+
+void cli_block_stop_signals(void)
+{
+	sigset_t set;
+
+	stop_signals(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+int cli_wait_stop(double seconds)
+{
+	struct timespec ts = { (time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9) };
+	sigset_t set;
+	int sig;
+
+	stop_signals(&set);
+	do
+		sig = sigtimedwait(&set, NULL, &ts); /* EINTR: another signal's handler ran */
+	while (sig < 0 && errno == EINTR);
+	return sig < 0 ? 0 : sig;
 }
 
 const char *cli_proto_name(__u8 proto)

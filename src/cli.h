@@ -35,6 +35,18 @@ struct cli_sources {
  */
 int cli_parse_source(const char *cmd, const char *arg, struct cli_sources *s);
 
+/*
+ * For commands that repeat until interrupted (stats --interval): cli_block_stop_signals()
+ * once before the loop, then cli_wait_stop() between samples. The signals stay blocked
+ * and are taken by sigtimedwait(), so one that arrives while a sample is read or printed
+ * ends the next wait at once: no handler, no flag to check before sleeping, no window in
+ * which a signal is lost for a whole interval.
+ */
+void cli_block_stop_signals(void);
+
+/* Waits @seconds. Returns SIGINT or SIGTERM when one arrived, else 0. */
+int cli_wait_stop(double seconds);
+
 /* "tcp", "udp", else "ip". */
 const char *cli_proto_name(__u8 proto);
 

@@ -556,14 +556,6 @@ static int backend_down(const struct backend_opts *o)
 
 /* ---- stats ---------------------------------------------------------------------------- */
 
-static volatile sig_atomic_t stats_stop;
-
-static void on_stats_signal(int sig)
-{
-	(void)sig;
-	stats_stop = 1;
-}
-
 static int backend_stats(const struct backend_opts *o)
 {
 	__u64 now[FP_BACKEND_NR_COUNTERS], prev[FP_BACKEND_NR_COUNTERS];
@@ -579,8 +571,8 @@ static int backend_stats(const struct backend_opts *o)
 		       strerror(errno));
 		return 1;
 	}
-	signal(SIGINT, on_stats_signal);
-	signal(SIGTERM, on_stats_signal);
+	if (o->interval > 0)
+		cli_block_stop_signals();
 	for (;;) {
 		err = fp_backend_read_counters(fd, now);
 		if (err) {
@@ -603,14 +595,7 @@ static int backend_stats(const struct backend_opts *o)
 		}
 		memcpy(prev, now, sizeof(prev));
 		first = 0;
-		{
-			struct timespec ts = { (time_t)o->interval,
-					       (long)((o->interval - (time_t)o->interval) * 1e9) };
-
-			while (!stats_stop && nanosleep(&ts, &ts) && errno == EINTR)
-				;
-		}
-		if (stats_stop)
+		if (cli_wait_stop(o->interval))
 			break;
 	}
 	close(fd);

@@ -920,14 +920,6 @@ static void print_stats(const struct snapshot *now, const struct snapshot *prev,
 	fflush(stdout);
 }
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
 static int lb_stats(const struct lb_opts *o, const struct lb_paths *p)
 {
 	struct snapshot a = {}, b = {};
@@ -946,15 +938,10 @@ static int lb_stats(const struct lb_opts *o, const struct lb_paths *p)
 		rc = 0;
 		goto out;
 	}
-	signal(SIGINT, on_stop);
-	signal(SIGTERM, on_stop);
-	while (!stop_requested) {
+	cli_block_stop_signals();
+	while (!cli_wait_stop(o->interval)) {
 		struct snapshot *t;
-		struct timespec ts = { (time_t)o->interval,
-				       (long)((o->interval - (double)(time_t)o->interval) * 1e9) };
 
-		if (nanosleep(&ts, NULL) && errno == EINTR)
-			break;
 		t = prev;
 		prev = now;
 		now = t;
