@@ -96,8 +96,8 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
-	__type(value, struct fp_bucket_slot);
-	__uint(max_entries, 1); /* max_vips * 2 * table_size, set by the loader */
+	__type(value, struct fp_bucket_pair);
+	__uint(max_entries, 1); /* fp_bucket_pairs(max_vips * 2 * table_size), set by the loader */
 	__uint(map_flags, BPF_F_MMAPABLE);
 } buckets SEC(".maps");
 
@@ -418,10 +418,10 @@ static __always_inline struct fp_backend_entry *lookup_backend(const struct fp_v
 
 static __always_inline struct fp_bucket *lookup_bucket(const struct fp_vip *vip, __u32 bucket)
 {
-	__u32 index = fp_bucket_index(vip->index, vip->slot & 1, table_size, bucket);
-	struct fp_bucket_slot *s = bpf_map_lookup_elem(&buckets, &index);
+	__u32 pos = fp_bucket_index(vip->index, vip->slot & 1, table_size, bucket), index = pos / 2;
+	struct fp_bucket_pair *p = bpf_map_lookup_elem(&buckets, &index);
 
-	return s ? &s->b : NULL;
+	return p ? &p->b[pos & 1] : NULL;
 }
 
 static __always_inline __u64 session_timeout(__u8 state)

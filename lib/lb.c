@@ -44,10 +44,10 @@ struct fp_lb {
 	struct lb *skel; /* NULL when opened from pins */
 	int prog_fd;
 	int fd[M_N];
-	bool own_fds;		      /* opened from pins: ours to close */
-	struct fp_bucket_slot *table; /* the buckets array, mmapped */
-	size_t table_len;	      /* bytes mapped */
-	int lock_fd;		      /* the pin directory (flock target), -1 when not pinned */
+	bool own_fds;		 /* opened from pins: ours to close */
+	struct fp_bucket *table; /* the buckets array, mmapped (flowpin/maps.h) */
+	size_t table_len;	 /* bytes mapped */
+	int lock_fd;		 /* the pin directory (flock target), -1 when not pinned */
 	int ncpus;
 	struct fp_info info; /* settings fixed at load (generation: re-read when applying) */
 };
@@ -59,8 +59,8 @@ static int is_hash_mode(__u8 pinning)
 
 static int map_table(struct fp_lb *lb)
 {
-	size_t len =
-		(size_t)lb->info.max_vips * 2 * lb->info.table_size * sizeof(struct fp_bucket_slot);
+	size_t len = (size_t)fp_bucket_pairs(lb->info.max_vips * 2 * lb->info.table_size) *
+		     sizeof(struct fp_bucket_pair);
 	long page = sysconf(_SC_PAGESIZE);
 	void *p;
 
@@ -190,7 +190,8 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 	skel->rodata->new_flow_rate = opts->new_flow_rate == UINT32_MAX ? 0
 				      : opts->new_flow_rate		? opts->new_flow_rate
 							    : FP_LB_DEFAULT_NEW_FLOW_RATE;
-	err = bpf_map__set_max_entries(skel->maps.buckets, max_vips * 2 * cfg->table_size);
+	err = bpf_map__set_max_entries(skel->maps.buckets,
+				       fp_bucket_pairs(max_vips * 2 * cfg->table_size));
 	if (!err)
 		err = bpf_map__set_max_entries(skel->maps.backends, max_vips * FP_BACKEND_SLOTS);
 	if (!err)
@@ -508,17 +509,17 @@ static int plan_tables(struct fp_lb *lb, const struct fp_config *cfg, struct vip
 
 	p->changed = true;
 	if (current && current->pinning == v->pinning && current->flags == p->value.flags) {
-		const struct fp_bucket_slot *active =
+		const struct fp_bucket *active =
 			lb->table + fp_bucket_index(current->index, current->slot & 1, m, 0);
 
 		if (is_hash_mode(v->pinning)) {
 			p->changed = false;
 			for (__u32 i = 0; i < m && !p->changed; i++)
-				p->changed = active[i].b.owner != p->owners[i];
+				p->changed = active[i].owner != p->owners[i];
 		} else if (current->n_list == p->n_list) {
 			p->changed = false;
 			for (__u32 i = 0; i < p->n_list && !p->changed; i++)
-				p->changed = active[i].b.owner != p->list[i];
+				p->changed = active[i].owner != p->list[i];
 		}
 	}
 out:
@@ -533,8 +534,7 @@ out:
 static int write_slot(struct fp_lb *lb, struct vip_plan *p, const struct fp_vip *current)
 {
 	__u32 m = lb->info.table_size;
-	struct fp_bucket_slot *dst =
-		lb->table + fp_bucket_index(p->value.index, p->value.slot, m, 0);
+	struct fp_bucket *dst = lb->table + fp_bucket_index(p->value.index, p->value.slot, m, 0);
 	struct fp_bucket *pairs = calloc(m, sizeof(*pairs));
 	__u16 *prev = NULL;
 	int err = 0;
@@ -544,7 +544,7 @@ static int write_slot(struct fp_lb *lb, struct vip_plan *p, const struct fp_vip 
 	if (is_hash_mode(p->cfg->pinning)) {
 		/* The previous generation is whatever runs now, if it was a Maglev table. */
 		if (current && is_hash_mode(current->pinning)) {
-			const struct fp_bucket_slot *active =
+			const struct fp_bucket *active =
 				lb->table +
 				fp_bucket_index(current->index, current->slot & 1, m, 0);
 
@@ -554,7 +554,7 @@ static int write_slot(struct fp_lb *lb, struct vip_plan *p, const struct fp_vip 
 				goto out;
 			}
 			for (__u32 i = 0; i < m; i++)
-				prev[i] = active[i].b.owner;
+				prev[i] = active[i].owner;
 		}
 		fp_generation_pairs(p->owners, prev, m, pairs);
 	} else {
@@ -562,8 +562,7 @@ static int write_slot(struct fp_lb *lb, struct vip_plan *p, const struct fp_vip 
 			pairs[i].owner = pairs[i].previous = p->list[i];
 	}
 	for (__u32 i = 0; i < m; i++) {
-		dst[i].b = pairs[i];
-		dst[i].reserved = 0;
+		dst[i] = pairs[i];
 	}
 out:
 	free(prev);
@@ -614,7 +613,7 @@ static int zero_traffic(struct fp_lb *lb, __u32 index)
 static int prune_backends(struct fp_lb *lb, const struct vip_plan *p)
 {
 	__u32 m = lb->info.table_size;
-	const struct fp_bucket_slot *active =
+	const struct fp_bucket *active =
 		lb->table + fp_bucket_index(p->value.index, p->value.slot, m, 0);
 	bool *keep = calloc(FP_BACKEND_SLOTS, sizeof(bool));
 	int err = 0;
@@ -624,8 +623,8 @@ static int prune_backends(struct fp_lb *lb, const struct vip_plan *p)
 	for (size_t i = 0; i < p->cfg->n_backends; i++)
 		keep[p->cfg->backends[i].id] = true;
 	for (__u32 i = 0; i < m; i++) {
-		keep[active[i].b.owner % FP_BACKEND_SLOTS] = true;
-		keep[active[i].b.previous % FP_BACKEND_SLOTS] = true;
+		keep[active[i].owner % FP_BACKEND_SLOTS] = true;
+		keep[active[i].previous % FP_BACKEND_SLOTS] = true;
 	}
 	for (__u32 id = 1; id < FP_BACKEND_SLOTS; id++) {
 		__u32 index = p->value.index * FP_BACKEND_SLOTS + id;
@@ -1097,7 +1096,7 @@ int fp_lb_read_bucket(const struct fp_lb *lb, const struct fp_vip *vip, __u32 bu
 {
 	if (!lb || !vip || !out || bucket >= lb->info.table_size || vip->index >= lb->info.max_vips)
 		return -EINVAL;
-	*out = lb->table[fp_bucket_index(vip->index, vip->slot & 1, lb->info.table_size, bucket)].b;
+	*out = lb->table[fp_bucket_index(vip->index, vip->slot & 1, lb->info.table_size, bucket)];
 	return 0;
 }
 

@@ -8,7 +8,8 @@
  *
  *   prog       the XDP program (attach/detach from another process)
  *   vips       hash  struct fp_vip_key -> struct fp_vip
- *   buckets    array struct fp_bucket, mmapable (flowpin/maps.h: fp_bucket_index)
+ *   buckets    array struct fp_bucket_pair, mmapable: a flat struct fp_bucket[]
+ *              (flowpin/maps.h: fp_bucket_index)
  *   backends   array struct fp_backend_entry, index vip_index * FP_BACKEND_SLOTS + id
  *   sessions   LRU hash (per-CPU lists) struct fp_flow_key -> struct fp_session
  *   stats      per-CPU array, one struct fp_stats

@@ -71,20 +71,26 @@ struct fp_vip_cache_entry {
 FP_STATIC_ASSERT(sizeof(struct fp_vip_cache_entry) == 40, "vip cache entry");
 
 /*
- * `buckets` array (mmapable, struct fp_bucket_slot): for VIP index v and slot s, entries
- * [(v * 2 + s) * table_size, +table_size). Hash modes: the Maglev table as owner pairs.
- * none/table modes: the first n_list entries are the active backends sorted by id
- * (owner == previous).
+ * `buckets` array (mmapable), seen by userspace as one flat struct fp_bucket[]: for VIP
+ * index v and slot s, buckets [(v * 2 + s) * table_size, +table_size)
+ * (fp_bucket_index()). Hash modes: the Maglev table as owner pairs. none/table modes:
+ * the first n_list buckets are the active backends sorted by id (owner == previous).
+ *
+ * BPF arrays store values at an 8-byte stride, so each array value holds two
+ * consecutive buckets (array index = bucket index / 2): 4 bytes per bucket, not 8. A new
+ * flow's bucket is a cold line; half the table is half the lines and TLB entries.
+ * Userspace writes a bucket as one aligned 32-bit store.
  */
-/*
- * The `buckets` array's value. BPF arrays store values at an 8-byte stride, and
- * userspace writes the table through mmap, so the padding is made explicit.
- */
-struct fp_bucket_slot {
-	struct fp_bucket b;
-	__u32 reserved;
+struct fp_bucket_pair {
+	struct fp_bucket b[2];
 };
-FP_STATIC_ASSERT(sizeof(struct fp_bucket_slot) == 8, "array map element stride");
+FP_STATIC_ASSERT(sizeof(struct fp_bucket_pair) == 8, "array map element stride");
+
+/* Array values the `buckets` map needs for @n buckets. */
+FP_INLINE __u32 fp_bucket_pairs(__u32 n)
+{
+	return (n + 1) / 2;
+}
 
 FP_INLINE __u32 fp_bucket_index(__u32 vip_index, __u32 slot, __u32 table_size, __u32 bucket)
 {
@@ -288,7 +294,7 @@ static const char *const fp_counter_help[FP_CNT__MAX] = {
  * The BPF program reads only cache_epoch (it has the settings as const volatile
  * globals).
  */
-#define FP_INFO_MAGIC 0x666c7032 /* "flp2": bump when any layout in this file changes */
+#define FP_INFO_MAGIC 0x666c7033 /* "flp3": bump when any layout in this file changes */
 struct fp_info {
 	__u32 magic;
 	__u32 table_size;
