@@ -412,6 +412,7 @@ static int backend_up(const struct backend_opts *o)
 	sigset_t stop;
 	size_t n_self;
 	int ifindex, sig, err;
+	bool attached = false;
 
 	/* Signals wait until set-up is complete (or failed), then undo everything. */
 	sigemptyset(&stop);
@@ -467,8 +468,10 @@ static int backend_up(const struct backend_opts *o)
 	err = bind_vips(u, cfg);
 	if (!err)
 		err = set_dsr_sysctls(u, o->dev);
-	if (!err)
+	if (!err) {
 		err = fp_backend_attach(be, ifindex);
+		attached = !err;
+	}
 	if (!err)
 		err = fp_backend_pin(be, dir);
 	if (err)
@@ -482,7 +485,7 @@ static int backend_up(const struct backend_opts *o)
 		printf("flowpin backend: %s, undoing\n", strsignal(sig));
 out:
 	fp_backend_destroy(be); /* detach and unpin first: no packet meets a half state */
-	if (be)
+	if (attached)
 		printf("tc filter: detached from %s, maps unpinned\n", o->dev);
 	if (u) {
 		restore_sysctls(u);
