@@ -212,7 +212,8 @@ static int map_fields(struct loader *ld, const yaml_node_t *node, const char *pr
 		if (!k || !v)
 			continue;
 		if (k->type != YAML_SCALAR_NODE) {
-			report(ld, line_of(k), prefix, "keys must be plain names");
+			report(ld, line_of(k), *prefix ? prefix : "(top level)",
+			       "keys must be plain names");
 			continue;
 		}
 		name = (const char *)k->data.scalar.value;

@@ -270,6 +270,7 @@ static void test_top_level_errors(void **state)
 	EXPECT(VALID_HEAD "hash_key: 000102030405060708090a0b0c0d0e0f\n",
 	       "10: hash_key: duplicate key (first at line 1)");
 	EXPECT("- 1\n- 2\n", "1: (top level): must be a mapping (key: value lines), got a list");
+	EXPECT(VALID_HEAD "[a]: 1\n", "10: (top level): keys must be plain names");
 }
 
 static void test_timeouts_and_sources(void **state)
