@@ -511,23 +511,29 @@ static int load_vip(struct loader *ld, const yaml_node_t *node, const char *pref
 		load_backend(ld, yaml_document_get_node(ld->doc, items[i]), bprefix,
 			     &vip->backends[i]);
 	}
-	/* Ids name backends in tables and maps; addresses are where packets go. */
+	/*
+	 * Ids name backends in tables and maps; addresses are where packets go. Each
+	 * repeat is reported once, against the first backend with that id or address.
+	 */
 	for (size_t i = 0; i < count; i++) {
 		struct fp_backend_cfg *b = &vip->backends[i];
 		char buf[INET6_ADDRSTRLEN];
 		static const struct fp_addr none;
+		bool id_seen = false, addr_seen = false;
 
 		for (size_t j = 0; j < i; j++) {
 			struct fp_backend_cfg *o = &vip->backends[j];
 
-			if (b->id && b->id == o->id) {
+			if (!id_seen && b->id && b->id == o->id) {
+				id_seen = true;
 				fieldf(field, "%s.backends[%zu].id", prefix, i);
 				report(ld, (size_t)b->line, field,
 				       "duplicate id %u (also backends[%zu], line %d)", b->id, j,
 				       o->line);
 			}
-			if (memcmp(&b->addr, &none, sizeof(none)) &&
+			if (!addr_seen && memcmp(&b->addr, &none, sizeof(none)) &&
 			    !memcmp(&b->addr, &o->addr, sizeof(b->addr))) {
+				addr_seen = true;
 				fieldf(field, "%s.backends[%zu].address", prefix, i);
 				report(ld, (size_t)b->line, field,
 				       "duplicate address %s (also backends[%zu], line %d)",
@@ -661,15 +667,17 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 			return err;
 	}
 
-	/* Cross-VIP rules: unique (address, port, protocol) and names. */
+	/* Cross-VIP rules: unique (address, port, protocol) and names, each repeat once. */
 	for (size_t i = 0; i < count; i++) {
 		struct fp_vip_cfg *a = &cfg->vips[i];
+		bool vip_seen = false, name_seen = false;
 
 		for (size_t j = 0; j < i; j++) {
 			struct fp_vip_cfg *b = &cfg->vips[j];
 
-			if (a->proto && a->proto == b->proto && a->port == b->port &&
+			if (!vip_seen && a->proto && a->proto == b->proto && a->port == b->port &&
 			    !memcmp(&a->addr, &b->addr, sizeof(a->addr))) {
+				vip_seen = true;
 				char buf[INET6_ADDRSTRLEN];
 
 				fieldf(field, "vips[%zu]", i);
@@ -678,7 +686,8 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 				       fp_addr_str(&a->addr, buf, sizeof(buf)), a->port,
 				       a->proto == IPPROTO_TCP ? "tcp" : "udp", j, b->line);
 			}
-			if (a->name[0] && !strcmp(a->name, b->name)) {
+			if (!name_seen && a->name[0] && !strcmp(a->name, b->name)) {
+				name_seen = true;
 				fieldf(field, "vips[%zu].name", i);
 				report(ld, (size_t)a->line, field,
 				       "duplicate name '%s' (also vips[%zu], line %d)", a->name, j,

@@ -427,6 +427,26 @@ static void test_backend_errors(void **state)
 	       "10: vips[0].backends[2].id: duplicate id 3 (also backends[0], line 8)",
 	       "11: vips[0].backends[3].address: duplicate address 10.0.0.2 (also backends[1], "
 	       "line 9)");
+	/* A third repeat is named once, against the first, not once per earlier copy. */
+	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n"
+			"    backends:\n"
+			"      - {id: 3, address: 10.0.0.1}\n"	/* 8 */
+			"      - {id: 3, address: 10.0.0.1}\n"	/* 9 */
+			"      - {id: 3, address: 10.0.0.1}\n", /* 10 */
+	       "9: vips[0].backends[1].id: duplicate id 3 (also backends[0], line 8)",
+	       "9: vips[0].backends[1].address: duplicate address 10.0.0.1 (also backends[0], "
+	       "line 8)",
+	       "10: vips[0].backends[2].id: duplicate id 3 (also backends[0], line 8)",
+	       "10: vips[0].backends[2].address: duplicate address 10.0.0.1 (also backends[0], "
+	       "line 8)");
+	EXPECT(VIP_HEAD
+	       "  - name: a\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n" ONE_BACKEND
+	       "  - name: a\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n" ONE_BACKEND
+	       "  - name: a\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n" ONE_BACKEND,
+	       "8: vips[1]: duplicate VIP 192.0.2.1 port 80/tcp (also vips[0], line 3)",
+	       "8: vips[1].name: duplicate name 'a' (also vips[0], line 3)",
+	       "13: vips[2]: duplicate VIP 192.0.2.1 port 80/tcp (also vips[0], line 3)",
+	       "13: vips[2].name: duplicate name 'a' (also vips[0], line 3)");
 	/* The brief's example, exactly. */
 	EXPECT(VIP_HEAD "  - {name: a, address: 192.0.2.1, port: 1, protocol: tcp," ONE_BACKEND
 			"  }\n"
