@@ -415,6 +415,15 @@ int main(void)
 			snprintf(paths[i].decision + used, sizeof(paths[i].decision) - used, "%s%s",
 				 used ? " + " : "", fp_counter_names[c]);
 		}
+		/* The flow cache misses the first run and one run a second (its lifetime). */
+		__u64 cached = after[FP_CNT_FLOW_CACHE_HIT] - before[FP_CNT_FLOW_CACHE_HIT];
+		if (cached && cached < (__u64)ROUNDS * RUNS) {
+			size_t used = strlen(paths[i].decision);
+
+			snprintf(paths[i].decision + used, sizeof(paths[i].decision) - used,
+				 " (flow_cache_hit on %.2f%% of runs)",
+				 100.0 * (double)cached / ((double)ROUNDS * RUNS));
+		}
 	}
 
 	printf("## XDP per-packet cost (bench/bench_xdp.c)\n\n");
