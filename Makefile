@@ -58,6 +58,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 # Helpers shared by the test programs (packet builders, fixtures), not tests themselves.
 TESTLIB_SRC := $(wildcard tests/common/*.c)
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
+TEST_HEADERS := $(wildcard tests/common/*.h tests/bpf/*.h tests/unit/*.h)
 
 .PHONY: all test test-build demo bench format lint clean deps
 all: $(BIN) $(UNIT_BIN) $(BPFT_BIN) $(LAB_BIN) $(BENCH_BIN)
@@ -89,12 +90,12 @@ $(BIN): $(SRC_OBJ) $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB) $(TESTLIB_OBJ) $(HEADERS)
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB) $(TESTLIB_OBJ) $(HEADERS) $(TEST_HEADERS)
 	$(call msg,TEST,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TESTLIB_OBJ) $(LIB) $(LDLIBS) -lcmocka -lm -o $@
 
-$(BUILD)/tests/bpf/%: tests/bpf/%.c $(LIB) $(TESTLIB_OBJ) $(HEADERS) $(SKELS)
+$(BUILD)/tests/bpf/%: tests/bpf/%.c $(LIB) $(TESTLIB_OBJ) $(HEADERS) $(TEST_HEADERS) $(SKELS)
 	$(call msg,TEST,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TESTLIB_OBJ) $(LIB) $(LDLIBS) -lcmocka -lm -o $@
@@ -104,7 +105,7 @@ $(BUILD)/lab/%: lab/%.c $(LIB) $(HEADERS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) $(LDLIBS) -lm -o $@
 
-$(BUILD)/bench/%: bench/%.c $(LIB) $(TESTLIB_OBJ) $(HEADERS) $(SKELS)
+$(BUILD)/bench/%: bench/%.c $(LIB) $(TESTLIB_OBJ) $(HEADERS) $(TEST_HEADERS) $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TESTLIB_OBJ) $(LIB) $(LDLIBS) -lm -o $@
