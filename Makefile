@@ -66,7 +66,7 @@ all: $(BIN) $(UNIT_BIN) $(BPFT_BIN) $(LAB_BIN) $(BENCH_BIN)
 deps:
 	$(Q)bash scripts/deps.sh
 
-$(BUILD)/%.o: %.c $(HEADERS) $(SKELS) | $(BUILD)
+$(BUILD)/%.o: %.c $(HEADERS) $(wildcard src/*.h) $(TEST_HEADERS) $(SKELS) | $(BUILD)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
