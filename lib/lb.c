@@ -531,43 +531,49 @@ out:
  * Writes the inactive slot of a changed VIP: pairs (new owner, owner running now).
  * The pairs are built aside, then copied into the slot. Returns 0 or -ENOMEM.
  */
+/* Whether @id is a backend of @v that may still hold flows (in the config, not down). */
+static bool may_hold_flows(const struct fp_vip_cfg *v, __u16 id)
+{
+	for (size_t i = 0; i < v->n_backends; i++)
+		if (v->backends[i].id == id)
+			return v->backends[i].state != FP_BACKEND_DOWN;
+	return false;
+}
+
 static int write_slot(struct fp_lb *lb, struct vip_plan *p, const struct fp_vip *current)
 {
 	__u32 m = lb->info.table_size;
 	struct fp_bucket *dst = lb->table + fp_bucket_index(p->value.index, p->value.slot, m, 0);
 	struct fp_bucket *pairs = calloc(m, sizeof(*pairs));
-	__u16 *prev = NULL;
-	int err = 0;
 
 	if (!pairs)
 		return -ENOMEM;
 	if (is_hash_mode(p->cfg->pinning)) {
 		/* The previous generation is whatever runs now, if it was a Maglev table. */
-		if (current && is_hash_mode(current->pinning)) {
-			const struct fp_bucket *active =
-				lb->table +
-				fp_bucket_index(current->index, current->slot & 1, m, 0);
+		const struct fp_bucket *active = NULL;
 
-			prev = malloc(m * sizeof(__u16));
-			if (!prev) {
-				err = -ENOMEM;
-				goto out;
-			}
-			for (__u32 i = 0; i < m; i++)
-				prev[i] = active[i].owner;
-		}
-		fp_generation_pairs(p->owners, prev, m, pairs);
+		if (current && is_hash_mode(current->pinning))
+			active = lb->table +
+				 fp_bucket_index(current->index, current->slot & 1, m, 0);
+		fp_generation_pairs(p->owners, active, m, pairs);
+		/*
+		 * A previous owner remembered from an older generation is kept only while it
+		 * can still hold flows. (One replaced right now stays even when removed from
+		 * the config: the lab's backend-remove counts what that buys.)
+		 */
+		for (__u32 i = 0; active && i < m; i++)
+			if (pairs[i].previous != pairs[i].owner &&
+			    active[i].owner == pairs[i].owner &&
+			    !may_hold_flows(p->cfg, pairs[i].previous))
+				pairs[i].previous = pairs[i].owner;
 	} else {
 		for (__u32 i = 0; i < p->n_list; i++)
 			pairs[i].owner = pairs[i].previous = p->list[i];
 	}
-	for (__u32 i = 0; i < m; i++) {
+	for (__u32 i = 0; i < m; i++)
 		dst[i] = pairs[i];
-	}
-out:
-	free(prev);
 	free(pairs);
-	return err;
+	return 0;
 }
 
 static int write_backends(struct fp_lb *lb, const struct vip_plan *p)

@@ -239,12 +239,23 @@ int fp_maglev_build_vip(const struct fp_config *cfg, const struct fp_vip_cfg *vi
 	return ret;
 }
 
-void fp_generation_pairs(const __u16 *next, const __u16 *prev, __u32 m, struct fp_bucket *out)
+void fp_generation_pairs(const __u16 *next, const struct fp_bucket *prev, __u32 m,
+			 struct fp_bucket *out)
 {
 	for (__u32 i = 0; i < m; i++) {
 		out[i].owner = next[i];
-		/* No previous generation, or nobody owned the bucket: no second hop. */
-		out[i].previous = prev && prev[i] != FP_NO_BACKEND ? prev[i] : next[i];
+		if (!prev || prev[i].owner == FP_NO_BACKEND)
+			/* No previous generation, or nobody owned the bucket: no second hop. */
+			out[i].previous = next[i];
+		else if (prev[i].owner != next[i])
+			/* Moved now: flows of the bucket live on the owner we replace. */
+			out[i].previous = prev[i].owner;
+		else
+			/*
+			 * Not moved now: keep remembering an earlier move, so a flow moved by
+			 * change g keeps its second chance through an unrelated change g+1.
+			 */
+			out[i].previous = prev[i].previous;
 	}
 }
 

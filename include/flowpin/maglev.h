@@ -36,11 +36,15 @@ int fp_maglev_populate(const __u32 *ids, const __u32 *weights, const __u32 *offs
 		       const __u32 *skip, size_t n, __u32 m, __u16 *table);
 
 /*
- * Per-bucket hop pairs for generation g+1 (@next) over generation g (@prev): owner =
- * next[i]; previous = prev[i], or next[i] when @prev is NULL (first generation) or
- * prev[i] is FP_NO_BACKEND (no second hop to offer).
+ * Per-bucket hop pairs for generation g+1 (@next) over the pairs of the running
+ * generation g (@prev): owner = next[i]; previous = prev[i].owner when the bucket moves
+ * now, prev[i].previous when it does not (an earlier move is remembered until the bucket
+ * moves again), next[i] when @prev is NULL (first generation) or nobody owned the bucket.
+ * Backend states are the caller's business (lib/lb.c drops a remembered previous owner
+ * that left the config or is down).
  */
-void fp_generation_pairs(const __u16 *next, const __u16 *prev, __u32 m, struct fp_bucket *out);
+void fp_generation_pairs(const __u16 *next, const struct fp_bucket *prev, __u32 m,
+			 struct fp_bucket *out);
 
 /* Number of buckets whose owner differs between two tables. */
 __u32 fp_table_disruption(const __u16 *a, const __u16 *b, __u32 m);

@@ -11,7 +11,7 @@
 #include "test_lb_fixture.h"
 
 #define TABLE 65537
-static __u16 table_a[TABLE], table_b[TABLE];
+static __u16 table_a[TABLE], table_b[TABLE], table_c[TABLE];
 
 static void base_config(struct t_config *t, enum fp_pinning mode)
 {
@@ -296,6 +296,60 @@ static void test_bucket_pairs_in_map(void **state)
 	}
 	/* Draining one of three moves its third of the table, and nothing else. */
 	assert_true(moved > TABLE / 3 - 100 && moved < TABLE / 3 + 100);
+	fp_lb_close(lb);
+}
+
+/*
+ * Two changes in a row: a bucket moved by the first change and left alone by the second
+ * keeps the first change's previous owner as its second hop, so flows moved once survive
+ * an unrelated later change; a remembered owner that goes down is forgotten.
+ */
+static void test_two_changes_remember_older_owner(void **state)
+{
+	static struct t_config t;
+	struct fp_bucket b;
+	struct fp_vip vip;
+	struct fp_lb *lb;
+	__u32 remembered = 0, moved_now = 0;
+
+	(void)state;
+	T_NEED_ROOT();
+	t_config_init(&t, TABLE);
+	struct fp_vip_cfg *v = t_add_vip(&t, "203.0.113.91", 80, IPPROTO_TCP, FP_PIN_FULL);
+	t_add_backend(v, 1, "10.1.0.1");
+	t_add_backend(v, 2, "10.1.0.2");
+	lb = t_open(&t);
+	t_maglev(&t, v, table_a);
+	t_add_backend(v, 3, "10.1.0.3");
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, NULL), 0);
+	t_maglev(&t, v, table_b);
+	t_add_backend(v, 4, "10.1.0.4");
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, NULL), 0);
+	t_maglev(&t, v, table_c);
+	assert_int_equal(fp_lb_for_each_vip(lb, grab_vip, &vip), 1);
+	for (__u32 i = 0; i < TABLE; i++) {
+		assert_int_equal(fp_lb_read_bucket(lb, &vip, i, &b), 0);
+		assert_int_equal(b.owner, table_c[i]);
+		if (table_c[i] != table_b[i]) {
+			assert_int_equal(b.previous, table_b[i]); /* moved by the second change */
+			moved_now++;
+		} else {
+			assert_int_equal(b.previous, table_a[i]); /* remembered from the first */
+			remembered += table_a[i] != table_b[i];
+		}
+	}
+	assert_true(remembered > TABLE / 5); /* about a third moved to 3 in the first change */
+	assert_true(moved_now > TABLE / 8);
+
+	/* Backend 1 goes down: buckets that only remembered it forget it. */
+	v->backends[0].state = FP_BACKEND_DOWN;
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, NULL), 0);
+	assert_int_equal(fp_lb_for_each_vip(lb, grab_vip, &vip), 1);
+	for (__u32 i = 0; i < TABLE; i++) {
+		assert_int_equal(fp_lb_read_bucket(lb, &vip, i, &b), 0);
+		if (b.owner != 1 && table_c[i] == b.owner)
+			assert_int_not_equal(b.previous, 1);
+	}
 	fp_lb_close(lb);
 }
 
@@ -660,6 +714,7 @@ int main(void)
 		cmocka_unit_test(test_generations_hash),
 		cmocka_unit_test(test_hop_family_mismatch),
 		cmocka_unit_test(test_bucket_pairs_in_map),
+		cmocka_unit_test(test_two_changes_remember_older_owner),
 		cmocka_unit_test(test_mode_none),
 		cmocka_unit_test(test_mode_table),
 		cmocka_unit_test(test_session_backend_down),

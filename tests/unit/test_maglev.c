@@ -379,7 +379,11 @@ static void test_is_prime(void **state)
 
 static void test_generation_pairs(void **state)
 {
-	const __u16 prev[5] = { 1, 2, 3, FP_NO_BACKEND, 2 };
+	const __u16 prev_owner[5] = { 1, 2, 3, FP_NO_BACKEND, 2 };
+	/* Running generation: bucket 2 moved from 4 to 3 one change ago. */
+	const struct fp_bucket prev[5] = {
+		{ 1, 1 }, { 2, 2 }, { 3, 4 }, { FP_NO_BACKEND, 0 }, { 2, 2 }
+	};
 	const __u16 next[5] = { 1, 3, 3, 2, FP_NO_BACKEND };
 	struct fp_bucket out[5];
 
@@ -389,6 +393,8 @@ static void test_generation_pairs(void **state)
 	assert_int_equal(out[0].previous, 1);
 	assert_int_equal(out[1].owner, 3); /* moved: second chance goes to 2 */
 	assert_int_equal(out[1].previous, 2);
+	assert_int_equal(out[2].owner, 3); /* not moved now: the earlier move is remembered */
+	assert_int_equal(out[2].previous, 4);
 	assert_int_equal(out[3].owner, 2); /* nobody before: no second hop */
 	assert_int_equal(out[3].previous, 2);
 	assert_int_equal(out[4].owner, FP_NO_BACKEND);
@@ -396,8 +402,8 @@ static void test_generation_pairs(void **state)
 	fp_generation_pairs(next, NULL, 5, out); /* first generation */
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(out[i].previous, out[i].owner);
-	assert_int_equal(fp_table_disruption(prev, next, 5), 3);
-	assert_int_equal(fp_table_disruption(prev, prev, 5), 0);
+	assert_int_equal(fp_table_disruption(prev_owner, next, 5), 3);
+	assert_int_equal(fp_table_disruption(prev_owner, prev_owner, 5), 0);
 }
 
 int main(void)
