@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <linux/if_link.h>
@@ -613,44 +614,157 @@ static int zero_traffic(struct fp_lb *lb, __u32 index)
 }
 
 /*
- * Empties backend entries of a VIP block that neither the config nor the active table
- * (owners and previous owners) names any more. Runs after the flip.
+ * Backend entries of a VIP block that neither the config nor the active table (owners
+ * and previous owners) names any more. A backend removed from the config takes no new
+ * flows, but its established flows keep their session entries, and those keep going
+ * to it until they expire (like `draining`; `down` is what cuts flows off). So in a VIP
+ * that already ran, such an entry is kept, flagged FP_BACKEND_F_REMOVED (its address
+ * and its `down` flag as they were), and emptied at a later apply that finds no live
+ * session naming it (never in the apply that removes it: a packet that read the
+ * previous table may still be creating one). In a VIP new to this apply the block is
+ * emptied at once. The check reads the whole session table (one pass for all VIPs),
+ * so only applies that find such an entry pay it. Runs after the flip. An id added
+ * again later is rewritten whole by write_backends(): its new address, no REMOVED
+ * flag, and the sessions still naming the id follow it there.
  */
-static int prune_backends(struct fp_lb *lb, const struct vip_plan *p)
+struct prune_plan {
+	bool *keep;  /* FP_BACKEND_SLOTS: named by the config or the active table */
+	bool *named; /* FP_BACKEND_SLOTS: named by a live session (filled only if needed) */
+	bool scan;   /* has REMOVED entries that may be emptied: needs the session scan */
+};
+
+static bool session_of_vip(const struct fp_flow_key *k, const struct fp_vip_key *v)
+{
+	return !memcmp(k->dst, v->addr, 16) && k->proto == v->proto &&
+	       (!v->port || k->dport == v->port || (!k->sport && !k->dport));
+}
+
+static __u64 session_timeout_ns(const struct fp_info *info, __u8 state)
+{
+	if (state == FP_SESS_TCP_EST)
+		return (__u64)info->timeout_tcp_established * NSEC;
+	if (state == FP_SESS_UDP)
+		return (__u64)info->timeout_udp * NSEC;
+	return (__u64)info->timeout_tcp_transitory * NSEC;
+}
+
+/* Marks, per VIP that needs it, the backend ids its live session entries name. */
+static int scan_sessions(struct fp_lb *lb, const struct vip_plan *plans, struct prune_plan *pp,
+			 size_t n)
+{
+	struct fp_flow_key key, next;
+	struct fp_session s;
+	struct timespec ts;
+	__u64 now;
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_coarse_ns()'s clock */
+	now = (__u64)ts.tv_sec * NSEC + (__u64)ts.tv_nsec;
+	for (err = bpf_map_get_next_key(lb->fd[M_SESSIONS], NULL, &next); !err;
+	     err = bpf_map_get_next_key(lb->fd[M_SESSIONS], &key, &next)) {
+		key = next;
+		if (bpf_map_lookup_elem(lb->fd[M_SESSIONS], &key, &s))
+			continue; /* evicted meanwhile */
+		/* Expired by the data plane's rule, with a second of slack for its clock. */
+		if ((__s64)(now - s.last_seen_ns) >
+		    (__s64)(session_timeout_ns(&lb->info, s.state) + NSEC))
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (pp[i].scan && session_of_vip(&key, &plans[i].key))
+				pp[i].named[s.backend % FP_BACKEND_SLOTS] = true;
+	}
+	return err == -ENOENT ? 0 : err;
+}
+
+static int write_entry(struct fp_lb *lb, __u32 index, const struct fp_backend_entry *e)
+{
+	return bpf_map_update_elem(lb->fd[M_BACKENDS], &index, e, BPF_ANY) ? -errno : 0;
+}
+
+static int prune_backends(struct fp_lb *lb, const struct vip_plan *plans, size_t n)
 {
 	__u32 m = lb->info.table_size;
-	const struct fp_bucket *active =
-		lb->table + fp_bucket_index(p->value.index, p->value.slot, m, 0);
-	bool *keep = calloc(FP_BACKEND_SLOTS, sizeof(bool));
+	struct prune_plan *pp = calloc(n ? n : 1, sizeof(*pp));
+	bool in_cfg[FP_BACKEND_SLOTS];
+	bool any_scan = false;
 	int err = 0;
 
-	if (!keep)
+	if (!pp)
 		return -ENOMEM;
-	for (size_t i = 0; i < p->cfg->n_backends; i++)
-		keep[p->cfg->backends[i].id] = true;
-	for (__u32 i = 0; i < m; i++) {
-		keep[active[i].owner % FP_BACKEND_SLOTS] = true;
-		keep[active[i].previous % FP_BACKEND_SLOTS] = true;
-	}
-	for (__u32 id = 1; id < FP_BACKEND_SLOTS; id++) {
-		__u32 index = p->value.index * FP_BACKEND_SLOTS + id;
-		struct fp_backend_entry e;
+	/* First pass: mark newly removed entries, find the ones that may be emptied. */
+	for (size_t i = 0; !err && i < n; i++) {
+		const struct vip_plan *p = &plans[i];
+		const struct fp_bucket *active =
+			lb->table + fp_bucket_index(p->value.index, p->value.slot, m, 0);
 
-		if (keep[id])
-			continue;
-		if (bpf_map_lookup_elem(lb->fd[M_BACKENDS], &index, &e)) {
-			err = -errno;
+		pp[i].keep = calloc(FP_BACKEND_SLOTS, sizeof(bool));
+		pp[i].named = calloc(FP_BACKEND_SLOTS, sizeof(bool));
+		if (!pp[i].keep || !pp[i].named) {
+			err = -ENOMEM;
 			break;
 		}
-		if (!e.id)
-			continue;
-		memset(&e, 0, sizeof(e));
-		if (bpf_map_update_elem(lb->fd[M_BACKENDS], &index, &e, BPF_ANY)) {
-			err = -errno;
-			break;
+		memset(in_cfg, 0, sizeof(in_cfg));
+		for (size_t b = 0; b < p->cfg->n_backends; b++)
+			in_cfg[p->cfg->backends[b].id] = pp[i].keep[p->cfg->backends[b].id] = true;
+		for (__u32 j = 0; j < m; j++) {
+			pp[i].keep[active[j].owner % FP_BACKEND_SLOTS] = true;
+			pp[i].keep[active[j].previous % FP_BACKEND_SLOTS] = true;
+		}
+		for (__u32 id = 1; id < FP_BACKEND_SLOTS; id++) {
+			__u32 index = p->value.index * FP_BACKEND_SLOTS + id;
+			struct fp_backend_entry e;
+
+			if (bpf_map_lookup_elem(lb->fd[M_BACKENDS], &index, &e)) {
+				err = -errno;
+				break;
+			}
+			if (!e.id || !p->exists)
+				continue;
+			if (in_cfg[id])
+				continue; /* write_backends() wrote it whole */
+			if (!(e.flags & FP_BACKEND_F_REMOVED)) {
+				/* Removed by this apply: kept, whatever names it. */
+				pp[i].keep[id] = true;
+				e.flags |= FP_BACKEND_F_REMOVED;
+				err = write_entry(lb, index, &e);
+				if (err)
+					break;
+			} else if (!pp[i].keep[id]) {
+				pp[i].scan = any_scan = true;
+			}
 		}
 	}
-	free(keep);
+	if (!err && any_scan)
+		err = scan_sessions(lb, plans, pp, n);
+	/* Second pass: empty what nothing names. */
+	for (size_t i = 0; !err && i < n; i++) {
+		const struct vip_plan *p = &plans[i];
+
+		for (__u32 id = 1; id < FP_BACKEND_SLOTS; id++) {
+			__u32 index = p->value.index * FP_BACKEND_SLOTS + id;
+			struct fp_backend_entry e;
+
+			if (pp[i].keep[id] || pp[i].named[id])
+				continue;
+			if (bpf_map_lookup_elem(lb->fd[M_BACKENDS], &index, &e)) {
+				err = -errno;
+				break;
+			}
+			/* An existing VIP: only REMOVED entries of an earlier apply, after the scan. */
+			if (!e.id ||
+			    (p->exists && (!(e.flags & FP_BACKEND_F_REMOVED) || !pp[i].scan)))
+				continue;
+			memset(&e, 0, sizeof(e));
+			err = write_entry(lb, index, &e);
+			if (err)
+				break;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		free(pp[i].keep);
+		free(pp[i].named);
+	}
+	free(pp);
 	return err;
 }
 
@@ -818,11 +932,9 @@ static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *ge
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < cfg->n_vips; i++) {
-		err = prune_backends(lb, &plans[i]);
-		if (err)
-			goto out;
-	}
+	err = prune_backends(lb, plans, cfg->n_vips);
+	if (err)
+		goto out;
 	if (any_change) {
 		info.generation = new_gen;
 		if (bpf_map_update_elem(lb->fd[M_INFO], &zero, &info, BPF_ANY)) {

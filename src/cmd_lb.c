@@ -802,6 +802,7 @@ static double rate(__u64 now, __u64 before, double seconds)
 static const char *backend_state(const struct fp_backend_entry *b)
 {
 	return b->flags & FP_BACKEND_F_DOWN	  ? "down"
+	       : b->flags & FP_BACKEND_F_REMOVED  ? "removed"
 	       : b->flags & FP_BACKEND_F_DRAINING ? "draining"
 						  : "active";
 }

@@ -88,8 +88,11 @@ int fp_lb_unpin(const char *dir);
  * flips each changed VIP with one map update. VIPs are added and removed. A VIP whose
  * table, list and mode do not change is not flipped: its hop pairs stay, so re-applying
  * the same config does not erase the second chance of the last change. A backend
- * dropped from @cfg keeps its entry while the new table's previous owners name it, so
- * sessions and hop lists can still reach it (state `down` stops both).
+ * dropped from @cfg takes no new flows but keeps its entry, flagged
+ * FP_BACKEND_F_REMOVED, while the active table's previous owners or a live session
+ * entry name it (checked from the next apply on), so sessions and hop lists still
+ * reach it in every mode (state `down` stops both). An id given again gets its entry
+ * rewritten whole, with the new address.
  * Refused with -EINVAL, nothing written, when @cfg needs a restart: different hash key,
  * table size, encap port or timeouts, or more VIPs than the maps have slots.
  * *@generation (may be NULL) gets the generation now running.

@@ -101,6 +101,10 @@ enum fp_backend_flags {
 	FP_BACKEND_F_V6 = 0x01,	      /* addr is IPv6 (else IPv4-mapped) */
 	FP_BACKEND_F_DOWN = 0x02,     /* sessions pointing here are ignored (re-hashed) */
 	FP_BACKEND_F_DRAINING = 0x04, /* keeps its sessions, no buckets (informational) */
+	/* Not in the config any more: keeps its sessions until they expire, no buckets
+	 * (informational; lib/lb.c prune_backends() empties the entry once no live
+	 * session names it). */
+	FP_BACKEND_F_REMOVED = 0x08,
 };
 
 /*

@@ -458,6 +458,158 @@ static void test_session_backend_down(void **state)
 	fp_lb_close(lb);
 }
 
+static int grab_backend(const struct fp_backend_entry *b, const struct fp_traffic *t, void *ctx)
+{
+	struct fp_backend_entry *out = ctx;
+
+	(void)t;
+	if (b->id < 8)
+		out[b->id] = *b;
+	return 0;
+}
+
+/* Backend entries 1..7 of VIP block @index (all zero: no entry). */
+static void backends_of(struct fp_lb *lb, __u32 index, struct fp_backend_entry out[8])
+{
+	memset(out, 0, 8 * sizeof(*out));
+	assert_int_equal(fp_lb_for_each_backend(lb, index, grab_backend, out), 0);
+}
+
+/*
+ * A backend removed from the config (not marked down) takes no new flow, but flows
+ * with a session entry keep going to it, through later applies too, in every mode with
+ * a session table; its entry is flagged removed. Marking it down cuts them off. The
+ * entry is emptied once no session names it, and an id added again gets its new
+ * address.
+ */
+static void removed_backend_case(enum fp_pinning mode)
+{
+	static struct t_config t;
+	struct fp_backend_cfg all_b[4];
+	struct fp_vip_cfg all;
+	struct fp_backend_entry be[8];
+	struct fp_vip_cfg *v;
+	struct fp_pkt_spec est[40];
+	struct fp_lb *lb;
+	__u32 n_est = 0, gen;
+	__u16 hops[2];
+
+	t_config_init(&t, 251);
+	v = t_add_vip(&t, "203.0.113.80", 80, IPPROTO_TCP, mode);
+	t_add_backend(v, 1, "10.9.0.1");
+	t_add_backend(v, 2, "10.9.0.2");
+	t_add_backend(v, 3, "10.9.0.3");
+	/* Decodes hop addresses whatever the config says now. */
+	all = *v;
+	memcpy(all_b, v->backends, 3 * sizeof(all_b[0]));
+	all_b[3] = all_b[1];
+	all.backends = all_b;
+	all.n_backends = 3;
+	lb = t_open(&t);
+	/* Established flows (a mid-flow packet creates the entry in both modes). */
+	for (__u32 n = 0; n_est < 40 && n < 2000; n++) {
+		struct fp_pkt_spec s = flow_of(v, n, FP_TCP_ACK);
+
+		send_flow(lb, &all, &s, hops, NULL);
+		if (hops[0] == 2)
+			est[n_est++] = s;
+	}
+	assert_int_equal(n_est, 40);
+
+	/* b2 leaves the config (b3 takes its place in the array). */
+	v->backends[1] = v->backends[2];
+	v->n_backends = 2;
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
+	backends_of(lb, 0, be);
+	assert_int_equal(be[2].id, 2);
+	assert_true(be[2].flags & FP_BACKEND_F_REMOVED);
+	assert_false(be[1].flags & FP_BACKEND_F_REMOVED);
+	__u64 down = t_counter(lb, FP_CNT_SESSION_BACKEND_DOWN);
+	for (int round = 0; round < 2; round++) /* the second from the flow cache */
+		for (__u32 i = 0; i < n_est; i++) {
+			send_flow(lb, &all, &est[i], hops, NULL);
+			assert_int_equal(hops[0], 2);
+		}
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_BACKEND_DOWN) - down, 0);
+	for (__u32 n = 5000; n < 5300; n++) {
+		struct fp_pkt_spec s = flow_of(v, n, n & 1 ? FP_TCP_ACK : FP_TCP_SYN);
+
+		send_flow(lb, &all, &s, hops, NULL);
+		assert_int_not_equal(hops[0], 2);
+	}
+
+	/* Another change (b4 added): b2's sessions still live, so it still serves them. */
+	t_add_backend(v, 4, "10.9.0.4");
+	all_b[3] = v->backends[2];
+	all.n_backends = 4;
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
+	backends_of(lb, 0, be);
+	assert_int_equal(be[2].id, 2);
+	for (__u32 i = 0; i < n_est; i++) {
+		send_flow(lb, &all, &est[i], hops, NULL);
+		assert_int_equal(hops[0], 2);
+	}
+
+	/* Marked down (added back as down): its flows are cut off, counted. */
+	t_add_backend(v, 2, "10.9.0.2")->state = FP_BACKEND_DOWN;
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
+	backends_of(lb, 0, be);
+	assert_true(be[2].flags & FP_BACKEND_F_DOWN);
+	assert_false(be[2].flags & FP_BACKEND_F_REMOVED);
+	down = t_counter(lb, FP_CNT_SESSION_BACKEND_DOWN);
+	for (__u32 i = 0; i < n_est; i++) {
+		send_flow(lb, &all, &est[i], hops, NULL);
+		assert_int_not_equal(hops[0], 2);
+	}
+	assert_true(t_counter(lb, FP_CNT_SESSION_BACKEND_DOWN) - down >= 1);
+	fp_lb_close(lb);
+
+	/* Removed, no session names it any more: the next apply empties the entry. */
+	t_config_init(&t, 251);
+	v = t_add_vip(&t, "203.0.113.80", 80, IPPROTO_TCP, mode);
+	t_add_backend(v, 1, "10.9.0.1");
+	t_add_backend(v, 2, "10.9.0.2");
+	lb = t_open(&t);
+	for (__u32 i = 0; i < n_est; i++)
+		send_flow(lb, &all, &est[i], hops, NULL);
+	v->n_backends = 1;
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
+	backends_of(lb, 0, be);
+	assert_int_equal(be[2].id, 2); /* kept in the apply that removes it */
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
+	backends_of(lb, 0, be);
+	assert_int_equal(be[2].id, 2); /* sessions name it (some of est went there) */
+	/* Added again with another address: the entry and its sessions follow it. */
+	t_add_backend(v, 2, "10.9.0.22");
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
+	backends_of(lb, 0, be);
+	assert_int_equal(be[2].flags & FP_BACKEND_F_REMOVED, 0);
+	assert_memory_equal(be[2].addr, v->backends[1].addr.a, 16);
+	v->n_backends = 1;
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
+	assert_int_equal(fp_lb_clear_sessions(lb), 0);
+	/* A change (b3 added) that also lets the hash table forget b2 as previous owner. */
+	t_add_backend(v, 3, "10.9.0.3");
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
+	backends_of(lb, 0, be);
+	assert_int_equal(be[2].id, 0);
+	fp_lb_close(lb);
+}
+
+static void test_removed_backend_table(void **state)
+{
+	(void)state;
+	T_NEED_ROOT();
+	removed_backend_case(FP_PIN_TABLE);
+}
+
+static void test_removed_backend_hash_table(void **state)
+{
+	(void)state;
+	T_NEED_ROOT();
+	removed_backend_case(FP_PIN_HASH_TABLE);
+}
+
 struct find_ctx {
 	struct fp_flow_key key;
 	struct fp_session found;
@@ -718,6 +870,8 @@ int main(void)
 		cmocka_unit_test(test_mode_none),
 		cmocka_unit_test(test_mode_table),
 		cmocka_unit_test(test_session_backend_down),
+		cmocka_unit_test(test_removed_backend_table),
+		cmocka_unit_test(test_removed_backend_hash_table),
 		cmocka_unit_test(test_session_states_and_timeouts),
 		cmocka_unit_test(test_apply_refuses_restart_changes),
 		cmocka_unit_test(test_apply_from_other_process),
