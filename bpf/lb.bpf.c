@@ -60,13 +60,6 @@
 #include <flowpin/wire.h>
 #include "parse.h"
 
-#ifndef AF_INET
-#define AF_INET 2
-#endif
-#ifndef AF_INET6
-#define AF_INET6 10
-#endif
-
 /* Pinning modes, as enum fp_pinning in flowpin/config.h (userspace only). */
 #define PIN_NONE       0
 #define PIN_TABLE      1
