@@ -168,7 +168,8 @@ struct packet {
 struct choice {
 	__u16 hop[FP_MAX_HOPS];
 	__u8 hop_count;
-	__u16 sport; /* fp_hash_sport() of the flow, host order */
+	__u8 remember; /* step 5 wants a session entry: made once step 6 has sent it */
+	__u16 sport;   /* fp_hash_sport() of the flow, host order */
 };
 
 #define TCP_FLAGS_SYN 0x02
@@ -610,9 +611,10 @@ static __always_inline void session_insert(const struct fp_vip *vip, const struc
 }
 
 /*
- * Step 5: no session. The flow hash picks the backend(s) by the VIP's pinning mode;
- * entries are created as the SYN-flood rule above says. Returns CONTINUE with @ch
- * filled, or a final verdict.
+ * Step 5: no session. The flow hash picks the backend(s) by the VIP's pinning mode and
+ * decides, as the SYN-flood rule above says, whether the flow gets an entry
+ * (@ch->remember); remember_flow() makes it once step 6 has sent the packet. Returns
+ * CONTINUE with @ch filled, or a final verdict.
  */
 static __always_inline int choose_backend(const struct fp_vip *vip, const struct packet *pkt,
 					  __u64 hash, __u64 now, struct fp_stats *st,
@@ -642,8 +644,7 @@ static __always_inline int choose_backend(const struct fp_vip *vip, const struct
 		if (!b || b->owner == FP_NO_BACKEND)
 			return VERDICT(XDP_DROP, FP_CNT_DROP_NO_BACKEND);
 		ch->hop[0] = b->owner;
-		if (mode == PIN_TABLE)
-			session_insert(vip, pkt, ch, st, now, rl);
+		ch->remember = mode == PIN_TABLE;
 		return CONTINUE;
 	}
 
@@ -655,9 +656,7 @@ static __always_inline int choose_backend(const struct fp_vip *vip, const struct
 	if (mode == PIN_HASH || is_syn(pkt))
 		return CONTINUE;
 	if (b->previous == b->owner || b->previous == FP_NO_BACKEND || mode == PIN_HASH_TABLE) {
-		rl = bpf_map_lookup_elem(&ratelimit, &zero);
-		if (rl)
-			session_insert(vip, pkt, ch, st, now, rl);
+		ch->remember = 1;
 		return CONTINUE;
 	}
 	/* full, bucket moved: second chance, and no entry for an owner we cannot know. */
@@ -887,6 +886,12 @@ static __always_inline void count_traffic(const struct fp_vip *vip, __u16 backen
 	}
 }
 
+/* The packet went to a backend (not dropped, nor answered with an ICMP error). */
+static __always_inline int encapsulated(int v)
+{
+	return VERDICT_COUNTER(v) == FP_CNT_TX || VERDICT_COUNTER(v) == FP_CNT_REDIRECT;
+}
+
 /* Step 6 and the traffic counters of what leaves. */
 static __always_inline int forward(struct xdp_md *ctx, const struct fp_vip *vip,
 				   const struct packet *pkt, __u64 now, struct choice *ch,
@@ -894,7 +899,7 @@ static __always_inline int forward(struct xdp_md *ctx, const struct fp_vip *vip,
 {
 	int v = encapsulate(ctx, vip, pkt, now, ch, st);
 
-	if (VERDICT_ACTION(v) == XDP_TX || VERDICT_ACTION(v) == XDP_REDIRECT)
+	if (encapsulated(v))
 		count_traffic(vip, ch->hop[0], pkt->ip_len);
 	return v;
 }
@@ -906,6 +911,17 @@ static __always_inline __u32 cache_epoch(void)
 	struct fp_info *i = bpf_map_lookup_elem(&info, &zero);
 
 	return i ? i->cache_epoch : 0;
+}
+
+/* Step 5's session entry, for a packet step 6 sent (flowpin/maps.h struct fp_session). */
+static __always_inline void remember_flow(const struct fp_vip *vip, const struct packet *pkt,
+					  const struct choice *ch, struct fp_stats *st, __u64 now)
+{
+	__u32 zero = 0;
+	struct fp_ratelimit *rl = bpf_map_lookup_elem(&ratelimit, &zero);
+
+	if (rl)
+		session_insert(vip, pkt, ch, st, now, rl);
 }
 
 static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
@@ -975,7 +991,12 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 			return v;
 	}
 	/* 6. Encapsulate and send. */
-	return forward(ctx, &vip, &pkt, now, &ch, st);
+	v = forward(ctx, &vip, &pkt, now, &ch, st);
+	/* 5b. Only a packet that left makes an entry: one dropped in step 6 (too big, no
+	 * route) must not pin, or fill the table with, a flow that never reached anyone. */
+	if (ch.remember && encapsulated(v))
+		remember_flow(&vip, &pkt, &ch, st, now);
+	return v;
 }
 
 SEC("xdp")
