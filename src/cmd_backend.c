@@ -54,7 +54,7 @@ static void usage(FILE *out)
 		"       IFACE for the second-chance forward; each printed as old -> new), "
 		"attaches\n"
 		"       the decapsulating tc program to IFACE's ingress, pins its maps under\n"
-		"       DIR/backend/ (mounting bpffs on DIR if needed) and stays in the "
+		"       DIR/backend/ (mounting bpffs if needed) and stays in the "
 		"foreground.\n"
 		"       SIGTERM or SIGINT undoes all of it.\n"
 		"down   stops the running 'backend up' (which undoes everything); if it died,\n"

@@ -85,8 +85,9 @@ static const struct subcommand subcommands[] = {
 	  "             [--pin-root DIR] [--run-dir DIR]",
 	  ",config,dev,xdp-mode,source,pin-root,run-dir,",
 	  "Loads the XDP program, pins it and its maps under PIN-ROOT/IFACE/ (mounting bpffs\n"
-	  "at PIN-ROOT if it is not one), attaches it to IFACE, writes RUN-DIR/IFACE.pid and\n"
-	  "stays in the foreground, one log line per config apply and per signal.\n"
+	  "at /sys/fs/bpf, or at a PIN-ROOT elsewhere, if it is not on one), attaches it to\n"
+	  "IFACE, writes RUN-DIR/IFACE.pid and stays in the foreground, one log line per\n"
+	  "config apply and per signal.\n"
 	  "  SIGHUP          re-read the config; a bad one is refused, the running one stays\n"
 	  "  SIGTERM/SIGINT  detach, remove the pins, exit 0\n"
 	  "--source ADDR: outer source address of the encapsulation, one per family\n"
@@ -518,7 +519,7 @@ static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
 	if (fp_bpffs_ensure(o->pin_root, &mounted))
 		goto out;
 	if (mounted && private_mounts())
-		fp_warn("mounted bpffs at %s in a private mount namespace (ip netns exec?): "
+		fp_warn("mounted a bpffs for %s in a private mount namespace (ip netns exec?): "
 			"other flowpin commands will not see the pins; mount bpffs there "
 			"beforehand\n",
 			o->pin_root);

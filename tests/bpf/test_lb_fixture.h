@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <cmocka.h>
 #include <bpf/bpf.h>
@@ -253,6 +255,39 @@ static inline int t_group_setup(void **state)
 		return -1;
 	t_root = 1;
 	return 0;
+}
+
+/*
+ * A bpffs of the test program's own, for the tests that pin: a temporary directory with
+ * a bpffs mounted on it, in a private mount namespace, so the mount goes with the
+ * process even if it crashes and the host never sees it. Never /sys/fs/bpf: on a
+ * machine that never mounted bpffs there, nothing can be created in it. Call after
+ * t_group_setup() (root only); returns 0 or -1.
+ */
+static char t_bpffs[64];
+
+static inline int t_bpffs_mount(void)
+{
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		return -1;
+	snprintf(t_bpffs, sizeof(t_bpffs), "/tmp/flowpin-test-bpffs-XXXXXX");
+	if (!mkdtemp(t_bpffs))
+		return -1;
+	if (mount("bpf", t_bpffs, "bpf", 0, "mode=0700")) {
+		rmdir(t_bpffs);
+		t_bpffs[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+static inline void t_bpffs_unmount(void)
+{
+	if (!t_bpffs[0])
+		return;
+	umount2(t_bpffs, MNT_DETACH);
+	rmdir(t_bpffs);
+	t_bpffs[0] = '\0';
 }
 
 #define T_NEED_ROOT()           \

@@ -745,7 +745,7 @@ static void test_apply_refuses_restart_changes(void **state)
 static void test_apply_from_other_process(void **state)
 {
 	static struct t_config t, next;
-	char dir[64];
+	char dir[96];
 	struct fp_lb *lb;
 	__u16 hops[2];
 	__u32 gen;
@@ -753,7 +753,7 @@ static void test_apply_from_other_process(void **state)
 
 	(void)state;
 	T_NEED_ROOT();
-	snprintf(dir, sizeof(dir), "/sys/fs/bpf/fp-test-lb-%d", (int)getpid());
+	snprintf(dir, sizeof(dir), "%s/lb", t_bpffs);
 	base_config(&t, FP_PIN_FULL);
 	lb = t_open(&t);
 	assert_int_equal(fp_lb_pin(lb, dir), 0);
@@ -821,13 +821,13 @@ static void test_apply_from_other_process(void **state)
 static void test_apply_waits_for_lock(void **state)
 {
 	static struct t_config t;
-	char dir[64];
+	char dir[96];
 	struct fp_lb *lb;
 	int status, dfd;
 
 	(void)state;
 	T_NEED_ROOT();
-	snprintf(dir, sizeof(dir), "/sys/fs/bpf/fp-test-lock-%d", (int)getpid());
+	snprintf(dir, sizeof(dir), "%s/lock", t_bpffs);
 	base_config(&t, FP_PIN_FULL);
 	lb = t_open(&t);
 	assert_int_equal(fp_lb_pin(lb, dir), 0);
@@ -857,6 +857,21 @@ static void test_apply_waits_for_lock(void **state)
 	assert_int_equal(fp_lb_unpin(dir), 0);
 }
 
+/* The pinning tests pin into a bpffs of this program's own (t_bpffs_mount()). */
+static int group_setup(void **state)
+{
+	if (t_group_setup(state))
+		return -1;
+	return t_root ? t_bpffs_mount() : 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	t_bpffs_unmount();
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -878,5 +893,5 @@ int main(void)
 		cmocka_unit_test(test_apply_waits_for_lock),
 	};
 
-	return cmocka_run_group_tests(tests, t_group_setup, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

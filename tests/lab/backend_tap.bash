@@ -14,8 +14,9 @@ tap() { # ok|fail description [diagnostics...]
 	else
 		failed=$((failed + 1))
 		echo "not ok $n - $what"
+		# Every line of every diagnostic as a TAP comment, never as a result line.
 		for line in "$@"; do
-			echo "# $line"
+			printf '%s\n' "$line" | sed 's/^/# /'
 		done
 	fi
 }
