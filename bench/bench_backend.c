@@ -51,6 +51,8 @@ static __u32 median(__u32 *v, size_t n)
 	return v[n / 2];
 }
 
+static __u8 own_mac[6]; /* the namespace device's: frames are addressed to it */
+
 /* The LB's frame around a TCP segment client:sport -> vip:80 (flags as pkt.h). */
 static int frame(struct path *p, const char *lb, const char *hop0, const char *hop1,
 		 const char *client, const char *vip, __u16 sport, __u8 flags)
@@ -75,6 +77,7 @@ static int frame(struct path *p, const char *lb, const char *hop0, const char *h
 		return p->len = len;
 	}
 	e.outer_src = fp_pkt_addr(lb);
+	memcpy(e.dst_mac, own_mac, 6);
 	e.encap_port = 6080;
 	e.hop_count = hop1 ? 2 : 1;
 	e.hops[0] = fp_pkt_addr(hop0);
@@ -125,6 +128,8 @@ int main(void)
 	static struct path paths[6];
 	struct fp_prefix sources[2];
 	struct fp_addr self[2];
+	struct fp_backend_cfg backends[4] = { { .id = 1 }, { .id = 2 }, { .id = 3 }, { .id = 4 } };
+	struct fp_vip_cfg vip = { .name = "bench", .backends = backends, .n_backends = 4 };
 	struct fp_backend_opts opts = { .encap_port = 6080 };
 	struct fp_backend *be = NULL;
 	__u64 before[FP_BACKEND_NR_COUNTERS], after[FP_BACKEND_NR_COUNTERS];
@@ -149,6 +154,15 @@ int main(void)
 	opts.n_lb_sources = 2;
 	opts.self_addrs = self;
 	opts.n_self_addrs = 2;
+	/* The VIP with this backend and the previous owner, both families. */
+	vip.addr = fp_pkt_addr("10.100.0.1");
+	backends[0].addr = self[0];
+	backends[1].addr = self[1];
+	backends[2].addr = fp_pkt_addr("198.51.100.2");
+	backends[3].addr = fp_pkt_addr("2001:db8:2::2");
+	opts.vips = &vip;
+	opts.n_vips = 1;
+	memcpy(own_mac, fns.own_mac, 6);
 	if (fp_backend_load(&opts, &be))
 		return 1;
 	prog = fp_backend_prog_fd(be);

@@ -4,14 +4,19 @@
  *
  * Steps (DESIGN.md, "Packet path on a backend"):
  *   1. UDP to the encapsulation port? No: pass it on untouched (not_flowpin).
- *   2. Outer source in lb_sources? No: drop (not_allowed); the tunnel is no way around
- *      the backend's firewall.
- *   3. GUE + private word + hop list as flowpin/wire.h, else drop (malformed).
+ *   2. Outer IPv4 header checksum right (bad_checksum), frame and outer destination
+ *      addressed to this host (not_local), outer source in lb_sources and no special
+ *      address (not_allowed): else drop; the tunnel is no way around the backend's
+ *      firewall and no relay for anyone. An empty datagram is an LB's neighbour probe
+ *      (probe).
+ *   3. GUE + private word + hop list as flowpin/wire.h, else drop (malformed); the
+ *      inner destination a VIP address of the config, else drop (not_vip).
  *   4. Inner TCP SYN, UDP, other ICMP: deliver. Inner TCP non-SYN, and ICMP errors by
  *      the TCP flow they quote: a local socket (established, request, timewait, or a
  *      listener accepting the segment's SYN cookie) -> deliver; otherwise forward to the
- *      next hop of the list (second chance), or deliver when there is none
- *      (last_resort) or it is this backend (loop_guard).
+ *      next hop of the list (second chance) if it is a configured backend of that VIP
+ *      (else drop, bad_hop), or deliver when there is none (last_resort), it is this
+ *      backend (loop_guard) or there is no route to it (no_route).
  *
  * Deliver strips outer IP, UDP, GUE, private word and hops with one
  * bpf_skb_adjust_room(BPF_ADJ_ROOM_MAC) call: the bytes right after the Ethernet header
@@ -47,11 +52,10 @@ FP_STATIC_ASSERT(FP_MAX_HOPS == 2, "the second-chance hop is always hops[1]");
 #ifndef TCP_LISTEN_STATE
 #define TCP_LISTEN_STATE 10 /* BPF_TCP_LISTEN */
 #endif
+#define PACKET_HOST_TYPE 0 /* PACKET_HOST of linux/if_packet.h: skb->pkt_type */
 
 /* Settings fixed at load (lib/backend.c through the skeleton). */
 const volatile __u16 encap_port = FP_DEFAULT_ENCAP_PORT; /* host order */
-const volatile __u32 self_count = 0;
-const volatile __u8 self_addrs[FP_BACKEND_MAX_SELF][16] = {}; /* IPv4-mapped for IPv4 */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -67,6 +71,31 @@ struct {
 	__type(key, struct fp_backend_src_key);
 	__type(value, __u8);
 } lb_sources SEC(".maps");
+
+/* The config and the host, filled at load (flowpin/backend.h); read-only for the program. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_RDONLY_PROG);
+	__uint(max_entries, FP_BACKEND_MAX_SELF);
+	__type(key, struct fp_backend_addr);
+	__type(value, __u8);
+} self_addrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_RDONLY_PROG);
+	__uint(max_entries, FP_BACKEND_MAX_VIPS);
+	__type(key, struct fp_backend_addr);
+	__type(value, __u8);
+} vips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_RDONLY_PROG | BPF_F_NO_PREALLOC);
+	__uint(max_entries, FP_BACKEND_MAX_NEXT_HOPS);
+	__type(key, struct fp_backend_hop_key);
+	__type(value, __u8);
+} next_hops SEC(".maps");
 
 /* Written by userspace only (read-only for the program); here so it is pinned with the rest. */
 struct {
@@ -139,17 +168,43 @@ static __always_inline int deliver(struct __sk_buff *skb, const struct encap *e,
 
 static __always_inline int is_self(const __u8 addr[16])
 {
-	const __u32 *a = (const __u32 *)addr;
+	return bpf_map_lookup_elem(&self_addrs, addr) != NULL;
+}
 
-	for (__u32 i = 0; i < FP_BACKEND_MAX_SELF; i++) {
-		const volatile __u32 *s = (const volatile __u32 *)self_addrs[i];
+/*
+ * Addresses that are never an LB's, a backend's or a hop's: unspecified, loopback,
+ * multicast, limited broadcast and the reserved 240/4; on IPv6 also ::/96 (unspecified,
+ * loopback, IPv4-compatible) and the IPv4-mapped ::ffff:0:0/96, where an IPv4 address
+ * would pass for an IPv6 one. @a is IPv4-mapped when !@v6.
+ */
+static __always_inline int special_addr(const __u8 a[16], int v6)
+{
+	const __u32 *w = (const __u32 *)a;
 
-		if (i >= self_count)
-			break;
-		if (s[0] == a[0] && s[1] == a[1] && s[2] == a[2] && s[3] == a[3])
-			return 1;
+	if (!v6)
+		return a[12] == 0 || a[12] == 127 || a[12] >= 224;
+	if (w[0] == 0 && w[1] == 0 && (w[2] == 0 || w[2] == FP_V4_MAPPED_WORD))
+		return 1;
+	return a[0] == 0xff;
+}
+
+/* Is the IPv4 header's checksum right (options included)? */
+static __always_inline int ipv4_csum_ok(const struct iphdr *ip, const void *end)
+{
+	const __u16 *w = (const __u16 *)ip;
+	__u32 words = ip->ihl * 2, sum = 0;
+
+#pragma unroll
+	for (__u32 i = 0; i < 30; i++) { /* IHL <= 15: 60 bytes */
+		if (i < words) {
+			if ((const void *)(w + i + 1) > end)
+				return 0;
+			sum += w[i];
+		}
 	}
-	return 0;
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
 }
 
 /*
@@ -158,8 +213,12 @@ static __always_inline int is_self(const __u8 addr[16])
  * kept, so the next backend's lb_sources check passes; the TTL is kept too (a tunnel
  * endpoint handing the packet on, not a router; hop_index bounds the chain). The outer
  * UDP checksum is zero by the wire format; a non-zero one is cleared (IPv4) or updated
- * (IPv6). Returns the tc action, or -1 when there is no route to @hop (the packet is
- * rewritten by then; the caller delivers it, which strips what was rewritten).
+ * (IPv6). Returns the tc action, or -1 when there is no route to @hop.
+ *
+ * The route is looked up before any byte changes: a packet without one is delivered
+ * (no_route) exactly as it arrived, so on a device that hands us CHECKSUM_COMPLETE the
+ * skb->csum that bpf_skb_adjust_room() adjusts for the stripped bytes still matches
+ * them (bpf_skb_store_bytes() without BPF_F_RECOMPUTE_CSUM does not update it).
  */
 static __always_inline int forward(struct __sk_buff *skb, struct encap *e, const __u8 hop[16],
 				   __u8 next)
@@ -181,13 +240,30 @@ static __always_inline int forward(struct __sk_buff *skb, struct encap *e, const
 
 	if (!e->outer_v6) {
 		struct iphdr *ip = e->outer_ip;
-		__be32 old_dst = ip->daddr, new_dst = ((const __be32 *)hop)[3];
 
 		fib.family = AF_INET;
 		fib.tos = ip->tos;
 		fib.tot_len = bpf_ntohs(ip->tot_len);
 		fib.ipv4_src = ip->saddr;
-		fib.ipv4_dst = new_dst;
+		fib.ipv4_dst = ((const __be32 *)hop)[3];
+	} else {
+		struct ipv6hdr *ip6 = e->outer_ip;
+
+		fib.family = AF_INET6;
+		fib.flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0FFFFFFF);
+		fib.tot_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+		__builtin_memcpy(fib.ipv6_src, &ip6->saddr, 16);
+		__builtin_memcpy(fib.ipv6_dst, hop, 16);
+	}
+	/* bpf_fib_lookup answers FWD_DISABLED unless the device forwards (docs/backend.md). */
+	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return -1;
+
+	if (!e->outer_v6) {
+		struct iphdr *ip = e->outer_ip;
+		__be32 old_dst = ip->daddr, new_dst = ((const __be32 *)hop)[3];
+
 		if (bpf_l3_csum_replace(skb, ip_off + offsetof(struct iphdr, check), old_dst,
 					new_dst, sizeof(new_dst)) ||
 		    bpf_skb_store_bytes(skb, ip_off + offsetof(struct iphdr, daddr), &new_dst,
@@ -204,11 +280,6 @@ static __always_inline int forward(struct __sk_buff *skb, struct encap *e, const
 		__s64 diff;
 
 		__builtin_memcpy(&new_dst, hop, sizeof(new_dst));
-		fib.family = AF_INET6;
-		fib.flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0FFFFFFF);
-		fib.tot_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
-		__builtin_memcpy(fib.ipv6_src, &ip6->saddr, 16);
-		__builtin_memcpy(fib.ipv6_dst, &new_dst, 16);
 		if (bpf_skb_store_bytes(skb, ip_off + offsetof(struct ipv6hdr, daddr), &new_dst,
 					sizeof(new_dst), 0))
 			return verdict(FP_BACKEND_ERROR, TC_ACT_SHOT);
@@ -226,8 +297,6 @@ static __always_inline int forward(struct __sk_buff *skb, struct encap *e, const
 	if (bpf_skb_store_bytes(skb, index_off, &next, sizeof(next), 0))
 		return verdict(FP_BACKEND_ERROR, TC_ACT_SHOT);
 
-	/* bpf_fib_lookup answers FWD_DISABLED unless the device forwards (docs/backend.md). */
-	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
 		__u8 macs[2 * ETH_ALEN]; /* h_dest then h_source: the frame's first 12 bytes */
 
@@ -238,7 +307,7 @@ static __always_inline int forward(struct __sk_buff *skb, struct encap *e, const
 		count(FP_BACKEND_FORWARDED);
 		return bpf_redirect(fib.ifindex, 0);
 	}
-	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+	{
 		/* Route known, neighbour not resolved yet: the kernel resolves it. */
 		struct bpf_redir_neigh nh = {};
 
@@ -250,12 +319,11 @@ static __always_inline int forward(struct __sk_buff *skb, struct encap *e, const
 		count(FP_BACKEND_FORWARDED);
 		return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
 	}
-	return -1;
 }
 
 /* Parses Ethernet, outer IP and UDP. Returns 1 for "ours", 0 for "not flowpin". */
 static __always_inline int parse_outer(struct fp_cursor *c, struct encap *e, __u8 saddr[16],
-				       int *fragment)
+				       __u8 daddr[16], int *fragment)
 {
 	struct ethhdr *eth;
 	__be16 proto;
@@ -275,6 +343,7 @@ static __always_inline int parse_outer(struct fp_cursor *c, struct encap *e, __u
 		*fragment = fp_ipv4_is_fragment(ip);
 		e->outer_end = bpf_ntohs(ip->tot_len); /* made an offset by the caller */
 		fp_addr_from_v4(saddr, ip->saddr);
+		fp_addr_from_v4(daddr, ip->daddr);
 		e->outer_ip = ip;
 		e->outer_v6 = 0;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
@@ -287,6 +356,7 @@ static __always_inline int parse_outer(struct fp_cursor *c, struct encap *e, __u
 		*fragment = frag != NULL;
 		e->outer_end = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 		__builtin_memcpy(saddr, &ip6->saddr, 16);
+		__builtin_memcpy(daddr, &ip6->daddr, 16);
 		e->outer_ip = ip6;
 		e->outer_v6 = 1;
 	} else {
@@ -394,11 +464,15 @@ static __always_inline int icmp_error_tuple(struct fp_cursor *c, int v6, struct 
 /*
  * No local socket for the flow: send the packet on to the next hop of its list, or
  * deliver it when there is none (last_resort), when that is this backend (loop_guard)
- * or when there is no route to it (no_route).
+ * or when there is no route to it (no_route). The next hop must be a backend of the
+ * config for the packet's VIP (@key->vip, the inner destination): an LB names nothing
+ * else, so anything else is a forged or corrupted list and is dropped (bad_hop), never
+ * sent anywhere.
  */
-static __always_inline int second_chance(struct __sk_buff *skb, struct encap *e, void *end)
+static __always_inline int second_chance(struct __sk_buff *skb, struct encap *e, void *end,
+					 struct fp_backend_hop_key *key)
 {
-	__u8 hop[16] __attribute__((aligned(4)));
+	__u8 *hop = key->backend;
 	__u8 next = e->priv->hop_index + 1;
 	int rc;
 
@@ -426,6 +500,9 @@ static __always_inline int second_chance(struct __sk_buff *skb, struct encap *e,
 	}
 	if (is_self(hop))
 		return deliver(skb, e, FP_BACKEND_LOOP_GUARD);
+	/* Unicast, of the outer family (no IPv4-mapped hop in an IPv6 list), configured. */
+	if (special_addr(hop, e->outer_v6) || !bpf_map_lookup_elem(&next_hops, key))
+		return verdict(FP_BACKEND_BAD_HOP, TC_ACT_SHOT);
 	rc = forward(skb, e, hop, next);
 	if (rc >= 0)
 		return rc;
@@ -436,7 +513,10 @@ static __always_inline int second_chance(struct __sk_buff *skb, struct encap *e,
 SEC("tc")
 int fp_backend_ingress(struct __sk_buff *skb)
 {
-	struct fp_backend_src_key src = { .prefixlen = 128 };
+	struct fp_backend_src_key src = {};
+	struct fp_backend_hop_key hop_key __attribute__((aligned(4)));
+	__u8 saddr[16] __attribute__((aligned(4)));
+	__u8 daddr[16] __attribute__((aligned(4)));
 	struct fp_cursor c;
 	struct encap e = {};
 	struct bpf_sock_tuple tuple = {};
@@ -448,12 +528,35 @@ int fp_backend_ingress(struct __sk_buff *skb)
 	fp_cursor_init(&c, (void *)(long)skb->data, (void *)(long)skb->data_end);
 
 	/* 1. Ours at all? */
-	if (!parse_outer(&c, &e, src.addr, &fragment))
+	if (!parse_outer(&c, &e, saddr, daddr, &fragment))
 		return verdict(FP_BACKEND_NOT_FLOWPIN, TC_ACT_OK);
 
-	/* 2. From a load balancer we trust? */
+	/*
+	 * 2. Intact (the stack checks the IPv4 header after tc ingress, too late for a
+	 * forward), for this host (a promiscuous device or another host's IP is no reason
+	 * to decapsulate, let alone forward), from a load balancer we trust.
+	 */
+	if (!e.outer_v6 && !ipv4_csum_ok(e.outer_ip, c.end))
+		return verdict(FP_BACKEND_BAD_CHECKSUM, TC_ACT_SHOT);
+	if (skb->pkt_type != PACKET_HOST_TYPE || (e.outer_v6 && fp_addr_is_v4(daddr)) ||
+	    !is_self(daddr))
+		return verdict(FP_BACKEND_NOT_LOCAL, TC_ACT_SHOT);
+	if (special_addr(saddr, e.outer_v6))
+		return verdict(FP_BACKEND_NOT_ALLOWED, TC_ACT_SHOT);
+	if (!e.outer_v6) {
+		src.family = 4;
+		src.prefixlen = FP_BACKEND_SRC_FAMILY_BITS + 32;
+		__builtin_memcpy(src.addr, saddr + 12, 4);
+	} else {
+		src.family = 6;
+		src.prefixlen = FP_BACKEND_SRC_FAMILY_BITS + 128;
+		__builtin_memcpy(src.addr, saddr, 16);
+	}
 	if (!bpf_map_lookup_elem(&lb_sources, &src))
 		return verdict(FP_BACKEND_NOT_ALLOWED, TC_ACT_SHOT);
+	/* `flowpin lb up` primes its neighbour entries with empty datagrams. */
+	if (e.udp->len == bpf_htons(sizeof(struct udphdr)))
+		return verdict(FP_BACKEND_PROBE, TC_ACT_SHOT);
 
 	/*
 	 * 3. Exactly what an LB writes: no fragment (the LB sets DF), UDP filling the outer
@@ -476,8 +579,13 @@ int fp_backend_ingress(struct __sk_buff *skb)
 		 * verification.)
 		 */
 		if ((void *)(priv + 1) <= c.end && priv->hop_index >= priv->hop_count) {
+			__be32 before = *(__be32 *)priv, after;
+
 			priv->hop_index = 0;
 			index_out_of_range = 1;
+			/* Keep a CHECKSUM_COMPLETE skb->csum true to the bytes deliver strips. */
+			after = *(__be32 *)priv;
+			bpf_csum_update(skb, bpf_csum_diff(&before, 4, &after, 4, 0));
 		}
 	}
 	if (fp_parse_gue(&c, &gue, &e.priv, &e.hops) != FP_PARSE_OK)
@@ -495,6 +603,7 @@ int fp_backend_ingress(struct __sk_buff *skb)
 			return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
 		l4proto = fp_ipv4_has_l4(ip) ? ip->protocol : 0;
 		inner_len = bpf_ntohs(ip->tot_len);
+		fp_addr_from_v4(hop_key.vip, ip->daddr);
 		e.inner_v6 = 0;
 	} else if (gue->proto == IPPROTO_IPV6) {
 		struct ipv6hdr *ip6;
@@ -505,12 +614,16 @@ int fp_backend_ingress(struct __sk_buff *skb)
 		if (!fp_ipv6_frag_has_l4(frag))
 			l4proto = 0;
 		inner_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+		__builtin_memcpy(hop_key.vip, &ip6->daddr, 16);
 		e.inner_v6 = 1;
 	} else {
 		return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
 	}
 	if (e.inner_off + inner_len != e.outer_end)
 		return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+	/* Only to a VIP: the backend routes what is not local (forwarding is on). */
+	if ((e.inner_v6 && fp_addr_is_v4(hop_key.vip)) || !bpf_map_lookup_elem(&vips, hop_key.vip))
+		return verdict(FP_BACKEND_NOT_VIP, TC_ACT_SHOT);
 	if (index_out_of_range)
 		return deliver(skb, &e, FP_BACKEND_LOOP_GUARD);
 
@@ -527,7 +640,7 @@ int fp_backend_ingress(struct __sk_buff *skb)
 				    FP_BACKEND_ESTABLISHED_LOCAL);
 		if (rc >= 0)
 			return deliver(skb, &e, rc);
-		return second_chance(skb, &e, c.end);
+		return second_chance(skb, &e, c.end, &hop_key);
 	}
 	if (l4proto == IPPROTO_UDP) {
 		struct udphdr *udp;
@@ -547,7 +660,7 @@ int fp_backend_ingress(struct __sk_buff *skb)
 		if (icmp_error_tuple(&c, e.inner_v6, &tuple) ||
 		    socket_verdict(skb, &tuple, e.inner_v6, NULL, NULL, FP_BACKEND_ICMP_LOCAL) >= 0)
 			return deliver(skb, &e, FP_BACKEND_ICMP_LOCAL);
-		return second_chance(skb, &e, c.end);
+		return second_chance(skb, &e, c.end, &hop_key);
 	}
 	return deliver(skb, &e, FP_BACKEND_OTHER_LOCAL);
 }

@@ -53,6 +53,21 @@ const char *fp_backend_counter_help(unsigned int counter)
 	return counter < FP_BACKEND_NR_COUNTERS ? counter_helps[counter] : "?";
 }
 
+/* The LPM key of @p: its family first (flowpin/backend.h). */
+static void src_key(const struct fp_prefix *p, struct fp_backend_src_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	if (fp_addr_v4(&p->addr) && p->len >= 96) {
+		key->family = 4;
+		key->prefixlen = FP_BACKEND_SRC_FAMILY_BITS + p->len - 96u;
+		memcpy(key->addr, p->addr.a + 12, 4);
+	} else {
+		key->family = 6;
+		key->prefixlen = FP_BACKEND_SRC_FAMILY_BITS + p->len;
+		memcpy(key->addr, p->addr.a, 16);
+	}
+}
+
 static int fill_lb_sources(struct fp_backend *b, const struct fp_backend_opts *opts)
 {
 	int fd = bpf_map__fd(b->skel->maps.lb_sources);
@@ -60,9 +75,9 @@ static int fill_lb_sources(struct fp_backend *b, const struct fp_backend_opts *o
 	char buf[64];
 
 	for (size_t i = 0; i < opts->n_lb_sources; i++) {
-		struct fp_backend_src_key key = { .prefixlen = opts->lb_sources[i].len };
+		struct fp_backend_src_key key;
 
-		memcpy(key.addr, opts->lb_sources[i].addr.a, sizeof(key.addr));
+		src_key(&opts->lb_sources[i], &key);
 		if (bpf_map_update_elem(fd, &key, &one, BPF_ANY)) {
 			int err = -errno;
 
@@ -75,18 +90,82 @@ static int fill_lb_sources(struct fp_backend *b, const struct fp_backend_opts *o
 	return 0;
 }
 
+/* self_addrs, vips and next_hops from @opts (flowpin/backend.h). */
+static int fill_sets(struct fp_backend *b, const struct fp_backend_opts *opts)
+{
+	int self_fd = bpf_map__fd(b->skel->maps.self_addrs);
+	int vips_fd = bpf_map__fd(b->skel->maps.vips);
+	int hops_fd = bpf_map__fd(b->skel->maps.next_hops);
+	__u8 one = 1;
+	char buf[64];
+
+	for (size_t i = 0; i < opts->n_self_addrs; i++) {
+		if (bpf_map_update_elem(self_fd, opts->self_addrs[i].a, &one, BPF_ANY)) {
+			int err = -errno;
+
+			fp_err("backend: cannot add own address %s: %s\n",
+			       fp_addr_str(&opts->self_addrs[i], buf, sizeof(buf)), strerror(-err));
+			return err;
+		}
+	}
+	for (size_t v = 0; v < opts->n_vips; v++) {
+		const struct fp_vip_cfg *vip = &opts->vips[v];
+
+		if (bpf_map_update_elem(vips_fd, vip->addr.a, &one, BPF_ANY)) {
+			int err = -errno;
+
+			fp_err("backend: cannot add VIP %s: %s\n",
+			       fp_addr_str(&vip->addr, buf, sizeof(buf)), strerror(-err));
+			return err;
+		}
+		for (size_t i = 0; i < vip->n_backends; i++) {
+			struct fp_backend_hop_key key;
+
+			memcpy(key.vip, vip->addr.a, 16);
+			memcpy(key.backend, vip->backends[i].addr.a, 16);
+			if (bpf_map_update_elem(hops_fd, &key, &one, BPF_ANY)) {
+				int err = -errno;
+
+				fp_err("backend: cannot add backend %s of VIP %s: %s\n",
+				       fp_addr_str(&vip->backends[i].addr, buf, sizeof(buf)),
+				       vip->name, strerror(-err));
+				return err;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Distinct (VIP address, backend address) pairs of @opts, an upper bound is enough. */
+static size_t count_next_hops(const struct fp_backend_opts *opts)
+{
+	size_t n = 0;
+
+	for (size_t v = 0; v < opts->n_vips; v++)
+		n += opts->vips[v].n_backends;
+	return n;
+}
+
 int fp_backend_load(const struct fp_backend_opts *opts, struct fp_backend **out)
 {
 	struct fp_backend *b = NULL;
 	int err;
 
 	if (!opts || !out || (opts->n_lb_sources && !opts->lb_sources) ||
-	    (opts->n_self_addrs && !opts->self_addrs))
+	    (opts->n_self_addrs && !opts->self_addrs) || (opts->n_vips && !opts->vips))
 		return -EINVAL;
 	*out = NULL;
 	if (opts->n_self_addrs > FP_BACKEND_MAX_SELF) {
-		fp_err("backend: %zu own addresses, at most %d are checked by the loop guard\n",
-		       opts->n_self_addrs, FP_BACKEND_MAX_SELF);
+		fp_err("backend: %zu own addresses, at most %d\n", opts->n_self_addrs,
+		       FP_BACKEND_MAX_SELF);
+		return -E2BIG;
+	}
+	if (opts->n_vips > FP_BACKEND_MAX_VIPS ||
+	    count_next_hops(opts) > FP_BACKEND_MAX_NEXT_HOPS) {
+		fp_err("backend: %zu VIPs with %zu backends in all; the agent takes at most %d "
+		       "VIPs and %d backends in all\n",
+		       opts->n_vips, count_next_hops(opts), FP_BACKEND_MAX_VIPS,
+		       FP_BACKEND_MAX_NEXT_HOPS);
 		return -E2BIG;
 	}
 	if (opts->n_lb_sources > FP_BACKEND_MAX_LB_SOURCES) {
@@ -104,9 +183,6 @@ int fp_backend_load(const struct fp_backend_opts *opts, struct fp_backend **out)
 		goto out;
 	}
 	b->skel->rodata->encap_port = opts->encap_port ? opts->encap_port : FP_DEFAULT_ENCAP_PORT;
-	b->skel->rodata->self_count = (__u32)opts->n_self_addrs;
-	for (size_t i = 0; i < opts->n_self_addrs; i++)
-		memcpy((void *)b->skel->rodata->self_addrs[i], opts->self_addrs[i].a, 16);
 	err = backend__load(b->skel);
 	if (err) {
 		/* libbpf has printed the verifier's log (a warning) by now. */
@@ -116,6 +192,8 @@ int fp_backend_load(const struct fp_backend_opts *opts, struct fp_backend **out)
 		goto out;
 	}
 	err = fill_lb_sources(b, opts);
+	if (!err)
+		err = fill_sets(b, opts);
 	if (err)
 		goto out;
 	*out = b;

@@ -331,8 +331,9 @@ static void unbind_vips(struct undo *u)
 }
 
 /*
- * The backend's own addresses, for the loop guard: every address of every interface
- * but loopback (the VIPs there are never hops).
+ * The backend's own addresses: encapsulated packets must be addressed to one of them,
+ * and the loop guard never forwards to one. Every address of every interface but
+ * loopback (the VIPs there are never outer destinations or hops).
  */
 static int own_addresses(struct fp_addr *out, size_t cap, size_t *n)
 {
@@ -354,9 +355,9 @@ static int own_addresses(struct fp_addr *out, size_t cap, size_t *n)
 		else
 			continue;
 		if (*n == cap) {
-			fp_warn("more than %zu own addresses: the loop guard checks the first "
-				"%zu\n",
-				cap, cap);
+			fp_warn("more than %zu own addresses: packets to the others are dropped "
+				"(not_local)\n",
+				cap);
 			break;
 		}
 		out[(*n)++] = a;
@@ -462,6 +463,8 @@ static int backend_up(const struct backend_opts *o)
 	bo.n_lb_sources = cfg->n_lb_sources;
 	bo.self_addrs = self;
 	bo.n_self_addrs = n_self;
+	bo.vips = cfg->vips;
+	bo.n_vips = cfg->n_vips;
 	err = fp_backend_load(&bo, &be);
 	if (err)
 		goto out;

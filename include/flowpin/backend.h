@@ -7,6 +7,14 @@
  *   counters    per-CPU array, FP_BACKEND_NR_COUNTERS x __u64 (index: enum fp_backend_counter)
  *   lb_sources  LPM trie, struct fp_backend_src_key -> __u8 (1): allowed outer sources
  *   state       array, 1 x struct fp_backend_attach_info: who attached the program, where
+ *
+ * Maps filled at load and not pinned (the program holds them; `backend up` reloads all):
+ *   self_addrs  hash, struct fp_backend_addr -> __u8: this host's addresses (outer
+ *               destination check, loop guard)
+ *   vips        hash, struct fp_backend_addr -> __u8: the config's VIP addresses, the
+ *               only inner destinations accepted
+ *   next_hops   hash, struct fp_backend_hop_key -> __u8: (VIP address, backend address)
+ *               of every backend of the config, the only second-chance destinations
  */
 #ifndef FLOWPIN_BACKEND_H
 #define FLOWPIN_BACKEND_H
@@ -36,21 +44,51 @@
 	X(ICMP_LOCAL, "icmp_local", "inner ICMP/ICMPv6, delivered locally")                       \
 	X(OTHER_LOCAL, "other_local", "inner protocol other than TCP/UDP/ICMP, delivered")        \
 	X(NO_ROUTE, "no_route", "forward wanted but no route to the next hop: delivered")         \
-	X(ERROR, "error", "a helper failed while rewriting the packet: dropped")
+	X(ERROR, "error", "a helper failed while rewriting the packet: dropped")                  \
+	X(NOT_LOCAL, "not_local",                                                                 \
+	  "encapsulated packet not addressed to this host (other or group MAC, outer "            \
+	  "destination not an address of this host): dropped")                                    \
+	X(BAD_CHECKSUM, "bad_checksum", "outer IPv4 header checksum wrong: dropped")              \
+	X(NOT_VIP, "not_vip", "inner destination is not a VIP address of the config: dropped")    \
+	X(BAD_HOP, "bad_hop",                                                                     \
+	  "next hop is not a configured backend of the packet's VIP: dropped, never forwarded")   \
+	X(PROBE, "probe", "empty datagram from an LB (its neighbour probe, `lb up`): dropped")
 
 #define FP_BACKEND_COUNTER_ENUM(id, name, help) FP_BACKEND_##id,
 enum fp_backend_counter { FP_BACKEND_COUNTERS(FP_BACKEND_COUNTER_ENUM) FP_BACKEND_NR_COUNTERS };
 #undef FP_BACKEND_COUNTER_ENUM
 
 #define FP_BACKEND_MAX_LB_SOURCES 1024
-#define FP_BACKEND_MAX_SELF	  16 /* own addresses checked by the loop guard */
+#define FP_BACKEND_MAX_SELF	  256	/* own addresses (outer destination, loop guard) */
+#define FP_BACKEND_MAX_NEXT_HOPS  65536 /* (VIP, backend) pairs of the config */
+#define FP_BACKEND_MAX_VIPS	  64	/* FP_MAX_VIPS (flowpin/config.h, userspace only) */
 
-/* LPM trie key: IPv4 stored IPv4-mapped (flowpin/flow.h), prefixlen in IPv6 terms. */
+/*
+ * LPM trie key. The family comes first and is part of every prefix, so an IPv4 prefix
+ * never matches an IPv6 source (an IPv4-mapped ::ffff:a.b.c.d above all) and the
+ * reverse. prefixlen = FP_BACKEND_SRC_FAMILY_BITS + the prefix length in the family's
+ * own terms (IPv4 /24: 32 + 24); IPv4 addresses fill addr[0..3], the rest is zero.
+ */
 struct fp_backend_src_key {
 	__u32 prefixlen;
+	__u8 family; /* 4 or 6 */
+	__u8 pad[3]; /* zero */
 	__u8 addr[16];
 };
-FP_STATIC_ASSERT(sizeof(struct fp_backend_src_key) == 20, "LPM key: 4 + 16 bytes");
+FP_STATIC_ASSERT(sizeof(struct fp_backend_src_key) == 24, "LPM key: 4 + 4 + 16 bytes");
+#define FP_BACKEND_SRC_FAMILY_BITS 32
+
+/* An address of either family, IPv4 IPv4-mapped (flowpin/flow.h): key of self_addrs, vips. */
+struct fp_backend_addr {
+	__u8 a[16];
+};
+
+/* Key of next_hops: both addresses IPv4-mapped for IPv4. */
+struct fp_backend_hop_key {
+	__u8 vip[16];
+	__u8 backend[16];
+};
+FP_STATIC_ASSERT(sizeof(struct fp_backend_hop_key) == 32, "two addresses, no padding");
 
 /* Who attached the program (written by `flowpin backend up`, read by down/stats). */
 struct fp_backend_attach_info {
@@ -70,13 +108,23 @@ FP_STATIC_ASSERT(sizeof(struct fp_backend_attach_info) == 24, "no hidden padding
 #include <stddef.h>
 #include <flowpin/config.h>
 
+FP_STATIC_ASSERT(FP_BACKEND_MAX_VIPS >= FP_MAX_VIPS, "every VIP of a config fits the vips map");
+
 /* Load-time settings of the program (rodata and the lb_sources map). */
 struct fp_backend_opts {
 	__u16 encap_port; /* host order; 0 = FP_DEFAULT_ENCAP_PORT */
 	const struct fp_prefix *lb_sources;
 	size_t n_lb_sources;
-	const struct fp_addr *self_addrs; /* this backend's fabric addresses (loop guard) */
+	const struct fp_addr *self_addrs; /* this host's addresses: outer destination, loop guard */
 	size_t n_self_addrs;		  /* at most FP_BACKEND_MAX_SELF */
+	/*
+	 * The fleet's VIPs with all their backends (any state): inner destinations are
+	 * accepted only for these VIP addresses, and second chance forwards only to a
+	 * backend of the inner destination's VIP. No VIPs: every encapsulated packet is
+	 * dropped (not_vip).
+	 */
+	const struct fp_vip_cfg *vips;
+	size_t n_vips;
 };
 
 struct fp_backend;

@@ -56,6 +56,10 @@ static const char *const self4 = "192.0.2.1", *const self6 = "2001:db8::1";
 /* The previous owner: routed through the namespace's default gateway. */
 static const char *const other4 = "198.51.100.2", *const other6 = "2001:db8:2::2";
 static const char *const stranger4 = "203.0.113.9", *const stranger6 = "2001:db8:bad::9";
+/* A configured backend without a route (an unreachable route in the namespace). */
+static const char *const unrouted4 = "198.51.100.9";
+/* Another VIP, with a backend of its own that is no backend of vip4/vip6. */
+static const char *const vip4_other = "10.100.0.2", *const other_vip_backend4 = "198.51.100.3";
 
 /* ---- helpers --------------------------------------------------------------------- */
 
@@ -141,6 +145,41 @@ static __u16 connect_from(const char *client, const char *vip, int listener)
  * work: a failure (the program rejected by the verifier, no namespace) fails the group,
  * never turns into skipped tests that look like a green run.
  */
+/*
+ * The fleet the agent knows: vip4 and vip6 served by this backend, the previous owner
+ * and an unrouted one, both families (an LB writes hops of the outer family, whatever the
+ * inner one); vip4_other served by a backend of its own.
+ */
+static struct fp_backend_cfg fleet_backends[7];
+static struct fp_vip_cfg fleet[3];
+
+static void fleet_init(void)
+{
+	const char *const both[] = { self4, self6, other4, other6, unrouted4, NULL };
+	size_t n = 0;
+
+	for (size_t i = 0; both[i]; i++) {
+		fleet_backends[n].id = (__u32)(n + 1);
+		fleet_backends[n].addr = fp_pkt_addr(both[i]);
+		fleet_backends[n].weight = 100;
+		n++;
+	}
+	snprintf(fleet[0].name, sizeof(fleet[0].name), "web");
+	fleet[0].addr = fp_pkt_addr(vip4);
+	fleet[0].backends = fleet_backends;
+	fleet[0].n_backends = n;
+	snprintf(fleet[1].name, sizeof(fleet[1].name), "web6");
+	fleet[1].addr = fp_pkt_addr(vip6);
+	fleet[1].backends = fleet_backends;
+	fleet[1].n_backends = n;
+	fleet_backends[n].id = 1;
+	fleet_backends[n].addr = fp_pkt_addr(other_vip_backend4);
+	snprintf(fleet[2].name, sizeof(fleet[2].name), "other");
+	fleet[2].addr = fp_pkt_addr(vip4_other);
+	fleet[2].backends = &fleet_backends[n];
+	fleet[2].n_backends = 1;
+}
+
 static int setup(void **state)
 {
 	struct fp_prefix sources[2];
@@ -160,6 +199,8 @@ static int setup(void **state)
 		return -1;
 	/* Always answer with SYN cookies: the syncookie test needs a real one. */
 	if (sh("echo 2 > /proc/sys/net/ipv4/tcp_syncookies"))
+		return -1;
+	if (sh("ip route add unreachable 198.51.100.9/32"))
 		return -1;
 	l4 = listen_on(vip4);
 	l6 = listen_on(vip6);
@@ -182,6 +223,9 @@ static int setup(void **state)
 	opts.n_lb_sources = 2;
 	opts.self_addrs = self;
 	opts.n_self_addrs = 2;
+	fleet_init();
+	opts.vips = fleet;
+	opts.n_vips = 3;
 	if (fp_backend_load(&opts, &fx.be))
 		return -1;
 	fx.counters_fd = fp_backend_counters_fd(fx.be);
@@ -234,7 +278,10 @@ static struct fp_pkt_spec tcp_spec(const char *src, const char *dst, __u16 sport
 	return s;
 }
 
-/* The LB's frame around @inner: from @lb to hops[@index], @count hops. */
+/*
+ * The LB's frame around @inner: from @lb to hops[@index] (to hops[0] when @index is out
+ * of range), @count hops: what the backend at hops[@index] receives.
+ */
 static int encap(const __u8 *inner, size_t inner_len, const char *lb, const char *hop0,
 		 const char *hop1, __u8 index, __u8 count, __u8 *out)
 {
@@ -255,9 +302,16 @@ static int encap(const __u8 *inner, size_t inner_len, const char *lb, const char
 	len = fp_pkt_encap(&e, inner, inner_len, out, FP_PKT_MAX);
 	assert_true(len > 0);
 	if (index) {
-		size_t priv = 14 + (fp_addr_v4(&e.hops[0]) ? 20 : 40) + 8 + 4;
+		int v4 = fp_addr_v4(&e.hops[0]);
+		size_t priv = 14 + (v4 ? 20 : 40) + 8 + 4;
 
 		out[priv + 1] = index;
+		if (index < count && v4) {
+			memcpy(out + 14 + 16, e.hops[index].a + 12, 4);
+			fp_pkt_ipv4_fix_csum(out + 14);
+		} else if (index < count) {
+			memcpy(out + 14 + 24, e.hops[index].a, 16);
+		}
 	}
 	return len;
 }
@@ -798,6 +852,10 @@ static void truncations(const char *lb, const char *self, const char *other, con
 			assert_memory_equal(r.out, cut, wire);
 			continue;
 		}
+		if (n == udp_end) { /* an empty datagram: what an LB's neighbour probe is */
+			assert_dropped(&r, FP_BACKEND_PROBE);
+			continue;
+		}
 		if (r.delta[FP_BACKEND_MALFORMED] != 1)
 			fail_msg("frame cut at %zu of %d: not counted as malformed", n, len);
 		assert_dropped(&r, FP_BACKEND_MALFORMED);
@@ -873,11 +931,258 @@ static void test_nested_encapsulation(void **state)
 	(void)state;
 	REQUIRE_READY();
 	ilen = inner_packet(&s, inner);
-	len = encap(inner, ilen, lb4, self4, NULL, 0, 1, once);
+	/* Addressed to a VIP (else it is not_vip before it is nested). */
+	len = encap(inner, ilen, lb4, vip4, NULL, 0, 1, once);
 	/* The whole encapsulated packet (minus Ethernet) encapsulated again. */
 	len = encap(once + 14, (size_t)len - 14, lb4, self4, other4, 0, 2, twice);
 	run(twice, (size_t)len, &r);
 	assert_dropped(&r, FP_BACKEND_MALFORMED);
+}
+
+/* ---- issue 8: who may send, where it may go, what is intact ------------------------- */
+
+/* Writes the IPv6 literal @v6 at @p (fp_pkt_addr would make ::ffff:a.b.c.d IPv4). */
+static void put_v6(__u8 *p, const char *v6)
+{
+	assert_int_equal(inet_pton(AF_INET6, v6, p), 1);
+}
+
+/*
+ * Item 10: an IPv6 outer header from the IPv4-mapped form of an allowed IPv4 LB
+ * (::ffff:192.0.2.10, allowlist 192.0.2.0/24) is no IPv4 LB: not_allowed. So are
+ * special sources even where a prefix would cover them.
+ */
+static void test_mapped_source_refused(void **state)
+{
+	const char *const sources6[] = { "::ffff:192.0.2.10", "::ffff:10.200.0.5", "::1", "::",
+					 "::192.0.2.10",      "ff02::1",	   NULL };
+	struct fp_pkt_spec s = tcp_spec("10.9.0.1", vip4, 40000, FP_TCP_SYN);
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct run_result r;
+	size_t ilen;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	ilen = inner_packet(&s, inner);
+	for (size_t i = 0; sources6[i]; i++) {
+		len = encap(inner, ilen, lb6, self6, NULL, 0, 1, frame);
+		put_v6(frame + 14 + 8, sources6[i]); /* UDP checksum 0: nothing else to fix */
+		run(frame, (size_t)len, &r);
+		if (r.delta[FP_BACKEND_NOT_ALLOWED] != 1)
+			fail_msg("outer source %s: not refused as not_allowed", sources6[i]);
+		assert_dropped(&r, FP_BACKEND_NOT_ALLOWED);
+	}
+	/* The same packet from the real IPv4 LB is delivered: the refusal is the family. */
+	len = encap(inner, ilen, lb4, self4, NULL, 0, 1, frame);
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_SYN_LOCAL);
+}
+
+/*
+ * Item 11: second chance forwards only to a configured backend of the packet's VIP.
+ * Every address seen relayed on 2b22c18, a backend of another VIP, and IPv4-mapped or
+ * group addresses in an IPv6 list: dropped as bad_hop, nothing sent anywhere.
+ */
+static void test_no_open_relay(void **state)
+{
+	const char *const hops4[] = { "203.0.113.77", "8.8.8.8",   "255.255.255.255",  "0.0.0.0",
+				      "224.0.0.1",    "127.0.0.1", other_vip_backend4, NULL };
+	const char *const hops6[] = { "2001:db8:bad::77",    "ff02::1", "::", "::1",
+				      "::ffff:198.51.100.2", NULL };
+	struct fp_pkt_spec s4 = tcp_spec("10.9.0.1", vip4, 4444, FP_TCP_ACK);
+	struct fp_pkt_spec s6 = tcp_spec("fd00:9::1", vip6, 4444, FP_TCP_ACK);
+	__u8 inner4[FP_PKT_MAX], inner6[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct run_result r;
+	size_t ilen4, ilen6;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	ilen4 = inner_packet(&s4, inner4);
+	ilen6 = inner_packet(&s6, inner6);
+	for (size_t i = 0; hops4[i]; i++) {
+		len = encap(inner4, ilen4, lb4, self4, hops4[i], 0, 2, frame);
+		run(frame, (size_t)len, &r);
+		if (r.delta[FP_BACKEND_BAD_HOP] != 1)
+			fail_msg("next hop %s: not refused as bad_hop (retval %u)", hops4[i],
+				 r.retval);
+		assert_dropped(&r, FP_BACKEND_BAD_HOP);
+		/* Also for an IPv6 inner packet and an ICMP error about an unknown flow. */
+		len = encap(inner6, ilen6, lb4, self4, hops4[i], 0, 2, frame);
+		run(frame, (size_t)len, &r);
+		assert_dropped(&r, FP_BACKEND_BAD_HOP);
+	}
+	for (size_t i = 0; hops6[i]; i++) {
+		len = encap(inner6, ilen6, lb6, self6, other6, 0, 2, frame);
+		put_v6(frame + 14 + 40 + 8 + 4 + 4 + 16, hops6[i]); /* hops[1] */
+		run(frame, (size_t)len, &r);
+		if (r.delta[FP_BACKEND_BAD_HOP] != 1)
+			fail_msg("next hop %s: not refused as bad_hop (retval %u)", hops6[i],
+				 r.retval);
+		assert_dropped(&r, FP_BACKEND_BAD_HOP);
+	}
+	/* A configured backend of the VIP is still a next hop. */
+	len = encap(inner4, ilen4, lb4, self4, other4, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_forwarded(&r, frame, (size_t)len, other4);
+}
+
+/* Item 11: the inner destination must be a VIP of the config (else the stack routes it). */
+static void test_inner_not_a_vip(void **state)
+{
+	const char *const dsts[] = { "10.100.0.99", "8.8.8.8", self4, NULL };
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct run_result r;
+	size_t ilen;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	for (size_t i = 0; dsts[i]; i++) {
+		struct fp_pkt_spec s = tcp_spec("10.9.0.1", dsts[i], 40000, FP_TCP_SYN);
+
+		ilen = inner_packet(&s, inner);
+		len = encap(inner, ilen, lb4, self4, NULL, 0, 1, frame);
+		run(frame, (size_t)len, &r);
+		if (r.delta[FP_BACKEND_NOT_VIP] != 1)
+			fail_msg("inner destination %s: not refused as not_vip", dsts[i]);
+		assert_dropped(&r, FP_BACKEND_NOT_VIP);
+	}
+	/* IPv6 inner packet to the IPv4-mapped form of an IPv4 VIP. */
+	{
+		struct fp_pkt_spec s = tcp_spec("fd00:9::1", vip6, 40000, FP_TCP_SYN);
+
+		ilen = inner_packet(&s, inner);
+		put_v6(inner + 24, "::ffff:10.100.0.1");
+		len = encap(inner, ilen, lb6, self6, NULL, 0, 1, frame);
+		run(frame, (size_t)len, &r);
+		assert_dropped(&r, FP_BACKEND_NOT_VIP);
+	}
+}
+
+/*
+ * Item 11: frames not addressed to this host are not processed: another unicast MAC
+ * (a promiscuous device), broadcast and multicast MACs, and an outer destination that
+ * is not one of this host's addresses.
+ */
+static void test_not_addressed_to_us(void **state)
+{
+	static const __u8 macs[][6] = { { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 },
+					{ 0xff, 0xff, 0xff, 0xff, 0xff, 0xff },
+					{ 0x01, 0x00, 0x5e, 0x00, 0x00, 0x01 },
+					{ 0x33, 0x33, 0x00, 0x00, 0x00, 0x01 } };
+	struct fp_pkt_spec s = tcp_spec("10.9.0.1", vip4, 40000, FP_TCP_SYN);
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct run_result r;
+	size_t ilen;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	ilen = inner_packet(&s, inner);
+	for (size_t i = 0; i < sizeof(macs) / sizeof(macs[0]); i++) {
+		len = encap(inner, ilen, lb4, self4, other4, 0, 2, frame);
+		memcpy(frame, macs[i], 6);
+		run(frame, (size_t)len, &r);
+		if (r.delta[FP_BACKEND_NOT_LOCAL] != 1)
+			fail_msg("frame to MAC %02x:...:%02x: not refused as not_local", macs[i][0],
+				 macs[i][5]);
+		assert_dropped(&r, FP_BACKEND_NOT_LOCAL);
+	}
+	/* Our MAC, another host's IP (both families). */
+	len = encap(inner, ilen, lb4, other4, self4, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_NOT_LOCAL);
+	len = encap(inner, ilen, lb6, stranger6, self6, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_NOT_LOCAL);
+	len = encap(inner, ilen, lb4, "255.255.255.255", self4, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_NOT_LOCAL);
+}
+
+/* Item 12: an outer IPv4 header with a wrong checksum is dropped, not forwarded. */
+static void test_bad_outer_checksum(void **state)
+{
+	struct fp_pkt_spec s = tcp_spec("10.9.0.1", vip4, 4444, FP_TCP_ACK);
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct run_result r;
+	size_t ilen;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	ilen = inner_packet(&s, inner);
+	len = encap(inner, ilen, lb4, self4, other4, 0, 2, frame);
+	frame[14 + 10] ^= 0x01; /* the checksum itself */
+	run(frame, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_BAD_CHECKSUM);
+	/* A corrupted TTL byte (checksum left as it was). */
+	len = encap(inner, ilen, lb4, self4, other4, 0, 2, frame);
+	frame[14 + 8] ^= 0x40;
+	run(frame, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_BAD_CHECKSUM);
+	/* With options, a correct checksum passes (the options are summed too). */
+	s.ip_options = 8;
+	ilen = inner_packet(&s, inner);
+	len = encap(inner, ilen, lb4, self4, other4, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_forwarded(&r, frame, (size_t)len, other4);
+}
+
+/*
+ * Item 21: `lb up`'s neighbour probe, an empty UDP datagram from an LB to the
+ * encapsulation port, has its own counter; it is no malformed packet.
+ */
+static void test_neighbour_probe(void **state)
+{
+	const char *const pairs[][2] = { { lb4, self4 }, { lb6, self6 } };
+	struct fp_pkt_spec s = { 0 };
+	__u8 frame[FP_PKT_MAX];
+	struct run_result r;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	for (size_t i = 0; i < 2; i++) {
+		memset(&s, 0, sizeof(s));
+		memcpy(s.dst_mac, fx.ns.own_mac, 6);
+		s.src = fp_pkt_addr(pairs[i][0]);
+		s.dst = fp_pkt_addr(pairs[i][1]);
+		s.proto = IPPROTO_UDP;
+		s.sport = 51000;
+		s.dport = ENCAP_PORT;
+		s.payload_len = 0;
+		len = fp_pkt_build(&s, frame, sizeof(frame));
+		run(frame, (size_t)(len < 60 ? 60 : len), &r);
+		assert_dropped(&r, FP_BACKEND_PROBE);
+	}
+	/* From a stranger it is just not allowed. */
+	s.src = fp_pkt_addr(stranger6);
+	len = fp_pkt_build(&s, frame, sizeof(frame));
+	run(frame, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_NOT_ALLOWED);
+}
+
+/*
+ * Item 13: no route to a configured next hop: the packet is delivered here as it
+ * arrived (the route is looked up before any byte changes).
+ */
+static void test_no_route(void **state)
+{
+	struct fp_pkt_spec s = tcp_spec("10.9.0.1", vip4, 4444, FP_TCP_ACK);
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct run_result r;
+	size_t ilen;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	ilen = inner_packet(&s, inner);
+	len = encap(inner, ilen, lb4, self4, unrouted4, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_NO_ROUTE);
 }
 
 int main(void)
@@ -900,6 +1205,13 @@ int main(void)
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_hostile_headers),
 		cmocka_unit_test(test_nested_encapsulation),
+		cmocka_unit_test(test_mapped_source_refused),
+		cmocka_unit_test(test_no_open_relay),
+		cmocka_unit_test(test_inner_not_a_vip),
+		cmocka_unit_test(test_not_addressed_to_us),
+		cmocka_unit_test(test_bad_outer_checksum),
+		cmocka_unit_test(test_neighbour_probe),
+		cmocka_unit_test(test_no_route),
 	};
 
 	fp_log_route_libbpf();

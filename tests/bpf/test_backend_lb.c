@@ -13,8 +13,11 @@
 #include <flowpin/backend.h>
 #include "test_lb_fixture.h"
 
-/* A backend instance: LB sources are the namespace's own addresses (the LB's sources). */
-static struct fp_backend *backend_for(const char *self)
+/*
+ * A backend instance of the fleet @cfg at @self: LB sources are the namespace's own
+ * addresses (the LB's sources).
+ */
+static struct fp_backend *backend_for(const struct fp_config *cfg, const char *self)
 {
 	struct fp_prefix sources[2] = { 0 };
 	struct fp_addr me = fp_pkt_addr(self);
@@ -30,14 +33,21 @@ static struct fp_backend *backend_for(const char *self)
 	o.n_lb_sources = 2;
 	o.self_addrs = &me;
 	o.n_self_addrs = 1;
+	o.vips = cfg->vips;
+	o.n_vips = cfg->n_vips;
 	assert_int_equal(fp_backend_load(&o, &b), 0);
 	return b;
 }
 
-/* One frame through the backend program; returns the tc verdict. */
-static int backend_run(struct fp_backend *b, const __u8 *in, __u32 len, __u8 *out, __u32 *out_len,
-		       unsigned int *counted)
+/*
+ * One frame through the backend program, as the backend's device receives it (the
+ * destination MAC is the device's: the LB's next hop MAC is the namespace's gateway);
+ * returns the tc verdict.
+ */
+static int backend_run(struct fp_backend *b, const __u8 *frame, __u32 len, __u8 *out,
+		       __u32 *out_len, unsigned int *counted)
 {
+	static __u8 in[FP_PKT_MAX];
 	struct __sk_buff ctx = { .ifindex = (__u32)t_ns.ifindex,
 				 .ingress_ifindex = (__u32)t_ns.ifindex };
 	__u64 before[FP_BACKEND_NR_COUNTERS], after[FP_BACKEND_NR_COUNTERS];
@@ -46,6 +56,9 @@ static int backend_run(struct fp_backend *b, const __u8 *in, __u32 len, __u8 *ou
 		    .repeat = 1);
 	int moved = 0;
 
+	assert_true(len <= sizeof(in));
+	memcpy(in, frame, len);
+	memcpy(in, t_ns.own_mac, 6);
 	assert_int_equal(fp_backend_read_counters(fp_backend_counters_fd(b), before), 0);
 	assert_int_equal(bpf_prog_test_run_opts(fp_backend_prog_fd(b), &o), 0);
 	assert_int_equal(fp_backend_read_counters(fp_backend_counters_fd(b), after), 0);
@@ -99,7 +112,7 @@ static void test_lb_output_decapsulates_to_client_packet(void **state)
 		v = t_add_vip(&t, combos[i].vip, 80, IPPROTO_TCP, FP_PIN_HASH);
 		t_add_backend(v, 1, combos[i].backend);
 		lb = t_open(&t);
-		be = backend_for(combos[i].backend);
+		be = backend_for(&t.cfg, combos[i].backend);
 		for (__u16 port = 40000; port < 40008; port++) {
 			struct fp_pkt_spec s = { 0 };
 
@@ -141,8 +154,8 @@ static void test_moved_flow_travels_new_then_previous_owner(void **state)
 	lb = t_open(&t);
 	t_add_backend(v, 2, "10.1.0.2"); /* generation 2: backend 2 takes half the buckets */
 	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
-	owner_new = backend_for("10.1.0.2");
-	owner_old = backend_for("10.1.0.1");
+	owner_new = backend_for(&t.cfg, "10.1.0.2");
+	owner_old = backend_for(&t.cfg, "10.1.0.1");
 
 	for (__u16 port = 41000; port < 41200 && !found; port++) {
 		struct fp_pkt_spec s = { 0 };

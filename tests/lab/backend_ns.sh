@@ -138,6 +138,12 @@ vips:
         address: 10.0.0.11
       - id: 2
         address: 10.0.0.12
+      # The same two hosts by their IPv6 fabric addresses: the relay's IPv6 hop lists
+      # name these, and a backend forwards only to a configured backend of the VIP.
+      - id: 3
+        address: fd00:f::11
+      - id: 4
+        address: fd00:f::12
 EOF
 for b in b1 b2; do
 	ip netns exec "$p-$b" "$FLOWPIN" backend up --config "$tmp/flowpin.yaml" --dev eth0 \
