@@ -36,6 +36,9 @@
  *    proto), so every fragment of a datagram reaches one backend; any other fragment
  *    goes to the stack, counted (pass_fragment).
  *  - UDP to a VIP on the encapsulation port is dropped (drop_gue_to_vip): no loops.
+ *  - Too big for the route once encapsulated: never fragmented; ICMP frag-needed /
+ *    packet-too-big back to the client from the VIP, rate-limited (icmp_reply.h), or
+ *    dropped (drop_too_big). Session entries are made only for packets that left.
  *  - Timestamps are bpf_ktime_get_coarse_ns(): timeouts are seconds, refreshes and the
  *    next-hop cache one second, so tick resolution is plenty and cheaper.
  *  - The next hop (MACs, egress device, route MTU) is cached per backend for one
@@ -59,6 +62,8 @@
 #include <flowpin/maps.h>
 #include <flowpin/wire.h>
 #include "parse.h"
+#include "csum.h"
+#include "icmp_reply.h"
 
 /* Pinning modes, as enum fp_pinning in flowpin/config.h (userspace only). */
 #define PIN_NONE       0
@@ -665,19 +670,6 @@ static __always_inline int choose_backend(const struct fp_vip *vip, const struct
 	return CONTINUE;
 }
 
-static __always_inline __u16 ipv4_csum(const struct iphdr *ip)
-{
-	const __u16 *w = (const __u16 *)ip;
-	__u32 sum = 0;
-
-#pragma unroll
-	for (int i = 0; i < (int)sizeof(*ip) / 2; i++)
-		sum += w[i];
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (__u16)~sum;
-}
-
 static __always_inline void load_source_v6(__u32 out[4])
 {
 	out[0] = source_v6[0];
@@ -739,10 +731,31 @@ static __always_inline int resolve_nexthop(struct xdp_md *ctx, struct fp_backend
 }
 
 /*
+ * A packet that does not fit the route to its backend once encapsulated: the client
+ * learns the MTU it must use (route MTU - this packet's encapsulation overhead) from an
+ * ICMP error sent back from the VIP (icmp_reply.h says who gets one and how often);
+ * anything else is dropped, counted.
+ */
+static __always_inline int too_big(struct xdp_md *ctx, const struct packet *pkt, __u32 route_mtu,
+				   __u32 overhead, __u64 now, struct fp_stats *st)
+{
+	if (pkt->icmp || route_mtu <= overhead ||
+	    !fp_icmp_too_big_wanted(ctx, pkt->l3_off, pkt->v6))
+		return VERDICT(XDP_DROP, FP_CNT_DROP_TOO_BIG);
+	if (!fp_icmp_rate_allow(now)) {
+		count(st, FP_CNT_ICMP_TOO_BIG_LIMITED);
+		return VERDICT(XDP_DROP, FP_CNT_DROP_TOO_BIG);
+	}
+	if (fp_icmp_too_big(ctx, pkt->l3_off, pkt->v6, pkt->ip_len, route_mtu - overhead))
+		return VERDICT(XDP_DROP, FP_CNT_DROP_ADJUST);
+	return VERDICT(XDP_TX, FP_CNT_ICMP_TOO_BIG);
+}
+
+/*
  * Step 6: prepend the wire format (flowpin/wire.h) and send. The next hop (FIB, cached
  * per backend) comes first, while the original packet is still intact: a packet we
- * cannot route (no route, neighbour unresolved, too big for the route's MTU) is
- * dropped and counted before anything was rewritten. Neighbour entries of backends are kept resolved by
+ * cannot route (no route, neighbour unresolved) is dropped and counted before anything
+ * was rewritten; one too big for the route's MTU gets too_big(). Neighbour entries of backends are kept resolved by
  * health checks (the kernel stack's own traffic to them), not by this program.
  */
 static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *vip,
@@ -782,9 +795,9 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *
 	rc = resolve_nexthop(ctx, b0, v6, src4, src6, now);
 	if (rc != CONTINUE)
 		return rc;
-	/* DF is set and we never fragment: too big for the route is dropped, counted. */
+	/* We never fragment: too big for the route is answered (ICMP) or dropped. */
 	if (overhead + pkt->ip_len > b0->nh.mtu)
-		return VERDICT(XDP_DROP, FP_CNT_DROP_TOO_BIG);
+		return too_big(ctx, pkt, b0->nh.mtu, overhead, now, st);
 
 	/* Link-layer padding after the IP packet would end up inside the tunnel. */
 	data = (void *)(long)ctx->data;
@@ -831,7 +844,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *
 		ip->check = 0;
 		ip->saddr = src4;
 		__builtin_memcpy(&ip->daddr, b0->addr + 12, 4);
-		ip->check = ipv4_csum(ip);
+		ip->check = fp_csum_ipv4_header(ip);
 		udp = (void *)(ip + 1);
 	}
 	udp->source = bpf_htons(ch->sport);

@@ -252,6 +252,8 @@ FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
 	X(DROP_NO_NEIGH, "drop_no_neigh", "next hop's MAC unknown (neighbour not resolved)")     \
 	X(DROP_TOO_BIG, "drop_too_big", "encapsulated packet exceeds the egress MTU")            \
 	X(DROP_ADJUST, "drop_adjust", "bpf_xdp_adjust_head/tail failed")                         \
+	X(ICMP_TOO_BIG, "icmp_too_big",                                                          \
+	  "too big for the route: ICMP frag-needed / packet-too-big sent to the client")         \
 	X(TX, "tx", "encapsulated, sent back out the ingress device (XDP_TX)")                   \
 	X(REDIRECT, "redirect", "encapsulated, redirected to another device")                    \
 	X(SESSION_HIT, "session_hit", "backend from the session table")                          \
@@ -265,7 +267,9 @@ FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
 	X(HOP_FAMILY, "hop_family", "previous owner of another family: one hop only")            \
 	X(ICMP_ROUTED, "icmp_routed", "ICMP frag-needed / packet-too-big routed by inner flow")  \
 	X(FRAGMENT_HASHED, "fragment_hashed", "fragment routed by address hash")                 \
-	X(FLOW_CACHE_HIT, "flow_cache_hit", "session hit answered by the per-CPU flow cache")
+	X(FLOW_CACHE_HIT, "flow_cache_hit", "session hit answered by the per-CPU flow cache")    \
+	X(ICMP_TOO_BIG_LIMITED, "icmp_too_big_limited",                                          \
+	  "too big, no ICMP sent: per-CPU rate limit (counted in drop_too_big too)")
 
 enum fp_counter {
 #define FP_COUNTER_ENUM(name, str, help) FP_CNT_##name,
@@ -276,7 +280,7 @@ enum fp_counter {
 
 /* A power of two above FP_CNT__MAX: the program indexes with `counter & (slots - 1)`,
  * a bound the verifier can always follow. */
-#define FP_STATS_SLOTS 32
+#define FP_STATS_SLOTS 64
 FP_STATIC_ASSERT(FP_CNT__MAX <= FP_STATS_SLOTS, "grow FP_STATS_SLOTS");
 
 struct fp_stats {
@@ -303,7 +307,7 @@ static const char *const fp_counter_help[FP_CNT__MAX] = {
  * The BPF program reads only cache_epoch (it has the settings as const volatile
  * globals).
  */
-#define FP_INFO_MAGIC 0x666c7033 /* "flp3": bump when any layout in this file changes */
+#define FP_INFO_MAGIC 0x666c7034 /* "flp4": bump when any layout in this file changes */
 struct fp_info {
 	__u32 magic;
 	__u32 table_size;
