@@ -27,6 +27,20 @@
  *    (round-robin) but remembered nowhere.
  * Spoofed ACK or UDP floods in the hash modes are bounded by the same rate limit.
  *
+ * Pinning rule (why an off-path packet cannot move or shorten a flow's pinning): the
+ * LB sees one direction of a connection and no sequence number it could check, so a
+ * FIN or RST proves nothing. Nothing but time changes a live entry:
+ *  - FIN and RST leave an entry as it is (state, timeout, backend). A closed flow's
+ *    entry lives out its idle timeout, and the LRU takes it first when space runs
+ *    short: a closed flow is no longer refreshed.
+ *  - A SYN never re-points a live entry, in any mode: a client reusing the ports of
+ *    a live entry goes to that entry's backend, where the rest of its connection
+ *    goes too (and which answers a SYN for a dead connection as TCP says).
+ *  - Entries are created only where no live one exists, and any packet of a flow only
+ *    refreshes its entry (which extends, never shortens, the pinning).
+ * Only an entry's own timeout, its backend marked down, or the LRU under pressure end
+ * a pinning. (FP_SESS_TCP_CLOSING is not set any more.)
+ *
  * Other decisions (each with its counter in flowpin/maps.h):
  *  - ICMP frag-needed / ICMPv6 packet-too-big: routed by the quoted flow, reversed,
  *    like a mid-flow packet of that flow, but never creating or refreshing an entry.
@@ -167,6 +181,7 @@ struct packet {
 	__u8 tcp_flags; /* byte 13 of the TCP header; 0 for UDP */
 	__u8 fragment;	/* any fragment: no ports in the flow key */
 	__u8 icmp;	/* an ICMP error routed by its quoted flow */
+	__u8 ttl;	/* IPv4 TTL / IPv6 hop limit, as received (never changed) */
 };
 
 /* The backend(s) chosen for a packet, and its outer UDP source port. */
@@ -204,10 +219,23 @@ static __always_inline void count(struct fp_stats *st, __u32 counter)
 	st->count[counter & (FP_STATS_SLOTS - 1)]++;
 }
 
+/* Two IPv6 addresses, @b possibly unaligned (in the packet). */
+static __always_inline int addr_equal(const __u8 a[16], const __u8 b[16])
+{
+	const __u32 *x = (const __u32 *)a;
+	__u32 y[4];
+
+	__builtin_memcpy(y, b, 16);
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
+}
+
 /*
  * ICMP "fragmentation needed" / ICMPv6 "packet too big" quoting a packet a backend
  * sent from a VIP: the flow key becomes the quoted flow reversed (client -> VIP), so
  * the error reaches the backend holding the connection and path-MTU discovery works.
+ * Only when the quoted packet's source is the ICMP packet's own destination (the VIP
+ * the error is sent to): an error addressed to anything else is not about a flow of
+ * ours and goes to the stack like any ICMP (pass_icmp), never to a backend.
  * Anything else (echo requests ...) goes to the stack: the LB node answers pings to a
  * VIP only if the operator configured the VIP on the node itself.
  */
@@ -231,6 +259,9 @@ static __always_inline int parse_icmp_error(struct fp_cursor *c, struct packet *
 			return parse_error_verdict(err);
 		if (!fp_ipv4_has_l4(ip))
 			return VERDICT(XDP_PASS, FP_CNT_PASS_ICMP);
+		/* About a packet the ICMP packet's destination sent, or not ours to route. */
+		if (ip->saddr != *(const __be32 *)(pkt->flow.dst + 12))
+			return VERDICT(XDP_PASS, FP_CNT_PASS_ICMP);
 		proto = ip->protocol;
 		fp_addr_from_v4(pkt->flow.src, ip->daddr);
 		fp_addr_from_v4(pkt->flow.dst, ip->saddr);
@@ -243,6 +274,8 @@ static __always_inline int parse_icmp_error(struct fp_cursor *c, struct packet *
 		if ((void *)(ip6 + 1) > c->end)
 			return VERDICT(XDP_DROP, FP_CNT_DROP_TRUNCATED);
 		c->pos = ip6 + 1;
+		if (!addr_equal(pkt->flow.dst, (const __u8 *)&ip6->saddr))
+			return VERDICT(XDP_PASS, FP_CNT_PASS_ICMP);
 		/* Quoted extension headers are not walked: our backends' replies have none. */
 		proto = ip6->nexthdr;
 		__builtin_memcpy(pkt->flow.src, &ip6->daddr, 16);
@@ -287,23 +320,34 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct packet *pkt)
 			return parse_error_verdict(err);
 		pkt->ip_len = bpf_ntohs(ip->tot_len);
 		pkt->tos = ip->tos;
+		pkt->ttl = ip->ttl;
 		pkt->fragment = fp_ipv4_is_fragment(ip);
 		l4proto = ip->protocol;
 		fp_addr_from_v4(pkt->flow.src, ip->saddr);
 		fp_addr_from_v4(pkt->flow.dst, ip->daddr);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip6;
+		struct ipv6hdr *ip6 = c.pos;
 		struct fp_frag6hdr *frag;
 
+		/* Addresses first: a packet the walk gives up on still has a destination. */
+		if ((void *)(ip6 + 1) > c.end)
+			return VERDICT(XDP_DROP, FP_CNT_DROP_TRUNCATED);
+		pkt->v6 = 1;
+		__builtin_memcpy(pkt->flow.src, &ip6->saddr, 16);
+		__builtin_memcpy(pkt->flow.dst, &ip6->daddr, 16);
+		/*
+		 * IPv4-mapped addresses never appear on the wire (RFC 4291 2.5.5.2): as a
+		 * flow key they would be the IPv4 VIP's, sharing its session entries.
+		 */
+		if (fp_addr_is_v4(pkt->flow.src) || fp_addr_is_v4(pkt->flow.dst))
+			return VERDICT(XDP_DROP, FP_CNT_DROP_V4_MAPPED);
 		err = fp_parse_ipv6(&c, &ip6, &l4proto, &frag);
 		if (err)
 			return parse_error_verdict(err);
-		pkt->v6 = 1;
 		pkt->ip_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 		pkt->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
+		pkt->ttl = ip6->hop_limit;
 		pkt->fragment = frag != NULL;
-		__builtin_memcpy(pkt->flow.src, &ip6->saddr, 16);
-		__builtin_memcpy(pkt->flow.dst, &ip6->daddr, 16);
 	} else {
 		return VERDICT(XDP_PASS, FP_CNT_PASS_NOT_IP);
 	}
@@ -529,8 +573,9 @@ static __always_inline void flow_cache_fill(const struct fp_vip *vip, const stru
 
 /*
  * Step 4: a live session entry whose backend is not down. Refreshes last-seen at most
- * once per FP_SESSION_REFRESH_NS and moves the TCP state on FIN/RST, written in place
- * (no map update). Returns 1 with @ch filled (backend and outer port: no hash needed),
+ * once per FP_SESSION_REFRESH_NS and moves a SYN entry to established on the first
+ * segment without SYN/FIN/RST, written in place (no map update); nothing else
+ * changes an entry (the pinning rule in the header comment). Returns 1 with @ch filled (backend and outer port: no hash needed),
  * or 0 for a miss.
  */
 static __always_inline int session_lookup(const struct fp_vip *vip, const struct packet *pkt,
@@ -547,9 +592,6 @@ static __always_inline int session_lookup(const struct fp_vip *vip, const struct
 		count(st, FP_CNT_SESSION_EXPIRED);
 		return 0;
 	}
-	/* A SYN on a closing flow is a new connection reusing the ports. */
-	if (is_syn(pkt) && s->state == FP_SESS_TCP_CLOSING && !pkt->icmp)
-		return 0;
 	b = lookup_backend(vip, s->backend);
 	if (!b || b->id != s->backend || (b->flags & FP_BACKEND_F_DOWN)) {
 		count(st, FP_CNT_SESSION_BACKEND_DOWN);
@@ -560,14 +602,10 @@ static __always_inline int session_lookup(const struct fp_vip *vip, const struct
 	ch->sport = s->outer_sport;
 	if (pkt->icmp)
 		return 1; /* errors neither refresh nor change a flow's state */
-	if (pkt->flow.proto == IPPROTO_TCP) {
-		if (pkt->tcp_flags & (TCP_FLAGS_FIN | TCP_FLAGS_RST)) {
-			if (s->state != FP_SESS_TCP_CLOSING)
-				s->state = FP_SESS_TCP_CLOSING;
-		} else if (s->state == FP_SESS_TCP_SYN && !is_syn(pkt)) {
-			s->state = FP_SESS_TCP_EST;
-		}
-	}
+	/* FIN and RST change nothing: the pinning rule in the header comment. */
+	if (pkt->flow.proto == IPPROTO_TCP && s->state == FP_SESS_TCP_SYN &&
+	    !(pkt->tcp_flags & (TCP_FLAGS_SYN | TCP_FLAGS_FIN | TCP_FLAGS_RST)))
+		s->state = FP_SESS_TCP_EST;
 	if (now - s->last_seen_ns >= FP_SESSION_REFRESH_NS)
 		s->last_seen_ns = now;
 	flow_cache_fill(vip, pkt, s, now, epoch);
@@ -951,6 +989,9 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 	v = parse_packet(ctx, &pkt);
 	if (v != CONTINUE)
 		return v;
+	/* No router forwards a packet with TTL 0: the TTL rule in the header comment. */
+	if (!pkt.ttl)
+		return VERDICT(XDP_DROP, FP_CNT_DROP_TTL_ZERO);
 	now = bpf_ktime_get_coarse_ns(); /* seconds matter: timeouts, refreshes, caches */
 	/*
 	 * Steps 2-4 in one array read for an established flow this CPU forwarded from a
@@ -986,13 +1027,11 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 		count(st, FP_CNT_ICMP_ROUTED);
 	/* 3. Connection tickets: a later issue. */
 	/*
-	 * 4. Session table (a hit needs no hash: the entry keeps the outer port). In the
-	 * hash modes a SYN starts a new connection, which belongs to the current table's
-	 * owner: the table is neither read nor written for it (a cold lookup saved on the
-	 * new-flow path, and a spoofed SYN cannot touch an entry).
+	 * 4. Session table (a hit needs no hash: the entry keeps the outer port). A SYN
+	 * reads it too: a client reusing the ports of a live entry goes to that entry's
+	 * backend, where the rest of its connection will go (the pinning rule above).
 	 */
-	if (uses_sessions(vip.pinning) && (vip.pinning == PIN_TABLE || !is_syn(&pkt)) &&
-	    session_lookup(&vip, &pkt, st, now, epoch, &ch)) {
+	if (uses_sessions(vip.pinning) && session_lookup(&vip, &pkt, st, now, epoch, &ch)) {
 		count(st, FP_CNT_SESSION_HIT);
 	} else {
 		/* 5. Miss: flow hash -> bucket -> hop list. */

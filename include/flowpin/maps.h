@@ -139,10 +139,12 @@ FP_STATIC_ASSERT(sizeof(struct fp_backend_entry) == 72, "backend entry");
 
 /* TCP state of a session entry: decides its idle timeout. */
 enum fp_tcp_state {
-	FP_SESS_UDP = 0,	 /* UDP flow: timeout udp */
-	FP_SESS_TCP_SYN = 1,	 /* created from a SYN (table mode): timeout transitory */
-	FP_SESS_TCP_EST = 2,	 /* seen a non-SYN segment: timeout established */
-	FP_SESS_TCP_CLOSING = 3, /* FIN or RST seen: timeout transitory */
+	FP_SESS_UDP = 0,     /* UDP flow: timeout udp */
+	FP_SESS_TCP_SYN = 1, /* created from a SYN (table mode): timeout transitory */
+	FP_SESS_TCP_EST = 2, /* seen a non-SYN segment: timeout established */
+	/* Not set any more: a FIN or RST proves nothing to the LB (bpf/lb.bpf.c, pinning
+	 * rule); the value stays reserved. Timeout transitory. */
+	FP_SESS_TCP_CLOSING = 3,
 };
 
 /* `sessions` LRU hash (BPF_F_NO_COMMON_LRU): key struct fp_flow_key. */
@@ -269,7 +271,11 @@ FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
 	X(FRAGMENT_HASHED, "fragment_hashed", "fragment routed by address hash")                 \
 	X(FLOW_CACHE_HIT, "flow_cache_hit", "session hit answered by the per-CPU flow cache")    \
 	X(ICMP_TOO_BIG_LIMITED, "icmp_too_big_limited",                                          \
-	  "too big, no ICMP sent: per-CPU rate limit (counted in drop_too_big too)")
+	  "too big, no ICMP sent: per-CPU rate limit (counted in drop_too_big too)")             \
+	X(DROP_VIP_UNSERVED, "drop_vip_unserved",                                                \
+	  "to a VIP address, not served, VIP not local (would loop back to the router)")         \
+	X(DROP_V4_MAPPED, "drop_v4_mapped", "IPv6 packet from or to an IPv4-mapped address")     \
+	X(DROP_TTL_ZERO, "drop_ttl_zero", "IPv4 TTL or IPv6 hop limit 0 (no router forwards it)")
 
 enum fp_counter {
 #define FP_COUNTER_ENUM(name, str, help) FP_CNT_##name,
@@ -307,7 +313,7 @@ static const char *const fp_counter_help[FP_CNT__MAX] = {
  * The BPF program reads only cache_epoch (it has the settings as const volatile
  * globals).
  */
-#define FP_INFO_MAGIC 0x666c7034 /* "flp4": bump when any layout in this file changes */
+#define FP_INFO_MAGIC 0x666c7035 /* "flp5": bump when any layout in this file changes */
 struct fp_info {
 	__u32 magic;
 	__u32 table_size;
