@@ -4,6 +4,16 @@
  * through the real XDP program (bpf/lb.bpf.c, loaded by lib/lb.c exactly as `flowpin lb
  * up` loads it, but attached nowhere) with BPF_PROG_TEST_RUN; forwarded frames go to an
  * output capture and every packet gets one line saying what the program decided and why.
+ * With --backend, the backend agent's tc program (bpf/backend.bpf.c, loaded by
+ * lib/backend.c as `flowpin backend up` loads it) instead, on a capture taken on a
+ * backend's fabric device, with local TCP sockets made on request (--socket).
+ *
+ * Frame sizes: BPF_PROG_TEST_RUN puts at most about 3.5 KB of a frame into the one
+ * buffer a program reads (the rest of an XDP frame into fragments, which flowpin's
+ * programs do not read; an skb test run refuses larger data). Replay measures the XDP
+ * limit of the running kernel (a five-instruction program that returns data_end - data)
+ * and refuses a capture with a larger frame, naming it, rather than report a drop that a
+ * node receiving the whole frame would not make.
  *
  * Next hops: the program asks bpf_fib_lookup() for the next-hop MAC. Replay runs in a
  * private network namespace (flowpin/fibns.h) whose default routes lead to one gateway
@@ -12,18 +22,23 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
+#include <linux/pkt_cls.h>
 /* libpcap's classic-BPF struct bpf_insn clashes with the kernel's eBPF one. */
 #define bpf_insn pcap_bpf_insn
 #include <pcap/pcap.h>
 #undef bpf_insn
 #include <bpf/bpf.h>
+#include <flowpin/backend.h>
 #include <flowpin/config.h>
 #include <flowpin/fibns.h>
 #include <flowpin/lb.h>
@@ -32,7 +47,8 @@
 #include "cli.h"
 #include "commands.h"
 
-#define REPLAY_MAX_FRAME 9216 /* jumbo frame; larger captured packets are refused */
+#define REPLAY_MAX_FRAME   9216 /* jumbo frame: the read limit, the program's is smaller */
+#define REPLAY_MAX_SOCKETS 64
 
 struct replay_packet {
 	struct pcap_pkthdr hdr;
@@ -68,6 +84,10 @@ static void usage(FILE *out)
 		"usage: flowpin replay --config FILE --in IN.pcap --out OUT.pcap\n"
 		"                      [--lb-state fresh|keep] [--nexthop-mac MAC] [--source "
 		"ADDR]\n"
+		"       flowpin replay --backend --config FILE --in IN.pcap [--out OUT.pcap]\n"
+		"                      --self ADDR [--self ADDR]... [--socket "
+		"VIP:PORT-CLIENT:PORT]...\n"
+		"                      [--sockets FILE] [--mac MAC] [--nexthop-mac MAC]\n"
 		"\n"
 		"Runs the real XDP program on every packet of IN.pcap (Ethernet captures) with\n"
 		"BPF_PROG_TEST_RUN and writes the frames it forwards (XDP_TX/REDIRECT) to\n"
@@ -85,7 +105,25 @@ static void usage(FILE *out)
 		"  --source ADDR     outer source address of its family (give one of each family\n"
 		"                    at most; default 192.0.2.1 and 2001:db8::1)\n"
 		"\n"
-		"Needs root (BPF). Exit status: 0 done, 1 error, 2 usage.\n");
+		"--backend runs the backend agent's tc program instead, on a capture taken on a\n"
+		"backend's fabric device, and writes the frames it delivers (decapsulated) or\n"
+		"forwards (readdressed) to OUT.pcap if given. One line per packet:\n"
+		"  N DELIVER|FORWARD|DROP|PASS vip=ADDR:PORT/PROTO client=ADDR:PORT to=ID(ADDR) "
+		"reason=COUNTER\n"
+		"  --self ADDR       an address of the backend (outer destinations it accepts, "
+		"and\n"
+		"                    never a next hop); repeat for each, at least one\n"
+		"  --socket VIP:PORT-CLIENT:PORT\n"
+		"                    pretend an established TCP connection (a real one is made in\n"
+		"                    replay's private namespace); IPv6 as [ADDR]:PORT; repeatable\n"
+		"  --sockets FILE    the same, one per line ('#' comments)\n"
+		"  --mac MAC         the backend's MAC: frames to another MAC are not addressed "
+		"to\n"
+		"                    it (default: every unicast frame is)\n"
+		"\n"
+		"Frames larger than the kernel's BPF_PROG_TEST_RUN hands a program whole (about\n"
+		"3.5 KB) are refused, naming the frame. Needs root (BPF). Exit status: 0 done,\n"
+		"1 error, 2 usage.\n");
 }
 
 static void capture_free(struct capture *cap)
@@ -134,6 +172,7 @@ static int capture_read(const char *path, struct capture *cap)
 			goto out;
 		}
 		if (hdr->caplen > REPLAY_MAX_FRAME || hdr->caplen < ETH_HLEN) {
+			/* Larger frames are refused later with the program's own limit. */
 			fp_err("%s: packet %zu: %u bytes; replay takes Ethernet frames of %d..%d "
 			       "bytes\n",
 			       path, number, hdr->caplen, ETH_HLEN, REPLAY_MAX_FRAME);
@@ -169,6 +208,87 @@ out:
 	if (err)
 		capture_free(cap);
 	return err;
+}
+
+/*
+ * How many bytes of a @size-byte frame BPF_PROG_TEST_RUN puts into the buffer an XDP
+ * program reads (data..data_end); the rest goes into fragments. Measured with a
+ * five-instruction program returning data_end - data (test runs return any value).
+ * Returns 0 and sets *@linear, or a negative errno after a message.
+ */
+static int xdp_linear_limit(__u32 size, __u32 *linear)
+{
+	const struct bpf_insn insns[] = {
+		/* r2 = ctx->data_end; r1 = ctx->data; r0 = r2 - r1; exit */
+		{ .code = BPF_LDX | BPF_W | BPF_MEM,
+		  .dst_reg = BPF_REG_2,
+		  .src_reg = BPF_REG_1,
+		  .off = offsetof(struct xdp_md, data_end) },
+		{ .code = BPF_LDX | BPF_W | BPF_MEM,
+		  .dst_reg = BPF_REG_1,
+		  .src_reg = BPF_REG_1,
+		  .off = offsetof(struct xdp_md, data) },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_0, .src_reg = BPF_REG_2 },
+		{ .code = BPF_ALU64 | BPF_SUB | BPF_X, .dst_reg = BPF_REG_0, .src_reg = BPF_REG_1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	__u8 *frame = calloc(1, size);
+	struct bpf_test_run_opts run = { .sz = sizeof(run), .repeat = 1 };
+	int fd, err = 0;
+
+	if (!frame)
+		return -ENOMEM;
+	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "fp_linear", "GPL", insns,
+			   sizeof(insns) / sizeof(insns[0]), NULL);
+	if (fd < 0) {
+		err = -errno;
+		fp_err("cannot load the frame-size probe: %s\n", strerror(-err));
+		goto out;
+	}
+	run.data_in = frame;
+	run.data_size_in = size;
+	if (bpf_prog_test_run_opts(fd, &run)) {
+		err = -errno;
+		fp_err("frame-size probe of %u bytes: %s\n", size, strerror(-err));
+	} else {
+		*linear = run.retval;
+	}
+	close(fd);
+out:
+	free(frame);
+	return err;
+}
+
+/*
+ * Refuses (message naming the file and packet) a capture with a frame that the XDP
+ * program would not see whole under BPF_PROG_TEST_RUN. Returns 0 or -EINVAL.
+ */
+static int check_xdp_frame_sizes(const char *path, const struct capture *cap)
+{
+	__u32 largest = 0, linear = 0;
+	int err;
+
+	for (size_t i = 0; i < cap->n; i++)
+		if (cap->packets[i].hdr.caplen > largest)
+			largest = cap->packets[i].hdr.caplen;
+	if (!largest)
+		return 0;
+	err = xdp_linear_limit(largest, &linear);
+	if (err)
+		return err;
+	if (linear >= largest)
+		return 0;
+	for (size_t i = 0; i < cap->n; i++) {
+		if (cap->packets[i].hdr.caplen <= linear)
+			continue;
+		fp_err("%s: packet %zu: %u bytes; this kernel's BPF_PROG_TEST_RUN gives an XDP "
+		       "program the first %u bytes of such a frame and the rest as fragments, "
+		       "which flowpin's program does not read: replay cannot decide it as a node "
+		       "receiving it whole would (nothing replayed)\n",
+		       path, i + 1, cap->packets[i].hdr.caplen, linear);
+		break;
+	}
+	return -EINVAL;
 }
 
 /*
@@ -395,6 +515,408 @@ static void print_line(size_t number, __u32 verdict, const struct fp_config *cfg
 	}
 }
 
+/* ---- --backend: the backend agent's tc program ------------------------------------ */
+
+struct backend_replay {
+	const char *config_path, *in_path, *out_path, *sockets_path;
+	struct fp_addr self[FP_BACKEND_MAX_SELF];
+	size_t n_self;
+	struct {
+		struct fp_addr vip, client;
+		__u16 vip_port, client_port;
+		char text[128]; /* as given, for messages */
+	} sockets[REPLAY_MAX_SOCKETS];
+	size_t n_sockets;
+	__u8 mac[6];
+	int have_mac;
+};
+
+/* "ADDR:PORT" or "[ADDR]:PORT" (IPv6). Returns 0 or -EINVAL. */
+static int parse_endpoint(const char *s, size_t len, struct fp_addr *a, __u16 *port)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *colon, *end, *addr = buf;
+	unsigned long p;
+
+	if (len == 0 || len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, len);
+	buf[len] = 0;
+	colon = strrchr(buf, ':');
+	if (!colon)
+		return -EINVAL;
+	*colon = 0;
+	if (buf[0] == '[') {
+		if (colon == buf || colon[-1] != ']')
+			return -EINVAL;
+		colon[-1] = 0;
+		addr = buf + 1;
+		if (fp_addr_parse(addr, a) || fp_addr_v4(a))
+			return -EINVAL;
+	} else if (fp_addr_parse(addr, a) || !fp_addr_v4(a)) {
+		return -EINVAL; /* IPv6 needs its brackets */
+	}
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || p == 0 || p > 65535)
+		return -EINVAL;
+	*port = (__u16)p;
+	return 0;
+}
+
+/*
+ * "VIP:PORT-CLIENT:PORT" into the next socket of @r; @where names the place for the
+ * message ("--socket" or "FILE:LINE: socket"). Returns 0, or -EINVAL after a message.
+ */
+static int add_socket(struct backend_replay *r, const char *spec, const char *where)
+{
+	const char *dash = strchr(spec, '-');
+	size_t i = r->n_sockets;
+
+	if (i == REPLAY_MAX_SOCKETS) {
+		fp_err("%s: '%s': more than %d sockets\n", where, spec, REPLAY_MAX_SOCKETS);
+		return -EINVAL;
+	}
+	if (!dash ||
+	    parse_endpoint(spec, (size_t)(dash - spec), &r->sockets[i].vip,
+			   &r->sockets[i].vip_port) ||
+	    parse_endpoint(dash + 1, strlen(dash + 1), &r->sockets[i].client,
+			   &r->sockets[i].client_port)) {
+		fp_err("%s: '%s': not VIP:PORT-CLIENT:PORT (IPv6 as [ADDR]:PORT)\n", where, spec);
+		return -EINVAL;
+	}
+	if (fp_addr_v4(&r->sockets[i].vip) != fp_addr_v4(&r->sockets[i].client)) {
+		fp_err("%s: '%s': VIP and client of different families\n", where, spec);
+		return -EINVAL;
+	}
+	snprintf(r->sockets[i].text, sizeof(r->sockets[i].text), "%s", spec);
+	r->n_sockets++;
+	return 0;
+}
+
+/* --sockets FILE: one VIP:PORT-CLIENT:PORT per line, blank lines and '#' comments. */
+static int read_sockets(struct backend_replay *r, const char *path)
+{
+	char line[256], where[PATH_MAX + 32];
+	int number = 0, err = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		fp_err("%s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *s = line, *e;
+
+		number++;
+		s[strcspn(s, "#\r\n")] = 0;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		for (e = s + strlen(s); e > s && (e[-1] == ' ' || e[-1] == '\t'); e--)
+			e[-1] = 0;
+		if (!*s)
+			continue;
+		snprintf(where, sizeof(where), "%s:%d: socket", path, number);
+		if (add_socket(r, s, where))
+			err = -EINVAL; /* every bad line, not only the first */
+	}
+	fclose(f);
+	return err;
+}
+
+static int sock_address(const struct fp_addr *a, __u16 port, struct sockaddr_storage *ss,
+			socklen_t *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (fp_addr_v4(a)) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		memcpy(&sin->sin_addr, a->a + 12, 4);
+		*len = sizeof(*sin);
+		return AF_INET;
+	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(port);
+	memcpy(&sin6->sin6_addr, a->a, 16);
+	*len = sizeof(*sin6);
+	return AF_INET6;
+}
+
+/* `ip addr replace A/32|128 dev lo` in replay's namespace (an address there already is fine). */
+static int address_on_lo(const struct fp_addr *a)
+{
+	char addr[INET6_ADDRSTRLEN], cmd[INET6_ADDRSTRLEN + 64];
+
+	fp_addr_str(a, addr, sizeof(addr));
+	snprintf(cmd, sizeof(cmd), "ip addr replace %s/%s dev lo%s 2>/dev/null", addr,
+		 fp_addr_v4(a) ? "32" : "128", fp_addr_v4(a) ? "" : " nodad");
+	return system(cmd) == 0 ? 0 : -EIO;
+}
+
+/*
+ * Makes every --socket a real established connection in replay's namespace: both
+ * addresses on lo, a listener on VIP:PORT, a connect from CLIENT:PORT. The descriptors
+ * stay open (in @fds) until replay ends. Returns 0 or a negative errno after a message.
+ */
+static int make_sockets(const struct backend_replay *r, int *fds, size_t *n_fds)
+{
+	for (size_t i = 0; i < r->n_sockets; i++) {
+		struct sockaddr_storage vip, client;
+		socklen_t vip_len, client_len;
+		int one = 1, family, lfd, cfd, afd;
+
+		family = sock_address(&r->sockets[i].vip, r->sockets[i].vip_port, &vip, &vip_len);
+		sock_address(&r->sockets[i].client, r->sockets[i].client_port, &client,
+			     &client_len);
+		if (address_on_lo(&r->sockets[i].vip) || address_on_lo(&r->sockets[i].client)) {
+			fp_err("--socket %s: cannot add its addresses to lo\n", r->sockets[i].text);
+			return -EIO;
+		}
+		lfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (lfd >= 0)
+			fds[(*n_fds)++] = lfd;
+		/* A second socket on the same VIP:PORT shares the first's listener. */
+		if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+		    setsockopt(lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+		    bind(lfd, (struct sockaddr *)&vip, vip_len) || listen(lfd, 4)) {
+			fp_err("--socket %s: cannot listen on the VIP: %s\n", r->sockets[i].text,
+			       strerror(errno));
+			return -errno;
+		}
+		cfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (cfd >= 0)
+			fds[(*n_fds)++] = cfd;
+		if (cfd < 0 || setsockopt(cfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+		    bind(cfd, (struct sockaddr *)&client, client_len) ||
+		    connect(cfd, (struct sockaddr *)&vip, vip_len)) {
+			fp_err("--socket %s: cannot connect: %s\n", r->sockets[i].text,
+			       strerror(errno));
+			return -errno;
+		}
+		afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (afd < 0) {
+			fp_err("--socket %s: cannot accept: %s\n", r->sockets[i].text,
+			       strerror(errno));
+			return -errno;
+		}
+		fds[(*n_fds)++] = afd;
+	}
+	return 0;
+}
+
+/* What the backend program did, by the tc verdict and the counter that moved. */
+static const char *backend_verdict_name(int retval, int counter)
+{
+	if (retval == TC_ACT_REDIRECT)
+		return "FORWARD";
+	if (retval == TC_ACT_SHOT)
+		return "DROP";
+	if (retval == TC_ACT_OK)
+		return counter == FP_BACKEND_NOT_FLOWPIN ? "PASS" : "DELIVER";
+	return "?";
+}
+
+/* One line: verdict, the inner packet's VIP and client, where it was sent, the counter. */
+static void print_backend_line(size_t number, int retval, int counter, const struct fp_config *cfg,
+			       const __u8 *in, size_t in_len, const __u8 *out, size_t out_len)
+{
+	char buf[INET6_ADDRSTRLEN + 8], addr[INET6_ADDRSTRLEN];
+	const struct fp_vip_cfg *vip = NULL;
+	struct encap_info ei;
+	struct frame_info fi;
+
+	printf("%zu %s", number, backend_verdict_name(retval, counter));
+	if (!parse_encap(in, in_len, &ei)) {
+		vip = find_vip(cfg, &ei.inner);
+		if (!vip && ei.inner.is_ip)
+			vip = find_vip_address(cfg, &ei.inner.dst);
+	}
+	if (vip && ei.inner.sport)
+		printf(" vip=%s/%s",
+		       cli_endpoint_str(&ei.inner.dst, ei.inner.dport, buf, sizeof(buf)),
+		       cli_proto_name(ei.inner.proto));
+	else if (vip)
+		printf(" vip=%s/%s", fp_addr_str(&ei.inner.dst, addr, sizeof(addr)),
+		       ei.inner.proto == IPPROTO_ICMP || ei.inner.proto == IPPROTO_ICMPV6
+			       ? "icmp"
+			       : cli_proto_name(ei.inner.proto));
+	else
+		fputs(" vip=-", stdout);
+	if (vip && ei.inner.sport)
+		printf(" client=%s",
+		       cli_endpoint_str(&ei.inner.src, ei.inner.sport, buf, sizeof(buf)));
+	else if (vip)
+		printf(" client=%s", fp_addr_str(&ei.inner.src, addr, sizeof(addr)));
+	else
+		fputs(" client=-", stdout);
+	if (retval == TC_ACT_REDIRECT && parse_frame(out, out_len, &fi) >= 0)
+		printf(" to=%u(%s)", backend_id(cfg, vip, &fi.dst),
+		       fp_addr_str(&fi.dst, addr, sizeof(addr)));
+	else if (retval == TC_ACT_REDIRECT)
+		fputs(" to=?", stdout);
+	else
+		fputs(" to=-", stdout);
+	printf(" reason=%s\n", counter >= 0 ? fp_backend_counter_name((unsigned int)counter) : "-");
+}
+
+/* Is the destination MAC of @frame one this backend takes as its own? */
+static int frame_for_us(const struct backend_replay *r, const __u8 *frame)
+{
+	if (r->have_mac)
+		return !memcmp(frame, r->mac, 6);
+	return !(frame[0] & 1); /* unicast */
+}
+
+static int replay_backend(struct backend_replay *r, const __u8 next_hop_mac[6])
+{
+	__u64 before[FP_BACKEND_NR_COUNTERS], after[FP_BACKEND_NR_COUNTERS];
+	size_t delivered = 0, forwarded = 0, passed = 0, dropped = 0, n_fds = 0;
+	struct fp_backend_opts opts = {};
+	struct capture cap = {};
+	struct fp_config *cfg = NULL;
+	struct fp_backend *be = NULL;
+	struct fp_fibns ns;
+	pcap_t *dead = NULL;
+	pcap_dumper_t *dumper = NULL;
+	int fds[3 * REPLAY_MAX_SOCKETS];
+	__u8 *frame = NULL, *in = NULL;
+	int err, rc = 1;
+
+	if (r->sockets_path && read_sockets(r, r->sockets_path))
+		goto out;
+	err = fp_config_load(r->config_path, &cfg, stderr);
+	if (err)
+		goto out;
+	if (!cfg->n_lb_sources) {
+		fp_err("%s: lb_sources: empty: the backend would drop every encapsulated packet\n",
+		       r->config_path);
+		goto out;
+	}
+	err = capture_read(r->in_path, &cap);
+	if (err)
+		goto out;
+	err = fp_fibns_enter(next_hop_mac, &ns);
+	if (!err)
+		err = make_sockets(r, fds, &n_fds);
+	if (err)
+		goto out;
+	opts.encap_port = cfg->encap_port;
+	opts.lb_sources = cfg->lb_sources;
+	opts.n_lb_sources = cfg->n_lb_sources;
+	opts.self_addrs = r->self;
+	opts.n_self_addrs = r->n_self;
+	opts.vips = cfg->vips;
+	opts.n_vips = cfg->n_vips;
+	err = fp_backend_load(&opts, &be);
+	if (err)
+		goto out;
+	if (r->out_path) {
+		dead = pcap_open_dead(DLT_EN10MB, 65535);
+		dumper = dead ? pcap_dump_open(dead, r->out_path) : NULL;
+		if (!dumper) {
+			fp_err("%s: %s\n", r->out_path, dead ? pcap_geterr(dead) : "no memory");
+			goto out;
+		}
+	}
+	frame = malloc(REPLAY_MAX_FRAME);
+	in = calloc(1, REPLAY_MAX_FRAME);
+	if (!frame || !in)
+		goto out;
+	/*
+	 * An skb test run refuses data above about a page less the skb's own overhead
+	 * (EINVAL): find such a frame before anything is replayed. A zero frame of the
+	 * same size is not IP, so the program passes it and nothing but not_flowpin moves.
+	 */
+	for (size_t i = 0; i < cap.n; i++) {
+		struct bpf_test_run_opts run = { .sz = sizeof(run),
+						 .data_in = in,
+						 .data_size_in = cap.packets[i].hdr.caplen,
+						 .repeat = 1 };
+
+		if (cap.packets[i].hdr.caplen <= 1514 ||
+		    !bpf_prog_test_run_opts(fp_backend_prog_fd(be), &run))
+			continue;
+		fp_err("%s: packet %zu: %u bytes; this kernel's BPF_PROG_TEST_RUN takes no frame "
+		       "this large for a tc program (%s): replay cannot decide it (nothing "
+		       "replayed)\n",
+		       r->in_path, i + 1, cap.packets[i].hdr.caplen, strerror(errno));
+		goto out;
+	}
+
+	for (size_t i = 0; i < cap.n; i++) {
+		struct replay_packet *pkt = &cap.packets[i];
+		struct __sk_buff ctx = { .ifindex = (__u32)ns.ifindex,
+					 .ingress_ifindex = (__u32)ns.ifindex };
+		struct bpf_test_run_opts run = {
+			.sz = sizeof(run),
+			.data_in = in,
+			.data_size_in = pkt->hdr.caplen,
+			.data_out = frame,
+			.data_size_out = REPLAY_MAX_FRAME,
+			.ctx_in = &ctx,
+			.ctx_size_in = sizeof(ctx),
+			.repeat = 1,
+		};
+		int counter = -1;
+
+		/* The kernel decides "addressed to this host" by the device's MAC. */
+		memcpy(in, pkt->data, pkt->hdr.caplen);
+		if (frame_for_us(r, in))
+			memcpy(in, ns.own_mac, 6);
+		err = fp_backend_read_counters(fp_backend_counters_fd(be), before);
+		if (!err && bpf_prog_test_run_opts(fp_backend_prog_fd(be), &run))
+			err = -errno;
+		if (!err)
+			err = fp_backend_read_counters(fp_backend_counters_fd(be), after);
+		if (err) {
+			fp_err("packet %zu: test run failed: %s\n", i + 1, strerror(-err));
+			goto out;
+		}
+		for (int c = 0; c < FP_BACKEND_NR_COUNTERS; c++)
+			if (after[c] != before[c])
+				counter = c;
+		print_backend_line(i + 1, (int)run.retval, counter, cfg, pkt->data, pkt->hdr.caplen,
+				   frame, run.data_size_out);
+		if (run.retval == TC_ACT_REDIRECT)
+			forwarded++;
+		else if (run.retval == TC_ACT_SHOT)
+			dropped++;
+		else if (counter == FP_BACKEND_NOT_FLOWPIN)
+			passed++;
+		else
+			delivered++;
+		if (dumper && (run.retval == TC_ACT_REDIRECT ||
+			       (run.retval == TC_ACT_OK && counter != FP_BACKEND_NOT_FLOWPIN))) {
+			struct pcap_pkthdr h = pkt->hdr;
+
+			h.caplen = h.len = run.data_size_out;
+			pcap_dump((u_char *)dumper, &h, frame);
+		}
+	}
+	fflush(stdout);
+	fp_info("%zu packets: %zu delivered, %zu forwarded, %zu passed, %zu dropped (backend)\n",
+		cap.n, delivered, forwarded, passed, dropped);
+	rc = 0;
+out:
+	if (dumper)
+		pcap_dump_close(dumper);
+	if (dead)
+		pcap_close(dead);
+	if (rc && dumper)
+		unlink(r->out_path);
+	for (size_t i = 0; i < n_fds; i++)
+		close(fds[i]);
+	free(frame);
+	free(in);
+	fp_backend_destroy(be);
+	capture_free(&cap);
+	fp_config_free(cfg);
+	return rc;
+}
+
 int cmd_replay(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -404,6 +926,11 @@ int cmd_replay(int argc, char **argv)
 		{ "lb-state", required_argument, NULL, 's' },
 		{ "nexthop-mac", required_argument, NULL, 'm' },
 		{ "source", required_argument, NULL, 'S' },
+		{ "backend", no_argument, NULL, 'B' },
+		{ "self", required_argument, NULL, 'E' },
+		{ "socket", required_argument, NULL, 'k' },
+		{ "sockets", required_argument, NULL, 'K' },
+		{ "mac", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -420,13 +947,50 @@ int cmd_replay(int argc, char **argv)
 	pcap_t *dead = NULL;
 	pcap_dumper_t *dumper = NULL;
 	__u8 *frame = NULL;
-	int keep = 0, opt, err, rc = 1;
+	static struct backend_replay br; /* large: not on the stack */
+	int keep = 0, opt, err, rc = 1, backend = 0, lb_only = 0;
+	const char *backend_only = NULL;
 
 	optind = 1;
 	while ((opt = cli_getopt("replay", argc, argv, "+h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config_path = optarg;
+			break;
+		case 'B':
+			backend = 1;
+			break;
+		case 'E':
+			backend_only = "--self";
+			if (br.n_self == FP_BACKEND_MAX_SELF ||
+			    fp_addr_parse(optarg, &br.self[br.n_self])) {
+				fprintf(stderr,
+					"flowpin replay: --self: '%s' is not an IPv4 or IPv6 "
+					"address (at most %d of them)\n",
+					optarg, FP_BACKEND_MAX_SELF);
+				return 2;
+			}
+			br.n_self++;
+			break;
+		case 'k':
+			backend_only = "--socket";
+			if (add_socket(&br, optarg, "flowpin replay: --socket"))
+				return 2;
+			break;
+		case 'K':
+			backend_only = "--sockets";
+			br.sockets_path = optarg;
+			break;
+		case 'M':
+			backend_only = "--mac";
+			if (fp_mac_parse(optarg, br.mac)) {
+				fprintf(stderr,
+					"flowpin replay: --mac: '%s' is not a MAC address "
+					"(aa:bb:cc:dd:ee:ff)\n",
+					optarg);
+				return 2;
+			}
+			br.have_mac = 1;
 			break;
 		case 'i':
 			in_path = optarg;
@@ -435,6 +999,7 @@ int cmd_replay(int argc, char **argv)
 			out_path = optarg;
 			break;
 		case 's':
+			lb_only = 1;
 			if (!strcmp(optarg, "keep")) {
 				keep = 1;
 			} else if (!strcmp(optarg, "fresh")) {
@@ -457,6 +1022,7 @@ int cmd_replay(int argc, char **argv)
 			}
 			break;
 		case 'S':
+			lb_only = 1;
 			if (cli_parse_source("replay", optarg, &sources))
 				return 2;
 			break;
@@ -473,6 +1039,27 @@ int cmd_replay(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (backend) {
+		if (lb_only) {
+			fprintf(stderr, "flowpin replay --backend: --lb-state and --source belong "
+					"to the LB replay\n");
+			return 2;
+		}
+		if (!config_path || !in_path || !br.n_self) {
+			fprintf(stderr, "flowpin replay --backend: --config, --in and --self are "
+					"required\n");
+			usage(stderr);
+			return 2;
+		}
+		br.config_path = config_path;
+		br.in_path = in_path;
+		br.out_path = out_path;
+		return replay_backend(&br, next_hop_mac);
+	}
+	if (backend_only) {
+		fprintf(stderr, "flowpin replay: %s belongs to 'replay --backend'\n", backend_only);
+		return 2;
+	}
 	if (!config_path || !in_path || !out_path) {
 		fprintf(stderr, "flowpin replay: --config, --in and --out are required\n");
 		usage(stderr);
@@ -483,6 +1070,8 @@ int cmd_replay(int argc, char **argv)
 	if (err)
 		goto out;
 	err = capture_read(in_path, &cap);
+	if (!err)
+		err = check_xdp_frame_sizes(in_path, &cap);
 	if (err)
 		goto out;
 	err = fp_fibns_enter(next_hop_mac, &ns);
