@@ -2,8 +2,10 @@
 #
 #   make            build everything (library, BPF objects, skeletons, programs, tests)
 #   make test       install deps, build, run every test tier (unit, bpf, lab)
-#   make demo       install deps, build, run the lab demo (needs root)
+#   make demo       install deps, build, run the lab demo (results in build/lab-results.md)
 #   make bench      benchmarks, results in bench/results.md
+#                   (test, demo and bench need root: run by another user, they re-run
+#                   themselves with sudo)
 #   make format     reformat C sources with .clang-format
 #   make lint       clang-format check + cppcheck
 #   make clean
@@ -113,18 +115,43 @@ $(BUILD)/bench/%: bench/%.c $(LIB) $(TESTLIB_OBJ) $(HEADERS) $(TEST_HEADERS) $(S
 $(BUILD):
 	$(Q)mkdir -p $@
 
+# test, demo and bench load BPF programs and build network namespaces: they need root.
+# Run by another user they re-run themselves under $(SUDO), passing on the variables
+# below (sudo resets the environment); root on a fresh Debian has no sudo and needs none.
+SUDO ?= sudo
+ROOT_GOALS := test demo bench
+SUDO_VARS := TIERS TEST_FILTER V CI
+sudo_args = $(foreach v,$(SUDO_VARS),$(if $(filter environment% command%,$(origin $(v))),'$(v)=$($(v))'))
+# Under sudo: hand build/ back to the user who ran make, so their next `make` can write it.
+give_back = if [ -n "$${SUDO_UID:-}" ]; then chown -R "$$SUDO_UID:$$SUDO_GID" $(BUILD); fi
+
+# Not $(MAKE) in that recipe: `make -n` would run it.
+remake := $(MAKE)
+
+ifneq ($(shell id -u),0)
+$(ROOT_GOALS):
+	$(Q)if command -v $(SUDO) >/dev/null 2>&1; then \
+		echo "make $@: needs root, re-running it with $(SUDO)"; \
+		exec $(SUDO) $(remake) --no-print-directory $@ $(sudo_args); \
+	else \
+		echo "make $@: needs root (BPF programs, network namespaces) and '$(SUDO)' is" \
+			"not installed: run it as root" >&2; \
+		exit 1; \
+	fi
+else
 # Every tier that exists; one summary line at the end; non-zero on any failure.
 test: deps
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bash scripts/run-tests.sh
+	$(Q)$(MAKE) --no-print-directory all || { $(give_back); exit 1; }
+	$(Q)bash scripts/run-tests.sh; rc=$$?; $(give_back); exit $$rc
 
 demo: deps
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bash lab/demo
+	$(Q)$(MAKE) --no-print-directory all || { $(give_back); exit 1; }
+	$(Q)bash lab/demo; rc=$$?; $(give_back); exit $$rc
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bash bench/run
+	$(Q)$(MAKE) --no-print-directory all || { $(give_back); exit 1; }
+	$(Q)bash bench/run; rc=$$?; $(give_back); exit $$rc
+endif
 
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 

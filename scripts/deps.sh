@@ -32,8 +32,12 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 
 echo "deps: installing ${missing[*]}"
+# Root (a fresh Debian has no sudo) installs directly; anyone else through sudo.
 if [ "$(id -u)" -ne 0 ]; then
-	echo "deps: need root to install packages (run with sudo)" >&2
+	if command -v "${SUDO:-sudo}" >/dev/null 2>&1; then
+		exec "${SUDO:-sudo}" bash "$0"
+	fi
+	echo "deps: installing packages needs root, and ${SUDO:-sudo} is not installed: run as root" >&2
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
