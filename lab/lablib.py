@@ -17,6 +17,7 @@ The router reaches the VIPs through nexthop objects: id N (IPv4) and 10+N (IPv6)
 lbN, groups 100 (IPv4) and 110 (IPv6) for ECMP.
 """
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -96,14 +97,29 @@ class LabError(Exception):
     pass
 
 
+RUN_DIR_PREFIX = "/run/flowpin-lab-"
+LAB_ID_RE = re.compile(r"^[a-z][a-z0-9]{1,15}$")
+
+
+def run_dir(ident):
+    """The run dir of lab `ident`; its namespaces are named `ident-NODE`."""
+    return RUN_DIR_PREFIX + ident
+
+
+def valid_id(ident):
+    return bool(LAB_ID_RE.match(ident))
+
+
 def log(msg):
     print("lab: %s" % msg, file=sys.stderr, flush=True)
 
 
 class Lab:
-    def __init__(self, keep=False, verbose=False):
-        self.id = "fl" + secrets.token_hex(2)
-        self.dir = "/run/flowpin-lab-%s" % self.id
+    def __init__(self, keep=False, verbose=False, ident=None):
+        # A caller that must clean up after a runner killed hard picks the id (--id).
+        self.id = ident or "fl" + secrets.token_hex(4)
+        self.dir = run_dir(self.id)
+        self.dir_created = False  # never remove a run dir this runner did not create
         self.bpffs = os.path.join(self.dir, "bpf")
         self.keep = keep
         self.verbose = verbose
@@ -183,6 +199,16 @@ class Lab:
                 raise LabError("%s missing: run 'make' first" % tool)
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces, XDP)")
+        # Claim the id first (mkdir fails if another lab has it), then name the owner at
+        # once: `lab/run --cleanup` tells a live lab from an abandoned one by this pid.
+        try:
+            os.mkdir(self.dir, 0o755)
+        except FileExistsError:
+            raise LabError("lab %s exists already (%s): another run, or a --keep lab "
+                           "(lab/run --cleanup %s removes it)" % (self.id, self.dir, self.id))
+        self.dir_created = True
+        with open(os.path.join(self.dir, "owner"), "w") as f:
+            f.write("%d\n" % os.getpid())
         os.makedirs(os.path.join(self.dir, "logs"))
         # Private copies: a teammate's `make` relinking build/flowpin mid-run must not
         # pull the program out from under a scenario.
@@ -199,8 +225,6 @@ class Lab:
         # under /sys/fs/bpf would not be seen by the next command in the namespace.
         self.sh("mount", "-t", "bpf", "bpf", self.bpffs)
         self.bpffs_mounted = True
-        with open(os.path.join(self.dir, "owner"), "w") as f:
-            f.write("%d\n" % os.getpid())
         log("bringing up lab %s (run dir %s)" % (self.id, self.dir))
 
         nodes = ["client", "router", "fabric"] + LB_NODES + BACKENDS
@@ -304,7 +328,13 @@ class Lab:
         self.sh("ip", "-n", self.ns(node), "-batch", path)
 
     def down(self):
+        if not self.dir_created:
+            return  # nothing of ours: the id was taken, or up() never started
         if self.keep:
+            # The marker keeps `lab/run --cleanup` without an id (and the callers'
+            # --cleanup-abandoned) away from it: only its id removes it.
+            with open(os.path.join(self.dir, "kept"), "w") as f:
+                f.write("%d\n" % os.getpid())
             log("--keep: lab %s left up; remove it with: %s/lab/run --cleanup %s" %
                 (self.id, ROOT, self.id))
             return

@@ -11,6 +11,8 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "ok 1 # SKIP the lab needs root (network namespaces)"
 	exit 0
 fi
-# lab/run tears its lab down itself; this catches a runner killed hard.
-trap '/usr/bin/python3 lab/run --cleanup >/dev/null 2>&1' EXIT
-/usr/bin/python3 lab/run --direct --tap
+# lab/run tears its lab down itself; lab-id.bash removes it (and no other lab) if the
+# runner was killed hard.
+# shellcheck source=lab/lab-id.bash
+source lab/lab-id.bash
+lab_run --direct --tap
