@@ -108,7 +108,8 @@ static int by_line(const void *a, const void *b)
 /* Prints every problem in file order and forgets them. */
 static void flush_problems(struct loader *ld, FILE *err)
 {
-	qsort(ld->problems, ld->n_problems, sizeof(*ld->problems), by_line);
+	if (ld->n_problems) /* qsort(NULL, 0) is undefined behaviour (UBSan says so) */
+		qsort(ld->problems, ld->n_problems, sizeof(*ld->problems), by_line);
 	for (size_t i = 0; i < ld->n_problems; i++) {
 		if (err)
 			fprintf(err, "%s\n", ld->problems[i].text);
