@@ -36,6 +36,7 @@
 #define VARIANTS (ROUNDS * RUNS) /* distinct flows for the paths that must miss */
 #define N_PATHS	 8
 
+/* The published example key: a benchmark may use it, with allow_example_key. */
 static const char config_yaml[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
 				  "table_size: 65537\n"
 				  "encap_port: 6080\n"
@@ -64,7 +65,8 @@ static const char config_yaml[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
 				  "    pinning: full\n"
 				  "    backends:\n"
 				  "      - { id: 1, address: 10.20.0.1 }\n"
-				  "      - { id: 2, address: 10.20.0.2 }\n";
+				  "      - { id: 2, address: 10.20.0.2 }\n"
+				  "allow_example_key: true\n";
 
 /* One measured path: its packets (one, or VARIANTS distinct flows) and its results. */
 struct path {

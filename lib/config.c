@@ -12,8 +12,10 @@
 #include <sys/stat.h>
 #include <netinet/in.h>
 #include <yaml.h>
+#include <flowpin/backend.h>
 #include <flowpin/config.h>
 #include <flowpin/maglev.h>
+#include <flowpin/maps.h>
 #include <flowpin/siphash.h>
 #include <flowpin/wire.h>
 
@@ -26,8 +28,12 @@ struct problem {
 	char *text;
 };
 
+_Static_assert(FP_MAX_LB_SOURCES == FP_BACKEND_MAX_LB_SOURCES, "one limit, one value");
+_Static_assert(FP_MAX_VIPS == FP_VIP_SLOTS_MAX, "one limit, one value");
+
 struct loader {
 	const char *path;
+	enum fp_config_for use;
 	int errors;
 	yaml_document_t *doc;
 	struct problem *problems;
@@ -58,19 +64,18 @@ static void escape_controls(char *s, size_t size)
 	s[o] = '\0';
 }
 
-static void report(struct loader *ld, size_t line, const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static void vreport(struct loader *ld, bool is_error, size_t line, const char *field,
+		    const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 
-static void report(struct loader *ld, size_t line, const char *field, const char *fmt, ...)
+static void vreport(struct loader *ld, bool is_error, size_t line, const char *field,
+		    const char *fmt, va_list ap)
 {
 	char msg[512], safe_field[2 * FIELD_MAX];
 	struct problem *p;
-	va_list ap;
 
-	ld->errors++;
-	va_start(ap, fmt);
+	if (is_error)
+		ld->errors++;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	/* Values and key names come from the file: keep each problem on one line. */
 	escape_controls(msg, sizeof(msg));
 	snprintf(safe_field, sizeof(safe_field), "%s", field);
@@ -89,11 +94,37 @@ static void report(struct loader *ld, size_t line, const char *field, const char
 	p = &ld->problems[ld->n_problems];
 	p->line = line;
 	p->seq = ld->n_problems;
-	if (asprintf(&p->text, "%s:%zu: %s: %s", ld->path, line, safe_field, msg) < 0) {
+	if (asprintf(&p->text, "%s:%zu: %s: %s%s", ld->path, line, safe_field,
+		     is_error ? "" : "warning: ", msg) < 0) {
 		ld->out_of_memory = true;
 		return;
 	}
 	ld->n_problems++;
+}
+
+static void report(struct loader *ld, size_t line, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void report(struct loader *ld, size_t line, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(ld, true, line, field, fmt, ap);
+	va_end(ap);
+}
+
+/* A problem that does not stop the load (printed, not counted as an error). */
+static void warn(struct loader *ld, size_t line, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void warn(struct loader *ld, size_t line, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(ld, false, line, field, fmt, ap);
+	va_end(ap);
 }
 
 static int by_line(const void *a, const void *b)
@@ -140,16 +171,28 @@ static size_t line_of(const yaml_node_t *node)
 	return node->start_mark.line + 1; /* libyaml counts from 0 */
 }
 
-/* A scalar's text, or NULL (and an error naming the expectation) for lists/mappings. */
+/*
+ * A scalar's text, or NULL (and an error naming the expectation) for lists/mappings and
+ * for text with a NUL byte ("web\0evil" in double quotes): C strings would silently end
+ * at it, so the config would say one thing and flowpin read another.
+ */
 static const char *scalar(struct loader *ld, const yaml_node_t *node, const char *field,
 			  const char *expected)
 {
+	const char *s;
+
 	if (node->type != YAML_SCALAR_NODE) {
 		report(ld, line_of(node), field, "must be %s, got a %s", expected,
 		       node->type == YAML_MAPPING_NODE ? "mapping" : "list");
 		return NULL;
 	}
-	return (const char *)node->data.scalar.value;
+	s = (const char *)node->data.scalar.value;
+	if (strlen(s) != node->data.scalar.length) {
+		report(ld, line_of(node), field,
+		       "must be %s, got text with a NUL byte ('%s\\0...')", expected, s);
+		return NULL;
+	}
+	return s;
 }
 
 /*
@@ -166,7 +209,7 @@ static int parse_uint(struct loader *ld, const yaml_node_t *node, const char *fi
 	if (!s)
 		return -EINVAL;
 	n = strlen(s);
-	if (n == 0 || n > 19 || n != node->data.scalar.length)
+	if (n == 0 || n > 19)
 		goto bad;
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] < '0' || s[i] > '9')
@@ -219,6 +262,10 @@ static int map_fields(struct loader *ld, const yaml_node_t *node, const char *pr
 		}
 		name = (const char *)k->data.scalar.value;
 		fieldf(field, "%s%s%s", prefix, *prefix ? "." : "", name);
+		if (strlen(name) != k->data.scalar.length) {
+			report(ld, line_of(k), field, "key with a NUL byte ('%s\\0...')", name);
+			continue;
+		}
 		for (i = 0; i < n_keys; i++)
 			if (!strcmp(name, keys[i]))
 				break;
@@ -435,6 +482,72 @@ static bool name_ok(const char *s)
 	return true;
 }
 
+static int by_address(const void *a, const void *b)
+{
+	const struct fp_backend_cfg *const *x = a, *const *y = b;
+	int c = memcmp(&(*x)->addr, &(*y)->addr, sizeof((*x)->addr));
+
+	return c ? c : (*x < *y ? -1 : *x > *y);
+}
+
+/*
+ * Ids name backends in tables and maps; addresses are where packets go. Each repeat is
+ * reported once, against the first backend with that id or address. Linear in the
+ * number of backends for ids (a table indexed by id), n log n for addresses (sorted
+ * pointers): a file of thousands of backends is checked at once.
+ */
+static int check_backend_repeats(struct loader *ld, const struct fp_vip_cfg *vip,
+				 const char *prefix)
+{
+	static const struct fp_addr none;
+	size_t first_with_id[FP_MAX_BACKEND_ID + 1];
+	const struct fp_backend_cfg **sorted;
+	char field[FIELD_MAX], buf[INET6_ADDRSTRLEN];
+	size_t n = vip->n_backends, n_sorted = 0;
+
+	for (size_t id = 0; id <= FP_MAX_BACKEND_ID; id++)
+		first_with_id[id] = SIZE_MAX;
+	for (size_t i = 0; i < n; i++) {
+		const struct fp_backend_cfg *b = &vip->backends[i];
+		size_t j;
+
+		if (!b->id || b->id > FP_MAX_BACKEND_ID)
+			continue; /* missing or out of range: reported already */
+		j = first_with_id[b->id];
+		if (j == SIZE_MAX) {
+			first_with_id[b->id] = i;
+			continue;
+		}
+		fieldf(field, "%s.backends[%zu].id", prefix, i);
+		report(ld, (size_t)b->line, field, "duplicate id %u (also backends[%zu], line %d)",
+		       b->id, j, vip->backends[j].line);
+	}
+
+	sorted = calloc(n ? n : 1, sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(&vip->backends[i].addr, &none, sizeof(none)))
+			sorted[n_sorted++] = &vip->backends[i];
+	if (n_sorted)
+		qsort(sorted, n_sorted, sizeof(*sorted), by_address);
+	for (size_t i = 1, first = 0; i < n_sorted; i++) {
+		const struct fp_backend_cfg *b = sorted[i], *o = sorted[first];
+
+		if (memcmp(&b->addr, &o->addr, sizeof(b->addr))) {
+			first = i;
+			continue;
+		}
+		fieldf(field, "%s.backends[%zu].address", prefix, (size_t)(b - vip->backends));
+		report(ld, (size_t)b->line, field,
+		       "duplicate address %s (also backends[%zu], line %d)",
+		       fp_addr_str(&b->addr, buf, sizeof(buf)), (size_t)(o - vip->backends),
+		       o->line);
+	}
+	free(sorted);
+	return 0;
+}
+
 static int load_vip(struct loader *ld, const yaml_node_t *node, const char *prefix,
 		    struct fp_vip_cfg *vip)
 {
@@ -465,8 +578,8 @@ static int load_vip(struct loader *ld, const yaml_node_t *node, const char *pref
 		parse_addr(ld, v[V_ADDRESS], F("address"), &vip->addr);
 	if (!v[V_PORT]) {
 		missing(ld, node, prefix, "port");
-	} else if (v[V_PORT]->type == YAML_SCALAR_NODE &&
-		   !strcmp((const char *)v[V_PORT]->data.scalar.value, "all")) {
+	} else if (v[V_PORT]->type == YAML_SCALAR_NODE && v[V_PORT]->data.scalar.length == 3 &&
+		   !memcmp(v[V_PORT]->data.scalar.value, "all", 3)) {
 		vip->port = 0;
 	} else if (!parse_uint(ld, v[V_PORT], F("port"), 0, 65535, &n)) {
 		vip->port = (__u16)n;
@@ -501,6 +614,12 @@ static int load_vip(struct loader *ld, const yaml_node_t *node, const char *pref
 		       "empty: a VIP needs at least one backend");
 		return 0;
 	}
+	if (count > FP_MAX_BACKEND_ID) {
+		report(ld, line_of(v[V_BACKENDS]), field,
+		       "at most %d backends (ids are 1..%d), got %zu", FP_MAX_BACKEND_ID,
+		       FP_MAX_BACKEND_ID, count);
+		return 0;
+	}
 	vip->backends = calloc(count, sizeof(*vip->backends));
 	if (!vip->backends)
 		return -ENOMEM;
@@ -512,38 +631,8 @@ static int load_vip(struct loader *ld, const yaml_node_t *node, const char *pref
 		load_backend(ld, yaml_document_get_node(ld->doc, items[i]), bprefix,
 			     &vip->backends[i]);
 	}
-	/*
-	 * Ids name backends in tables and maps; addresses are where packets go. Each
-	 * repeat is reported once, against the first backend with that id or address.
-	 */
-	for (size_t i = 0; i < count; i++) {
-		struct fp_backend_cfg *b = &vip->backends[i];
-		char buf[INET6_ADDRSTRLEN];
-		static const struct fp_addr none;
-		bool id_seen = false, addr_seen = false;
-
-		for (size_t j = 0; j < i; j++) {
-			struct fp_backend_cfg *o = &vip->backends[j];
-
-			if (!id_seen && b->id && b->id == o->id) {
-				id_seen = true;
-				fieldf(field, "%s.backends[%zu].id", prefix, i);
-				report(ld, (size_t)b->line, field,
-				       "duplicate id %u (also backends[%zu], line %d)", b->id, j,
-				       o->line);
-			}
-			if (!addr_seen && memcmp(&b->addr, &none, sizeof(none)) &&
-			    !memcmp(&b->addr, &o->addr, sizeof(b->addr))) {
-				addr_seen = true;
-				fieldf(field, "%s.backends[%zu].address", prefix, i);
-				report(ld, (size_t)b->line, field,
-				       "duplicate address %s (also backends[%zu], line %d)",
-				       fp_addr_str(&b->addr, buf, sizeof(buf)), j, o->line);
-			}
-		}
-	}
 #undef F
-	return 0;
+	return check_backend_repeats(ld, vip, prefix);
 }
 
 /* Smallest prime >= n (for a helpful suggestion). */
@@ -557,9 +646,86 @@ static __u32 next_prime(__u32 n)
 enum { T_ESTABLISHED, T_TRANSITORY, T_UDP, T_N };
 static const char *const timeout_keys[T_N] = { "tcp_established", "tcp_transitory", "udp" };
 
-enum { C_HASH_KEY, C_TABLE_SIZE, C_ENCAP_PORT, C_TIMEOUTS, C_LB_SOURCES, C_VIPS, C_N };
-static const char *const top_keys[C_N] = { "hash_key", "table_size", "encap_port",
-					   "timeouts", "lb_sources", "vips" };
+enum {
+	C_HASH_KEY,
+	C_ALLOW_EXAMPLE_KEY,
+	C_TABLE_SIZE,
+	C_ENCAP_PORT,
+	C_TIMEOUTS,
+	C_LB_SOURCES,
+	C_VIPS,
+	C_N
+};
+static const char *const top_keys[C_N] = { "hash_key",	 "allow_example_key", "table_size",
+					   "encap_port", "timeouts",	      "lb_sources",
+					   "vips" };
+
+/*
+ * Keys published with flowpin: the example's (also the SipHash paper's test key) and the
+ * lab's. Whoever knows the key can aim flows at one backend, so an LB node refuses them
+ * unless the file says allow_example_key: true (labs and tests).
+ */
+static const char *const published_keys[] = {
+	"000102030405060708090a0b0c0d0e0f", /* examples/flowpin.yaml, tests */
+	"0123456789abcdef0123456789abcdef", /* lab/lablib.py */
+	"00000000000000000000000000000000", /* a placeholder, not a key */
+};
+
+static bool is_published_key(const struct fp_hash_key *key)
+{
+	for (size_t i = 0; i < sizeof(published_keys) / sizeof(published_keys[0]); i++) {
+		struct fp_hash_key k;
+
+		if (!fp_hash_key_parse(published_keys[i], &k) && k.k0 == key->k0 && k.k1 == key->k1)
+			return true;
+	}
+	return false;
+}
+
+static int parse_bool(struct loader *ld, const yaml_node_t *node, const char *field, bool *out)
+{
+	static const char *const names[] = { "false", "true" };
+	int e;
+
+	if (parse_enum(ld, node, field, names, 2, &e))
+		return -EINVAL;
+	*out = e == 1;
+	return 0;
+}
+
+/*
+ * hash_key: required on LB nodes, not a published key there unless allowed; optional on
+ * backends (they never hash), but checked when present.
+ */
+static void load_hash_key(struct loader *ld, const yaml_node_t *root, yaml_node_t *const *v,
+			  struct fp_config *cfg)
+{
+	bool allow = false;
+	const char *s;
+
+	if (v[C_ALLOW_EXAMPLE_KEY])
+		parse_bool(ld, v[C_ALLOW_EXAMPLE_KEY], "allow_example_key", &allow);
+	if (!v[C_HASH_KEY]) {
+		if (ld->use & FP_CONFIG_FOR_LB)
+			missing(ld, root, "", "hash_key");
+		return;
+	}
+	s = scalar(ld, v[C_HASH_KEY], "hash_key", "32 hex digits");
+	if (!s)
+		return;
+	if (fp_hash_key_parse(s, &cfg->hash_key)) {
+		report(ld, line_of(v[C_HASH_KEY]), "hash_key",
+		       "must be 32 hex digits (128 bits), got '%s' (%zu characters)", s, strlen(s));
+		return;
+	}
+	cfg->have_hash_key = true;
+	if ((ld->use & FP_CONFIG_FOR_LB) && !allow && is_published_key(&cfg->hash_key))
+		report(ld, line_of(v[C_HASH_KEY]), "hash_key",
+		       "is a key published with flowpin (the example's or the lab's): whoever "
+		       "knows it can aim flows at one backend; generate one with "
+		       "'od -An -tx1 -N16 /dev/urandom | tr -d \" \\n\"' (a lab or test may "
+		       "set allow_example_key: true)");
+}
 
 static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_config *cfg)
 {
@@ -577,16 +743,17 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 	if (map_fields(ld, root, "", top_keys, C_N, v))
 		return 0;
 
-	if (!v[C_HASH_KEY]) {
-		missing(ld, root, "", "hash_key");
-	} else {
-		const char *s = scalar(ld, v[C_HASH_KEY], "hash_key", "32 hex digits");
+	/* Where each setting is, for whoever applies the config; a default is the root's. */
+	int *line_of_key[C_N] = {
+		[C_HASH_KEY] = &cfg->lines.hash_key,	 [C_TABLE_SIZE] = &cfg->lines.table_size,
+		[C_ENCAP_PORT] = &cfg->lines.encap_port, [C_TIMEOUTS] = &cfg->lines.timeouts,
+		[C_LB_SOURCES] = &cfg->lines.lb_sources, [C_VIPS] = &cfg->lines.vips
+	};
 
-		if (s && fp_hash_key_parse(s, &cfg->hash_key))
-			report(ld, line_of(v[C_HASH_KEY]), "hash_key",
-			       "must be 32 hex digits (128 bits), got '%s' (%zu characters)", s,
-			       strlen(s));
-	}
+	for (int i = 0; i < C_N; i++)
+		if (line_of_key[i])
+			*line_of_key[i] = (int)line_of(v[i] ? v[i] : root);
+	load_hash_key(ld, root, v, cfg);
 	if (v[C_TABLE_SIZE]) {
 		table_line = line_of(v[C_TABLE_SIZE]);
 		if (!parse_uint(ld, v[C_TABLE_SIZE], "table_size", 3, FP_MAX_TABLE_SIZE, &n)) {
@@ -613,14 +780,29 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 			}
 		}
 	}
-	if (v[C_LB_SOURCES]) {
+	if (!v[C_LB_SOURCES] && (ld->use & FP_CONFIG_FOR_BACKEND)) {
+		report(ld, line_of(root), "lb_sources",
+		       "missing: a backend would drop every encapsulated packet (list the LB "
+		       "nodes' addresses)");
+	} else if (v[C_LB_SOURCES]) {
 		yaml_node_t *list = v[C_LB_SOURCES];
+		size_t count = list->type == YAML_SEQUENCE_NODE
+				       ? (size_t)(list->data.sequence.items.top -
+						  list->data.sequence.items.start)
+				       : 0;
 
 		if (list->type != YAML_SEQUENCE_NODE) {
 			report(ld, line_of(list), "lb_sources", "must be a list of prefixes");
+		} else if (count > FP_MAX_LB_SOURCES) {
+			report(ld, line_of(list), "lb_sources",
+			       "at most %d prefixes (the backends' allowlist), got %zu",
+			       FP_MAX_LB_SOURCES, count);
+		} else if (!count && (ld->use & FP_CONFIG_FOR_BACKEND)) {
+			report(ld, line_of(list), "lb_sources",
+			       "empty: a backend would drop every encapsulated packet (list the "
+			       "LB nodes' addresses)");
 		} else {
 			yaml_node_item_t *items = list->data.sequence.items.start;
-			size_t count = (size_t)(list->data.sequence.items.top - items);
 
 			cfg->lb_sources = calloc(count ? count : 1, sizeof(*cfg->lb_sources));
 			if (!cfg->lb_sources)
@@ -709,21 +891,230 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 			       next_prime((__u32)need));
 		}
 	}
+	/* An LB node's bucket array holds every VIP slot's two tables. */
+	if (ld->use & FP_CONFIG_FOR_LB) {
+		__u32 slots = fp_config_vip_slots(count), max = fp_config_max_table_size(slots);
+
+		if (cfg->table_size > max)
+			report(ld, table_line ? table_line : line_of(v[C_VIPS]), "table_size",
+			       "%u does not fit an LB node's bucket array with %zu VIPs (%u VIP "
+			       "slots x 2 tables x table_size <= %u buckets); use at most %u",
+			       cfg->table_size, count, slots, FP_MAX_BUCKETS, max);
+	}
 	return 0;
+}
+
+__u32 fp_config_vip_slots(size_t n_vips)
+{
+	size_t n = n_vips * 2;
+
+	if (n < 8)
+		n = 8;
+	return n > FP_MAX_VIPS ? FP_MAX_VIPS : (__u32)n;
+}
+
+__u32 fp_config_max_table_size(__u32 slots)
+{
+	__u32 max = slots ? FP_MAX_BUCKETS / 2 / slots : FP_MAX_TABLE_SIZE;
+
+	if (max > FP_MAX_TABLE_SIZE)
+		max = FP_MAX_TABLE_SIZE;
+	while (max > 3 && !fp_is_prime(max))
+		max--;
+	return max;
+}
+
+/* The line (1-based) and column (1-based, in bytes) of byte @offset of @buf. */
+static void position(const unsigned char *buf, size_t len, size_t offset, size_t *line,
+		     size_t *column)
+{
+	const unsigned char *nl;
+	size_t start = 0;
+
+	*line = 1;
+	if (offset > len)
+		offset = len;
+	while ((nl = memchr(buf + start, '\n', offset - start))) {
+		(*line)++;
+		start = (size_t)(nl - buf) + 1;
+	}
+	*column = offset - start + 1;
+}
+
+/*
+ * A libyaml error, where it is. Reader errors (invalid UTF-8, control characters) carry
+ * a byte offset, not a mark: turn it into the line and column.
+ */
+static void report_yaml(struct loader *ld, const yaml_parser_t *p, const unsigned char *buf,
+			size_t len)
+{
+	size_t line, column;
+
+	if (p->error == YAML_READER_ERROR) {
+		position(buf, len, p->problem_offset, &line, &column);
+		if (p->problem_value >= 0)
+			report(ld, line, "yaml", "%s (%#04x at column %zu)",
+			       p->problem ? p->problem : "unreadable", p->problem_value, column);
+		else
+			report(ld, line, "yaml", "%s (column %zu)",
+			       p->problem ? p->problem : "unreadable", column);
+		return;
+	}
+	report(ld, p->problem_mark.line + 1, "yaml", "%s%s%s",
+	       p->problem ? p->problem : "syntax error", p->context ? " " : "",
+	       p->context ? p->context : "");
+}
+
+/*
+ * First pass, over libyaml's events, before it builds the document: caps the nesting
+ * depth and the number of values (libyaml's scanner is quadratic in nesting, and every
+ * node of the document costs memory), and finds where a second document starts. Stops
+ * at the first problem, as libyaml's scanner reads only a little ahead of the event it
+ * returns. Returns 0, -EINVAL (reported) or -ENOMEM.
+ */
+static int prescan(struct loader *ld, const unsigned char *buf, size_t len, size_t *second_doc_line)
+{
+	size_t depth = 0, values = 0, documents = 0;
+	yaml_parser_t parser;
+	yaml_event_t event;
+	int ret = 0;
+
+	*second_doc_line = 0;
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&parser, buf, len);
+	for (bool done = false; !done && !ret;) {
+		if (!yaml_parser_parse(&parser, &event)) {
+			report_yaml(ld, &parser, buf, len);
+			ret = parser.error == YAML_MEMORY_ERROR ? -ENOMEM : -EINVAL;
+			break;
+		}
+		switch (event.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			documents++;
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > FP_CONFIG_MAX_DEPTH) {
+				report(ld, event.start_mark.line + 1, "yaml",
+				       "nested more than %d levels deep (a flowpin config needs 5)",
+				       FP_CONFIG_MAX_DEPTH);
+				ret = -EINVAL;
+			}
+			/* fallthrough */
+		case YAML_SCALAR_EVENT:
+		case YAML_ALIAS_EVENT:
+			if (++values > FP_CONFIG_MAX_VALUES) {
+				report(ld, event.start_mark.line + 1, "yaml",
+				       "more than %d values: far more than a flowpin config holds",
+				       FP_CONFIG_MAX_VALUES);
+				ret = -EINVAL;
+			}
+			if (documents > 1 && !*second_doc_line)
+				*second_doc_line = event.start_mark.line + 1;
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&event);
+	}
+	yaml_parser_delete(&parser);
+	return ret;
+}
+
+/*
+ * Reads the whole file, at most FP_CONFIG_MAX_BYTES. Returns 0, -EFBIG (reported) or a
+ * negative errno.
+ */
+static int read_file(struct loader *ld, FILE *f, unsigned char **out, size_t *out_len)
+{
+	size_t cap = 64 * 1024, len = 0, line, column;
+	unsigned char *buf = malloc(cap), *bigger;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		size_t got;
+
+		if (len == cap) {
+			cap = cap * 2 > FP_CONFIG_MAX_BYTES + 1 ? FP_CONFIG_MAX_BYTES + 1 : cap * 2;
+			if (len == cap)
+				break;
+			bigger = realloc(buf, cap);
+			if (!bigger) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = bigger;
+		}
+		got = fread(buf + len, 1, cap - len, f);
+		len += got;
+		if (!got) {
+			if (ferror(f)) {
+				int err = errno ? -errno : -EIO;
+
+				free(buf);
+				return err;
+			}
+			break;
+		}
+	}
+	if (len > FP_CONFIG_MAX_BYTES) {
+		position(buf, len, FP_CONFIG_MAX_BYTES, &line, &column);
+		report(ld, line, "yaml",
+		       "the file is larger than %d bytes (%d MiB): no flowpin "
+		       "config is that big",
+		       FP_CONFIG_MAX_BYTES, FP_CONFIG_MAX_BYTES >> 20);
+		free(buf);
+		return -EFBIG;
+	}
+	*out = buf;
+	*out_len = len;
+	return 0;
+}
+
+/*
+ * The hash key is the fleet's secret: a file others may read gives it away. Published
+ * keys are no secret, so they get no warning (the LB refuses them anyway).
+ */
+static void check_mode(struct loader *ld, const struct stat *st, const struct fp_config *cfg)
+{
+	if (!cfg->have_hash_key || is_published_key(&cfg->hash_key) ||
+	    !(st->st_mode & (S_IRGRP | S_IROTH)))
+		return;
+	warn(ld, (size_t)cfg->lines.hash_key, "hash_key",
+	     "%s is readable by %s (mode %04o): the hash key is the fleet's secret; "
+	     "chmod 600 %s",
+	     ld->path, st->st_mode & S_IROTH ? "every user" : "its group",
+	     (unsigned int)(st->st_mode & 07777), ld->path);
 }
 
 int fp_config_load(const char *path, struct fp_config **out, FILE *err)
 {
-	struct loader ld = { .path = path };
+	return fp_config_load_for(path, FP_CONFIG_FOR_LB, out, err);
+}
+
+int fp_config_load_for(const char *path, enum fp_config_for use, struct fp_config **out, FILE *err)
+{
+	struct loader ld = { .path = path, .use = use };
 	yaml_parser_t parser;
-	yaml_document_t doc, extra;
+	yaml_document_t doc;
 	bool parser_ready = false, doc_ready = false;
 	struct fp_config *cfg = NULL;
+	unsigned char *buf = NULL;
+	size_t len = 0, second_doc_line;
 	struct stat st;
 	FILE *f = NULL;
 	int ret;
 
-	if (!path || !out)
+	if (!path || !out || !(use & FP_CONFIG_FOR_FLEET))
 		return -EINVAL;
 	*out = NULL;
 	f = fopen(path, "r");
@@ -733,24 +1124,35 @@ int fp_config_load(const char *path, struct fp_config **out, FILE *err)
 			fprintf(err, "%s: cannot open: %s\n", path, strerror(errno));
 		goto out;
 	}
-	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-		ret = -EISDIR;
+	if (fstat(fileno(f), &st) || S_ISDIR(st.st_mode)) {
+		ret = S_ISDIR(st.st_mode) ? -EISDIR : -errno;
 		if (err)
-			fprintf(err, "%s: cannot read: %s\n", path, strerror(EISDIR));
+			fprintf(err, "%s: cannot read: %s\n", path, strerror(-ret));
 		goto out;
 	}
+	ret = read_file(&ld, f, &buf, &len);
+	if (ret == -EFBIG) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (ret) {
+		if (err)
+			fprintf(err, "%s: cannot read: %s\n", path, strerror(-ret));
+		goto out;
+	}
+	ret = prescan(&ld, buf, len, &second_doc_line);
+	if (ret)
+		goto out;
 	if (!yaml_parser_initialize(&parser)) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	parser_ready = true;
-	yaml_parser_set_input_file(&parser, f);
+	yaml_parser_set_input_string(&parser, buf, len);
 	if (!yaml_parser_load(&parser, &doc)) {
+		/* The first pass parsed the same text: only memory can fail here. */
+		report_yaml(&ld, &parser, buf, len);
 		ret = parser.error == YAML_MEMORY_ERROR ? -ENOMEM : -EINVAL;
-		if (err)
-			fprintf(err, "%s:%zu: yaml: %s%s%s\n", path, parser.problem_mark.line + 1,
-				parser.problem ? parser.problem : "syntax error",
-				parser.context ? " " : "", parser.context ? parser.context : "");
 		goto out;
 	}
 	doc_ready = true;
@@ -763,17 +1165,9 @@ int fp_config_load(const char *path, struct fp_config **out, FILE *err)
 		goto out;
 	}
 	/* A second document would be silently ignored by a loader that reads one. */
-	if (yaml_parser_load(&parser, &extra)) {
-		yaml_node_t *r2 = yaml_document_get_root_node(&extra);
-
-		if (r2)
-			report(&ld, line_of(r2), "yaml",
-			       "a second YAML document ('---'); put everything in one");
-		yaml_document_delete(&extra);
-	} else {
-		report(&ld, parser.problem_mark.line + 1, "yaml", "%s",
-		       parser.problem ? parser.problem : "syntax error");
-	}
+	if (second_doc_line)
+		report(&ld, second_doc_line, "yaml",
+		       "a second YAML document ('---'); put everything in one");
 
 	cfg = calloc(1, sizeof(*cfg));
 	if (!cfg || !(cfg->path = strdup(path))) {
@@ -791,6 +1185,7 @@ int fp_config_load(const char *path, struct fp_config **out, FILE *err)
 		ret = -EINVAL;
 		goto out;
 	}
+	check_mode(&ld, &st, cfg);
 	*out = cfg;
 	cfg = NULL;
 	ret = 0;
@@ -801,6 +1196,7 @@ out:
 		yaml_document_delete(&doc);
 	if (parser_ready)
 		yaml_parser_delete(&parser);
+	free(buf);
 	if (f)
 		fclose(f);
 	return ret;

@@ -93,15 +93,6 @@ static int read_info(const struct fp_lb *lb, struct fp_info *out)
 	return 0;
 }
 
-static __u32 default_max_vips(const struct fp_config *cfg)
-{
-	__u32 n = (__u32)cfg->n_vips * 2;
-
-	if (n < 8)
-		n = 8;
-	return n > FP_VIP_SLOTS_MAX ? FP_VIP_SLOTS_MAX : n;
-}
-
 /*
  * `table` mode's round robin starts at a random place on every CPU: two LB nodes that
  * see the same flows in the same order must not make the same choices by accident
@@ -146,15 +137,17 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 		fp_err("lb: source_v4 must be an IPv4 address and source_v6 an IPv6 one\n");
 		return -EINVAL;
 	}
-	max_vips = opts->max_vips ? opts->max_vips : default_max_vips(cfg);
+	max_vips = opts->max_vips ? opts->max_vips : fp_config_vip_slots(cfg->n_vips);
 	if (max_vips > FP_VIP_SLOTS_MAX || max_vips < cfg->n_vips) {
 		fp_err("lb: %u VIP slots for %zu VIPs (at most %d)\n", max_vips, cfg->n_vips,
 		       FP_VIP_SLOTS_MAX);
 		return -EINVAL;
 	}
-	if (!cfg->table_size || (__u64)max_vips * 2 * cfg->table_size > UINT32_MAX / 4) {
-		fp_err("%s: table_size: %u does not fit %u VIP slots\n", cfg->path, cfg->table_size,
-		       max_vips);
+	/* The config loader checked the default slots; this catches opts->max_vips. */
+	if (!cfg->table_size || cfg->table_size > fp_config_max_table_size(max_vips)) {
+		fp_err("%s:%d: table_size: %u does not fit %u VIP slots (at most %u)\n", cfg->path,
+		       cfg->lines.table_size, cfg->table_size, max_vips,
+		       fp_config_max_table_size(max_vips));
 		return -EINVAL;
 	}
 	sessions = opts->session_entries ? opts->session_entries : FP_LB_DEFAULT_SESSIONS;
@@ -432,30 +425,30 @@ static int check_restart_needed(const struct fp_info *info, const struct fp_conf
 	int bad = 0;
 
 	if (info->hash_key.k0 != cfg->hash_key.k0 || info->hash_key.k1 != cfg->hash_key.k1) {
-		fp_err("%s: hash_key: differs from the running program's; changing it needs a "
+		fp_err("%s:%d: hash_key: differs from the running program's; changing it needs a "
 		       "restart (flowpin lb down, then up)\n",
-		       path);
+		       path, cfg->lines.hash_key);
 		bad = 1;
 	}
 	if (info->table_size != cfg->table_size) {
-		fp_err("%s: table_size: %u, the running program has %u; changing it needs a "
+		fp_err("%s:%d: table_size: %u, the running program has %u; changing it needs a "
 		       "restart\n",
-		       path, cfg->table_size, info->table_size);
+		       path, cfg->lines.table_size, cfg->table_size, info->table_size);
 		bad = 1;
 	}
 	if (info->encap_port != cfg->encap_port) {
-		fp_err("%s: encap_port: %u, the running program has %u; changing it needs a "
+		fp_err("%s:%d: encap_port: %u, the running program has %u; changing it needs a "
 		       "restart\n",
-		       path, cfg->encap_port, info->encap_port);
+		       path, cfg->lines.encap_port, cfg->encap_port, info->encap_port);
 		bad = 1;
 	}
 	if (info->timeout_tcp_established != cfg->timeouts.tcp_established ||
 	    info->timeout_tcp_transitory != cfg->timeouts.tcp_transitory ||
 	    info->timeout_udp != cfg->timeouts.udp) {
-		fp_err("%s: timeouts: differ from the running program's (%u/%u/%u s); changing "
+		fp_err("%s:%d: timeouts: differ from the running program's (%u/%u/%u s); changing "
 		       "them needs a restart\n",
-		       path, info->timeout_tcp_established, info->timeout_tcp_transitory,
-		       info->timeout_udp);
+		       path, cfg->lines.timeouts, info->timeout_tcp_established,
+		       info->timeout_tcp_transitory, info->timeout_udp);
 		bad = 1;
 	}
 	return bad ? -EINVAL : 0;
@@ -788,9 +781,9 @@ static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *ge
 	if (err)
 		return err;
 	if (cfg->n_vips > info.max_vips) {
-		fp_err("%s: vips: %zu VIPs, the running program has room for %u; more needs a "
+		fp_err("%s:%d: vips: %zu VIPs, the running program has room for %u; more needs a "
 		       "restart\n",
-		       cfg->path, cfg->n_vips, info.max_vips);
+		       cfg->path, cfg->lines.vips, cfg->n_vips, info.max_vips);
 		return -EINVAL;
 	}
 	new_gen = info.generation + 1;

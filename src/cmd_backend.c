@@ -422,15 +422,10 @@ static int backend_up(const struct backend_opts *o)
 	sigaddset(&stop, SIGHUP);
 	sigprocmask(SIG_BLOCK, &stop, NULL);
 
-	err = fp_config_load(o->config, &cfg, stderr);
+	/* Backends never hash: hash_key is optional; lb_sources is required. */
+	err = fp_config_load_for(o->config, FP_CONFIG_FOR_BACKEND, &cfg, stderr);
 	if (err)
 		goto out;
-	if (!cfg->n_lb_sources) {
-		fp_err("%s: lb_sources: empty: the backend would drop every encapsulated packet\n",
-		       o->config);
-		err = -EINVAL;
-		goto out;
-	}
 	ifindex = (int)if_nametoindex(o->dev);
 	if (!ifindex) {
 		err = -errno;

@@ -9,33 +9,48 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: flowpin check --config FILE\n"
-		     "\n"
-		     "Validates FILE (see examples/flowpin.yaml and docs/config.md). Prints every\n"
-		     "problem as FILE:LINE: FIELD: message and exits 1, or prints a one-line\n"
-		     "summary and exits 0. Usage errors exit 2.\n"
-		     "\n"
-		     "  -c, --config FILE   the config file\n"
-		     "  -h, --help          this text\n");
+	fprintf(out,
+		"usage: flowpin check --config FILE [--lb | --backend]\n"
+		"\n"
+		"Validates FILE (see examples/flowpin.yaml and docs/config.md) with the same\n"
+		"rules and limits as 'flowpin lb up' and 'flowpin backend up'. Prints every\n"
+		"problem as FILE:LINE: FIELD: message and exits 1, or prints a one-line\n"
+		"summary and exits 0 (warnings, such as a file others may read, go to\n"
+		"stderr). Usage errors exit 2.\n"
+		"\n"
+		"  -c, --config FILE   the config file\n"
+		"      --lb            only the LB nodes' rules (lb_sources optional)\n"
+		"      --backend       only the backends' rules (hash_key optional)\n"
+		"  -h, --help          this text\n"
+		"\n"
+		"Without --lb or --backend the file must do for both, as a fleet's file does.\n");
 }
 
 int cmd_check(int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "lb", no_argument, NULL, 'L' },
+		{ "backend", no_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = NULL;
 	struct fp_config *cfg = NULL;
 	size_t backends = 0, active = 0;
-	int opt;
+	int opt, use = 0;
 
 	optind = 1;
 	while ((opt = cli_getopt("check", argc, argv, "c:h", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'L':
+			use |= FP_CONFIG_FOR_LB;
+			break;
+		case 'B':
+			use |= FP_CONFIG_FOR_BACKEND;
 			break;
 		case 'h':
 			usage(stdout);
@@ -55,7 +70,8 @@ int cmd_check(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (fp_config_load(path, &cfg, stderr))
+	if (fp_config_load_for(path, use ? (enum fp_config_for)use : FP_CONFIG_FOR_FLEET, &cfg,
+			       stderr))
 		return 1;
 	for (size_t i = 0; i < cfg->n_vips; i++) {
 		backends += cfg->vips[i].n_backends;

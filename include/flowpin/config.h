@@ -19,6 +19,22 @@
 #define FP_DEFAULT_TCP_ESTABLISHED 7200
 #define FP_DEFAULT_TCP_TRANSITORY  30
 #define FP_DEFAULT_UDP_TIMEOUT	   300
+#define FP_MAX_LB_SOURCES	   1024 /* = FP_BACKEND_MAX_LB_SOURCES (flowpin/backend.h) */
+
+/*
+ * Caps on the file itself, checked before libyaml builds the document (its scanner is
+ * quadratic in nesting, and every value costs memory): far above what a real fleet
+ * needs (64 VIPs x 4095 backends fit), far below what hurts.
+ */
+#define FP_CONFIG_MAX_BYTES  (16 << 20)
+#define FP_CONFIG_MAX_DEPTH  16 /* a flowpin config nests 5 deep */
+#define FP_CONFIG_MAX_VALUES (2 << 20)
+
+/*
+ * An LB node's bucket array holds VIP slots x 2 generations x table_size buckets of 4
+ * bytes: at most this many (4 GiB).
+ */
+#define FP_MAX_BUCKETS (0xffffffffU / 4)
 
 enum fp_pinning {
 	FP_PIN_NONE = 0,       /* flow hash mod number of backends, no state */
@@ -72,6 +88,7 @@ struct fp_timeouts {
 
 struct fp_config {
 	char *path;
+	bool have_hash_key;	     /* always for FP_CONFIG_FOR_LB; backends need none */
 	struct fp_hash_key hash_key; /* fleet-wide secret, 32 hex digits in the file */
 	__u32 table_size;	     /* prime, >= 100 x backends of the largest VIP */
 	__u16 encap_port;	     /* host order */
@@ -80,6 +97,27 @@ struct fp_config {
 	size_t n_lb_sources;
 	struct fp_vip_cfg *vips;
 	size_t n_vips;
+	/*
+	 * Where each top-level setting is (the top-level mapping's line when it is left at
+	 * its default), for the messages of whoever applies the config ("needs a restart").
+	 */
+	struct {
+		int hash_key, table_size, encap_port, timeouts, lb_sources, vips;
+	} lines;
+};
+
+/*
+ * Who reads the file decides a few rules; the rest apply to everyone.
+ *   LB       hash_key required (and not a published one, unless allow_example_key);
+ *            table_size x VIP slots must fit the bucket array.
+ *   BACKEND  hash_key optional (backends never use it); lb_sources required, at most
+ *            FP_MAX_LB_SOURCES.
+ *   FLEET    both: the file every node of a fleet loads (what `flowpin check` checks).
+ */
+enum fp_config_for {
+	FP_CONFIG_FOR_LB = 1,
+	FP_CONFIG_FOR_BACKEND = 2,
+	FP_CONFIG_FOR_FLEET = 3,
 };
 
 /*
@@ -88,8 +126,17 @@ struct fp_config {
  * the first. Returns 0 and sets *@out, or a negative errno (-EINVAL for a bad file,
  * -ENOENT/-EACCES ... when it cannot be read) and leaves *@out NULL.
  */
-int fp_config_load(const char *path, struct fp_config **out, FILE *err);
+int fp_config_load(const char *path, struct fp_config **out, FILE *err); /* FOR_LB */
+int fp_config_load_for(const char *path, enum fp_config_for use, struct fp_config **out, FILE *err);
 void fp_config_free(struct fp_config *cfg);
+
+/*
+ * VIP slots an LB node reserves for @n_vips VIPs: twice as many (so reloads can add VIPs
+ * without a restart), at least 8, at most FP_MAX_VIPS.
+ */
+__u32 fp_config_vip_slots(size_t n_vips);
+/* Largest table_size that fits FP_MAX_BUCKETS with @slots VIP slots. */
+__u32 fp_config_max_table_size(__u32 slots);
 
 const char *fp_pinning_name(enum fp_pinning p);
 const char *fp_backend_state_name(enum fp_backend_state s);

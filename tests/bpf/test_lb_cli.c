@@ -39,6 +39,7 @@ struct lab {
 	int mounted;
 };
 
+/* The published example key: a test may use it, with allow_example_key. */
 static const char config_fmt[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
 				 "table_size: 307\n"
 				 "vips:\n"
@@ -55,7 +56,8 @@ static const char config_fmt[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
 				 "    port: 53\n"
 				 "    protocol: udp\n"
 				 "    backends:\n"
-				 "      - { id: 1, address: 10.99.0.10 }\n";
+				 "      - { id: 1, address: 10.99.0.10 }\n"
+				 "allow_example_key: true\n";
 
 static int write_text(const char *path, const char *text)
 {
@@ -148,7 +150,7 @@ static int setup(void **state)
 		return -1;
 	/* Line 3 has a key the loader does not know. */
 	if (write_text(l->bad, "hash_key: 000102030405060708090a0b0c0d0e0f\ntable_size: 307\n"
-			       "bogus_key: 1\nvips: []\n"))
+			       "bogus_key: 1\nvips: []\nallow_example_key: true\n"))
 		return -1;
 	if (mkdir(l->pins, 0700) || mkdir(l->run, 0755))
 		return -1;

@@ -689,7 +689,36 @@ static void test_session_states_and_timeouts(void **state)
 	fp_lb_close(lb);
 }
 
-/* Hash key or table size changes need a restart: refused, nothing changed. */
+/* fp_lb_apply() with stderr captured into *@msg (malloc'd). */
+static int apply_capture(struct fp_lb *lb, const struct fp_config *cfg, __u32 *gen, char **msg)
+{
+	FILE *tmp = tmpfile();
+	int saved, ret;
+	long len;
+
+	assert_non_null(tmp);
+	fflush(stderr);
+	saved = dup(2);
+	assert_true(saved >= 0);
+	assert_true(dup2(fileno(tmp), 2) >= 0);
+	ret = fp_lb_apply(lb, cfg, gen);
+	fflush(stderr);
+	assert_true(dup2(saved, 2) >= 0);
+	close(saved);
+	len = ftell(tmp);
+	assert_true(len >= 0);
+	*msg = calloc(1, (size_t)len + 1);
+	assert_non_null(*msg);
+	rewind(tmp);
+	assert_int_equal(fread(*msg, 1, (size_t)len, tmp), (size_t)len);
+	fclose(tmp);
+	return ret;
+}
+
+/*
+ * Hash key or table size changes need a restart: refused, nothing changed, and the
+ * message names the file's line (issue 8 item 17).
+ */
 static void test_apply_refuses_restart_changes(void **state)
 {
 	static struct t_config t, changed;
@@ -712,13 +741,24 @@ static void test_apply_refuses_restart_changes(void **state)
 		changed.vips[i].backends = changed.backends[i];
 	changed.vips[0].n_backends = 1; /* a change that would move flows... */
 	changed.cfg.hash_key.k0 ^= 1;	/* ...together with a new key */
-	assert_int_equal(fp_lb_apply(lb, &changed.cfg, &gen), -EINVAL);
+	changed.cfg.lines.hash_key = 11;
+	changed.cfg.lines.table_size = 12;
+	changed.cfg.lines.encap_port = 13;
+	char *msg;
+
+	assert_int_equal(apply_capture(lb, &changed.cfg, &gen, &msg), -EINVAL);
+	assert_non_null(strstr(msg, "test.yaml:11: hash_key: differs from the running"));
+	free(msg);
 	changed.cfg.hash_key = t.cfg.hash_key;
 	changed.cfg.table_size = 251;
-	assert_int_equal(fp_lb_apply(lb, &changed.cfg, &gen), -EINVAL);
+	assert_int_equal(apply_capture(lb, &changed.cfg, &gen, &msg), -EINVAL);
+	assert_non_null(strstr(msg, "test.yaml:12: table_size: 251, the running program has"));
+	free(msg);
 	changed.cfg.table_size = TABLE;
 	changed.cfg.encap_port = 7000;
-	assert_int_equal(fp_lb_apply(lb, &changed.cfg, &gen), -EINVAL);
+	assert_int_equal(apply_capture(lb, &changed.cfg, &gen, &msg), -EINVAL);
+	assert_non_null(strstr(msg, "test.yaml:13: encap_port: 7000, the running program has"));
+	free(msg);
 	changed.cfg.encap_port = t.cfg.encap_port;
 	changed.vips[1] = changed.vips[0]; /* two VIPs with one key */
 	changed.vips[1].backends = changed.backends[1];

@@ -72,8 +72,8 @@ mkdir -p "$tmp/bpf" && mount -t bpf bpf "$tmp/bpf" || exit 1
 root=$tmp/bpf/b # the pin root is the operator's (shared with `flowpin lb`): up leaves it
 mkdir "$root"
 
+# No hash_key: backends never hash, so they need none (issue 8 item 20).
 cat >"$tmp/good.yaml" <<EOF
-hash_key: 000102030405060708090a0b0c0d0e0f
 lb_sources: [10.0.0.1]
 vips:
   - {name: a, address: 10.100.0.1, port: 80, protocol: tcp, backends: [{id: 1, address: 10.0.0.11}]}
@@ -89,7 +89,7 @@ before=$(snapshot)
 # ---- bad input changes nothing ----------------------------------------------------------
 out=$(in_ns "$FLOWPIN" backend up --config "$tmp/no-sources.yaml" --dev eth0 --pin-root "$root" 2>&1)
 rc=$?
-if [ $rc -eq 1 ] && grep -q "no-sources.yaml: lb_sources" <<<"$out" && [ "$(snapshot)" = "$before" ]; then
+if [ $rc -eq 1 ] && grep -q "no-sources.yaml:1: lb_sources: missing" <<<"$out" && [ "$(snapshot)" = "$before" ]; then
 	tap ok "config without lb_sources: refused, names the file and field, nothing changed"
 else
 	tap fail "config without lb_sources: refused, names the file and field, nothing changed" \

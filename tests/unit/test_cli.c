@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+#include <sys/stat.h>
 #include <flowpin/config.h>
 #include <flowpin/maglev.h>
 
@@ -81,6 +82,8 @@ static const char *write_config_pinning(const char *name, size_t n_backends, siz
 	f = fopen(path, "w");
 	assert_non_null(f);
 	fprintf(f, "hash_key: 000102030405060708090a0b0c0d0e0f\n"
+		   "allow_example_key: true\n" /* a test: the published key is fine */
+		   "lb_sources: [10.9.0.0/24]\n"
 		   "vips:\n"
 		   "  - name: web\n"
 		   "    address: 198.51.100.10\n"
@@ -107,15 +110,20 @@ static void test_check_ok_and_errors(void **state)
 	char want[512];
 
 	(void)state;
-	assert_int_equal(run(&out, "check --config examples/flowpin.yaml"), 0);
+	/* The example's key is published: fine for backends, refused for LB nodes. */
+	assert_int_equal(run(&out, "check --config examples/flowpin.yaml --backend"), 0);
 	assert_string_equal(out, "examples/flowpin.yaml: ok: 3 VIPs, 6 backends (4 active), "
 				 "table_size 65537, encap_port 6080, 3 LB source prefixes\n");
+	free(out);
+	assert_int_equal(run(&out, "check --config examples/flowpin.yaml"), 1);
+	assert_non_null(strstr(out, "examples/flowpin.yaml:13: hash_key: is a key published with "
+				    "flowpin"));
 	free(out);
 
 	bad = strdup(write_config("bad.yaml", 0, SIZE_MAX)); /* a VIP with no backends */
 	assert_non_null(bad);
 	assert_int_equal(run(&out, "check -c %s", bad), 1);
-	snprintf(want, sizeof(want), "%s:7: vips[0].backends: must be a list of backends\n", bad);
+	snprintf(want, sizeof(want), "%s:9: vips[0].backends: must be a list of backends\n", bad);
 	assert_string_equal(out, want);
 	free(out);
 	free(bad);
@@ -123,6 +131,100 @@ static void test_check_ok_and_errors(void **state)
 	assert_int_equal(run(&out, "check --config %s/nope.yaml", tmpdir), 1);
 	assert_non_null(strstr(out, "nope.yaml: cannot open: No such file or directory"));
 	free(out);
+}
+
+/* Writes @text to @name in the test directory with @mode; returns a malloc'd path. */
+static char *write_text(const char *name, const char *text, mode_t mode)
+{
+	char *path = NULL;
+	FILE *f;
+
+	assert_true(asprintf(&path, "%s/%s", tmpdir, name) > 0);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, mode), 0);
+	return path;
+}
+
+/*
+ * Issue 8 items 17 and 20: `check` applies every rule of `lb up` and `backend up` (one
+ * loader), with --lb/--backend to check for one side only; warnings do not fail it.
+ */
+static void test_check_is_lb_and_backend(void **state)
+{
+	char *out, *path, *text = NULL, want[1024];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	(void)state;
+	/* 33 VIPs with the largest table: `lb up` has no room for it, so check says so. */
+	fprintf(f, "hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\ntable_size: 16777213\n"
+		   "lb_sources: [10.9.0.0/24]\nvips:\n");
+	for (int i = 0; i < 33; i++)
+		fprintf(f,
+			"  - {name: v%d, address: 198.51.100.%d, port: 80, protocol: tcp, "
+			"backends: [{id: 1, address: 10.0.0.1}]}\n",
+			i, i + 1);
+	fclose(f);
+	path = write_text("big.yaml", text, 0600);
+	assert_int_equal(run(&out, "check --config %s", path), 1);
+	snprintf(want, sizeof(want),
+		 "%s:2: table_size: 16777213 does not fit an LB node's bucket array with 33 VIPs "
+		 "(64 VIP slots x 2 tables x table_size <= 1073741823 buckets); use at most "
+		 "8388593\n",
+		 path);
+	assert_string_equal(out, want);
+	free(out);
+	assert_int_equal(run(&out, "check --config %s --lb", path), 1);
+	assert_string_equal(out, want);
+	free(out);
+	assert_int_equal(run(&out, "check --config %s --backend", path), 0); /* no buckets */
+	free(out);
+	free(path);
+	free(text);
+
+	/* No lb_sources: fine for LB nodes only. No hash_key: fine for backends only. */
+	path = write_text("lb-only.yaml",
+			  "hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n"
+			  "vips: [{name: w, address: 198.51.100.1, port: 80, protocol: tcp, "
+			  "backends: [{id: 1, address: 10.0.0.1}]}]\n",
+			  0600);
+	assert_int_equal(run(&out, "check --config %s", path), 1);
+	assert_non_null(strstr(out, "lb-only.yaml:1: lb_sources: missing"));
+	free(out);
+	assert_int_equal(run(&out, "check --config %s --lb", path), 0);
+	free(out);
+	free(path);
+	path = write_text("backend-only.yaml",
+			  "lb_sources: [10.9.0.0/24]\n"
+			  "vips: [{name: w, address: 198.51.100.1, port: 80, protocol: tcp, "
+			  "backends: [{id: 1, address: 10.0.0.1}]}]\n",
+			  0644);
+	assert_int_equal(run(&out, "check --config %s --backend", path), 0);
+	assert_non_null(strstr(out, ": ok: 1 VIP, 1 backend"));
+	free(out);
+	assert_int_equal(run(&out, "check --config %s", path), 1);
+	assert_non_null(strstr(out, "backend-only.yaml:1: hash_key: missing (required)"));
+	free(out);
+	free(path);
+
+	/* A key others may read: a warning naming the file and the fix; still ok. */
+	path = write_text("open.yaml",
+			  "hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n"
+			  "lb_sources: [10.9.0.0/24]\n"
+			  "vips: [{name: w, address: 198.51.100.1, port: 80, protocol: tcp, "
+			  "backends: [{id: 1, address: 10.0.0.1}]}]\n",
+			  0644);
+	assert_int_equal(run(&out, "check --config %s", path), 0);
+	snprintf(want, sizeof(want),
+		 "%1$s:1: hash_key: warning: %1$s is readable by every user (mode 0644): the hash "
+		 "key is the fleet's secret; chmod 600 %1$s\n",
+		 path);
+	assert_non_null(strstr(out, want));
+	free(out);
+	free(path);
 }
 
 static void test_usage_and_help(void **state)
@@ -143,7 +245,8 @@ static void test_usage_and_help(void **state)
 	free(out);
 	assert_int_equal(run(&out, "table --bogus"), 2);
 	free(out);
-	assert_int_equal(run(&out, "table --config examples/flowpin.yaml --vip nope"), 1);
+	assert_int_equal(run(&out, "table --config %s --vip nope", write_config("t.yaml", 3, 9)),
+			 1);
 	assert_non_null(strstr(out, "no VIP named 'nope'"));
 	free(out);
 }
@@ -327,6 +430,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_check_ok_and_errors),
+		cmocka_unit_test(test_check_is_lb_and_backend),
 		cmocka_unit_test(test_usage_and_help),
 		cmocka_unit_test(test_option_errors_name_the_command),
 		cmocka_unit_test(test_help_everywhere),

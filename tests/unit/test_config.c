@@ -25,6 +25,8 @@ static char tmpdir[] = "/tmp/flowpin-test-config.XXXXXX";
 static int setup(void **state)
 {
 	(void)state;
+	/* Files only the owner reads: the loader warns about others (test_key_file_mode). */
+	umask(077);
 	return mkdtemp(tmpdir) ? 0 : -1;
 }
 
@@ -76,7 +78,7 @@ static void result_free(struct load_result *r)
 
 /* A complete valid file; the error cases below are small edits of it. */
 #define VALID_HEAD                                                  \
-	"hash_key: 000102030405060708090a0b0c0d0e0f\n" /* line 1 */ \
+	"hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n" /* line 1 */ \
 	"vips:\n"				       /* line 2 */ \
 	"  - name: web\n"			       /* line 3 */ \
 	"    address: 198.51.100.10\n"		       /* line 4 */ \
@@ -221,16 +223,41 @@ static void test_defaults(void **state)
 	result_free(&r);
 }
 
+/* The example file with "allow_example_key: true" added (a test may use its key). */
+static char *example_allowed(void)
+{
+	FILE *f = fopen("examples/flowpin.yaml", "r"); /* the runner starts in the repo root */
+	char *text = calloc(1, 16384);
+	size_t len;
+
+	assert_non_null(f);
+	assert_non_null(text);
+	len = fread(text, 1, 16000, f);
+	fclose(f);
+	assert_true(len > 100);
+	strcat(text, "allow_example_key: true\n");
+	return text;
+}
+
+/* Valid but for its published key, which an LB node refuses unless the file allows it. */
 static void test_example_file_is_valid(void **state)
 {
 	struct load_result r;
+	char *text = example_allowed();
 
 	(void)state;
-	/* The test runner starts in the repository root. */
-	load("examples/flowpin.yaml", &r);
+	load(write_file("example.yaml", text), &r);
 	if (r.ret)
 		fail_msg("examples/flowpin.yaml rejected (%d): %s", r.ret, r.errors);
 	assert_int_equal(r.cfg->n_vips, 3);
+	result_free(&r);
+	free(text);
+
+	load("examples/flowpin.yaml", &r);
+	assert_int_equal(r.ret, -EINVAL);
+	assert_null(r.cfg);
+	assert_non_null(strstr(r.errors, "examples/flowpin.yaml:13: hash_key: is a key "
+					 "published with flowpin"));
 	result_free(&r);
 }
 
@@ -248,7 +275,7 @@ static void test_top_level_errors(void **state)
 	       "1: hash_key: must be 32 hex digits (128 bits), got "
 	       "'000102030405060708090a0b0c0d0e0g' (32 characters)",
 	       "2: vips: must be a list of VIPs");
-	EXPECT("hash_key: 000102030405060708090a0b0c0d0e0f\n", "1: vips: missing (required)");
+	EXPECT("hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n", "1: vips: missing (required)");
 	EXPECT(VALID_HEAD "table_size: 65536\n",
 	       "10: table_size: must be prime, got 65536 (next prime: 65537)");
 	EXPECT(VALID_HEAD "table_size: 2\n", "10: table_size: must be 3..16777213, got 2");
@@ -265,9 +292,9 @@ static void test_top_level_errors(void **state)
 	EXPECT(VALID_HEAD "encap_port:\n", "10: encap_port: must be 1..65535, got ''");
 	EXPECT(VALID_HEAD "encap_port: [1]\n", "10: encap_port: must be an integer, got a list");
 	EXPECT(VALID_HEAD "colour: blue\n",
-	       "10: colour: unknown key (known: hash_key, table_size, encap_port, timeouts, "
-	       "lb_sources, vips)");
-	EXPECT(VALID_HEAD "hash_key: 000102030405060708090a0b0c0d0e0f\n",
+	       "10: colour: unknown key (known: hash_key, allow_example_key, table_size, "
+	       "encap_port, timeouts, lb_sources, vips)");
+	EXPECT(VALID_HEAD "hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n",
 	       "10: hash_key: duplicate key (first at line 1)");
 	EXPECT("- 1\n- 2\n", "1: (top level): must be a mapping (key: value lines), got a list");
 	EXPECT(VALID_HEAD "[a]: 1\n", "10: (top level): keys must be plain names");
@@ -295,7 +322,7 @@ static void test_timeouts_and_sources(void **state)
 	EXPECT(VALID_HEAD "lb_sources: 10.0.0.0/8\n", "10: lb_sources: must be a list of prefixes");
 }
 
-#define VIP_HEAD    "hash_key: 000102030405060708090a0b0c0d0e0f\nvips:\n"
+#define VIP_HEAD    "hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\nvips:\n"
 #define ONE_BACKEND "    backends: [{id: 1, address: 10.0.0.1}]\n"
 
 static void test_vip_errors(void **state)
@@ -566,7 +593,7 @@ static void test_permission_denied(void **state)
 /* Reordered backends, keys and VIPs: the same tables, byte for byte. */
 static void test_shuffled_config_same_tables(void **state)
 {
-	const char *a = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
+	const char *a = "hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n"
 			"vips:\n"
 			"  - name: web\n"
 			"    address: 198.51.100.10\n"
@@ -589,7 +616,7 @@ static void test_shuffled_config_same_tables(void **state)
 			"    port: 443\n"
 			"    address: 198.51.100.10\n"
 			"    name: web\n"
-			"hash_key: 000102030405060708090a0b0c0d0e0f\n";
+			"hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n";
 	struct load_result ra, rb;
 	__u16 *ta = calloc(65537, 2), *tb = calloc(65537, 2);
 
@@ -618,18 +645,13 @@ static void test_shuffled_config_same_tables(void **state)
  */
 static void test_damaged_files(void **state)
 {
-	FILE *f = fopen("examples/flowpin.yaml", "r");
-	char text[8192], damaged[8300], prefix[300];
-	size_t len;
+	char *text = example_allowed(), damaged[16500], prefix[300];
+	size_t len = strlen(text);
 	__u64 s = 2024;
 	int loaded = 0, rejected = 0;
 	static const char pool[] = " :-[]{}#'\"\n\t&*!|>%@`,0123456789abcxyz./";
 
 	(void)state;
-	assert_non_null(f);
-	len = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	assert_true(len > 100);
 	for (int trial = 0; trial < 3000; trial++) {
 		size_t n = 0;
 		struct load_result r;
@@ -680,6 +702,354 @@ static void test_damaged_files(void **state)
 	}
 	print_message("# damaged example files: %d loaded, %d rejected\n", loaded, rejected);
 	assert_true(rejected > 1000); /* the damage is real */
+	assert_true(loaded > 100);    /* and not total */
+	free(text);
+}
+
+/* Loads @text as @use would; the result's errors are checked by the caller. */
+static void load_text_for(const char *text, enum fp_config_for use, struct load_result *r)
+{
+	const char *path = write_file("for.yaml", text);
+	FILE *err = open_memstream(&r->errors, &r->errors_len);
+
+	assert_non_null(err);
+	r->ret = fp_config_load_for(path, use, &r->cfg, err);
+	fclose(err);
+}
+
+/* Issue 8 item 17: reader errors (bad UTF-8, control characters) at their own line. */
+static void test_yaml_errors_at_their_line(void **state)
+{
+	(void)state;
+	EXPECT(VALID_HEAD "encap_port: 6080\n# caf\xc3\n",
+	       "11: yaml: invalid trailing UTF-8 octet (0x0a at column 7)");
+	EXPECT(VALID_HEAD "\xff: 1\n", "10: yaml: invalid leading UTF-8 octet (0xff at column 1)");
+	EXPECT(VALID_HEAD "timeouts:\n  udp: \"30\a\"\n",
+	       "11: yaml: control characters are not allowed (0x07 at column 11)");
+	EXPECT(VALID_HEAD "x: \"\x01\"\n",
+	       "10: yaml: control characters are not allowed (0x01 at column 5)");
+}
+
+/*
+ * Issue 8 item 17: a NUL byte ("\0" in double quotes) would cut a C string short, so
+ * "web\0evil" became "web" and "all\0x" the port "all". Values and keys with one are
+ * refused where they are.
+ */
+static void test_nul_bytes_refused(void **state)
+{
+	(void)state;
+	EXPECT(VIP_HEAD "  - name: \"web\\0evil\"\n"
+			"    address: 198.51.100.10\n"
+			"    port: \"all\\0x\"\n"
+			"    protocol: \"tcp\\0\"\n" ONE_BACKEND,
+	       "3: vips[0].name: must be a name, got text with a NUL byte ('web\\0...')",
+	       "5: vips[0].port: must be an integer, got text with a NUL byte ('all\\0...')",
+	       "6: vips[0].protocol: must be a word, got text with a NUL byte ('tcp\\0...')");
+	EXPECT(VALID_HEAD "\"table_size\\0x\": 7\n",
+	       "10: table_size: key with a NUL byte ('table_size\\0...')");
+	EXPECT("hash_key: \"5a1f0e9d8c7b6a594837261504f3e2d1\\0\"\n"
+	       "vips:\n"
+	       "  - {name: web, address: 198.51.100.10, port: 80, protocol: tcp,\n"
+	       "     backends: [{id: 1, address: \"10.0.0.1\\0:80\"}]}\n",
+	       "1: hash_key: must be 32 hex digits, got text with a NUL byte "
+	       "('5a1f0e9d8c7b6a594837261504f3e2d1\\0...')",
+	       "4: vips[0].backends[0].address: must be an IPv4 or IPv6 address, got text with a "
+	       "NUL byte ('10.0.0.1\\0...')");
+}
+
+/* @n VIPs of one backend each, after @head. Returns a malloc'd text. */
+static char *vips_text(const char *head, int n)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	fprintf(f, "%svips:\n", head);
+	for (int i = 0; i < n; i++)
+		fprintf(f,
+			"  - {name: v%d, address: 198.51.%d.%d, port: 80, protocol: tcp, "
+			"backends: [{id: 1, address: 10.0.0.1}]}\n",
+			i, 100 + i / 250, 1 + i % 250);
+	fclose(f);
+	return text;
+}
+
+/*
+ * Issue 8 item 17: every limit `lb up` and `backend up` enforce is the loader's, with a
+ * line, so `flowpin check` refuses what they would refuse.
+ */
+static void test_lb_and_backend_limits(void **state)
+{
+	struct load_result r;
+	char *text;
+
+	(void)state;
+	/* 33 VIPs -> 64 VIP slots x 2 x 16777213 buckets: more than the bucket array. */
+	text = vips_text("hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\ntable_size: 16777213\n", 33);
+	EXPECT(text, "2: table_size: 16777213 does not fit an LB node's bucket array with 33 VIPs "
+		     "(64 VIP slots x 2 tables x table_size <= 1073741823 buckets); use at most "
+		     "8388593");
+	load_text_for(text, FP_CONFIG_FOR_BACKEND, &r); /* backends have no buckets... */
+	assert_non_null(strstr(r.errors, ": lb_sources: missing")); /* ...but need sources */
+	assert_null(strstr(r.errors, "table_size"));
+	result_free(&r);
+	free(text);
+	/* The largest table_size that fits 33 VIPs loads. */
+	text = vips_text("hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\ntable_size: 8388593\n", 33);
+	load_text_for(text, FP_CONFIG_FOR_LB, &r);
+	if (r.ret)
+		fail_msg("%s", r.errors);
+	assert_int_equal(r.cfg->table_size, fp_config_max_table_size(fp_config_vip_slots(33)));
+	result_free(&r);
+	free(text);
+	assert_int_equal(fp_config_vip_slots(1), 8);
+	assert_int_equal(fp_config_vip_slots(5), 10);
+	assert_int_equal(fp_config_vip_slots(64), 64);
+
+	/* 1,100 LB sources: more than the backends' allowlist holds. */
+	{
+		char *head = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&head, &len);
+
+		fprintf(f, "hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\nlb_sources:\n");
+		for (int i = 0; i < 1100; i++)
+			fprintf(f, "  - 10.1.%d.%d\n", i / 256, i % 256);
+		fclose(f);
+		text = vips_text(head, 1);
+		free(head);
+		EXPECT(text, "3: lb_sources: at most 1024 prefixes (the backends' allowlist), "
+			     "got 1100");
+		free(text);
+	}
+	/* Backends need lb_sources; an LB node does not. */
+	load_text_for(VALID_HEAD, FP_CONFIG_FOR_BACKEND, &r);
+	assert_int_equal(r.ret, -EINVAL);
+	assert_non_null(strstr(r.errors, "for.yaml:1: lb_sources: missing: a backend would drop "
+					 "every encapsulated packet"));
+	result_free(&r);
+	load_text_for(VALID_HEAD "lb_sources: []\n", FP_CONFIG_FOR_FLEET, &r);
+	assert_int_equal(r.ret, -EINVAL);
+	assert_non_null(strstr(r.errors, "for.yaml:10: lb_sources: empty: a backend would drop"));
+	result_free(&r);
+	load_text_for(VALID_HEAD, FP_CONFIG_FOR_LB, &r);
+	assert_int_equal(r.ret, 0);
+	result_free(&r);
+}
+
+/* Issue 8 item 17: where each top-level setting is, for "needs a restart" messages. */
+static void test_setting_lines(void **state)
+{
+	struct load_result r;
+
+	(void)state;
+	load(write_file("lines.yaml", VALID_HEAD "timeouts: {udp: 10}\n"
+						 "table_size: 65537\n"),
+	     &r);
+	assert_int_equal(r.ret, 0);
+	assert_int_equal(r.cfg->lines.hash_key, 1);
+	assert_int_equal(r.cfg->lines.vips, 3); /* the list starts at its first item */
+	assert_int_equal(r.cfg->lines.timeouts, 10);
+	assert_int_equal(r.cfg->lines.table_size, 11);
+	assert_int_equal(r.cfg->lines.encap_port, 1); /* defaulted: the top-level mapping */
+	result_free(&r);
+}
+
+/* Writes @n "- *b" aliases of one backend into a VIP after @head; malloc'd text. */
+static char *aliased_backends(int n)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	fprintf(f, "hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n"
+		   "table_size: 16777213\n"
+		   "vips:\n"
+		   "  - name: web\n"
+		   "    address: 198.51.100.10\n"
+		   "    port: 443\n"
+		   "    protocol: tcp\n"
+		   "    backends:\n"
+		   "      - &b {id: 1, address: 10.0.0.1}\n");
+	for (int i = 1; i < n; i++)
+		fputs("      - *b\n", f);
+	fclose(f);
+	return text;
+}
+
+/*
+ * Issue 8 item 18: large and deep files are refused at once, naming the line (not
+ * timed: each case is one error message; before the caps they took seconds to minutes).
+ */
+static void test_size_and_depth_caps(void **state)
+{
+	struct load_result r;
+	char *text;
+	size_t n;
+
+	(void)state;
+	/* 100,000 aliases of one backend: the count is capped before any check runs. */
+	text = aliased_backends(100000);
+	EXPECT(text, "9: vips[0].backends: at most 4095 backends (ids are 1..4095), got 100000");
+	free(text);
+	/* 4,095 of them: every repeat found, once, against the first. */
+	text = aliased_backends(4095);
+	load(write_file("alias.yaml", text), &r);
+	assert_int_equal(r.ret, -EINVAL);
+	n = 0;
+	for (const char *p = r.errors; (p = strstr(p, "duplicate id 1 (also backends[0], line 9)"));
+	     p++)
+		n++;
+	assert_int_equal(n, 4094);
+	assert_non_null(strstr(r.errors, "vips[0].backends[4094].address: duplicate address "
+					 "10.0.0.1 (also backends[0], line 9)"));
+	result_free(&r);
+	free(text);
+
+	/* 200,000 nesting levels, flow style (libyaml's scanner is quadratic in these)... */
+	n = 200000;
+	text = malloc(2 * n + 64);
+	assert_non_null(text);
+	strcpy(text, "hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\nvips: ");
+	{
+		size_t at = strlen(text);
+
+		memset(text + at, '[', n);
+		memset(text + at + n, ']', n);
+		strcpy(text + at + 2 * n, "\n");
+	}
+	EXPECT(text, "2: yaml: nested more than 16 levels deep (a flowpin config needs 5)");
+	free(text);
+	/* ...and block style. */
+	EXPECT(VALID_HEAD "x:\n"
+			  " - - - - - - - - - - - - - - - - - - - - 1\n",
+	       "11: yaml: nested more than 16 levels deep (a flowpin config needs 5)");
+
+	/* More values than any config has. */
+	n = FP_CONFIG_MAX_VALUES + 1;
+	text = malloc(2 * n + 64);
+	assert_non_null(text);
+	strcpy(text, "x: [");
+	for (size_t i = 0, at = 4; i < n; i++, at += 2)
+		memcpy(text + at, i + 1 < n ? "1," : "1]", 2);
+	strcpy(text + 4 + 2 * n, "\n");
+	EXPECT(text, "1: yaml: more than 2097152 values: far more than a flowpin config holds");
+	free(text);
+
+	/* More bytes than any config has: refused at the line where the cap falls. */
+	n = FP_CONFIG_MAX_BYTES + 10;
+	text = malloc(n + 1);
+	assert_non_null(text);
+	memset(text, '#', n);
+	for (size_t i = 99; i < n; i += 100)
+		text[i] = '\n'; /* 100-byte comment lines */
+	text[n] = '\0';
+	EXPECT(text, "167773: yaml: the file is larger than 16777216 bytes (16 MiB): no flowpin "
+		     "config is that big");
+	free(text);
+}
+
+/* Issue 8 item 20: published keys, and backends that need no key. */
+static void test_hash_key_rules(void **state)
+{
+	struct load_result r;
+
+	(void)state;
+#define BODY                                                                                   \
+	"vips: [{name: w, address: 198.51.100.1, port: 80, protocol: tcp, backends: [{id: 1, " \
+	"address: 10.0.0.1}]}]\n"                                                              \
+	"lb_sources: [10.9.0.0/24]\n"
+#define PUBLISHED                                                                     \
+	"1: hash_key: is a key published with flowpin (the example's or the lab's): " \
+	"whoever knows it can aim flows at one backend; generate one with 'od -An "   \
+	"-tx1 -N16 /dev/urandom | tr -d \" \\n\"' (a lab or test may set "            \
+	"allow_example_key: true)"
+	EXPECT("hash_key: 000102030405060708090a0b0c0d0e0f\n" BODY, PUBLISHED);
+	EXPECT("hash_key: 0123456789ABCDEF0123456789abcdef\n" BODY, PUBLISHED);
+	EXPECT("hash_key: 00000000000000000000000000000000\n" BODY, PUBLISHED);
+	EXPECT("hash_key: 000102030405060708090a0b0c0d0e0f\nallow_example_key: yes\n" BODY,
+	       "2: allow_example_key: must be false or true, got 'yes'", PUBLISHED);
+	EXPECT("hash_key: 000102030405060708090a0b0c0d0e0f\nallow_example_key: false\n" BODY,
+	       PUBLISHED);
+	load_text_for("hash_key: 000102030405060708090a0b0c0d0e0f\nallow_example_key: true\n" BODY,
+		      FP_CONFIG_FOR_FLEET, &r);
+	assert_int_equal(r.ret, 0);
+	assert_string_equal(r.errors, "");
+	assert_true(r.cfg->have_hash_key);
+	result_free(&r);
+	/* Backends never hash: no key is needed, and a published one harms nothing there. */
+	load_text_for(BODY, FP_CONFIG_FOR_BACKEND, &r);
+	if (r.ret)
+		fail_msg("%s", r.errors);
+	assert_false(r.cfg->have_hash_key);
+	result_free(&r);
+	load_text_for("hash_key: 000102030405060708090a0b0c0d0e0f\n" BODY, FP_CONFIG_FOR_BACKEND,
+		      &r);
+	assert_int_equal(r.ret, 0);
+	result_free(&r);
+	load_text_for("hash_key: nope\n" BODY, FP_CONFIG_FOR_BACKEND, &r); /* checked if there */
+	assert_int_equal(r.ret, -EINVAL);
+	result_free(&r);
+	/* An LB node needs one. */
+	load_text_for(BODY, FP_CONFIG_FOR_LB, &r);
+	assert_int_equal(r.ret, -EINVAL);
+	assert_non_null(strstr(r.errors, "for.yaml:1: hash_key: missing (required)"));
+	result_free(&r);
+#undef BODY
+#undef PUBLISHED
+}
+
+/* Issue 8 item 20: a key file others can read is named, with the fix; it still loads. */
+static void test_key_file_mode(void **state)
+{
+	static const struct {
+		mode_t mode;
+		const char *who; /* NULL: no warning */
+	} cases[] = { { 0600, NULL },
+		      { 0400, NULL },
+		      { 0640, "its group" },
+		      { 0644, "every user" },
+		      { 0604, "every user" } };
+	const char *path = write_file("mode.yaml", VALID_HEAD);
+	char want[600];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct load_result r;
+
+		assert_int_equal(chmod(path, cases[i].mode), 0);
+		load(path, &r);
+		assert_int_equal(r.ret, 0);
+		assert_non_null(r.cfg);
+		if (!cases[i].who) {
+			assert_string_equal(r.errors, "");
+		} else {
+			snprintf(want, sizeof(want),
+				 "%1$s:1: hash_key: warning: %1$s is readable by %2$s (mode "
+				 "%3$04o): "
+				 "the hash key is the fleet's secret; chmod 600 %1$s\n",
+				 path, cases[i].who, (unsigned int)cases[i].mode);
+			assert_string_equal(r.errors, want);
+		}
+		result_free(&r);
+	}
+	/* Published keys are no secret: no warning (the LB refuses them anyway). */
+	path = write_file("published.yaml",
+			  "hash_key: 000102030405060708090a0b0c0d0e0f\n"
+			  "allow_example_key: true\n"
+			  "vips: [{name: w, address: 198.51.100.1, port: 80, "
+			  "protocol: tcp, backends: [{id: 1, address: 10.0.0.1}]}]\n");
+	assert_int_equal(chmod(path, 0644), 0);
+	{
+		struct load_result r;
+
+		load(path, &r);
+		assert_int_equal(r.ret, 0);
+		assert_string_equal(r.errors, "");
+		result_free(&r);
+	}
 }
 
 static void test_names(void **state)
@@ -720,6 +1090,13 @@ int main(void)
 		cmocka_unit_test(test_permission_denied),
 		cmocka_unit_test(test_shuffled_config_same_tables),
 		cmocka_unit_test(test_damaged_files),
+		cmocka_unit_test(test_yaml_errors_at_their_line),
+		cmocka_unit_test(test_nul_bytes_refused),
+		cmocka_unit_test(test_lb_and_backend_limits),
+		cmocka_unit_test(test_setting_lines),
+		cmocka_unit_test(test_size_and_depth_caps),
+		cmocka_unit_test(test_hash_key_rules),
+		cmocka_unit_test(test_key_file_mode),
 		cmocka_unit_test(test_names),
 	};
 
