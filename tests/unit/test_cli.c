@@ -116,7 +116,7 @@ static void test_check_ok_and_errors(void **state)
 				 "table_size 65537, encap_port 6080, 3 LB source prefixes\n");
 	free(out);
 	assert_int_equal(run(&out, "check --config examples/flowpin.yaml"), 1);
-	assert_non_null(strstr(out, "examples/flowpin.yaml:13: hash_key: is a key published with "
+	assert_non_null(strstr(out, "examples/flowpin.yaml:16: hash_key: is a key published with "
 				    "flowpin"));
 	free(out);
 

@@ -256,7 +256,7 @@ static void test_example_file_is_valid(void **state)
 	load("examples/flowpin.yaml", &r);
 	assert_int_equal(r.ret, -EINVAL);
 	assert_null(r.cfg);
-	assert_non_null(strstr(r.errors, "examples/flowpin.yaml:13: hash_key: is a key "
+	assert_non_null(strstr(r.errors, "examples/flowpin.yaml:16: hash_key: is a key "
 					 "published with flowpin"));
 	result_free(&r);
 }
