@@ -24,6 +24,7 @@ export FLOWPIN=$PWD/build/flowpin TMP=$tmp
 
 cat >"$tmp/flowpin.yaml" <<EOF
 hash_key: 000102030405060708090a0b0c0d0e0f
+allow_example_key: true
 table_size: 307
 lb_sources:
   - 10.99.0.1
