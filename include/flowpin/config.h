@@ -24,11 +24,11 @@
 /*
  * Caps on the file itself, checked before libyaml builds the document (its scanner is
  * quadratic in nesting, and every value costs memory): far above what a real fleet
- * needs (64 VIPs x 4095 backends fit), far below what hurts.
+ * needs (150,000 backends written as "- {id: N, address: A}" fit), far below what hurts.
  */
 #define FP_CONFIG_MAX_BYTES  (16 << 20)
 #define FP_CONFIG_MAX_DEPTH  16 /* a flowpin config nests 5 deep */
-#define FP_CONFIG_MAX_VALUES (2 << 20)
+#define FP_CONFIG_MAX_VALUES (1 << 20)
 
 /*
  * An LB node's bucket array holds VIP slots x 2 generations x table_size buckets of 4
