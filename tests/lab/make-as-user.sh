@@ -29,7 +29,11 @@ cat >"$tmp/fake-sudo" <<'FAKE'
 for a; do printf '[%s]' "$a"; done >"${FAKE_SUDO_LOG:?}"
 FAKE
 chmod a+rx "$tmp/fake-sudo"
-as_nobody() { (cd "$tmp/src" && setpriv --reuid=65534 --regid=65534 --clear-groups "$@"); }
+# A clean environment: run from `make test` (MAKEFLAGS, CI=true ...), the makes below
+# would inherit the caller's variables.
+clean_env=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/)
+as_nobody() { (cd "$tmp/src" && setpriv --reuid=65534 --regid=65534 --clear-groups \
+	"${clean_env[@]}" "$@"); }
 
 for goal in test demo; do
 	out=$(as_nobody make "$goal" SUDO=fp-no-such-sudo 2>&1)
@@ -43,7 +47,7 @@ for goal in test demo; do
 	fi
 
 	log=$tmp/out/sudo-$goal.log
-	out=$(as_nobody env TIERS="unit bpf" FAKE_SUDO_LOG="$log" make "$goal" \
+	out=$(as_nobody TIERS="unit bpf" FAKE_SUDO_LOG="$log" make "$goal" \
 		TEST_FILTER=lb_modes SUDO="$tmp/fake-sudo" 2>&1)
 	rc=$?
 	want="[make][--no-print-directory][$goal][TIERS=unit bpf][TEST_FILTER=lb_modes]"
@@ -57,7 +61,8 @@ for goal in test demo; do
 done
 
 log=$tmp/out/sudo-root.log
-out=$(cd "$tmp/src" && FAKE_SUDO_LOG="$log" make -n test SUDO="$tmp/fake-sudo" 2>&1)
+out=$(cd "$tmp/src" && "${clean_env[@]}" FAKE_SUDO_LOG="$log" make -n test \
+	SUDO="$tmp/fake-sudo" 2>&1)
 if [ ! -e "$log" ] && grep -q "bash scripts/deps.sh" <<<"$out" &&
 	grep -q "bash scripts/run-tests.sh" <<<"$out"; then
 	tap ok "make test as root runs deps and the tests directly, not through sudo"
@@ -65,8 +70,8 @@ else
 	tap fail "make test as root runs deps and the tests directly, not through sudo" \
 		"sudo called: $(cat "$log" 2>/dev/null)" "$out"
 fi
-out=$(cd "$tmp/src" && PATH=/usr/sbin:/usr/bin:/sbin:/bin FAKE_SUDO_LOG="$log" \
-	SUDO="$tmp/fake-sudo" bash scripts/deps.sh 2>&1)
+out=$(cd "$tmp/src" && "${clean_env[@]}" FAKE_SUDO_LOG="$log" SUDO="$tmp/fake-sudo" \
+	bash scripts/deps.sh 2>&1)
 rc=$?
 if [ "$rc" -eq 0 ] && [ ! -e "$log" ]; then
 	tap ok "scripts/deps.sh as root needs no sudo"
