@@ -12,20 +12,40 @@
  *
  * Every packet ends in exactly one verdict counter (flowpin/maps.h FP_COUNTERS).
  *
- * SYN-flood rule (why spoofed SYNs cannot evict established entries):
- *  - hash+table, full: a SYN never creates a session entry; the hash is authoritative
- *    for a new flow anyway. The first non-SYN packet of a flow creates it, but only
- *    when the flow's bucket did not move in the last generation change (then the
- *    owner is certainly right). In `full`, a packet of a moved bucket without a
- *    session carries the hop list every time and creates nothing: the LB cannot know
- *    which of the two owners has the socket. In hash+table the owner is inserted
- *    (that mode has no second chance; the hash decides).
- *  - table: has nothing but the table, so it must insert on the first packet it sees
- *    (SYN or not). That insert, like every insert in every mode, is subject to a
- *    per-CPU new-entry rate (new_flow_rate per second): a flood can fill at most that
- *    many entries per second per CPU, and above it packets are still forwarded
- *    (round-robin) but remembered nowhere.
- * Spoofed ACK or UDP floods in the hash modes are bounded by the same rate limit.
+ * Session admission (why a flood of never-seen tuples cannot evict established flows;
+ * docs/security.md "Floods of never-seen flows"):
+ *  - A flow without a session entry is first remembered in `probation`, a direct-mapped
+ *    array of 64-bit marks indexed and tagged by bits of its keyed flow hash
+ *    (flowpin/maps.h struct fp_probation_mark). The session entry is created only when
+ *    a later packet of the same flow finds its mark (promotion, `session_insert`):
+ *    spoofed packets from random tuples never repeat a tuple, so they churn probation
+ *    and nothing else. Promotions stay under the per-CPU new-flow rate (new_flow_rate
+ *    per second).
+ *  - The session table is one LRU shared by every CPU (not per-CPU lists, which gave
+ *    each CPU entries / CPUs), and only promotions insert into it, so only flows that
+ *    repeat a tuple can make it evict. Why an LRU and not a hash that never evicts: the
+ *    LB cannot tell a closed flow from an idle one (a FIN or RST proves nothing, the
+ *    pinning rule below), so closed flows keep their entries until the idle timeout;
+ *    a table that never evicts would fill with them on any busy node (262144 entries
+ *    last 7200 s: 36 new connections per second). An attacker who repeats every
+ *    spoofed tuple is promoted at most new_flow_rate times per CPU per second, and
+ *    evicts at that rate the least recently used entries (idle or closed flows first).
+ *  - hash+table, full: a SYN touches neither table; the hash is authoritative for a new
+ *    flow. Its first non-SYN packet is marked, the second promoted, and only when the
+ *    flow's bucket did not move in the last generation change (then the owner is
+ *    certainly right). In `full`, a packet of a moved bucket without a session carries
+ *    the hop list every time and creates nothing: the LB cannot know which of the two
+ *    owners has the socket. In hash+table the owner is inserted (no second chance
+ *    there; the hash decides).
+ *  - table: has nothing but its table, so the mark keeps the backend round robin chose
+ *    for the first packet (SYN or not); later packets of the flow go there, and its
+ *    first non-SYN packet after the mark promotes it (normally the handshake ACK). A
+ *    mark is trusted for the transitory timeout; a flow that cannot be promoted (rate
+ *    cap) keeps its mark fresh.
+ *  - ICMP errors, FIN and RST never mark or promote (ICMP errors and, in table mode,
+ *    every packet still read the mark).
+ *  - Marks and entries are written at one place, admit(), once step 6 has sent the
+ *    packet (lb(), step 5b): a dropped packet leaves no state.
  *
  * Pinning rule (why an off-path packet cannot move or shorten a flow's pinning): the
  * LB sees one direction of a connection and no sequence number it could check, so a
@@ -96,7 +116,8 @@ const volatile __u32 source_v6[4] = {};			 /* all 0: no IPv6 source */
 const volatile __u64 timeout_established_ns = 7200ULL * 1000000000ULL;
 const volatile __u64 timeout_transitory_ns = 30ULL * 1000000000ULL;
 const volatile __u64 timeout_udp_ns = 300ULL * 1000000000ULL;
-const volatile __u32 new_flow_rate = 0; /* session entries per CPU per second, 0: no limit */
+const volatile __u32 new_flow_rate = 0;	  /* session entries per CPU per second, 0: no limit */
+const volatile __u32 probation_slots = 1; /* a power of two */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -121,13 +142,20 @@ struct {
 } backends SEC(".maps");
 
 struct {
+	/* One LRU for every CPU (session admission above: only promotions insert). */
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, struct fp_flow_key);
 	__type(value, struct fp_session);
 	__uint(max_entries, 1); /* session_entries */
-	/* Per-CPU LRU lists: no shared lock on the insert path. */
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 } sessions SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fp_probation_mark);
+	__uint(max_entries, 1); /* probation_slots, a power of two */
+	__uint(map_flags, BPF_F_MMAPABLE);
+} probation SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -184,12 +212,19 @@ struct packet {
 	__u8 ttl;	/* IPv4 TTL / IPv6 hop limit, as received (never changed) */
 };
 
+/* What admit() does once the packet is on its way (session admission above). */
+#define ADMIT_NONE    0
+#define ADMIT_MARK    1 /* remember the flow (and hop[0]) in probation */
+#define ADMIT_PROMOTE 2 /* create its session entry (for hop[0]) */
+
 /* The backend(s) chosen for a packet, and its outer UDP source port. */
 struct choice {
 	__u16 hop[FP_MAX_HOPS];
 	__u8 hop_count;
-	__u8 remember; /* step 5 wants a session entry: made once step 6 has sent it */
-	__u16 sport;   /* fp_hash_sport() of the flow, host order */
+	__u8 admit;  /* ADMIT_*: step 5's admission, done once step 6 has sent it */
+	__u16 sport; /* fp_hash_sport() of the flow, host order */
+	__u32 slot;  /* probation slot and tag of the flow (admit != ADMIT_NONE) */
+	__u32 tag;
 };
 
 #define TCP_FLAGS_SYN 0x02
@@ -627,44 +662,136 @@ static __always_inline int insert_allowed(__u64 now, struct fp_ratelimit *rl)
 	return 1;
 }
 
-static __always_inline void session_insert(const struct fp_vip *vip, const struct packet *pkt,
-					   const struct choice *ch, struct fp_stats *st, __u64 now,
-					   struct fp_ratelimit *rl)
+/* A packet that may be remembered in probation: not an ICMP error, not FIN or RST. */
+static __always_inline int admissible(const struct packet *pkt)
+{
+	return !pkt->icmp && !(pkt->flow.proto == IPPROTO_TCP &&
+			       (pkt->tcp_flags & (TCP_FLAGS_FIN | TCP_FLAGS_RST)));
+}
+
+static __always_inline struct fp_probation_mark *probation_lookup(__u32 slot)
+{
+	return bpf_map_lookup_elem(&probation, &slot);
+}
+
+/* Reads a mark whole (one 64-bit load: other CPUs write it with one store). */
+static __always_inline struct fp_probation_mark probation_read(const struct fp_probation_mark *p)
+{
+	__u64 raw = *(const volatile __u64 *)p;
+	struct fp_probation_mark m;
+
+	__builtin_memcpy(&m, &raw, sizeof(m));
+	return m;
+}
+
+static __always_inline void probation_write(struct fp_probation_mark *p, __u32 tag, __u16 backend,
+					    __u64 now)
+{
+	struct fp_probation_mark m = { .tag = tag, .backend = backend };
+	__u64 raw;
+
+	m.stamp = fp_probation_stamp(now);
+	__builtin_memcpy(&raw, &m, sizeof(raw));
+	*(volatile __u64 *)p = raw;
+}
+
+/* Whether @m is a mark of the flow tagged @tag set within the transitory timeout. */
+static __always_inline int probation_live(struct fp_probation_mark m, __u64 now)
+{
+	return m.backend != FP_NO_BACKEND &&
+	       (__u16)(fp_probation_stamp(now) - m.stamp) <= (timeout_transitory_ns >> 30);
+}
+
+/*
+ * Step 5's admission decision for a flow with no session (session admission above):
+ * the flow's probation mark decides between marking it and promoting it. Returns the
+ * mark when it is this flow's and live (table mode reads its backend), else one with
+ * backend FP_NO_BACKEND.
+ */
+static __always_inline struct fp_probation_mark admission(const struct packet *pkt, __u64 hash,
+							  __u64 now, struct choice *ch)
+{
+	struct fp_probation_mark m = {}, *p;
+
+	ch->slot = fp_probation_slot(hash, probation_slots);
+	ch->tag = fp_probation_tag(hash);
+	p = probation_lookup(ch->slot);
+	if (p) {
+		m = probation_read(p);
+		if (m.tag != ch->tag || !probation_live(m, now))
+			m.backend = FP_NO_BACKEND;
+	}
+	if (!admissible(pkt))
+		ch->admit = ADMIT_NONE;
+	else if (m.backend == FP_NO_BACKEND)
+		ch->admit = ADMIT_MARK;
+	else
+		ch->admit = is_syn(pkt) ? ADMIT_NONE : ADMIT_PROMOTE;
+	return m;
+}
+
+/* Creates the session entry of a promoted flow. Returns 1 when it exists now. */
+static __always_inline int session_insert(const struct fp_vip *vip, const struct packet *pkt,
+					  const struct choice *ch, struct fp_stats *st, __u64 now)
 {
 	struct fp_session s = {};
+	struct fp_ratelimit *rl;
+	__u32 zero = 0;
 
-	if (pkt->icmp)
-		return;
-	if (pkt->flow.proto == IPPROTO_TCP && (pkt->tcp_flags & (TCP_FLAGS_FIN | TCP_FLAGS_RST)))
-		return; /* nothing to remember about a flow that is ending */
+	rl = bpf_map_lookup_elem(&ratelimit, &zero);
+	if (!rl)
+		return 0;
 	if (!insert_allowed(now, rl)) {
 		count(st, FP_CNT_SESSION_RATE_LIMITED);
-		return;
+		return 0;
 	}
 	s.last_seen_ns = now;
 	s.generation = vip->generation;
 	s.backend = ch->hop[0];
 	s.outer_sport = ch->sport;
-	if (pkt->flow.proto == IPPROTO_UDP)
-		s.state = FP_SESS_UDP;
-	else
-		s.state = is_syn(pkt) ? FP_SESS_TCP_SYN : FP_SESS_TCP_EST;
-	if (!bpf_map_update_elem(&sessions, &pkt->flow, &s, BPF_ANY))
-		count(st, FP_CNT_SESSION_INSERT);
+	s.state = pkt->flow.proto == IPPROTO_UDP ? FP_SESS_UDP : FP_SESS_TCP_EST;
+	if (bpf_map_update_elem(&sessions, &pkt->flow, &s, BPF_ANY))
+		return 0;
+	count(st, FP_CNT_SESSION_INSERT);
+	return 1;
 }
 
 /*
- * Step 5: no session. The flow hash picks the backend(s) by the VIP's pinning mode and
- * decides, as the SYN-flood rule above says, whether the flow gets an entry
- * (@ch->remember); remember_flow() makes it once step 6 has sent the packet. Returns
- * CONTINUE with @ch filled, or a final verdict.
+ * The one place where a flow without a session leaves state (session admission
+ * above), called once step 6 has sent the packet (lb(), 5b): a mark in
+ * probation for its first packet, the session entry for a later one. A flow that
+ * cannot be promoted keeps a fresh mark (table mode reads its backend from it).
+ */
+static __always_inline void admit(const struct fp_vip *vip, const struct packet *pkt,
+				  const struct choice *ch, struct fp_stats *st, __u64 now)
+{
+	struct fp_probation_mark *p;
+
+	if (ch->admit == ADMIT_PROMOTE && session_insert(vip, pkt, ch, st, now))
+		return;
+	p = probation_lookup(ch->slot);
+	if (!p)
+		return;
+	if (ch->admit == ADMIT_MARK) {
+		struct fp_probation_mark old = probation_read(p);
+
+		if (old.tag != ch->tag && probation_live(old, now))
+			count(st, FP_CNT_PROBATION_EVICT);
+		count(st, FP_CNT_PROBATION_INSERT);
+	}
+	probation_write(p, ch->tag, ch->hop[0], now);
+}
+
+/*
+ * Step 5: no session. The flow hash picks the backend(s) by the VIP's pinning mode
+ * (table mode: its probation mark first); ch->admit says what admit() records, as the
+ * session admission rule above says. Returns CONTINUE with @ch filled, or a final
+ * verdict.
  */
 static __always_inline int choose_backend(const struct fp_vip *vip, const struct packet *pkt,
-					  __u64 hash, __u64 now, struct fp_stats *st,
-					  struct choice *ch)
+					  __u64 hash, __u64 now, struct choice *ch)
 {
 	__u8 mode = vip->pinning;
-	struct fp_ratelimit *rl;
 	struct fp_bucket *b;
 	__u32 zero = 0;
 
@@ -672,10 +799,23 @@ static __always_inline int choose_backend(const struct fp_vip *vip, const struct
 	ch->sport = fp_hash_sport(hash);
 	if (mode == PIN_NONE || mode == PIN_TABLE) {
 		/* A list of the active backends, no consistent hashing. */
+		struct fp_ratelimit *rl;
 		__u32 n = vip->n_list, pos;
 
 		if (!n || n > table_size)
 			return VERDICT(XDP_DROP, FP_CNT_DROP_NO_BACKEND);
+		if (mode == PIN_TABLE) {
+			/* The backend the flow's first packet went to, if it is still up. */
+			struct fp_probation_mark m = admission(pkt, hash, now, ch);
+			struct fp_backend_entry *be = lookup_backend(vip, m.backend);
+
+			if (be && be->id == m.backend && !(be->flags & FP_BACKEND_F_DOWN)) {
+				ch->hop[0] = m.backend;
+				return CONTINUE;
+			}
+			/* A new choice: a first packet again. */
+			ch->admit = admissible(pkt) ? ADMIT_MARK : ADMIT_NONE;
+		}
 		rl = bpf_map_lookup_elem(&ratelimit, &zero);
 		if (!rl)
 			return VERDICT(XDP_DROP, FP_CNT_DROP_NO_BACKEND);
@@ -687,7 +827,6 @@ static __always_inline int choose_backend(const struct fp_vip *vip, const struct
 		if (!b || b->owner == FP_NO_BACKEND)
 			return VERDICT(XDP_DROP, FP_CNT_DROP_NO_BACKEND);
 		ch->hop[0] = b->owner;
-		ch->remember = mode == PIN_TABLE;
 		return CONTINUE;
 	}
 
@@ -699,7 +838,8 @@ static __always_inline int choose_backend(const struct fp_vip *vip, const struct
 	if (mode == PIN_HASH || is_syn(pkt))
 		return CONTINUE;
 	if (b->previous == b->owner || b->previous == FP_NO_BACKEND || mode == PIN_HASH_TABLE) {
-		ch->remember = 1;
+		if (admissible(pkt))
+			admission(pkt, hash, now, ch);
 		return CONTINUE;
 	}
 	/* full, bucket moved: second chance, and no entry for an owner we cannot know. */
@@ -964,17 +1104,6 @@ static __always_inline __u32 cache_epoch(void)
 	return i ? i->cache_epoch : 0;
 }
 
-/* Step 5's session entry, for a packet step 6 sent (flowpin/maps.h struct fp_session). */
-static __always_inline void remember_flow(const struct fp_vip *vip, const struct packet *pkt,
-					  const struct choice *ch, struct fp_stats *st, __u64 now)
-{
-	__u32 zero = 0;
-	struct fp_ratelimit *rl = bpf_map_lookup_elem(&ratelimit, &zero);
-
-	if (rl)
-		session_insert(vip, pkt, ch, st, now, rl);
-}
-
 static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 {
 	struct packet pkt = {};
@@ -1038,16 +1167,17 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 		count(st, is_syn(&pkt) ? FP_CNT_MISS_SYN : FP_CNT_MISS_NON_SYN);
 		key.k0 = hash_k0;
 		key.k1 = hash_k1;
-		v = choose_backend(&vip, &pkt, fp_flow_hash(&key, &pkt.flow), now, st, &ch);
+		v = choose_backend(&vip, &pkt, fp_flow_hash(&key, &pkt.flow), now, &ch);
 		if (v != CONTINUE)
 			return v;
 	}
 	/* 6. Encapsulate and send. */
 	v = forward(ctx, &vip, &pkt, now, &ch, st);
-	/* 5b. Only a packet that left makes an entry: one dropped in step 6 (too big, no
-	 * route) must not pin, or fill the table with, a flow that never reached anyone. */
-	if (ch.remember && encapsulated(v))
-		remember_flow(&vip, &pkt, &ch, st, now);
+	/* 5b. Admission (a probation mark or a session entry) only for a packet that
+	 * left: one dropped in step 6 (too big, no route) must not pin, or fill the
+	 * table with, a flow that never reached anyone. */
+	if (ch.admit != ADMIT_NONE && encapsulated(v))
+		admit(&vip, &pkt, &ch, st, now);
 	return v;
 }
 

@@ -34,11 +34,12 @@ enum {
 	M_INFO,
 	M_FLOW_CACHE,
 	M_VIP_CACHE,
+	M_PROBATION,
 	M_N
 };
-static const char *const map_names[M_N] = { "vips",	  "buckets",  "backends",  "sessions",
-					    "stats",	  "traffic",  "ratelimit", "info",
-					    "flow_cache", "vip_cache" };
+static const char *const map_names[M_N] = { "vips",	  "buckets",   "backends",  "sessions",
+					    "stats",	  "traffic",   "ratelimit", "info",
+					    "flow_cache", "vip_cache", "probation" };
 #define PROG_PIN "prog"
 
 struct fp_lb {
@@ -124,7 +125,7 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 	struct fp_lb_opts none = {};
 	struct fp_lb *lb = NULL;
 	struct lb *skel = NULL;
-	__u32 max_vips, sessions, zero = 0;
+	__u32 max_vips, sessions, probation, zero = 0;
 	int err;
 
 	*out = NULL;
@@ -151,6 +152,15 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 		return -EINVAL;
 	}
 	sessions = opts->session_entries ? opts->session_entries : FP_LB_DEFAULT_SESSIONS;
+	probation = opts->probation_slots ? opts->probation_slots : sessions * 4;
+	if (probation < FP_LB_MIN_PROBATION)
+		probation = FP_LB_MIN_PROBATION;
+	if (probation > FP_LB_MAX_PROBATION) {
+		fp_err("lb: %u probation slots: at most %u\n", probation, FP_LB_MAX_PROBATION);
+		return -EINVAL;
+	}
+	while (probation & (probation - 1)) /* up to a power of two */
+		probation = (probation | (probation - 1)) + 1;
 
 	lb = calloc(1, sizeof(*lb));
 	if (!lb)
@@ -192,6 +202,9 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 		err = bpf_map__set_max_entries(skel->maps.traffic, max_vips * FP_BACKEND_SLOTS);
 	if (!err)
 		err = bpf_map__set_max_entries(skel->maps.sessions, sessions);
+	if (!err)
+		err = bpf_map__set_max_entries(skel->maps.probation, probation);
+	skel->rodata->probation_slots = probation;
 	if (err)
 		goto out;
 	err = lb__load(skel);
@@ -211,6 +224,7 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 	lb->fd[M_INFO] = bpf_map__fd(skel->maps.info);
 	lb->fd[M_FLOW_CACHE] = bpf_map__fd(skel->maps.flow_cache);
 	lb->fd[M_VIP_CACHE] = bpf_map__fd(skel->maps.vip_cache);
+	lb->fd[M_PROBATION] = bpf_map__fd(skel->maps.probation);
 
 	lb->info.magic = FP_INFO_MAGIC;
 	lb->info.table_size = cfg->table_size;
@@ -225,6 +239,7 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 	lb->info.timeout_tcp_transitory = cfg->timeouts.tcp_transitory;
 	lb->info.timeout_udp = cfg->timeouts.udp;
 	lb->info.new_flow_rate = skel->rodata->new_flow_rate;
+	lb->info.probation_slots = probation;
 	if (opts->have_source_v4)
 		memcpy(lb->info.source_v4, opts->source_v4.a + 12, 4);
 	if (opts->have_source_v6)
@@ -1160,9 +1175,59 @@ int fp_lb_for_each_session(const struct fp_lb *lb, fp_lb_session_cb cb, void *ct
 	return err == -ENOENT ? 0 : err;
 }
 
+static __u64 monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_coarse_ns()'s clock */
+	return (__u64)ts.tv_sec * NSEC + (__u64)ts.tv_nsec;
+}
+
+/* The probation array, mmapped (flowpin/maps.h struct fp_probation_mark). */
+static int map_probation(const struct fp_lb *lb, struct fp_probation_mark **out, size_t *len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	*len = ((size_t)lb->info.probation_slots * sizeof(**out) + page - 1) / page * page;
+	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, lb->fd[M_PROBATION], 0);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+
+		fp_err("lb: cannot mmap the probation map: %s\n", strerror(errno));
+		return err;
+	}
+	*out = p;
+	return 0;
+}
+
+int fp_lb_count_probation(const struct fp_lb *lb, __u32 *live)
+{
+	__u16 now = fp_probation_stamp(monotonic_ns());
+	__u32 window = lb ? lb->info.timeout_tcp_transitory * NSEC >> 30 : 0;
+	struct fp_probation_mark *m;
+	size_t len;
+	int err;
+
+	*live = 0;
+	if (!lb)
+		return -EINVAL;
+	err = map_probation(lb, &m, &len);
+	if (err)
+		return err;
+	/* The data plane's rule (bpf/lb.bpf.c probation_live()). */
+	for (__u32 i = 0; i < lb->info.probation_slots; i++)
+		if (m[i].backend != FP_NO_BACKEND && (__u16)(now - m[i].stamp) <= window)
+			(*live)++;
+	munmap(m, len);
+	return 0;
+}
+
 int fp_lb_clear_sessions(struct fp_lb *lb)
 {
+	struct fp_probation_mark *m;
 	struct fp_flow_key key;
+	size_t len;
 	int err = 0;
 
 	if (!lb)
@@ -1170,6 +1235,12 @@ int fp_lb_clear_sessions(struct fp_lb *lb)
 	while (!err && !bpf_map_get_next_key(lb->fd[M_SESSIONS], NULL, &key))
 		if (bpf_map_delete_elem(lb->fd[M_SESSIONS], &key) && errno != ENOENT)
 			err = -errno;
+	if (!err)
+		err = map_probation(lb, &m, &len);
+	if (!err) {
+		memset(m, 0, (size_t)lb->info.probation_slots * sizeof(*m));
+		munmap(m, len);
+	}
 	/* The flow caches still hold what the deleted entries said. */
 	if (!lock(lb)) {
 		int e2 = bump_cache_epoch(lb);

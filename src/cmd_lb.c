@@ -112,7 +112,8 @@ static const struct subcommand subcommands[] = {
 	  ",dev,vip,backend,pin-root,",
 	  "The session table, one flow per line: protocol, source, destination (the VIP),\n"
 	  "backend id and address, generation, state, idle seconds. IPv6 with a port:\n"
-	  "--vip [ADDR]:PORT. The count goes to stderr.\n" },
+	  "--vip [ADDR]:PORT. The count goes to stderr, with the number of flows in\n"
+	  "probation (seen once, no entry yet; not listed).\n" },
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -1073,6 +1074,8 @@ static int lb_flows(const struct lb_opts *o, const struct lb_paths *p)
 {
 	struct flows_filter f = { .vip_port = -1, .backend = o->backend };
 	struct fp_lb *lb = NULL;
+	struct fp_info info = { 0 };
+	__u32 probation = 0;
 	int err, rc = 1;
 
 	if (o->vip && parse_vip_filter(o->vip, &f)) {
@@ -1099,6 +1102,15 @@ static int lb_flows(const struct lb_opts *o, const struct lb_paths *p)
 	}
 	fflush(stdout); /* the count follows the flows, also when both go to a terminal */
 	fprintf(stderr, "%zu flows shown\n", f.shown);
+	/* Probation keeps a fingerprint of each flow, not its tuple: a count, every VIP. */
+	err = fp_lb_count_probation(lb, &probation);
+	if (!err)
+		err = fp_lb_info(lb, &info);
+	if (!err)
+		fprintf(stderr,
+			"%u flows in probation (first packet seen in the last %u s, all VIPs: "
+			"not listed)\n",
+			probation, info.timeout_tcp_transitory);
 	rc = 0;
 out:
 	fp_lb_close(lb);

@@ -95,9 +95,9 @@ static void usage(FILE *out)
 		"  N VERDICT vip=ADDR:PORT/PROTO backend=ID(ADDR) hops=ADDR[,ADDR] gen=G "
 		"reason=COUNTER[,COUNTER]\n"
 		"\n"
-		"  --lb-state fresh  every packet meets an empty session table, as on an LB node\n"
-		"                    that never saw the flow (default)\n"
-		"  --lb-state keep   the session table persists across the capture\n"
+		"  --lb-state fresh  every packet meets an empty session table and probation,\n"
+		"                    as on an LB node that never saw the flow (default)\n"
+		"  --lb-state keep   the session table and probation persist across the capture\n"
 		"  --nexthop-mac MAC destination MAC of forwarded frames (default "
 		"02:66:70:00:00:fe);\n"
 		"                    replay resolves every next hop to it in a private network\n"
@@ -1088,6 +1088,10 @@ int cmd_replay(int argc, char **argv)
 	/* Replay decides every packet: no new-flow ceiling, or a busy capture would turn
 	 * into rate-limit decisions the live node would not make at that pace. */
 	opts.new_flow_rate = UINT32_MAX;
+	/* fresh empties the session table and probation before every packet: keep the
+	 * array it wipes small. */
+	if (!keep)
+		opts.probation_slots = FP_LB_MIN_PROBATION;
 	err = fp_lb_open(cfg, &opts, &lb);
 	if (err) {
 		fp_err("cannot load the XDP program: %s\n", strerror(-err));

@@ -11,7 +11,9 @@
  *   buckets    array struct fp_bucket_pair, mmapable: a flat struct fp_bucket[]
  *              (flowpin/maps.h: fp_bucket_index)
  *   backends   array struct fp_backend_entry, index vip_index * FP_BACKEND_SLOTS + id
- *   sessions   LRU hash (per-CPU lists) struct fp_flow_key -> struct fp_session
+ *   sessions   LRU hash (one LRU for every CPU) struct fp_flow_key -> struct fp_session
+ *   probation  array struct fp_probation_mark, mmapable: flows seen once, not yet
+ *              promoted to a session entry (bpf/lb.bpf.c "Session admission")
  *   stats      per-CPU array, one struct fp_stats
  *   traffic    per-CPU array struct fp_traffic, same index as backends (id 0 = VIP)
  *   ratelimit  per-CPU array, one struct fp_ratelimit
@@ -37,6 +39,8 @@ struct fp_lb;
 
 #define FP_LB_DEFAULT_SESSIONS	    262144
 #define FP_LB_DEFAULT_NEW_FLOW_RATE 100000 /* session entries per CPU per second */
+#define FP_LB_MIN_PROBATION	    4096
+#define FP_LB_MAX_PROBATION	    (1U << 24) /* 128 MiB of marks */
 
 struct fp_lb_opts {
 	/*
@@ -49,11 +53,15 @@ struct fp_lb_opts {
 	__u32 max_vips;	       /* VIP slots in the maps; 0: 2 x the config's VIPs, >= 8, <= 64 */
 	__u32 session_entries; /* 0: FP_LB_DEFAULT_SESSIONS */
 	/*
-	 * Ceiling on session entries created per CPU per second (SYN-flood guard of the
-	 * `table` mode, which must insert on SYN). 0: FP_LB_DEFAULT_NEW_FLOW_RATE;
-	 * UINT32_MAX: no limit.
+	 * Ceiling on session entries created (flows promoted from probation) per CPU per
+	 * second. 0: FP_LB_DEFAULT_NEW_FLOW_RATE; UINT32_MAX: no limit.
 	 */
 	__u32 new_flow_rate;
+	/*
+	 * Probation slots (8 bytes each), rounded up to a power of two, at least
+	 * FP_LB_MIN_PROBATION, at most FP_LB_MAX_PROBATION. 0: 4 x session_entries.
+	 */
+	__u32 probation_slots;
 };
 
 enum fp_xdp_mode {
@@ -126,9 +134,11 @@ int fp_lb_for_each_vip(const struct fp_lb *lb, fp_lb_vip_cb cb, void *ctx);
 int fp_lb_for_each_backend(const struct fp_lb *lb, __u32 vip_index, fp_lb_backend_cb cb, void *ctx);
 /* Session entries; last_seen_ns is CLOCK_MONOTONIC (bpf_ktime_get_coarse_ns). */
 int fp_lb_for_each_session(const struct fp_lb *lb, fp_lb_session_cb cb, void *ctx);
-/* Deletes every session entry (flowpin replay --lb-state fresh); invalidates the flow
- * caches. */
+/* Deletes every session entry and probation mark (flowpin replay --lb-state fresh);
+ * invalidates the flow caches. */
 int fp_lb_clear_sessions(struct fp_lb *lb);
+/* Probation marks still live (first packet within the transitory timeout). */
+int fp_lb_count_probation(const struct fp_lb *lb, __u32 *live);
 /* Zeroes the global, traffic and rate-limit counters (tests, replay). */
 int fp_lb_clear_counters(struct fp_lb *lb);
 

@@ -147,7 +147,11 @@ enum fp_tcp_state {
 	FP_SESS_TCP_CLOSING = 3,
 };
 
-/* `sessions` LRU hash (BPF_F_NO_COMMON_LRU): key struct fp_flow_key. */
+/*
+ * `sessions` LRU hash, one LRU for every CPU: key struct fp_flow_key. An entry is
+ * created only when a flow is promoted from probation (below; bpf/lb.bpf.c "Session
+ * admission").
+ */
 struct fp_session {
 	__u64 last_seen_ns; /* bpf_ktime_get_coarse_ns(), refreshed at most every FP_SESSION_REFRESH_NS */
 	__u32 generation; /* generation the entry was created in */
@@ -162,6 +166,39 @@ struct fp_session {
 FP_STATIC_ASSERT(sizeof(struct fp_session) == 24, "session value");
 
 #define FP_SESSION_REFRESH_NS 1000000000ULL /* one write per flow per second at most */
+
+/*
+ * `probation` array (mmapable), a power-of-two number of slots, one mark per slot: the
+ * flows whose first packet this node forwarded without a session entry
+ * (bpf/lb.bpf.c "Session admission"). A flow's slot and tag are bits of its keyed flow
+ * hash (fp_probation_slot(), fp_probation_tag()): a flood cannot aim at a slot, and a
+ * mark names its flow with a 32-bit fingerprint, not the tuple. Another flow hashing to
+ * the slot overwrites the mark (probation_evict counts it when the mark was still
+ * live): a flood churns this array, never the session table. A slot is written as one
+ * aligned 64-bit store, so a reader on another CPU sees a mark whole or not at all.
+ */
+struct fp_probation_mark {
+	__u32 tag;     /* fp_probation_tag() of the flow */
+	__u16 backend; /* backend chosen for the first packet; FP_NO_BACKEND = empty slot */
+	__u16 stamp;   /* fp_probation_stamp() of the first packet */
+};
+FP_STATIC_ASSERT(sizeof(struct fp_probation_mark) == 8, "one 64-bit store");
+
+FP_INLINE __u32 fp_probation_slot(__u64 hash, __u32 slots)
+{
+	return (__u32)hash & (slots - 1);
+}
+
+FP_INLINE __u32 fp_probation_tag(__u64 hash)
+{
+	return (__u32)(hash >> 32);
+}
+
+/* Time in units of 2^30 ns (~1.07 s), wrapping every ~19.5 hours. */
+FP_INLINE __u16 fp_probation_stamp(__u64 now_ns)
+{
+	return (__u16)(now_ns >> 30);
+}
 
 /*
  * `flow_cache` per-CPU array, FP_FLOW_CACHE_SLOTS entries, direct-mapped by a fold of
@@ -222,8 +259,8 @@ struct fp_traffic {
 FP_STATIC_ASSERT(sizeof(struct fp_traffic) == 16, "traffic counters");
 
 /*
- * `ratelimit` per-CPU array, one entry: session entries created in the current
- * one-second window on this CPU, and the round-robin position of `table` mode.
+ * `ratelimit` per-CPU array, one entry: session entries created (flows promoted) in the
+ * current one-second window on this CPU, and the round-robin position of `table` mode.
  */
 struct fp_ratelimit {
 	__u64 window_start_ns;
@@ -238,43 +275,47 @@ FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
  * program sees lands in exactly one of the FP_CNT_* verdict reasons below (the
  * "decision" counters), plus possibly some of the informational ones at the end.
  */
-#define FP_COUNTERS(X)                                                                           \
-	X(PASS_NOT_IP, "pass_not_ip", "not IPv4/IPv6 (ARP, LLDP ...)")                           \
-	X(PASS_NOT_VIP, "pass_not_vip", "not addressed to a VIP")                                \
-	X(PASS_ICMP, "pass_icmp", "ICMP to a VIP that is not an error we route (echo ...)")      \
-	X(PASS_FRAGMENT, "pass_fragment",                                                        \
-	  "fragment not routed (no port-0 VIP hashing on addresses)")                            \
-	X(PASS_TOO_DEEP, "pass_too_deep", "more VLAN tags / IPv6 extension headers than walked") \
-	X(DROP_TRUNCATED, "drop_truncated", "headers run past the end of the frame")             \
-	X(DROP_MALFORMED, "drop_malformed", "impossible header fields (IHL, lengths)")           \
-	X(DROP_GUE_TO_VIP, "drop_gue_to_vip", "encapsulated packet addressed to a VIP")          \
-	X(DROP_NO_BACKEND, "drop_no_backend", "VIP has no backend for this flow")                \
-	X(DROP_NO_SOURCE, "drop_no_source", "no outer source address of the backend's family")   \
-	X(DROP_FIB, "drop_fib", "no route to the backend (bpf_fib_lookup)")                      \
-	X(DROP_NO_NEIGH, "drop_no_neigh", "next hop's MAC unknown (neighbour not resolved)")     \
-	X(DROP_TOO_BIG, "drop_too_big", "encapsulated packet exceeds the egress MTU")            \
-	X(DROP_ADJUST, "drop_adjust", "bpf_xdp_adjust_head/tail failed")                         \
-	X(ICMP_TOO_BIG, "icmp_too_big",                                                          \
-	  "too big for the route: ICMP frag-needed / packet-too-big sent to the client")         \
-	X(TX, "tx", "encapsulated, sent back out the ingress device (XDP_TX)")                   \
-	X(REDIRECT, "redirect", "encapsulated, redirected to another device")                    \
-	X(SESSION_HIT, "session_hit", "backend from the session table")                          \
-	X(MISS_SYN, "miss_syn", "TCP SYN (hash modes: new flow, session table not consulted)")   \
-	X(MISS_NON_SYN, "miss_non_syn", "no session, not a SYN (TCP mid-flow, UDP)")             \
-	X(SESSION_INSERT, "session_insert", "session entry created")                             \
-	X(SESSION_RATE_LIMITED, "session_rate_limited", "entry not created: new-flow rate")      \
-	X(SESSION_EXPIRED, "session_expired", "entry found but idle past its timeout")           \
-	X(SESSION_BACKEND_DOWN, "session_backend_down", "entry names a down backend: re-hashed") \
-	X(HOP_LIST, "hop_list", "two hops attached (bucket moved, full mode)")                   \
-	X(HOP_FAMILY, "hop_family", "previous owner of another family: one hop only")            \
-	X(ICMP_ROUTED, "icmp_routed", "ICMP frag-needed / packet-too-big routed by inner flow")  \
-	X(FRAGMENT_HASHED, "fragment_hashed", "fragment routed by address hash")                 \
-	X(FLOW_CACHE_HIT, "flow_cache_hit", "session hit answered by the per-CPU flow cache")    \
-	X(ICMP_TOO_BIG_LIMITED, "icmp_too_big_limited",                                          \
-	  "too big, no ICMP sent: per-CPU rate limit (counted in drop_too_big too)")             \
-	X(DROP_VIP_UNSERVED, "drop_vip_unserved",                                                \
-	  "to a VIP address, not served, VIP not local (would loop back to the router)")         \
-	X(DROP_V4_MAPPED, "drop_v4_mapped", "IPv6 packet from or to an IPv4-mapped address")     \
+#define FP_COUNTERS(X)                                                                             \
+	X(PASS_NOT_IP, "pass_not_ip", "not IPv4/IPv6 (ARP, LLDP ...)")                             \
+	X(PASS_NOT_VIP, "pass_not_vip", "not addressed to a VIP")                                  \
+	X(PASS_ICMP, "pass_icmp", "ICMP to a VIP that is not an error we route (echo ...)")        \
+	X(PASS_FRAGMENT, "pass_fragment",                                                          \
+	  "fragment not routed (no port-0 VIP hashing on addresses)")                              \
+	X(PASS_TOO_DEEP, "pass_too_deep", "more VLAN tags / IPv6 extension headers than walked")   \
+	X(DROP_TRUNCATED, "drop_truncated", "headers run past the end of the frame")               \
+	X(DROP_MALFORMED, "drop_malformed", "impossible header fields (IHL, lengths)")             \
+	X(DROP_GUE_TO_VIP, "drop_gue_to_vip", "encapsulated packet addressed to a VIP")            \
+	X(DROP_NO_BACKEND, "drop_no_backend", "VIP has no backend for this flow")                  \
+	X(DROP_NO_SOURCE, "drop_no_source", "no outer source address of the backend's family")     \
+	X(DROP_FIB, "drop_fib", "no route to the backend (bpf_fib_lookup)")                        \
+	X(DROP_NO_NEIGH, "drop_no_neigh", "next hop's MAC unknown (neighbour not resolved)")       \
+	X(DROP_TOO_BIG, "drop_too_big", "encapsulated packet exceeds the egress MTU")              \
+	X(DROP_ADJUST, "drop_adjust", "bpf_xdp_adjust_head/tail failed")                           \
+	X(ICMP_TOO_BIG, "icmp_too_big",                                                            \
+	  "too big for the route: ICMP frag-needed / packet-too-big sent to the client")           \
+	X(TX, "tx", "encapsulated, sent back out the ingress device (XDP_TX)")                     \
+	X(REDIRECT, "redirect", "encapsulated, redirected to another device")                      \
+	X(SESSION_HIT, "session_hit", "backend from the session table")                            \
+	X(MISS_SYN, "miss_syn", "TCP SYN (hash modes: new flow, session table not consulted)")     \
+	X(MISS_NON_SYN, "miss_non_syn", "no session, not a SYN (TCP mid-flow, UDP)")               \
+	X(SESSION_INSERT, "session_insert",                                                        \
+	  "session entry created: a flow in probation promoted by its second packet")              \
+	X(SESSION_RATE_LIMITED, "session_rate_limited", "entry not created: new-flow rate")        \
+	X(PROBATION_INSERT, "probation_insert", "first packet of a flow: remembered in probation") \
+	X(PROBATION_EVICT, "probation_evict",                                                      \
+	  "probation mark of a live flow overwritten (flood, collision)")                          \
+	X(SESSION_EXPIRED, "session_expired", "entry found but idle past its timeout")             \
+	X(SESSION_BACKEND_DOWN, "session_backend_down", "entry names a down backend: re-hashed")   \
+	X(HOP_LIST, "hop_list", "two hops attached (bucket moved, full mode)")                     \
+	X(HOP_FAMILY, "hop_family", "previous owner of another family: one hop only")              \
+	X(ICMP_ROUTED, "icmp_routed", "ICMP frag-needed / packet-too-big routed by inner flow")    \
+	X(FRAGMENT_HASHED, "fragment_hashed", "fragment routed by address hash")                   \
+	X(FLOW_CACHE_HIT, "flow_cache_hit", "session hit answered by the per-CPU flow cache")      \
+	X(ICMP_TOO_BIG_LIMITED, "icmp_too_big_limited",                                            \
+	  "too big, no ICMP sent: per-CPU rate limit (counted in drop_too_big too)")               \
+	X(DROP_VIP_UNSERVED, "drop_vip_unserved",                                                  \
+	  "to a VIP address, not served, VIP not local (would loop back to the router)")           \
+	X(DROP_V4_MAPPED, "drop_v4_mapped", "IPv6 packet from or to an IPv4-mapped address")       \
 	X(DROP_TTL_ZERO, "drop_ttl_zero", "IPv4 TTL or IPv6 hop limit 0 (no router forwards it)")
 
 enum fp_counter {
@@ -313,7 +354,7 @@ static const char *const fp_counter_help[FP_CNT__MAX] = {
  * The BPF program reads only cache_epoch (it has the settings as const volatile
  * globals).
  */
-#define FP_INFO_MAGIC 0x666c7035 /* "flp5": bump when any layout in this file changes */
+#define FP_INFO_MAGIC 0x666c7036 /* "flp6": bump when any layout in this file changes */
 struct fp_info {
 	__u32 magic;
 	__u32 table_size;
@@ -334,7 +375,7 @@ struct fp_info {
 	/* Bumped (never to 0) after every apply and session clear: flow cache entries
 	 * filled under another epoch are ignored (struct fp_flow_cache_entry). */
 	__u32 cache_epoch;
-	__u32 pad2;
+	__u32 probation_slots; /* slots of the `probation` array (a power of two) */
 };
 FP_STATIC_ASSERT(sizeof(struct fp_info) == 88, "info");
 

@@ -69,7 +69,9 @@ static void test_cache_hit_same_frame(void **state)
 		struct fp_pkt_spec s = flow(v, 40000, FP_TCP_ACK);
 		__u64 hit = t_counter(lb, FP_CNT_SESSION_HIT);
 		__u64 cached = t_counter(lb, FP_CNT_FLOW_CACHE_HIT);
-		__u16 b = send_expect(lb, v, &s, 1); /* creates the session */
+		__u16 b = send_expect(lb, v, &s, 1); /* probation */
+
+		assert_int_equal(send_expect(lb, v, &s, 1), b); /* creates the session */
 
 		assert_int_equal(send_expect(lb, v, &s, 1), b); /* session hit, fills the cache */
 		assert_int_equal(t_counter(lb, FP_CNT_FLOW_CACHE_HIT) - cached, 0);
@@ -144,9 +146,10 @@ static void test_apply_invalidates(void **state)
 	v = &t.vips[0];
 	lb = t_open(&t);
 	struct fp_pkt_spec s = flow(v, 40002, FP_TCP_ACK);
-	__u16 b = send_expect(lb, v, &s, 1);
-	send_expect(lb, v, &s, 1);
-	send_expect(lb, v, &s, 1); /* from the cache */
+	__u16 b = send_expect(lb, v, &s, 1); /* probation */
+	send_expect(lb, v, &s, 1);	     /* promoted */
+	send_expect(lb, v, &s, 1);	     /* session hit */
+	send_expect(lb, v, &s, 1);	     /* from the cache */
 
 	/* A new generation (backend 3 added): same backend, the new generation on the wire. */
 	t_add_backend(v, 3, "10.9.0.3");

@@ -271,34 +271,44 @@ static void test_traffic_stats_flows(void **state)
 	struct lab *l = lab_or_skip(state);
 	char out[16384];
 
-	/* Three UDP flows (three source ports) and one TCP SYN, from the client. */
+	/*
+	 * Three UDP flows of two datagrams each (three source ports: the first datagram
+	 * puts the flow in probation, the second promotes it), one of one datagram (stays
+	 * in probation), and one TCP SYN, from the client.
+	 */
 	assert_int_equal(fp_test_sh(NULL, 0,
-				    "ip netns exec %s bash -c 'for i in 1 2 3; do echo hi > "
-				    "/dev/udp/198.51.100.10/53; done; timeout 1 bash -c \"echo > "
-				    "/dev/tcp/198.51.100.10/80\" 2>/dev/null; true'",
+				    "ip netns exec %s bash -c 'for i in 1 2 3; do exec "
+				    "3>/dev/udp/198.51.100.10/53; echo hi >&3; echo hi >&3; exec "
+				    "3>&-; done; echo hi > /dev/udp/198.51.100.10/53; timeout 1 "
+				    "bash -c \"echo > /dev/tcp/198.51.100.10/80\" 2>/dev/null; "
+				    "true'",
 				    l->cl_ns),
 			 0);
 	usleep(200000);
 	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
 			 0);
-	assert_true(json_number(out, NULL, "miss_non_syn") >= 3);
+	assert_true(json_number(out, NULL, "miss_non_syn") >= 7);
+	assert_true(json_number(out, NULL, "probation_insert") >= 4);
 	assert_true(json_number(out, NULL, "session_insert") >= 3);
 	assert_true(json_number(out, NULL, "miss_syn") >= 1);
-	assert_int_equal(json_number(out, "\"vip\":\"198.51.100.10:53\"", "packets"), 3);
+	assert_int_equal(json_number(out, "\"vip\":\"198.51.100.10:53\"", "packets"), 7);
 	assert_int_equal(json_number(out, "\"vip\":\"198.51.100.10:53\"", "generation"), 1);
-	/* The UDP VIP's only backend carried all three. */
+	/* The UDP VIP's only backend carried all seven. */
 	const char *dns = strstr(out, "\"vip\":\"198.51.100.10:53\"");
 	assert_non_null(dns);
-	assert_int_equal(json_number(dns, "\"address\":\"10.99.0.10\"", "packets"), 3);
+	assert_int_equal(json_number(dns, "\"address\":\"10.99.0.10\"", "packets"), 7);
 	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s'", l->pins), 0);
 	assert_non_null(strstr(out, "session_insert"));
+	assert_non_null(strstr(out, "probation_evict"));
 	assert_non_null(
-		strstr(out, "vip 198.51.100.10:53/udp pinning full generation 1: 3 packets"));
+		strstr(out, "vip 198.51.100.10:53/udp pinning full generation 1: 7 packets"));
 
 	assert_int_equal(LB(l, out, sizeof(out),
 			    "flows --dev lb0 --pin-root '%s' --vip 198.51.100.10:53", l->pins),
 			 0);
 	assert_non_null(strstr(out, "3 flows shown"));
+	/* The single datagram's flow (and the three promoted ones' marks) in probation. */
+	assert_non_null(strstr(out, "flows in probation"));
 	assert_non_null(strstr(out, "udp  src=10.99.0.2:"));
 	assert_non_null(strstr(out, "dst=198.51.100.10:53 backend=1(10.99.0.10) gen=1 state=udp"));
 	/* Full mode: the SYN created no entry, so the TCP VIP shows none. */

@@ -83,7 +83,9 @@ static void test_two_instances_agree(void **state)
 			struct fp_pkt_spec s = flow_of(&t.vips[vi], n * 7919, FP_TCP_ACK);
 			__u32 la, lb_len;
 
-			/* Instance a saw the flow before (its session), b never did. */
+			/* Instance a saw the flow before (its session: the first packet
+			 * puts it in probation, the second promotes it), b never did. */
+			assert_int_equal(t_run_spec(a, &s, NULL, NULL), XDP_TX);
 			assert_int_equal(t_run_spec(a, &s, NULL, NULL), XDP_TX);
 			assert_int_equal(t_run_spec(a, &s, out_a, &la), XDP_TX);
 			assert_int_equal(t_run_spec(b, &s, out_b, &lb_len), XDP_TX);
@@ -113,7 +115,8 @@ static void generation_case(enum fp_pinning mode)
 	v = &t.vips[0];
 	lb = t_open(&t);
 	t_maglev(&t, v, table_a);
-	/* Establish flows 0..1999: their first non-SYN packet creates the entry. */
+	/* Establish flows 0..1999: their first non-SYN packet puts them in probation, the
+	 * second creates the entry. */
 	for (__u32 n = 0; n < 2000; n++) {
 		struct fp_pkt_spec s = flow_of(v, n, FP_TCP_SYN);
 
@@ -121,6 +124,7 @@ static void generation_case(enum fp_pinning mode)
 		s.tcp_flags = FP_TCP_ACK;
 		assert_int_equal(send_flow(lb, v, &s, hops, &gen), 1);
 		assert_int_equal(gen, 1);
+		assert_int_equal(send_flow(lb, v, &s, hops, &gen), 1);
 	}
 	if (mode != FP_PIN_HASH)
 		assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT), 2000);
@@ -133,6 +137,7 @@ static void generation_case(enum fp_pinning mode)
 	t_maglev(&t, v, table_b);
 
 	__u64 inserts = t_counter(lb, FP_CNT_SESSION_INSERT);
+	__u64 marks = t_counter(lb, FP_CNT_PROBATION_INSERT);
 	__u64 hop_lists = t_counter(lb, FP_CNT_HOP_LIST);
 	__u32 new_moved = 0;
 	for (__u32 n = 0; n < 4000; n++) {
@@ -168,9 +173,11 @@ static void generation_case(enum fp_pinning mode)
 	if (mode != FP_PIN_HASH)
 		assert_true(kept_checked > 200);
 	if (mode == FP_PIN_FULL) {
-		/* Moved buckets without a session: hop list every time, no entry created. */
+		/* Moved buckets without a session: hop list every time, nothing remembered.
+		 * The others' first packet: a probation mark, no entry yet. */
 		assert_int_equal(t_counter(lb, FP_CNT_HOP_LIST) - hop_lists, new_moved);
-		assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT) - inserts, 2000 - new_moved);
+		assert_int_equal(t_counter(lb, FP_CNT_PROBATION_INSERT) - marks, 2000 - new_moved);
+		assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT) - inserts, 0);
 	}
 	/* Re-applying the same config changes nothing: pairs (and hop lists) stay. */
 	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
@@ -413,14 +420,28 @@ static void test_mode_table(void **state)
 	assert_int_equal(seen[1], 100);
 	assert_int_equal(seen[2], 100);
 	assert_int_equal(seen[3], 100);
-	assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT), 300);
-	/* Later packets follow the table, wherever the round robin is now. */
+	/* A SYN is remembered in probation with its backend, not in the session table. */
+	assert_int_equal(t_counter(lb, FP_CNT_PROBATION_INSERT), 300);
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT), 0);
+	/* A retransmitted SYN goes where the first went, and promotes nothing. */
 	for (__u32 n = 0; n < 300; n++) {
-		struct fp_pkt_spec s = flow_of(v, n, FP_TCP_ACK);
+		struct fp_pkt_spec s = flow_of(v, n, FP_TCP_SYN);
 
 		send_flow(lb, v, &s, hops, NULL);
 		assert_int_equal(hops[0], first[n]);
 	}
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT), 0);
+	/* Later packets follow the first, wherever the round robin is now: the handshake
+	 * ACK promotes the flow, the next packet is a session hit. */
+	for (int round = 0; round < 2; round++)
+		for (__u32 n = 0; n < 300; n++) {
+			struct fp_pkt_spec s = flow_of(v, n, FP_TCP_ACK);
+
+			send_flow(lb, v, &s, hops, NULL);
+			assert_int_equal(hops[0], first[n]);
+		}
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT), 300);
+	assert_int_equal(t_counter(lb, FP_CNT_PROBATION_INSERT), 300);
 	assert_int_equal(t_counter(lb, FP_CNT_SESSION_HIT), 300);
 	fp_lb_close(lb);
 }
@@ -445,7 +466,8 @@ static void test_session_backend_down(void **state)
 	do {
 		s = flow_of(v, n++, FP_TCP_ACK);
 	} while (table_a[fp_hash_bucket(t_hash(&s, 0), TABLE)] != 2);
-	send_flow(lb, v, &s, hops, NULL);
+	send_flow(lb, v, &s, hops, NULL); /* probation */
+	send_flow(lb, v, &s, hops, NULL); /* promoted: the session entry */
 	assert_int_equal(hops[0], 2);
 	t.vips[1].backends[1].state = FP_BACKEND_DOWN;
 	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
@@ -506,10 +528,11 @@ static void removed_backend_case(enum fp_pinning mode)
 	all.backends = all_b;
 	all.n_backends = 3;
 	lb = t_open(&t);
-	/* Established flows (a mid-flow packet creates the entry in both modes). */
+	/* Established flows (two mid-flow packets create the entry in both modes). */
 	for (__u32 n = 0; n_est < 40 && n < 2000; n++) {
 		struct fp_pkt_spec s = flow_of(v, n, FP_TCP_ACK);
 
+		send_flow(lb, &all, &s, hops, NULL);
 		send_flow(lb, &all, &s, hops, NULL);
 		if (hops[0] == 2)
 			est[n_est++] = s;
@@ -570,8 +593,9 @@ static void removed_backend_case(enum fp_pinning mode)
 	t_add_backend(v, 1, "10.9.0.1");
 	t_add_backend(v, 2, "10.9.0.2");
 	lb = t_open(&t);
-	for (__u32 i = 0; i < n_est; i++)
-		send_flow(lb, &all, &est[i], hops, NULL);
+	for (int k = 0; k < 2; k++)
+		for (__u32 i = 0; i < n_est; i++)
+			send_flow(lb, &all, &est[i], hops, NULL);
 	v->n_backends = 1;
 	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
 	backends_of(lb, 0, be);
@@ -661,7 +685,8 @@ static void test_session_states_and_timeouts(void **state)
 	lb = t_open(&t);
 
 	struct fp_pkt_spec s = flow_of(tcp, 5, FP_TCP_ACK);
-	send_flow(lb, tcp, &s, hops, NULL);
+	send_flow(lb, tcp, &s, hops, NULL); /* probation */
+	send_flow(lb, tcp, &s, hops, NULL); /* promoted */
 	assert_int_equal(session_of(lb, &s).state, FP_SESS_TCP_EST);
 	assert_int_equal(session_of(lb, &s).backend, 1);
 	s.tcp_flags = FP_TCP_FIN | FP_TCP_ACK;
@@ -676,6 +701,7 @@ static void test_session_states_and_timeouts(void **state)
 
 	struct fp_pkt_spec u = flow_of(udp, 6, 0);
 	send_flow(lb, udp, &u, hops, NULL);
+	send_flow(lb, udp, &u, hops, NULL);
 	assert_int_equal(session_of(lb, &u).state, FP_SESS_UDP);
 	hits = t_counter(lb, FP_CNT_SESSION_HIT);
 	send_flow(lb, udp, &u, hops, NULL);
@@ -683,8 +709,9 @@ static void test_session_states_and_timeouts(void **state)
 	usleep(1300 * 1000); /* past the 1 s UDP timeout */
 	__u64 expired = t_counter(lb, FP_CNT_SESSION_EXPIRED);
 	__u64 inserts = t_counter(lb, FP_CNT_SESSION_INSERT);
-	send_flow(lb, udp, &u, hops, NULL);
-	assert_int_equal(t_counter(lb, FP_CNT_SESSION_EXPIRED) - expired, 1);
+	send_flow(lb, udp, &u, hops, NULL); /* probation again */
+	send_flow(lb, udp, &u, hops, NULL); /* promoted over the expired entry */
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_EXPIRED) - expired, 2);
 	assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT) - inserts, 1); /* renewed */
 	fp_lb_close(lb);
 }

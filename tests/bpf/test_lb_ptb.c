@@ -201,6 +201,9 @@ static void test_ptb_reply_exact(void **state)
 			assert_int_equal(t_sessions(lb), sessions);
 			s.payload_len--;
 			n = build_df(&s, in);
+			/* The first packet that fits puts the flow in probation, the second
+			 * promotes it (session admission). */
+			assert_int_equal(t_run(lb, in, (size_t)n, NULL, NULL), XDP_TX);
 			assert_int_equal(t_run(lb, in, (size_t)n, NULL, NULL), XDP_TX);
 			assert_int_equal(t_sessions(lb), sessions + 1);
 		}
@@ -374,12 +377,20 @@ static void test_too_big_no_session(void **state)
 							 T_DEV_MTU - overhead - ip_hdr - 20 + 1);
 			int before = t_sessions(lb);
 			__u64 ins = t_counter(lb, FP_CNT_SESSION_INSERT);
+			__u64 marks = t_counter(lb, FP_CNT_PROBATION_INSERT);
 
+			/* Twice: not even a probation mark, so no promotion either. */
+			assert_int_not_equal(t_run_spec(lb, &s, NULL, NULL), XDP_REDIRECT);
 			assert_int_not_equal(t_run_spec(lb, &s, NULL, NULL), XDP_REDIRECT);
 			assert_int_equal(t_sessions(lb), before);
 			assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT), ins);
-			/* One byte less fits: sent, and now the flow has its entry. */
+			assert_int_equal(t_counter(lb, FP_CNT_PROBATION_INSERT), marks);
+			/* One byte less fits: sent, the flow goes to probation; its next packet
+			 * that fits promotes it to a session entry. */
 			s.payload_len--;
+			assert_int_equal(t_run_spec(lb, &s, NULL, NULL), XDP_TX);
+			assert_int_equal(t_counter(lb, FP_CNT_PROBATION_INSERT), marks + 1);
+			assert_int_equal(t_sessions(lb), before);
 			assert_int_equal(t_run_spec(lb, &s, NULL, NULL), XDP_TX);
 			assert_int_equal(t_sessions(lb), before + 1);
 			assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT), ins + 1);

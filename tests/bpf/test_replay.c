@@ -349,15 +349,18 @@ static void check_replay(void **state, const char *lb_state)
 	assert_false(has_reason(line, "session_insert")); /* full mode: a SYN inserts nothing */
 	get_line(out, 2, line, sizeof(line));
 	assert_true(has_reason(line, "miss_non_syn"));
-	assert_true(has_reason(line, "session_insert"));
-	/* The packet that tells fresh from keep: the flow's second non-SYN packet. */
+	assert_true(has_reason(line, "probation_insert")); /* the first non-SYN packet */
+	assert_false(has_reason(line, "session_insert"));
+	/* The packet that tells fresh from keep: the flow's second non-SYN packet, which
+	 * promotes the flow from probation only if the state was kept. */
 	get_line(out, 3, line, sizeof(line));
+	assert_true(has_reason(line, "miss_non_syn"));
 	if (!strcmp(lb_state, "keep")) {
-		assert_true(has_reason(line, "session_hit"));
-		assert_false(has_reason(line, "miss_non_syn"));
+		assert_true(has_reason(line, "session_insert"));
+		assert_false(has_reason(line, "probation_insert"));
 	} else {
-		assert_false(has_reason(line, "session_hit"));
-		assert_true(has_reason(line, "miss_non_syn"));
+		assert_false(has_reason(line, "session_insert"));
+		assert_true(has_reason(line, "probation_insert"));
 	}
 	get_line(out, 4, line, sizeof(line));
 	assert_string_equal(line, "4 PASS vip=- backend=- hops=- gen=- reason=pass_not_vip");
