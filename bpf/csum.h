@@ -20,6 +20,7 @@
 
 #include <linux/bpf.h>
 #include <linux/ip.h>
+#include <linux/in.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -88,18 +89,21 @@ static __always_inline __u16 fp_csum_ipv4_header(const struct iphdr *ip)
 }
 
 /*
- * fp_csum_frame - adds bytes [@off, @off + @len) of the frame to *@sum (64-bit,
- * unfolded). @len at most FP_CSUM_MAX. A stretch of odd length is summed as if padded
- * with one zero byte, as RFC 1071 says. Returns 0, or -1 when the stretch is not
- * within the frame (or @len is too large).
+ * fp_csum_frame - the sum (64-bit, unfolded) of bytes [@off, @off + @len) of the frame,
+ * @len at most FP_CSUM_MAX. A stretch of odd length is summed as if padded with one
+ * zero byte, as RFC 1071 says. Returns the sum, or -1 when the stretch is not within
+ * the frame (or @len is too large).
+ *
+ * A global function: the verifier checks its loop once, not once per path of the
+ * caller (inlined at two call sites it exceeded the 1M-instruction budget).
  */
-static __always_inline int fp_csum_frame(struct xdp_md *ctx, __u32 off, __u32 len, __u64 *sum)
+__attribute__((noinline)) __s64 fp_csum_frame(struct xdp_md *ctx, __u32 off, __u32 len)
 {
 	struct fp_csum_scratch *s;
 	__u32 zero = 0, done = 0;
-	__u64 acc = *sum;
+	__s64 acc = 0;
 
-	if (len > FP_CSUM_MAX)
+	if (!ctx || len > FP_CSUM_MAX)
 		return -1;
 	s = bpf_map_lookup_elem(&csum_scratch, &zero);
 	if (!s)
@@ -133,8 +137,56 @@ static __always_inline int fp_csum_frame(struct xdp_md *ctx, __u32 off, __u32 le
 	}
 	if (done != len)
 		return -1;
-	*sum = acc;
-	return 0;
+	return acc;
+}
+
+/*
+ * fp_csum_complete_partial - finishes a TCP/UDP checksum the sender left to "hardware".
+ *
+ * A client on this host (a veth, a container) with TX checksum offload on hands over
+ * CHECKSUM_PARTIAL packets: the checksum field holds only the folded pseudo-header sum
+ * (not complemented) and the NIC is expected to finish it. XDP sees bytes, not the
+ * skb's state, and the backend would drop the segment (TcpInCsumErrors). Completing it
+ * is what the NIC would do: the complement of the sum over the L4 segment as it is,
+ * field included (the field's pseudo-header sum stands in for the pseudo header).
+ *
+ * Recognised by the field alone (one compare per packet); a finished checksum that
+ * happens to equal the folded pseudo-header sum (1 in 65536 packets) is verified over
+ * the segment and left alone. The L4 segment is [@l4_off, @l4_off + @l4_len) of the
+ * frame, @proto IPPROTO_TCP or IPPROTO_UDP, @pseudo its fp_csum_pseudo().
+ * Returns 1 when the field was completed, 0 when it was left as it was, -1 when the
+ * segment could not be read (nothing written).
+ */
+static __always_inline int fp_csum_complete_partial(struct xdp_md *ctx, __u32 l4_off, __u32 l4_len,
+						    __u8 proto, __u64 pseudo)
+{
+	__u32 check_off = l4_off + (proto == IPPROTO_TCP ? 16 : 6);
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	__u16 *field, want;
+	__s64 sum;
+
+	if (check_off > 0xfff) /* beyond what any header walk reaches; a verifier bound */
+		return 0;
+	field = data + check_off;
+	if ((void *)(field + 1) > data_end)
+		return 0;
+	if (*field != fp_csum_fold(pseudo))
+		return 0; /* finished (or UDP without checksum): the normal case */
+	sum = fp_csum_frame(ctx, l4_off, l4_len);
+	if (sum < 0)
+		return -1;
+	if (fp_csum_fold((__u64)sum + pseudo) == 0xffff)
+		return 0; /* a finished checksum after all */
+	want = (__u16)~fp_csum_fold(sum);
+	if (proto == IPPROTO_UDP && !want)
+		want = 0xffff; /* 0 means "no checksum" in UDP */
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	field = data + (check_off & 0xfff);
+	if ((void *)(field + 1) > data_end)
+		return -1;
+	*field = want;
+	return 1;
 }
 
 #endif

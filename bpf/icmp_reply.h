@@ -42,9 +42,9 @@
 #include "csum.h"
 #include "parse.h"
 
-#define FP_ICMP_RATE	    1000 /* replies per second per CPU */
-#define FP_ICMP_BURST	    50	 /* replies at once after a quiet spell */
-#define FP_ICMP_INTERVAL_NS (1000000000ULL / FP_ICMP_RATE)
+#define FP_ICMP_RATE	      1000 /* replies per second per CPU */
+#define FP_ICMP_BURST	      50   /* replies at once after a quiet spell */
+#define FP_ICMP_INTERVAL_NS   (1000000000ULL / FP_ICMP_RATE)
 
 #define FP_ICMP4_MAX_DATAGRAM 576  /* RFC 1812 4.3.2.3: ICMP error, IP header included */
 #define FP_ICMP6_MAX_PACKET   1280 /* RFC 4443 2.4c: the IPv6 minimum MTU */
@@ -150,6 +150,7 @@ static __always_inline int fp_icmp_too_big(struct xdp_md *ctx, __u32 l3_off, int
 	struct fp_icmphdr *icmp;
 	__u8 *l2, *old;
 	__u64 sum = 0;
+	__s64 part;
 	__u32 len;
 
 	if (l3_off > FP_ICMP_MAX_L2 || l3_off < sizeof(struct ethhdr))
@@ -220,8 +221,10 @@ static __always_inline int fp_icmp_too_big(struct xdp_md *ctx, __u32 l3_off, int
 		icmp->checksum = 0;
 		icmp->rest = bpf_htonl(mtu & 0xffff); /* unused (16 bits) | next-hop MTU */
 	}
-	if (fp_csum_frame(ctx, (__u32)((void *)icmp - data), sizeof(*icmp) + quote, &sum))
+	part = fp_csum_frame(ctx, (__u32)((void *)icmp - data), sizeof(*icmp) + quote);
+	if (part < 0)
 		return -1;
+	sum += part;
 	/* fp_csum_frame() may not keep packet pointers valid for the verifier: reload. */
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;

@@ -204,6 +204,7 @@ struct packet {
 	struct fp_flow_key flow; /* for ICMP errors: the quoted flow, reversed */
 	__u32 l3_off;		 /* IP header offset in the frame */
 	__u32 ip_len;		 /* IP packet length (without link-layer padding) */
+	__u32 l4_off;		 /* TCP/UDP header offset in the frame (not for ICMP errors) */
 	__u8 v6;
 	__u8 tos;	/* IPv4 TOS / IPv6 traffic class, copied to the outer header */
 	__u8 tcp_flags; /* byte 13 of the TCP header; 0 for UDP */
@@ -398,6 +399,7 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct packet *pkt)
 	if (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP)
 		return VERDICT(XDP_PASS, FP_CNT_PASS_NOT_VIP);
 	pkt->flow.proto = l4proto;
+	pkt->l4_off = c.pos - data;
 	if (pkt->fragment)
 		goto check_length; /* no ports: only an address-hashing VIP can take it */
 	if (l4proto == IPPROTO_TCP) {
@@ -930,6 +932,22 @@ static __always_inline int too_big(struct xdp_md *ctx, const struct packet *pkt,
 }
 
 /*
+ * A TCP/UDP checksum left for TX offload by a client on this host (csum.h
+ * fp_csum_complete_partial()): completed in the frame, counted. One compare for every
+ * other packet.
+ */
+static __always_inline void complete_partial_csum(struct xdp_md *ctx, const struct packet *pkt,
+						  struct fp_stats *st)
+{
+	__u32 l4_len = pkt->ip_len - (pkt->l4_off - pkt->l3_off);
+	__u64 pseudo =
+		fp_csum_pseudo(pkt->flow.src, pkt->flow.dst, pkt->v6, pkt->flow.proto, l4_len);
+
+	if (fp_csum_complete_partial(ctx, pkt->l4_off, l4_len, pkt->flow.proto, pseudo) > 0)
+		count(st, FP_CNT_CSUM_COMPLETED);
+}
+
+/*
  * Step 6: prepend the wire format (flowpin/wire.h) and send. The next hop (FIB, cached
  * per backend) comes first, while the original packet is still intact: a packet we
  * cannot route (no route, neighbour unresolved) is dropped and counted before anything
@@ -976,6 +994,9 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *
 	/* We never fragment: too big for the route is answered (ICMP) or dropped. */
 	if (overhead + pkt->ip_len > b0->nh.mtu)
 		return too_big(ctx, pkt, b0->nh.mtu, overhead, now, st);
+	/* A same-host sender's unfinished checksum: finished as its NIC would have. */
+	if (!pkt->icmp && !pkt->fragment)
+		complete_partial_csum(ctx, pkt, st);
 
 	/* Link-layer padding after the IP packet would end up inside the tunnel. */
 	data = (void *)(long)ctx->data;

@@ -316,7 +316,9 @@ FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
 	X(DROP_VIP_UNSERVED, "drop_vip_unserved",                                                  \
 	  "to a VIP address, not served, VIP not local (would loop back to the router)")           \
 	X(DROP_V4_MAPPED, "drop_v4_mapped", "IPv6 packet from or to an IPv4-mapped address")       \
-	X(DROP_TTL_ZERO, "drop_ttl_zero", "IPv4 TTL or IPv6 hop limit 0 (no router forwards it)")
+	X(DROP_TTL_ZERO, "drop_ttl_zero", "IPv4 TTL or IPv6 hop limit 0 (no router forwards it)")  \
+	X(CSUM_COMPLETED, "csum_completed",                                                        \
+	  "TCP/UDP checksum left to TX offload by a same-host client, completed")
 
 enum fp_counter {
 #define FP_COUNTER_ENUM(name, str, help) FP_CNT_##name,
@@ -354,7 +356,7 @@ static const char *const fp_counter_help[FP_CNT__MAX] = {
  * The BPF program reads only cache_epoch (it has the settings as const volatile
  * globals).
  */
-#define FP_INFO_MAGIC 0x666c7036 /* "flp6": bump when any layout in this file changes */
+#define FP_INFO_MAGIC 0x666c7037 /* "flp7": bump when any layout in this file changes */
 struct fp_info {
 	__u32 magic;
 	__u32 table_size;
