@@ -30,8 +30,9 @@
  *    last 7200 s: 36 new connections per second). An attacker who repeats every
  *    spoofed tuple is promoted at most new_flow_rate times per CPU per second, and
  *    evicts at that rate the least recently used entries (idle or closed flows first).
- *  - hash+table, full: a SYN touches neither table; the hash is authoritative for a new
- *    flow. Its first non-SYN packet is marked, the second promoted, and only when the
+ *  - hash+table, full: a SYN writes nothing (it only reads the session table: pinning
+ *    rule below); the hash is authoritative for a new flow, and probation is not even
+ *    read. Its first non-SYN packet is marked, the second promoted, and only when the
  *    flow's bucket did not move in the last generation change (then the owner is
  *    certainly right). In `full`, a packet of a moved bucket without a session carries
  *    the hop list every time and creates nothing: the LB cannot know which of the two
@@ -697,11 +698,12 @@ static __always_inline void probation_write(struct fp_probation_mark *p, __u32 t
 	*(volatile __u64 *)p = raw;
 }
 
-/* Whether @m is a mark of the flow tagged @tag set within the transitory timeout. */
+/* Whether @m is a mark set within the transitory timeout (in stamp ticks, at least one:
+ * flowpin/maps.h fp_probation_window()). */
 static __always_inline int probation_live(struct fp_probation_mark m, __u64 now)
 {
-	return m.backend != FP_NO_BACKEND &&
-	       (__u16)(fp_probation_stamp(now) - m.stamp) <= (timeout_transitory_ns >> 30);
+	return m.backend != FP_NO_BACKEND && (__u16)(fp_probation_stamp(now) - m.stamp) <=
+						     fp_probation_window(timeout_transitory_ns);
 }
 
 /*

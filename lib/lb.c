@@ -1204,7 +1204,7 @@ static int map_probation(const struct fp_lb *lb, struct fp_probation_mark **out,
 int fp_lb_count_probation(const struct fp_lb *lb, __u32 *live)
 {
 	__u16 now = fp_probation_stamp(monotonic_ns());
-	__u32 window = lb ? lb->info.timeout_tcp_transitory * NSEC >> 30 : 0;
+	__u32 window = lb ? fp_probation_window(lb->info.timeout_tcp_transitory * NSEC) : 0;
 	struct fp_probation_mark *m;
 	size_t len;
 	int err;

@@ -200,6 +200,13 @@ FP_INLINE __u16 fp_probation_stamp(__u64 now_ns)
 	return (__u16)(now_ns >> 30);
 }
 
+/* Ticks a mark stays live: the transitory timeout, and one more tick, so a mark never
+ * dies at a tick boundary between two packets of a flow. */
+FP_INLINE __u32 fp_probation_window(__u64 timeout_transitory_ns)
+{
+	return (__u32)(timeout_transitory_ns >> 30) + 1;
+}
+
 /*
  * `flow_cache` per-CPU array, FP_FLOW_CACHE_SLOTS entries, direct-mapped by a fold of
  * the flow key (bpf/lb.bpf.c flow_cache_slot()): established flows this CPU recently

@@ -709,10 +709,17 @@ static void test_session_states_and_timeouts(void **state)
 	usleep(1300 * 1000); /* past the 1 s UDP timeout */
 	__u64 expired = t_counter(lb, FP_CNT_SESSION_EXPIRED);
 	__u64 inserts = t_counter(lb, FP_CNT_SESSION_INSERT);
-	send_flow(lb, udp, &u, hops, NULL); /* probation again */
-	send_flow(lb, udp, &u, hops, NULL); /* promoted over the expired entry */
-	assert_int_equal(t_counter(lb, FP_CNT_SESSION_EXPIRED) - expired, 2);
+	/* The flow's probation mark may still be live (the transitory timeout, 1 s, plus
+	 * a tick): then this packet promotes it again at once, else it marks it and the
+	 * next one promotes it. Either way the expired entry is renewed. */
+	send_flow(lb, udp, &u, hops, NULL);
+	if (t_counter(lb, FP_CNT_SESSION_INSERT) == inserts)
+		send_flow(lb, udp, &u, hops, NULL);
+	assert_true(t_counter(lb, FP_CNT_SESSION_EXPIRED) - expired >= 1);
 	assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT) - inserts, 1); /* renewed */
+	hits = t_counter(lb, FP_CNT_SESSION_HIT);
+	send_flow(lb, udp, &u, hops, NULL);
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_HIT) - hits, 1);
 	fp_lb_close(lb);
 }
 
