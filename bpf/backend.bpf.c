@@ -188,20 +188,15 @@ static __always_inline int special_addr(const __u8 a[16], int v6)
 	return a[0] == 0xff;
 }
 
-/* Is the IPv4 header's checksum right (options included)? */
+/* Is the checksum of the option-less IPv4 header @ip right? */
 static __always_inline int ipv4_csum_ok(const struct iphdr *ip, const void *end)
 {
 	const __u16 *w = (const __u16 *)ip;
-	__u32 words = ip->ihl * 2, sum = 0;
+	__u32 sum;
 
-#pragma unroll
-	for (__u32 i = 0; i < 30; i++) { /* IHL <= 15: 60 bytes */
-		if (i < words) {
-			if ((const void *)(w + i + 1) > end)
-				return 0;
-			sum += w[i];
-		}
-	}
+	if ((const void *)(ip + 1) > end)
+		return 0;
+	sum = (__u32)w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + w[7] + w[8] + w[9];
 	sum = (sum & 0xffff) + (sum >> 16);
 	sum = (sum & 0xffff) + (sum >> 16);
 	return sum == 0xffff;
@@ -238,32 +233,23 @@ static __always_inline int forward(struct __sk_buff *skb, struct encap *e, const
 	fib.ifindex = skb->ingress_ifindex;
 	fib.l4_protocol = IPPROTO_UDP;
 
+	/*
+	 * Per family: route first, then the rewrite (one branch each, so the verifier
+	 * walks two paths here, not four).
+	 */
 	if (!e->outer_v6) {
 		struct iphdr *ip = e->outer_ip;
+		__be32 old_dst = ip->daddr, new_dst = ((const __be32 *)hop)[3];
 
 		fib.family = AF_INET;
 		fib.tos = ip->tos;
 		fib.tot_len = bpf_ntohs(ip->tot_len);
 		fib.ipv4_src = ip->saddr;
-		fib.ipv4_dst = ((const __be32 *)hop)[3];
-	} else {
-		struct ipv6hdr *ip6 = e->outer_ip;
-
-		fib.family = AF_INET6;
-		fib.flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0FFFFFFF);
-		fib.tot_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
-		__builtin_memcpy(fib.ipv6_src, &ip6->saddr, 16);
-		__builtin_memcpy(fib.ipv6_dst, hop, 16);
-	}
-	/* bpf_fib_lookup answers FWD_DISABLED unless the device forwards (docs/backend.md). */
-	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
-		return -1;
-
-	if (!e->outer_v6) {
-		struct iphdr *ip = e->outer_ip;
-		__be32 old_dst = ip->daddr, new_dst = ((const __be32 *)hop)[3];
-
+		fib.ipv4_dst = new_dst;
+		/* bpf_fib_lookup answers FWD_DISABLED unless the device forwards. */
+		rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+		if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+			return -1;
 		if (bpf_l3_csum_replace(skb, ip_off + offsetof(struct iphdr, check), old_dst,
 					new_dst, sizeof(new_dst)) ||
 		    bpf_skb_store_bytes(skb, ip_off + offsetof(struct iphdr, daddr), &new_dst,
@@ -280,6 +266,14 @@ static __always_inline int forward(struct __sk_buff *skb, struct encap *e, const
 		__s64 diff;
 
 		__builtin_memcpy(&new_dst, hop, sizeof(new_dst));
+		fib.family = AF_INET6;
+		fib.flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0FFFFFFF);
+		fib.tot_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+		__builtin_memcpy(fib.ipv6_src, &ip6->saddr, 16);
+		__builtin_memcpy(fib.ipv6_dst, &new_dst, 16);
+		rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+		if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+			return -1;
 		if (bpf_skb_store_bytes(skb, ip_off + offsetof(struct ipv6hdr, daddr), &new_dst,
 					sizeof(new_dst), 0))
 			return verdict(FP_BACKEND_ERROR, TC_ACT_SHOT);
@@ -536,8 +530,13 @@ int fp_backend_ingress(struct __sk_buff *skb)
 	 * forward), for this host (a promiscuous device or another host's IP is no reason
 	 * to decapsulate, let alone forward), from a load balancer we trust.
 	 */
-	if (!e.outer_v6 && !ipv4_csum_ok(e.outer_ip, c.end))
-		return verdict(FP_BACKEND_BAD_CHECKSUM, TC_ACT_SHOT);
+	if (!e.outer_v6) {
+		/* An LB writes no IPv4 options: anything else is no tunnel packet of ours. */
+		if (((struct iphdr *)e.outer_ip)->ihl != 5)
+			return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+		if (!ipv4_csum_ok(e.outer_ip, c.end))
+			return verdict(FP_BACKEND_BAD_CHECKSUM, TC_ACT_SHOT);
+	}
 	if (skb->pkt_type != PACKET_HOST_TYPE || (e.outer_v6 && fp_addr_is_v4(daddr)) ||
 	    !is_self(daddr))
 		return verdict(FP_BACKEND_NOT_LOCAL, TC_ACT_SHOT);

@@ -203,8 +203,9 @@ static void log_line(const char *fmt, ...)
  * The XDP program takes next-hop MACs from the kernel's neighbour table and cannot
  * resolve one itself (an unresolved next hop is dropped and counted, drop_no_neigh).
  * One empty UDP datagram to each backend's encapsulation port makes the kernel resolve
- * (ARP/ND) the next hop towards it. Backends' agents drop and count it (it is not a
- * flowpin packet): one per backend per config apply.
+ * (ARP/ND) the next hop towards it. Backends' agents drop it and count it as `probe`:
+ * one per (VIP, backend) pair per config apply (`lb reload` applies twice: the command,
+ * then the daemon on SIGUSR1).
  */
 static void prime_neighbours(const struct fp_config *cfg)
 {
