@@ -50,6 +50,7 @@ struct fp_lb {
 	struct fp_bucket *table; /* the buckets array, mmapped (flowpin/maps.h) */
 	size_t table_len;	 /* bytes mapped */
 	int lock_fd;		 /* the pin directory (flock target), -1 when not pinned */
+	int lock_depth;		 /* lock() calls not yet unlocked */
 	int ncpus;
 	struct fp_info info; /* settings fixed at load (generation: re-read when applying) */
 };
@@ -120,11 +121,63 @@ out:
 	return err;
 }
 
+/* The skeleton's maps, indexed like map_names[]. */
+static void skel_maps(struct lb *skel, struct bpf_map *maps[M_N])
+{
+	maps[M_VIPS] = skel->maps.vips;
+	maps[M_BUCKETS] = skel->maps.buckets;
+	maps[M_BACKENDS] = skel->maps.backends;
+	maps[M_SESSIONS] = skel->maps.sessions;
+	maps[M_STATS] = skel->maps.stats;
+	maps[M_TRAFFIC] = skel->maps.traffic;
+	maps[M_RATELIMIT] = skel->maps.ratelimit;
+	maps[M_INFO] = skel->maps.info;
+	maps[M_FLOW_CACHE] = skel->maps.flow_cache;
+	maps[M_VIP_CACHE] = skel->maps.vip_cache;
+	maps[M_PROBATION] = skel->maps.probation;
+}
+
+static __u32 effective_new_flow_rate(const struct fp_lb_opts *opts)
+{
+	return opts->new_flow_rate == UINT32_MAX ? 0
+	       : opts->new_flow_rate		 ? opts->new_flow_rate
+						 : FP_LB_DEFAULT_NEW_FLOW_RATE;
+}
+
+/* The program's const volatile settings, before load. */
+static void set_program_settings(struct lb *skel, const struct fp_config *cfg,
+				 const struct fp_lb_opts *opts)
+{
+	skel->rodata->hash_k0 = cfg->hash_key.k0;
+	skel->rodata->hash_k1 = cfg->hash_key.k1;
+	skel->rodata->table_size = cfg->table_size;
+	skel->rodata->encap_port = cfg->encap_port;
+	if (opts->have_source_v4)
+		memcpy((void *)&skel->rodata->source_v4, opts->source_v4.a + 12, 4);
+	if (opts->have_source_v6)
+		memcpy((void *)skel->rodata->source_v6, opts->source_v6.a, 16);
+	skel->rodata->timeout_established_ns = cfg->timeouts.tcp_established * NSEC;
+	skel->rodata->timeout_transitory_ns = cfg->timeouts.tcp_transitory * NSEC;
+	skel->rodata->timeout_udp_ns = cfg->timeouts.udp * NSEC;
+	skel->rodata->new_flow_rate = effective_new_flow_rate(opts);
+}
+
+static void set_info_sources(struct fp_info *info, const struct fp_lb_opts *opts)
+{
+	memset(info->source_v4, 0, sizeof(info->source_v4));
+	memset(info->source_v6, 0, sizeof(info->source_v6));
+	if (opts->have_source_v4)
+		memcpy(info->source_v4, opts->source_v4.a + 12, 4);
+	if (opts->have_source_v6)
+		memcpy(info->source_v6, opts->source_v6.a, 16);
+}
+
 int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struct fp_lb **out)
 {
 	struct fp_lb_opts none = {};
 	struct fp_lb *lb = NULL;
 	struct lb *skel = NULL;
+	struct bpf_map *maps[M_N];
 	__u32 max_vips, sessions, probation, zero = 0;
 	int err;
 
@@ -180,20 +233,7 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 		goto out;
 	}
 	lb->skel = skel;
-	skel->rodata->hash_k0 = cfg->hash_key.k0;
-	skel->rodata->hash_k1 = cfg->hash_key.k1;
-	skel->rodata->table_size = cfg->table_size;
-	skel->rodata->encap_port = cfg->encap_port;
-	if (opts->have_source_v4)
-		memcpy((void *)&skel->rodata->source_v4, opts->source_v4.a + 12, 4);
-	if (opts->have_source_v6)
-		memcpy((void *)skel->rodata->source_v6, opts->source_v6.a, 16);
-	skel->rodata->timeout_established_ns = cfg->timeouts.tcp_established * NSEC;
-	skel->rodata->timeout_transitory_ns = cfg->timeouts.tcp_transitory * NSEC;
-	skel->rodata->timeout_udp_ns = cfg->timeouts.udp * NSEC;
-	skel->rodata->new_flow_rate = opts->new_flow_rate == UINT32_MAX ? 0
-				      : opts->new_flow_rate		? opts->new_flow_rate
-							    : FP_LB_DEFAULT_NEW_FLOW_RATE;
+	set_program_settings(skel, cfg, opts);
 	err = bpf_map__set_max_entries(skel->maps.buckets,
 				       fp_bucket_pairs(max_vips * 2 * cfg->table_size));
 	if (!err)
@@ -214,17 +254,9 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 		goto out;
 	}
 	lb->prog_fd = bpf_program__fd(skel->progs.fp_lb);
-	lb->fd[M_VIPS] = bpf_map__fd(skel->maps.vips);
-	lb->fd[M_BUCKETS] = bpf_map__fd(skel->maps.buckets);
-	lb->fd[M_BACKENDS] = bpf_map__fd(skel->maps.backends);
-	lb->fd[M_SESSIONS] = bpf_map__fd(skel->maps.sessions);
-	lb->fd[M_STATS] = bpf_map__fd(skel->maps.stats);
-	lb->fd[M_TRAFFIC] = bpf_map__fd(skel->maps.traffic);
-	lb->fd[M_RATELIMIT] = bpf_map__fd(skel->maps.ratelimit);
-	lb->fd[M_INFO] = bpf_map__fd(skel->maps.info);
-	lb->fd[M_FLOW_CACHE] = bpf_map__fd(skel->maps.flow_cache);
-	lb->fd[M_VIP_CACHE] = bpf_map__fd(skel->maps.vip_cache);
-	lb->fd[M_PROBATION] = bpf_map__fd(skel->maps.probation);
+	skel_maps(skel, maps);
+	for (int i = 0; i < M_N; i++)
+		lb->fd[i] = bpf_map__fd(maps[i]);
 
 	lb->info.magic = FP_INFO_MAGIC;
 	lb->info.table_size = cfg->table_size;
@@ -238,12 +270,9 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 	lb->info.timeout_tcp_established = cfg->timeouts.tcp_established;
 	lb->info.timeout_tcp_transitory = cfg->timeouts.tcp_transitory;
 	lb->info.timeout_udp = cfg->timeouts.udp;
-	lb->info.new_flow_rate = skel->rodata->new_flow_rate;
+	lb->info.new_flow_rate = effective_new_flow_rate(opts);
 	lb->info.probation_slots = probation;
-	if (opts->have_source_v4)
-		memcpy(lb->info.source_v4, opts->source_v4.a + 12, 4);
-	if (opts->have_source_v6)
-		memcpy(lb->info.source_v6, opts->source_v6.a, 16);
+	set_info_sources(&lb->info, opts);
 	if (bpf_map_update_elem(lb->fd[M_INFO], &zero, &lb->info, BPF_ANY)) {
 		err = -errno;
 		goto out;
@@ -467,6 +496,22 @@ static int check_restart_needed(const struct fp_info *info, const struct fp_conf
 		bad = 1;
 	}
 	return bad ? -EINVAL : 0;
+}
+
+/* Whether @cfg can be applied to the program described by @info (else: restart). */
+static int check_fits(const struct fp_info *info, const struct fp_config *cfg)
+{
+	int err = check_restart_needed(info, cfg);
+
+	if (err)
+		return err;
+	if (cfg->n_vips > info->max_vips) {
+		fp_err("%s:%d: vips: %zu VIPs, the running program has room for %u; more needs a "
+		       "restart\n",
+		       cfg->path, cfg->lines.vips, cfg->n_vips, info->max_vips);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* The new table or list of one VIP, and whether it differs from what runs. */
@@ -792,15 +837,9 @@ static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *ge
 	err = read_info(lb, &info);
 	if (err)
 		return err;
-	err = check_restart_needed(&info, cfg);
+	err = check_fits(&info, cfg);
 	if (err)
 		return err;
-	if (cfg->n_vips > info.max_vips) {
-		fp_err("%s:%d: vips: %zu VIPs, the running program has room for %u; more needs a "
-		       "restart\n",
-		       cfg->path, cfg->lines.vips, cfg->n_vips, info.max_vips);
-		return -EINVAL;
-	}
 	new_gen = info.generation + 1;
 
 	/* What runs now. */
@@ -981,22 +1020,35 @@ static int bump_cache_epoch(struct fp_lb *lb)
 	return err;
 }
 
+/* Nested: only the outermost lock()/unlock() pair takes and drops the flock. */
 static int lock(struct fp_lb *lb)
 {
 	int err;
 
-	if (lb->lock_fd >= 0 && flock(lb->lock_fd, LOCK_EX)) {
+	if (lb->lock_fd >= 0 && lb->lock_depth == 0 && flock(lb->lock_fd, LOCK_EX)) {
 		err = -errno;
 		fp_err("lb: cannot lock the pin directory: %s\n", strerror(errno));
 		return err;
 	}
+	lb->lock_depth++;
 	return 0;
 }
 
 static void unlock(struct fp_lb *lb)
 {
-	if (lb->lock_fd >= 0)
+	if (lb->lock_depth > 0 && --lb->lock_depth == 0 && lb->lock_fd >= 0)
 		flock(lb->lock_fd, LOCK_UN);
+}
+
+int fp_lb_lock(struct fp_lb *lb)
+{
+	return lb ? lock(lb) : -EINVAL;
+}
+
+void fp_lb_unlock(struct fp_lb *lb)
+{
+	if (lb)
+		unlock(lb);
 }
 
 int fp_lb_apply(struct fp_lb *lb, const struct fp_config *cfg, __u32 *generation)
@@ -1013,6 +1065,154 @@ int fp_lb_apply(struct fp_lb *lb, const struct fp_config *cfg, __u32 *generation
 	err2 = bump_cache_epoch(lb);
 	unlock(lb);
 	return err ? err : err2;
+}
+
+/* ---- restart: a new program over the pinned maps ---- */
+
+int fp_lb_check_config(const struct fp_lb *lb, const struct fp_config *cfg)
+{
+	struct fp_info info;
+	int err;
+
+	if (!lb || !cfg)
+		return -EINVAL;
+	err = read_info(lb, &info);
+	return err ? err : check_fits(&info, cfg);
+}
+
+int fp_lb_open_over(const struct fp_lb *running, const struct fp_config *cfg,
+		    const struct fp_lb_opts *opts, struct fp_lb **out)
+{
+	struct fp_lb_opts none = {};
+	struct bpf_map *maps[M_N];
+	struct fp_lb *lb = NULL;
+	int err;
+
+	*out = NULL;
+	if (!running || !cfg || running->lock_fd < 0)
+		return -EINVAL;
+	if (!opts)
+		opts = &none;
+	err = fp_lb_check_config(running, cfg);
+	if (err)
+		return err;
+	lb = calloc(1, sizeof(*lb));
+	if (!lb)
+		return -ENOMEM;
+	lb->prog_fd = -1;
+	lb->ncpus = running->ncpus;
+	/* Its own open file description of the directory: flock() is per description. */
+	lb->lock_fd = openat(running->lock_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lb->lock_fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	lb->skel = lb__open();
+	if (!lb->skel) {
+		err = -errno;
+		fp_err("lb: cannot open the BPF object: %s\n", strerror(errno));
+		goto out;
+	}
+	set_program_settings(lb->skel, cfg, opts);
+	lb->skel->rodata->probation_slots = running->info.probation_slots; /* the map's size */
+	skel_maps(lb->skel, maps);
+	/* The pinned maps, sizes and contents as they are: sessions, counters, tables. */
+	for (int i = 0; i < M_N && !err; i++)
+		err = bpf_map__reuse_fd(maps[i], running->fd[i]);
+	if (err) {
+		fp_err("lb: cannot reuse the pinned maps: %s\n", strerror(-err));
+		goto out;
+	}
+	err = lb__load(lb->skel);
+	if (err) {
+		fp_err("lb: the kernel refused the XDP program over the pinned maps: %s (run with "
+		       "-v)\n",
+		       strerror(-err));
+		goto out;
+	}
+	lb->prog_fd = bpf_program__fd(lb->skel->progs.fp_lb);
+	for (int i = 0; i < M_N; i++)
+		lb->fd[i] = bpf_map__fd(maps[i]);
+	err = read_info(lb, &lb->info);
+	if (!err)
+		err = map_table(lb);
+out:
+	if (err) {
+		fp_lb_close(lb);
+		return err;
+	}
+	*out = lb;
+	return 0;
+}
+
+int fp_lb_take_over(struct fp_lb *lb, const struct fp_lb_opts *opts, const char *dir)
+{
+	struct fp_lb_opts none = {};
+	char path[PATH_MAX], aside[PATH_MAX];
+	__u32 zero = 0;
+	int err;
+
+	if (!lb || !dir || !lb->skel)
+		return -EINVAL;
+	if (!opts)
+		opts = &none;
+	err = pin_path(path, sizeof(path), dir, PROG_PIN);
+	if (!err)
+		err = pin_path(aside, sizeof(aside), dir,
+			       PROG_PIN "_new" /* no dots in bpffs names */);
+	if (err)
+		return err;
+	/* Pinned aside, then renamed over the old pin: `prog` always names a program. */
+	unlink(aside);
+	if (bpf_obj_pin(lb->prog_fd, aside) || rename(aside, path)) {
+		err = -errno;
+		fp_err("lb: pinning the program as %s: %s\n", path, strerror(errno));
+		unlink(aside);
+		return err;
+	}
+	err = lock(lb);
+	if (err)
+		return err;
+	err = read_info(lb, &lb->info);
+	if (!err) {
+		set_info_sources(&lb->info, opts);
+		lb->info.new_flow_rate = effective_new_flow_rate(opts);
+		if (bpf_map_update_elem(lb->fd[M_INFO], &zero, &lb->info, BPF_ANY))
+			err = -errno;
+	}
+	unlock(lb);
+	return err;
+}
+
+bool fp_lb_runs_prog(const struct fp_lb *lb, __u32 prog_id)
+{
+	struct bpf_prog_info info = {};
+	struct bpf_map_info minfo = {};
+	__u32 len = sizeof(info), mlen = sizeof(minfo), map_ids[64];
+	int fd;
+	bool ours = false;
+
+	if (!lb || !prog_id)
+		return false;
+	if (!bpf_obj_get_info_by_fd(lb->prog_fd, &info, &len) && info.id == prog_id)
+		return true;
+	/* Another program of ours (a restart died between attach and pin): it uses our
+	 * `info` map. */
+	if (bpf_obj_get_info_by_fd(lb->fd[M_INFO], &minfo, &mlen))
+		return false;
+	fd = bpf_prog_get_fd_by_id(prog_id);
+	if (fd < 0)
+		return false;
+	memset(&info, 0, sizeof(info));
+	len = sizeof(info);
+	info.nr_map_ids = sizeof(map_ids) / sizeof(map_ids[0]);
+	info.map_ids = (__u64)(unsigned long)map_ids;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		for (__u32 i = 0; i < info.nr_map_ids && i < 64 && !ours; i++)
+			ours = map_ids[i] == minfo.id;
+	}
+	close(fd);
+	return ours;
 }
 
 /* ---- attach ---- */
@@ -1035,6 +1235,23 @@ int fp_lb_attach(struct fp_lb *lb, int ifindex, enum fp_xdp_mode mode)
 		fp_err("lb: attaching to ifindex %d (%s mode): %s%s\n", ifindex,
 		       mode == FP_XDP_GENERIC ? "generic" : "native", strerror(-err),
 		       err == -EBUSY ? " (another XDP program is attached)" : "");
+	return err;
+}
+
+int fp_lb_replace(struct fp_lb *lb, int ifindex, enum fp_xdp_mode mode, int old_prog_fd)
+{
+	struct bpf_xdp_attach_opts xo = { .sz = sizeof(xo), .old_prog_fd = old_prog_fd };
+	int err;
+
+	if (!lb || ifindex <= 0 || old_prog_fd < 0)
+		return -EINVAL;
+	/* One netlink request: the kernel swaps the program only if @old_prog_fd's is the
+	 * one attached, and no packet sees the device without a program. */
+	err = bpf_xdp_attach(ifindex, lb->prog_fd, xdp_flags(mode) | XDP_FLAGS_REPLACE, &xo);
+	if (err)
+		fp_err("lb: replacing the XDP program on ifindex %d (%s mode): %s%s\n", ifindex,
+		       mode == FP_XDP_GENERIC ? "generic" : "native", strerror(-err),
+		       err == -EEXIST ? " (the attached program changed meanwhile)" : "");
 	return err;
 }
 

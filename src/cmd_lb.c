@@ -5,15 +5,18 @@
  *   up      load bpf/lb.bpf.o (lib/lb.c), pin program and maps under <pin-root>/<dev>/,
  *           attach to --dev, then stay in the foreground: SIGHUP re-reads the config,
  *           SIGUSR1 adopts a file `lb reload --config` applied, SIGTERM/SIGINT detach,
- *           unpin and exit 0.
- *   reload  with --config: validate and apply that file through the pinned maps, then
- *           tell the daemon (SIGUSR1); without: SIGHUP the daemon.
+ *           unpin and exit 0. Over the pins of a daemon that died: take its program
+ *           and maps over without a gap, or refuse (adopt()).
+ *   reload  with --config: validate and apply that file through the pinned maps, record
+ *           it and tell the daemon (SIGUSR1), all under the apply lock; without: SIGHUP
+ *           the daemon.
  *   down    SIGTERM the daemon and wait; with no daemon left, detach and unpin here.
  *   stats   counters, per VIP and per backend, from the pinned maps.
  *   flows   the session table, like `conntrack -L`.
  *
  * Files: <run-dir>/<dev>.pid (the daemon), <run-dir>/<dev>.config (the config path the
- * daemon re-reads on SIGHUP; `lb reload --config` rewrites it).
+ * daemon re-reads on SIGHUP; `lb reload --config` rewrites it; read and written only
+ * under the apply lock, so it names the file of the last apply).
  * Exit status: 0 done, 1 error, 2 usage.
  */
 #include <errno.h>
@@ -90,6 +93,11 @@ static const struct subcommand subcommands[] = {
 	  "config apply and per signal.\n"
 	  "  SIGHUP          re-read the config; a bad one is refused, the running one stays\n"
 	  "  SIGTERM/SIGINT  detach, remove the pins, exit 0\n"
+	  "After a daemon that died (kill -9, crash): takes its program and maps over without\n"
+	  "detaching (sessions and counters kept, config applied as a new generation), or\n"
+	  "refuses, changing nothing, when that would lose them (another layout, settings fixed\n"
+	  "at load, another --xdp-mode): `lb down` first to start fresh.\n"
+	  "Warns when IFACE does not forward a family the config has backends of.\n"
 	  "--source ADDR: outer source address of the encapsulation, one per family\n"
 	  "(default: IFACE's first address of each family).\n" },
 	{ "reload", lb_reload,
@@ -158,19 +166,29 @@ static int read_pid(const char *path)
 	return (int)pid;
 }
 
-/* Written aside and renamed: a reader never sees half a file. */
+/*
+ * Written aside and renamed: a reader never sees half a file. The aside name is unique
+ * (mkstemp): two writers never write into the same temporary file.
+ */
 static int write_file(const char *path, const char *text)
 {
 	char tmp[PATH_MAX];
 	FILE *f;
-	int err = 0;
+	int fd, err = 0;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	f = fopen(tmp, "w");
-	if (!f)
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
-	if (fputs(text, f) < 0)
+	f = fdopen(fd, "w");
+	if (!f) {
+		err = -errno;
+		close(fd);
+		unlink(tmp);
+		return err;
+	}
+	if (fchmod(fd, 0644) || fputs(text, f) < 0)
 		err = -EIO;
 	if (fclose(f) && !err)
 		err = -errno;
@@ -179,6 +197,25 @@ static int write_file(const char *path, const char *text)
 	if (err)
 		unlink(tmp);
 	return err;
+}
+
+/*
+ * The config the node runs, as recorded in <run-dir>/<dev>.config, into @path (left as
+ * it is when there is no record). Read and written only under the apply lock, so the
+ * record always names the file of the last apply.
+ */
+static void read_record(const struct lb_paths *p, char *path, size_t len)
+{
+	char recorded[PATH_MAX] = "";
+	FILE *f = fopen(p->config_file, "r");
+
+	if (!f)
+		return;
+	if (fgets(recorded, sizeof(recorded), f))
+		recorded[strcspn(recorded, "\n")] = 0;
+	fclose(f);
+	if (recorded[0])
+		snprintf(path, len, "%s", recorded);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -256,8 +293,49 @@ static size_t count_backends(const struct fp_config *cfg)
 	return n;
 }
 
-/* Loads @path and applies it as the next generation. The running config stays on error. */
-static int apply_file(struct fp_lb *lb, const char *path, const char *why)
+/*
+ * bpf_fib_lookup() answers BPF_FIB_LKUP_RET_FWD_DISABLED (drop_fib for every packet)
+ * unless the ingress device forwards the backend's family: warn about each family that
+ * has backends in @cfg and forwarding off on @dev. Warned, not set: turning a node into
+ * a router is the operator's decision (docs/operator-lb.md, docs/security.md).
+ */
+static void check_forwarding(const struct fp_config *cfg, const char *dev)
+{
+	bool family[2] = { false, false }; /* IPv4, IPv6 backends */
+
+	for (size_t v = 0; v < cfg->n_vips; v++)
+		for (size_t b = 0; b < cfg->vips[v].n_backends; b++)
+			family[fp_addr_v4(&cfg->vips[v].backends[b].addr) ? 0 : 1] = true;
+	for (int i = 0; i < 2; i++) {
+		const char *ip = i ? "ipv6" : "ipv4";
+		char path[128], value[16] = "";
+		FILE *f;
+
+		if (!family[i])
+			continue;
+		snprintf(path, sizeof(path), "/proc/sys/net/%s/conf/%s/forwarding", ip, dev);
+		f = fopen(path, "r");
+		if (!f)
+			continue; /* no such family on this kernel or device: nothing to check */
+		if (!fgets(value, sizeof(value), f))
+			value[0] = 0;
+		fclose(f);
+		if (value[0] != '0')
+			continue;
+		fp_warn("net.%s.conf.%s.forwarding is 0: the kernel's FIB lookup refuses to route "
+			"for a device that does not forward, so every packet for an IPv%d "
+			"backend is dropped (drop_fib). Enable it: sysctl -w "
+			"net.%s.conf.%s.forwarding=1 (flowpin does not change it, see "
+			"docs/operator-lb.md)\n",
+			ip, dev, i ? 6 : 4, ip, dev);
+	}
+}
+
+/*
+ * Loads @path and applies it as the next generation. The running config stays on error.
+ * @dev: the LB's device, for the forwarding check.
+ */
+static int apply_file(struct fp_lb *lb, const char *path, const char *why, const char *dev)
 {
 	struct fp_config *cfg = NULL;
 	__u32 generation = 0;
@@ -276,6 +354,7 @@ static int apply_file(struct fp_lb *lb, const char *path, const char *why)
 	} else {
 		log_line("%s: applied %s, generation %u (%zu VIPs, %zu backends)\n", why, path,
 			 generation, cfg->n_vips, count_backends(cfg));
+		check_forwarding(cfg, dev);
 		prime_neighbours(cfg);
 	}
 	fp_config_free(cfg);
@@ -330,22 +409,29 @@ static void check_sources(const struct fp_config *cfg, const struct fp_lb_opts *
 	}
 }
 
+/* The loader's options from the command line, sources defaulted from @o->dev. */
+static void loader_opts(const struct lb_opts *o, const struct fp_config *cfg,
+			struct fp_lb_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->source_v4 = o->sources.v4;
+	opts->source_v6 = o->sources.v6;
+	opts->have_source_v4 = o->sources.have_v4;
+	opts->have_source_v6 = o->sources.have_v6;
+	default_sources(o->dev, opts);
+	check_sources(cfg, opts, o->dev);
+}
+
 /* Load, pin, attach; on failure nothing stays behind. */
 static int start(const struct lb_opts *o, const struct lb_paths *p, const struct fp_config *cfg,
 		 struct fp_lb **out)
 {
-	struct fp_lb_opts opts = {
-		.source_v4 = o->sources.v4,
-		.source_v6 = o->sources.v6,
-		.have_source_v4 = o->sources.have_v4,
-		.have_source_v6 = o->sources.have_v6,
-	};
+	struct fp_lb_opts opts;
 	struct fp_lb *lb = NULL;
 	int ifindex = (int)if_nametoindex(o->dev);
 	int err, pinned = 0;
 
-	default_sources(o->dev, &opts);
-	check_sources(cfg, &opts, o->dev);
+	loader_opts(o, cfg, &opts);
 	err = fp_lb_open(cfg, &opts, &lb);
 	if (err) {
 		fp_err("%s: cannot load the XDP program: %s\n", o->dev, strerror(-err));
@@ -396,14 +482,12 @@ static __u32 attached_id(int ifindex, enum fp_xdp_mode *mode)
  */
 static int stop(struct fp_lb *lb, const char *dev, const char *pin_dir)
 {
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info);
 	enum fp_xdp_mode mode = FP_XDP_NATIVE;
 	int ifindex = (int)if_nametoindex(dev);
 	__u32 id = attached_id(ifindex, &mode);
 	int err = 0;
 
-	if (id && !bpf_obj_get_info_by_fd(fp_lb_prog_fd(lb), &info, &len) && info.id == id) {
+	if (id && fp_lb_runs_prog(lb, id)) {
 		err = fp_lb_detach(ifindex, mode);
 		if (err)
 			fp_err("%s: cannot detach: %s\n", dev, strerror(-err));
@@ -419,17 +503,13 @@ static int stop(struct fp_lb *lb, const char *dev, const char *pin_dir)
 	return err;
 }
 
-/* SIGUSR1: `lb reload --config` applied a file and wrote its path; adopt it. */
+/* SIGUSR1: `lb reload --config` applied a file and recorded its path; adopt it. */
 static void adopt_config(const struct lb_paths *p, char *config_abs, size_t len, pid_t from)
 {
 	char adopted[PATH_MAX] = "";
 	struct fp_config *now = NULL;
-	FILE *f = fopen(p->config_file, "r");
 
-	if (f && fgets(adopted, sizeof(adopted), f))
-		adopted[strcspn(adopted, "\n")] = 0;
-	if (f)
-		fclose(f);
+	read_record(p, adopted, sizeof(adopted));
 	if (adopted[0] && strcmp(adopted, config_abs)) {
 		log_line("SIGUSR1 from pid %d: `flowpin lb reload` applied %s; SIGHUP now "
 			 "re-reads it\n",
@@ -459,43 +539,140 @@ static bool private_mounts(void)
 	return self.st_ino != parent.st_ino || self.st_dev != parent.st_dev;
 }
 
-/*
- * A daemon that was killed (SIGKILL, crash) leaves its pins and maybe its program
- * attached. No daemon is alive (checked by the caller), so they are nobody's: detach
- * that program (only if it is the pinned one) and remove the pins, so a supervisor's
- * restart comes up. Its sessions are lost; the flow hash keeps most flows in place.
- */
-static int clear_stale(const struct lb_opts *o, const struct lb_paths *p)
+static int count_session(const struct fp_flow_key *k, const struct fp_session *s, void *ctx)
 {
-	struct fp_lb *old = NULL;
-	char prog[PATH_MAX + 8];
-	int err;
+	(void)k;
+	(void)s;
+	(*(size_t *)ctx)++;
+	return 0;
+}
 
-	snprintf(prog, sizeof(prog), "%s/prog", p->pin_dir);
-	if (access(prog, F_OK))
-		return 0;
+/* What `up` says when it cannot take over a running instance without losing state. */
+static void refuse_adopt(const struct lb_opts *o, const struct lb_paths *p, const char *why)
+{
+	fp_err("%s: a flowpin program runs there with its maps pinned under %s, and %s: "
+	       "refused, nothing changed; the running program keeps forwarding with its "
+	       "sessions. To start fresh (sessions and counters lost, flows without a session "
+	       "re-hashed): flowpin lb down --dev %s --pin-root %s --run-dir %s, then up\n",
+	       o->dev, p->pin_dir, why, o->dev, o->pin_root, o->run_dir);
+}
+
+/*
+ * A previous `lb up` on this device died without `down` (SIGKILL, crash, OOM): its
+ * program still forwards and its maps are pinned. Take them over without a gap: this
+ * binary's program is loaded over the pinned maps (sessions, counters, tables and the
+ * generation kept), swapped in with one atomic replace (XDP_FLAGS_REPLACE), pinned in
+ * place of the old one. The caller then applies the config as a new generation.
+ * Refused, nothing changed, when that cannot be done without losing state or a gap:
+ * maps of another layout (FP_INFO_MAGIC), settings fixed at load that differ, more VIPs
+ * than the maps hold, another XDP mode, someone else's program attached.
+ */
+static int adopt(const struct lb_opts *o, const struct lb_paths *p, const struct fp_config *cfg,
+		 struct fp_lb **out)
+{
+	enum fp_xdp_mode want = o->xdp_generic ? FP_XDP_GENERIC : FP_XDP_NATIVE;
+	enum fp_xdp_mode mode = want;
+	int ifindex = (int)if_nametoindex(o->dev);
+	struct fp_lb *old = NULL, *lb = NULL;
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), id, new_id = 0;
+	struct fp_lb_opts opts;
+	size_t sessions = 0;
+	int err, old_fd = -1;
+	char why[128];
+
 	err = fp_lb_open_pinned(p->pin_dir, &old);
-	if (!err)
-		err = stop(old, o->dev, p->pin_dir);
+	if (err == -EPROTO) {
+		refuse_adopt(o, p,
+			     "its maps have another layout (another flowpin version): their "
+			     "state cannot be carried over");
+		goto out;
+	}
+	if (err) {
+		refuse_adopt(o, p, "its pins cannot be opened");
+		goto out;
+	}
+	if (fp_lb_check_config(old, cfg)) {
+		err = -EINVAL;
+		refuse_adopt(o, p, "--config needs a restart (above)");
+		goto out;
+	}
+	id = attached_id(ifindex, &mode);
+	if (id && !fp_lb_runs_prog(old, id)) {
+		err = -EBUSY;
+		snprintf(why, sizeof(why),
+			 "the XDP program attached to %s (id %u) is not flowpin's", o->dev, id);
+		refuse_adopt(o, p, why);
+		goto out;
+	}
+	if (id && mode != want) {
+		err = -EINVAL;
+		snprintf(why, sizeof(why),
+			 "it is attached in %s mode (--xdp-mode %s cannot be swapped in without "
+			 "a gap)",
+			 mode == FP_XDP_GENERIC ? "generic" : "native",
+			 want == FP_XDP_GENERIC ? "generic" : "native");
+		refuse_adopt(o, p, why);
+		goto out;
+	}
+	loader_opts(o, cfg, &opts);
+	err = fp_lb_open_over(old, cfg, &opts, &lb);
+	if (err) {
+		refuse_adopt(o, p, "this program cannot be loaded over its maps");
+		goto out;
+	}
+	if (id) {
+		old_fd = bpf_prog_get_fd_by_id(id);
+		err = old_fd < 0 ? -errno : fp_lb_replace(lb, ifindex, mode, old_fd);
+	} else {
+		err = fp_lb_attach(lb, ifindex, want);
+	}
+	if (err) {
+		refuse_adopt(o, p, "the new program could not be swapped in");
+		goto out;
+	}
+	err = fp_lb_take_over(lb, &opts, p->pin_dir);
+	if (err) {
+		/* Back to the program the pins name, so `down` can still detach it. */
+		if (old_fd >= 0 && !fp_lb_replace(old, ifindex, mode, fp_lb_prog_fd(lb)))
+			refuse_adopt(o, p, "the new program could not be pinned (swapped back)");
+		else
+			fp_err("%s: the new program runs but is not pinned: `flowpin lb down` "
+			       "cannot detach it; use ip link set dev %s xdp off\n",
+			       o->dev, o->dev);
+		goto out;
+	}
+	if (!bpf_obj_get_info_by_fd(fp_lb_prog_fd(lb), &info, &len))
+		new_id = info.id;
+	fp_lb_for_each_session(lb, count_session, &sessions);
+	if (id)
+		log_line("took over the running instance on %s: program %u replaced in place by "
+			 "%u (never detached), maps kept (%zu session entries)\n",
+			 o->dev, id, new_id, sessions);
+	else
+		log_line("took over the pinned maps on %s (%zu session entries); no program was "
+			 "attached: attached %u\n",
+			 o->dev, sessions, new_id);
+out:
+	if (old_fd >= 0)
+		close(old_fd);
 	fp_lb_close(old);
 	if (err) {
-		fp_err("%s: pins of a daemon that is gone, and they cannot be removed: %s\n",
-		       p->pin_dir, strerror(-err));
+		fp_lb_close(lb);
 		return err;
 	}
-	log_line("removed the pins (and detached the program) of a daemon that is gone: %s\n",
-		 p->pin_dir);
+	*out = lb;
 	return 0;
 }
 
 static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
 {
-	char config_abs[PATH_MAX], pid_text[32];
+	char config_abs[PATH_MAX], pid_text[32], prog_pin[PATH_MAX + 8];
 	struct fp_config *cfg = NULL;
 	struct fp_lb *lb = NULL;
 	sigset_t signals;
 	int err, pid, files_written = 0, rc = 1;
-	bool mounted = false;
+	bool mounted = false, adopted = false;
 
 	if (!o->config) {
 		fprintf(stderr, "flowpin lb up: --config is required\n");
@@ -525,8 +702,6 @@ static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
 			"other flowpin commands will not see the pins; mount bpffs there "
 			"beforehand\n",
 			o->pin_root);
-	if (clear_stale(o, p))
-		goto out;
 	/* Signals are taken synchronously (sigwaitinfo): no handler runs mid-apply. */
 	sigemptyset(&signals);
 	sigaddset(&signals, SIGHUP);
@@ -535,19 +710,36 @@ static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
 	sigaddset(&signals, SIGINT);
 	sigprocmask(SIG_BLOCK, &signals, NULL);
 
-	if (start(o, p, cfg, &lb))
+	/* Pins and no daemon: the previous one died; its program may still forward. */
+	snprintf(prog_pin, sizeof(prog_pin), "%s/prog", p->pin_dir);
+	adopted = !access(prog_pin, F_OK);
+	if (adopted ? adopt(o, p, cfg, &lb) : start(o, p, cfg, &lb))
 		goto out;
+	/* Apply (adopted: the config as a new generation) and record under one lock, so
+	 * the record names the file that runs even with a `lb reload` at the same time. */
 	snprintf(pid_text, sizeof(pid_text), "%d\n", (int)getpid());
+	fp_lb_lock(lb);
+	err = adopted ? apply_file(lb, config_abs, "up", o->dev) : 0;
+	if (err) {
+		fp_lb_unlock(lb);
+		fp_err("%s: the running program keeps its previous generation\n", o->dev);
+		goto out;
+	}
 	err = write_file(p->pid_file, pid_text);
 	if (!err)
 		err = write_file(p->config_file, config_abs);
+	fp_lb_unlock(lb);
 	files_written = 1;
 	if (err) {
 		fp_err("%s: %s\n", p->pid_file, strerror(-err));
-		stop(lb, o->dev, p->pin_dir);
+		if (!adopted)
+			stop(lb, o->dev, p->pin_dir);
 		goto out;
 	}
-	prime_neighbours(cfg);
+	if (!adopted) {
+		check_forwarding(cfg, o->dev);
+		prime_neighbours(cfg);
+	}
 	log_line("up on %s (%s XDP), pinned under %s, config %s: %zu VIPs, %zu backends, pid %d\n",
 		 o->dev, o->xdp_generic ? "generic" : "native", p->pin_dir, config_abs, cfg->n_vips,
 		 count_backends(cfg), (int)getpid());
@@ -564,8 +756,13 @@ static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
 			goto out;
 		}
 		if (sig == SIGHUP) {
+			/* The recorded file, read under the lock: a `lb reload --config` that
+			 * ran since is what SIGHUP re-reads, whether or not its SIGUSR1 came. */
+			fp_lb_lock(lb);
+			read_record(p, config_abs, sizeof(config_abs));
 			log_line("SIGHUP from pid %d: re-reading %s\n", (int)si.si_pid, config_abs);
-			apply_file(lb, config_abs, "reload");
+			apply_file(lb, config_abs, "reload", o->dev);
+			fp_lb_unlock(lb);
 		} else if (sig == SIGUSR1) {
 			adopt_config(p, config_abs, sizeof(config_abs), si.si_pid);
 		} else {
@@ -626,8 +823,18 @@ static int lb_reload(const struct lb_opts *o, const struct lb_paths *p)
 	}
 	if (open_pinned(p, &lb))
 		goto out;
-	if (apply_file(lb, config_abs, "flowpin lb reload"))
+	/*
+	 * Apply, record and signal under one hold of the apply lock: two reloads at once
+	 * leave the record naming the file whose generation runs (the later one), and the
+	 * daemon's SIGHUP, which reads the record under the same lock, re-reads that file.
+	 */
+	if (fp_lb_lock(lb))
 		goto out;
+	if (apply_file(lb, config_abs, "flowpin lb reload", o->dev)) {
+		fp_lb_unlock(lb);
+		goto out;
+	}
+	pid = read_pid(p->pid_file);
 	if (pid > 0) {
 		int err = write_file(p->config_file, config_abs);
 
@@ -636,6 +843,7 @@ static int lb_reload(const struct lb_opts *o, const struct lb_paths *p)
 				"SIGHUP re-reads its old file\n",
 				pid, strerror(err ? -err : errno));
 	}
+	fp_lb_unlock(lb);
 	rc = 0;
 out:
 	fp_lb_close(lb);

@@ -107,7 +107,46 @@ int fp_lb_unpin(const char *dir);
  */
 int fp_lb_apply(struct fp_lb *lb, const struct fp_config *cfg, __u32 *generation);
 
+/*
+ * fp_lb_lock / fp_lb_unlock - hold the apply lock (flock on the pin directory) across
+ * several steps, e.g. an apply and the record of which file it applied. Nested calls
+ * (fp_lb_apply() inside) are fine: only the outermost pair takes and drops it.
+ */
+int fp_lb_lock(struct fp_lb *lb);
+void fp_lb_unlock(struct fp_lb *lb);
+
+/*
+ * Restart over a running instance (flowpin lb up after the previous daemon was killed):
+ *
+ * fp_lb_check_config - 0 if @cfg can be applied to the instance @lb (opened from pins)
+ * as a new generation; -EINVAL, every reason logged, if it needs a restart (settings
+ * fixed at load, or more VIPs than the maps have slots).
+ *
+ * fp_lb_open_over - load this binary's program over the maps of @running (opened from
+ * pins): the same maps, sizes and contents (sessions, counters, tables, generation).
+ * @cfg gives the settings fixed at load and must pass fp_lb_check_config(); @opts the
+ * outer sources and new-flow rate (its session_entries and max_vips are ignored: the
+ * maps keep theirs). Neither attached nor pinned nor applied: swap it in with
+ * fp_lb_replace() (or fp_lb_attach() if nothing is attached), then fp_lb_take_over(),
+ * then fp_lb_apply().
+ *
+ * fp_lb_take_over - pin @lb's program under @dir in place of the old one (pinned aside,
+ * then renamed: the pin never disappears) and record @opts' settings in `info`.
+ */
+int fp_lb_check_config(const struct fp_lb *lb, const struct fp_config *cfg);
+int fp_lb_open_over(const struct fp_lb *running, const struct fp_config *cfg,
+		    const struct fp_lb_opts *opts, struct fp_lb **out);
+int fp_lb_take_over(struct fp_lb *lb, const struct fp_lb_opts *opts, const char *dir);
+/* Whether the program @prog_id is @lb's, or another program over @lb's maps. */
+bool fp_lb_runs_prog(const struct fp_lb *lb, __u32 prog_id);
+
 int fp_lb_attach(struct fp_lb *lb, int ifindex, enum fp_xdp_mode mode);
+/*
+ * fp_lb_replace - attach @lb's program to @ifindex in @mode in place of @old_prog_fd's,
+ * atomically (XDP_FLAGS_REPLACE): the device is never without a program. -EEXIST if
+ * @old_prog_fd's program is not the one attached there in @mode.
+ */
+int fp_lb_replace(struct fp_lb *lb, int ifindex, enum fp_xdp_mode mode, int old_prog_fd);
 /* Detaches whatever XDP program is attached to @ifindex in @mode. */
 int fp_lb_detach(int ifindex, enum fp_xdp_mode mode);
 

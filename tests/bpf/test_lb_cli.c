@@ -16,24 +16,35 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <cmocka.h>
+#include <flowpin/maps.h>
 #include "common/run.h"
 
 struct lab {
 	int ready;
 	char lb_ns[32], cl_ns[32];
 	char dir[64], pins[96], run[96], log[96];
-	char good[96], better[96], bad[96];
+	char good[96], better[96], bad[96], tbl[96], many[96], many_b[96];
 	char flowpin[PATH_MAX];
 	pid_t daemon;
 	int mounted;
@@ -59,6 +70,59 @@ static const char config_fmt[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
 				 "      - { id: 1, address: 10.99.0.10 }\n"
 				 "allow_example_key: true\n";
 
+static const char table_vip[] = "  - name: tbl\n"
+				"    address: 198.51.100.10\n"
+				"    port: 54\n"
+				"    protocol: udp\n"
+				"    pinning: table\n"
+				"    backends:\n"
+				"      - { id: 1, address: 10.99.0.10 }\n"
+				"      - { id: 2, address: 10.99.0.11 }\n"
+				"      - { id: 3, address: 10.99.0.12 }\n";
+
+/* good.yaml with the `table`-mode VIP added to its list. */
+static void table_config(char *text, size_t len)
+{
+	char rest[256] = "";
+	char *tail;
+
+	snprintf(text, len, config_fmt, "");
+	tail = strstr(text, "allow_example_key:"); /* top-level keys after the list */
+	if (tail) {
+		snprintf(rest, sizeof(rest), "%s", tail);
+		*tail = 0;
+	}
+	snprintf(text + strlen(text), len - strlen(text), "%s%s", table_vip, rest);
+}
+
+/*
+ * 8 VIPs of 240 backends each (table_size 24001: at least 100 x backends), routed
+ * through the client (10.98.0.0/16): an apply that takes a while to prime them. The VIP 198.51.100.10:80's pinning
+ * is @web_pinning: what tells the two files apart in the maps.
+ */
+static int write_many(const char *path, const char *web_pinning)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -errno;
+	fprintf(f, "hash_key: 000102030405060708090a0b0c0d0e0f\nallow_example_key: true\n"
+		   "table_size: 24001\nvips:\n");
+	for (int v = 0; v < 8; v++) {
+		fprintf(f,
+			"  - name: v%d\n    address: 198.51.100.10\n    port: %d\n"
+			"    protocol: %s\n    pinning: %s\n    backends:\n",
+			v,
+			v == 0	 ? 80
+			: v == 1 ? 53
+				 : 1000 + v,
+			v == 1 ? "udp" : "tcp", v == 0 ? web_pinning : "full");
+		for (int b = 1; b <= 240; b++)
+			fprintf(f, "      - { id: %d, address: 10.98.%d.%d }\n", b, v, b);
+	}
+	return fclose(f) ? -errno : 0;
+}
+
 static int write_text(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -76,7 +140,7 @@ static int write_text(const char *path, const char *text)
 
 static int file_contains(const char *path, const char *needle)
 {
-	char buf[8192];
+	static char buf[1 << 20];
 	FILE *f = fopen(path, "r");
 	size_t n;
 
@@ -139,6 +203,9 @@ static int setup(void **state)
 	snprintf(l->good, sizeof(l->good), "%s/good.yaml", l->dir);
 	snprintf(l->better, sizeof(l->better), "%s/better.yaml", l->dir);
 	snprintf(l->bad, sizeof(l->bad), "%s/bad.yaml", l->dir);
+	snprintf(l->tbl, sizeof(l->tbl), "%s/tbl.yaml", l->dir);
+	snprintf(l->many, sizeof(l->many), "%s/many.yaml", l->dir);
+	snprintf(l->many_b, sizeof(l->many_b), "%s/many_b.yaml", l->dir);
 	if (fp_test_flowpin_path(l->flowpin, sizeof(l->flowpin)))
 		return -1;
 
@@ -147,6 +214,12 @@ static int setup(void **state)
 		return -1;
 	snprintf(text, sizeof(text), config_fmt, "      - { id: 3, address: 10.99.0.12 }\n");
 	if (write_text(l->better, text))
+		return -1;
+	/* good.yaml and a `table`-mode VIP. */
+	table_config(text, sizeof(text));
+	if (write_text(l->tbl, text))
+		return -1;
+	if (write_many(l->many, "full") || write_many(l->many_b, "hash"))
 		return -1;
 	/* Line 3 has a key the loader does not know. */
 	if (write_text(l->bad, "hash_key: 000102030405060708090a0b0c0d0e0f\ntable_size: 307\n"
@@ -164,7 +237,8 @@ static int setup(void **state)
 		       "ip -n %1$s link set lo up; ip -n %1$s addr add 10.99.0.1/24 dev lb0;"
 		       "ip -n %1$s link set lb0 up;"
 		       "ip -n %2$s addr add 10.99.0.2/24 dev cl0; ip -n %2$s link set cl0 up;"
-		       "ip -n %2$s route add 198.51.100.0/24 via 10.99.0.1",
+		       "ip -n %2$s route add 198.51.100.0/24 via 10.99.0.1;"
+		       "ip -n %1$s route add 10.98.0.0/16 via 10.99.0.2",
 		       l->lb_ns, l->cl_ns))
 		return -1;
 	if (fp_test_sh(mac, sizeof(mac), "ip -n %s -br link show cl0 | awk '{printf \"%%s\", $3}'",
@@ -219,7 +293,7 @@ static long long json_number(const char *json, const char *from, const char *nam
 }
 
 /* `flowpin lb up` in the LB namespace, output into the log file. Returns its pid. */
-static pid_t start_daemon(const struct lab *l)
+static pid_t start_daemon_with(const struct lab *l, const char *config)
 {
 	pid_t pid;
 
@@ -234,11 +308,16 @@ static pid_t start_daemon(const struct lab *l)
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);
 		execlp("ip", "ip", "netns", "exec", l->lb_ns, l->flowpin, "lb", "up", "--config",
-		       l->good, "--dev", "lb0", "--xdp-mode", "generic", "--pin-root", l->pins,
+		       config, "--dev", "lb0", "--xdp-mode", "generic", "--pin-root", l->pins,
 		       "--run-dir", l->run, (char *)NULL);
 		_exit(127);
 	}
 	return pid;
+}
+
+static pid_t start_daemon(const struct lab *l)
+{
+	return start_daemon_with(l, l->good);
 }
 
 static void test_up(void **state)
@@ -395,34 +474,546 @@ static void test_down(void **state)
 			 1);
 }
 
-/* A daemon killed outright leaves pins and its program: the next `up` clears them. */
-static void test_restart_after_kill(void **state)
+/* ---- helpers of the restart, forwarding and concurrency tests ---- */
+
+/* Moves the calling process (a forked child) into network namespace @ns. */
+static int enter_netns(const char *ns)
 {
-	struct lab *l = lab_or_skip(state);
-	char out[4096];
+	char path[128];
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/var/run/netns/%s", ns);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	err = setns(fd, CLONE_NEWNET) ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+/* @n UDP flows from the client, source ports @sport .. @sport + n - 1, to the VIP: two
+ * datagrams each. */
+static void send_udp_flows(const struct lab *l, int port, int sport, int n)
+{
+	pid_t pid = fork();
 	int status;
 
-	l->daemon = start_daemon(l);
-	assert_true(wait_log(l->log, "up on lb0 (generic XDP)"));
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int bad = enter_netns(l->cl_ns) ? 1 : 0;
+
+		for (int i = 0; !bad && i < n; i++) {
+			struct sockaddr_in src = { .sin_family = AF_INET,
+						   .sin_port = htons((unsigned short)(sport + i)) };
+			struct sockaddr_in dst = { .sin_family = AF_INET,
+						   .sin_port = htons((unsigned short)port) };
+			int one = 1, s = socket(AF_INET, SOCK_DGRAM, 0);
+
+			inet_pton(AF_INET, "10.99.0.2", &src.sin_addr);
+			inet_pton(AF_INET, "198.51.100.10", &dst.sin_addr);
+			setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+			if (s < 0 || bind(s, (struct sockaddr *)&src, sizeof(src)))
+				bad = 1;
+			/* Two: the second promotes the flow from probation to a session. */
+			for (int k = 0; !bad && k < 2; k++)
+				if (sendto(s, "hi", 2, 0, (struct sockaddr *)&dst, sizeof(dst)) !=
+				    2)
+					bad = 1;
+			if (s >= 0)
+				close(s);
+		}
+		_exit(bad);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/*
+ * Watches the XDP program attached to lb0 from a child in the LB namespace, in a tight
+ * loop (bpf_xdp_query, tens of microseconds each), until stopped.
+ */
+struct xdp_watch {
+	pid_t pid;
+	int stop_fd, result_fd;
+};
+
+struct xdp_watch_result {
+	long polls, detached; /* queries, and those that found no program */
+	__u32 first_id, last_id;
+	long changes; /* times the attached id changed */
+};
+
+static __u32 query_xdp(int ifindex)
+{
+	struct bpf_xdp_query_opts q = { .sz = sizeof(q) };
+
+	if (bpf_xdp_query(ifindex, 0, &q))
+		return 0;
+	return q.skb_prog_id ? q.skb_prog_id : q.drv_prog_id;
+}
+
+static void xdp_watch_start(const struct lab *l, struct xdp_watch *w)
+{
+	int stop[2], result[2];
+
+	assert_int_equal(pipe(stop), 0);
+	assert_int_equal(pipe(result), 0);
+	w->pid = fork();
+	assert_true(w->pid >= 0);
+	if (w->pid == 0) {
+		struct xdp_watch_result r = {};
+		struct pollfd pfd = { .fd = stop[0], .events = POLLIN };
+		int ifindex;
+
+		close(stop[1]);
+		close(result[0]);
+		if (enter_netns(l->lb_ns) || !(ifindex = (int)if_nametoindex("lb0")))
+			_exit(1);
+		r.first_id = r.last_id = query_xdp(ifindex);
+		while (poll(&pfd, 1, 0) == 0) {
+			__u32 id = query_xdp(ifindex);
+
+			r.polls++;
+			if (!id)
+				r.detached++;
+			if (id != r.last_id)
+				r.changes++;
+			r.last_id = id;
+		}
+		_exit(write(result[1], &r, sizeof(r)) == sizeof(r) ? 0 : 1);
+	}
+	close(stop[0]);
+	close(result[1]);
+	w->stop_fd = stop[1];
+	w->result_fd = result[0];
+}
+
+static void xdp_watch_stop(struct xdp_watch *w, struct xdp_watch_result *r)
+{
+	int status;
+
+	assert_int_equal(write(w->stop_fd, "x", 1), 1);
+	assert_int_equal(read(w->result_fd, r, sizeof(*r)), sizeof(*r));
+	assert_int_equal(waitpid(w->pid, &status, 0), w->pid);
+	close(w->stop_fd);
+	close(w->result_fd);
+}
+
+/* The XDP program attached to lb0 now (0: none). */
+static __u32 attached_prog(const struct lab *l)
+{
+	struct xdp_watch w;
+	struct xdp_watch_result r;
+
+	xdp_watch_start(l, &w);
+	xdp_watch_stop(&w, &r);
+	return r.last_id;
+}
+
+/* The pinned `info` map's entry (generation, magic ...). */
+static int read_info(const struct lab *l, struct fp_info *info)
+{
+	char path[160];
+	__u32 zero = 0;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/lb0/info", l->pins);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	err = bpf_map_lookup_elem(fd, &zero, info) ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+static int write_info(const struct lab *l, const struct fp_info *info)
+{
+	char path[160];
+	__u32 zero = 0;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/lb0/info", l->pins);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	err = bpf_map_update_elem(fd, &zero, info, BPF_ANY) ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+/* Every session entry as `lb flows` prints it, without the idle time, sorted. */
+static void flow_list(const struct lab *l, char *out, size_t cap)
+{
+	assert_int_equal(fp_test_sh(out, cap,
+				    "ip netns exec %s '%s' lb flows --dev lb0 "
+				    "--pin-root '%s' 2>/dev/null | sed 's/ idle=[0-9]*s$//' | sort",
+				    l->lb_ns, l->flowpin, l->pins),
+			 0);
+}
+
+/* `flowpin lb up` that must refuse and exit: bounded, so a daemon that starts instead
+ * fails the test rather than hanging it (timeout's SIGTERM stops it cleanly). */
+#define LB_UP_REFUSED(l, out, cap, fmt, ...)                                                    \
+	fp_test_sh(out, cap, "ip netns exec %s timeout 20 '%s' lb up " fmt " 2>&1", (l)->lb_ns, \
+		   (l)->flowpin, ##__VA_ARGS__)
+
+static void kill_daemon(struct lab *l)
+{
+	int status;
+
 	kill(l->daemon, SIGKILL);
 	assert_int_equal(waitpid(l->daemon, &status, 0), l->daemon);
 	l->daemon = 0;
-	assert_int_equal(fp_test_sh(out, sizeof(out), "ip -n %s link show dev lb0", l->lb_ns), 0);
-	assert_non_null(strstr(out, "xdpgeneric")); /* left behind */
+}
 
-	l->daemon = start_daemon(l);
+static void wait_up(const struct lab *l)
+{
+	char out[8192];
+
 	if (!wait_log(l->log, "up on lb0 (generic XDP)")) {
 		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
-		fail_msg("restart did not come up: %s", out);
+		fail_msg("daemon did not come up: %s", out);
 	}
-	assert_true(file_contains(l->log, "removed the pins (and detached the program) of a "
-					  "daemon that is gone"));
+}
+
+static void stop_daemon(struct lab *l)
+{
+	char out[4096];
+	int status;
+
 	assert_int_equal(LB(l, out, sizeof(out), "down --dev lb0 --pin-root '%s' --run-dir '%s'",
 			    l->pins, l->run),
 			 0);
 	assert_int_equal(waitpid(l->daemon, &status, 0), l->daemon);
 	l->daemon = 0;
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/*
+ * A node with no daemon, no pins, no program and forwarding on, whatever the test
+ * before left (the tests below must each fail on their own).
+ */
+static void fresh_node(struct lab *l)
+{
+	if (l->daemon > 0) {
+		kill(l->daemon, SIGTERM);
+		for (int i = 0; i < 100 && waitpid(l->daemon, NULL, WNOHANG) == 0; i++)
+			usleep(100000);
+		kill(l->daemon, SIGKILL);
+		waitpid(l->daemon, NULL, 0);
+		l->daemon = 0;
+	}
+	fp_test_sh(NULL, 0,
+		   "ip netns exec %1$s '%2$s' lb down --dev lb0 --pin-root '%3$s' --run-dir '%4$s' "
+		   ">/dev/null 2>&1; ip -n %1$s link set dev lb0 xdp off; "
+		   "ip netns exec %1$s sysctl -qw net.ipv4.conf.lb0.forwarding=1",
+		   l->lb_ns, l->flowpin, l->pins, l->run);
+}
+
+/*
+ * Issue 8 item 14: `up` after the daemon was killed (kill -9) takes over the running
+ * program and its pinned maps: the program is never detached (watched in a tight loop
+ * through the restart), every session entry stays, `table`-mode flows keep their
+ * backend, counters go on. Before the fix the restart detached and unpinned: a gap
+ * with no program and an empty session table.
+ */
+static void test_restart_keeps_state(void **state)
+{
+	struct lab *l = lab_or_skip(state);
+	static char before[16384], after[16384], again[16384], out[16384];
+	struct xdp_watch w;
+	struct xdp_watch_result r;
+	long long inserts;
+
+	fresh_node(l);
+	l->daemon = start_daemon_with(l, l->tbl);
+	wait_up(l);
+	send_udp_flows(l, 54, 41000, 12); /* `table` mode: round robin, then the session */
+	send_udp_flows(l, 53, 42000, 4);  /* `full` */
+	usleep(200000);
+	flow_list(l, before, sizeof(before));
+	for (int i = 0; i < 12; i++) {
+		char needle[64];
+
+		snprintf(needle, sizeof(needle), "src=10.99.0.2:%d dst=198.51.100.10:54",
+			 41000 + i);
+		assert_non_null(strstr(before, needle));
+	}
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
+			 0);
+	inserts = json_number(out, NULL, "session_insert");
+	assert_int_equal(inserts, 16);
+
+	xdp_watch_start(l, &w);
+	kill_daemon(l);
+	usleep(50000);
+	l->daemon = start_daemon_with(l, l->tbl);
+	wait_up(l);
+	usleep(20000);
+	xdp_watch_stop(&w, &r);
+	print_message("# restart: %ld XDP queries, %ld without a program, id %u -> %u\n", r.polls,
+		      r.detached, r.first_id, r.last_id);
+	assert_true(r.polls > 100);
+	assert_int_equal(r.detached, 0);
+	assert_true(r.first_id != 0 && r.last_id != 0);
+	assert_true(r.first_id != r.last_id); /* this binary's program, swapped in */
+	assert_int_equal(r.changes, 1);
+	if (!file_contains(l->log, "(never detached), maps kept (16 session entries)")) {
+		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
+		fail_msg("no take-over line: %s", out);
+	}
+
+	flow_list(l, after, sizeof(after));
+	assert_string_equal(after, before);
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
+			 0);
+	assert_int_equal(json_number(out, NULL, "session_insert"), inserts); /* counters kept */
+	/* The same flows again: session hits, each on its backend of before. */
+	send_udp_flows(l, 54, 41000, 12);
+	send_udp_flows(l, 53, 42000, 4);
+	usleep(200000);
+	flow_list(l, again, sizeof(again));
+	assert_string_equal(again, before);
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
+			 0);
+	assert_int_equal(json_number(out, NULL, "session_insert"), inserts);
+	assert_true(json_number(out, NULL, "session_hit") >= 16);
+}
+
+/*
+ * What `up` cannot take over without losing state or a gap it refuses, changing
+ * nothing: another table_size, maps of another layout (magic), another XDP mode. The
+ * program stays attached, the sessions stay; then a compatible `up` takes over.
+ */
+static void test_restart_refused(void **state)
+{
+	struct lab *l = lab_or_skip(state);
+	static char before[16384], after[16384], out[16384];
+	char other[160], text[2048];
+	struct fp_info info;
+	__u32 id;
+
+	fresh_node(l);
+	l->daemon = start_daemon_with(l, l->tbl);
+	wait_up(l);
+	send_udp_flows(l, 54, 44000, 6);
+	usleep(200000);
+	flow_list(l, before, sizeof(before));
+	assert_non_null(strstr(before, "src=10.99.0.2:44005 dst=198.51.100.10:54"));
+	kill_daemon(l);
+	id = attached_prog(l);
+	assert_true(id != 0);
+
+	snprintf(other, sizeof(other), "%s/other-size.yaml", l->dir);
+	table_config(text, sizeof(text));
+	memcpy(strstr(text, "table_size: 307"), "table_size: 311", 15);
+	assert_int_equal(write_text(other, text), 0);
+	assert_int_equal(LB_UP_REFUSED(l, out, sizeof(out),
+				       "--config '%s' --dev lb0 --xdp-mode generic --pin-root '%s' "
+				       "--run-dir '%s'",
+				       other, l->pins, l->run),
+			 1);
+	if (!strstr(out, "table_size: 311, the running program has 307") ||
+	    !strstr(out, "refused, nothing changed; the running program keeps forwarding") ||
+	    !strstr(out, "flowpin lb down --dev lb0"))
+		fail_msg("unclear refusal: %s", out);
+	assert_int_equal(attached_prog(l), id);
+
+	assert_int_equal(LB_UP_REFUSED(l, out, sizeof(out),
+				       "--config '%s' --dev lb0 --xdp-mode native --pin-root '%s' "
+				       "--run-dir '%s'",
+				       l->tbl, l->pins, l->run),
+			 1);
+	if (!strstr(out, "it is attached in generic mode"))
+		fail_msg("unclear refusal: %s", out);
+	assert_int_equal(attached_prog(l), id);
+
+	assert_int_equal(read_info(l, &info), 0);
+	info.magic ^= 0xff;
+	assert_int_equal(write_info(l, &info), 0);
+	assert_int_equal(LB_UP_REFUSED(l, out, sizeof(out),
+				       "--config '%s' --dev lb0 --xdp-mode generic --pin-root '%s' "
+				       "--run-dir '%s'",
+				       l->tbl, l->pins, l->run),
+			 1);
+	if (!strstr(out, "its maps have another layout"))
+		fail_msg("unclear refusal: %s", out);
+	assert_int_equal(attached_prog(l), id);
+	info.magic ^= 0xff;
+	assert_int_equal(write_info(l, &info), 0);
+
+	flow_list(l, after, sizeof(after));
+	assert_string_equal(after, before);
+
+	/* Compatible: taken over. Then `down` detaches and unpins as always. */
+	l->daemon = start_daemon_with(l, l->tbl);
+	wait_up(l);
+	assert_true(file_contains(l->log, "took over the running instance on lb0"));
+	flow_list(l, after, sizeof(after));
+	assert_string_equal(after, before);
+	stop_daemon(l);
+	assert_int_equal(attached_prog(l), 0);
+	snprintf(other, sizeof(other), "%s/lb0", l->pins);
+	assert_int_equal(access(other, F_OK), -1);
+}
+
+/*
+ * Issue 8 item 15: with forwarding off on the LB's device every packet is drop_fib;
+ * `up` and every apply say so, naming the sysctl.
+ */
+static void test_forwarding_off_warns(void **state)
+{
+	struct lab *l = lab_or_skip(state);
+	char out[16384];
+
+	fresh_node(l);
+	assert_int_equal(fp_test_sh(NULL, 0,
+				    "ip netns exec %s sysctl -qw net.ipv4.conf.lb0.forwarding=0",
+				    l->lb_ns),
+			 0);
+	l->daemon = start_daemon(l);
+	wait_up(l);
+	if (!file_contains(l->log, "net.ipv4.conf.lb0.forwarding is 0") ||
+	    !file_contains(l->log, "sysctl -w net.ipv4.conf.lb0.forwarding=1")) {
+		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
+		fail_msg("no forwarding warning: %s", out);
+	}
+	/* What it warns about: the packet is dropped. */
+	send_udp_flows(l, 53, 43000, 1);
+	usleep(100000);
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
+			 0);
+	assert_true(json_number(out, NULL, "drop_fib") >= 1);
+	/* Forwarding on: no warning. */
+	assert_int_equal(fp_test_sh(NULL, 0,
+				    "ip netns exec %s sysctl -qw net.ipv4.conf.lb0.forwarding=1",
+				    l->lb_ns),
+			 0);
+	assert_int_equal(LB(l, out, sizeof(out),
+			    "reload --dev lb0 --pin-root '%s' --run-dir '%s' --config '%s'",
+			    l->pins, l->run, l->good),
+			 0);
+	assert_null(strstr(out, "forwarding is 0"));
+	stop_daemon(l);
+}
+
+static pid_t spawn_reload(const struct lab *l, const char *config, const char *log)
+{
+	pid_t pid;
+
+	assert_int_equal(write_text(log, ""), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_APPEND);
+
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		execlp("ip", "ip", "netns", "exec", l->lb_ns, l->flowpin, "lb", "reload", "--dev",
+		       "lb0", "--pin-root", l->pins, "--run-dir", l->run, "--config", config,
+		       (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* The pinning of the VIP 198.51.100.10:80 in the maps: which of many/many_b runs. */
+static int web_pinning_is_hash(const struct lab *l)
+{
+	char out[65536];
+	const char *vip;
+
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
+			 0);
+	vip = strstr(out, "\"vip\":\"198.51.100.10:80\"");
+	assert_non_null(vip);
+	if (!strncmp(strstr(vip, "\"pinning\":"), "\"pinning\":\"hash\"", 16))
+		return 1;
+	assert_int_equal(strncmp(strstr(vip, "\"pinning\":"), "\"pinning\":\"full\"", 16), 0);
+	return 0;
+}
+
+/*
+ * Issue 8 item 16: two `lb reload --config` at once, on a daemon that runs many_b.yaml.
+ * Reload A (many.yaml) is stopped (SIGSTOP) the moment it lets the apply lock go (the
+ * test spins on flock(LOCK_NB) once A's generation is in the maps), and reload B
+ * (many_b.yaml) runs meanwhile; then A goes on. Before the fix A unlocked before
+ * recording its file: B applied and recorded, then A recorded its own, so the record
+ * (and the daemon's SIGHUP) named many.yaml while many_b.yaml ran. Now A applies,
+ * records and signals under one hold of the lock: stopped after it, A has nothing left
+ * to write, and the record names the file that runs. Deterministic: A primes ~1900
+ * backends between its unlock and its record before the fix, milliseconds.
+ */
+static void test_concurrent_reloads(void **state)
+{
+	struct lab *l = lab_or_skip(state);
+	char log_a[160], log_b[160], record[PATH_MAX] = "", out[8192];
+	struct fp_info info;
+	__u32 g0;
+	pid_t a, b;
+	int status, b_done = 0, hash, lock_fd;
+	FILE *f;
+
+	/* A daemon whose program has the table size of many.yaml. */
+	fresh_node(l);
+	l->daemon = start_daemon_with(l, l->many_b);
+	wait_up(l);
+	snprintf(log_a, sizeof(log_a), "%s/reload-a.log", l->dir);
+	snprintf(log_b, sizeof(log_b), "%s/reload-b.log", l->dir);
+	assert_int_equal(read_info(l, &info), 0);
+	g0 = info.generation;
+
+	snprintf(out, sizeof(out), "%s/lb0", l->pins);
+	lock_fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(lock_fd >= 0);
+	a = spawn_reload(l, l->many, log_a);
+	/* A's generation in the maps: A holds the apply lock. */
+	for (time_t end = time(NULL) + 20; time(NULL) < end;)
+		if (!read_info(l, &info) && info.generation != g0)
+			break;
+	assert_true(info.generation > g0);
+	/* The moment A lets the lock go, stop it. */
+	while (flock(lock_fd, LOCK_EX | LOCK_NB))
+		assert_int_equal(errno, EWOULDBLOCK);
+	assert_int_equal(kill(a, SIGSTOP), 0);
+	flock(lock_fd, LOCK_UN);
+	close(lock_fd);
+	b = spawn_reload(l, l->many_b, log_b);
+	for (int i = 0; i < 200 && !b_done; i++) {
+		if (waitpid(b, &status, WNOHANG) == b)
+			b_done = 1;
+		else
+			usleep(10000);
+	}
+	print_message("# reload B %s while reload A was stopped\n", b_done ? "finished" : "waited");
+	assert_int_equal(kill(a, SIGCONT), 0);
+	if (!b_done)
+		assert_int_equal(waitpid(b, &status, 0), b);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(waitpid(a, &status, 0), a);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_false(file_contains(log_a, "was not told"));
+	assert_false(file_contains(log_b, "was not told"));
+
+	/* The record names the file whose generation runs. */
+	snprintf(out, sizeof(out), "%s/lb0.config", l->run);
+	f = fopen(out, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(record, sizeof(record), f));
+	fclose(f);
+	hash = web_pinning_is_hash(l);
+	assert_string_equal(record, hash ? l->many_b : l->many);
+	/* And the daemon's SIGHUP re-reads that file: nothing changes. */
+	assert_int_equal(write_text(l->log, ""), 0);
+	assert_int_equal(LB(l, out, sizeof(out), "reload --dev lb0 --pin-root '%s' --run-dir '%s'",
+			    l->pins, l->run),
+			 0);
+	assert_true(wait_log(l->log, "reload: applied"));
+	assert_true(file_contains(l->log, hash ? l->many_b : l->many));
+	assert_int_equal(web_pinning_is_hash(l), hash);
+	/* No aside files left behind. */
+	assert_int_equal(fp_test_sh(out, sizeof(out), "ls '%s'", l->run), 0);
+	assert_string_equal(out, "lb0.config\nlb0.pid\n");
 }
 
 static void test_usage(void **state)
@@ -462,8 +1053,11 @@ int main(void)
 		cmocka_unit_test(test_up),
 		cmocka_unit_test(test_traffic_stats_flows),
 		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_concurrent_reloads),
 		cmocka_unit_test(test_down),
-		cmocka_unit_test(test_restart_after_kill),
+		cmocka_unit_test(test_forwarding_off_warns),
+		cmocka_unit_test(test_restart_keeps_state),
+		cmocka_unit_test(test_restart_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
