@@ -332,10 +332,11 @@ static void unbind_vips(struct undo *u)
 
 /*
  * The backend's own addresses: encapsulated packets must be addressed to one of them,
- * and the loop guard never forwards to one. Every address of every interface but
- * loopback (the VIPs there are never outer destinations or hops).
+ * and the loop guard never forwards to one. Every address of every interface, lo
+ * included (routed fabrics put the host's address there), but the loopback range
+ * (127/8, ::1) and the config's VIPs (never an outer destination or a hop).
  */
-static int own_addresses(struct fp_addr *out, size_t cap, size_t *n)
+static int own_addresses(const struct fp_config *cfg, struct fp_addr *out, size_t cap, size_t *n)
 {
 	struct ifaddrs *list, *ifa;
 
@@ -345,7 +346,9 @@ static int own_addresses(struct fp_addr *out, size_t cap, size_t *n)
 	for (ifa = list; ifa; ifa = ifa->ifa_next) {
 		struct fp_addr a = { { 0 } };
 
-		if (!ifa->ifa_addr || (ifa->ifa_flags & IFF_LOOPBACK))
+		int vip = 0;
+
+		if (!ifa->ifa_addr)
 			continue;
 		if (ifa->ifa_addr->sa_family == AF_INET)
 			fp_addr_from_v4(a.a,
@@ -353,6 +356,11 @@ static int own_addresses(struct fp_addr *out, size_t cap, size_t *n)
 		else if (ifa->ifa_addr->sa_family == AF_INET6)
 			memcpy(a.a, &((struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr, 16);
 		else
+			continue;
+		for (size_t v = 0; v < cfg->n_vips && !vip; v++)
+			vip = !memcmp(&cfg->vips[v].addr, &a, sizeof(a));
+		if (vip || (fp_addr_v4(&a) && a.a[12] == 127) ||
+		    (!fp_addr_v4(&a) && !memcmp(a.a, &in6addr_loopback, 16)))
 			continue;
 		if (*n == cap) {
 			fp_warn("more than %zu own addresses: packets to the others are dropped "
@@ -449,7 +457,7 @@ static int backend_up(const struct backend_opts *o)
 		err = -EBUSY;
 		goto out;
 	}
-	err = own_addresses(self, FP_BACKEND_MAX_SELF, &n_self);
+	err = own_addresses(cfg, self, FP_BACKEND_MAX_SELF, &n_self);
 	if (err)
 		goto out;
 
