@@ -911,6 +911,15 @@ static void test_hostile_headers(void **state)
 	bad[priv] = 0x42;
 	run(bad, (size_t)len, &r);
 	assert_dropped(&r, FP_BACKEND_MALFORMED);
+	/* Outer IPv4 options (an LB writes none): four NOPs, lengths and checksum right. */
+	memcpy(bad, frame, 14 + 20);
+	memset(bad + 14 + 20, 1, 4);
+	memcpy(bad + 14 + 24, frame + 14 + 20, (size_t)len - 14 - 20);
+	bad[14] = 0x46;
+	bad[14 + 3] += 4; /* tot_len, far below 256 - 4 here */
+	fp_pkt_ipv4_fix_csum(bad + 14);
+	run(bad, (size_t)len + 4, &r);
+	assert_dropped(&r, FP_BACKEND_MALFORMED);
 	/* An outer fragment (the LB always sets DF). */
 	memcpy(bad, frame, (size_t)len);
 	bad[14 + 6] = 0x20; /* MF */
