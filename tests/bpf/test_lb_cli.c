@@ -610,6 +610,68 @@ static __u32 attached_prog(const struct lab *l)
 	return r.last_id;
 }
 
+/*
+ * A client flow that sends one UDP datagram every 200 us (paced: the veth backlog never
+ * overflows) from 10.99.0.2:@sport to the VIP's @port until stopped; reports the count.
+ */
+struct udp_stream {
+	pid_t pid;
+	int stop_fd, result_fd;
+};
+
+static void udp_stream_start(const struct lab *l, int port, int sport, struct udp_stream *u)
+{
+	int stop[2], result[2];
+
+	assert_int_equal(pipe(stop), 0);
+	assert_int_equal(pipe(result), 0);
+	u->pid = fork();
+	assert_true(u->pid >= 0);
+	if (u->pid == 0) {
+		struct sockaddr_in src = { .sin_family = AF_INET,
+					   .sin_port = htons((unsigned short)sport) };
+		struct sockaddr_in dst = { .sin_family = AF_INET,
+					   .sin_port = htons((unsigned short)port) };
+		struct pollfd pfd = { .fd = stop[0], .events = POLLIN };
+		long sent = 0;
+		int one = 1, s;
+
+		close(stop[1]);
+		close(result[0]);
+		if (enter_netns(l->cl_ns))
+			_exit(1);
+		s = socket(AF_INET, SOCK_DGRAM, 0);
+		inet_pton(AF_INET, "10.99.0.2", &src.sin_addr);
+		inet_pton(AF_INET, "198.51.100.10", &dst.sin_addr);
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (s < 0 || bind(s, (struct sockaddr *)&src, sizeof(src)))
+			_exit(1);
+		while (poll(&pfd, 1, 0) == 0) {
+			if (sendto(s, "hi", 2, 0, (struct sockaddr *)&dst, sizeof(dst)) == 2)
+				sent++;
+			usleep(200);
+		}
+		_exit(write(result[1], &sent, sizeof(sent)) == sizeof(sent) ? 0 : 1);
+	}
+	close(stop[0]);
+	close(result[1]);
+	u->stop_fd = stop[1];
+	u->result_fd = result[0];
+}
+
+static long udp_stream_stop(struct udp_stream *u)
+{
+	long sent = -1;
+	int status;
+
+	assert_int_equal(write(u->stop_fd, "x", 1), 1);
+	assert_int_equal(read(u->result_fd, &sent, sizeof(sent)), sizeof(sent));
+	assert_int_equal(waitpid(u->pid, &status, 0), u->pid);
+	close(u->stop_fd);
+	close(u->result_fd);
+	return sent;
+}
+
 /* The pinned `info` map's entry (generation, magic ...). */
 static int read_info(const struct lab *l, struct fp_info *info)
 {
@@ -713,7 +775,8 @@ static void fresh_node(struct lab *l)
 /*
  * Issue 8 item 14: `up` after the daemon was killed (kill -9) takes over the running
  * program and its pinned maps: the program is never detached (watched in a tight loop
- * through the restart), every session entry stays, `table`-mode flows keep their
+ * through the restart), every datagram a client sends meanwhile is forwarded by it
+ * (none passed to the stack, none lost), every session entry stays, `table`-mode flows keep their
  * backend, counters go on. Before the fix the restart detached and unpinned: a gap
  * with no program and an empty session table.
  */
@@ -723,7 +786,9 @@ static void test_restart_keeps_state(void **state)
 	static char before[16384], after[16384], again[16384], out[16384];
 	struct xdp_watch w;
 	struct xdp_watch_result r;
-	long long inserts;
+	struct udp_stream u;
+	long long inserts, vip_packets;
+	long sent;
 
 	fresh_node(l);
 	l->daemon = start_daemon_with(l, l->tbl);
@@ -744,6 +809,12 @@ static void test_restart_keeps_state(void **state)
 	inserts = json_number(out, NULL, "session_insert");
 	assert_int_equal(inserts, 16);
 
+	/* Traffic through the restart on one established `table`-mode flow: every datagram
+	 * must be forwarded by the program (none passed to the stack, none lost). */
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
+			 0);
+	vip_packets = json_number(out, "\"vip\":\"198.51.100.10:54\"", "packets");
+	udp_stream_start(l, 54, 41000, &u);
 	xdp_watch_start(l, &w);
 	kill_daemon(l);
 	usleep(50000);
@@ -751,8 +822,16 @@ static void test_restart_keeps_state(void **state)
 	wait_up(l);
 	usleep(20000);
 	xdp_watch_stop(&w, &r);
-	print_message("# restart: %ld XDP queries, %ld without a program, id %u -> %u\n", r.polls,
-		      r.detached, r.first_id, r.last_id);
+	sent = udp_stream_stop(&u);
+	usleep(100000);
+	print_message("# restart: %ld XDP queries, %ld without a program, id %u -> %u; %ld "
+		      "datagrams sent meanwhile\n",
+		      r.polls, r.detached, r.first_id, r.last_id, sent);
+	assert_true(sent > 10);
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
+			 0);
+	assert_int_equal(json_number(out, "\"vip\":\"198.51.100.10:54\"", "packets") - vip_packets,
+			 sent);
 	assert_true(r.polls > 100);
 	assert_int_equal(r.detached, 0);
 	assert_true(r.first_id != 0 && r.last_id != 0);
