@@ -2,7 +2,7 @@
 /*
  * Per-packet cost of the LB's XDP program, against a floor.
  *
- * Method (DESIGN.md "Measuring speed"): BPF_PROG_TEST_RUN with repeat = 1, so every run
+ * Method (docs/design.md "Measuring speed"): BPF_PROG_TEST_RUN with repeat = 1, so every run
  * is one fresh copy of one packet (with repeat > 1 the kernel re-runs the program on the
  * buffer it already rewrote). The kernel reports each run's duration in ns; a round is
  * RUNS runs, its figure the median; the result is the median of ROUNDS round figures,
@@ -311,7 +311,7 @@ int main(void)
 		goto out;
 	}
 	/*
-	 * Three floors: the plain one (the issue's), + bpf_fib_lookup, + the keyed flow
+	 * Three floors: the plain one (parse, encapsulate, XDP_TX), + bpf_fib_lookup, + the keyed flow
 	 * hash for the outer source port. Each sends everything to backend 1 of the VIP of
 	 * the packet's family: the same outer family and size as flowpin's output.
 	 */

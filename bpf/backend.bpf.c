@@ -2,7 +2,7 @@
 /*
  * flowpin backend agent: tc ingress program on the backend's fabric interface.
  *
- * Steps (DESIGN.md, "Packet path on a backend"):
+ * Steps (docs/design.md, "Packet path on a backend"):
  *   1. UDP to the encapsulation port? No: pass it on untouched (not_flowpin).
  *   2. Outer IPv4 header checksum right (bad_checksum), frame and outer destination
  *      addressed to this host (not_local), outer source in lb_sources and no special

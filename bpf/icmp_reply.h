@@ -3,7 +3,7 @@
  * ICMP "fragmentation needed" (RFC 792, RFC 1191) and ICMPv6 "packet too big"
  * (RFC 4443 3.2) from the LB program to a client whose packet does not fit the route to
  * its backend once encapsulated, so that path-MTU discovery works without raising the
- * fabric's MTU (issue 8 item 4; docs/security.md "Path MTU: ICMP back to the client").
+ * fabric's MTU (docs/security.md "Path MTU: ICMP back to the client").
  *
  * The reply is built in place and leaves by XDP_TX through the ingress device, the way
  * the client's packet came:

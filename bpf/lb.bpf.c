@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * flowpin's XDP program on load-balancer nodes. The entry function fp_lb() reads as
- * the list of steps in DESIGN.md ("Packet path on an LB node"):
+ * the list of steps in docs/design.md ("Packet path on an LB node"):
  *
  *   1. parse; not for a VIP -> XDP_PASS (ICMP errors: take the quoted flow, reversed)
  *   2. VIP lookup by (address, port, protocol), then (address, 0, protocol)

@@ -23,7 +23,7 @@
 
 /*
  * Every verdict of the program has exactly one counter; (name, meaning).
- * The first nine are the ones the issue names; the rest split "deliver" by reason so
+ * The first nine are the program's decisions; the rest split "deliver" by reason so
  * no verdict goes uncounted.
  */
 #define FP_BACKEND_COUNTERS(X)                                                                    \

@@ -948,7 +948,7 @@ static void test_nested_encapsulation(void **state)
 	assert_dropped(&r, FP_BACKEND_MALFORMED);
 }
 
-/* ---- issue 8: who may send, where it may go, what is intact ------------------------- */
+/* ---- who may send, where it may go, what is intact ---------------------------------- */
 
 /* Writes the IPv6 literal @v6 at @p (fp_pkt_addr would make ::ffff:a.b.c.d IPv4). */
 static void put_v6(__u8 *p, const char *v6)

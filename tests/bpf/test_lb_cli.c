@@ -773,7 +773,7 @@ static void fresh_node(struct lab *l)
 }
 
 /*
- * Issue 8 item 14: `up` after the daemon was killed (kill -9) takes over the running
+ * `up` after the daemon was killed (kill -9) takes over the running
  * program and its pinned maps: the program is never detached (watched in a tight loop
  * through the restart), every datagram a client sends meanwhile is forwarded by it
  * (none passed to the stack, none lost), every session entry stays, `table`-mode flows keep their
@@ -937,7 +937,7 @@ static void test_restart_refused(void **state)
 }
 
 /*
- * Issue 8 item 15: with forwarding off on the LB's device every packet is drop_fib;
+ * With forwarding off on the LB's device every packet is drop_fib;
  * `up` and every apply say so, naming the sysctl.
  */
 static void test_forwarding_off_warns(void **state)
@@ -1013,7 +1013,7 @@ static int web_pinning_is_hash(const struct lab *l)
 }
 
 /*
- * Issue 8 item 16: two `lb reload --config` at once, on a daemon that runs many_b.yaml.
+ * Two `lb reload --config` at once, on a daemon that runs many_b.yaml.
  * Reload A (many.yaml) is stopped (SIGSTOP) the moment it lets the apply lock go (the
  * test spins on flock(LOCK_NB) once A's generation is in the maps), and reload B
  * (many_b.yaml) runs meanwhile; then A goes on. Before the fix A unlocked before

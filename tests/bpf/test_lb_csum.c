@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Clients on the LB's own host with TX checksum offload on (issue 8 item 8): their
+ * Clients on the LB's own host with TX checksum offload on: their
  * TCP/UDP packets arrive with only the folded pseudo-header sum in the checksum field
  * (CHECKSUM_PARTIAL). The LB must finish the checksum before it encapsulates, so the
  * backend gets exactly the packet a NIC would have sent; finished checksums are left

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * A flood of never-seen tuples against established sessions (issue 8 item 2;
- * docs/security.md "Floods of never-seen flows (session admission)").
+ * A flood of never-seen tuples against established sessions
+ * (docs/security.md "Floods of never-seen flows (session admission)").
  *
  * In every mode with a session table (table, hash+table, full): 2000 legitimate flows
  * are established the way real clients do it (SYN, handshake ACK, a data segment),

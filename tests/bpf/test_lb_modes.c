@@ -751,7 +751,7 @@ static int apply_capture(struct fp_lb *lb, const struct fp_config *cfg, __u32 *g
 
 /*
  * Hash key or table size changes need a restart: refused, nothing changed, and the
- * message names the file's line (issue 8 item 17).
+ * message names the file's line.
  */
 static void test_apply_refuses_restart_changes(void **state)
 {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * An off-path attacker who knows a flow's 4-tuple must not be able to move or shorten
- * its pinning (issue 8 item 3; bpf/lb.bpf.c "Pinning rule"). The LB sees one direction
+ * its pinning (bpf/lb.bpf.c "Pinning rule"). The LB sees one direction
  * and no sequence number it could check, so spoofed RST, FIN and SYN segments (with any
  * sequence number) are sent at established flows in every mode with a session table,
  * as a table of cases: what the attacker sends, then what must still hold: the entry

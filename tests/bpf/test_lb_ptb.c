@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Packets that do not fit the route to their backend once encapsulated (issue 8 item 4):
+ * Packets that do not fit the route to their backend once encapsulated:
  * no session entry is made for them, and the client gets ICMP "fragmentation needed"
  * (IPv4, DF set) or ICMPv6 "packet too big" back from the VIP, built in place and sent
  * out the ingress (XDP_TX), rate-limited per CPU. Exact reply bytes are built here,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * Packets the LB must refuse or leave alone, as a table of cases (issue 8 items 5, 6,
- * 7; docs/security.md): what the packet is, the frame, the verdict and the counter
+ * Packets the LB must refuse or leave alone, as a table of cases (docs/security.md):
+ * what the packet is, the frame, the verdict and the counter
  * that must move by exactly one, and for forwarded packets the exact bytes sent.
  *
  *  - item 5: ICMP errors are routed by their quoted flow only when the quoted packet

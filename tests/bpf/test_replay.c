@@ -478,7 +478,7 @@ static void read_stderr(const struct fixture *f, char *buf, size_t cap)
 }
 
 /*
- * Issue 8 item 9: a frame larger than BPF_PROG_TEST_RUN hands an XDP program whole
+ * A frame larger than BPF_PROG_TEST_RUN hands an XDP program whole
  * (about 3.5 KB) is refused, naming it, instead of replayed as a truncated drop; a
  * 3000-byte frame is replayed.
  */
@@ -563,7 +563,7 @@ static void dump_frame(pcap_dumper_t *d, const __u8 *frame, int len, int i)
 
 /*
  * The backend program over a capture: every verdict an operator needs to see, the
- * regressions of issue 8 items 10, 11 and 21 among them (an IPv4-mapped LB source, a
+ * hardening regressions among them (an IPv4-mapped LB source, a
  * hop that is no backend, a frame to a broadcast MAC, the LB's probe), a --socket that
  * turns a forward into a delivery, and the frames written to --out.
  */

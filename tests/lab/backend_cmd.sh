@@ -72,7 +72,7 @@ mkdir -p "$tmp/bpf" && mount -t bpf bpf "$tmp/bpf" || exit 1
 root=$tmp/bpf/b # the pin root is the operator's (shared with `flowpin lb`): up leaves it
 mkdir "$root"
 
-# No hash_key: backends never hash, so they need none (issue 8 item 20).
+# No hash_key: backends never hash, so they need none.
 cat >"$tmp/good.yaml" <<EOF
 lb_sources: [10.0.0.1]
 vips:

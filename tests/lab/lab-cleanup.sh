@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lab tier: a caller of lab/run cleans up its own lab and no other (issue 8 item 0).
+# Lab tier: a caller of lab/run cleans up its own lab and no other.
 #
 # Two labs of "someone else" are left as lab/run leaves them: one kept on purpose
 # (--keep: runner gone, `kept` marker) and one whose runner was killed hard (runner

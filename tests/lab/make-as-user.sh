@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's commands (`make test`, `make demo`) for someone who is not root
-# (issue 8 item 0): with sudo they re-run themselves under it, passing TIERS,
+# The README's commands (`make test`, `make demo`) for someone who is not root:
+# with sudo they re-run themselves under it, passing TIERS,
 # TEST_FILTER and V on (sudo resets the environment); without sudo they stop at once
 # with a clear message and touch nothing. Root runs them directly, never through sudo
 # (a fresh Debian has none), and scripts/deps.sh needs no sudo.

@@ -149,7 +149,7 @@ static char *write_text(const char *name, const char *text, mode_t mode)
 }
 
 /*
- * Issue 8 items 17 and 20: `check` applies every rule of `lb up` and `backend up` (one
+ * `check` applies every rule of `lb up` and `backend up` (one
  * loader), with --lb/--backend to check for one side only; warnings do not fail it.
  */
 static void test_check_is_lb_and_backend(void **state)

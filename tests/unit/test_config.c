@@ -717,7 +717,7 @@ static void load_text_for(const char *text, enum fp_config_for use, struct load_
 	fclose(err);
 }
 
-/* Issue 8 item 17: reader errors (bad UTF-8, control characters) at their own line. */
+/* Reader errors (bad UTF-8, control characters) at their own line. */
 static void test_yaml_errors_at_their_line(void **state)
 {
 	(void)state;
@@ -731,7 +731,7 @@ static void test_yaml_errors_at_their_line(void **state)
 }
 
 /*
- * Issue 8 item 17: a NUL byte ("\0" in double quotes) would cut a C string short, so
+ * A NUL byte ("\0" in double quotes) would cut a C string short, so
  * "web\0evil" became "web" and "all\0x" the port "all". Values and keys with one are
  * refused where they are.
  */
@@ -776,7 +776,7 @@ static char *vips_text(const char *head, int n)
 }
 
 /*
- * Issue 8 item 17: every limit `lb up` and `backend up` enforce is the loader's, with a
+ * Every limit `lb up` and `backend up` enforce is the loader's, with a
  * line, so `flowpin check` refuses what they would refuse.
  */
 static void test_lb_and_backend_limits(void **state)
@@ -838,7 +838,7 @@ static void test_lb_and_backend_limits(void **state)
 	result_free(&r);
 }
 
-/* Issue 8 item 17: where each top-level setting is, for "needs a restart" messages. */
+/* Where each top-level setting is, for "needs a restart" messages. */
 static void test_setting_lines(void **state)
 {
 	struct load_result r;
@@ -880,7 +880,7 @@ static char *aliased_backends(int n)
 }
 
 /*
- * Issue 8 item 18: large and deep files are refused at once, naming the line (not
+ * Large and deep files are refused at once, naming the line (not
  * timed: each case is one error message; before the caps they took seconds to minutes).
  */
 static void test_size_and_depth_caps(void **state)
@@ -951,7 +951,7 @@ static void test_size_and_depth_caps(void **state)
 	free(text);
 }
 
-/* Issue 8 item 20: published keys, and backends that need no key. */
+/* Published keys, and backends that need no key. */
 static void test_hash_key_rules(void **state)
 {
 	struct load_result r;
@@ -1001,7 +1001,7 @@ static void test_hash_key_rules(void **state)
 #undef PUBLISHED
 }
 
-/* Issue 8 item 20: a key file others can read is named, with the fix; it still loads. */
+/* A key file others can read is named, with the fix; it still loads. */
 static void test_key_file_mode(void **state)
 {
 	static const struct {

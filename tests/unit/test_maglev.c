@@ -37,7 +37,7 @@ static void count_slots(const __u16 *t, __u32 m, __u32 *counts)
 
 /*
  * NSDI 2016, section 3.4, table 1: M = 7, (offset, skip) B0 = (3, 4), B1 = (0, 2),
- * B2 = (3, 1). The issue names them B1..B3, so ids 1..3 here.
+ * B2 = (3, 1). Backend ids start at 1, so ids 1..3 here.
  */
 static void test_paper_example(void **state)
 {
