@@ -117,6 +117,8 @@ const volatile __u32 source_v6[4] = {};			 /* all 0: no IPv6 source */
 const volatile __u64 timeout_established_ns = 7200ULL * 1000000000ULL;
 const volatile __u64 timeout_transitory_ns = 30ULL * 1000000000ULL;
 const volatile __u64 timeout_udp_ns = 300ULL * 1000000000ULL;
+/* Finish TX-offload checksums (csum.h); off in generic XDP (flowpin/lb.h generic_xdp). */
+const volatile __u8 complete_partial_csum = 1;
 const volatile __u32 new_flow_rate = 0;	  /* session entries per CPU per second, 0: no limit */
 const volatile __u32 probation_slots = 1; /* a power of two */
 
@@ -938,8 +940,8 @@ static __always_inline int too_big(struct xdp_md *ctx, const struct packet *pkt,
  * fp_csum_complete_partial()): completed in the frame, counted. One compare for every
  * other packet.
  */
-static __always_inline void complete_partial_csum(struct xdp_md *ctx, const struct packet *pkt,
-						  struct fp_stats *st)
+static __always_inline void finish_partial_csum(struct xdp_md *ctx, const struct packet *pkt,
+						struct fp_stats *st)
 {
 	__u32 l4_len = pkt->ip_len - (pkt->l4_off - pkt->l3_off);
 	__u64 pseudo =
@@ -997,8 +999,8 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *
 	if (overhead + pkt->ip_len > b0->nh.mtu)
 		return too_big(ctx, pkt, b0->nh.mtu, overhead, now, st);
 	/* A same-host sender's unfinished checksum: finished as its NIC would have. */
-	if (!pkt->icmp && !pkt->fragment)
-		complete_partial_csum(ctx, pkt, st);
+	if (complete_partial_csum && !pkt->icmp && !pkt->fragment)
+		finish_partial_csum(ctx, pkt, st);
 
 	/* Link-layer padding after the IP packet would end up inside the tunnel. */
 	data = (void *)(long)ctx->data;

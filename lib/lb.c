@@ -160,6 +160,7 @@ static void set_program_settings(struct lb *skel, const struct fp_config *cfg,
 	skel->rodata->timeout_transitory_ns = cfg->timeouts.tcp_transitory * NSEC;
 	skel->rodata->timeout_udp_ns = cfg->timeouts.udp * NSEC;
 	skel->rodata->new_flow_rate = effective_new_flow_rate(opts);
+	skel->rodata->complete_partial_csum = !opts->generic_xdp;
 }
 
 static void set_info_sources(struct fp_info *info, const struct fp_lb_opts *opts)

@@ -418,6 +418,7 @@ static void loader_opts(const struct lb_opts *o, const struct fp_config *cfg,
 	opts->source_v6 = o->sources.v6;
 	opts->have_source_v4 = o->sources.have_v4;
 	opts->have_source_v6 = o->sources.have_v6;
+	opts->generic_xdp = o->xdp_generic;
 	default_sources(o->dev, opts);
 	check_sources(cfg, opts, o->dev);
 }

@@ -62,6 +62,14 @@ struct fp_lb_opts {
 	 * FP_LB_MIN_PROBATION, at most FP_LB_MAX_PROBATION. 0: 4 x session_entries.
 	 */
 	__u32 probation_slots;
+	/*
+	 * The program will run as generic (skb-mode) XDP. Then it leaves TX-offload
+	 * checksums (CHECKSUM_PARTIAL, same-host clients) unfinished: the skb keeps that
+	 * state through XDP_TX/redirect and the egress finishes the checksum itself, which
+	 * a completed field would spoil. Native XDP frames lose the state: the program
+	 * finishes them (bpf/csum.h fp_csum_complete_partial(), counter csum_completed).
+	 */
+	bool generic_xdp;
 };
 
 enum fp_xdp_mode {

@@ -173,11 +173,54 @@ static void test_finished_checksum_untouched(void **state)
 	fp_lb_close(lb);
 }
 
+/*
+ * Generic (skb-mode) XDP: the skb keeps CHECKSUM_PARTIAL through XDP_TX and the egress
+ * finishes the checksum at its recorded offset, so the program must leave the field as
+ * the sender wrote it (a completed field would come out wrong).
+ */
+static void test_generic_xdp_leaves_partial(void **state)
+{
+	__u8 in[FP_PKT_MAX], out[FP_PKT_MAX], want[FP_PKT_MAX];
+	struct fp_lb_opts opts = {};
+	struct fp_lb *lb = NULL;
+	__u32 out_len;
+
+	(void)state;
+	T_NEED_ROOT();
+	csum_config(&t_cfg);
+	memcpy(opts.source_v4.a + 10, "\xff\xff", 2);
+	memcpy(opts.source_v4.a + 12, t_ns.own_v4, 4);
+	memcpy(opts.source_v6.a, t_ns.own_v6, 16);
+	opts.have_source_v4 = opts.have_source_v6 = true;
+	opts.new_flow_rate = UINT32_MAX;
+	opts.generic_xdp = true;
+	assert_int_equal(fp_lb_open(&t_cfg.cfg, &opts, &lb), 0);
+	const struct fp_vip_cfg *v = &t_cfg.vips[0];
+	struct fp_pkt_spec s = client_to(v, 52000, 700);
+	__u16 owner = v->backends[0].id;
+	int n = fp_pkt_build(&s, in, sizeof(in)), want_len = t_expect(&s, v, &owner, 1, 1, want);
+	size_t co = check_offset(&s), l4_len = (size_t)n - 14 - 20;
+	__u16 partial = partial_field(&s, l4_len);
+	__u64 done = t_counter(lb, FP_CNT_CSUM_COMPLETED);
+
+	in[co] = partial >> 8;
+	in[co + 1] = partial & 0xff;
+	/* Expected: the encapsulation of the partial packet, byte for byte. */
+	want[want_len - (n - 14) + (int)(co - 14)] = partial >> 8;
+	want[want_len - (n - 14) + (int)(co - 14) + 1] = partial & 0xff;
+	assert_int_equal(t_run(lb, in, (size_t)n, out, &out_len), XDP_TX);
+	assert_int_equal(out_len, want_len);
+	assert_memory_equal(out, want, want_len);
+	assert_int_equal(t_counter(lb, FP_CNT_CSUM_COMPLETED), done);
+	fp_lb_close(lb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_partial_checksum_completed),
 		cmocka_unit_test(test_finished_checksum_untouched),
+		cmocka_unit_test(test_generic_xdp_leaves_partial),
 	};
 
 	return cmocka_run_group_tests(tests, t_group_setup, NULL);

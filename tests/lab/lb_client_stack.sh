@@ -17,6 +17,8 @@
 # client segment does not fit once encapsulated. The LB answers ICMP "fragmentation
 # needed" / ICMPv6 "packet too big" (icmp_too_big), the client's TCP lowers its segment
 # size, and a 2 MB upload completes. Without the reply, the upload black-holes.
+# XDP_MODE=generic runs the LB in generic mode (the kernel keeps CHECKSUM_PARTIAL and
+# finishes the checksums; csum_completed must stay 0). FLOWPIN=PATH tries another build.
 # Everything lives in namespaces this script creates, removed on exit (trap).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,6 +32,7 @@ fi
 FLOWPIN=${FLOWPIN:-$PWD/build/flowpin} # FLOWPIN=... to try another build (e.g. 2b22c18)
 EMPTY_XDP=$PWD/build/bpf/empty.bpf.o
 PY=/usr/bin/python3
+XDP_MODE=${XDP_MODE:-native} # the LB's XDP mode: native (default) or generic
 VIP4=10.100.3.1
 VIP6=fd00:100:3::1
 PORT=8080
@@ -82,6 +85,16 @@ csum_errors() { # /proc/net/snmp Tcp InCsumErrors in b1 (IPv4 and IPv6 share it)
 		$1 == "Tcp:" { print $col["InCsumErrors"] }' /proc/net/snmp
 }
 
+# Native XDP finishes the client's checksums (at least MIN more csum_completed); generic
+# XDP leaves them to the kernel, which keeps the skb's CHECKSUM_PARTIAL (none).
+completed_ok() { # before after min
+	if [ "$XDP_MODE" = generic ]; then
+		[ "${2:-x}" = 0 ]
+	else
+		[ "${2:-0}" -ge "$((${1:-0} + $3))" ]
+	fi
+}
+
 [ -x "$FLOWPIN" ] && [ -f "$EMPTY_XDP" ] || die "build first (make)"
 
 # ---- topology -----------------------------------------------------------------------
@@ -104,6 +117,11 @@ ip -n "$p-b1" link set eth0 address $mac_b1 up
 # veth pitfall: XDP_TX on lb's eth0 hands frames to its peer, which drops them unless it
 # runs NAPI: an XDP_PASS program on the peer does that.
 ip -n "$p-sw" link set dev lb xdp obj "$EMPTY_XDP" sec xdp
+# Generic XDP gets the skbs as the bridge hands them over, GSO super-packets included
+# (native XDP on a veth turns GSO off on its peer by itself): segment them first.
+if [ "$XDP_MODE" = generic ]; then
+	in_ns sw ethtool -K lb tso off gso off >/dev/null
+fi
 ip -n "$p-cl" addr add 10.3.0.2/24 dev eth0
 ip -n "$p-cl" addr add fd00:3::2/64 dev eth0 nodad
 ip -n "$p-lb" addr add 10.3.0.1/24 dev eth0
@@ -148,7 +166,7 @@ chmod 600 "$tmp/flowpin.yaml"
 in_ns b1 "$FLOWPIN" backend up --config "$tmp/flowpin.yaml" --dev eth0 \
 	--pin-root "$tmp/bpf/b1" >"$tmp/backend.log" 2>&1 &
 pids+=($!)
-in_ns lb "$FLOWPIN" lb up --config "$tmp/flowpin.yaml" --dev eth0 \
+in_ns lb "$FLOWPIN" lb up --config "$tmp/flowpin.yaml" --dev eth0 --xdp-mode "$XDP_MODE" \
 	--pin-root "$tmp/bpf/lb" --run-dir "$tmp/run-lb" >"$tmp/lb.log" 2>&1 &
 pids+=($!)
 wait_for "$tmp/bpf/b1/backend/counters" 10 || die "backend agent did not come up"
@@ -215,7 +233,7 @@ for fam in 4 6; do
 	got=$(in_ns cl "$PY" "$tmp/client.py" "$vip" $PORT 1000)
 	after=$(lb_counter csum_completed)
 	errs_after=$(csum_errors)
-	if [ "$got" = ok ] && [ "${after:-0}" -gt "${before:-0}" ] &&
+	if [ "$got" = ok ] && completed_ok "$before" "$after" 1 &&
 		[ "$errs_after" = "$errs_before" ]; then
 		tap ok "IPv$fam, client TX checksum offload on: request/answer through the LB"
 	else
@@ -254,8 +272,8 @@ for fam in 4 6; do
 	before=$(lb_counter csum_completed)
 	got=$(in_ns cl timeout 60 "$PY" "$tmp/client.py" "$vip" $PORT 2000000)
 	after=$(lb_counter csum_completed)
-	if [ "$got" = ok ] && [ "${after:-0}" -gt "$((${before:-0} + 1000))" ]; then
-		tap ok "IPv$fam, offload on: 2 MB upload completes ($((after - before)) checksums completed)"
+	if [ "$got" = ok ] && completed_ok "$before" "$after" 1000; then
+		tap ok "IPv$fam, offload on: 2 MB upload completes ($((after - before)) checksums completed, $XDP_MODE XDP)"
 	else
 		tap fail "IPv$fam, offload on: 2 MB upload completes" "client: $got" \
 			"lb csum_completed: $before -> $after"
