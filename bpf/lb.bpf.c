@@ -95,17 +95,11 @@
 #include <flowpin/flow.h>
 #include <flowpin/hash.h>
 #include <flowpin/maps.h>
+#include <flowpin/pinning.h>
 #include <flowpin/wire.h>
 #include "parse.h"
 #include "csum.h"
 #include "icmp_reply.h"
-
-/* Pinning modes, as enum fp_pinning in flowpin/config.h (userspace only). */
-#define PIN_NONE       0
-#define PIN_TABLE      1
-#define PIN_HASH       2
-#define PIN_HASH_TABLE 3
-#define PIN_FULL       4
 
 /* Settings fixed at load (lib/lb.c sets them through the skeleton). */
 const volatile __u64 hash_k0 = 0;
@@ -516,11 +510,6 @@ static __always_inline __u64 session_timeout(__u8 state)
 	return timeout_transitory_ns;
 }
 
-static __always_inline int uses_sessions(__u8 pinning)
-{
-	return pinning == PIN_TABLE || pinning == PIN_HASH_TABLE || pinning == PIN_FULL;
-}
-
 static __always_inline int is_syn(const struct packet *pkt)
 {
 	return (pkt->tcp_flags & (TCP_FLAGS_SYN | TCP_FLAGS_ACK)) == TCP_FLAGS_SYN;
@@ -803,14 +792,14 @@ static __always_inline int choose_backend(const struct fp_vip *vip, const struct
 
 	ch->hop_count = 1;
 	ch->sport = fp_hash_sport(hash);
-	if (mode == PIN_NONE || mode == PIN_TABLE) {
+	if (!fp_pinning_uses_maglev(mode)) {
 		/* A list of the active backends, no consistent hashing. */
 		struct fp_ratelimit *rl;
 		__u32 n = vip->n_list, pos;
 
 		if (!n || n > table_size)
 			return VERDICT(XDP_DROP, FP_CNT_DROP_NO_BACKEND);
-		if (mode == PIN_TABLE) {
+		if (mode == FP_PIN_TABLE) {
 			/* The backend the flow's first packet went to, if it is still up. */
 			struct fp_probation_mark m = admission(pkt, hash, now, ch);
 			struct fp_backend_entry *be = lookup_backend(vip, m.backend);
@@ -825,7 +814,7 @@ static __always_inline int choose_backend(const struct fp_vip *vip, const struct
 		rl = bpf_map_lookup_elem(&ratelimit, &zero);
 		if (!rl)
 			return VERDICT(XDP_DROP, FP_CNT_DROP_NO_BACKEND);
-		if (mode == PIN_NONE)
+		if (mode == FP_PIN_NONE)
 			pos = (__u32)(hash % n);
 		else
 			pos = rl->round_robin++ % n;
@@ -841,9 +830,10 @@ static __always_inline int choose_backend(const struct fp_vip *vip, const struct
 	if (!b || b->owner == FP_NO_BACKEND)
 		return VERDICT(XDP_DROP, FP_CNT_DROP_NO_BACKEND);
 	ch->hop[0] = b->owner;
-	if (mode == PIN_HASH || is_syn(pkt))
+	if (!fp_pinning_uses_sessions(mode) || is_syn(pkt))
 		return CONTINUE;
-	if (b->previous == b->owner || b->previous == FP_NO_BACKEND || mode == PIN_HASH_TABLE) {
+	if (b->previous == b->owner || b->previous == FP_NO_BACKEND ||
+	    !fp_pinning_second_chance(mode)) {
 		if (admissible(pkt))
 			admission(pkt, hash, now, ch);
 		return CONTINUE;
@@ -1185,7 +1175,8 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 	 * reads it too: a client reusing the ports of a live entry goes to that entry's
 	 * backend, where the rest of its connection will go (the pinning rule above).
 	 */
-	if (uses_sessions(vip.pinning) && session_lookup(&vip, &pkt, st, now, epoch, &ch)) {
+	if (fp_pinning_uses_sessions(vip.pinning) &&
+	    session_lookup(&vip, &pkt, st, now, epoch, &ch)) {
 		count(st, FP_CNT_SESSION_HIT);
 	} else {
 		/* 5. Miss: flow hash -> bucket -> hop list. */

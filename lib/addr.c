@@ -42,32 +42,24 @@ const char *fp_addr_str(const struct fp_addr *a, char *buf, size_t len)
 	return buf;
 }
 
+const char *const fp_pinning_names[FP_PIN__COUNT] = {
+#define FP_X(name, value, str, maglev, sessions, second_chance, help) [value] = str,
+	FP_PINNING_MODES(FP_X)
+#undef FP_X
+};
+
+const char *const fp_backend_state_names[FP_BACKEND_STATE__COUNT] = {
+#define FP_X(name, value, str, help) [value] = str,
+	FP_BACKEND_STATES(FP_X)
+#undef FP_X
+};
+
 const char *fp_pinning_name(enum fp_pinning p)
 {
-	switch (p) {
-	case FP_PIN_NONE:
-		return "none";
-	case FP_PIN_TABLE:
-		return "table";
-	case FP_PIN_HASH:
-		return "hash";
-	case FP_PIN_HASH_TABLE:
-		return "hash+table";
-	case FP_PIN_FULL:
-		return "full";
-	}
-	return "?";
+	return (unsigned)p < FP_PIN__COUNT ? fp_pinning_names[p] : "?";
 }
 
 const char *fp_backend_state_name(enum fp_backend_state s)
 {
-	switch (s) {
-	case FP_BACKEND_ACTIVE:
-		return "active";
-	case FP_BACKEND_DRAINING:
-		return "draining";
-	case FP_BACKEND_DOWN:
-		return "down";
-	}
-	return "?";
+	return (unsigned)s < FP_BACKEND_STATE__COUNT ? fp_backend_state_names[s] : "?";
 }

@@ -425,8 +425,6 @@ static int parse_enum(struct loader *ld, const yaml_node_t *node, const char *fi
 	return -EINVAL;
 }
 
-static const char *const pinning_names[] = { "none", "table", "hash", "hash+table", "full" };
-static const char *const state_names[] = { "active", "draining", "down" };
 static const char *const proto_names[] = { "tcp", "udp" };
 static const char *const hash_names[] = { "5-tuple", "addresses" };
 
@@ -457,7 +455,8 @@ static void load_backend(struct loader *ld, const yaml_node_t *node, const char 
 		parse_addr(ld, v[B_ADDRESS], F("address"), &b->addr);
 	if (v[B_WEIGHT] && !parse_uint(ld, v[B_WEIGHT], F("weight"), 1, 65535, &n))
 		b->weight = (__u32)n;
-	if (v[B_STATE] && !parse_enum(ld, v[B_STATE], F("state"), state_names, 3, &e))
+	if (v[B_STATE] && !parse_enum(ld, v[B_STATE], F("state"), fp_backend_state_names,
+				      FP_BACKEND_STATE__COUNT, &e))
 		b->state = (enum fp_backend_state)e;
 #undef F
 }
@@ -588,7 +587,8 @@ static int load_vip(struct loader *ld, const yaml_node_t *node, const char *pref
 		missing(ld, node, prefix, "protocol");
 	else if (!parse_enum(ld, v[V_PROTOCOL], F("protocol"), proto_names, 2, &e))
 		vip->proto = e == 0 ? IPPROTO_TCP : IPPROTO_UDP;
-	if (v[V_PINNING] && !parse_enum(ld, v[V_PINNING], F("pinning"), pinning_names, 5, &e))
+	if (v[V_PINNING] &&
+	    !parse_enum(ld, v[V_PINNING], F("pinning"), fp_pinning_names, FP_PIN__COUNT, &e))
 		vip->pinning = (enum fp_pinning)e;
 	if (v[V_HASH] && !parse_enum(ld, v[V_HASH], F("hash"), hash_names, 2, &e)) {
 		vip->hash_addresses_only = e == 1;

@@ -55,11 +55,6 @@ struct fp_lb {
 	struct fp_info info; /* settings fixed at load (generation: re-read when applying) */
 };
 
-static int is_hash_mode(__u8 pinning)
-{
-	return pinning == FP_PIN_HASH || pinning == FP_PIN_HASH_TABLE || pinning == FP_PIN_FULL;
-}
-
 static int map_table(struct fp_lb *lb)
 {
 	size_t len = (size_t)fp_bucket_pairs(lb->info.max_vips * 2 * lb->info.table_size) *
@@ -526,7 +521,7 @@ static int plan_tables(struct fp_lb *lb, const struct fp_config *cfg, struct vip
 	int err = 0;
 
 	p->n_list = 0;
-	if (is_hash_mode(v->pinning)) {
+	if (fp_pinning_uses_maglev(v->pinning)) {
 		mb = calloc(v->n_backends ? v->n_backends : 1, sizeof(*mb));
 		p->owners = calloc(m, sizeof(__u16));
 		if (!mb || !p->owners) {
@@ -567,7 +562,7 @@ static int plan_tables(struct fp_lb *lb, const struct fp_config *cfg, struct vip
 		const struct fp_bucket *active =
 			lb->table + fp_bucket_index(current->index, current->slot & 1, m, 0);
 
-		if (is_hash_mode(v->pinning)) {
+		if (fp_pinning_uses_maglev(v->pinning)) {
 			p->changed = false;
 			for (__u32 i = 0; i < m && !p->changed; i++)
 				p->changed = active[i].owner != p->owners[i];
@@ -603,11 +598,11 @@ static int write_slot(struct fp_lb *lb, struct vip_plan *p, const struct fp_vip 
 
 	if (!pairs)
 		return -ENOMEM;
-	if (is_hash_mode(p->cfg->pinning)) {
+	if (fp_pinning_uses_maglev(p->cfg->pinning)) {
 		/* The previous generation is whatever runs now, if it was a Maglev table. */
 		const struct fp_bucket *active = NULL;
 
-		if (current && is_hash_mode(current->pinning))
+		if (current && fp_pinning_uses_maglev(current->pinning))
 			active = lb->table +
 				 fp_bucket_index(current->index, current->slot & 1, m, 0);
 		fp_generation_pairs(p->owners, active, m, pairs);

@@ -244,11 +244,6 @@ static const struct fp_vip_cfg *find_vip(const struct fp_config *cfg, const stru
 	return NULL;
 }
 
-static bool uses_maglev(enum fp_pinning p)
-{
-	return p == FP_PIN_HASH || p == FP_PIN_HASH_TABLE || p == FP_PIN_FULL;
-}
-
 /* Active backend ids sorted, as lib/lb.c lists them for none/table; returns how many. */
 static size_t active_list(const struct fp_vip_cfg *vip, __u16 *list)
 {
@@ -308,7 +303,7 @@ static void print_list_change(const struct fp_vip_cfg *old, const struct fp_vip_
 		goto out;
 	}
 	if (old->pinning != vip->pinning &&
-	    (!uses_maglev(old->pinning) || !uses_maglev(vip->pinning))) {
+	    (!fp_pinning_uses_maglev(old->pinning) || !fp_pinning_uses_maglev(vip->pinning))) {
 		printf("  change: pinning %s -> %s: flows without a session entry get a new "
 		       "backend choice\n",
 		       fp_pinning_name(old->pinning), fp_pinning_name(vip->pinning));
@@ -358,7 +353,7 @@ static int show(const struct fp_config *cfg, const struct fp_config *prev, const
 			continue;
 		if (shown++)
 			printf("\n");
-		if (!uses_maglev(vip->pinning)) {
+		if (!fp_pinning_uses_maglev(vip->pinning)) {
 			print_vip_header(cfg, vip);
 			print_list_shares(vip, list, active_list(vip, list), counts);
 			old = prev ? find_vip(prev, vip) : NULL;
@@ -381,7 +376,7 @@ static int show(const struct fp_config *cfg, const struct fp_config *prev, const
 			printf("  change: new VIP (not in %s)\n", prev->path);
 			continue;
 		}
-		if (!uses_maglev(old->pinning)) {
+		if (!fp_pinning_uses_maglev(old->pinning)) {
 			print_list_change(old, vip);
 			continue;
 		}

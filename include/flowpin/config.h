@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <flowpin/hash.h>
+#include <flowpin/pinning.h>
 
 #define FP_MAX_VIPS		   64
 #define FP_MAX_BACKEND_ID	   4095 /* backend ids are 1..4095: an index into BPF arrays */
@@ -36,19 +37,25 @@
  */
 #define FP_MAX_BUCKETS (0xffffffffU / 4)
 
-enum fp_pinning {
-	FP_PIN_NONE = 0,       /* flow hash mod number of backends, no state */
-	FP_PIN_TABLE = 1,      /* session table; new flows round-robin */
-	FP_PIN_HASH = 2,       /* Maglev only */
-	FP_PIN_HASH_TABLE = 3, /* Maglev + session table */
-	FP_PIN_FULL = 4,       /* Maglev + session table + hop list (second chance) */
-};
+/* enum fp_pinning, its names and properties: flowpin/pinning.h. */
+
+/* A backend's `state` in the config: X(NAME, value, "config name", meaning). */
+#define FP_BACKEND_STATES(X)                                                                      \
+	X(ACTIVE, 0, "active", "takes new flows")                                                 \
+	X(DRAINING, 1, "draining", "keeps its flows, takes no new ones (weight 0 in new tables)") \
+	X(DOWN, 2, "down", "out of every table")
 
 enum fp_backend_state {
-	FP_BACKEND_ACTIVE = 0,	 /* takes new flows */
-	FP_BACKEND_DRAINING = 1, /* keeps its flows, takes no new ones (weight 0 in new tables) */
-	FP_BACKEND_DOWN = 2,	 /* out of every table */
+#define FP_X(name, value, str, help) FP_BACKEND_##name = value,
+	FP_BACKEND_STATES(FP_X)
+#undef FP_X
 };
+
+#define FP_BACKEND_STATE_COUNT_X(name, value, str, help) +1
+#define FP_BACKEND_STATE__COUNT				 (0 FP_BACKEND_STATES(FP_BACKEND_STATE_COUNT_X))
+
+/* The states' names, indexed by value; lib/addr.c. */
+extern const char *const fp_backend_state_names[FP_BACKEND_STATE__COUNT];
 
 /* An address of either family; IPv4 is stored IPv4-mapped (see flowpin/flow.h). */
 struct fp_addr {

@@ -47,7 +47,7 @@ struct fp_vip {
 	__u32 index;	  /* 0..max_vips-1: block in buckets/backends/traffic */
 	__u32 generation; /* table generation now active (carried in the wire header) */
 	__u8 slot;	  /* active half of this VIP's bucket block: 0 or 1 */
-	__u8 pinning;	  /* enum fp_pinning (flowpin/config.h) */
+	__u8 pinning;	  /* enum fp_pinning (flowpin/pinning.h) */
 	__u8 flags;	  /* FP_VIP_F_* */
 	__u8 pad;
 	__u32 n_list; /* none/table modes: backends in buckets[0..n_list-1] of the slot */

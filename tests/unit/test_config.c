@@ -1052,6 +1052,53 @@ static void test_key_file_mode(void **state)
 	}
 }
 
+/*
+ * The pinning modes and backend states come from one table each (flowpin/pinning.h,
+ * FP_BACKEND_STATES): every name the config accepts loads as its value, and each mode
+ * has the Maglev table, session table and second chance docs/design.md lists.
+ */
+static void test_mode_and_state_tables(void **state)
+{
+	static const struct {
+		enum fp_pinning mode;
+		const char *name;
+		int maglev, sessions, second_chance;
+	} modes[] = {
+		{ FP_PIN_NONE, "none", 0, 0, 0 }, { FP_PIN_TABLE, "table", 0, 1, 0 },
+		{ FP_PIN_HASH, "hash", 1, 0, 0 }, { FP_PIN_HASH_TABLE, "hash+table", 1, 1, 0 },
+		{ FP_PIN_FULL, "full", 1, 1, 1 },
+	};
+	char text[1024];
+	struct load_result r;
+
+	(void)state;
+	assert_int_equal(FP_PIN__COUNT, sizeof(modes) / sizeof(modes[0]));
+	assert_int_equal(FP_BACKEND_STATE__COUNT, 3);
+	for (size_t i = 0; i < FP_PIN__COUNT; i++) {
+		assert_string_equal(fp_pinning_names[modes[i].mode], modes[i].name);
+		assert_int_equal(fp_pinning_uses_maglev(modes[i].mode), modes[i].maglev);
+		assert_int_equal(fp_pinning_uses_sessions(modes[i].mode), modes[i].sessions);
+		assert_int_equal(fp_pinning_second_chance(modes[i].mode), modes[i].second_chance);
+		snprintf(text, sizeof(text), VALID_HEAD "    pinning: %s\n", modes[i].name);
+		load(write_file("mode.yaml", text), &r);
+		if (r.ret)
+			fail_msg("pinning %s rejected: %s", modes[i].name, r.errors);
+		assert_int_equal(r.cfg->vips[0].pinning, modes[i].mode);
+		result_free(&r);
+	}
+	assert_false(fp_pinning_uses_maglev(FP_PIN__COUNT + 40));
+	assert_string_equal(fp_pinning_name((enum fp_pinning)FP_PIN__COUNT), "?");
+	for (size_t i = 0; i < FP_BACKEND_STATE__COUNT; i++) {
+		snprintf(text, sizeof(text), VALID_HEAD "        state: %s\n",
+			 fp_backend_state_names[i]);
+		load(write_file("state.yaml", text), &r);
+		if (r.ret)
+			fail_msg("state %s rejected: %s", fp_backend_state_names[i], r.errors);
+		assert_int_equal(r.cfg->vips[0].backends[0].state, i);
+		result_free(&r);
+	}
+}
+
 static void test_names(void **state)
 {
 	struct fp_addr a;
@@ -1097,6 +1144,7 @@ int main(void)
 		cmocka_unit_test(test_size_and_depth_caps),
 		cmocka_unit_test(test_hash_key_rules),
 		cmocka_unit_test(test_key_file_mode),
+		cmocka_unit_test(test_mode_and_state_tables),
 		cmocka_unit_test(test_names),
 	};
 
