@@ -1,11 +1,13 @@
 # flowpin: one Makefile for the whole tree. Quiet unless V=1.
 #
 #   make            build everything (library, BPF objects, skeletons, programs, tests)
-#   make test       install deps, build, run every test tier (unit, bpf, lab)
+#   make test       install deps, build, run every test tier (unit, bpf, lab, fuzz)
+#   make test-sanitize  unit and BPF tiers built with ASan + UBSan (build/san), zero reports
+#   make fuzz       long fuzzing run of every target (FUZZ_SECONDS each, default 600)
 #   make demo       install deps, build, run the lab demo (results in build/lab-results.md)
 #   make bench      benchmarks, results in bench/results.md
-#                   (test, demo and bench need root: run by another user, they re-run
-#                   themselves with sudo)
+#                   (test, test-sanitize, fuzz, demo and bench need root: run by another
+#                   user, they re-run themselves with sudo)
 #   make format     reformat C sources with .clang-format
 #   make lint       clang-format check + cppcheck
 #   make clean
@@ -33,6 +35,9 @@ ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers
+# Extra flags for every userspace object and link (make test-sanitize sets them).
+SANITIZE ?=
+CFLAGS   += $(SANITIZE)
 CPPFLAGS += -Iinclude -I$(BUILD)/skel -D_GNU_SOURCE
 LDLIBS   := -lbpf -lxdp -lyaml -lpcap -lelf -lz
 
@@ -62,7 +67,7 @@ TESTLIB_SRC := $(wildcard tests/common/*.c)
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
 TEST_HEADERS := $(wildcard tests/common/*.h tests/bpf/*.h tests/unit/*.h)
 
-.PHONY: all test test-build demo bench format lint clean deps
+.PHONY: all test test-build test-sanitize fuzz fuzz-build demo bench format lint clean deps
 all: $(BIN) $(UNIT_BIN) $(BPFT_BIN) $(LAB_BIN) $(BENCH_BIN)
 
 deps:
@@ -115,12 +120,51 @@ $(BUILD)/bench/%: bench/%.c $(LIB) $(TESTLIB_OBJ) $(HEADERS) $(TEST_HEADERS) $(S
 $(BUILD):
 	$(Q)mkdir -p $@
 
-# test, demo and bench load BPF programs and build network namespaces: they need root.
+# The unit and BPF tiers again, every userspace object (library, flowpin, tests) built
+# with AddressSanitizer + UndefinedBehaviorSanitizer in a build directory of its own.
+# The first report aborts its process; reports go to files (child processes such as
+# the flowpin binary a test runs included) and any report fails the program that made
+# it (scripts/run-tests.sh, SANITIZER_REPORTS). Built with clang: GCC 12's UBSan
+# ignores log_path and writes to stderr, which a test may swallow.
+SAN_BUILD := $(BUILD)/san
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+# Fuzzing (tests/fuzz/README.md): libFuzzer targets built with clang, ASan and UBSan
+# over their own objects of the library. `make test` runs a bounded pass (tier fuzz);
+# `make fuzz` runs each target FUZZ_SECONDS (run it under the heavy-job lock).
+FUZZ_BUILD  := $(BUILD)/fuzz
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/bin/%)
+FUZZ_OBJ    := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) $(TESTLIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_CFLAGS := -O1 -g -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
+	$(SAN_FLAGS)
+FUZZ_SECONDS ?= 600
+
+$(FUZZ_BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard src/*.h) $(TEST_HEADERS) $(SKELS)
+	$(call msg,FUZZCC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CPPFLAGS) -Itests $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/bin/%: tests/fuzz/%.c $(FUZZ_OBJ) $(wildcard tests/fuzz/*.h) $(HEADERS) \
+		$(TEST_HEADERS) $(SKELS)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(CPPFLAGS) -Itests $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) \
+		$(LDLIBS) -lm -o $@
+
+# Without clang's libFuzzer runtime the fuzz tier reports itself skipped.
+fuzz-build:
+	$(Q)if scripts/fuzz.sh --available; then \
+		$(MAKE) --no-print-directory $(FUZZ_BIN); \
+	else echo "  fuzz: no libFuzzer runtime in $(CLANG): fuzz targets not built"; fi
+
+# test, test-sanitize, fuzz, demo and bench load BPF programs and build network
+# namespaces: they need root.
 # Run by another user they re-run themselves under $(SUDO), passing on the variables
 # below (sudo resets the environment); root on a fresh Debian has no sudo and needs none.
 SUDO ?= sudo
-ROOT_GOALS := test demo bench
-SUDO_VARS := TIERS TEST_FILTER V CI
+ROOT_GOALS := test test-sanitize fuzz demo bench
+SUDO_VARS := TIERS TEST_FILTER V CI FUZZ_SECONDS
 sudo_args = $(foreach v,$(SUDO_VARS),$(if $(filter environment% command%,$(origin $(v))),'$(v)=$($(v))'))
 # Under sudo: hand build/ back to the user who ran make, so their next `make` can write it.
 give_back = if [ -n "$${SUDO_UID:-}" ]; then chown -R "$$SUDO_UID:$$SUDO_GID" $(BUILD); fi
@@ -141,8 +185,20 @@ $(ROOT_GOALS):
 else
 # Every tier that exists; one summary line at the end; non-zero on any failure.
 test: deps
-	$(Q)$(MAKE) --no-print-directory all || { $(give_back); exit 1; }
+	$(Q)$(MAKE) --no-print-directory all fuzz-build || { $(give_back); exit 1; }
 	$(Q)bash scripts/run-tests.sh; rc=$$?; $(give_back); exit $$rc
+
+test-sanitize: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) SANITIZE="$(SAN_FLAGS)" CC=$(CLANG) \
+		$(SAN_BUILD)/flowpin $(UNIT_BIN:$(BUILD)/%=$(SAN_BUILD)/%) \
+		$(BPFT_BIN:$(BUILD)/%=$(SAN_BUILD)/%) || { $(give_back); exit 1; }
+	$(Q)BUILD_DIR=$(SAN_BUILD) TIERS="$${TIERS:-unit bpf}" \
+		SANITIZER_REPORTS=$(SAN_BUILD)/reports bash scripts/run-tests.sh; \
+		rc=$$?; $(give_back); exit $$rc
+
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory all fuzz-build || { $(give_back); exit 1; }
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh --long; rc=$$?; $(give_back); exit $$rc
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all || { $(give_back); exit 1; }

@@ -4,25 +4,48 @@
 # Each test program speaks TAP (cmocka with CMOCKA_MESSAGE_OUTPUT=TAP, lab scripts by
 # hand). A program that exits non-zero without reporting a failure counts as one
 # failure; a program that reports nothing at all counts as one failure too.
-# Tiers: unit (build/tests/unit), bpf (build/tests/bpf), lab (tests/lab/*.sh).
+# Tiers: unit (build/tests/unit), bpf (build/tests/bpf), lab (tests/lab/*.sh), fuzz
+# (a bounded run of each fuzz target, scripts/fuzz.sh).
 # TIERS="unit bpf" limits the run; TEST_FILTER=regex limits programs by name.
+# BUILD_DIR=build/san runs the test programs of another build (make test-sanitize).
+# SANITIZER_REPORTS=DIR: ASan/UBSan write their reports there (child processes too);
+# any report fails the program during which it appeared.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-tiers=${TIERS:-unit bpf lab}
+tiers=${TIERS:-unit bpf lab fuzz}
 filter=${TEST_FILTER:-.}
+build=${BUILD_DIR:-build}
 passed=0 failed=0 skipped=0
 failures=()
-log_dir=build/test-logs
+log_dir=$build/test-logs
 mkdir -p "$log_dir"
+
+reports=${SANITIZER_REPORTS:-}
+if [ -n "$reports" ]; then
+	mkdir -p "$reports"
+	reports=$(cd "$reports" && pwd)
+	# Report to files: a child's stderr may be swallowed by the test that ran it.
+	export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:abort_on_error=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+	export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+fi
 
 run_one() { # tier name command...
 	local tier=$1 name=$2
 	shift 2
 	local log="$log_dir/$tier-$name.log"
 	printf '== %s/%s\n' "$tier" "$name"
+	[ -z "$reports" ] || rm -f "$reports"/*
 	CMOCKA_MESSAGE_OUTPUT=TAP "$@" >"$log" 2>&1
 	local rc=$?
+	if [ -n "$reports" ] && compgen -G "$reports/*" >/dev/null; then
+		# One "not ok" per report file, so even a report in a passing test fails.
+		for r in "$reports"/*; do
+			echo "not ok - sanitizer report ($(basename "$r")): $(grep -m1 -E 'ERROR|runtime error' "$r")" >>"$log"
+			sed 's/^/# /' "$r" >>"$log"
+		done
+		rm -f "$reports"/*
+	fi
 	local p f s
 	# cmocka 1.1 reports a skip() as "not ok N # SKIP name"; scripts write "ok N # SKIP".
 	local ok_skip not_ok_skip
@@ -53,7 +76,7 @@ run_one() { # tier name command...
 for tier in $tiers; do
 	case $tier in
 	unit | bpf)
-		for t in build/tests/$tier/test_*; do
+		for t in "$build"/tests/$tier/test_*; do
 			[ -x "$t" ] || continue
 			name=$(basename "$t")
 			[[ $name =~ $filter ]] || continue
@@ -66,6 +89,13 @@ for tier in $tiers; do
 			name=$(basename "$t" .sh)
 			[[ $name =~ $filter ]] || continue
 			run_one lab "$name" bash "$t"
+		done
+		;;
+	fuzz)
+		# Seeds, then a short mutation run per target; FUZZ_TIER_SECONDS in total.
+		for name in $(bash scripts/fuzz.sh --list); do
+			[[ $name =~ $filter ]] || continue
+			run_one fuzz "$name" bash scripts/fuzz.sh --tap "$name"
 		done
 		;;
 	esac
