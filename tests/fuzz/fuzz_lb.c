@@ -262,13 +262,30 @@ static int vip_of(const uint8_t *p, size_t n)
 		return -1;
 	v6 = ip.v6;
 	if ((ip.proto == IPPROTO_ICMP || ip.proto == IPPROTO_ICMPV6) && !ip.fragment) {
-		/* The quoted packet is a reply: VIP -> client. */
-		if (ip.l4 + 8 >= n || fz_parse_ip(p + ip.l4 + 8, n - ip.l4 - 8, &q) || q.v6 != v6)
-			return -1;
+		/*
+		 * The quoted packet is a reply: VIP -> client. Read as the program reads it
+		 * (parse_icmp_error()): an IPv6 quote is taken at fixed offsets, whatever its
+		 * version field says, its extension headers not walked.
+		 */
+		const uint8_t *qh = p + ip.l4 + 8;
+		size_t ql = ip.l4 + 8 < n ? n - ip.l4 - 8 : 0;
+
+		if (!v6) {
+			if (fz_parse_ip(qh, ql, &q) || q.v6)
+				return -1;
+		} else {
+			if (ql < 40)
+				return -1;
+			memset(&q, 0, sizeof(q));
+			q.v6 = 1;
+			q.src = qh + 8;
+			q.proto = qh[6];
+			q.l4 = 40;
+		}
 		addr = q.src;
 		proto = q.proto;
-		if (!q.fragment && ip.l4 + 8 + q.l4 + 2 <= n)
-			port = fz_get16(p + ip.l4 + 8 + q.l4);
+		if (!q.fragment && q.l4 + 2 <= ql)
+			port = fz_get16(qh + q.l4);
 	} else {
 		addr = ip.dst;
 		proto = ip.proto;
