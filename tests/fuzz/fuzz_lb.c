@@ -14,15 +14,18 @@
  *
  * Oracle: the run fails (abort, "FUZZ ORACLE: ...") when for any frame
  *  - the verdict is not DROP, PASS, TX or REDIRECT, or the test run fails;
- *  - not exactly one verdict counter (pass_*, drop_*, tx*, redirect*) moved, by one,
- *    or it is not of the verdict's kind: a packet that leaves uncounted;
+ *  - not exactly one verdict counter (pass_*, drop_*, tx*, redirect*, icmp_too_big)
+ *    moved, by one, or it is not of the verdict's kind: a packet that leaves uncounted;
  *  - XDP_PASS changed the frame;
  *  - XDP_TX/REDIRECT emitted anything but flowpin's encapsulation (flowpin/wire.h) of
- *    exactly the input's IP packet, from the node's source address, to a backend of the
- *    VIP the inner packet is for (for an ICMP error: the VIP of the flow it quotes),
- *    with every hop of the list a backend of that VIP that is not down. (An ICMP
- *    "fragmentation needed" / "packet too big" sent back to the frame's source from a
- *    VIP or the node is allowed too: issue 8 item 4's answer to oversized packets.)
+ *    exactly the input's IP packet, from the node's source address, to a backend of
+ *    the VIP the inner packet is for (for an ICMP error: the VIP of the flow it
+ *    quotes), with every hop of the list a backend of that VIP that is not down. The
+ *    TCP/UDP checksum alone may differ, when csum_completed counts it finished for a
+ *    same-host sender (item 8); it must be right then;
+ *  - counted icmp_too_big (item 4's answer to oversized packets), the frame sent is
+ *    anything but an ICMP "fragmentation needed" / "packet too big" to the frame's
+ *    source from a VIP or the node, quoting the frame's IP packet, checksum right.
  * Needs root (BPF, network namespace). FP_FUZZ_WRITE_SEEDS=DIR writes the seed frames
  * (tests/common/pkt.h) to DIR and exits, root or not.
  */
@@ -145,7 +148,8 @@ static struct {
 	struct fp_config cfg[2];
 	struct fp_vip_cfg vcfg[2][N_VIPS];
 	struct fp_backend_cfg bcfg[2][N_VIPS][MAX_BE];
-	char kind[FP_CNT__MAX]; /* 'p' pass, 'd' drop, 't' tx, 'r' redirect, 0: informational */
+	/* 'p' pass, 'd' drop, 't' tx, 'r' redirect, 'i' ICMP error sent back (tx); 0: other */
+	char kind[FP_CNT__MAX];
 } fx;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -233,6 +237,8 @@ static void setup(void)
 			fx.kind[c] = 'd';
 		else if (!strcmp(n, "tx") || !strncmp(n, "tx_", 3))
 			fx.kind[c] = 't';
+		else if (!strcmp(n, "icmp_too_big")) /* XDP_TX of an ICMP error (item 4) */
+			fx.kind[c] = 'i';
 		else if (!strncmp(n, "redirect", 8))
 			fx.kind[c] = 'r';
 	}
@@ -329,14 +335,19 @@ static const char *hex(const uint8_t *p, size_t n)
 	return s;
 }
 
-/* An ICMP "frag needed" / "packet too big" from the node or a VIP to the frame's source. */
+/*
+ * An ICMP "frag needed" / "packet too big" from the node or a VIP to the frame's source,
+ * quoting the start of the frame's IP packet, with a right checksum.
+ */
 static int icmp_too_big_reply(const uint8_t *in, size_t in_len, const uint8_t *out, size_t out_len)
 {
 	uint16_t et_in = 0, et_out = 0;
 	size_t l3_in = fz_l3(in, in_len, &et_in), l3_out = fz_l3(out, out_len, &et_out);
 	struct fz_ip ii, oi;
 	const uint8_t *icmp;
+	size_t icmp_len, quote;
 	int from_ok = 0;
+	__u32 sum;
 
 	if (!l3_in || !l3_out || fz_parse_ip(in + l3_in, in_len - l3_in, &ii) ||
 	    fz_parse_ip(out + l3_out, out_len - l3_out, &oi) || ii.v6 != oi.v6)
@@ -353,18 +364,36 @@ static int icmp_too_big_reply(const uint8_t *in, size_t in_len, const uint8_t *o
 	for (size_t i = 0; i < N_VIPS; i++)
 		from_ok |= addr_eq(&fx.vip[i], oi.src, oi.v6);
 	from_ok |= !memcmp(oi.src, oi.v6 ? fx.ns.own_v6 : fx.ns.own_v4, oi.v6 ? 16 : 4);
-	return from_ok;
+	if (!from_ok)
+		return 0;
+	/* It quotes the start of the input's IP packet, and its checksum is right. */
+	icmp_len = out_len - l3_out - oi.l4;
+	quote = icmp_len - 8;
+	if (oi.l4 + icmp_len != oi.len || quote > ii.len || l3_in + quote > in_len ||
+	    memcmp(icmp + 8, in + l3_in, quote))
+		return 0;
+	sum = fp_csum_add(0, icmp, icmp_len);
+	if (oi.v6) {
+		uint8_t len_be[4] = { 0, 0, (uint8_t)(icmp_len >> 8), (uint8_t)icmp_len };
+
+		sum = fp_csum_add(sum, oi.src, 16);
+		sum = fp_csum_add(sum, oi.dst, 16);
+		sum = fp_csum_add(sum, len_be, 4);
+		sum += IPPROTO_ICMPV6;
+	}
+	return fp_csum_fold(sum) == 0;
 }
 
 /*
  * XDP_TX/REDIRECT output: flowpin's encapsulation of exactly the input's IP packet to
  * backends of the inner packet's VIP. Fails the run otherwise.
  */
-static void check_encap(const uint8_t *in, size_t in_len, const uint8_t *out, size_t n, int frame)
+static void check_encap(const uint8_t *in, size_t in_len, const uint8_t *out, size_t n, int frame,
+			int completed)
 {
 	static const uint8_t zero[16];
 	uint16_t et = 0, et_in = 0;
-	size_t l3_in, hop_size, off, inner_len, ip_len;
+	size_t l3_in, hop_size, off, inner_len, ip_len, csum_off;
 	const uint8_t *udp, *gue, *priv, *hops, *inner, *dst;
 	uint32_t id;
 	int v6, vip, count;
@@ -432,15 +461,47 @@ static void check_encap(const uint8_t *in, size_t in_len, const uint8_t *out, si
 		FUZZ_FAIL("frame %d: TX: outer destination %s is not hops[0]", frame,
 			  hex(dst, hop_size));
 
-	/* Exactly the IP packet that came in: nothing added, nothing cut, nothing changed. */
+	/*
+	 * Exactly the IP packet that came in: nothing added, nothing cut, nothing changed;
+	 * but the TCP/UDP checksum when csum_completed says it finished one a same-host
+	 * sender left to offload (item 8), and then that checksum must be right.
+	 */
 	l3_in = fz_l3(in, in_len, &et_in);
 	if (!l3_in || fz_parse_ip(in + l3_in, in_len - l3_in, &ii))
 		FUZZ_FAIL("frame %d: TX of a frame that is not IP", frame);
 	ip_len = ii.len;
-	if (inner_len != ip_len || l3_in + ip_len > in_len || memcmp(in + l3_in, inner, inner_len))
+	if (inner_len != ip_len || l3_in + ip_len > in_len)
 		FUZZ_FAIL("frame %d: TX: the inner packet (%zu bytes) is not the input's IP "
 			  "packet (%zu bytes at %zu)",
 			  frame, inner_len, ip_len, l3_in);
+	csum_off = ii.proto == IPPROTO_TCP ? 16 : ii.proto == IPPROTO_UDP ? 6 : 0;
+	for (size_t i = 0; i < inner_len; i++) {
+		if (inner[i] == in[l3_in + i])
+			continue;
+		if (!completed || !csum_off || (i != ii.l4 + csum_off && i != ii.l4 + csum_off + 1))
+			FUZZ_FAIL("frame %d: TX: byte %zu of the inner packet changed (%02x -> "
+				  "%02x)%s",
+				  frame, i, in[l3_in + i], inner[i],
+				  completed ? ", not the L4 checksum" : "");
+	}
+	if (completed) {
+		uint8_t len_be[4] = { 0, 0, (uint8_t)((inner_len - ii.l4) >> 8),
+				      (uint8_t)(inner_len - ii.l4) };
+		__u32 sum;
+
+		if (!csum_off || ii.fragment || ii.l4 + csum_off + 2 > inner_len)
+			FUZZ_FAIL("frame %d: csum_completed for a packet without a TCP/UDP "
+				  "checksum",
+				  frame);
+		sum = fp_csum_add(0, inner + ii.l4, inner_len - ii.l4);
+		sum = fp_csum_add(sum, ii.src, ii.v6 ? 16 : 4);
+		sum = fp_csum_add(sum, ii.dst, ii.v6 ? 16 : 4);
+		sum = fp_csum_add(sum, len_be, 4);
+		sum += ii.proto;
+		if (fp_csum_fold(sum) != 0)
+			FUZZ_FAIL("frame %d: csum_completed, but the TCP/UDP checksum is wrong",
+				  frame);
+	}
 
 	vip = vip_of(inner, inner_len);
 	if (vip < 0)
@@ -467,7 +528,7 @@ static int run_frame(const uint8_t *in, size_t len, int frame, int prev)
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = (__u32)len,
 		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx), .repeat = 1);
-	int err, verdict = -1, moved = 0, slot = frame < 7 ? frame : 7;
+	int err, verdict = -1, moved = 0, slot = frame < 7 ? frame : 7, completed = 0;
 	char want;
 
 	if (fp_lb_read_counters(fx.lb, before))
@@ -491,6 +552,7 @@ static int run_frame(const uint8_t *in, size_t len, int frame, int prev)
 			moved++;
 		} else {
 			fz_feature(1024 + (unsigned int)c * 8 + (unsigned int)slot);
+			completed |= !strcmp(fp_counter_names[c], "csum_completed");
 		}
 	}
 	if (moved != 1)
@@ -512,7 +574,7 @@ static int run_frame(const uint8_t *in, size_t len, int frame, int prev)
 	default:
 		FUZZ_FAIL("frame %d: verdict %u (XDP_ABORTED or unknown)", frame, o.retval);
 	}
-	if (fx.kind[verdict] != want)
+	if (fx.kind[verdict] != want && !(want == 't' && fx.kind[verdict] == 'i'))
 		FUZZ_FAIL("frame %d: verdict %u counted as %s", frame, o.retval,
 			  fp_counter_names[verdict]);
 	fz_feature((unsigned int)verdict * 8 + (unsigned int)slot);
@@ -521,11 +583,14 @@ static int run_frame(const uint8_t *in, size_t len, int frame, int prev)
 	if (o.retval == XDP_PASS && (o.data_size_out != len || memcmp(in, out, len)))
 		FUZZ_FAIL("frame %d: XDP_PASS changed the frame (%zu -> %u bytes)", frame, len,
 			  o.data_size_out);
-	if (o.retval == XDP_TX || o.retval == XDP_REDIRECT) {
-		if (icmp_too_big_reply(in, len, out, o.data_size_out))
-			fz_feature(3600);
-		else
-			check_encap(in, len, out, o.data_size_out, frame);
+	if (fx.kind[verdict] == 'i') {
+		if (!icmp_too_big_reply(in, len, out, o.data_size_out))
+			FUZZ_FAIL("frame %d: %s, but the frame sent is no ICMP error to the "
+				  "client from a VIP or the node: %s",
+				  frame, fp_counter_names[verdict], hex(out, o.data_size_out));
+		fz_feature(3600);
+	} else if (o.retval == XDP_TX || o.retval == XDP_REDIRECT) {
+		check_encap(in, len, out, o.data_size_out, frame, completed);
 	}
 	return verdict;
 }
@@ -813,6 +878,17 @@ static void write_seeds(const char *dir)
 		add(&f, &s);
 		save(dir, "not-served", &f);
 	}
+	/* Full-size packets that no longer fit once encapsulated (item 4: ICMP back). */
+	for (size_t v = 0; v < N_VIPS; v += 3) {
+		struct fp_pkt_spec s = spec_to(v, client_of(v), 40020, FP_TCP_ACK);
+
+		s.payload_len = fp_addr_v4(&fx.vip[v]) ? 1460 : 1440;
+		add(&f, &s);
+		s.payload_len = 2400;
+		add(&f, &s);
+	}
+	save(dir, "too-big", &f);
+
 	/* Not IP: an ARP request. */
 	f.len[0] = 42;
 	memset(f.buf[0], 0xff, 6);
