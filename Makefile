@@ -152,8 +152,9 @@ $(FUZZ_BUILD)/bin/%: tests/fuzz/%.c $(FUZZ_OBJ) $(wildcard tests/fuzz/*.h) $(HEA
 	$(Q)$(CLANG) $(CPPFLAGS) -Itests $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) \
 		$(LDLIBS) -lm -o $@
 
-# Without clang's libFuzzer runtime the fuzz tier reports itself skipped.
-fuzz-build:
+# Without clang's libFuzzer runtime the fuzz tier reports itself skipped. The skeletons
+# first, here: a sub-make building them while `all` does would race on the objects.
+fuzz-build: $(SKELS)
 	$(Q)if scripts/fuzz.sh --available; then \
 		$(MAKE) --no-print-directory $(FUZZ_BIN); \
 	else echo "  fuzz: no libFuzzer runtime in $(CLANG): fuzz targets not built"; fi
