@@ -291,6 +291,15 @@ static int check_xdp_frame_sizes(const char *path, const struct capture *cap)
 	return -EINVAL;
 }
 
+/* A 32-bit field of a frame, wherever it is: frames have no alignment (UBSan). */
+static __be32 get_be32(const __u8 *p)
+{
+	__be32 v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
 /*
  * Parses Ethernet (up to two VLAN tags), IPv4 or IPv6 (no extension headers) and the
  * ports, from offset 0 of @p. Only for the printed line: the program's own parser
@@ -304,8 +313,8 @@ static int parse_ip(const __u8 *p, size_t len, size_t off, __u16 ethertype, stru
 	if (ethertype == ETH_P_IP) {
 		if (off + 20 > len || (p[off] >> 4) != 4 || (p[off] & 0xf) < 5)
 			return -1;
-		fp_addr_from_v4(fi->src.a, *(const __be32 *)(p + off + 12));
-		fp_addr_from_v4(fi->dst.a, *(const __be32 *)(p + off + 16));
+		fp_addr_from_v4(fi->src.a, get_be32(p + off + 12));
+		fp_addr_from_v4(fi->dst.a, get_be32(p + off + 16));
 		fi->proto = p[off + 9];
 		l4 = off + (p[off] & 0xf) * 4;
 		/* A non-first fragment has no ports. */
@@ -353,8 +362,8 @@ static int parse_frame(const __u8 *p, size_t len, struct frame_info *fi)
 static int parse_encap(const __u8 *p, size_t len, struct encap_info *ei)
 {
 	struct frame_info outer;
-	const struct fp_guehdr *gue;
-	const struct fp_gue_priv *priv;
+	struct fp_guehdr gue; /* copies: the headers are not aligned in the frame */
+	struct fp_gue_priv priv;
 	int l4, v6;
 	size_t off, hop_size;
 
@@ -363,31 +372,30 @@ static int parse_encap(const __u8 *p, size_t len, struct encap_info *ei)
 	if (l4 < 0 || outer.proto != IPPROTO_UDP)
 		return -EINVAL;
 	off = (size_t)l4 + 8;
-	if (off + sizeof(*gue) + sizeof(*priv) > len)
+	if (off + sizeof(gue) + sizeof(priv) > len)
 		return -EINVAL;
-	gue = (const void *)(p + off);
-	priv = (const void *)(p + off + sizeof(*gue));
-	if (priv->type != FP_PRIV_TYPE_HOPS || priv->hop_count == 0 ||
-	    priv->hop_count > FP_MAX_HOPS)
+	memcpy(&gue, p + off, sizeof(gue));
+	memcpy(&priv, p + off + sizeof(gue), sizeof(priv));
+	if (priv.type != FP_PRIV_TYPE_HOPS || priv.hop_count == 0 || priv.hop_count > FP_MAX_HOPS)
 		return -EINVAL;
-	v6 = !!(priv->flags & FP_PRIV_FLAG_V6);
+	v6 = !!(priv.flags & FP_PRIV_FLAG_V6);
 	hop_size = fp_hop_size(v6);
-	off += sizeof(*gue) + sizeof(*priv);
-	if (off + priv->hop_count * hop_size > len)
+	off += sizeof(gue) + sizeof(priv);
+	if (off + priv.hop_count * hop_size > len)
 		return -EINVAL;
-	for (int i = 0; i < priv->hop_count; i++) {
+	for (int i = 0; i < priv.hop_count; i++) {
 		if (v6)
 			memcpy(ei->hops[i].a, p + off + i * hop_size, 16);
 		else
-			fp_addr_from_v4(ei->hops[i].a, *(const __be32 *)(p + off + i * hop_size));
+			fp_addr_from_v4(ei->hops[i].a, get_be32(p + off + i * hop_size));
 	}
-	ei->hop_count = priv->hop_count;
-	ei->hop_index = priv->hop_index;
-	ei->generation = ntohl(priv->generation);
-	off += priv->hop_count * hop_size;
-	if (gue->proto != IPPROTO_IPIP && gue->proto != IPPROTO_IPV6)
+	ei->hop_count = priv.hop_count;
+	ei->hop_index = priv.hop_index;
+	ei->generation = ntohl(priv.generation);
+	off += priv.hop_count * hop_size;
+	if (gue.proto != IPPROTO_IPIP && gue.proto != IPPROTO_IPV6)
 		return -EINVAL;
-	if (parse_ip(p, len, off, gue->proto == IPPROTO_IPIP ? ETH_P_IP : ETH_P_IPV6, &ei->inner) <
+	if (parse_ip(p, len, off, gue.proto == IPPROTO_IPIP ? ETH_P_IP : ETH_P_IPV6, &ei->inner) <
 	    0)
 		return -EINVAL;
 	return 0;
