@@ -92,7 +92,7 @@ for tier in $tiers; do
 		done
 		;;
 	fuzz)
-		# Seeds, then a short mutation run per target; FUZZ_TIER_SECONDS in total.
+		# Seeds, then a short mutation run per target (scripts/fuzz.sh: about a minute).
 		for name in $(bash scripts/fuzz.sh --list); do
 			[[ $name =~ $filter ]] || continue
 			run_one fuzz "$name" bash scripts/fuzz.sh --tap "$name"
