@@ -453,11 +453,6 @@ static void vip_key_of(const struct fp_vip_cfg *v, struct fp_vip_key *key)
 	key->proto = v->proto;
 }
 
-static int cmp_u16(const void *a, const void *b)
-{
-	return (int)*(const __u16 *)a - (int)*(const __u16 *)b;
-}
-
 /* Settings baked into the loaded program: a config that changes them needs a restart. */
 static int check_restart_needed(const struct fp_info *info, const struct fp_config *cfg)
 {
@@ -516,44 +511,29 @@ static int plan_tables(struct fp_lb *lb, const struct fp_config *cfg, struct vip
 {
 	const struct fp_vip_cfg *v = p->cfg;
 	__u32 m = lb->info.table_size;
-	struct fp_maglev_backend *mb = NULL;
-	size_t n = 0;
-	int err = 0;
 
 	p->n_list = 0;
+	if (cfg->table_size != m) /* check_fits() refused it already */
+		return -EINVAL;
 	if (fp_pinning_uses_maglev(v->pinning)) {
-		mb = calloc(v->n_backends ? v->n_backends : 1, sizeof(*mb));
-		p->owners = calloc(m, sizeof(__u16));
-		if (!mb || !p->owners) {
-			err = -ENOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < v->n_backends; i++) {
-			const struct fp_backend_cfg *b = &v->backends[i];
+		/* The table `flowpin table` previews: the same function builds both. */
+		int err;
 
-			if (b->state == FP_BACKEND_DOWN)
-				continue;
-			mb[n].id = b->id;
-			mb[n].weight = b->state == FP_BACKEND_ACTIVE ? b->weight : 0;
-			n++;
-		}
-		err = fp_maglev_build(mb, n, m, &cfg->hash_key, p->owners);
+		p->owners = calloc(m, sizeof(__u16));
+		if (!p->owners)
+			return -ENOMEM;
+		err = fp_maglev_build_vip(cfg, v, p->owners);
 		if (err) {
 			fp_err("%s:%d: vip %s: cannot build its table: %s\n", cfg->path, v->line,
 			       v->name, strerror(-err));
-			goto out;
+			return err;
 		}
 	} else {
-		for (size_t i = 0; i < v->n_backends; i++)
-			if (v->backends[i].state == FP_BACKEND_ACTIVE)
-				p->list[p->n_list++] = (__u16)v->backends[i].id;
-		/* Sorted by id: every LB node with the same config has the same list. */
-		qsort(p->list, p->n_list, sizeof(__u16), cmp_u16);
+		p->n_list = (__u32)fp_vip_active_list(v, p->list);
 		if (p->n_list > m) {
 			fp_err("%s:%d: vip %s: %u backends do not fit table_size %u\n", cfg->path,
 			       v->line, v->name, p->n_list, m);
-			err = -EINVAL;
-			goto out;
+			return -EINVAL;
 		}
 	}
 
@@ -572,9 +552,7 @@ static int plan_tables(struct fp_lb *lb, const struct fp_config *cfg, struct vip
 				p->changed = active[i].owner != p->list[i];
 		}
 	}
-out:
-	free(mb);
-	return err;
+	return 0;
 }
 
 /*

@@ -218,6 +218,22 @@ out:
 	return ret;
 }
 
+static int cmp_u16(const void *a, const void *b)
+{
+	return (int)*(const __u16 *)a - (int)*(const __u16 *)b;
+}
+
+size_t fp_vip_active_list(const struct fp_vip_cfg *vip, __u16 *list)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < vip->n_backends; i++)
+		if (vip->backends[i].state == FP_BACKEND_ACTIVE)
+			list[n++] = (__u16)vip->backends[i].id;
+	qsort(list, n, sizeof(*list), cmp_u16);
+	return n;
+}
+
 int fp_maglev_build_vip(const struct fp_config *cfg, const struct fp_vip_cfg *vip, __u16 *table)
 {
 	struct fp_maglev_backend *b;

@@ -244,24 +244,6 @@ static const struct fp_vip_cfg *find_vip(const struct fp_config *cfg, const stru
 	return NULL;
 }
 
-/* Active backend ids sorted, as lib/lb.c lists them for none/table; returns how many. */
-static size_t active_list(const struct fp_vip_cfg *vip, __u16 *list)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < vip->n_backends; i++)
-		if (vip->backends[i].state == FP_BACKEND_ACTIVE)
-			list[n++] = (__u16)vip->backends[i].id;
-	for (size_t i = 1; i < n; i++) /* insertion sort: lists are short */
-		for (size_t j = i; j > 0 && list[j - 1] > list[j]; j--) {
-			__u16 t = list[j];
-
-			list[j] = list[j - 1];
-			list[j - 1] = t;
-		}
-	return n;
-}
-
 /*
  * none and table use no Maglev table: the data plane picks from the sorted list of
  * active backends, by flow hash mod N (none) or round robin for new flows (table).
@@ -309,8 +291,8 @@ static void print_list_change(const struct fp_vip_cfg *old, const struct fp_vip_
 		       fp_pinning_name(old->pinning), fp_pinning_name(vip->pinning));
 		goto out;
 	}
-	na = active_list(old, a);
-	nb = active_list(vip, b);
+	na = fp_vip_active_list(old, a);
+	nb = fp_vip_active_list(vip, b);
 	if (vip->pinning == FP_PIN_TABLE) {
 		printf("  change: %zu -> %zu active backends; the session table keeps "
 		       "established flows on theirs, new flows round-robin\n",
@@ -355,7 +337,7 @@ static int show(const struct fp_config *cfg, const struct fp_config *prev, const
 			printf("\n");
 		if (!fp_pinning_uses_maglev(vip->pinning)) {
 			print_vip_header(cfg, vip);
-			print_list_shares(vip, list, active_list(vip, list), counts);
+			print_list_shares(vip, list, fp_vip_active_list(vip, list), counts);
 			old = prev ? find_vip(prev, vip) : NULL;
 			if (old)
 				print_list_change(old, vip);

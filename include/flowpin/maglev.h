@@ -56,8 +56,16 @@ struct fp_vip_cfg;
 /*
  * fp_maglev_build_vip - a VIP's table under @cfg (its hash key and table size): active
  * backends with their weights, draining and down backends with weight 0. @table has
- * cfg->table_size entries. Returns 0 or a negative errno.
+ * cfg->table_size entries. The one builder of a VIP's table: an LB node applies
+ * (lib/lb.c) exactly what `flowpin table` previews. Returns 0 or a negative errno.
  */
 int fp_maglev_build_vip(const struct fp_config *cfg, const struct fp_vip_cfg *vip, __u16 *table);
+
+/*
+ * fp_vip_active_list - what a VIP without a Maglev table (none, table) picks from: the
+ * ids of its active backends, sorted, so every LB node with the same config has the
+ * same list. @list has room for vip->n_backends ids. Returns how many it wrote.
+ */
+size_t fp_vip_active_list(const struct fp_vip_cfg *vip, __u16 *list);
 
 #endif
