@@ -239,11 +239,10 @@ class Lab:
         self.ip("client", "link", "add", "eth0", "type", "veth", "peer", "name", "eth-client",
                 "netns", self.ns("router"))
         self.ip("client", "link", "set", "eth0", "up")
-        # veth pitfall: with TX checksum offload the client's segments cross the veth
-        # with only the pseudo-header sum filled in (CHECKSUM_PARTIAL); the router
-        # forwards them as they are and the LB's XDP program, which sees raw bytes,
-        # encapsulates an unfinished checksum that the backend then drops
-        # (TcpInCsumErrors). A real wire carries finished checksums: so does this one.
+        # The client stands for remote clients, whose packets cross a real wire with
+        # finished checksums: TX checksum offload off. (With it on, segments cross the
+        # veth with only the pseudo-header sum filled in and the LB program finishes
+        # them, counted as csum_completed: tests/lab/lb_client_stack.sh covers that.)
         self.sh("ethtool", "-K", "eth0", "tx", "off", ns="client")
         self.ip("router", "link", "set", "eth-client", "up")
         self.ip("client", "addr", "add", "172.16.0.2/16", "dev", "eth0")

@@ -399,6 +399,53 @@ static void test_too_big_no_session(void **state)
 	}
 }
 
+/*
+ * The MTU told is the route's minus THIS packet's overhead: in `full`, a flow of a bucket
+ * that moved in the last change carries two hops (IPv4 outer: 48 bytes, not 44), so a
+ * packet that fits with one hop can be too big with two.
+ */
+static void test_ptb_two_hops(void **state)
+{
+	static struct t_config t;
+	static __u16 before[251], after[251];
+	__u8 in[FP_PKT_MAX];
+	struct fp_lb *lb;
+	__u32 gen;
+	int found = 0;
+
+	(void)state;
+	T_NEED_ROOT();
+	t_config_init(&t, 251);
+	struct fp_vip_cfg *v = t_add_vip(&t, "203.0.113.95", 80, IPPROTO_TCP, FP_PIN_FULL);
+	t_add_backend(v, 1, "10.1.0.1");
+	t_add_backend(v, 2, "10.1.0.2");
+	lb = t_open(&t);
+	t_maglev(&t, v, before);
+	t_add_backend(v, 3, "10.1.0.3");
+	assert_int_equal(fp_lb_apply(lb, &t.cfg, &gen), 0);
+	t_maglev(&t, v, after);
+	for (__u16 port = 50000; port < 50200 && found < 3; port++) {
+		/* 1500 - 44 fits one hop, not two (1500 - 48). */
+		struct fp_pkt_spec s = client_to(v, port, FP_TCP_ACK, 1500 - 44 - 40);
+		__u32 bucket = fp_hash_bucket(t_hash(&s, 0), 251);
+
+		if (before[bucket] == after[bucket])
+			continue;
+		int n = build_df(&s, in);
+		__u64 hop_lists = t_counter(lb, FP_CNT_HOP_LIST);
+
+		check_reply(lb, in, (size_t)n, 14, (size_t)n - 14, 1500 - 48);
+		assert_int_equal(t_counter(lb, FP_CNT_HOP_LIST) - hop_lists, 1);
+		/* 4 bytes less: fits the two hops, encapsulated with both. */
+		s.payload_len -= 4;
+		n = build_df(&s, in);
+		assert_int_equal(t_run(lb, in, (size_t)n, NULL, NULL), XDP_TX);
+		found++;
+	}
+	assert_int_equal(found, 3);
+	fp_lb_close(lb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +454,7 @@ int main(void)
 		cmocka_unit_test(test_ptb_small_route_padding),
 		cmocka_unit_test(test_ptb_silent_cases),
 		cmocka_unit_test(test_ptb_rate_limit),
+		cmocka_unit_test(test_ptb_two_hops),
 	};
 
 	return cmocka_run_group_tests(tests, t_group_setup, NULL);
