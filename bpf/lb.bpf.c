@@ -63,13 +63,18 @@
  * a pinning. (FP_SESS_TCP_CLOSING is not set any more.)
  *
  * Other decisions (each with its counter in flowpin/maps.h):
+ *  - Loop rule: nothing addressed to a VIP address leaves the node except encapsulated
+ *    to a backend. What no step serves goes to the stack only when the VIP address is
+ *    local to the node, else it is dropped (drop_vip_unserved; vip_unserved()).
  *  - ICMP frag-needed / ICMPv6 packet-too-big: routed by the quoted flow, reversed,
- *    like a mid-flow packet of that flow, but never creating or refreshing an entry.
- *    Echo requests and every other ICMP message go to the stack (pass_icmp): the node
- *    answers pings to a VIP only if the operator put the VIP on the node itself.
+ *    like a mid-flow packet of that flow, but never creating or refreshing an entry,
+ *    and only when the quoted packet came from the error's own destination.
+ *    Echo requests are never answered here: to a VIP on the node itself the stack
+ *    answers them (with its own ICMP rate limits), to any other VIP they are dropped
+ *    by the loop rule (docs/security.md says why).
  *  - Fragments carry no ports. VIPs with port 0 and `hash: addresses` hash (src, dst,
  *    proto), so every fragment of a datagram reaches one backend; any other fragment
- *    goes to the stack, counted (pass_fragment).
+ *    goes to the stack, counted (pass_fragment), under the loop rule.
  *  - UDP to a VIP on the encapsulation port is dropped (drop_gue_to_vip): no loops.
  *  - Too big for the route once encapsulated: never fragmented; ICMP frag-needed /
  *    packet-too-big back to the client from the VIP, rate-limited (icmp_reply.h), or
@@ -122,6 +127,14 @@ struct {
 	__type(value, struct fp_vip);
 	__uint(max_entries, FP_VIP_SLOTS_MAX);
 } vips SEC(".maps");
+
+/* Every address some VIP uses (written at apply): read on pass paths only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct fp_vip_addr_key);
+	__type(value, struct fp_vip_addr);
+	__uint(max_entries, FP_VIP_SLOTS_MAX);
+} vip_addrs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -1110,6 +1123,40 @@ static __always_inline int forward(struct xdp_md *ctx, const struct fp_vip *vip,
 	return v;
 }
 
+/*
+ * The loop rule: nothing addressed to a VIP address leaves the node except encapsulated
+ * to a backend. A packet to a VIP address that no step serves (another port or
+ * protocol, an echo request, a fragment without ports, more headers than we walk)
+ * would be routed by the stack back to the router, which sends it here again. So a
+ * pass verdict @v for a packet whose destination is in `vip_addrs` stands only when
+ * the address is local to this node (the operator configured the VIP here: the stack
+ * owns it and answers, pings included); else the packet is dropped, counted
+ * (drop_vip_unserved). "Local" is the FIB's answer for that destination (a local
+ * route, or forwarding off on the ingress device: the stack forwards nothing), so it
+ * follows the node's addresses as they are, with no state to keep in step.
+ * Pass paths only, in a subprogram of its own: forwarded packets never pay for it.
+ */
+static __noinline int vip_unserved(struct xdp_md *ctx, const struct packet *pkt, int v)
+{
+	struct bpf_fib_lookup fib = {};
+	int rc;
+
+	if (VERDICT_ACTION(v) != XDP_PASS || !bpf_map_lookup_elem(&vip_addrs, pkt->flow.dst))
+		return v;
+	fib.ifindex = ctx->ingress_ifindex;
+	if (pkt->v6) {
+		fib.family = AF_INET6;
+		__builtin_memcpy(fib.ipv6_dst, pkt->flow.dst, 16);
+	} else {
+		fib.family = AF_INET;
+		__builtin_memcpy(&fib.ipv4_dst, pkt->flow.dst + 12, 4);
+	}
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc == BPF_FIB_LKUP_RET_FWD_DISABLED)
+		return v;
+	return VERDICT(XDP_DROP, FP_CNT_DROP_VIP_UNSERVED);
+}
+
 /* The flow cache's epoch (flowpin/maps.h struct fp_info); 0 when unreadable. */
 static __always_inline __u32 cache_epoch(void)
 {
@@ -1132,7 +1179,7 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 	/* 1. Parse. */
 	v = parse_packet(ctx, &pkt);
 	if (v != CONTINUE)
-		return v;
+		return vip_unserved(ctx, &pkt, v);
 	/* No router forwards a packet with TTL 0: the TTL rule in the header comment. */
 	if (!pkt.ttl)
 		return VERDICT(XDP_DROP, FP_CNT_DROP_TTL_ZERO);
@@ -1152,8 +1199,10 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 	/* 2. VIP. */
 	if (!lookup_vip(&pkt, epoch, &vip)) {
 		if (pkt.fragment)
-			return VERDICT(XDP_PASS, FP_CNT_PASS_FRAGMENT);
-		return VERDICT(XDP_PASS, pkt.icmp ? FP_CNT_PASS_ICMP : FP_CNT_PASS_NOT_VIP);
+			v = VERDICT(XDP_PASS, FP_CNT_PASS_FRAGMENT);
+		else
+			v = VERDICT(XDP_PASS, pkt.icmp ? FP_CNT_PASS_ICMP : FP_CNT_PASS_NOT_VIP);
+		return vip_unserved(ctx, &pkt, v);
 	}
 	/* Our own encapsulation addressed to a VIP: never wrap it again (no loops). */
 	if (pkt.flow.proto == IPPROTO_UDP && !pkt.icmp && !pkt.fragment &&
@@ -1165,7 +1214,7 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 		if (pkt.fragment)
 			count(st, FP_CNT_FRAGMENT_HASHED);
 	} else if (pkt.fragment) {
-		return VERDICT(XDP_PASS, FP_CNT_PASS_FRAGMENT);
+		return vip_unserved(ctx, &pkt, VERDICT(XDP_PASS, FP_CNT_PASS_FRAGMENT));
 	}
 	if (pkt.icmp)
 		count(st, FP_CNT_ICMP_ROUTED);

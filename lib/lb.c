@@ -35,11 +35,12 @@ enum {
 	M_FLOW_CACHE,
 	M_VIP_CACHE,
 	M_PROBATION,
+	M_VIP_ADDRS,
 	M_N
 };
 static const char *const map_names[M_N] = { "vips",	  "buckets",   "backends",  "sessions",
 					    "stats",	  "traffic",   "ratelimit", "info",
-					    "flow_cache", "vip_cache", "probation" };
+					    "flow_cache", "vip_cache", "probation", "vip_addrs" };
 #define PROG_PIN "prog"
 
 struct fp_lb {
@@ -130,6 +131,7 @@ static void skel_maps(struct lb *skel, struct bpf_map *maps[M_N])
 	maps[M_FLOW_CACHE] = skel->maps.flow_cache;
 	maps[M_VIP_CACHE] = skel->maps.vip_cache;
 	maps[M_PROBATION] = skel->maps.probation;
+	maps[M_VIP_ADDRS] = skel->maps.vip_addrs;
 }
 
 static __u32 effective_new_flow_rate(const struct fp_lb_opts *opts)
@@ -795,6 +797,43 @@ static int prune_backends(struct fp_lb *lb, const struct vip_plan *plans, size_t
 	return err;
 }
 
+/*
+ * Makes the `vip_addrs` map hold exactly the addresses of @cfg's VIPs (flowpin/maps.h):
+ * the program drops what it does not serve on them, unless the address is local.
+ * Only unserved packets read it, so the order against the flips does not matter.
+ */
+static int sync_vip_addrs(struct fp_lb *lb, const struct fp_config *cfg)
+{
+	struct fp_vip_addr_key key, next, stale[FP_VIP_SLOTS_MAX];
+	const struct fp_vip_addr none = { 0 };
+	int fd = lb->fd[M_VIP_ADDRS], err;
+	size_t n_stale = 0;
+
+	for (size_t i = 0; i < cfg->n_vips; i++) {
+		memcpy(key.addr, cfg->vips[i].addr.a, sizeof(key.addr));
+		if (bpf_map_update_elem(fd, &key, &none, BPF_ANY)) {
+			err = -errno;
+			fp_err("lb: writing the address of vip %s: %s\n", cfg->vips[i].name,
+			       strerror(errno));
+			return err;
+		}
+	}
+	for (err = bpf_map_get_next_key(fd, NULL, &next); !err;
+	     err = bpf_map_get_next_key(fd, &key, &next)) {
+		bool used = false;
+
+		key = next;
+		for (size_t i = 0; i < cfg->n_vips && !used; i++)
+			used = !memcmp(key.addr, cfg->vips[i].addr.a, sizeof(key.addr));
+		if (!used && n_stale < FP_VIP_SLOTS_MAX)
+			stale[n_stale++] = key;
+	}
+	for (size_t i = 0; i < n_stale; i++)
+		if (bpf_map_delete_elem(fd, &stale[i]) && errno != ENOENT)
+			return -errno;
+	return 0;
+}
+
 static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *generation)
 {
 	struct fp_vip_key cur_keys[FP_VIP_SLOTS_MAX];
@@ -953,6 +992,9 @@ static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *ge
 			goto out;
 		}
 	}
+	err = sync_vip_addrs(lb, cfg);
+	if (err)
+		goto out;
 	err = prune_backends(lb, plans, cfg->n_vips);
 	if (err)
 		goto out;

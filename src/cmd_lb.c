@@ -43,6 +43,7 @@
 #include <flowpin/lb.h>
 #include <flowpin/log.h>
 #include <flowpin/maps.h>
+#include <flowpin/viproute.h>
 #include "cli.h"
 #include "commands.h"
 
@@ -356,6 +357,7 @@ static int apply_file(struct fp_lb *lb, const char *path, const char *why, const
 			 generation, cfg->n_vips, count_backends(cfg));
 		check_forwarding(cfg, dev);
 		prime_neighbours(cfg);
+		fp_vip_routes_sync(cfg); /* logs its own errors; the program drops anyway */
 	}
 	fp_config_free(cfg);
 	return err;
@@ -741,6 +743,8 @@ static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
 		check_forwarding(cfg, o->dev);
 		prime_neighbours(cfg);
 	}
+	/* Kept over a restart or crash: the kernel refuses VIP traffic while detached. */
+	fp_vip_routes_sync(cfg);
 	log_line("up on %s (%s XDP), pinned under %s, config %s: %zu VIPs, %zu backends, pid %d\n",
 		 o->dev, o->xdp_generic ? "generic" : "native", p->pin_dir, config_abs, cfg->n_vips,
 		 count_backends(cfg), (int)getpid());
@@ -774,7 +778,8 @@ static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
 	}
 	if (stop(lb, o->dev, p->pin_dir))
 		goto out;
-	log_line("down: detached from %s, pins removed\n", o->dev);
+	fp_vip_routes_remove();
+	log_line("down: detached from %s, pins removed, VIP blackhole routes removed\n", o->dev);
 	rc = 0;
 out:
 	fp_lb_close(lb);
@@ -887,8 +892,10 @@ static int lb_down(const struct lb_opts *o, const struct lb_paths *p)
 	}
 	unlink(p->pid_file);
 	unlink(p->config_file);
-	printf("no daemon was running on %s: detached flowpin's program, removed %s\n", o->dev,
-	       p->pin_dir);
+	fp_vip_routes_remove();
+	printf("no daemon was running on %s: detached flowpin's program, removed %s and the VIP "
+	       "blackhole routes\n",
+	       o->dev, p->pin_dir);
 	return 0;
 }
 

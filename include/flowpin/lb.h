@@ -20,6 +20,7 @@
  *   info       array, one struct fp_info: the settings fixed at load, the flow cache epoch
  *   flow_cache per-CPU array struct fp_flow_cache_entry (flowpin/maps.h)
  *   vip_cache  per-CPU array struct fp_vip_cache_entry (flowpin/maps.h)
+ *   vip_addrs  hash  struct fp_vip_addr_key -> struct fp_vip_addr: every VIP address
  *
  * The directory itself is the apply lock: fp_lb_apply() holds flock(LOCK_EX) on it, so
  * two processes applying configs (SIGHUP in `lb up` and a `lb reload`) cannot

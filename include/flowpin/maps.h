@@ -37,6 +37,22 @@ struct fp_vip_key {
 };
 FP_STATIC_ASSERT(sizeof(struct fp_vip_key) == 20, "vip key");
 
+/*
+ * `vip_addrs` hash, one entry per address any VIP uses (whatever its ports and
+ * protocols), written by userspace at every apply. The program reads it only for
+ * packets it does not serve: to such an address they are dropped unless the address
+ * is local to the node (bpf/lb.bpf.c vip_unserved(), the loop rule).
+ */
+struct fp_vip_addr_key {
+	__u8 addr[16]; /* IPv4-mapped for IPv4 */
+};
+FP_STATIC_ASSERT(sizeof(struct fp_vip_addr_key) == 16, "vip address key");
+
+struct fp_vip_addr {
+	__u32 flags; /* none defined yet: 0 */
+};
+FP_STATIC_ASSERT(sizeof(struct fp_vip_addr) == 4, "vip address value");
+
 #define FP_VIP_F_HASH_ADDRS 0x01 /* flow key without ports: fragments follow the flow */
 
 /*
@@ -285,9 +301,9 @@ FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
 #define FP_COUNTERS(X)                                                                             \
 	X(PASS_NOT_IP, "pass_not_ip", "not IPv4/IPv6 (ARP, LLDP ...)")                             \
 	X(PASS_NOT_VIP, "pass_not_vip", "not addressed to a VIP")                                  \
-	X(PASS_ICMP, "pass_icmp", "ICMP to a VIP that is not an error we route (echo ...)")        \
+	X(PASS_ICMP, "pass_icmp", "ICMP we do not route (echo ...), not to a non-local VIP")       \
 	X(PASS_FRAGMENT, "pass_fragment",                                                          \
-	  "fragment not routed (no port-0 VIP hashing on addresses)")                              \
+	  "fragment not routed (no port-0 VIP hashing on addresses), not to a non-local VIP")      \
 	X(PASS_TOO_DEEP, "pass_too_deep", "more VLAN tags / IPv6 extension headers than walked")   \
 	X(DROP_TRUNCATED, "drop_truncated", "headers run past the end of the frame")               \
 	X(DROP_MALFORMED, "drop_malformed", "impossible header fields (IHL, lengths)")             \
@@ -303,7 +319,7 @@ FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
 	X(TX, "tx", "encapsulated, sent back out the ingress device (XDP_TX)")                     \
 	X(REDIRECT, "redirect", "encapsulated, redirected to another device")                      \
 	X(SESSION_HIT, "session_hit", "backend from the session table")                            \
-	X(MISS_SYN, "miss_syn", "TCP SYN (hash modes: new flow, session table not consulted)")     \
+	X(MISS_SYN, "miss_syn", "TCP SYN, no live session entry (a new flow)")                     \
 	X(MISS_NON_SYN, "miss_non_syn", "no session, not a SYN (TCP mid-flow, UDP)")               \
 	X(SESSION_INSERT, "session_insert",                                                        \
 	  "session entry created: a flow in probation promoted by its second packet")              \
@@ -363,7 +379,7 @@ static const char *const fp_counter_help[FP_CNT__MAX] = {
  * The BPF program reads only cache_epoch (it has the settings as const volatile
  * globals).
  */
-#define FP_INFO_MAGIC 0x666c7037 /* "flp7": bump when any layout in this file changes */
+#define FP_INFO_MAGIC 0x666c7038 /* "flp8": bump when any layout in this file changes */
 struct fp_info {
 	__u32 magic;
 	__u32 table_size;

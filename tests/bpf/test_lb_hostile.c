@@ -186,7 +186,8 @@ static void test_bogus_fields(void **state)
 	fp_lb_close(lb);
 }
 
-/* IPv6 extension headers: up to the bound forwarded, one more handed to the stack. */
+/* IPv6 extension headers: up to the bound forwarded, one more handed to the stack,
+ * which must not route it back out: to a VIP address that is not local it is dropped. */
 static void test_ipv6_extension_bound(void **state)
 {
 	struct fp_lb *lb;
@@ -201,18 +202,21 @@ static void test_ipv6_extension_bound(void **state)
 	assert_int_equal(t_run_spec(lb, &s, NULL, NULL), XDP_TX);
 	s.n_dest = 4; /* six */
 	int n = fp_pkt_build(&s, f, sizeof(f));
-	expect_verdict(lb, f, (size_t)n, XDP_PASS, FP_CNT_PASS_TOO_DEEP);
+	expect_verdict(lb, f, (size_t)n, XDP_DROP, FP_CNT_DROP_VIP_UNSERVED);
 	s.n_hbh = 0;
 	s.n_dest = 30;
+	n = fp_pkt_build(&s, f, sizeof(f));
+	expect_verdict(lb, f, (size_t)n, XDP_DROP, FP_CNT_DROP_VIP_UNSERVED);
+	s.dst = fp_pkt_addr("2001:db8::1"); /* the node's own address: the stack's */
 	n = fp_pkt_build(&s, f, sizeof(f));
 	expect_verdict(lb, f, (size_t)n, XDP_PASS, FP_CNT_PASS_TOO_DEEP);
 	fp_lb_close(lb);
 }
 
 /*
- * Fragments: to a VIP hashing on ports they go to the stack, counted; to a port-0 VIP
- * hashing on addresses, every fragment of a datagram goes to the backend the address
- * hash names.
+ * Fragments: to a VIP hashing on ports they are not served, and dropped (the VIP is not
+ * local: the loop rule); to a port-0 VIP hashing on addresses, every fragment of a
+ * datagram goes to the backend the address hash names.
  */
 static void test_fragments(void **state)
 {
@@ -231,11 +235,11 @@ static void test_fragments(void **state)
 		s.fragment = 1;
 		s.more_fragments = 1;
 		n = fp_pkt_build(&s, f, sizeof(f));
-		expect_verdict(lb, f, (size_t)n, XDP_PASS, FP_CNT_PASS_FRAGMENT);
+		expect_verdict(lb, f, (size_t)n, XDP_DROP, FP_CNT_DROP_VIP_UNSERVED);
 		s.frag_offset = 1480;
 		s.more_fragments = 0;
 		n = fp_pkt_build(&s, f, sizeof(f));
-		expect_verdict(lb, f, (size_t)n, XDP_PASS, FP_CNT_PASS_FRAGMENT);
+		expect_verdict(lb, f, (size_t)n, XDP_DROP, FP_CNT_DROP_VIP_UNSERVED);
 	}
 	for (int vi = 2; vi < 4; vi++) { /* address-hashing VIPs */
 		const struct fp_vip_cfg *v = &t.vips[vi];

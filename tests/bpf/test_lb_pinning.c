@@ -148,13 +148,13 @@ static void test_spoofed_segments_change_nothing(void **state)
 			}
 			s.tcp_flags = FP_TCP_ACK;
 			if (send_one(lb, v, &s) != b)
-				fail_msg("%s, %s: the flow moved", fp_pinning_name(session_modes[m]),
-					 attacks[a].what);
+				fail_msg("%s, %s: the flow moved",
+					 fp_pinning_name(session_modes[m]), attacks[a].what);
 			struct fp_session e = session_of(lb, &s);
 			if (e.state != FP_SESS_TCP_EST || e.backend != b)
 				fail_msg("%s, %s: entry now state %u backend %u (want %u, %u)",
-					 fp_pinning_name(session_modes[m]), attacks[a].what, e.state,
-					 e.backend, FP_SESS_TCP_EST, b);
+					 fp_pinning_name(session_modes[m]), attacks[a].what,
+					 e.state, e.backend, FP_SESS_TCP_EST, b);
 		}
 		fp_lb_close(lb);
 	}
