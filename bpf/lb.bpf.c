@@ -56,7 +56,12 @@
  *    short: a closed flow is no longer refreshed.
  *  - A SYN never re-points a live entry, in any mode: a client reusing the ports of
  *    a live entry goes to that entry's backend, where the rest of its connection
- *    goes too (and which answers a SYN for a dead connection as TCP says).
+ *    goes too (and which answers a SYN for a dead connection as TCP says). In the
+ *    hash modes an entry names an owner its bucket had when the entry was made, so a
+ *    SYN looks for one only when its bucket moved (previous != owner): elsewhere the
+ *    owner is the entry's backend, and a SYN flood pays no cold session lookup.
+ *    (Not covered: an entry naming a backend removed from the config after its
+ *    bucket's memory of it was dropped; a SYN reusing its ports goes to the owner.)
  *  - Entries are created only where no live one exists, and any packet of a flow only
  *    refreshes its entry (which extends, never shortens, the pinning).
  * Only an entry's own timeout, its backend marked down, or the LRU under pressure end
@@ -75,6 +80,13 @@
  *  - Fragments carry no ports. VIPs with port 0 and `hash: addresses` hash (src, dst,
  *    proto), so every fragment of a datagram reaches one backend; any other fragment
  *    goes to the stack, counted (pass_fragment), under the loop rule.
+ *  - TTL rule: the LB and the backend together are the VIP's destination host, not a
+ *    router hop (RFC 2003 3.1: encapsulation that is not forwarding leaves the inner
+ *    TTL alone). The inner TTL / hop limit is never decremented and no "time exceeded"
+ *    is sent; only a packet arriving with TTL 0, which no router forwards, is dropped
+ *    (drop_ttl_zero).
+ *  - IPv6 packets from or to IPv4-mapped addresses (never on the wire, RFC 4291
+ *    2.5.5.2) are dropped (drop_v4_mapped): their flow key would be an IPv4 one.
  *  - UDP to a VIP on the encapsulation port is dropped (drop_gue_to_vip): no loops.
  *  - Too big for the route once encapsulated: never fragmented; ICMP frag-needed /
  *    packet-too-big back to the client from the VIP, rate-limited (icmp_reply.h), or
@@ -236,6 +248,7 @@ struct choice {
 	__u16 sport; /* fp_hash_sport() of the flow, host order */
 	__u32 slot;  /* probation slot and tag of the flow (admit != ADMIT_NONE) */
 	__u32 tag;
+	__u8 syn_check; /* hash modes: a SYN whose bucket moved, to check for a live entry */
 };
 
 #define TCP_FLAGS_SYN 0x02
@@ -843,7 +856,18 @@ static __always_inline int choose_backend(const struct fp_vip *vip, const struct
 	if (!b || b->owner == FP_NO_BACKEND)
 		return VERDICT(XDP_DROP, FP_CNT_DROP_NO_BACKEND);
 	ch->hop[0] = b->owner;
-	if (!fp_pinning_uses_sessions(mode) || is_syn(pkt))
+	if (is_syn(pkt)) {
+		/*
+		 * Entries hold an owner of the flow's bucket from when they were made, so
+		 * only a bucket that moved since (previous != owner) can have one naming
+		 * another backend: only there is the session table worth a cold lookup
+		 * (lb(), the pinning rule).
+		 */
+		ch->syn_check = fp_pinning_uses_sessions(mode) && b->previous != b->owner &&
+				b->previous != FP_NO_BACKEND;
+		return CONTINUE;
+	}
+	if (!fp_pinning_uses_sessions(mode))
 		return CONTINUE;
 	if (b->previous == b->owner || b->previous == FP_NO_BACKEND ||
 	    !fp_pinning_second_chance(mode)) {
@@ -1220,21 +1244,28 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 		count(st, FP_CNT_ICMP_ROUTED);
 	/* 3. Connection tickets: a later issue. */
 	/*
-	 * 4. Session table (a hit needs no hash: the entry keeps the outer port). A SYN
-	 * reads it too: a client reusing the ports of a live entry goes to that entry's
-	 * backend, where the rest of its connection will go (the pinning rule above).
+	 * 4. Session table (a hit needs no hash: the entry keeps the outer port). In the
+	 * hash modes a SYN reads it in step 5, and only where an entry can name another
+	 * backend than the table: a client reusing the ports of a live entry goes to that
+	 * entry's backend, where the rest of its connection will go (the pinning rule).
 	 */
 	if (fp_pinning_uses_sessions(vip.pinning) &&
+	    (vip.pinning == FP_PIN_TABLE || !is_syn(&pkt)) &&
 	    session_lookup(&vip, &pkt, st, now, epoch, &ch)) {
 		count(st, FP_CNT_SESSION_HIT);
 	} else {
 		/* 5. Miss: flow hash -> bucket -> hop list. */
-		count(st, is_syn(&pkt) ? FP_CNT_MISS_SYN : FP_CNT_MISS_NON_SYN);
 		key.k0 = hash_k0;
 		key.k1 = hash_k1;
 		v = choose_backend(&vip, &pkt, fp_flow_hash(&key, &pkt.flow), now, &ch);
-		if (v != CONTINUE)
-			return v;
+		if (v == CONTINUE && ch.syn_check &&
+		    session_lookup(&vip, &pkt, st, now, epoch, &ch)) {
+			count(st, FP_CNT_SESSION_HIT);
+		} else {
+			count(st, is_syn(&pkt) ? FP_CNT_MISS_SYN : FP_CNT_MISS_NON_SYN);
+			if (v != CONTINUE)
+				return v;
+		}
 	}
 	/* 6. Encapsulate and send. */
 	v = forward(ctx, &vip, &pkt, now, &ch, st);

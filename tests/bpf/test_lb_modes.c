@@ -692,13 +692,15 @@ static void test_session_states_and_timeouts(void **state)
 	s.tcp_flags = FP_TCP_FIN | FP_TCP_ACK;
 	send_flow(lb, tcp, &s, hops, NULL);
 	assert_int_equal(session_of(lb, &s).state, FP_SESS_TCP_EST);
-	__u64 hits = t_counter(lb, FP_CNT_SESSION_HIT), syn = t_counter(lb, FP_CNT_MISS_SYN);
+	/* A SYN reusing the ports: same backend (its bucket never moved: the owner is the
+	 * entry's backend, no lookup needed), the entry untouched. */
 	s.tcp_flags = FP_TCP_SYN;
 	send_flow(lb, tcp, &s, hops, NULL);
-	assert_int_equal(t_counter(lb, FP_CNT_SESSION_HIT) - hits, 1);
-	assert_int_equal(t_counter(lb, FP_CNT_MISS_SYN) - syn, 0);
+	assert_int_equal(hops[0], 1);
 	assert_int_equal(session_of(lb, &s).state, FP_SESS_TCP_EST);
+	assert_int_equal(session_of(lb, &s).backend, 1);
 
+	__u64 hits;
 	struct fp_pkt_spec u = flow_of(udp, 6, 0);
 	send_flow(lb, udp, &u, hops, NULL);
 	send_flow(lb, udp, &u, hops, NULL);
