@@ -2,8 +2,9 @@
 /* Address literals <-> struct fp_addr (IPv4 kept IPv4-mapped, as in the flow key). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
-#include <flowpin/config.h>
+#include <flowpin/addr.h>
 
 int fp_addr_parse(const char *s, struct fp_addr *out)
 {
@@ -40,26 +41,4 @@ const char *fp_addr_str(const struct fp_addr *a, char *buf, size_t len)
 			snprintf(buf, len, "?");
 	}
 	return buf;
-}
-
-const char *const fp_pinning_names[FP_PIN__COUNT] = {
-#define FP_X(name, value, str, maglev, sessions, second_chance, help) [value] = str,
-	FP_PINNING_MODES(FP_X)
-#undef FP_X
-};
-
-const char *const fp_backend_state_names[FP_BACKEND_STATE__COUNT] = {
-#define FP_X(name, value, str, help) [value] = str,
-	FP_BACKEND_STATES(FP_X)
-#undef FP_X
-};
-
-const char *fp_pinning_name(enum fp_pinning p)
-{
-	return (unsigned)p < FP_PIN__COUNT ? fp_pinning_names[p] : "?";
-}
-
-const char *fp_backend_state_name(enum fp_backend_state s)
-{
-	return (unsigned)s < FP_BACKEND_STATE__COUNT ? fp_backend_state_names[s] : "?";
 }

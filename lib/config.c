@@ -425,6 +425,28 @@ static int parse_enum(struct loader *ld, const yaml_node_t *node, const char *fi
 	return -EINVAL;
 }
 
+const char *const fp_pinning_names[FP_PIN__COUNT] = {
+#define FP_X(name, value, str, maglev, sessions, second_chance, help) [value] = str,
+	FP_PINNING_MODES(FP_X)
+#undef FP_X
+};
+
+const char *const fp_backend_state_names[FP_BACKEND_STATE__COUNT] = {
+#define FP_X(name, value, str, help) [value] = str,
+	FP_BACKEND_STATES(FP_X)
+#undef FP_X
+};
+
+const char *fp_pinning_name(enum fp_pinning p)
+{
+	return (unsigned)p < FP_PIN__COUNT ? fp_pinning_names[p] : "?";
+}
+
+const char *fp_backend_state_name(enum fp_backend_state s)
+{
+	return (unsigned)s < FP_BACKEND_STATE__COUNT ? fp_backend_state_names[s] : "?";
+}
+
 static const char *const proto_names[] = { "tcp", "udp" };
 static const char *const hash_names[] = { "5-tuple", "addresses" };
 

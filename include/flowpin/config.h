@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <flowpin/addr.h>
 #include <flowpin/hash.h>
 #include <flowpin/pinning.h>
 
@@ -54,18 +55,8 @@ enum fp_backend_state {
 #define FP_BACKEND_STATE_COUNT_X(name, value, str, help) +1
 #define FP_BACKEND_STATE__COUNT				 (0 FP_BACKEND_STATES(FP_BACKEND_STATE_COUNT_X))
 
-/* The states' names, indexed by value; lib/addr.c. */
+/* The states' names, indexed by value; lib/config.c. */
 extern const char *const fp_backend_state_names[FP_BACKEND_STATE__COUNT];
-
-/* An address of either family; IPv4 is stored IPv4-mapped (see flowpin/flow.h). */
-struct fp_addr {
-	__u8 a[16];
-};
-
-struct fp_prefix {
-	struct fp_addr addr;
-	__u8 len; /* in IPv6 terms: an IPv4 /24 is stored as 96 + 24 */
-};
 
 struct fp_backend_cfg {
 	__u32 id; /* stable id, 1..FP_MAX_BACKEND_ID, unique within a VIP */
@@ -147,14 +138,5 @@ __u32 fp_config_max_table_size(__u32 slots);
 
 const char *fp_pinning_name(enum fp_pinning p);
 const char *fp_backend_state_name(enum fp_backend_state s);
-
-/* Formats an address (IPv4 dotted for IPv4-mapped). Returns buf. */
-const char *fp_addr_str(const struct fp_addr *a, char *buf, size_t len);
-/* Parses an IPv4 or IPv6 literal. Returns 0 or -EINVAL. */
-int fp_addr_parse(const char *s, struct fp_addr *out);
-static inline bool fp_addr_v4(const struct fp_addr *a)
-{
-	return fp_addr_is_v4(a->a);
-}
 
 #endif

@@ -71,7 +71,7 @@ FP_INLINE int fp_pinning_second_chance(__u32 p)
 }
 
 #ifndef __bpf__
-/* The modes' names, indexed by value ("hash+table" for FP_PIN_HASH_TABLE); lib/addr.c. */
+/* The modes' names, indexed by value ("hash+table" for FP_PIN_HASH_TABLE); lib/config.c. */
 extern const char *const fp_pinning_names[FP_PIN__COUNT];
 #endif
 
