@@ -17,7 +17,7 @@
 #include <flowpin/bpffs.h>
 #include <flowpin/lb.h>
 #include <flowpin/log.h>
-#include <flowpin/maglev.h>
+#include <flowpin/plan.h>
 #include "lb.skel.h"
 
 #define NSEC 1000000000ULL
@@ -435,26 +435,6 @@ int fp_lb_unpin(const char *dir)
 
 /* ---- applying a configuration ---- */
 
-/* What one VIP of the new config becomes in the maps. */
-struct vip_plan {
-	const struct fp_vip_cfg *cfg;
-	struct fp_vip_key key;
-	struct fp_vip value; /* as it will be written */
-	bool exists;	     /* already in the map: value.slot is the new (flipped) slot */
-	bool changed;	     /* needs a new table + flip */
-	__u16 *owners;	     /* hash modes: the new Maglev table */
-	__u16 list[FP_BACKEND_SLOTS];
-	__u32 n_list;
-};
-
-static void vip_key_of(const struct fp_vip_cfg *v, struct fp_vip_key *key)
-{
-	memset(key, 0, sizeof(*key));
-	memcpy(key->addr, v->addr.a, 16);
-	key->port = htons(v->port);
-	key->proto = v->proto;
-}
-
 /* Settings baked into the loaded program: a config that changes them needs a restart. */
 static int check_restart_needed(const struct fp_info *info, const struct fp_config *cfg)
 {
@@ -507,70 +487,8 @@ static int check_fits(const struct fp_info *info, const struct fp_config *cfg)
 	return 0;
 }
 
-/* The new table or list of one VIP, and whether it differs from what runs. */
-static int plan_tables(struct fp_lb *lb, const struct fp_config *cfg, struct vip_plan *p,
-		       const struct fp_vip *current)
-{
-	const struct fp_vip_cfg *v = p->cfg;
-	__u32 m = lb->info.table_size;
-
-	p->n_list = 0;
-	if (cfg->table_size != m) /* check_fits() refused it already */
-		return -EINVAL;
-	if (fp_pinning_uses_maglev(v->pinning)) {
-		/* The table `flowpin table` previews: the same function builds both. */
-		int err;
-
-		p->owners = calloc(m, sizeof(__u16));
-		if (!p->owners)
-			return -ENOMEM;
-		err = fp_maglev_build_vip(cfg, v, p->owners);
-		if (err) {
-			fp_err("%s:%d: vip %s: cannot build its table: %s\n", cfg->path, v->line,
-			       v->name, strerror(-err));
-			return err;
-		}
-	} else {
-		p->n_list = (__u32)fp_vip_active_list(v, p->list);
-		if (p->n_list > m) {
-			fp_err("%s:%d: vip %s: %u backends do not fit table_size %u\n", cfg->path,
-			       v->line, v->name, p->n_list, m);
-			return -EINVAL;
-		}
-	}
-
-	p->changed = true;
-	if (current && current->pinning == v->pinning && current->flags == p->value.flags) {
-		const struct fp_bucket *active =
-			lb->table + fp_bucket_index(current->index, current->slot & 1, m, 0);
-
-		if (fp_pinning_uses_maglev(v->pinning)) {
-			p->changed = false;
-			for (__u32 i = 0; i < m && !p->changed; i++)
-				p->changed = active[i].owner != p->owners[i];
-		} else if (current->n_list == p->n_list) {
-			p->changed = false;
-			for (__u32 i = 0; i < p->n_list && !p->changed; i++)
-				p->changed = active[i].owner != p->list[i];
-		}
-	}
-	return 0;
-}
-
-/*
- * Writes the inactive slot of a changed VIP: pairs (new owner, owner running now).
- * The pairs are built aside, then copied into the slot. Returns 0 or -ENOMEM.
- */
-/* Whether @id is a backend of @v that may still hold flows (in the config, not down). */
-static bool may_hold_flows(const struct fp_vip_cfg *v, __u16 id)
-{
-	for (size_t i = 0; i < v->n_backends; i++)
-		if (v->backends[i].id == id)
-			return v->backends[i].state != FP_BACKEND_DOWN;
-	return false;
-}
-
-static int write_slot(struct fp_lb *lb, struct vip_plan *p, const struct fp_vip *current)
+/* Writes the inactive slot of a changed VIP: its pairs, built aside, then copied. */
+static int write_slot(struct fp_lb *lb, const struct fp_vip_plan *p, const struct fp_running *run)
 {
 	__u32 m = lb->info.table_size;
 	struct fp_bucket *dst = lb->table + fp_bucket_index(p->value.index, p->value.slot, m, 0);
@@ -578,35 +496,14 @@ static int write_slot(struct fp_lb *lb, struct vip_plan *p, const struct fp_vip 
 
 	if (!pairs)
 		return -ENOMEM;
-	if (fp_pinning_uses_maglev(p->cfg->pinning)) {
-		/* The previous generation is whatever runs now, if it was a Maglev table. */
-		const struct fp_bucket *active = NULL;
-
-		if (current && fp_pinning_uses_maglev(current->pinning))
-			active = lb->table +
-				 fp_bucket_index(current->index, current->slot & 1, m, 0);
-		fp_generation_pairs(p->owners, active, m, pairs);
-		/*
-		 * A previous owner remembered from an older generation is kept only while it
-		 * can still hold flows. (One replaced right now stays even when removed from
-		 * the config: the lab's backend-remove counts what that buys.)
-		 */
-		for (__u32 i = 0; active && i < m; i++)
-			if (pairs[i].previous != pairs[i].owner &&
-			    active[i].owner == pairs[i].owner &&
-			    !may_hold_flows(p->cfg, pairs[i].previous))
-				pairs[i].previous = pairs[i].owner;
-	} else {
-		for (__u32 i = 0; i < p->n_list; i++)
-			pairs[i].owner = pairs[i].previous = p->list[i];
-	}
+	fp_plan_pairs(p, run, pairs);
 	for (__u32 i = 0; i < m; i++)
 		dst[i] = pairs[i];
 	free(pairs);
 	return 0;
 }
 
-static int write_backends(struct fp_lb *lb, const struct vip_plan *p)
+static int write_backends(struct fp_lb *lb, const struct fp_vip_plan *p)
 {
 	const struct fp_vip_cfg *v = p->cfg;
 
@@ -678,7 +575,7 @@ static __u64 session_timeout_ns(const struct fp_info *info, __u8 state)
 }
 
 /* Marks, per VIP that needs it, the backend ids its live session entries name. */
-static int scan_sessions(struct fp_lb *lb, const struct vip_plan *plans, struct prune_plan *pp,
+static int scan_sessions(struct fp_lb *lb, const struct fp_vip_plan *plans, struct prune_plan *pp,
 			 size_t n)
 {
 	struct fp_flow_key key, next;
@@ -710,7 +607,7 @@ static int write_entry(struct fp_lb *lb, __u32 index, const struct fp_backend_en
 	return bpf_map_update_elem(lb->fd[M_BACKENDS], &index, e, BPF_ANY) ? -errno : 0;
 }
 
-static int prune_backends(struct fp_lb *lb, const struct vip_plan *plans, size_t n)
+static int prune_backends(struct fp_lb *lb, const struct fp_vip_plan *plans, size_t n)
 {
 	__u32 m = lb->info.table_size;
 	struct prune_plan *pp = calloc(n ? n : 1, sizeof(*pp));
@@ -722,7 +619,7 @@ static int prune_backends(struct fp_lb *lb, const struct vip_plan *plans, size_t
 		return -ENOMEM;
 	/* First pass: mark newly removed entries, find the ones that may be emptied. */
 	for (size_t i = 0; !err && i < n; i++) {
-		const struct vip_plan *p = &plans[i];
+		const struct fp_vip_plan *p = &plans[i];
 		const struct fp_bucket *active =
 			lb->table + fp_bucket_index(p->value.index, p->value.slot, m, 0);
 
@@ -767,7 +664,7 @@ static int prune_backends(struct fp_lb *lb, const struct vip_plan *plans, size_t
 		err = scan_sessions(lb, plans, pp, n);
 	/* Second pass: empty what nothing names. */
 	for (size_t i = 0; !err && i < n; i++) {
-		const struct vip_plan *p = &plans[i];
+		const struct fp_vip_plan *p = &plans[i];
 
 		for (__u32 id = 1; id < FP_BACKEND_SLOTS; id++) {
 			__u32 index = p->value.index * FP_BACKEND_SLOTS + id;
@@ -838,13 +735,12 @@ static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *ge
 {
 	struct fp_vip_key cur_keys[FP_VIP_SLOTS_MAX];
 	struct fp_vip cur_vals[FP_VIP_SLOTS_MAX];
-	bool used[FP_VIP_SLOTS_MAX] = { false }, kept[FP_VIP_SLOTS_MAX] = { false };
-	struct vip_plan *plans = NULL;
+	struct fp_plan plan = {};
+	struct fp_running run;
 	struct fp_info info;
 	size_t n_cur = 0;
 	struct fp_vip_key key, next;
-	__u32 zero = 0, new_gen;
-	bool any_change = false;
+	__u32 zero = 0;
 	int err;
 
 	err = read_info(lb, &info);
@@ -853,7 +749,6 @@ static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *ge
 	err = check_fits(&info, cfg);
 	if (err)
 		return err;
-	new_gen = info.generation + 1;
 
 	/* What runs now. */
 	for (err = bpf_map_get_next_key(lb->fd[M_VIPS], NULL, &next); !err;
@@ -864,110 +759,40 @@ static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *ge
 		if (bpf_map_lookup_elem(lb->fd[M_VIPS], &key, &cur_vals[n_cur]))
 			continue; /* deleted meanwhile: cannot happen under the lock */
 		cur_keys[n_cur] = key;
-		if (cur_vals[n_cur].index < FP_VIP_SLOTS_MAX)
-			used[cur_vals[n_cur].index] = true;
 		n_cur++;
 	}
 	if (err && err != -ENOENT) {
 		fp_err("lb: reading the running VIPs: %s\n", strerror(-err));
 		return err;
 	}
+	run = (struct fp_running){ .keys = cur_keys,
+				   .vips = cur_vals,
+				   .n = n_cur,
+				   .buckets = lb->table,
+				   .table_size = lb->info.table_size,
+				   .max_vips = info.max_vips,
+				   .generation = info.generation };
 
-	plans = calloc(cfg->n_vips ? cfg->n_vips : 1, sizeof(*plans));
-	if (!plans)
-		return -ENOMEM;
 	/* Plan everything before writing anything: a refused config changes nothing. */
-	for (size_t i = 0; i < cfg->n_vips; i++) {
-		struct vip_plan *p = &plans[i];
-		const struct fp_vip *current = NULL;
-
-		p->cfg = &cfg->vips[i];
-		vip_key_of(p->cfg, &p->key);
-		for (size_t j = 0; j < i; j++) {
-			if (!memcmp(&plans[j].key, &p->key, sizeof(p->key))) {
-				fp_err("%s:%d: vip %s: same address, port and protocol as vip %s "
-				       "(line %d)\n",
-				       cfg->path, p->cfg->line, p->cfg->name, plans[j].cfg->name,
-				       plans[j].cfg->line);
-				err = -EINVAL;
-				goto out;
-			}
-		}
-		for (size_t c = 0; c < n_cur; c++) {
-			if (!memcmp(&cur_keys[c], &p->key, sizeof(p->key))) {
-				current = &cur_vals[c];
-				kept[c] = true;
-				break;
-			}
-		}
-		for (size_t b = 0; b < p->cfg->n_backends; b++) {
-			if (p->cfg->backends[b].id == FP_NO_BACKEND ||
-			    p->cfg->backends[b].id >= FP_BACKEND_SLOTS) {
-				fp_err("%s:%d: id: %u is outside 1..%d\n", cfg->path,
-				       p->cfg->backends[b].line, p->cfg->backends[b].id,
-				       FP_BACKEND_SLOTS - 1);
-				err = -EINVAL;
-				goto out;
-			}
-		}
-		p->value.pinning = (__u8)p->cfg->pinning;
-		p->value.flags = p->cfg->hash_addresses_only ? FP_VIP_F_HASH_ADDRS : 0;
-		if (current) {
-			p->exists = true;
-			p->value.index = current->index;
-		} else {
-			__u32 idx = 0;
-
-			/* A fresh index: never one freed in this same apply (packets in flight
-			 * may still read a removed VIP's tables). */
-			while (idx < info.max_vips && used[idx])
-				idx++;
-			if (idx == info.max_vips) {
-				fp_err("%s:%d: vip %s: no free VIP slot in the running program "
-				       "(%u); "
-				       "needs a restart\n",
-				       cfg->path, p->cfg->line, p->cfg->name, info.max_vips);
-				err = -EINVAL;
-				goto out;
-			}
-			used[idx] = true;
-			p->value.index = idx;
-		}
-		err = plan_tables(lb, cfg, p, current);
-		if (err)
-			goto out;
-		if (current && !p->changed) {
-			p->value = *current; /* nothing flips: the hop pairs stay */
-		} else {
-			p->value.slot = current ? (current->slot ^ 1) & 1 : 0;
-			p->value.generation = new_gen;
-			p->value.n_list = p->n_list;
-			any_change = true;
-		}
-	}
-	for (size_t c = 0; c < n_cur; c++)
-		if (!kept[c])
-			any_change = true;
+	err = fp_plan_tables(cfg, &run, &plan);
+	if (err)
+		goto out;
 
 	/* Backends first: the new tables may name them. Then tables, then the flips. */
-	for (size_t i = 0; i < cfg->n_vips; i++) {
-		err = write_backends(lb, &plans[i]);
+	for (size_t i = 0; i < plan.n_vips; i++) {
+		err = write_backends(lb, &plan.vips[i]);
 		if (err) {
-			fp_err("lb: writing backends of vip %s: %s\n", plans[i].cfg->name,
+			fp_err("lb: writing backends of vip %s: %s\n", plan.vips[i].cfg->name,
 			       strerror(-err));
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < cfg->n_vips; i++) {
-		struct vip_plan *p = &plans[i];
-		const struct fp_vip *current = NULL;
+	for (size_t i = 0; i < plan.n_vips; i++) {
+		const struct fp_vip_plan *p = &plan.vips[i];
 
 		if (p->exists && !p->changed)
 			continue;
-		for (size_t c = 0; c < n_cur; c++)
-			if (!memcmp(&cur_keys[c], &p->key, sizeof(p->key)))
-				current = &cur_vals[c];
-		err = write_slot(lb, p, current);
+		err = write_slot(lb, p, &run);
 		if (err)
 			goto out;
 		if (!p->exists) {
@@ -986,7 +811,7 @@ static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *ge
 		}
 	}
 	for (size_t c = 0; c < n_cur; c++) {
-		if (!kept[c] && bpf_map_delete_elem(lb->fd[M_VIPS], &cur_keys[c]) &&
+		if (plan.removed[c] && bpf_map_delete_elem(lb->fd[M_VIPS], &cur_keys[c]) &&
 		    errno != ENOENT) {
 			err = -errno;
 			goto out;
@@ -995,24 +820,22 @@ static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *ge
 	err = sync_vip_addrs(lb, cfg);
 	if (err)
 		goto out;
-	err = prune_backends(lb, plans, cfg->n_vips);
+	err = prune_backends(lb, plan.vips, plan.n_vips);
 	if (err)
 		goto out;
-	if (any_change) {
-		info.generation = new_gen;
+	if (plan.any_change) {
+		info.generation = plan.generation;
 		if (bpf_map_update_elem(lb->fd[M_INFO], &zero, &info, BPF_ANY)) {
 			err = -errno;
 			goto out;
 		}
-		lb->info.generation = new_gen;
+		lb->info.generation = plan.generation;
 	}
 	if (generation)
 		*generation = info.generation;
 	err = 0;
 out:
-	for (size_t i = 0; plans && i < cfg->n_vips; i++)
-		free(plans[i].owners);
-	free(plans);
+	fp_plan_free(&plan);
 	return err;
 }
 
