@@ -43,6 +43,7 @@
 #include <flowpin/lb.h>
 #include <flowpin/log.h>
 #include <flowpin/maps.h>
+#include <flowpin/stats.h>
 #include <flowpin/viproute.h>
 #include "cli.h"
 #include "commands.h"
@@ -911,122 +912,8 @@ static const char *endpoint_str(const __u8 addr16[16], __u16 port, char *buf, si
 	return cli_endpoint_str(&a, port, buf, len);
 }
 
-/* What `stats` and `flows` read from the maps: the VIPs and their backends. */
-struct vip_row {
-	struct fp_vip_key key;
-	struct fp_vip vip;
-	struct fp_traffic traffic;
-};
-
-struct backend_row {
-	__u32 vip_index;
-	struct fp_backend_entry backend;
-	struct fp_traffic traffic;
-};
-
-struct snapshot {
-	__u64 counters[FP_CNT__MAX];
-	struct vip_row vips[FP_VIP_SLOTS_MAX];
-	size_t n_vips;
-	struct backend_row *backends;
-	size_t n_backends, cap_backends;
-	__u32 collecting_vip; /* fp_lb_for_each_backend's callback gets no VIP */
-	struct timespec at;
-};
-
-static int collect_vip(const struct fp_vip_key *key, const struct fp_vip *vip, void *ctx)
-{
-	struct snapshot *s = ctx;
-
-	if (s->n_vips == FP_VIP_SLOTS_MAX)
-		return -E2BIG;
-	s->vips[s->n_vips].key = *key;
-	s->vips[s->n_vips].vip = *vip;
-	s->n_vips++;
-	return 0;
-}
-
-static int collect_backend(const struct fp_backend_entry *b, const struct fp_traffic *t, void *ctx)
-{
-	struct snapshot *s = ctx;
-
-	if (s->n_backends == s->cap_backends) {
-		size_t want = s->cap_backends ? 2 * s->cap_backends : 64;
-		void *mem = realloc(s->backends, want * sizeof(*s->backends));
-
-		if (!mem)
-			return -ENOMEM;
-		s->backends = mem;
-		s->cap_backends = want;
-	}
-	s->backends[s->n_backends].vip_index = s->collecting_vip;
-	s->backends[s->n_backends].backend = *b;
-	s->backends[s->n_backends].traffic = *t;
-	s->n_backends++;
-	return 0;
-}
-
-static int cmp_vip_row(const void *a, const void *b)
-{
-	const struct vip_row *x = a, *y = b;
-
-	return x->vip.index < y->vip.index ? -1 : x->vip.index > y->vip.index;
-}
-
-static int take_snapshot(const struct fp_lb *lb, struct snapshot *s)
-{
-	int err;
-
-	clock_gettime(CLOCK_MONOTONIC, &s->at);
-	s->n_vips = s->n_backends = 0;
-	err = fp_lb_read_counters(lb, s->counters);
-	if (!err)
-		err = fp_lb_for_each_vip(lb, collect_vip, s);
-	if (err)
-		return err;
-	qsort(s->vips, s->n_vips, sizeof(s->vips[0]), cmp_vip_row);
-	for (size_t i = 0; i < s->n_vips && !err; i++) {
-		err = fp_lb_read_traffic(lb, s->vips[i].vip.index, FP_NO_BACKEND,
-					 &s->vips[i].traffic);
-		s->collecting_vip = s->vips[i].vip.index;
-		if (!err)
-			err = fp_lb_for_each_backend(lb, s->vips[i].vip.index, collect_backend, s);
-	}
-	return err;
-}
-
-static const struct vip_row *find_vip_row(const struct snapshot *s, __u32 index)
-{
-	for (size_t i = 0; s && i < s->n_vips; i++)
-		if (s->vips[i].vip.index == index)
-			return &s->vips[i];
-	return NULL;
-}
-
-static const struct backend_row *find_backend_row(const struct snapshot *s, __u32 vip_index,
-						  __u32 id)
-{
-	for (size_t i = 0; s && i < s->n_backends; i++)
-		if (s->backends[i].vip_index == vip_index && s->backends[i].backend.id == id)
-			return &s->backends[i];
-	return NULL;
-}
-
-/* Per second; 0 without a previous figure (or after a counter reset). */
-static double rate(__u64 now, __u64 before, double seconds)
-{
-	return seconds > 0 && now >= before ? (double)(now - before) / seconds : 0;
-}
-
-static const char *backend_state(const struct fp_backend_entry *b)
-{
-	return b->flags & FP_BACKEND_F_DOWN	  ? "down"
-	       : b->flags & FP_BACKEND_F_REMOVED  ? "removed"
-	       : b->flags & FP_BACKEND_F_DRAINING ? "draining"
-						  : "active";
-}
-
-static void print_stats_json(const struct snapshot *now, const struct snapshot *prev, double secs)
+static void print_stats_json(const struct fp_stats_snapshot *now,
+			     const struct fp_stats_snapshot *prev, double secs)
 {
 	char ep[INET6_ADDRSTRLEN + 8], addr[INET6_ADDRSTRLEN];
 
@@ -1039,13 +926,13 @@ static void print_stats_json(const struct snapshot *now, const struct snapshot *
 		printf(",\"rates\":{");
 		for (int i = 0; i < FP_CNT__MAX; i++)
 			printf("%s\"%s\":%.1f", i ? "," : "", fp_counter_names[i],
-			       rate(now->counters[i], prev->counters[i], secs));
+			       fp_stats_rate(now->counters[i], prev->counters[i], secs));
 		printf("}");
 	}
 	printf(",\"vips\":[");
 	for (size_t i = 0; i < now->n_vips; i++) {
-		const struct vip_row *v = &now->vips[i];
-		const struct vip_row *pv = find_vip_row(prev, v->vip.index);
+		const struct fp_stats_vip *v = &now->vips[i];
+		const struct fp_stats_vip *pv = fp_stats_find_vip(prev, v->vip.index);
 		int first = 1;
 
 		endpoint_str(v->key.addr, ntohs(v->key.port), ep, sizeof(ep));
@@ -1057,12 +944,12 @@ static void print_stats_json(const struct snapshot *now, const struct snapshot *
 		       (unsigned long long)v->traffic.bytes);
 		if (pv)
 			printf(",\"packets_per_s\":%.1f,\"bits_per_s\":%.1f",
-			       rate(v->traffic.packets, pv->traffic.packets, secs),
-			       8 * rate(v->traffic.bytes, pv->traffic.bytes, secs));
+			       fp_stats_rate(v->traffic.packets, pv->traffic.packets, secs),
+			       8 * fp_stats_rate(v->traffic.bytes, pv->traffic.bytes, secs));
 		printf(",\"backends\":[");
 		for (size_t j = 0; j < now->n_backends; j++) {
-			const struct backend_row *b = &now->backends[j];
-			const struct backend_row *pb;
+			const struct fp_stats_backend *b = &now->backends[j];
+			const struct fp_stats_backend *pb;
 			struct fp_addr a;
 
 			if (b->vip_index != v->vip.index)
@@ -1070,11 +957,13 @@ static void print_stats_json(const struct snapshot *now, const struct snapshot *
 			memcpy(a.a, b->backend.addr, 16);
 			printf("%s{\"id\":%u,\"address\":\"%s\",\"state\":\"%s\",\"packets\":%llu",
 			       first ? "" : ",", b->backend.id, fp_addr_str(&a, addr, sizeof(addr)),
-			       backend_state(&b->backend), (unsigned long long)b->traffic.packets);
-			pb = find_backend_row(prev, b->vip_index, b->backend.id);
+			       fp_backend_entry_state(&b->backend),
+			       (unsigned long long)b->traffic.packets);
+			pb = fp_stats_find_backend(prev, b->vip_index, b->backend.id);
 			if (pb)
 				printf(",\"packets_per_s\":%.1f",
-				       rate(b->traffic.packets, pb->traffic.packets, secs));
+				       fp_stats_rate(b->traffic.packets, pb->traffic.packets,
+						     secs));
 			printf("}");
 			first = 0;
 		}
@@ -1083,11 +972,10 @@ static void print_stats_json(const struct snapshot *now, const struct snapshot *
 	printf("]}\n");
 }
 
-static void print_stats(const struct snapshot *now, const struct snapshot *prev, int json)
+static void print_stats(const struct fp_stats_snapshot *now, const struct fp_stats_snapshot *prev,
+			int json)
 {
-	double secs = prev ? (double)(now->at.tv_sec - prev->at.tv_sec) +
-				      (double)(now->at.tv_nsec - prev->at.tv_nsec) / 1e9
-			   : 0;
+	double secs = fp_stats_seconds(now, prev);
 	char ep[INET6_ADDRSTRLEN + 8], addr[INET6_ADDRSTRLEN];
 
 	if (json) {
@@ -1101,12 +989,12 @@ static void print_stats(const struct snapshot *now, const struct snapshot *prev,
 	for (int i = 0; i < FP_CNT__MAX; i++) {
 		printf("%-22s %16llu", fp_counter_names[i], (unsigned long long)now->counters[i]);
 		if (prev)
-			printf(" %11.1f", rate(now->counters[i], prev->counters[i], secs));
+			printf(" %11.1f", fp_stats_rate(now->counters[i], prev->counters[i], secs));
 		printf("  %s\n", fp_counter_help[i]);
 	}
 	for (size_t i = 0; i < now->n_vips; i++) {
-		const struct vip_row *v = &now->vips[i];
-		const struct vip_row *pv = find_vip_row(prev, v->vip.index);
+		const struct fp_stats_vip *v = &now->vips[i];
+		const struct fp_stats_vip *pv = fp_stats_find_vip(prev, v->vip.index);
 
 		endpoint_str(v->key.addr, ntohs(v->key.port), ep, sizeof(ep));
 		printf("\nvip %s/%s pinning %s generation %u: %llu packets, %llu bytes", ep,
@@ -1115,25 +1003,26 @@ static void print_stats(const struct snapshot *now, const struct snapshot *prev,
 		       (unsigned long long)v->traffic.bytes);
 		if (pv)
 			printf(", %.1f packets/s, %.0f bits/s",
-			       rate(v->traffic.packets, pv->traffic.packets, secs),
-			       8 * rate(v->traffic.bytes, pv->traffic.bytes, secs));
+			       fp_stats_rate(v->traffic.packets, pv->traffic.packets, secs),
+			       8 * fp_stats_rate(v->traffic.bytes, pv->traffic.bytes, secs));
 		printf("\n  %-8s %-40s %-9s %14s%s\n", "backend", "address", "state", "packets",
 		       prev ? "        /s" : "");
 		for (size_t j = 0; j < now->n_backends; j++) {
-			const struct backend_row *b = &now->backends[j];
-			const struct backend_row *pb;
+			const struct fp_stats_backend *b = &now->backends[j];
+			const struct fp_stats_backend *pb;
 			struct fp_addr a;
 
 			if (b->vip_index != v->vip.index)
 				continue;
 			memcpy(a.a, b->backend.addr, 16);
 			printf("  %-8u %-40s %-9s %14llu", b->backend.id,
-			       fp_addr_str(&a, addr, sizeof(addr)), backend_state(&b->backend),
+			       fp_addr_str(&a, addr, sizeof(addr)),
+			       fp_backend_entry_state(&b->backend),
 			       (unsigned long long)b->traffic.packets);
-			pb = find_backend_row(prev, b->vip_index, b->backend.id);
+			pb = fp_stats_find_backend(prev, b->vip_index, b->backend.id);
 			if (pb)
-				printf(" %9.1f",
-				       rate(b->traffic.packets, pb->traffic.packets, secs));
+				printf(" %9.1f", fp_stats_rate(b->traffic.packets,
+							       pb->traffic.packets, secs));
 			printf("\n");
 		}
 	}
@@ -1142,14 +1031,14 @@ static void print_stats(const struct snapshot *now, const struct snapshot *prev,
 
 static int lb_stats(const struct lb_opts *o, const struct lb_paths *p)
 {
-	struct snapshot a = {}, b = {};
-	struct snapshot *now = &a, *prev = &b;
+	struct fp_stats_snapshot a = {}, b = {};
+	struct fp_stats_snapshot *now = &a, *prev = &b;
 	struct fp_lb *lb = NULL;
 	int rc = 1;
 
 	if (open_pinned(p, &lb))
 		goto out;
-	if (take_snapshot(lb, now)) {
+	if (fp_stats_take(lb, now)) {
 		fp_err("%s: cannot read the counters\n", p->pin_dir);
 		goto out;
 	}
@@ -1160,12 +1049,12 @@ static int lb_stats(const struct lb_opts *o, const struct lb_paths *p)
 	}
 	cli_block_stop_signals();
 	while (!cli_wait_stop(o->interval)) {
-		struct snapshot *t;
+		struct fp_stats_snapshot *t;
 
 		t = prev;
 		prev = now;
 		now = t;
-		if (take_snapshot(lb, now)) {
+		if (fp_stats_take(lb, now)) {
 			fp_err("%s: cannot read the counters (did the daemon stop?)\n", p->pin_dir);
 			goto out;
 		}
@@ -1176,8 +1065,8 @@ static int lb_stats(const struct lb_opts *o, const struct lb_paths *p)
 	rc = 0;
 out:
 	fp_lb_close(lb);
-	free(a.backends);
-	free(b.backends);
+	fp_stats_release(&a);
+	fp_stats_release(&b);
 	return rc;
 }
 
@@ -1187,7 +1076,7 @@ struct flows_filter {
 	int vip_port; /* -1: any */
 	int backend;  /* -1: any */
 	size_t shown;
-	struct snapshot maps; /* VIPs and backends, for the backends' addresses */
+	struct fp_stats_snapshot maps; /* VIPs and backends, for the backends' addresses */
 	__u64 now_ns;
 };
 
@@ -1198,30 +1087,12 @@ static const char *const session_state_names[] = {
 	[FP_SESS_TCP_CLOSING] = "closing",
 };
 
-/* The VIP a session belongs to: exact port first, then the VIP's all-ports entry. */
-static const struct vip_row *session_vip(const struct snapshot *s, const struct fp_flow_key *k)
-{
-	const struct vip_row *any_port = NULL;
-
-	for (size_t i = 0; i < s->n_vips; i++) {
-		const struct fp_vip_key *v = &s->vips[i].key;
-
-		if (memcmp(v->addr, k->dst, 16) || v->proto != k->proto)
-			continue;
-		if (v->port == k->dport)
-			return &s->vips[i];
-		if (v->port == 0)
-			any_port = &s->vips[i];
-	}
-	return any_port;
-}
-
 static int print_flow(const struct fp_flow_key *k, const struct fp_session *s, void *arg)
 {
 	struct flows_filter *f = arg;
 	char src[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8], baddr[INET6_ADDRSTRLEN] = "?";
-	const struct vip_row *vip;
-	const struct backend_row *b = NULL;
+	const struct fp_stats_vip *vip;
+	const struct fp_stats_backend *b = NULL;
 	__u64 idle =
 		f->now_ns > s->last_seen_ns ? (f->now_ns - s->last_seen_ns) / 1000000000ULL : 0;
 
@@ -1231,9 +1102,9 @@ static int print_flow(const struct fp_flow_key *k, const struct fp_session *s, v
 		return 0;
 	if (f->backend >= 0 && s->backend != f->backend)
 		return 0;
-	vip = session_vip(&f->maps, k);
+	vip = fp_stats_session_vip(&f->maps, k);
 	if (vip)
-		b = find_backend_row(&f->maps, vip->vip.index, s->backend);
+		b = fp_stats_find_backend(&f->maps, vip->vip.index, s->backend);
 	if (b) {
 		struct fp_addr a;
 
@@ -1304,7 +1175,7 @@ static int lb_flows(const struct lb_opts *o, const struct lb_paths *p)
 	}
 	if (open_pinned(p, &lb))
 		goto out;
-	err = take_snapshot(lb, &f.maps);
+	err = fp_stats_take(lb, &f.maps);
 	if (!err) {
 		struct timespec ts;
 
@@ -1331,7 +1202,7 @@ static int lb_flows(const struct lb_opts *o, const struct lb_paths *p)
 	rc = 0;
 out:
 	fp_lb_close(lb);
-	free(f.maps.backends);
+	fp_stats_release(&f.maps);
 	return rc;
 }
 

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The stats model without maps (lib/stats.c): rates between two snapshots (a counter
+ * that went back, as after a reset, rates 0), lookups by VIP index and backend id, the
+ * VIP a session belongs to (exact port before the all-ports VIP), backend states.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <cmocka.h>
+#include <flowpin/stats.h>
+
+static void test_rates(void **state)
+{
+	struct fp_stats_snapshot a = { .at = { 10, 500000000 } }, b = { .at = { 12, 0 } };
+
+	(void)state;
+	assert_true(fp_stats_seconds(&b, &a) == 1.5);
+	assert_true(fp_stats_seconds(&b, NULL) == 0);
+	assert_true(fp_stats_rate(400, 100, 1.5) == 200);
+	assert_true(fp_stats_rate(100, 400, 1.5) == 0); /* counters cleared meanwhile */
+	assert_true(fp_stats_rate(400, 100, 0) == 0);
+}
+
+static void test_lookups(void **state)
+{
+	static struct fp_stats_snapshot s;
+	struct fp_stats_backend rows[2] = {
+		{ .vip_index = 3, .backend = { .id = 7, .flags = FP_BACKEND_F_DRAINING } },
+		{ .vip_index = 5,
+		  .backend = { .id = 7, .flags = FP_BACKEND_F_REMOVED | FP_BACKEND_F_DOWN } },
+	};
+	struct fp_flow_key k = { .proto = IPPROTO_TCP, .dport = htons(443) };
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	s.vips[0].vip.index = 3;
+	s.vips[0].key.proto = IPPROTO_TCP;
+	s.vips[0].key.port = 0; /* all ports */
+	s.vips[1].vip.index = 5;
+	s.vips[1].key.proto = IPPROTO_TCP;
+	s.vips[1].key.port = htons(443);
+	s.n_vips = 2;
+	s.backends = rows;
+	s.n_backends = 2;
+	assert_ptr_equal(fp_stats_find_vip(&s, 5), &s.vips[1]);
+	assert_null(fp_stats_find_vip(&s, 4));
+	assert_null(fp_stats_find_vip(NULL, 3));
+	assert_ptr_equal(fp_stats_find_backend(&s, 5, 7), &rows[1]);
+	assert_null(fp_stats_find_backend(&s, 3, 8));
+	assert_ptr_equal(fp_stats_session_vip(&s, &k), &s.vips[1]);
+	k.dport = htons(80);
+	assert_ptr_equal(fp_stats_session_vip(&s, &k), &s.vips[0]);
+	k.dst[0] = 1; /* another address */
+	assert_null(fp_stats_session_vip(&s, &k));
+	assert_string_equal(fp_backend_entry_state(&rows[0].backend), "draining");
+	assert_string_equal(fp_backend_entry_state(&rows[1].backend), "down");
+	rows[1].backend.flags = FP_BACKEND_F_REMOVED;
+	assert_string_equal(fp_backend_entry_state(&rows[1].backend), "removed");
+	rows[1].backend.flags = 0;
+	assert_string_equal(fp_backend_entry_state(&rows[1].backend), "active");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rates),
+		cmocka_unit_test(test_lookups),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
