@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <bpf/libbpf.h>
 #include <flowpin/log.h>
 
@@ -23,6 +24,20 @@ void fp_log(enum fp_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
+}
+
+void fp_log_event(const char *fmt, ...)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+	va_list ap;
+
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	printf("%s ", stamp);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fflush(stdout);
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)

@@ -6,7 +6,7 @@
  *           attach to --dev, then stay in the foreground: SIGHUP re-reads the config,
  *           SIGUSR1 adopts a file `lb reload --config` applied, SIGTERM/SIGINT detach,
  *           unpin and exit 0. Over the pins of a daemon that died: take its program
- *           and maps over without a gap, or refuse (adopt()).
+ *           and maps over without a gap, or refuse (fp_lbnode_take_over()).
  *   reload  with --config: validate and apply that file through the pinned maps, record
  *           it and tell the daemon (SIGUSR1), all under the apply lock; without: SIGHUP
  *           the daemon.
@@ -14,18 +14,14 @@
  *   stats   counters, per VIP and per backend, from the pinned maps.
  *   flows   the session table, like `conntrack -L`.
  *
- * Files: <run-dir>/<dev>.pid (the daemon), <run-dir>/<dev>.config (the config path the
- * daemon re-reads on SIGHUP; `lb reload --config` rewrites it; read and written only
- * under the apply lock, so it names the file of the last apply).
+ * This file is options, signals and printing: the node's lifecycle and files are
+ * lib/lbnode.c (flowpin/lbnode.h), the stats model lib/stats.c.
  * Exit status: 0 done, 1 error, 2 usage.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <ifaddrs.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,13 +30,10 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <flowpin/bpffs.h>
 #include <flowpin/config.h>
 #include <flowpin/lb.h>
+#include <flowpin/lbnode.h>
 #include <flowpin/log.h>
 #include <flowpin/maps.h>
 #include <flowpin/stats.h>
@@ -64,25 +57,19 @@ struct lb_opts {
 	struct cli_sources sources; /* --source, at most one per family */
 };
 
-struct lb_paths {
-	char pin_dir[PATH_MAX];
-	char pid_file[PATH_MAX];
-	char config_file[PATH_MAX];
-};
-
 struct subcommand {
 	const char *name;
-	int (*run)(const struct lb_opts *o, const struct lb_paths *p);
+	int (*run)(const struct lb_opts *o, const struct fp_lbnode *p);
 	const char *usage;
 	const char *options; /* long options this subcommand accepts: ",a,b," */
 	const char *help;
 };
 
-static int lb_up(const struct lb_opts *o, const struct lb_paths *p);
-static int lb_reload(const struct lb_opts *o, const struct lb_paths *p);
-static int lb_down(const struct lb_opts *o, const struct lb_paths *p);
-static int lb_stats(const struct lb_opts *o, const struct lb_paths *p);
-static int lb_flows(const struct lb_opts *o, const struct lb_paths *p);
+static int lb_up(const struct lb_opts *o, const struct fp_lbnode *p);
+static int lb_reload(const struct lb_opts *o, const struct fp_lbnode *p);
+static int lb_down(const struct lb_opts *o, const struct fp_lbnode *p);
+static int lb_stats(const struct lb_opts *o, const struct fp_lbnode *p);
+static int lb_flows(const struct lb_opts *o, const struct fp_lbnode *p);
 
 static const struct subcommand subcommands[] = {
 	{ "up", lb_up,
@@ -147,529 +134,7 @@ static void sub_usage(const struct subcommand *s, FILE *out)
 		DEFAULT_PIN_ROOT, DEFAULT_RUN_DIR);
 }
 
-/* ---------------------------------------------------------------------------------- */
-/* Files: pid file, adopted config path, bpffs                                         */
-
-/* The daemon's pid if the pid file names a live process, else 0. */
-static int read_pid(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long pid;
-	int n;
-
-	if (!f)
-		return 0;
-	n = fscanf(f, "%ld", &pid);
-	fclose(f);
-	if (n != 1 || pid <= 0 || pid > INT_MAX)
-		return 0;
-	if (kill((pid_t)pid, 0) && errno == ESRCH)
-		return 0;
-	return (int)pid;
-}
-
-/*
- * Written aside and renamed: a reader never sees half a file. The aside name is unique
- * (mkstemp): two writers never write into the same temporary file.
- */
-static int write_file(const char *path, const char *text)
-{
-	char tmp[PATH_MAX];
-	FILE *f;
-	int fd, err = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	f = fdopen(fd, "w");
-	if (!f) {
-		err = -errno;
-		close(fd);
-		unlink(tmp);
-		return err;
-	}
-	if (fchmod(fd, 0644) || fputs(text, f) < 0)
-		err = -EIO;
-	if (fclose(f) && !err)
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
-}
-
-/*
- * The config the node runs, as recorded in <run-dir>/<dev>.config, into @path (left as
- * it is when there is no record). Read and written only under the apply lock, so the
- * record always names the file of the last apply.
- */
-static void read_record(const struct lb_paths *p, char *path, size_t len)
-{
-	char recorded[PATH_MAX] = "";
-	FILE *f = fopen(p->config_file, "r");
-
-	if (!f)
-		return;
-	if (fgets(recorded, sizeof(recorded), f))
-		recorded[strcspn(recorded, "\n")] = 0;
-	fclose(f);
-	if (recorded[0])
-		snprintf(path, len, "%s", recorded);
-}
-
-/* ---------------------------------------------------------------------------------- */
-/* up                                                                                  */
-
-static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void log_line(const char *fmt, ...)
-{
-	char stamp[32];
-	time_t now = time(NULL);
-	va_list ap;
-
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-	printf("%s ", stamp);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	fflush(stdout);
-}
-
-/*
- * The XDP program takes next-hop MACs from the kernel's neighbour table and cannot
- * resolve one itself (an unresolved next hop is dropped and counted, drop_no_neigh).
- * One empty UDP datagram to each backend's encapsulation port makes the kernel resolve
- * (ARP/ND) the next hop towards it. Backends' agents drop it and count it as `probe`:
- * one per (VIP, backend) pair per config apply (`lb reload` applies twice: the command,
- * then the daemon on SIGUSR1).
- */
-static void prime_neighbours(const struct fp_config *cfg)
-{
-	int s4 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	int s6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	for (size_t v = 0; v < cfg->n_vips; v++) {
-		for (size_t b = 0; b < cfg->vips[v].n_backends; b++) {
-			const struct fp_backend_cfg *be = &cfg->vips[v].backends[b];
-			char addr[INET6_ADDRSTRLEN];
-			ssize_t n;
-
-			if (be->state == FP_BACKEND_DOWN)
-				continue;
-			if (fp_addr_v4(&be->addr)) {
-				struct sockaddr_in sa = { .sin_family = AF_INET,
-							  .sin_port = htons(cfg->encap_port) };
-
-				memcpy(&sa.sin_addr, be->addr.a + 12, 4);
-				n = sendto(s4, "", 0, MSG_DONTWAIT, (struct sockaddr *)&sa,
-					   sizeof(sa));
-			} else {
-				struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
-							   .sin6_port = htons(cfg->encap_port) };
-
-				memcpy(&sa.sin6_addr, be->addr.a, 16);
-				n = sendto(s6, "", 0, MSG_DONTWAIT, (struct sockaddr *)&sa,
-					   sizeof(sa));
-			}
-			if (n < 0)
-				fp_warn("backend %u (%s) of VIP %s: neighbour probe not sent: %s\n",
-					be->id, fp_addr_str(&be->addr, addr, sizeof(addr)),
-					cfg->vips[v].name, strerror(errno));
-		}
-	}
-	if (s4 >= 0)
-		close(s4);
-	if (s6 >= 0)
-		close(s6);
-}
-
-static size_t count_backends(const struct fp_config *cfg)
-{
-	size_t n = 0;
-
-	for (size_t v = 0; v < cfg->n_vips; v++)
-		n += cfg->vips[v].n_backends;
-	return n;
-}
-
-/*
- * bpf_fib_lookup() answers BPF_FIB_LKUP_RET_FWD_DISABLED (drop_fib for every packet)
- * unless the ingress device forwards the backend's family: warn about each family that
- * has backends in @cfg and forwarding off on @dev. Warned, not set: turning a node into
- * a router is the operator's decision (docs/operator-lb.md, docs/security.md).
- */
-static void check_forwarding(const struct fp_config *cfg, const char *dev)
-{
-	bool family[2] = { false, false }; /* IPv4, IPv6 backends */
-
-	for (size_t v = 0; v < cfg->n_vips; v++)
-		for (size_t b = 0; b < cfg->vips[v].n_backends; b++)
-			family[fp_addr_v4(&cfg->vips[v].backends[b].addr) ? 0 : 1] = true;
-	for (int i = 0; i < 2; i++) {
-		const char *ip = i ? "ipv6" : "ipv4";
-		char path[128], value[16] = "";
-		FILE *f;
-
-		if (!family[i])
-			continue;
-		snprintf(path, sizeof(path), "/proc/sys/net/%s/conf/%s/forwarding", ip, dev);
-		f = fopen(path, "r");
-		if (!f)
-			continue; /* no such family on this kernel or device: nothing to check */
-		if (!fgets(value, sizeof(value), f))
-			value[0] = 0;
-		fclose(f);
-		if (value[0] != '0')
-			continue;
-		fp_warn("net.%s.conf.%s.forwarding is 0: the kernel's FIB lookup refuses to route "
-			"for a device that does not forward, so every packet for an IPv%d "
-			"backend is dropped (drop_fib). Enable it: sysctl -w "
-			"net.%s.conf.%s.forwarding=1 (flowpin does not change it, see "
-			"docs/operator-lb.md)\n",
-			ip, dev, i ? 6 : 4, ip, dev);
-	}
-}
-
-/*
- * Loads @path and applies it as the next generation. The running config stays on error.
- * @dev: the LB's device, for the forwarding check.
- */
-static int apply_file(struct fp_lb *lb, const char *path, const char *why, const char *dev)
-{
-	struct fp_config *cfg = NULL;
-	__u32 generation = 0;
-	int err;
-
-	err = fp_config_load(path, &cfg, stderr);
-	if (err) {
-		log_line("%s: %s refused (%s); the running config stays\n", why, path,
-			 strerror(-err));
-		return err;
-	}
-	err = fp_lb_apply(lb, cfg, &generation);
-	if (err) {
-		log_line("%s: %s not applied (%s); the running config stays\n", why, path,
-			 strerror(-err));
-	} else {
-		log_line("%s: applied %s, generation %u (%zu VIPs, %zu backends)\n", why, path,
-			 generation, cfg->n_vips, count_backends(cfg));
-		check_forwarding(cfg, dev);
-		prime_neighbours(cfg);
-		fp_vip_routes_sync(cfg); /* logs its own errors; the program drops anyway */
-	}
-	fp_config_free(cfg);
-	return err;
-}
-
-/* The first address of each family on @dev (IPv6: not link-local), unless given. */
-static void default_sources(const char *dev, struct fp_lb_opts *opts)
-{
-	struct ifaddrs *ifa_list, *ifa;
-
-	if (getifaddrs(&ifa_list))
-		return;
-	for (ifa = ifa_list; ifa; ifa = ifa->ifa_next) {
-		if (!ifa->ifa_addr || strcmp(ifa->ifa_name, dev))
-			continue;
-		if (ifa->ifa_addr->sa_family == AF_INET && !opts->have_source_v4) {
-			const struct sockaddr_in *sin = (const void *)ifa->ifa_addr;
-
-			fp_addr_from_v4(opts->source_v4.a, sin->sin_addr.s_addr);
-			opts->have_source_v4 = true;
-		} else if (ifa->ifa_addr->sa_family == AF_INET6 && !opts->have_source_v6) {
-			const struct sockaddr_in6 *sin6 = (const void *)ifa->ifa_addr;
-
-			if (IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr))
-				continue;
-			memcpy(opts->source_v6.a, &sin6->sin6_addr, 16);
-			opts->have_source_v6 = true;
-		}
-	}
-	freeifaddrs(ifa_list);
-}
-
-/* Warns once about backends of a family the node has no outer source address for. */
-static void check_sources(const struct fp_config *cfg, const struct fp_lb_opts *opts,
-			  const char *dev)
-{
-	for (size_t v = 0; v < cfg->n_vips; v++) {
-		for (size_t b = 0; b < cfg->vips[v].n_backends; b++) {
-			const struct fp_backend_cfg *be = &cfg->vips[v].backends[b];
-			int v4 = fp_addr_v4(&be->addr);
-
-			if ((v4 && opts->have_source_v4) || (!v4 && opts->have_source_v6))
-				continue;
-			fp_warn("%s:%d: backend %u of VIP %s is IPv%d, but %s has no IPv%d address "
-				"and no --source was given: its packets will be dropped "
-				"(drop_no_source)\n",
-				cfg->path ? cfg->path : "config", be->line, be->id,
-				cfg->vips[v].name, v4 ? 4 : 6, dev, v4 ? 4 : 6);
-			return;
-		}
-	}
-}
-
-/* The loader's options from the command line, sources defaulted from @o->dev. */
-static void loader_opts(const struct lb_opts *o, const struct fp_config *cfg,
-			struct fp_lb_opts *opts)
-{
-	memset(opts, 0, sizeof(*opts));
-	opts->source_v4 = o->sources.v4;
-	opts->source_v6 = o->sources.v6;
-	opts->have_source_v4 = o->sources.have_v4;
-	opts->have_source_v6 = o->sources.have_v6;
-	opts->generic_xdp = o->xdp_generic;
-	default_sources(o->dev, opts);
-	check_sources(cfg, opts, o->dev);
-}
-
-/* Load, pin, attach; on failure nothing stays behind. */
-static int start(const struct lb_opts *o, const struct lb_paths *p, const struct fp_config *cfg,
-		 struct fp_lb **out)
-{
-	struct fp_lb_opts opts;
-	struct fp_lb *lb = NULL;
-	int ifindex = (int)if_nametoindex(o->dev);
-	int err, pinned = 0;
-
-	loader_opts(o, cfg, &opts);
-	err = fp_lb_open(cfg, &opts, &lb);
-	if (err) {
-		fp_err("%s: cannot load the XDP program: %s\n", o->dev, strerror(-err));
-		goto out;
-	}
-	err = fp_lb_pin(lb, p->pin_dir);
-	if (err) {
-		fp_err("%s: cannot pin the maps: %s\n", p->pin_dir, strerror(-err));
-		goto out;
-	}
-	pinned = 1;
-	err = fp_lb_attach(lb, ifindex, o->xdp_generic ? FP_XDP_GENERIC : FP_XDP_NATIVE);
-	if (err)
-		fp_err("%s: cannot attach the XDP program (%s mode): %s\n", o->dev,
-		       o->xdp_generic ? "generic" : "native", strerror(-err));
-out:
-	if (err) {
-		if (pinned)
-			fp_lb_unpin(p->pin_dir);
-		fp_lb_close(lb);
-		return err;
-	}
-	*out = lb;
-	return 0;
-}
-
-/* ID of the XDP program attached to @ifindex and its mode (0: none). */
-static __u32 attached_id(int ifindex, enum fp_xdp_mode *mode)
-{
-	struct bpf_xdp_query_opts q = { .sz = sizeof(q) };
-
-	if (ifindex <= 0 || bpf_xdp_query(ifindex, 0, &q))
-		return 0;
-	if (q.drv_prog_id) {
-		*mode = FP_XDP_NATIVE;
-		return q.drv_prog_id;
-	}
-	if (q.skb_prog_id) {
-		*mode = FP_XDP_GENERIC;
-		return q.skb_prog_id;
-	}
-	return 0;
-}
-
-/*
- * Detaches flowpin's program from @dev, only if the program attached there is the one
- * of @lb (never someone else's), then removes the pins.
- */
-static int stop(struct fp_lb *lb, const char *dev, const char *pin_dir)
-{
-	enum fp_xdp_mode mode = FP_XDP_NATIVE;
-	int ifindex = (int)if_nametoindex(dev);
-	__u32 id = attached_id(ifindex, &mode);
-	int err = 0;
-
-	if (id && fp_lb_runs_prog(lb, id)) {
-		err = fp_lb_detach(ifindex, mode);
-		if (err)
-			fp_err("%s: cannot detach: %s\n", dev, strerror(-err));
-	} else if (id) {
-		fp_warn("%s: the XDP program attached there (id %u) is not flowpin's: left alone\n",
-			dev, id);
-	}
-	if (!err) {
-		err = fp_lb_unpin(pin_dir);
-		if (err)
-			fp_err("%s: cannot remove the pins: %s\n", pin_dir, strerror(-err));
-	}
-	return err;
-}
-
-/* SIGUSR1: `lb reload --config` applied a file and recorded its path; adopt it. */
-static void adopt_config(const struct lb_paths *p, char *config_abs, size_t len, pid_t from)
-{
-	char adopted[PATH_MAX] = "";
-	struct fp_config *now = NULL;
-
-	read_record(p, adopted, sizeof(adopted));
-	if (adopted[0] && strcmp(adopted, config_abs)) {
-		log_line("SIGUSR1 from pid %d: `flowpin lb reload` applied %s; SIGHUP now "
-			 "re-reads it\n",
-			 (int)from, adopted);
-		snprintf(config_abs, len, "%s", adopted);
-	} else {
-		log_line("SIGUSR1 from pid %d: `flowpin lb reload` applied %s\n", (int)from,
-			 config_abs);
-	}
-	if (!fp_config_load(config_abs, &now, stderr))
-		prime_neighbours(now);
-	fp_config_free(now);
-}
-
-/*
- * Whether this process's mounts differ from its parent's: `ip netns exec` unshares the
- * mount namespace and then execs us, so the shell that ran it does not see our mounts.
- */
-static bool private_mounts(void)
-{
-	char parent_ns[64];
-	struct stat self, parent;
-
-	snprintf(parent_ns, sizeof(parent_ns), "/proc/%d/ns/mnt", (int)getppid());
-	if (stat("/proc/self/ns/mnt", &self) || stat(parent_ns, &parent))
-		return false;
-	return self.st_ino != parent.st_ino || self.st_dev != parent.st_dev;
-}
-
-static int count_session(const struct fp_flow_key *k, const struct fp_session *s, void *ctx)
-{
-	(void)k;
-	(void)s;
-	(*(size_t *)ctx)++;
-	return 0;
-}
-
-/* What `up` says when it cannot take over a running instance without losing state. */
-static void refuse_adopt(const struct lb_opts *o, const struct lb_paths *p, const char *why)
-{
-	fp_err("%s: a flowpin program runs there with its maps pinned under %s, and %s: "
-	       "refused, nothing changed; the running program keeps forwarding with its "
-	       "sessions. To start fresh (sessions and counters lost, flows without a session "
-	       "re-hashed): flowpin lb down --dev %s --pin-root %s --run-dir %s, then up\n",
-	       o->dev, p->pin_dir, why, o->dev, o->pin_root, o->run_dir);
-}
-
-/*
- * A previous `lb up` on this device died without `down` (SIGKILL, crash, OOM): its
- * program still forwards and its maps are pinned. Take them over without a gap: this
- * binary's program is loaded over the pinned maps (sessions, counters, tables and the
- * generation kept), swapped in with one atomic replace (XDP_FLAGS_REPLACE), pinned in
- * place of the old one. The caller then applies the config as a new generation.
- * Refused, nothing changed, when that cannot be done without losing state or a gap:
- * maps of another layout (FP_INFO_MAGIC), settings fixed at load that differ, more VIPs
- * than the maps hold, another XDP mode, someone else's program attached.
- */
-static int adopt(const struct lb_opts *o, const struct lb_paths *p, const struct fp_config *cfg,
-		 struct fp_lb **out)
-{
-	enum fp_xdp_mode want = o->xdp_generic ? FP_XDP_GENERIC : FP_XDP_NATIVE;
-	enum fp_xdp_mode mode = want;
-	int ifindex = (int)if_nametoindex(o->dev);
-	struct fp_lb *old = NULL, *lb = NULL;
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info), id, new_id = 0;
-	struct fp_lb_opts opts;
-	size_t sessions = 0;
-	int err, old_fd = -1;
-	char why[128];
-
-	err = fp_lb_open_pinned(p->pin_dir, &old);
-	if (err == -EPROTO) {
-		refuse_adopt(o, p,
-			     "its maps have another layout (another flowpin version): their "
-			     "state cannot be carried over");
-		goto out;
-	}
-	if (err) {
-		refuse_adopt(o, p, "its pins cannot be opened");
-		goto out;
-	}
-	if (fp_lb_check_config(old, cfg)) {
-		err = -EINVAL;
-		refuse_adopt(o, p, "--config needs a restart (above)");
-		goto out;
-	}
-	id = attached_id(ifindex, &mode);
-	if (id && !fp_lb_runs_prog(old, id)) {
-		err = -EBUSY;
-		snprintf(why, sizeof(why),
-			 "the XDP program attached to %s (id %u) is not flowpin's", o->dev, id);
-		refuse_adopt(o, p, why);
-		goto out;
-	}
-	if (id && mode != want) {
-		err = -EINVAL;
-		snprintf(why, sizeof(why),
-			 "it is attached in %s mode (--xdp-mode %s cannot be swapped in without "
-			 "a gap)",
-			 mode == FP_XDP_GENERIC ? "generic" : "native",
-			 want == FP_XDP_GENERIC ? "generic" : "native");
-		refuse_adopt(o, p, why);
-		goto out;
-	}
-	loader_opts(o, cfg, &opts);
-	err = fp_lb_open_over(old, cfg, &opts, &lb);
-	if (err) {
-		refuse_adopt(o, p, "this program cannot be loaded over its maps");
-		goto out;
-	}
-	if (id) {
-		old_fd = bpf_prog_get_fd_by_id(id);
-		err = old_fd < 0 ? -errno : fp_lb_replace(lb, ifindex, mode, old_fd);
-	} else {
-		err = fp_lb_attach(lb, ifindex, want);
-	}
-	if (err) {
-		refuse_adopt(o, p, "the new program could not be swapped in");
-		goto out;
-	}
-	err = fp_lb_take_over(lb, &opts, p->pin_dir);
-	if (err) {
-		/* Back to the program the pins name, so `down` can still detach it. */
-		if (old_fd >= 0 && !fp_lb_replace(old, ifindex, mode, fp_lb_prog_fd(lb)))
-			refuse_adopt(o, p, "the new program could not be pinned (swapped back)");
-		else
-			fp_err("%s: the new program runs but is not pinned: `flowpin lb down` "
-			       "cannot detach it; use ip link set dev %s xdp off\n",
-			       o->dev, o->dev);
-		goto out;
-	}
-	if (!bpf_obj_get_info_by_fd(fp_lb_prog_fd(lb), &info, &len))
-		new_id = info.id;
-	fp_lb_for_each_session(lb, count_session, &sessions);
-	if (id)
-		log_line("took over the running instance on %s: program %u replaced in place by "
-			 "%u (never detached), maps kept (%zu session entries)\n",
-			 o->dev, id, new_id, sessions);
-	else
-		log_line("took over the pinned maps on %s (%zu session entries); no program was "
-			 "attached: attached %u\n",
-			 o->dev, sessions, new_id);
-out:
-	if (old_fd >= 0)
-		close(old_fd);
-	fp_lb_close(old);
-	if (err) {
-		fp_lb_close(lb);
-		return err;
-	}
-	*out = lb;
-	return 0;
-}
-
-static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
+static int lb_up(const struct lb_opts *o, const struct fp_lbnode *p)
 {
 	char config_abs[PATH_MAX], pid_text[32], prog_pin[PATH_MAX + 8];
 	struct fp_config *cfg = NULL;
@@ -688,7 +153,7 @@ static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
 	}
 	if (fp_config_load(config_abs, &cfg, stderr))
 		return 1;
-	pid = read_pid(p->pid_file);
+	pid = fp_lbnode_read_pid(p->pid_file);
 	if (pid > 0) {
 		fp_err("%s: flowpin lb already runs on %s (pid %d)\n", p->pid_file, o->dev, pid);
 		goto out;
@@ -701,7 +166,7 @@ static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
 	/* `ip netns exec` remounts /sys: the lab passes a pin root of its own. */
 	if (fp_bpffs_ensure(o->pin_root, &mounted))
 		goto out;
-	if (mounted && private_mounts())
+	if (mounted && fp_lbnode_private_mounts())
 		fp_warn("mounted a bpffs for %s in a private mount namespace (ip netns exec?): "
 			"other flowpin commands will not see the pins; mount bpffs there "
 			"beforehand\n",
@@ -717,38 +182,39 @@ static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
 	/* Pins and no daemon: the previous one died; its program may still forward. */
 	snprintf(prog_pin, sizeof(prog_pin), "%s/prog", p->pin_dir);
 	adopted = !access(prog_pin, F_OK);
-	if (adopted ? adopt(o, p, cfg, &lb) : start(o, p, cfg, &lb))
+	if (adopted ? fp_lbnode_take_over(p, cfg, &lb) : fp_lbnode_start(p, cfg, &lb))
 		goto out;
 	/* Apply (adopted: the config as a new generation) and record under one lock, so
 	 * the record names the file that runs even with a `lb reload` at the same time. */
 	snprintf(pid_text, sizeof(pid_text), "%d\n", (int)getpid());
 	fp_lb_lock(lb);
-	err = adopted ? apply_file(lb, config_abs, "up", o->dev) : 0;
+	err = adopted ? fp_lbnode_apply_file(lb, config_abs, "up", o->dev) : 0;
 	if (err) {
 		fp_lb_unlock(lb);
 		fp_err("%s: the running program keeps its previous generation\n", o->dev);
 		goto out;
 	}
-	err = write_file(p->pid_file, pid_text);
+	err = fp_lbnode_write_file(p->pid_file, pid_text);
 	if (!err)
-		err = write_file(p->config_file, config_abs);
+		err = fp_lbnode_write_file(p->config_file, config_abs);
 	fp_lb_unlock(lb);
 	files_written = 1;
 	if (err) {
 		fp_err("%s: %s\n", p->pid_file, strerror(-err));
 		if (!adopted)
-			stop(lb, o->dev, p->pin_dir);
+			fp_lbnode_stop(lb, o->dev, p->pin_dir);
 		goto out;
 	}
 	if (!adopted) {
-		check_forwarding(cfg, o->dev);
-		prime_neighbours(cfg);
+		fp_lbnode_check_forwarding(cfg, o->dev);
+		fp_lbnode_prime_neighbours(cfg);
 	}
 	/* Kept over a restart or crash: the kernel refuses VIP traffic while detached. */
 	fp_vip_routes_sync(cfg);
-	log_line("up on %s (%s XDP), pinned under %s, config %s: %zu VIPs, %zu backends, pid %d\n",
-		 o->dev, o->xdp_generic ? "generic" : "native", p->pin_dir, config_abs, cfg->n_vips,
-		 count_backends(cfg), (int)getpid());
+	fp_log_event(
+		"up on %s (%s XDP), pinned under %s, config %s: %zu VIPs, %zu backends, pid %d\n",
+		o->dev, o->xdp_generic ? "generic" : "native", p->pin_dir, config_abs, cfg->n_vips,
+		fp_config_count_backends(cfg), (int)getpid());
 
 	for (;;) {
 		siginfo_t si;
@@ -758,29 +224,31 @@ static int lb_up(const struct lb_opts *o, const struct lb_paths *p)
 			if (errno == EINTR)
 				continue;
 			fp_err("sigwaitinfo: %s\n", strerror(errno));
-			stop(lb, o->dev, p->pin_dir);
+			fp_lbnode_stop(lb, o->dev, p->pin_dir);
 			goto out;
 		}
 		if (sig == SIGHUP) {
 			/* The recorded file, read under the lock: a `lb reload --config` that
 			 * ran since is what SIGHUP re-reads, whether or not its SIGUSR1 came. */
 			fp_lb_lock(lb);
-			read_record(p, config_abs, sizeof(config_abs));
-			log_line("SIGHUP from pid %d: re-reading %s\n", (int)si.si_pid, config_abs);
-			apply_file(lb, config_abs, "reload", o->dev);
+			fp_lbnode_read_record(p, config_abs, sizeof(config_abs));
+			fp_log_event("SIGHUP from pid %d: re-reading %s\n", (int)si.si_pid,
+				     config_abs);
+			fp_lbnode_apply_file(lb, config_abs, "reload", o->dev);
 			fp_lb_unlock(lb);
 		} else if (sig == SIGUSR1) {
-			adopt_config(p, config_abs, sizeof(config_abs), si.si_pid);
+			fp_lbnode_adopt_config(p, config_abs, sizeof(config_abs), si.si_pid);
 		} else {
-			log_line("%s from pid %d: detaching from %s\n", strsignal(sig),
-				 (int)si.si_pid, o->dev);
+			fp_log_event("%s from pid %d: detaching from %s\n", strsignal(sig),
+				     (int)si.si_pid, o->dev);
 			break;
 		}
 	}
-	if (stop(lb, o->dev, p->pin_dir))
+	if (fp_lbnode_stop(lb, o->dev, p->pin_dir))
 		goto out;
 	fp_vip_routes_remove();
-	log_line("down: detached from %s, pins removed, VIP blackhole routes removed\n", o->dev);
+	fp_log_event("down: detached from %s, pins removed, VIP blackhole routes removed\n",
+		     o->dev);
 	rc = 0;
 out:
 	fp_lb_close(lb);
@@ -795,7 +263,7 @@ out:
 /* ---------------------------------------------------------------------------------- */
 /* reload, down                                                                        */
 
-static int open_pinned(const struct lb_paths *p, struct fp_lb **lb)
+static int open_pinned(const struct fp_lbnode *p, struct fp_lb **lb)
 {
 	/* fp_lb_open_pinned() names the missing pin; add where we looked. */
 	int err = fp_lb_open_pinned(p->pin_dir, lb);
@@ -805,11 +273,11 @@ static int open_pinned(const struct lb_paths *p, struct fp_lb **lb)
 	return err;
 }
 
-static int lb_reload(const struct lb_opts *o, const struct lb_paths *p)
+static int lb_reload(const struct lb_opts *o, const struct fp_lbnode *p)
 {
 	char config_abs[PATH_MAX];
 	struct fp_lb *lb = NULL;
-	int pid = read_pid(p->pid_file), rc = 1;
+	int pid = fp_lbnode_read_pid(p->pid_file), rc = 1;
 
 	if (!o->config) {
 		if (pid <= 0) {
@@ -837,13 +305,13 @@ static int lb_reload(const struct lb_opts *o, const struct lb_paths *p)
 	 */
 	if (fp_lb_lock(lb))
 		goto out;
-	if (apply_file(lb, config_abs, "flowpin lb reload", o->dev)) {
+	if (fp_lbnode_apply_file(lb, config_abs, "flowpin lb reload", o->dev)) {
 		fp_lb_unlock(lb);
 		goto out;
 	}
-	pid = read_pid(p->pid_file);
+	pid = fp_lbnode_read_pid(p->pid_file);
 	if (pid > 0) {
-		int err = write_file(p->config_file, config_abs);
+		int err = fp_lbnode_write_file(p->config_file, config_abs);
 
 		if (err || kill(pid, SIGUSR1))
 			fp_warn("applied, but the daemon (pid %d) was not told (%s): its next "
@@ -857,10 +325,10 @@ out:
 	return rc;
 }
 
-static int lb_down(const struct lb_opts *o, const struct lb_paths *p)
+static int lb_down(const struct lb_opts *o, const struct fp_lbnode *p)
 {
 	struct fp_lb *lb = NULL;
-	int pid = read_pid(p->pid_file);
+	int pid = fp_lbnode_read_pid(p->pid_file);
 	int err;
 
 	if (pid > 0) {
@@ -868,9 +336,9 @@ static int lb_down(const struct lb_opts *o, const struct lb_paths *p)
 			fp_err("pid %d: %s\n", pid, strerror(errno));
 			return 1;
 		}
-		for (int i = 0; i < 100 && read_pid(p->pid_file) > 0; i++)
+		for (int i = 0; i < 100 && fp_lbnode_read_pid(p->pid_file) > 0; i++)
 			usleep(100000);
-		if (read_pid(p->pid_file) > 0) {
+		if (fp_lbnode_read_pid(p->pid_file) > 0) {
 			fp_err("pid %d did not exit within 10 s of SIGTERM\n", pid);
 			return 1;
 		}
@@ -885,7 +353,7 @@ static int lb_down(const struct lb_opts *o, const struct lb_paths *p)
 		return 1;
 	}
 	if (!err)
-		err = stop(lb, o->dev, p->pin_dir);
+		err = fp_lbnode_stop(lb, o->dev, p->pin_dir);
 	fp_lb_close(lb);
 	if (err) {
 		fp_err("%s: %s\n", p->pin_dir, strerror(-err));
@@ -1029,7 +497,7 @@ static void print_stats(const struct fp_stats_snapshot *now, const struct fp_sta
 	fflush(stdout);
 }
 
-static int lb_stats(const struct lb_opts *o, const struct lb_paths *p)
+static int lb_stats(const struct lb_opts *o, const struct fp_lbnode *p)
 {
 	struct fp_stats_snapshot a = {}, b = {};
 	struct fp_stats_snapshot *now = &a, *prev = &b;
@@ -1158,7 +626,7 @@ static int parse_vip_filter(const char *s, struct flows_filter *f)
 	return 0;
 }
 
-static int lb_flows(const struct lb_opts *o, const struct lb_paths *p)
+static int lb_flows(const struct lb_opts *o, const struct fp_lbnode *p)
 {
 	struct flows_filter f = { .vip_port = -1, .backend = o->backend };
 	struct fp_lb *lb = NULL;
@@ -1228,7 +696,7 @@ int cmd_lb(int argc, char **argv)
 			     .run_dir = DEFAULT_RUN_DIR,
 			     .backend = -1 };
 	const struct subcommand *sub = NULL;
-	struct lb_paths paths;
+	struct fp_lbnode paths;
 	char cmd[16];
 	int opt, index;
 
@@ -1335,14 +803,14 @@ int cmd_lb(int argc, char **argv)
 		fp_err("--dev %s: no such interface\n", o.dev);
 		return 1;
 	}
-	if (snprintf(paths.pin_dir, sizeof(paths.pin_dir), "%s/%s", o.pin_root, o.dev) >=
-		    (int)sizeof(paths.pin_dir) ||
-	    snprintf(paths.pid_file, sizeof(paths.pid_file), "%s/%s.pid", o.run_dir, o.dev) >=
-		    (int)sizeof(paths.pid_file) ||
-	    snprintf(paths.config_file, sizeof(paths.config_file), "%s/%s.config", o.run_dir,
-		     o.dev) >= (int)sizeof(paths.config_file)) {
+	if (fp_lbnode_init(&paths, o.dev, o.pin_root, o.run_dir)) {
 		fprintf(stderr, "flowpin lb %s: --pin-root/--run-dir too long\n", sub->name);
 		return 2;
 	}
+	paths.xdp_generic = o.xdp_generic;
+	paths.sources.v4 = o.sources.v4;
+	paths.sources.v6 = o.sources.v6;
+	paths.sources.have_v4 = o.sources.have_v4;
+	paths.sources.have_v6 = o.sources.have_v6;
 	return sub->run(&o, &paths);
 }

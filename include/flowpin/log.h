@@ -8,6 +8,11 @@ enum fp_log_level { FP_LOG_ERROR = 0, FP_LOG_WARN, FP_LOG_INFO, FP_LOG_DEBUG };
 extern int fp_log_verbosity; /* messages above this level are dropped; default INFO */
 
 void fp_log(enum fp_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * A daemon's event ("applied ...", "took over ...", signals): one line on stdout, stamped
+ * with UTC time to the second (2026-11-26T03:39:00Z), flushed at once.
+ */
+void fp_log_event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Installs fp_log as libbpf's print callback (libbpf debug output only at DEBUG). */
 void fp_log_route_libbpf(void);
 

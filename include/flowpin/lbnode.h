@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An LB node's lifecycle around the loader (flowpin/lb.h): where its files and pins
+ * are, starting (load, pin, attach), taking over the program and maps of a daemon that
+ * died, applying a config file (then the forwarding check and neighbour priming),
+ * stopping (detach our own program only, unpin). `flowpin lb` is options, signals and
+ * printing around these. Userspace only.
+ *
+ * Files: <run-dir>/<dev>.pid (the daemon), <run-dir>/<dev>.config (the config path the
+ * daemon re-reads on SIGHUP; `lb reload --config` rewrites it; read and written only
+ * under the apply lock, so it names the file of the last apply).
+ *
+ * Functions return 0 or a negative errno and say why through fp_log; events of the
+ * daemon (applied, took over) are fp_log_event() lines.
+ */
+#ifndef FLOWPIN_LBNODE_H
+#define FLOWPIN_LBNODE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <flowpin/addr.h>
+#include <flowpin/config.h>
+#include <flowpin/lb.h>
+
+struct fp_lbnode {
+	const char *dev;
+	const char *pin_root;
+	const char *run_dir;
+	bool xdp_generic;
+	struct {
+		struct fp_addr v4, v6;
+		bool have_v4, have_v6;
+	} sources;		 /* outer source addresses asked for; the rest from the device's */
+	char pin_dir[PATH_MAX];	 /* <pin-root>/<dev> */
+	char pid_file[PATH_MAX]; /* <run-dir>/<dev>.pid */
+	char config_file[PATH_MAX]; /* <run-dir>/<dev>.config */
+};
+
+/* Fills @n's paths from @dev, @pin_root and @run_dir. Returns 0 or -ENAMETOOLONG. */
+int fp_lbnode_init(struct fp_lbnode *n, const char *dev, const char *pin_root, const char *run_dir);
+
+/* The pid a pid file names, if that process lives; else 0. */
+int fp_lbnode_read_pid(const char *path);
+/* Writes @path aside under a unique name and renames it in place. */
+int fp_lbnode_write_file(const char *path, const char *text);
+/* The config path recorded in n->config_file into @path (unchanged without a record). */
+void fp_lbnode_read_record(const struct fp_lbnode *n, char *path, size_t len);
+
+/* One empty datagram per (VIP, backend not down) pair: the kernel resolves next hops. */
+void fp_lbnode_prime_neighbours(const struct fp_config *cfg);
+/* Warns for each backend family whose forwarding is off on @dev (drop_fib). */
+void fp_lbnode_check_forwarding(const struct fp_config *cfg, const char *dev);
+/* Backends of every VIP of @cfg, for log lines. */
+size_t fp_config_count_backends(const struct fp_config *cfg);
+
+/* Loads @path and applies it as the next generation; the running config stays on error. */
+int fp_lbnode_apply_file(struct fp_lb *lb, const char *path, const char *why, const char *dev);
+/* Load, pin, attach; on failure nothing stays behind. */
+int fp_lbnode_start(const struct fp_lbnode *n, const struct fp_config *cfg, struct fp_lb **out);
+/* Takes over the pinned program and maps of a daemon that died, or refuses (nothing changed). */
+int fp_lbnode_take_over(const struct fp_lbnode *n, const struct fp_config *cfg, struct fp_lb **out);
+/* Detaches @lb's program from @dev (never someone else's), then removes the pins. */
+int fp_lbnode_stop(struct fp_lb *lb, const char *dev, const char *pin_dir);
+/* SIGUSR1: `lb reload --config` applied a recorded file; follow it in @config_abs. */
+void fp_lbnode_adopt_config(const struct fp_lbnode *n, char *config_abs, size_t len, pid_t from);
+/* Whether this process's mounts differ from its parent's (`ip netns exec`). */
+bool fp_lbnode_private_mounts(void);
+
+#endif

@@ -1,0 +1,540 @@
+// SPDX-License-Identifier: MIT
+/* An LB node's lifecycle: files, start, take-over, apply, stop. See flowpin/lbnode.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <flowpin/lbnode.h>
+#include <flowpin/log.h>
+#include <flowpin/viproute.h>
+
+int fp_lbnode_init(struct fp_lbnode *n, const char *dev, const char *pin_root, const char *run_dir)
+{
+	n->dev = dev;
+	n->pin_root = pin_root;
+	n->run_dir = run_dir;
+	if (snprintf(n->pin_dir, sizeof(n->pin_dir), "%s/%s", pin_root, dev) >=
+		    (int)sizeof(n->pin_dir) ||
+	    snprintf(n->pid_file, sizeof(n->pid_file), "%s/%s.pid", run_dir, dev) >=
+		    (int)sizeof(n->pid_file) ||
+	    snprintf(n->config_file, sizeof(n->config_file), "%s/%s.config", run_dir, dev) >=
+		    (int)sizeof(n->config_file))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* ---- files: pid file, config record ---- */
+
+/* The daemon's pid if the pid file names a live process, else 0. */
+int fp_lbnode_read_pid(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long pid;
+	int n;
+
+	if (!f)
+		return 0;
+	n = fscanf(f, "%ld", &pid);
+	fclose(f);
+	if (n != 1 || pid <= 0 || pid > INT_MAX)
+		return 0;
+	if (kill((pid_t)pid, 0) && errno == ESRCH)
+		return 0;
+	return (int)pid;
+}
+
+/*
+ * Written aside and renamed: a reader never sees half a file. The aside name is unique
+ * (mkstemp): two writers never write into the same temporary file.
+ */
+int fp_lbnode_write_file(const char *path, const char *text)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+	int fd, err = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		err = -errno;
+		close(fd);
+		unlink(tmp);
+		return err;
+	}
+	if (fchmod(fd, 0644) || fputs(text, f) < 0)
+		err = -EIO;
+	if (fclose(f) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+/*
+ * The config the node runs, as recorded in <run-dir>/<dev>.config, into @path (left as
+ * it is when there is no record). Read and written only under the apply lock, so the
+ * record always names the file of the last apply.
+ */
+void fp_lbnode_read_record(const struct fp_lbnode *n, char *path, size_t len)
+{
+	char recorded[PATH_MAX] = "";
+	FILE *f = fopen(n->config_file, "r");
+
+	if (!f)
+		return;
+	if (fgets(recorded, sizeof(recorded), f))
+		recorded[strcspn(recorded, "\n")] = 0;
+	fclose(f);
+	if (recorded[0])
+		snprintf(path, len, "%s", recorded);
+}
+
+/* ---- starting, applying, stopping, taking over ---- */
+
+/*
+ * The XDP program takes next-hop MACs from the kernel's neighbour table and cannot
+ * resolve one itself (an unresolved next hop is dropped and counted, drop_no_neigh).
+ * One empty UDP datagram to each backend's encapsulation port makes the kernel resolve
+ * (ARP/ND) the next hop towards it. Backends' agents drop it and count it as `probe`:
+ * one per (VIP, backend) pair per config apply (`lb reload` applies twice: the command,
+ * then the daemon on SIGUSR1).
+ */
+void fp_lbnode_prime_neighbours(const struct fp_config *cfg)
+{
+	int s4 = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int s6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	for (size_t v = 0; v < cfg->n_vips; v++) {
+		for (size_t b = 0; b < cfg->vips[v].n_backends; b++) {
+			const struct fp_backend_cfg *be = &cfg->vips[v].backends[b];
+			char addr[INET6_ADDRSTRLEN];
+			ssize_t n;
+
+			if (be->state == FP_BACKEND_DOWN)
+				continue;
+			if (fp_addr_v4(&be->addr)) {
+				struct sockaddr_in sa = { .sin_family = AF_INET,
+							  .sin_port = htons(cfg->encap_port) };
+
+				memcpy(&sa.sin_addr, be->addr.a + 12, 4);
+				n = sendto(s4, "", 0, MSG_DONTWAIT, (struct sockaddr *)&sa,
+					   sizeof(sa));
+			} else {
+				struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
+							   .sin6_port = htons(cfg->encap_port) };
+
+				memcpy(&sa.sin6_addr, be->addr.a, 16);
+				n = sendto(s6, "", 0, MSG_DONTWAIT, (struct sockaddr *)&sa,
+					   sizeof(sa));
+			}
+			if (n < 0)
+				fp_warn("backend %u (%s) of VIP %s: neighbour probe not sent: %s\n",
+					be->id, fp_addr_str(&be->addr, addr, sizeof(addr)),
+					cfg->vips[v].name, strerror(errno));
+		}
+	}
+	if (s4 >= 0)
+		close(s4);
+	if (s6 >= 0)
+		close(s6);
+}
+
+size_t fp_config_count_backends(const struct fp_config *cfg)
+{
+	size_t n = 0;
+
+	for (size_t v = 0; v < cfg->n_vips; v++)
+		n += cfg->vips[v].n_backends;
+	return n;
+}
+
+/*
+ * bpf_fib_lookup() answers BPF_FIB_LKUP_RET_FWD_DISABLED (drop_fib for every packet)
+ * unless the ingress device forwards the backend's family: warn about each family that
+ * has backends in @cfg and forwarding off on @dev. Warned, not set: turning a node into
+ * a router is the operator's decision (docs/operator-lb.md, docs/security.md).
+ */
+void fp_lbnode_check_forwarding(const struct fp_config *cfg, const char *dev)
+{
+	bool family[2] = { false, false }; /* IPv4, IPv6 backends */
+
+	for (size_t v = 0; v < cfg->n_vips; v++)
+		for (size_t b = 0; b < cfg->vips[v].n_backends; b++)
+			family[fp_addr_v4(&cfg->vips[v].backends[b].addr) ? 0 : 1] = true;
+	for (int i = 0; i < 2; i++) {
+		const char *ip = i ? "ipv6" : "ipv4";
+		char path[128], value[16] = "";
+		FILE *f;
+
+		if (!family[i])
+			continue;
+		snprintf(path, sizeof(path), "/proc/sys/net/%s/conf/%s/forwarding", ip, dev);
+		f = fopen(path, "r");
+		if (!f)
+			continue; /* no such family on this kernel or device: nothing to check */
+		if (!fgets(value, sizeof(value), f))
+			value[0] = 0;
+		fclose(f);
+		if (value[0] != '0')
+			continue;
+		fp_warn("net.%s.conf.%s.forwarding is 0: the kernel's FIB lookup refuses to route "
+			"for a device that does not forward, so every packet for an IPv%d "
+			"backend is dropped (drop_fib). Enable it: sysctl -w "
+			"net.%s.conf.%s.forwarding=1 (flowpin does not change it, see "
+			"docs/operator-lb.md)\n",
+			ip, dev, i ? 6 : 4, ip, dev);
+	}
+}
+
+/*
+ * Loads @path and applies it as the next generation. The running config stays on error.
+ * @dev: the LB's device, for the forwarding check.
+ */
+int fp_lbnode_apply_file(struct fp_lb *lb, const char *path, const char *why, const char *dev)
+{
+	struct fp_config *cfg = NULL;
+	__u32 generation = 0;
+	int err;
+
+	err = fp_config_load(path, &cfg, stderr);
+	if (err) {
+		fp_log_event("%s: %s refused (%s); the running config stays\n", why, path,
+			     strerror(-err));
+		return err;
+	}
+	err = fp_lb_apply(lb, cfg, &generation);
+	if (err) {
+		fp_log_event("%s: %s not applied (%s); the running config stays\n", why, path,
+			     strerror(-err));
+	} else {
+		fp_log_event("%s: applied %s, generation %u (%zu VIPs, %zu backends)\n", why, path,
+			     generation, cfg->n_vips, fp_config_count_backends(cfg));
+		fp_lbnode_check_forwarding(cfg, dev);
+		fp_lbnode_prime_neighbours(cfg);
+		fp_vip_routes_sync(cfg); /* logs its own errors; the program drops anyway */
+	}
+	fp_config_free(cfg);
+	return err;
+}
+
+/* The first address of each family on @dev (IPv6: not link-local), unless given. */
+static void default_sources(const char *dev, struct fp_lb_opts *opts)
+{
+	struct ifaddrs *ifa_list, *ifa;
+
+	if (getifaddrs(&ifa_list))
+		return;
+	for (ifa = ifa_list; ifa; ifa = ifa->ifa_next) {
+		if (!ifa->ifa_addr || strcmp(ifa->ifa_name, dev))
+			continue;
+		if (ifa->ifa_addr->sa_family == AF_INET && !opts->have_source_v4) {
+			const struct sockaddr_in *sin = (const void *)ifa->ifa_addr;
+
+			fp_addr_from_v4(opts->source_v4.a, sin->sin_addr.s_addr);
+			opts->have_source_v4 = true;
+		} else if (ifa->ifa_addr->sa_family == AF_INET6 && !opts->have_source_v6) {
+			const struct sockaddr_in6 *sin6 = (const void *)ifa->ifa_addr;
+
+			if (IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr))
+				continue;
+			memcpy(opts->source_v6.a, &sin6->sin6_addr, 16);
+			opts->have_source_v6 = true;
+		}
+	}
+	freeifaddrs(ifa_list);
+}
+
+/* Warns once about backends of a family the node has no outer source address for. */
+static void check_sources(const struct fp_config *cfg, const struct fp_lb_opts *opts,
+			  const char *dev)
+{
+	for (size_t v = 0; v < cfg->n_vips; v++) {
+		for (size_t b = 0; b < cfg->vips[v].n_backends; b++) {
+			const struct fp_backend_cfg *be = &cfg->vips[v].backends[b];
+			int v4 = fp_addr_v4(&be->addr);
+
+			if ((v4 && opts->have_source_v4) || (!v4 && opts->have_source_v6))
+				continue;
+			fp_warn("%s:%d: backend %u of VIP %s is IPv%d, but %s has no IPv%d address "
+				"and no --source was given: its packets will be dropped "
+				"(drop_no_source)\n",
+				cfg->path ? cfg->path : "config", be->line, be->id,
+				cfg->vips[v].name, v4 ? 4 : 6, dev, v4 ? 4 : 6);
+			return;
+		}
+	}
+}
+
+/* The loader's options from the command line, sources defaulted from @n->dev. */
+static void loader_opts(const struct fp_lbnode *n, const struct fp_config *cfg,
+			struct fp_lb_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->source_v4 = n->sources.v4;
+	opts->source_v6 = n->sources.v6;
+	opts->have_source_v4 = n->sources.have_v4;
+	opts->have_source_v6 = n->sources.have_v6;
+	opts->generic_xdp = n->xdp_generic;
+	default_sources(n->dev, opts);
+	check_sources(cfg, opts, n->dev);
+}
+
+/* Load, pin, attach; on failure nothing stays behind. */
+int fp_lbnode_start(const struct fp_lbnode *n, const struct fp_config *cfg, struct fp_lb **out)
+{
+	struct fp_lb_opts opts;
+	struct fp_lb *lb = NULL;
+	int ifindex = (int)if_nametoindex(n->dev);
+	int err, pinned = 0;
+
+	loader_opts(n, cfg, &opts);
+	err = fp_lb_open(cfg, &opts, &lb);
+	if (err) {
+		fp_err("%s: cannot load the XDP program: %s\n", n->dev, strerror(-err));
+		goto out;
+	}
+	err = fp_lb_pin(lb, n->pin_dir);
+	if (err) {
+		fp_err("%s: cannot pin the maps: %s\n", n->pin_dir, strerror(-err));
+		goto out;
+	}
+	pinned = 1;
+	err = fp_lb_attach(lb, ifindex, n->xdp_generic ? FP_XDP_GENERIC : FP_XDP_NATIVE);
+	if (err)
+		fp_err("%s: cannot attach the XDP program (%s mode): %s\n", n->dev,
+		       n->xdp_generic ? "generic" : "native", strerror(-err));
+out:
+	if (err) {
+		if (pinned)
+			fp_lb_unpin(n->pin_dir);
+		fp_lb_close(lb);
+		return err;
+	}
+	*out = lb;
+	return 0;
+}
+
+/* ID of the XDP program attached to @ifindex and its mode (0: none). */
+static __u32 attached_id(int ifindex, enum fp_xdp_mode *mode)
+{
+	struct bpf_xdp_query_opts q = { .sz = sizeof(q) };
+
+	if (ifindex <= 0 || bpf_xdp_query(ifindex, 0, &q))
+		return 0;
+	if (q.drv_prog_id) {
+		*mode = FP_XDP_NATIVE;
+		return q.drv_prog_id;
+	}
+	if (q.skb_prog_id) {
+		*mode = FP_XDP_GENERIC;
+		return q.skb_prog_id;
+	}
+	return 0;
+}
+
+/*
+ * Detaches flowpin's program from @dev, only if the program attached there is the one
+ * of @lb (never someone else's), then removes the pins.
+ */
+int fp_lbnode_stop(struct fp_lb *lb, const char *dev, const char *pin_dir)
+{
+	enum fp_xdp_mode mode = FP_XDP_NATIVE;
+	int ifindex = (int)if_nametoindex(dev);
+	__u32 id = attached_id(ifindex, &mode);
+	int err = 0;
+
+	if (id && fp_lb_runs_prog(lb, id)) {
+		err = fp_lb_detach(ifindex, mode);
+		if (err)
+			fp_err("%s: cannot detach: %s\n", dev, strerror(-err));
+	} else if (id) {
+		fp_warn("%s: the XDP program attached there (id %u) is not flowpin's: left alone\n",
+			dev, id);
+	}
+	if (!err) {
+		err = fp_lb_unpin(pin_dir);
+		if (err)
+			fp_err("%s: cannot remove the pins: %s\n", pin_dir, strerror(-err));
+	}
+	return err;
+}
+
+/* SIGUSR1: `lb reload --config` applied a file and recorded its path; adopt it. */
+void fp_lbnode_adopt_config(const struct fp_lbnode *n, char *config_abs, size_t len, pid_t from)
+{
+	char adopted[PATH_MAX] = "";
+	struct fp_config *now = NULL;
+
+	fp_lbnode_read_record(n, adopted, sizeof(adopted));
+	if (adopted[0] && strcmp(adopted, config_abs)) {
+		fp_log_event("SIGUSR1 from pid %d: `flowpin lb reload` applied %s; SIGHUP now "
+			     "re-reads it\n",
+			     (int)from, adopted);
+		snprintf(config_abs, len, "%s", adopted);
+	} else {
+		fp_log_event("SIGUSR1 from pid %d: `flowpin lb reload` applied %s\n", (int)from,
+			     config_abs);
+	}
+	if (!fp_config_load(config_abs, &now, stderr))
+		fp_lbnode_prime_neighbours(now);
+	fp_config_free(now);
+}
+
+/*
+ * Whether this process's mounts differ from its parent's: `ip netns exec` unshares the
+ * mount namespace and then execs us, so the shell that ran it does not see our mounts.
+ */
+bool fp_lbnode_private_mounts(void)
+{
+	char parent_ns[64];
+	struct stat self, parent;
+
+	snprintf(parent_ns, sizeof(parent_ns), "/proc/%d/ns/mnt", (int)getppid());
+	if (stat("/proc/self/ns/mnt", &self) || stat(parent_ns, &parent))
+		return false;
+	return self.st_ino != parent.st_ino || self.st_dev != parent.st_dev;
+}
+
+static int count_session(const struct fp_flow_key *k, const struct fp_session *s, void *ctx)
+{
+	(void)k;
+	(void)s;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+/* What `up` says when it cannot take over a running instance without losing state. */
+static void refuse_adopt(const struct fp_lbnode *n, const char *why)
+{
+	fp_err("%s: a flowpin program runs there with its maps pinned under %s, and %s: "
+	       "refused, nothing changed; the running program keeps forwarding with its "
+	       "sessions. To start fresh (sessions and counters lost, flows without a session "
+	       "re-hashed): flowpin lb down --dev %s --pin-root %s --run-dir %s, then up\n",
+	       n->dev, n->pin_dir, why, n->dev, n->pin_root, n->run_dir);
+}
+
+/*
+ * A previous `lb up` on this device died without `down` (SIGKILL, crash, OOM): its
+ * program still forwards and its maps are pinned. Take them over without a gap: this
+ * binary's program is loaded over the pinned maps (sessions, counters, tables and the
+ * generation kept), swapped in with one atomic replace (XDP_FLAGS_REPLACE), pinned in
+ * place of the old one. The caller then applies the config as a new generation.
+ * Refused, nothing changed, when that cannot be done without losing state or a gap:
+ * maps of another layout (FP_INFO_MAGIC), settings fixed at load that differ, more VIPs
+ * than the maps hold, another XDP mode, someone else's program attached.
+ */
+int fp_lbnode_take_over(const struct fp_lbnode *n, const struct fp_config *cfg, struct fp_lb **out)
+{
+	enum fp_xdp_mode want = n->xdp_generic ? FP_XDP_GENERIC : FP_XDP_NATIVE;
+	enum fp_xdp_mode mode = want;
+	int ifindex = (int)if_nametoindex(n->dev);
+	struct fp_lb *old = NULL, *lb = NULL;
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), id, new_id = 0;
+	struct fp_lb_opts opts;
+	size_t sessions = 0;
+	int err, old_fd = -1;
+	char why[128];
+
+	err = fp_lb_open_pinned(n->pin_dir, &old);
+	if (err == -EPROTO) {
+		refuse_adopt(n, "its maps have another layout (another flowpin version): their "
+				"state cannot be carried over");
+		goto out;
+	}
+	if (err) {
+		refuse_adopt(n, "its pins cannot be opened");
+		goto out;
+	}
+	if (fp_lb_check_config(old, cfg)) {
+		err = -EINVAL;
+		refuse_adopt(n, "--config needs a restart (above)");
+		goto out;
+	}
+	id = attached_id(ifindex, &mode);
+	if (id && !fp_lb_runs_prog(old, id)) {
+		err = -EBUSY;
+		snprintf(why, sizeof(why),
+			 "the XDP program attached to %s (id %u) is not flowpin's", n->dev, id);
+		refuse_adopt(n, why);
+		goto out;
+	}
+	if (id && mode != want) {
+		err = -EINVAL;
+		snprintf(why, sizeof(why),
+			 "it is attached in %s mode (--xdp-mode %s cannot be swapped in without "
+			 "a gap)",
+			 mode == FP_XDP_GENERIC ? "generic" : "native",
+			 want == FP_XDP_GENERIC ? "generic" : "native");
+		refuse_adopt(n, why);
+		goto out;
+	}
+	loader_opts(n, cfg, &opts);
+	err = fp_lb_open_over(old, cfg, &opts, &lb);
+	if (err) {
+		refuse_adopt(n, "this program cannot be loaded over its maps");
+		goto out;
+	}
+	if (id) {
+		old_fd = bpf_prog_get_fd_by_id(id);
+		err = old_fd < 0 ? -errno : fp_lb_replace(lb, ifindex, mode, old_fd);
+	} else {
+		err = fp_lb_attach(lb, ifindex, want);
+	}
+	if (err) {
+		refuse_adopt(n, "the new program could not be swapped in");
+		goto out;
+	}
+	err = fp_lb_take_over(lb, &opts, n->pin_dir);
+	if (err) {
+		/* Back to the program the pins name, so `down` can still detach it. */
+		if (old_fd >= 0 && !fp_lb_replace(old, ifindex, mode, fp_lb_prog_fd(lb)))
+			refuse_adopt(n, "the new program could not be pinned (swapped back)");
+		else
+			fp_err("%s: the new program runs but is not pinned: `flowpin lb down` "
+			       "cannot detach it; use ip link set dev %s xdp off\n",
+			       n->dev, n->dev);
+		goto out;
+	}
+	if (!bpf_obj_get_info_by_fd(fp_lb_prog_fd(lb), &info, &len))
+		new_id = info.id;
+	fp_lb_for_each_session(lb, count_session, &sessions);
+	if (id)
+		fp_log_event(
+			"took over the running instance on %s: program %u replaced in place by "
+			"%u (never detached), maps kept (%zu session entries)\n",
+			n->dev, id, new_id, sessions);
+	else
+		fp_log_event(
+			"took over the pinned maps on %s (%zu session entries); no program was "
+			"attached: attached %u\n",
+			n->dev, sessions, new_id);
+out:
+	if (old_fd >= 0)
+		close(old_fd);
+	fp_lb_close(old);
+	if (err) {
+		fp_lb_close(lb);
+		return err;
+	}
+	*out = lb;
+	return 0;
+}
