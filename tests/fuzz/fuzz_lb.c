@@ -290,7 +290,8 @@ static int vip_of(const uint8_t *p, size_t n)
 		}
 		addr = q.src;
 		proto = q.proto;
-		if (!q.fragment && q.l4 + 2 <= ql)
+		/* A quoted first fragment has its ports (fp_ipv4_has_l4()). */
+		if (!q.later_fragment && q.l4 + 2 <= ql)
 			port = fz_get16(qh + q.l4);
 	} else {
 		addr = ip.dst;
