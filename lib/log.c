@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 #include <bpf/libbpf.h>
 #include <flowpin/log.h>
 
 int fp_log_verbosity = FP_LOG_INFO;
+bool fp_log_timestamps;
 
 static const char *const level_prefix[] = {
 	[FP_LOG_ERROR] = "error: ",
@@ -14,28 +16,42 @@ static const char *const level_prefix[] = {
 	[FP_LOG_DEBUG] = "debug: ",
 };
 
+/* "2026-11-26T03:39:00Z ": UTC, to the second. */
+static void stamp(FILE *f)
+{
+	char text[32];
+	time_t now = time(NULL);
+
+	strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ ", gmtime(&now));
+	fputs(text, f);
+}
+
+/* One line (or the part of one a caller writes) to @f, with the stamp when asked. */
+static int emit(FILE *f, bool stamped, const char *prefix, const char *fmt, va_list ap)
+{
+	if (stamped)
+		stamp(f);
+	fputs(prefix, f);
+	return vfprintf(f, fmt, ap);
+}
+
 void fp_log(enum fp_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
 	if ((int)level > fp_log_verbosity)
 		return;
-	fputs(level_prefix[level], stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	emit(stderr, fp_log_timestamps, level_prefix[level], fmt, ap);
 	va_end(ap);
 }
 
 void fp_log_event(const char *fmt, ...)
 {
-	char stamp[32];
-	time_t now = time(NULL);
 	va_list ap;
 
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-	printf("%s ", stamp);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	emit(stdout, true, "", fmt, ap);
 	va_end(ap);
 	fflush(stdout);
 }
@@ -47,8 +63,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 
 	if ((int)ours > fp_log_verbosity)
 		return 0;
-	fputs("libbpf: ", stderr);
-	return vfprintf(stderr, fmt, ap);
+	return emit(stderr, fp_log_timestamps, "libbpf: ", fmt, ap);
 }
 
 void fp_log_route_libbpf(void)

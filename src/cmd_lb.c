@@ -215,6 +215,8 @@ static int lb_up(const struct lb_opts *o, const struct fp_lbnode *p)
 		"up on %s (%s XDP), pinned under %s, config %s: %zu VIPs, %zu backends, pid %d\n",
 		o->dev, o->xdp_generic ? "generic" : "native", p->pin_dir, config_abs, cfg->n_vips,
 		fp_config_count_backends(cfg), (int)getpid());
+	/* From here on a daemon: its warnings and errors are stamped like its events. */
+	fp_log_timestamps = true;
 
 	for (;;) {
 		siginfo_t si;

@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-/* One logger for the programs; libbpf's messages are routed through it. */
+/* One logger for library and programs; libbpf's messages are routed through it. */
 #ifndef FLOWPIN_LOG_H
 #define FLOWPIN_LOG_H
+
+#include <stdbool.h>
 
 enum fp_log_level { FP_LOG_ERROR = 0, FP_LOG_WARN, FP_LOG_INFO, FP_LOG_DEBUG };
 
 extern int fp_log_verbosity; /* messages above this level are dropped; default INFO */
+/*
+ * Stamp every message with UTC time, as fp_log_event() lines are. Off for one-shot
+ * commands (their output stays as it is); a daemon sets it once it runs, so library
+ * and daemon messages of its log read alike.
+ */
+extern bool fp_log_timestamps;
 
 void fp_log(enum fp_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
