@@ -124,8 +124,9 @@ const struct fp_stats_vip *fp_stats_session_vip(const struct fp_stats_snapshot *
 
 const char *fp_backend_entry_state(const struct fp_backend_entry *b)
 {
-	return b->flags & FP_BACKEND_F_DOWN	  ? "down"
+	/* The config's names (FP_BACKEND_STATES), and "removed", which no config says. */
+	return b->flags & FP_BACKEND_F_DOWN	  ? fp_backend_state_name(FP_BACKEND_DOWN)
 	       : b->flags & FP_BACKEND_F_REMOVED  ? "removed"
-	       : b->flags & FP_BACKEND_F_DRAINING ? "draining"
-						  : "active";
+	       : b->flags & FP_BACKEND_F_DRAINING ? fp_backend_state_name(FP_BACKEND_DRAINING)
+						  : fp_backend_state_name(FP_BACKEND_ACTIVE);
 }
