@@ -342,10 +342,13 @@ static __always_inline int parse_icmp_error(struct fp_cursor *c, struct packet *
 	}
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return VERDICT(XDP_PASS, FP_CNT_PASS_ICMP);
-	/* ICMP quotes at least 8 bytes of the L4 header: both ports. */
+	/* ICMP quotes at least 8 bytes of the L4 header: both ports. The cursor moves past
+	 * them, so the length check of parse_packet() keeps them inside the IP packet, not
+	 * in link-layer padding (found by tests/fuzz). */
 	ports = c->pos;
 	if ((void *)(ports + 2) > c->end)
 		return VERDICT(XDP_DROP, FP_CNT_DROP_TRUNCATED);
+	c->pos = ports + 2;
 	pkt->flow.sport = ports[1];
 	pkt->flow.dport = ports[0];
 	pkt->flow.proto = proto;
