@@ -31,31 +31,50 @@ static int nl_open(void)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Sends @nh and waits for its acknowledgement. Returns 0 or the kernel's -errno. */
-static int nl_transact(int fd, struct nlmsghdr *nh)
+/*
+ * Sends @req, then hands each reply message to @on_msg (reading into @buf, @size bytes)
+ * until @on_msg returns true, having stored the exchange's result in *ret: returns that
+ * result, or -errno if sending or receiving fails.
+ */
+static int nl_exchange(int fd, const struct nlmsghdr *req, char *buf, size_t size,
+		       bool (*on_msg)(const struct nlmsghdr *h, void *ctx, int *ret), void *ctx)
 {
-	static __u32 seq;
-	char buf[4096];
 	ssize_t n;
+	int ret;
 
-	nh->nlmsg_seq = ++seq;
-	nh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-	if (send(fd, nh, nh->nlmsg_len, 0) < 0)
+	if (send(fd, req, req->nlmsg_len, 0) < 0)
 		return -errno;
 	for (;;) {
-		n = recv(fd, buf, sizeof(buf), 0);
+		n = recv(fd, buf, size, 0);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, (size_t)n);
-		     h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_seq != nh->nlmsg_seq || h->nlmsg_type != NLMSG_ERROR)
-				continue;
-			return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-		}
+		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n))
+			if (on_msg(h, ctx, &ret))
+				return ret;
 	}
+}
+
+/* nl_exchange() callback of nl_transact(): the acknowledgement of sequence *@ctx. */
+static bool on_ack(const struct nlmsghdr *h, void *ctx, int *ret)
+{
+	if (h->nlmsg_seq != *(const __u32 *)ctx || h->nlmsg_type != NLMSG_ERROR)
+		return false;
+	*ret = ((const struct nlmsgerr *)NLMSG_DATA(h))->error;
+	return true;
+}
+
+/* Sends @nh and waits for its acknowledgement. Returns 0 or the kernel's -errno. */
+static int nl_transact(int fd, struct nlmsghdr *nh)
+{
+	static __u32 seq;
+	char buf[4096];
+
+	nh->nlmsg_seq = ++seq;
+	nh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	return nl_exchange(fd, nh, buf, sizeof(buf), on_ack, &nh->nlmsg_seq);
 }
 
 /* Adds (RTM_NEWROUTE, never replacing) or deletes a blackhole route of ours. */
@@ -83,6 +102,47 @@ static int route_change(int fd, int type, const struct fp_addr *a)
 	return nl_transact(fd, &req.nh);
 }
 
+struct dump_ctx {
+	int family;
+	struct fp_addr *out;
+	int cap;
+	int found;
+};
+
+/* nl_exchange() callback of dump_ours(): collects one route message if it is ours. */
+static bool on_route(const struct nlmsghdr *h, void *ctx, int *ret)
+{
+	struct dump_ctx *d = ctx;
+
+	if (h->nlmsg_type == NLMSG_DONE) {
+		*ret = d->found;
+		return true;
+	}
+	if (h->nlmsg_type == NLMSG_ERROR) {
+		*ret = ((const struct nlmsgerr *)NLMSG_DATA(h))->error;
+		return true;
+	}
+	if (h->nlmsg_type != RTM_NEWROUTE)
+		return false;
+	struct rtmsg *rt = NLMSG_DATA(h);
+	int len = (int)RTM_PAYLOAD(h);
+
+	if (rt->rtm_protocol != FP_RTPROT || rt->rtm_type != RTN_BLACKHOLE ||
+	    rt->rtm_table != RT_TABLE_MAIN || rt->rtm_dst_len != (d->family == AF_INET ? 32 : 128))
+		return false;
+	for (struct rtattr *a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		if (a->rta_type != RTA_DST || d->found >= d->cap)
+			continue;
+		memset(&d->out[d->found], 0, sizeof(d->out[d->found]));
+		if (d->family == AF_INET)
+			fp_addr_from_v4(d->out[d->found].a, *(__be32 *)RTA_DATA(a));
+		else
+			memcpy(d->out[d->found].a, RTA_DATA(a), 16);
+		d->found++;
+	}
+	return false;
+}
+
 /* Our blackhole routes of @family in the main table, into @out. Returns how many. */
 static int dump_ours(int fd, int family, struct fp_addr *out, int cap)
 {
@@ -91,50 +151,14 @@ static int dump_ours(int fd, int family, struct fp_addr *out, int cap)
 		struct rtmsg rt;
 	} req = {};
 	static char buf[32768];
-	int found = 0;
-	ssize_t n;
+	struct dump_ctx d = { .family = family, .out = out, .cap = cap };
 
 	req.nh.nlmsg_len = sizeof(req);
 	req.nh.nlmsg_type = RTM_GETROUTE;
 	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	req.nh.nlmsg_seq = 1;
 	req.rt.rtm_family = (unsigned char)family;
-	if (send(fd, &req, sizeof(req), 0) < 0)
-		return -errno;
-	for (;;) {
-		n = recv(fd, buf, sizeof(buf), 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, (size_t)n);
-		     h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type == NLMSG_DONE)
-				return found;
-			if (h->nlmsg_type == NLMSG_ERROR)
-				return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-			if (h->nlmsg_type != RTM_NEWROUTE)
-				continue;
-			struct rtmsg *rt = NLMSG_DATA(h);
-			int len = (int)RTM_PAYLOAD(h);
-
-			if (rt->rtm_protocol != FP_RTPROT || rt->rtm_type != RTN_BLACKHOLE ||
-			    rt->rtm_table != RT_TABLE_MAIN ||
-			    rt->rtm_dst_len != (family == AF_INET ? 32 : 128))
-				continue;
-			for (struct rtattr *a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-				if (a->rta_type != RTA_DST || found >= cap)
-					continue;
-				memset(&out[found], 0, sizeof(out[found]));
-				if (family == AF_INET)
-					fp_addr_from_v4(out[found].a, *(__be32 *)RTA_DATA(a));
-				else
-					memcpy(out[found].a, RTA_DATA(a), 16);
-				found++;
-			}
-		}
-	}
+	return nl_exchange(fd, &req.nh, buf, sizeof(buf), on_route, &d);
 }
 
 static int dump_all_ours(int fd, struct fp_addr *out, int cap)
