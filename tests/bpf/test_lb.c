@@ -33,16 +33,7 @@ static void four_config(struct t_config *t, enum fp_pinning mode)
 
 static struct fp_pkt_spec client_to(const struct fp_vip_cfg *v, __u16 sport, __u8 flags)
 {
-	struct fp_pkt_spec s = {};
-
-	s.src = fp_pkt_addr(fp_addr_v4(&v->addr) ? "198.51.100.7" : "2001:db8:c::7");
-	s.dst = v->addr;
-	s.proto = v->proto;
-	s.sport = sport;
-	s.dport = v->port ? v->port : 8080;
-	s.tcp_flags = flags;
-	s.payload_len = 100;
-	return s;
+	return t_client_spec(v, sport, flags, 100);
 }
 
 static void check_exact(struct fp_lb *lb, const struct t_config *t, const struct fp_vip_cfg *v,

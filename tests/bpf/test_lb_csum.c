@@ -27,17 +27,13 @@ static void csum_config(struct t_config *t)
 
 static struct fp_pkt_spec client_to(const struct fp_vip_cfg *v, __u16 sport, size_t payload)
 {
-	struct fp_pkt_spec s = {};
+	struct fp_pkt_spec s = t_client_spec(v, sport, FP_TCP_ACK | FP_TCP_PSH, payload);
 
 	s.src = fp_pkt_addr(fp_addr_v4(&v->addr) ? "198.51.100.9" : "2001:db8:c::9");
-	s.dst = v->addr;
-	s.proto = v->proto;
-	s.sport = sport;
-	s.dport = v->port ? v->port : 4433;
-	s.tcp_flags = FP_TCP_ACK | FP_TCP_PSH;
+	if (!v->port)
+		s.dport = 4433;
 	s.seq = 0x11223344;
 	s.ack = 0x55667788;
-	s.payload_len = payload;
 	return s;
 }
 

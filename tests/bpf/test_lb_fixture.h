@@ -95,6 +95,25 @@ static inline struct fp_backend_cfg *t_add_backend(struct fp_vip_cfg *v, __u32 i
 	return b;
 }
 
+/*
+ * A client's packet to @v from @sport: source 198.51.100.7 or 2001:db8:c::7 (the VIP's
+ * family), destination port the VIP's or 8080 for a port-0 VIP, @payload bytes.
+ */
+static inline struct fp_pkt_spec t_client_spec(const struct fp_vip_cfg *v, __u16 sport, __u8 flags,
+					       size_t payload)
+{
+	struct fp_pkt_spec s = {};
+
+	s.src = fp_pkt_addr(fp_addr_v4(&v->addr) ? "198.51.100.7" : "2001:db8:c::7");
+	s.dst = v->addr;
+	s.proto = v->proto;
+	s.sport = sport;
+	s.dport = v->port ? v->port : 8080;
+	s.tcp_flags = flags;
+	s.payload_len = payload;
+	return s;
+}
+
 static inline struct fp_lb *t_open(const struct t_config *t)
 {
 	struct fp_lb_opts opts = {};

@@ -15,17 +15,10 @@
 static struct fp_pkt_spec client_to(const struct fp_vip_cfg *v, __u16 sport, __u8 flags,
 				    size_t payload)
 {
-	struct fp_pkt_spec s = {};
+	struct fp_pkt_spec s = t_client_spec(v, sport, flags, payload);
 
-	s.src = fp_pkt_addr(fp_addr_v4(&v->addr) ? "198.51.100.7" : "2001:db8:c::7");
-	s.dst = v->addr;
-	s.proto = v->proto;
-	s.sport = sport;
-	s.dport = v->port ? v->port : 8080;
-	s.tcp_flags = flags;
 	s.seq = 0x01020304;
 	s.ack = 0x0a0b0c0d;
-	s.payload_len = payload;
 	return s;
 }
 
