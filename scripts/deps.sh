@@ -17,6 +17,7 @@ packages=(
 	curl                               # lab: checks
 	python3 python3-yaml               # lab orchestration (scenario timelines)
 	clang-format cppcheck              # make lint
+	libclang-rt-dev                    # clang's libFuzzer, ASan, UBSan runtimes: fuzz tier, make test-sanitize
 )
 
 missing=()
