@@ -32,42 +32,10 @@ VIP=10.100.0.1
 PORT=8080
 p=fpbk$$
 tmp=$(mktemp -d /tmp/flowpin-backend-ns.XXXXXX)
-pids=()
-
-cleanup() {
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null
-	done
-	wait 2>/dev/null # the agents undo their VIPs, sysctls and filters on SIGTERM
-	for ns in cl lb b1 b2; do
-		# Anything still running in our namespaces was started by this script.
-		for pid in $(ip netns pids "$p-$ns" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null
-		done
-		ip netns del "$p-$ns" 2>/dev/null
-	done
-	umount "$tmp/bpf" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
+# shellcheck source=tests/lab/netns.bash
+source tests/lab/netns.bash
 # shellcheck source=tests/lab/backend_tap.bash
 source tests/lab/backend_tap.bash
-
-die() {
-	echo "Bail out! $*"
-	for f in "$tmp"/*.log; do
-		[ -f "$f" ] && sed "s|^|# $(basename "$f"): |" "$f"
-	done
-	exit 1
-}
-
-in_ns() {
-	local ns=$1
-	shift
-	ip netns exec "$p-$ns" "$@"
-}
 
 counter() { # backend name
 	"$FLOWPIN" backend stats --pin-root "$tmp/bpf/$1" | awk -v c="$2" '$1 == c { print $2 }'
@@ -84,10 +52,7 @@ step() { # client-dir step -> prints the client's result
 }
 
 # ---- topology -----------------------------------------------------------------------
-for ns in cl lb b1 b2; do
-	ip netns add "$p-$ns" || die "cannot create namespace $p-$ns"
-	ip -n "$p-$ns" link set lo up
-done
+netns_add cl lb b1 b2
 set -e
 ip -n "$p-cl" link add eth0 type veth peer name vc netns "$p-lb"
 ip -n "$p-b1" link add eth0 type veth peer name vb1 netns "$p-lb"

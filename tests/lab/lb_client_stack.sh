@@ -38,42 +38,10 @@ VIP6=fd00:100:3::1
 PORT=8080
 p=fpcs$$
 tmp=$(mktemp -d /tmp/flowpin-client-stack.XXXXXX)
-pids=()
-
-cleanup() {
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null
-	done
-	wait 2>/dev/null # the daemons detach and undo their changes on SIGTERM
-	for ns in cl lb b1 sw; do
-		# Anything still running in our namespaces was started by this script.
-		for pid in $(ip netns pids "$p-$ns" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null
-		done
-		ip netns del "$p-$ns" 2>/dev/null
-	done
-	umount "$tmp/bpf" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
+# shellcheck source=tests/lab/netns.bash
+source tests/lab/netns.bash
 # shellcheck source=tests/lab/backend_tap.bash
 source tests/lab/backend_tap.bash
-
-die() {
-	echo "Bail out! $*"
-	for f in "$tmp"/*.log; do
-		[ -f "$f" ] && sed "s|^|# $(basename "$f"): |" "$f"
-	done
-	exit 1
-}
-
-in_ns() {
-	local ns=$1
-	shift
-	ip netns exec "$p-$ns" "$@"
-}
 
 lb_counter() { # name
 	"$FLOWPIN" lb stats --dev eth0 --pin-root "$tmp/bpf/lb" 2>/dev/null |
@@ -98,9 +66,8 @@ completed_ok() { # before after min
 [ -x "$FLOWPIN" ] && [ -f "$EMPTY_XDP" ] || die "build first (make)"
 
 # ---- topology -----------------------------------------------------------------------
+netns_add cl lb b1 sw
 for ns in cl lb b1 sw; do
-	ip netns add "$p-$ns" || die "cannot create namespace $p-$ns"
-	ip -n "$p-$ns" link set lo up
 	in_ns "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
 done
 set -e

@@ -28,37 +28,10 @@ FLOWPIN=$PWD/build/flowpin
 PY=/usr/bin/python3
 p=fplp$$
 tmp=$(mktemp -d /tmp/flowpin-vip-loop.XXXXXX)
-daemon=
-
-cleanup() {
-	[ -n "$daemon" ] && kill "$daemon" 2>/dev/null
-	wait 2>/dev/null
-	for ns in cl rt lb; do
-		for pid in $(ip netns pids "$p-$ns" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null
-		done
-		ip netns del "$p-$ns" 2>/dev/null
-	done
-	umount "$tmp/bpf" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
+# shellcheck source=tests/lab/netns.bash
+source tests/lab/netns.bash
 # shellcheck source=tests/lab/backend_tap.bash
 source tests/lab/backend_tap.bash
-
-die() {
-	echo "Bail out! $*"
-	[ -f "$tmp/lb.log" ] && sed 's|^|# lb.log: |' "$tmp/lb.log"
-	exit 1
-}
-
-in_ns() {
-	local ns=$1
-	shift
-	ip netns exec "$p-$ns" "$@"
-}
 
 # Packets rt received from lb (its only link): every packet lb sends out.
 rx() { in_ns rt cat /sys/class/net/rt0/statistics/rx_packets; }
@@ -92,8 +65,7 @@ counter() {
 		awk -v c="$1" '$1 == c { print $2 }'
 }
 
-ip netns add "$p-cl" && ip netns add "$p-rt" && ip netns add "$p-lb" ||
-	die "cannot create namespaces"
+netns_add cl rt lb
 ip link add cl0 netns "$p-cl" address 02:78:00:00:00:02 type veth peer name rtc \
 	netns "$p-rt" address 02:78:00:00:00:01 || die "cannot create the veth pair"
 ip link add rt0 netns "$p-rt" address 02:77:00:00:00:01 type veth peer name lb0 \
@@ -102,7 +74,6 @@ for ns in cl rt lb; do
 	in_ns "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 	in_ns "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.send_redirects=0 \
 		net.ipv4.conf.default.send_redirects=0
-	in_ns "$ns" ip link set lo up
 done
 in_ns rt sysctl -qw net.ipv4.conf.rt0.send_redirects=0 2>/dev/null
 in_ns lb sysctl -qw net.ipv4.conf.lb0.send_redirects=0 2>/dev/null
@@ -146,6 +117,7 @@ EOF
 mkdir -p "$tmp/bpf" && mount -t bpf bpf "$tmp/bpf" || die "cannot mount bpffs on $tmp/bpf"
 in_ns lb "$FLOWPIN" lb up --config "$tmp/flowpin.yaml" --dev lb0 --pin-root "$tmp/bpf" \
 	--run-dir "$tmp/run" >"$tmp/lb.log" 2>&1 &
+pids+=($!)
 daemon=$!
 for ((i = 0; i < 100; i++)); do
 	grep -q "^.*up on lb0" "$tmp/lb.log" 2>/dev/null && break
@@ -177,7 +149,7 @@ tap "$([ "$routes" = "blackhole 10.100.0.1 " ] || [ "$routes" = "blackhole 10.10
 # attaching again); the routes stay.
 kill -KILL "$daemon"
 wait "$daemon" 2>/dev/null
-daemon=
+pids=()
 in_ns lb ip link set dev lb0 xdp off 2>/dev/null
 in_ns lb ip link set dev lb0 xdpgeneric off 2>/dev/null
 got=$(echoes udp)
