@@ -12,11 +12,13 @@ EVENT_KINDS = {
     "backend": ({"action", "id", "nodes"}, {"action", "id"}),
     "lb-fail": ({"node"}, {"node"}),
     "lb-recover": ({"node"}, {"node"}),
+    "lb-restart": ({"node", "how"}, {"node", "how"}),
     "reload": ({"nodes"}, set()),
     "pause": (set(), set()),
     "resume": (set(), set()),
 }
 BACKEND_ACTIONS = ("add", "drain", "remove")
+RESTART_HOWS = ("kill", "down")  # lb-restart: kill -9 + up (take-over), or down + up (cold)
 # survive: 0 broken; break: > 0 broken; few: at most 1% of the flows (at least 1) may
 # break, for Maglev's near-minimal disruption (a handful of other buckets move too);
 # any: not asserted.
@@ -257,6 +259,14 @@ def load(path):
                               if "nodes" in arg and arg["nodes"] != "all" else list(LB_NODES))
         elif kind in ("lb-fail", "lb-recover") and "node" in arg:
             event["nodes"] = _nodes([arg["node"]], line_of(arg, "node"), field + ".node", err)
+        elif kind == "lb-restart":
+            if "node" in arg:
+                event["nodes"] = _nodes([arg["node"]], line_of(arg, "node"), field + ".node", err)
+            h = arg.get("how")
+            if h is not None and h not in RESTART_HOWS:
+                err(line_of(arg, "how"), field + ".how", "one of %s, got %r" %
+                    (", ".join(RESTART_HOWS), h))
+            event["how"] = h
         elif kind == "reload":
             event["nodes"] = (_nodes(arg["nodes"], line_of(arg, "nodes"), field + ".nodes", err)
                               if "nodes" in arg and arg["nodes"] != "all" else list(LB_NODES))

@@ -45,6 +45,10 @@ check_bad "bad backend action" "  - {at: 5, backend: {action: grow, id: 2}}" \
 	"5: events[0].backend.action: one of add, drain, remove"
 check_bad "backend id out of range" "  - {at: 5, backend: {action: add, id: 9}}" \
 	"5: events[0].backend.id: backend id must be 1..5"
+check_bad "bad lb-restart how" "  - {at: 5, lb-restart: {node: lb2, how: reboot}}" \
+	"5: events[0].lb-restart.how: one of kill, down"
+check_bad "lb-restart without how" "  - {at: 5, lb-restart: {node: lb2}}" \
+	"5: events[0].lb-restart.how: missing"
 check_bad "unknown key in an event" "  - {at: 5, route: {to: lb2, via: x}}" \
 	"5: events[0].route.via: unknown key"
 check_bad "YAML syntax" "  - {at: 5, route: {to: lb2}" "6: yaml:"

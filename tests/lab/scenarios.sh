@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Lab tier: the short scenario set with real TCP flows through flowpin (XDP LB nodes,
-# tc backends, nginx): shift, shift-during-change and backend-drain with 40 flows per
-# VIP, one TAP line per scenario x mode expectation (docs/lab.md). The runner builds
-# its namespaces and removes them, also on failure or Ctrl-C.
+# tc backends, nginx): shift, shift-during-change, backend-drain, lb-restart (kill -9 and
+# take-over under traffic) and lb-restart-cold (down + up) with 40 flows per VIP, one
+# TAP line per scenario x mode expectation (docs/lab.md). The runner builds its
+# namespaces and removes them, also on failure or Ctrl-C.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -12,4 +13,4 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 # shellcheck source=lab/lab-id.bash
 source lab/lab-id.bash # removes this lab, and no other, if the runner was killed hard
-lab_run --tap --flows 40 shift shift-during-change backend-drain
+lab_run --tap --flows 40 shift shift-during-change backend-drain lb-restart lb-restart-cold
