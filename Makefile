@@ -8,6 +8,8 @@
 #   make bench      benchmarks, results in bench/results.md
 #                   (test, test-sanitize, fuzz, demo and bench need root: run by another
 #                   user, they re-run themselves with sudo)
+#   make install    flowpin, flowpin(8), systemd units, example config (PREFIX=/usr/local,
+#                   DESTDIR); make uninstall removes them. Never writes /etc.
 #   make format     reformat C sources with .clang-format
 #   make lint       clang-format check + cppcheck
 #   make clean
@@ -67,7 +69,8 @@ TESTLIB_SRC := $(wildcard tests/common/*.c)
 TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
 TEST_HEADERS := $(wildcard tests/common/*.h tests/bpf/*.h tests/unit/*.h)
 
-.PHONY: all test test-build test-sanitize fuzz fuzz-build demo bench format lint clean deps
+.PHONY: all test test-build test-sanitize fuzz fuzz-build demo bench format lint clean deps \
+	install uninstall
 all: $(BIN) $(UNIT_BIN) $(BPFT_BIN) $(LAB_BIN) $(BENCH_BIN)
 
 deps:
@@ -209,6 +212,37 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all || { $(give_back); exit 1; }
 	$(Q)bash bench/run; rc=$$?; $(give_back); exit $$rc
 endif
+
+
+# Installation (docs/operator-lb.md "Installing"). The units name the binary by its
+# installed path: they are made from dist/systemd/*.in (@SBINDIR@) for this PREFIX.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/flowpin
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+UNIT_IN    := $(wildcard dist/systemd/*.in)
+INSTALLED  := $(SBINDIR)/flowpin $(MANDIR)/man8/flowpin.8 $(DOCDIR)/flowpin.yaml.example \
+	$(patsubst dist/systemd/%.in,$(UNITDIR)/%,$(UNIT_IN))
+
+# Builds nothing but the binary: the units are made straight into their place, so a
+# PREFIX is never taken from an earlier run.
+install: $(BIN)
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -D -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/flowpin
+	$(Q)install -D -m 0644 docs/flowpin.8 $(DESTDIR)$(MANDIR)/man8/flowpin.8
+	$(Q)install -D -m 0644 examples/flowpin.yaml $(DESTDIR)$(DOCDIR)/flowpin.yaml.example
+	$(Q)install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	$(Q)for u in $(UNIT_IN); do \
+		t=$(DESTDIR)$(UNITDIR)/$$(basename $$u .in); \
+		sed -e 's|@SBINDIR@|$(SBINDIR)|g' $$u >$$t && chmod 0644 $$t || exit 1; \
+	done
+
+uninstall:
+	$(call msg,UNINST,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	$(Q)rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 
 C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
