@@ -18,6 +18,7 @@ packages=(
 	python3 python3-yaml               # lab orchestration (scenario timelines)
 	clang-format cppcheck              # make lint
 	libclang-rt-dev                    # clang's libFuzzer, ASan, UBSan runtimes: fuzz tier, make test-sanitize
+	libmicrohttpd-dev                  # lb up --metrics: a well-kept HTTP server library instead of hand-written HTTP
 )
 
 missing=()

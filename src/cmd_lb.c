@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
 #include <flowpin/bpffs.h>
 #include <flowpin/config.h>
@@ -40,6 +41,7 @@
 #include <flowpin/viproute.h>
 #include "cli.h"
 #include "commands.h"
+#include "metrics_server.h"
 
 #define DEFAULT_PIN_ROOT "/sys/fs/bpf/flowpin"
 #define DEFAULT_RUN_DIR	 "/run/flowpin"
@@ -50,7 +52,8 @@ struct lb_opts {
 	const char *pin_root;
 	const char *run_dir;
 	const char *vip;
-	int backend; /* -1: any */
+	const char *metrics; /* --metrics ADDR:PORT, NULL: off */
+	int backend;	     /* -1: any */
 	int xdp_generic;
 	double interval; /* 0: once */
 	int json;
@@ -74,8 +77,8 @@ static int lb_flows(const struct lb_opts *o, const struct fp_lbnode *p);
 static const struct subcommand subcommands[] = {
 	{ "up", lb_up,
 	  "lb up --config FILE --dev IFACE [--xdp-mode native|generic] [--source ADDR]...\n"
-	  "             [--pin-root DIR] [--run-dir DIR]",
-	  ",config,dev,xdp-mode,source,pin-root,run-dir,",
+	  "             [--metrics ADDR:PORT] [--pin-root DIR] [--run-dir DIR]",
+	  ",config,dev,xdp-mode,source,metrics,pin-root,run-dir,",
 	  "Loads the XDP program, pins it and its maps under PIN-ROOT/IFACE/ (mounting bpffs\n"
 	  "at /sys/fs/bpf, or at a PIN-ROOT elsewhere, if it is not on one), attaches it to\n"
 	  "IFACE, writes RUN-DIR/IFACE.pid and stays in the foreground, one log line per\n"
@@ -88,7 +91,9 @@ static const struct subcommand subcommands[] = {
 	  "at load, another --xdp-mode): `lb down` first to start fresh.\n"
 	  "Warns when IFACE does not forward a family the config has backends of.\n"
 	  "--source ADDR: outer source address of the encapsulation, one per family\n"
-	  "(default: IFACE's first address of each family).\n" },
+	  "(default: IFACE's first address of each family).\n"
+	  "--metrics ADDR:PORT: serve Prometheus metrics on http://ADDR:PORT/metrics (off by\n"
+	  "default; IPv6 as [ADDR]:PORT), a fresh snapshot of the pinned maps per scrape.\n" },
 	{ "reload", lb_reload,
 	  "lb reload --dev IFACE [--config FILE] [--pin-root DIR] [--run-dir DIR]",
 	  ",config,dev,pin-root,run-dir,",
@@ -139,6 +144,7 @@ static int lb_up(const struct lb_opts *o, const struct fp_lbnode *p)
 	char config_abs[PATH_MAX], pid_text[32], prog_pin[PATH_MAX + 8];
 	struct fp_config *cfg = NULL;
 	struct fp_lb *lb = NULL;
+	struct metrics_server *metrics = NULL;
 	sigset_t signals;
 	int err, pid, files_written = 0, rc = 1;
 	bool mounted = false, adopted = false;
@@ -209,6 +215,16 @@ static int lb_up(const struct lb_opts *o, const struct fp_lbnode *p)
 		fp_lbnode_check_forwarding(cfg, o->dev);
 		fp_lbnode_prime_neighbours(cfg);
 	}
+	/* After the program runs, so the first scrape finds the maps; signals are blocked
+	 * already, so its thread never takes them. Port in use: as if up had failed. */
+	if (o->metrics) {
+		metrics = metrics_server_start(o->metrics, p->pin_dir);
+		if (!metrics) {
+			if (!adopted)
+				fp_lbnode_stop(lb, o->dev, p->pin_dir);
+			goto out;
+		}
+	}
 	/* Kept over a restart or crash: the kernel refuses VIP traffic while detached. */
 	fp_vip_routes_sync(cfg);
 	fp_log_event(
@@ -236,8 +252,9 @@ static int lb_up(const struct lb_opts *o, const struct fp_lbnode *p)
 			fp_lbnode_read_record(p, config_abs, sizeof(config_abs));
 			fp_log_event("SIGHUP from pid %d: re-reading %s\n", (int)si.si_pid,
 				     config_abs);
-			fp_lbnode_apply_file(lb, config_abs, "reload", o->dev);
+			err = fp_lbnode_apply_file(lb, config_abs, "reload", o->dev);
 			fp_lb_unlock(lb);
+			metrics_server_count_apply(metrics, err);
 		} else if (sig == SIGUSR1) {
 			fp_lbnode_adopt_config(p, config_abs, sizeof(config_abs), si.si_pid);
 		} else {
@@ -246,6 +263,9 @@ static int lb_up(const struct lb_opts *o, const struct fp_lbnode *p)
 			break;
 		}
 	}
+	/* Before the pins go: a scrape in flight still finds them. */
+	metrics_server_stop(metrics);
+	metrics = NULL;
 	if (fp_lbnode_stop(lb, o->dev, p->pin_dir))
 		goto out;
 	fp_vip_routes_remove();
@@ -253,6 +273,7 @@ static int lb_up(const struct lb_opts *o, const struct fp_lbnode *p)
 		     o->dev);
 	rc = 0;
 out:
+	metrics_server_stop(metrics);
 	fp_lb_close(lb);
 	if (files_written) {
 		unlink(p->pid_file);
@@ -691,6 +712,7 @@ int cmd_lb(int argc, char **argv)
 		{ "vip", required_argument, NULL, 'V' },
 		{ "backend", required_argument, NULL, 'b' },
 		{ "source", required_argument, NULL, 'S' },
+		{ "metrics", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -773,6 +795,19 @@ int cmd_lb(int argc, char **argv)
 		case 'V':
 			o.vip = optarg;
 			break;
+		case 'M': {
+			struct sockaddr_storage ss;
+
+			if (fp_metrics_parse_listen(optarg, &ss)) {
+				fprintf(stderr,
+					"flowpin lb %s: --metrics '%s': ADDR:PORT (IPv6 as "
+					"[ADDR]:PORT, port 1..65535)\n",
+					sub->name, optarg);
+				return 2;
+			}
+			o.metrics = optarg;
+			break;
+		}
 		case 'b': {
 			long id = strtol(optarg, &end, 10);
 

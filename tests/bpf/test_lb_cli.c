@@ -38,6 +38,7 @@
 #include <bpf/libbpf.h>
 #include <cmocka.h>
 #include <flowpin/maps.h>
+#include "common/prom.h"
 #include "common/run.h"
 
 struct lab {
@@ -292,8 +293,9 @@ static long long json_number(const char *json, const char *from, const char *nam
 	return strtoll(s + strlen(needle), NULL, 10);
 }
 
-/* `flowpin lb up` in the LB namespace, output into the log file. Returns its pid. */
-static pid_t start_daemon_with(const struct lab *l, const char *config)
+/* `flowpin lb up` in the LB namespace, output into the log file, with --metrics
+ * @metrics unless NULL. Returns its pid. */
+static pid_t start_daemon_metrics(const struct lab *l, const char *config, const char *metrics)
 {
 	pid_t pid;
 
@@ -309,10 +311,16 @@ static pid_t start_daemon_with(const struct lab *l, const char *config)
 		dup2(fd, STDERR_FILENO);
 		execlp("ip", "ip", "netns", "exec", l->lb_ns, l->flowpin, "lb", "up", "--config",
 		       config, "--dev", "lb0", "--xdp-mode", "generic", "--pin-root", l->pins,
-		       "--run-dir", l->run, (char *)NULL);
+		       "--run-dir", l->run, metrics ? "--metrics" : (char *)NULL, metrics,
+		       (char *)NULL);
 		_exit(127);
 	}
 	return pid;
+}
+
+static pid_t start_daemon_with(const struct lab *l, const char *config)
+{
+	return start_daemon_metrics(l, config, NULL);
 }
 
 static pid_t start_daemon(const struct lab *l)
@@ -1109,6 +1117,11 @@ static void test_usage(void **state)
 		"lb flows --dev lo --vip 1.2.3",
 		"lb flows --dev lo --backend 0",
 		"lb stats --dev lo --interval -1",
+		"lb up --dev lo --config x --metrics 127.0.0.1",
+		"lb up --dev lo --config x --metrics 127.0.0.1:0",
+		"lb up --dev lo --config x --metrics localhost:9100",
+		"lb up --dev lo --config x --metrics ::1:9100",
+		"lb stats --dev lo --metrics 127.0.0.1:9100",
 	};
 
 	/* Usage errors are refused before anything touches the system: no root needed. */
@@ -1125,6 +1138,128 @@ static void test_usage(void **state)
 	assert_non_null(strstr(out, "usage: flowpin lb flows"));
 }
 
+/* `curl` of the daemon's /metrics from inside the LB namespace into @out. */
+static int scrape(const struct lab *l, int port, char *out, size_t cap)
+{
+	return fp_test_sh(out, cap,
+			  "ip netns exec %s curl -sS --max-time 5 -f http://127.0.0.1:%d/metrics",
+			  l->lb_ns, port);
+}
+
+static double prom(const char *text, const char *series)
+{
+	double v;
+
+	if (fp_test_prom_value(text, series, &v))
+		fail_msg("no sample %s in:\n%s", series, text);
+	return v;
+}
+
+/*
+ * `lb up --metrics 127.0.0.1:PORT`: curl scrapes /metrics (a fresh snapshot each time),
+ * the exposition parses (fp_test_prom_check), its counters are the packets sent and
+ * agree with `lb stats --json` read after it (nothing else sends meanwhile); another
+ * path is a 404; the endpoint goes away with the daemon; a port in use is refused at
+ * start, with the program detached again.
+ */
+static void test_metrics(void **state)
+{
+	static char text[1 << 18], json[1 << 16];
+	struct lab *l = lab_or_skip(state);
+	const int port = 9464;
+	char addr[32], out[4096], err[512], series[256];
+	int families, status;
+
+	fresh_node(l);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	l->daemon = start_daemon_metrics(l, l->good, addr);
+	wait_up(l);
+	assert_int_equal(scrape(l, port, text, sizeof(text)), 0);
+	families = fp_test_prom_check(text, err, sizeof(err));
+	if (families < 0)
+		fail_msg("%s", err);
+	assert_true(families >= FP_CNT__MAX + 7);
+	assert_true(prom(text, "flowpin_vip_packets_total{vip=\"198.51.100.10:53/udp\"}") == 0);
+	assert_true(prom(text, "flowpin_vips") == 2);
+	assert_true(prom(text, "flowpin_backends") == 3);
+
+	send_udp_flows(l, 53, 41000, 3); /* three flows, two datagrams each */
+	usleep(200000);
+	assert_int_equal(scrape(l, port, text, sizeof(text)), 0);
+	if (fp_test_prom_check(text, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	assert_int_equal(
+		LB(l, json, sizeof(json), "stats --dev lb0 --pin-root '%s' --json", l->pins), 0);
+	assert_true(prom(text, "flowpin_vip_packets_total{vip=\"198.51.100.10:53/udp\"}") == 6);
+	assert_true(prom(text, "flowpin_vip_bytes_total{vip=\"198.51.100.10:53/udp\"}") > 6 * 2);
+	assert_true(prom(text, "flowpin_backend_packets_total{vip=\"198.51.100.10:53/udp\","
+			       "backend=\"1\",address=\"10.99.0.10\",state=\"active\"}") == 6);
+	assert_true(prom(text, "flowpin_vip_generation{vip=\"198.51.100.10:53/udp\","
+			       "pinning=\"full\"}") == 1);
+	assert_true(prom(text, "flowpin_lb_session_insert_total") == 3);
+	assert_true(prom(text, "flowpin_config_apply_errors_total") == 0);
+	/* Every counter as `lb stats` reads it (the same maps, nothing sent in between). */
+	for (int i = 0; i < FP_CNT__MAX; i++) {
+		snprintf(series, sizeof(series), "flowpin_lb_%s_total", fp_counter_names[i]);
+		if (prom(text, series) != (double)json_number(json, NULL, fp_counter_names[i]))
+			fail_msg("%s: %.0f, lb stats says %lld", series, prom(text, series),
+				 json_number(json, NULL, fp_counter_names[i]));
+	}
+	assert_true(prom(text, "flowpin_vip_packets_total{vip=\"198.51.100.10:53/udp\"}") ==
+		    (double)json_number(json, "\"vip\":\"198.51.100.10:53\"", "packets"));
+	/* A bad SIGHUP apply shows up as an apply error. */
+	assert_int_equal(fp_test_sh(NULL, 0, "cp '%s' '%s.keep' && cp '%s' '%s'", l->good, l->good,
+				    l->bad, l->good),
+			 0);
+	kill(l->daemon, SIGHUP);
+	assert_true(wait_log(l->log, "refused"));
+	assert_int_equal(fp_test_sh(NULL, 0, "mv '%s.keep' '%s'", l->good, l->good), 0);
+	assert_int_equal(scrape(l, port, text, sizeof(text)), 0);
+	assert_true(prom(text, "flowpin_config_applies_total") == 1);
+	assert_true(prom(text, "flowpin_config_apply_errors_total") == 1);
+	/* Only /metrics. */
+	assert_int_equal(fp_test_sh(out, sizeof(out),
+				    "ip netns exec %s curl -s -o /dev/null -w '%%{http_code}' "
+				    "http://127.0.0.1:%d/",
+				    l->lb_ns, port),
+			 0);
+	assert_string_equal(out, "404");
+
+	stop_daemon(l);
+	assert_true(scrape(l, port, text, sizeof(text)) != 0); /* endpoint gone */
+
+	/* Port in use: refused at start, exit 1, nothing left attached. */
+	pid_t holder = fork();
+
+	assert_true(holder >= 0);
+	if (holder == 0) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+		int s, one = 1;
+
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (enter_netns(l->lb_ns))
+			_exit(1);
+		s = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) || listen(s, 1))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	usleep(300000);
+	l->daemon = start_daemon_metrics(l, l->good, addr);
+	assert_int_equal(waitpid(l->daemon, &status, 0), l->daemon);
+	l->daemon = 0;
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 ||
+	    !file_contains(l->log, "--metrics 127.0.0.1:9464: cannot listen")) {
+		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
+		fail_msg("port in use: status %d, log: %s", status, out);
+	}
+	assert_int_equal(attached_prog(l), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1137,6 +1272,7 @@ int main(void)
 		cmocka_unit_test(test_forwarding_off_warns),
 		cmocka_unit_test(test_restart_keeps_state),
 		cmocka_unit_test(test_restart_refused),
+		cmocka_unit_test(test_metrics),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/* `lb up --metrics ADDR:PORT`: the /metrics endpoint (libmicrohttpd, its own thread). */
+#ifndef FLOWPIN_METRICS_SERVER_H
+#define FLOWPIN_METRICS_SERVER_H
+
+#include <flowpin/metrics.h>
+
+struct metrics_server;
+
+/* Serves a fresh snapshot of the maps pinned in @pin_dir on each GET /metrics.
+ * Returns NULL after printing why (bad address, port in use). */
+struct metrics_server *metrics_server_start(const char *listen, const char *pin_dir);
+/* Daemon figures the exposition carries; called by the main thread. */
+void metrics_server_count_apply(struct metrics_server *m, int err);
+void metrics_server_stop(struct metrics_server *m);
+
+#endif

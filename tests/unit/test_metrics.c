@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The Prometheus exposition of a snapshot (lib/metrics.c) without maps: every line is
+ * a HELP, a TYPE or a sample that parses; HELP and TYPE once per family, before its
+ * samples; counters end in _total; label values escaped; values as in the snapshot;
+ * the --metrics ADDR:PORT parser.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <cmocka.h>
+#include <flowpin/metrics.h>
+#include "common/prom.h"
+
+/* The shared reader's verdict, failing the test with its message. */
+static int check_exposition(const char *text)
+{
+	char err[512];
+	int n = fp_test_prom_check(text, err, sizeof(err));
+
+	if (n < 0)
+		fail_msg("%s", err);
+	return n;
+}
+
+/* The reader itself refuses what a scraper would: the checks below can fail. */
+static void test_reader_refuses(void **state)
+{
+	const char *const wrong[] = {
+		"flowpin_x 1\n",					   /* no HELP/TYPE */
+		"# HELP flowpin_x h\n# TYPE flowpin_x gauge\nflowpin_x\n", /* no value */
+		"# HELP flowpin_x h\n# TYPE flowpin_x gauge\n# HELP flowpin_x h\nflowpin_x 1\n",
+		"# HELP flowpin_x_total h\n# TYPE flowpin_x_total gauge\nflowpin_x_total 1\n",
+		"# HELP flowpin_x h\n# TYPE flowpin_x counter\nflowpin_x 1\n",
+		"# HELP flowpin_x h\n# TYPE flowpin_x gauge\nflowpin_x{a=\"b\\q\"} 1\n",
+		"# HELP flowpin_x h\n# TYPE flowpin_x gauge\nflowpin_x{a=\"b} 1\n",
+		"# HELP x h\n# TYPE x gauge\nx 1\n",
+		"# HELP flowpin_x h\n# TYPE flowpin_x gauge\nflowpin_x 1",
+	};
+	char err[512];
+	double v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++)
+		if (fp_test_prom_check(wrong[i], err, sizeof(err)) >= 0)
+			fail_msg("accepted: %s", wrong[i]);
+	assert_int_equal(fp_test_prom_check("# HELP flowpin_x h\n# TYPE flowpin_x gauge\n"
+					    "flowpin_x{a=\"\\\"\\n\\\\\"} 2.5\n",
+					    err, sizeof(err)),
+			 1);
+	assert_int_equal(fp_test_prom_value("flowpin_y 1\nflowpin_x 2.5\n", "flowpin_x", &v), 0);
+	assert_true(v == 2.5);
+	assert_int_equal(fp_test_prom_value("flowpin_xy 1\n", "flowpin_x", &v), -1);
+}
+
+static struct fp_stats_backend rows[3];
+
+static void fill(struct fp_stats_snapshot *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (int i = 0; i < FP_CNT__MAX; i++)
+		s->counters[i] = 1000 + (unsigned)i;
+	s->vips[0].key.addr[10] = s->vips[0].key.addr[11] = 0xff; /* 192.0.2.1, mapped */
+	s->vips[0].key.addr[12] = 192;
+	s->vips[0].key.addr[14] = 2;
+	s->vips[0].key.addr[15] = 1;
+	s->vips[0].key.port = htons(80);
+	s->vips[0].key.proto = IPPROTO_TCP;
+	s->vips[0].vip.index = 0;
+	s->vips[0].vip.generation = 7;
+	s->vips[0].traffic.packets = 12;
+	s->vips[0].traffic.bytes = 3456;
+	s->vips[1].key.addr[0] = 0x20; /* 2001:db8::5 */
+	s->vips[1].key.addr[1] = 0x01;
+	s->vips[1].key.addr[2] = 0x0d;
+	s->vips[1].key.addr[3] = 0xb8;
+	s->vips[1].key.addr[15] = 5;
+	s->vips[1].key.proto = IPPROTO_UDP;
+	s->vips[1].vip.index = 1;
+	s->vips[1].vip.generation = 2;
+	s->n_vips = 2;
+	memset(rows, 0, sizeof(rows));
+	rows[0].vip_index = 0;
+	rows[0].backend.id = 1;
+	rows[0].backend.addr[10] = rows[0].backend.addr[11] = 0xff;
+	rows[0].backend.addr[12] = 10;
+	rows[0].backend.addr[15] = 1;
+	rows[0].traffic.packets = 10;
+	rows[0].traffic.bytes = 3000;
+	rows[1].vip_index = 0;
+	rows[1].backend.id = 2;
+	rows[1].backend.flags = FP_BACKEND_F_DRAINING;
+	rows[1].traffic.packets = 2;
+	rows[1].traffic.bytes = 456;
+	rows[2].vip_index = 1;
+	rows[2].backend.id = 9;
+	rows[2].backend.flags = FP_BACKEND_F_DOWN;
+	s->backends = rows;
+	s->n_backends = 3;
+}
+
+static void test_format(void **state)
+{
+	static struct fp_stats_snapshot s;
+	struct fp_metrics_daemon d = { .applies_total = 3, .apply_errors_total = 1 };
+	char *text, want[256];
+	size_t len = 0;
+	int n;
+
+	(void)state;
+	fill(&s);
+	text = fp_metrics_render(&s, &d, &len);
+	assert_non_null(text);
+	assert_int_equal(len, strlen(text));
+	n = check_exposition(text);
+	/* One family per counter, plus VIP, backend and daemon families. */
+	assert_true(n >= FP_CNT__MAX + 9);
+	for (int i = 0; i < FP_CNT__MAX; i++) {
+		snprintf(want, sizeof(want), "\nflowpin_lb_%s_total %u\n", fp_counter_names[i],
+			 1000 + (unsigned)i);
+		assert_non_null(strstr(text, want));
+	}
+	assert_non_null(strstr(text, "\nflowpin_lb_session_hit_total "));
+	assert_non_null(strstr(text, "\nflowpin_vip_packets_total{vip=\"192.0.2.1:80/tcp\"} 12\n"));
+	assert_non_null(strstr(text, "\nflowpin_vip_bytes_total{vip=\"192.0.2.1:80/tcp\"} 3456\n"));
+	assert_non_null(
+		strstr(text, "\nflowpin_vip_packets_total{vip=\"[2001:db8::5]:0/udp\"} 0\n"));
+	assert_non_null(
+		strstr(text, "\nflowpin_vip_generation{vip=\"192.0.2.1:80/tcp\",pinning=\""));
+	assert_non_null(strstr(text, "\"} 7\n"));
+	assert_non_null(strstr(text, "\nflowpin_backend_packets_total{vip=\"192.0.2.1:80/tcp\","
+				     "backend=\"1\",address=\"10.0.0.1\",state=\"active\"} 10\n"));
+	assert_non_null(strstr(text, "\nflowpin_backend_bytes_total{vip=\"192.0.2.1:80/tcp\","
+				     "backend=\"2\",address=\"::\",state=\"draining\"} 456\n"));
+	assert_non_null(strstr(text, "backend=\"9\",address=\"::\",state=\"down\"} 0\n"));
+	assert_non_null(strstr(text, "\nflowpin_config_apply_errors_total 1\n"));
+	assert_non_null(strstr(text, "\nflowpin_config_applies_total 3\n"));
+	assert_non_null(strstr(text, "\nflowpin_backends 3\n"));
+	/* Families, not samples, carry HELP/TYPE: one pair for three backend rows. */
+	assert_non_null(strstr(text, "# TYPE flowpin_backend_packets_total counter\n"));
+	assert_non_null(strstr(text, "# TYPE flowpin_vip_generation gauge\n"));
+	free(text);
+}
+
+static void test_empty(void **state)
+{
+	static struct fp_stats_snapshot s;
+	char *text;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	text = fp_metrics_render(&s, NULL, NULL);
+	assert_non_null(text);
+	/* Families with no sample still declared once; no daemon families without @d. */
+	assert_true(check_exposition(text) >= FP_CNT__MAX + 7);
+	free(text);
+}
+
+static void test_escape(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	assert_string_equal(fp_metrics_escape_label("a\"b\\c\nd", buf, sizeof(buf)),
+			    "a\\\"b\\\\c\\nd");
+	assert_string_equal(fp_metrics_escape_label("plain 1.2.3.4", buf, sizeof(buf)),
+			    "plain 1.2.3.4");
+	/* Truncated, never an escape cut in half nor an unterminated string. */
+	assert_string_equal(fp_metrics_escape_label("ab\"\"\"", buf, 6), "ab\\\"");
+	assert_string_equal(fp_metrics_escape_label("\"", buf, 3), "");
+}
+
+static void test_parse_listen(void **state)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+
+	(void)state;
+	assert_int_equal(fp_metrics_parse_listen("127.0.0.1:9100", &ss), 0);
+	assert_int_equal(a4->sin_family, AF_INET);
+	assert_int_equal(ntohs(a4->sin_port), 9100);
+	assert_int_equal(ntohl(a4->sin_addr.s_addr), 0x7f000001);
+	assert_int_equal(fp_metrics_parse_listen("[::1]:65535", &ss), 0);
+	assert_int_equal(a6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(a6->sin6_port), 65535);
+	assert_int_equal(a6->sin6_addr.s6_addr[15], 1);
+	assert_int_equal(fp_metrics_parse_listen("0.0.0.0:1", &ss), 0);
+	const char *bad[] = { "",
+			      "9100",
+			      ":9100",
+			      "127.0.0.1",
+			      "127.0.0.1:",
+			      "127.0.0.1:0",
+			      "127.0.0.1:65536",
+			      "127.0.0.1:-1",
+			      "127.0.0.1:+80",
+			      "127.0.0.1:80x",
+			      "localhost:80",
+			      "::1:80",
+			      "[::1]80",
+			      "[]:80",
+			      "[127.0.0.1]:80",
+			      "256.0.0.1:80" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		print_message("bad: '%s'\n", bad[i]);
+		assert_int_equal(fp_metrics_parse_listen(bad[i], &ss), -EINVAL);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reader_refuses), cmocka_unit_test(test_format),
+		cmocka_unit_test(test_empty),	       cmocka_unit_test(test_escape),
+		cmocka_unit_test(test_parse_listen),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
