@@ -953,8 +953,11 @@ static __always_inline int resolve_nexthop(struct xdp_md *ctx, struct fp_backend
 static __always_inline int too_big(struct xdp_md *ctx, const struct packet *pkt, __u32 route_mtu,
 				   __u32 overhead, __u64 now, struct fp_stats *st)
 {
+	/* No reply to a VIP address (a spoofed source): it would leave the node
+	 * unencapsulated, addressed to a VIP. A map lookup on this rare path only. */
 	if (pkt->icmp || route_mtu <= overhead ||
-	    !fp_icmp_too_big_wanted(ctx, pkt->l3_off, pkt->v6))
+	    !fp_icmp_too_big_wanted(ctx, pkt->l3_off, pkt->v6) ||
+	    bpf_map_lookup_elem(&vip_addrs, pkt->flow.src))
 		return VERDICT(XDP_DROP, FP_CNT_DROP_TOO_BIG);
 	if (!fp_icmp_rate_allow(now)) {
 		count(st, FP_CNT_ICMP_TOO_BIG_LIMITED);

@@ -265,6 +265,18 @@ static void test_ptb_silent_cases(void **state)
 		n = build_df(&s, in);
 		check_silent_drop(lb, in, (size_t)n);
 	}
+	/*
+	 * A source that is a VIP address (spoofed): the reply would be a packet addressed
+	 * to a VIP leaving the node unencapsulated, against the loop rule.
+	 */
+	s = client_to(v4, 49100, FP_TCP_ACK, 1500);
+	s.src = t_four.vips[2].addr;
+	n = build_df(&s, in);
+	check_silent_drop(lb, in, (size_t)n);
+	s = client_to(v6, 49100, FP_TCP_ACK, 1500);
+	s.src = t_four.vips[3].addr;
+	n = build_df(&s, in);
+	check_silent_drop(lb, in, (size_t)n);
 	/* A too-big ICMP error about a VIP flow (it is routed like the flow's packets). */
 	for (int fam = 0; fam < 2; fam++) {
 		const struct fp_vip_cfg *v = fam ? v6 : v4;
