@@ -432,6 +432,40 @@ static void refuse_adopt(const struct fp_lbnode *n, const char *why)
 }
 
 /*
+ * An fd of the attached program @id for the atomic replace. Its pin (opened in @old)
+ * when it is the attached one: that needs only CAP_BPF, where BPF_PROG_GET_FD_BY_ID
+ * needs CAP_SYS_ADMIN, which the unit does not grant. By id only when the pinned
+ * program is another one (a restart died between attach and pin). Refused (message
+ * printed) when neither works.
+ */
+static int attached_prog_fd(const struct fp_lbnode *n, const struct fp_lb *old, __u32 id)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	char why[192];
+	int fd;
+
+	if (!bpf_obj_get_info_by_fd(fp_lb_prog_fd(old), &info, &len) && info.id == id) {
+		fd = fcntl(fp_lb_prog_fd(old), F_DUPFD_CLOEXEC, 0);
+		if (fd < 0) {
+			fd = -errno;
+			refuse_adopt(n, "the new program could not be swapped in");
+		}
+		return fd;
+	}
+	fd = bpf_prog_get_fd_by_id(id);
+	if (fd >= 0)
+		return fd;
+	fd = -errno;
+	snprintf(why, sizeof(why),
+		 "the attached program (id %u) is not the pinned one (id %u) and cannot be "
+		 "opened by its id (%s%s)",
+		 id, info.id, strerror(-fd), fd == -EPERM ? ": that needs CAP_SYS_ADMIN" : "");
+	refuse_adopt(n, why);
+	return fd;
+}
+
+/*
  * A previous `lb up` on this device died without `down` (SIGKILL, crash, OOM): its
  * program still forwards and its maps are pinned. Take them over without a gap: this
  * binary's program is loaded over the pinned maps (sessions, counters, tables and the
@@ -494,8 +528,12 @@ int fp_lbnode_take_over(const struct fp_lbnode *n, const struct fp_config *cfg, 
 		goto out;
 	}
 	if (id) {
-		old_fd = bpf_prog_get_fd_by_id(id);
-		err = old_fd < 0 ? -errno : fp_lb_replace(lb, ifindex, mode, old_fd);
+		old_fd = attached_prog_fd(n, old, id);
+		if (old_fd < 0) {
+			err = old_fd;
+			goto out;
+		}
+		err = fp_lb_replace(lb, ifindex, mode, old_fd);
 	} else {
 		err = fp_lb_attach(lb, ifindex, want);
 	}

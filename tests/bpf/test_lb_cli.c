@@ -295,7 +295,12 @@ static long long json_number(const char *json, const char *from, const char *nam
 
 /* `flowpin lb up` in the LB namespace, output into the log file, with --metrics
  * @metrics unless NULL. Returns its pid. */
-static pid_t start_daemon_metrics(const struct lab *l, const char *config, const char *metrics)
+/* The capabilities of flowpin-lb@.service (dist/systemd): bounding, inheritable, ambient. */
+#define UNIT_CAPS "-all,+bpf,+perfmon,+net_admin"
+
+/* `lb up` as a daemon; with @unit_caps, under the unit's capabilities only (setpriv). */
+static pid_t start_daemon_caps(const struct lab *l, const char *config, const char *metrics,
+			       bool unit_caps)
 {
 	pid_t pid;
 
@@ -309,13 +314,25 @@ static pid_t start_daemon_metrics(const struct lab *l, const char *config, const
 
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);
-		execlp("ip", "ip", "netns", "exec", l->lb_ns, l->flowpin, "lb", "up", "--config",
-		       config, "--dev", "lb0", "--xdp-mode", "generic", "--pin-root", l->pins,
-		       "--run-dir", l->run, metrics ? "--metrics" : (char *)NULL, metrics,
-		       (char *)NULL);
+		if (unit_caps)
+			execlp("ip", "ip", "netns", "exec", l->lb_ns, "setpriv",
+			       "--inh-caps=" UNIT_CAPS, "--ambient-caps=" UNIT_CAPS,
+			       "--bounding-set=" UNIT_CAPS, l->flowpin, "lb", "up", "--config",
+			       config, "--dev", "lb0", "--xdp-mode", "generic", "--pin-root",
+			       l->pins, "--run-dir", l->run, (char *)NULL);
+		else
+			execlp("ip", "ip", "netns", "exec", l->lb_ns, l->flowpin, "lb", "up",
+			       "--config", config, "--dev", "lb0", "--xdp-mode", "generic",
+			       "--pin-root", l->pins, "--run-dir", l->run,
+			       metrics ? "--metrics" : (char *)NULL, metrics, (char *)NULL);
 		_exit(127);
 	}
 	return pid;
+}
+
+static pid_t start_daemon_metrics(const struct lab *l, const char *config, const char *metrics)
+{
+	return start_daemon_caps(l, config, metrics, false);
 }
 
 static pid_t start_daemon_with(const struct lab *l, const char *config)
@@ -868,6 +885,54 @@ static void test_restart_keeps_state(void **state)
 }
 
 /*
+ * The take-over after kill -9 under the unit's capabilities only (CAP_BPF, CAP_PERFMON,
+ * CAP_NET_ADMIN; no CAP_SYS_ADMIN): the attached program is opened from its pin, not by
+ * id (BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN). Before, this `up` refused ("the new
+ * program could not be swapped in") and the unit needed CAP_SYS_ADMIN.
+ */
+static void test_restart_unit_caps(void **state)
+{
+	struct lab *l = lab_or_skip(state);
+	static char before[16384], after[16384], out[16384];
+	char path[64];
+	unsigned long long bnd = ~0ULL;
+	FILE *f;
+
+	fresh_node(l);
+	l->daemon = start_daemon_with(l, l->tbl);
+	wait_up(l);
+	send_udp_flows(l, 54, 43000, 6);
+	send_udp_flows(l, 53, 44000, 3);
+	usleep(200000);
+	flow_list(l, before, sizeof(before));
+	assert_non_null(strstr(before, "src=10.99.0.2:43005 dst=198.51.100.10:54"));
+	kill_daemon(l);
+
+	l->daemon = start_daemon_caps(l, l->tbl, NULL, true);
+	if (!wait_log(l->log, "up on lb0 (generic XDP)")) {
+		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
+		fail_msg("daemon with the unit's capabilities did not take over: %s", out);
+	}
+	/* It really runs without CAP_SYS_ADMIN (bit 21 of its bounding set). */
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)l->daemon);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(out, sizeof(out), f))
+		if (sscanf(out, "CapBnd: %llx", &bnd) == 1)
+			break;
+	fclose(f);
+	assert_true(bnd != ~0ULL);
+	assert_int_equal(bnd & (1ULL << 21), 0);
+	if (!file_contains(l->log, "(never detached), maps kept (9 session entries)")) {
+		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
+		fail_msg("no take-over line: %s", out);
+	}
+	flow_list(l, after, sizeof(after));
+	assert_string_equal(after, before);
+	stop_daemon(l);
+}
+
+/*
  * What `up` cannot take over without losing state or a gap it refuses, changing
  * nothing: another table_size, maps of another layout (magic), another XDP mode. The
  * program stays attached, the sessions stay; then a compatible `up` takes over.
@@ -1271,6 +1336,7 @@ int main(void)
 		cmocka_unit_test(test_down),
 		cmocka_unit_test(test_forwarding_off_warns),
 		cmocka_unit_test(test_restart_keeps_state),
+		cmocka_unit_test(test_restart_unit_caps),
 		cmocka_unit_test(test_restart_refused),
 		cmocka_unit_test(test_metrics),
 	};
