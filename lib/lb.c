@@ -1079,8 +1079,14 @@ int fp_lb_attach(struct fp_lb *lb, int ifindex, enum fp_xdp_mode mode)
 
 int fp_lb_replace(struct fp_lb *lb, int ifindex, enum fp_xdp_mode mode, int old_prog_fd)
 {
-	struct bpf_xdp_attach_opts xo = { .sz = sizeof(xo), .old_prog_fd = old_prog_fd };
+	struct bpf_xdp_attach_opts xo;
 	int err;
+
+	/* Zeroed whole, padding included: libbpf refuses non-zero bytes past the fields
+	 * it knows, and an initialiser leaves padding unspecified (seen with clang). */
+	memset(&xo, 0, sizeof(xo));
+	xo.sz = sizeof(xo);
+	xo.old_prog_fd = old_prog_fd;
 
 	if (!lb || ifindex <= 0 || old_prog_fd < 0)
 		return -EINVAL;

@@ -335,8 +335,10 @@ out:
 /* ID of the XDP program attached to @ifindex and its mode (0: none). */
 static __u32 attached_id(int ifindex, enum fp_xdp_mode *mode)
 {
-	struct bpf_xdp_query_opts q = { .sz = sizeof(q) };
+	struct bpf_xdp_query_opts q;
 
+	memset(&q, 0, sizeof(q)); /* padding too: libbpf checks it */
+	q.sz = sizeof(q);
 	if (ifindex <= 0 || bpf_xdp_query(ifindex, 0, &q))
 		return 0;
 	if (q.drv_prog_id) {

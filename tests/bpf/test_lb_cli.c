@@ -570,8 +570,10 @@ struct xdp_watch_result {
 
 static __u32 query_xdp(int ifindex)
 {
-	struct bpf_xdp_query_opts q = { .sz = sizeof(q) };
+	struct bpf_xdp_query_opts q;
 
+	memset(&q, 0, sizeof(q)); /* padding too: libbpf checks it */
+	q.sz = sizeof(q);
 	if (bpf_xdp_query(ifindex, 0, &q))
 		return 0;
 	return q.skb_prog_id ? q.skb_prog_id : q.drv_prog_id;
