@@ -23,7 +23,7 @@
 #endif
 
 /*
- * libbpf option structs are written as plain initialisers with .sz rather than with
+ * libbpf option structs are zeroed and filled by hand (tc_init()) rather than with
  * LIBBPF_OPTS(), which `make lint` (cppcheck, no system headers) cannot expand.
  */
 
@@ -213,15 +213,27 @@ int fp_backend_counters_fd(const struct fp_backend *b)
 	return b ? bpf_map__fd(b->skel->maps.counters) : -EINVAL;
 }
 
+/*
+ * The tc hook (clsact ingress of @ifindex) and our filter's options, zeroed whole:
+ * libbpf refuses non-zero bytes past the fields it knows, padding included, which an
+ * initialiser leaves unspecified.
+ */
+static void tc_init(struct bpf_tc_hook *hook, struct bpf_tc_opts *tc, int ifindex)
+{
+	memset(hook, 0, sizeof(*hook));
+	hook->sz = sizeof(*hook);
+	hook->ifindex = ifindex;
+	hook->attach_point = BPF_TC_INGRESS;
+	memset(tc, 0, sizeof(*tc));
+	tc->sz = sizeof(*tc);
+	tc->handle = FP_BACKEND_TC_HANDLE;
+	tc->priority = FP_BACKEND_TC_PRIORITY;
+}
+
 int fp_backend_attach(struct fp_backend *b, int ifindex)
 {
-	struct bpf_tc_hook hook = { .sz = sizeof(struct bpf_tc_hook),
-				    .ifindex = ifindex,
-				    .attach_point = BPF_TC_INGRESS };
-	struct bpf_tc_opts tc = { .sz = sizeof(struct bpf_tc_opts),
-				  .handle = FP_BACKEND_TC_HANDLE,
-				  .priority = FP_BACKEND_TC_PRIORITY,
-				  .flags = BPF_TC_F_REPLACE };
+	struct bpf_tc_hook hook;
+	struct bpf_tc_opts tc;
 	struct fp_backend_attach_info st = { .pid = (__u32)getpid(),
 					     .ifindex = (__u32)ifindex,
 					     .handle = FP_BACKEND_TC_HANDLE,
@@ -231,6 +243,8 @@ int fp_backend_attach(struct fp_backend *b, int ifindex)
 
 	if (!b || ifindex <= 0 || b->ifindex)
 		return -EINVAL;
+	tc_init(&hook, &tc, ifindex);
+	tc.flags = BPF_TC_F_REPLACE;
 	err = fp_netns_cookie(&st.netns_cookie);
 	if (err)
 		return err;
@@ -266,16 +280,13 @@ out:
 
 int fp_backend_detach(struct fp_backend *b)
 {
-	struct bpf_tc_hook hook = { .sz = sizeof(struct bpf_tc_hook),
-				    .attach_point = BPF_TC_INGRESS };
-	struct bpf_tc_opts tc = { .sz = sizeof(struct bpf_tc_opts),
-				  .handle = FP_BACKEND_TC_HANDLE,
-				  .priority = FP_BACKEND_TC_PRIORITY };
+	struct bpf_tc_hook hook;
+	struct bpf_tc_opts tc;
 	int err;
 
 	if (!b || !b->ifindex)
 		return -EINVAL;
-	hook.ifindex = b->ifindex;
+	tc_init(&hook, &tc, b->ifindex);
 	err = bpf_tc_detach(&hook, &tc);
 	if (err && err != -ENOENT)
 		fp_err("backend: cannot detach the tc filter from ifindex %d: %s\n", b->ifindex,
@@ -315,9 +326,8 @@ int fp_netns_cookie(__u64 *cookie)
 
 int fp_backend_detach_info(const struct fp_backend_attach_info *info)
 {
-	struct bpf_tc_hook hook = { .sz = sizeof(struct bpf_tc_hook),
-				    .attach_point = BPF_TC_INGRESS };
-	struct bpf_tc_opts tc = { .sz = sizeof(struct bpf_tc_opts) };
+	struct bpf_tc_hook hook;
+	struct bpf_tc_opts tc;
 	__u64 cookie;
 	int err;
 
@@ -329,7 +339,7 @@ int fp_backend_detach_info(const struct fp_backend_attach_info *info)
 		return err;
 	if (cookie != info->netns_cookie)
 		return -EXDEV;
-	hook.ifindex = (int)info->ifindex;
+	tc_init(&hook, &tc, (int)info->ifindex);
 	tc.handle = info->handle;
 	tc.priority = info->priority;
 	err = bpf_tc_detach(&hook, &tc);
