@@ -19,6 +19,10 @@ packages=(
 	clang-format cppcheck              # make lint
 	libclang-rt-dev                    # clang's libFuzzer, ASan, UBSan runtimes: fuzz tier, make test-sanitize
 	libmicrohttpd-dev                  # lb up --metrics: a well-kept HTTP server library instead of hand-written HTTP
+	libevent-dev                       # the LB daemon's event loop (signals, timers, sockets), as in tor and memcached
+	libcurl4-openssl-dev               # HTTP(S) health checks through curl's multi interface, not a hand-written client
+	libjson-c-dev                      # JSON for the control socket and status (json-c, as FRR uses)
+	libcap-dev                         # the daemon drops the capabilities it no longer needs after loading
 )
 
 missing=()
