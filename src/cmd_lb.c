@@ -14,8 +14,9 @@
  *   stats   counters, per VIP and per backend, from the pinned maps.
  *   flows   the session table, like `conntrack -L`.
  *
- * This file is options, signals and printing: the node's lifecycle and files are
- * lib/lbnode.c (flowpin/lbnode.h), the stats model lib/stats.c.
+ * This file is options and printing: the daemon is lib/lbd.c (flowpin/lbd.h), the
+ * node's lifecycle and files lib/lbnode.c (flowpin/lbnode.h), the stats model
+ * lib/stats.c.
  * Exit status: 0 done, 1 error, 2 usage.
  */
 #include <errno.h>
@@ -31,9 +32,9 @@
 #include <net/if.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
-#include <flowpin/bpffs.h>
 #include <flowpin/config.h>
 #include <flowpin/lb.h>
+#include <flowpin/lbd.h>
 #include <flowpin/lbnode.h>
 #include <flowpin/log.h>
 #include <flowpin/maps.h>
@@ -139,148 +140,52 @@ static void sub_usage(const struct subcommand *s, FILE *out)
 		DEFAULT_PIN_ROOT, DEFAULT_RUN_DIR);
 }
 
+/* The metrics server rides on the daemon's hooks: started once the program runs. */
+struct up_metrics {
+	const char *listen;
+	struct metrics_server *server;
+};
+
+static int up_started(struct fp_lbd *d, void *arg)
+{
+	struct up_metrics *m = arg;
+
+	if (!m->listen)
+		return 0;
+	m->server = metrics_server_start(m->listen, fp_lbd_node(d)->pin_dir);
+	return m->server ? 0 : -1;
+}
+
+static void up_applied(void *arg, int err)
+{
+	struct up_metrics *m = arg;
+
+	metrics_server_count_apply(m->server, err);
+}
+
+static void up_stopping(void *arg)
+{
+	struct up_metrics *m = arg;
+
+	metrics_server_stop(m->server);
+	m->server = NULL;
+}
+
 static int lb_up(const struct lb_opts *o, const struct fp_lbnode *p)
 {
-	char config_abs[PATH_MAX], pid_text[32], prog_pin[PATH_MAX + 8];
-	struct fp_config *cfg = NULL;
-	struct fp_lb *lb = NULL;
-	struct metrics_server *metrics = NULL;
-	sigset_t signals;
-	int err, pid, files_written = 0, rc = 1;
-	bool mounted = false, adopted = false;
+	struct up_metrics m = { .listen = o->metrics };
+	const struct fp_lbd_hooks hooks = {
+		.started = up_started,
+		.applied = up_applied,
+		.stopping = up_stopping,
+		.arg = &m,
+	};
 
 	if (!o->config) {
 		fprintf(stderr, "flowpin lb up: --config is required\n");
 		return 2;
 	}
-	if (!realpath(o->config, config_abs)) {
-		fp_err("--config %s: %s\n", o->config, strerror(errno));
-		return 1;
-	}
-	if (fp_config_load(config_abs, &cfg, stderr))
-		return 1;
-	pid = fp_lbnode_read_pid(p->pid_file);
-	if (pid > 0) {
-		fp_err("%s: flowpin lb already runs on %s (pid %d)\n", p->pid_file, o->dev, pid);
-		goto out;
-	}
-	err = fp_mkdir_p(o->run_dir, 0755);
-	if (err) {
-		fp_err("--run-dir %s: %s\n", o->run_dir, strerror(-err));
-		goto out;
-	}
-	/* `ip netns exec` remounts /sys: the lab passes a pin root of its own. */
-	if (fp_bpffs_ensure(o->pin_root, &mounted))
-		goto out;
-	if (mounted && fp_lbnode_private_mounts())
-		fp_warn("mounted a bpffs for %s in a private mount namespace (ip netns exec?): "
-			"other flowpin commands will not see the pins; mount bpffs there "
-			"beforehand\n",
-			o->pin_root);
-	/* Signals are taken synchronously (sigwaitinfo): no handler runs mid-apply. */
-	sigemptyset(&signals);
-	sigaddset(&signals, SIGHUP);
-	sigaddset(&signals, SIGUSR1);
-	sigaddset(&signals, SIGTERM);
-	sigaddset(&signals, SIGINT);
-	sigprocmask(SIG_BLOCK, &signals, NULL);
-
-	/* Pins and no daemon: the previous one died; its program may still forward. */
-	snprintf(prog_pin, sizeof(prog_pin), "%s/prog", p->pin_dir);
-	adopted = !access(prog_pin, F_OK);
-	if (adopted ? fp_lbnode_take_over(p, cfg, &lb) : fp_lbnode_start(p, cfg, &lb))
-		goto out;
-	/* Apply (adopted: the config as a new generation) and record under one lock, so
-	 * the record names the file that runs even with a `lb reload` at the same time. */
-	snprintf(pid_text, sizeof(pid_text), "%d\n", (int)getpid());
-	fp_lb_lock(lb);
-	err = adopted ? fp_lbnode_apply_file(lb, config_abs, "up", o->dev) : 0;
-	if (err) {
-		fp_lb_unlock(lb);
-		fp_err("%s: the running program keeps its previous generation\n", o->dev);
-		goto out;
-	}
-	err = fp_lbnode_write_file(p->pid_file, pid_text);
-	if (!err)
-		err = fp_lbnode_write_file(p->config_file, config_abs);
-	fp_lb_unlock(lb);
-	files_written = 1;
-	if (err) {
-		fp_err("%s: %s\n", p->pid_file, strerror(-err));
-		if (!adopted)
-			fp_lbnode_stop(lb, o->dev, p->pin_dir);
-		goto out;
-	}
-	if (!adopted) {
-		fp_lbnode_check_forwarding(cfg, o->dev);
-		fp_lbnode_prime_neighbours(cfg);
-	}
-	/* After the program runs, so the first scrape finds the maps; signals are blocked
-	 * already, so its thread never takes them. Port in use: as if up had failed. */
-	if (o->metrics) {
-		metrics = metrics_server_start(o->metrics, p->pin_dir);
-		if (!metrics) {
-			if (!adopted)
-				fp_lbnode_stop(lb, o->dev, p->pin_dir);
-			goto out;
-		}
-	}
-	/* Kept over a restart or crash: the kernel refuses VIP traffic while detached. */
-	fp_vip_routes_sync(cfg);
-	fp_log_event(
-		"up on %s (%s XDP), pinned under %s, config %s: %zu VIPs, %zu backends, pid %d\n",
-		o->dev, o->xdp_generic ? "generic" : "native", p->pin_dir, config_abs, cfg->n_vips,
-		fp_config_count_backends(cfg), (int)getpid());
-	/* From here on a daemon: its warnings and errors are stamped like its events. */
-	fp_log_timestamps = true;
-
-	for (;;) {
-		siginfo_t si;
-		int sig = sigwaitinfo(&signals, &si);
-
-		if (sig < 0) {
-			if (errno == EINTR)
-				continue;
-			fp_err("sigwaitinfo: %s\n", strerror(errno));
-			fp_lbnode_stop(lb, o->dev, p->pin_dir);
-			goto out;
-		}
-		if (sig == SIGHUP) {
-			/* The recorded file, read under the lock: a `lb reload --config` that
-			 * ran since is what SIGHUP re-reads, whether or not its SIGUSR1 came. */
-			fp_lb_lock(lb);
-			fp_lbnode_read_record(p, config_abs, sizeof(config_abs));
-			fp_log_event("SIGHUP from pid %d: re-reading %s\n", (int)si.si_pid,
-				     config_abs);
-			err = fp_lbnode_apply_file(lb, config_abs, "reload", o->dev);
-			fp_lb_unlock(lb);
-			metrics_server_count_apply(metrics, err);
-		} else if (sig == SIGUSR1) {
-			fp_lbnode_adopt_config(p, config_abs, sizeof(config_abs), si.si_pid);
-		} else {
-			fp_log_event("%s from pid %d: detaching from %s\n", strsignal(sig),
-				     (int)si.si_pid, o->dev);
-			break;
-		}
-	}
-	/* Before the pins go: a scrape in flight still finds them. */
-	metrics_server_stop(metrics);
-	metrics = NULL;
-	if (fp_lbnode_stop(lb, o->dev, p->pin_dir))
-		goto out;
-	fp_vip_routes_remove();
-	fp_log_event("down: detached from %s, pins removed, VIP blackhole routes removed\n",
-		     o->dev);
-	rc = 0;
-out:
-	metrics_server_stop(metrics);
-	fp_lb_close(lb);
-	if (files_written) {
-		unlink(p->pid_file);
-		unlink(p->config_file);
-	}
-	fp_config_free(cfg);
-	return rc;
+	return fp_lbd_run(p, o->config, &hooks);
 }
 
 /* ---------------------------------------------------------------------------------- */
