@@ -72,4 +72,36 @@ FP_INLINE __u32 fp_encap_overhead(int outer_v6, __u8 hop_count)
 #define FP_MAX_ENCAP_OVERHEAD (40 + 8 + 4 + 8 + FP_MAX_HOPS * 16)
 FP_STATIC_ASSERT(FP_MAX_ENCAP_OVERHEAD == 92, "documented in docs/wire-format.md");
 
+/*
+ * Tunnel health probe (docs/wire-format.md, "Tunnel probe"): a GUE control message
+ * (C bit set) that an LB node's health checker sends from its outer source address to
+ * backend:encap_port in an ordinary UDP datagram (checksummed by the sender's stack).
+ * The backend's program reflects it: same bytes but the control type (request ->
+ * reply), addresses, ports and MACs swapped. The UDP payload is exactly this struct:
+ *
+ *   GUE base: version 0, C = 1, Hlen 3 | ctype (request/reply) | flags = P
+ *   private data: magic "fpP1" (flowpin probe, version 1) | nonce (64 bits)
+ *
+ * ctype is from the draft's user-defined range (128-255). Nothing follows the header:
+ * a probe carries no payload. The nonce is the prober's; the backend never reads it.
+ */
+#define FP_GUE_VERSION_MASK	   0xC0 /* hlen_ver: GUE version (2 bits), 0 here */
+#define FP_GUE_C_BIT		   0x20 /* hlen_ver: control message */
+#define FP_GUE_HLEN_MASK	   0x1F /* hlen_ver: 32-bit words after the base header */
+#define FP_GUE_CTYPE_PROBE_REQUEST 0x80
+#define FP_GUE_CTYPE_PROBE_REPLY   0x81
+#define FP_PROBE_MAGIC		   0x66705031	      /* "fpP1", host order of the be32 field */
+#define FP_PROBE_HLEN_VER	   (FP_GUE_C_BIT | 3) /* magic + nonce: 3 words */
+
+struct fp_gue_probe {
+	struct fp_guehdr gue; /* FP_PROBE_HLEN_VER, ctype, FP_GUE_FLAG_PRIV */
+	__be32 magic;	      /* FP_PROBE_MAGIC: the private flags word */
+	__be64 nonce;	      /* chosen by the prober, echoed unchanged */
+};
+FP_STATIC_ASSERT(sizeof(struct fp_gue_probe) == 16, "GUE base + magic + nonce, no padding");
+FP_STATIC_ASSERT(sizeof(struct fp_gue_probe) ==
+			 sizeof(struct fp_guehdr) + (FP_PROBE_HLEN_VER & FP_GUE_HLEN_MASK) * 4,
+		 "Hlen covers the whole probe");
+#define FP_PROBE_SIZE sizeof(struct fp_gue_probe) /* UDP payload of a probe and its reply */
+
 #endif
