@@ -39,6 +39,8 @@ struct loader {
 	struct problem *problems;
 	size_t n_problems, cap_problems;
 	bool out_of_memory;
+	const struct fp_health_cfg *fleet_health; /* what each VIP's `health` inherits */
+	bool fleet_timeout_given;		  /* the fleet's timeout is not the default */
 };
 
 /* Rewrites control characters in @s as \n, \t or \xNN, in place, cutting to fit @size. */
@@ -483,9 +485,270 @@ static void load_backend(struct loader *ld, const yaml_node_t *node, const char 
 #undef F
 }
 
-enum { V_NAME, V_ADDRESS, V_PORT, V_PROTOCOL, V_PINNING, V_HASH, V_BACKENDS, V_N };
-static const char *const vip_keys[V_N] = { "name",    "address", "port",    "protocol",
-					   "pinning", "hash",	 "backends" };
+/* ---------------------------------------------------------------------------------- */
+/* health: fleet-wide at the top level, per VIP inheriting it field by field           */
+
+const char *const fp_check_kind_names[FP_CHECK_KIND__COUNT] = {
+#define FP_X(name, value, str) [value] = str,
+	FP_CHECK_KINDS(FP_X)
+#undef FP_X
+};
+
+const char *fp_check_kind_name(enum fp_check_kind k)
+{
+	return (unsigned)k < FP_CHECK_KIND__COUNT ? fp_check_kind_names[k] : "?";
+}
+
+/*
+ * A duration: "2" or "2s" (seconds), "500ms" (milliseconds), digits only before the
+ * unit, in [min_ms, max_ms]. *out in milliseconds.
+ */
+static int parse_duration(struct loader *ld, const yaml_node_t *node, const char *field,
+			  __u32 min_ms, __u32 max_ms, __u32 *out)
+{
+	const char *s = scalar(ld, node, field, "a duration");
+	unsigned long long v = 0, scale = 1000;
+	size_t n, digits;
+
+	if (!s)
+		return -EINVAL;
+	n = strlen(s);
+	digits = strspn(s, "0123456789");
+	if (digits == 0 || digits > 10)
+		goto bad;
+	if (!strcmp(s + digits, "ms"))
+		scale = 1;
+	else if (strcmp(s + digits, "s") && digits != n)
+		goto bad;
+	for (size_t i = 0; i < digits; i++)
+		v = v * 10 + (unsigned long long)(s[i] - '0');
+	v *= scale;
+	if (v < min_ms || v > max_ms)
+		goto bad;
+	*out = (__u32)v;
+	return 0;
+bad:
+	report(ld, line_of(node), field,
+	       "must be a duration of %ums..%us (\"2\" or \"2s\" = seconds, \"500ms\"), got '%s'",
+	       min_ms, max_ms / 1000, s);
+	return -EINVAL;
+}
+
+/* An HTTP path: '/' then visible ASCII (no blanks: it goes into the request line). */
+static bool http_path_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= FP_CHECK_PATH_MAX || s[0] != '/')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e)
+			return false;
+	return true;
+}
+
+/* A DNS name for the Host header and TLS: letters, digits, '-' and '.', 1..253. */
+static bool host_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= FP_CHECK_HOST_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+enum { K_KIND, K_PORT, K_PATH, K_STATUS, K_HOST, K_N };
+static const char *const check_keys[K_N] = { "kind", "port", "path", "status", "host" };
+
+/* One check; port 0 = the VIP's port (resolved per VIP). Returns 0 if it is usable. */
+static int load_check(struct loader *ld, const yaml_node_t *node, const char *prefix,
+		      struct fp_check_cfg *c)
+{
+	yaml_node_t *v[K_N];
+	char field[FIELD_MAX];
+	unsigned long long n;
+	int e, errors = ld->errors;
+	const char *s;
+
+	memset(c, 0, sizeof(*c));
+	c->status = 200;
+	strcpy(c->path, "/");
+	c->line = (int)line_of(node);
+	if (map_fields(ld, node, prefix, check_keys, K_N, v))
+		return -EINVAL;
+#define F(key) (fieldf(field, "%s.%s", prefix, key), field)
+	if (!v[K_KIND]) {
+		missing(ld, node, prefix, "kind");
+		return -EINVAL;
+	}
+	if (parse_enum(ld, v[K_KIND], F("kind"), fp_check_kind_names, FP_CHECK_KIND__COUNT, &e))
+		return -EINVAL;
+	c->kind = (enum fp_check_kind)e;
+	if (v[K_PORT]) {
+		if (c->kind == FP_CHECK_TUNNEL)
+			report(ld, line_of(v[K_PORT]), F("port"),
+			       "a tunnel check goes to encap_port; it takes no port");
+		else if (!parse_uint(ld, v[K_PORT], F("port"), 1, 65535, &n))
+			c->port = (__u16)n;
+	}
+	for (int k = K_PATH; k <= K_HOST; k++) {
+		if (v[k] && c->kind != FP_CHECK_HTTP && c->kind != FP_CHECK_HTTPS)
+			report(ld, line_of(v[k]), F(check_keys[k]),
+			       "only for http and https checks, this one is %s",
+			       fp_check_kind_name(c->kind));
+	}
+	if (c->kind == FP_CHECK_HTTP || c->kind == FP_CHECK_HTTPS) {
+		if (v[K_PATH] && (s = scalar(ld, v[K_PATH], F("path"), "a path"))) {
+			if (http_path_ok(s))
+				strcpy(c->path, s);
+			else
+				report(ld, line_of(v[K_PATH]), field,
+				       "must start with '/' and be 1..%d visible ASCII "
+				       "characters (no blanks), got '%s'",
+				       FP_CHECK_PATH_MAX - 1, s);
+		}
+		if (v[K_STATUS] && !parse_uint(ld, v[K_STATUS], F("status"), 100, 599, &n))
+			c->status = (__u16)n;
+		if (v[K_HOST] && (s = scalar(ld, v[K_HOST], F("host"), "a host name"))) {
+			if (host_name_ok(s))
+				strcpy(c->host, s);
+			else
+				report(ld, line_of(v[K_HOST]), field,
+				       "must be a host name of 1..%d letters, digits, '-' and "
+				       "'.', got '%s'",
+				       FP_CHECK_HOST_MAX - 1, s);
+		}
+	}
+#undef F
+	return ld->errors == errors ? 0 : -EINVAL;
+}
+
+enum { H_INTERVAL, H_TIMEOUT, H_RISE, H_FALL, H_CHECKS, H_N };
+static const char *const health_keys[H_N] = { "interval", "timeout", "rise", "fall", "checks" };
+
+/*
+ * A `health` mapping over @h (the defaults, or the fleet's for a VIP): the fields it
+ * names replace @h's; `checks` replaces the whole list (`checks: []`: none). Sets
+ * *checks_given when it names its own checks. A timeout no level gave (*timeout_given
+ * false) is the default, cut to the interval when that is shorter.
+ */
+static void load_health(struct loader *ld, const yaml_node_t *node, const char *prefix,
+			struct fp_health_cfg *h, bool *checks_given, bool *timeout_given)
+{
+	yaml_node_t *v[H_N];
+	char field[FIELD_MAX];
+	unsigned long long n;
+
+	*checks_given = false;
+	h->line = (int)line_of(node);
+	if (map_fields(ld, node, prefix, health_keys, H_N, v))
+		return;
+#define F(key) (fieldf(field, "%s.%s", prefix, key), field)
+	if (v[H_INTERVAL])
+		parse_duration(ld, v[H_INTERVAL], F("interval"), FP_MIN_HEALTH_INTERVAL,
+			       FP_MAX_HEALTH_INTERVAL, &h->interval_ms);
+	if (v[H_TIMEOUT]) {
+		*timeout_given = true;
+		parse_duration(ld, v[H_TIMEOUT], F("timeout"), FP_MIN_HEALTH_TIMEOUT,
+			       FP_MAX_HEALTH_INTERVAL, &h->timeout_ms);
+	} else if (!*timeout_given && h->timeout_ms > h->interval_ms) {
+		h->timeout_ms = h->interval_ms; /* the default timeout, in a short interval */
+	}
+	if (v[H_RISE] && !parse_uint(ld, v[H_RISE], F("rise"), 1, FP_MAX_HEALTH_COUNT, &n))
+		h->rise = (__u32)n;
+	if (v[H_FALL] && !parse_uint(ld, v[H_FALL], F("fall"), 1, FP_MAX_HEALTH_COUNT, &n))
+		h->fall = (__u32)n;
+	/* A probe still running when the next one starts would be counted twice. */
+	if ((v[H_INTERVAL] || v[H_TIMEOUT]) && h->timeout_ms > h->interval_ms)
+		report(ld, line_of(v[H_TIMEOUT] ? v[H_TIMEOUT] : v[H_INTERVAL]),
+		       v[H_TIMEOUT] ? F("timeout") : F("interval"),
+		       "timeout (%ums) must not exceed interval (%ums)", h->timeout_ms,
+		       h->interval_ms);
+	if (v[H_CHECKS]) {
+		yaml_node_t *list = v[H_CHECKS];
+		yaml_node_item_t *items;
+		size_t count;
+
+		fieldf(field, "%s.checks", prefix);
+		*checks_given = true;
+		h->n_checks = 0;
+		if (list->type != YAML_SEQUENCE_NODE) {
+			report(ld, line_of(list), field, "must be a list of checks");
+			return;
+		}
+		items = list->data.sequence.items.start;
+		count = (size_t)(list->data.sequence.items.top - items);
+		if (count > FP_MAX_CHECKS) {
+			report(ld, line_of(list), field, "at most %d checks, got %zu",
+			       FP_MAX_CHECKS, count);
+			return;
+		}
+		for (size_t i = 0; i < count; i++) {
+			char cprefix[FIELD_MAX];
+
+			fieldf(cprefix, "%s.checks[%zu]", prefix, i);
+			if (!load_check(ld, yaml_document_get_node(ld->doc, items[i]), cprefix,
+					&h->checks[h->n_checks]))
+				h->n_checks++;
+		}
+	}
+#undef F
+}
+
+/*
+ * A VIP's checks: the fleet's, overridden by its own `health`; a check without a port
+ * probes the VIP's port, which a VIP of every port (port 0) does not have.
+ */
+static void load_vip_health(struct loader *ld, const yaml_node_t *node, const char *prefix,
+			    struct fp_vip_cfg *vip, size_t vip_index)
+{
+	struct fp_health_cfg *h = &vip->health;
+	bool own_checks = false;
+	char field[FIELD_MAX];
+
+	*h = *ld->fleet_health;
+	if (!ld->fleet_health->line)
+		h->line = vip->line;
+	if (node) {
+		bool timeout_given = ld->fleet_timeout_given;
+
+		load_health(ld, node, prefix, h, &own_checks, &timeout_given);
+	}
+	for (size_t i = 0; i < h->n_checks; i++) {
+		struct fp_check_cfg *c = &h->checks[i];
+
+		if (c->kind == FP_CHECK_TUNNEL || c->port)
+			continue;
+		if (vip->port) {
+			c->port = vip->port;
+			continue;
+		}
+		if (own_checks) {
+			fieldf(field, "%s.checks[%zu].port", prefix, i);
+			report(ld, (size_t)c->line, field,
+			       "required: the VIP serves every port (port 0), so a %s check "
+			       "must name the port it probes",
+			       fp_check_kind_name(c->kind));
+		} else {
+			fieldf(field, "health.checks[%zu].port", i);
+			report(ld, (size_t)c->line, field,
+			       "required: vips[%zu] (%s) serves every port (port 0) and inherits "
+			       "this %s check; give it a port, or give the VIP its own checks",
+			       vip_index, vip->name, fp_check_kind_name(c->kind));
+		}
+	}
+}
+
+enum { V_NAME, V_ADDRESS, V_PORT, V_PROTOCOL, V_PINNING, V_HASH, V_BACKENDS, V_HEALTH, V_N };
+static const char *const vip_keys[V_N] = { "name",    "address", "port",     "protocol",
+					   "pinning", "hash",	 "backends", "health" };
 
 static bool name_ok(const char *s)
 {
@@ -570,7 +833,7 @@ static int check_backend_repeats(struct loader *ld, const struct fp_vip_cfg *vip
 }
 
 static int load_vip(struct loader *ld, const yaml_node_t *node, const char *prefix,
-		    struct fp_vip_cfg *vip)
+		    struct fp_vip_cfg *vip, size_t vip_index)
 {
 	yaml_node_t *v[V_N];
 	char field[FIELD_MAX];
@@ -619,6 +882,8 @@ static int load_vip(struct loader *ld, const yaml_node_t *node, const char *pref
 			       "'addresses' is only allowed with port 0 (all ports), port is %u",
 			       vip->port);
 	}
+	fieldf(field, "%s.health", prefix);
+	load_vip_health(ld, v[V_HEALTH], field, vip, vip_index);
 	if (!v[V_BACKENDS]) {
 		missing(ld, node, prefix, "backends");
 		return 0;
@@ -676,11 +941,13 @@ enum {
 	C_TIMEOUTS,
 	C_LB_SOURCES,
 	C_VIPS,
+	C_HEALTH,
 	C_N
 };
-static const char *const top_keys[C_N] = { "hash_key",	 "allow_example_key", "table_size",
-					   "encap_port", "timeouts",	      "lb_sources",
-					   "vips" };
+static const char *const top_keys[C_N] = { "hash_key",	 "allow_example_key",
+					   "table_size", "encap_port",
+					   "timeouts",	 "lb_sources",
+					   "vips",	 "health" };
 
 /*
  * Keys published with flowpin: the example's (also the SipHash paper's test key) and the
@@ -762,6 +1029,11 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 	cfg->timeouts.tcp_established = FP_DEFAULT_TCP_ESTABLISHED;
 	cfg->timeouts.tcp_transitory = FP_DEFAULT_TCP_TRANSITORY;
 	cfg->timeouts.udp = FP_DEFAULT_UDP_TIMEOUT;
+	cfg->health.interval_ms = FP_DEFAULT_HEALTH_INTERVAL;
+	cfg->health.timeout_ms = FP_DEFAULT_HEALTH_TIMEOUT;
+	cfg->health.rise = FP_DEFAULT_HEALTH_RISE;
+	cfg->health.fall = FP_DEFAULT_HEALTH_FALL;
+	ld->fleet_health = &cfg->health;
 	if (map_fields(ld, root, "", top_keys, C_N, v))
 		return 0;
 
@@ -769,7 +1041,8 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 	int *line_of_key[C_N] = {
 		[C_HASH_KEY] = &cfg->lines.hash_key,	 [C_TABLE_SIZE] = &cfg->lines.table_size,
 		[C_ENCAP_PORT] = &cfg->lines.encap_port, [C_TIMEOUTS] = &cfg->lines.timeouts,
-		[C_LB_SOURCES] = &cfg->lines.lb_sources, [C_VIPS] = &cfg->lines.vips
+		[C_LB_SOURCES] = &cfg->lines.lb_sources, [C_VIPS] = &cfg->lines.vips,
+		[C_HEALTH] = &cfg->lines.health
 	};
 
 	for (int i = 0; i < C_N; i++)
@@ -838,6 +1111,12 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 		}
 	}
 
+	if (v[C_HEALTH]) {
+		bool checks_given;
+
+		load_health(ld, v[C_HEALTH], "health", &cfg->health, &checks_given,
+			    &ld->fleet_timeout_given);
+	}
 	if (!v[C_VIPS]) {
 		missing(ld, root, "", "vips");
 		return 0;
@@ -866,8 +1145,8 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 		char prefix[FIELD_MAX];
 
 		fieldf(prefix, "vips[%zu]", i);
-		err = load_vip(ld, yaml_document_get_node(ld->doc, items[i]), prefix,
-			       &cfg->vips[i]);
+		err = load_vip(ld, yaml_document_get_node(ld->doc, items[i]), prefix, &cfg->vips[i],
+			       i);
 		if (err)
 			return err;
 	}

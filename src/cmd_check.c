@@ -37,7 +37,7 @@ int cmd_check(int argc, char **argv)
 	};
 	const char *path = NULL;
 	struct fp_config *cfg = NULL;
-	size_t backends = 0, active = 0;
+	size_t backends = 0, active = 0, checked = 0;
 	int opt, use = 0;
 
 	optind = 1;
@@ -75,14 +75,15 @@ int cmd_check(int argc, char **argv)
 		return 1;
 	for (size_t i = 0; i < cfg->n_vips; i++) {
 		backends += cfg->vips[i].n_backends;
+		checked += cfg->vips[i].health.n_checks > 0;
 		for (size_t j = 0; j < cfg->vips[i].n_backends; j++)
 			active += cfg->vips[i].backends[j].state == FP_BACKEND_ACTIVE;
 	}
 	printf("%s: ok: %zu VIP%s, %zu backend%s (%zu active), table_size %u, encap_port %u, "
-	       "%zu LB source prefix%s\n",
+	       "%zu LB source prefix%s, health checks on %zu VIP%s\n",
 	       path, cfg->n_vips, cfg->n_vips == 1 ? "" : "s", backends, backends == 1 ? "" : "s",
 	       active, cfg->table_size, cfg->encap_port, cfg->n_lb_sources,
-	       cfg->n_lb_sources == 1 ? "" : "es");
+	       cfg->n_lb_sources == 1 ? "" : "es", checked, checked == 1 ? "" : "s");
 	fp_config_free(cfg);
 	return 0;
 }

@@ -58,6 +58,62 @@ enum fp_backend_state {
 /* The states' names, indexed by value; lib/config.c. */
 extern const char *const fp_backend_state_names[FP_BACKEND_STATE__COUNT];
 
+/*
+ * Health checks (docs/config.md "health"): X(NAME, value, "config name"). Every kind
+ * probes from the LB node itself, never through a VIP or the XDP program.
+ *   tcp     connect to the backend's address and port
+ *   http    GET path, the expected status (libcurl)
+ *   https   the same over TLS (the certificate is not verified: liveness, not identity)
+ *   tunnel  a GUE probe through the encapsulation port, reflected by the backend agent
+ */
+#define FP_CHECK_KINDS(X)    \
+	X(TCP, 0, "tcp")     \
+	X(HTTP, 1, "http")   \
+	X(HTTPS, 2, "https") \
+	X(TUNNEL, 3, "tunnel")
+
+enum fp_check_kind {
+#define FP_X(name, value, str) FP_CHECK_##name = value,
+	FP_CHECK_KINDS(FP_X)
+#undef FP_X
+};
+
+#define FP_CHECK_KIND_COUNT_X(name, value, str) +1
+#define FP_CHECK_KIND__COUNT			(0 FP_CHECK_KINDS(FP_CHECK_KIND_COUNT_X))
+
+extern const char *const fp_check_kind_names[FP_CHECK_KIND__COUNT];
+const char *fp_check_kind_name(enum fp_check_kind k);
+
+#define FP_MAX_CHECKS		   8	/* per VIP; all must pass */
+#define FP_CHECK_PATH_MAX	   256	/* http(s) path, with its '/' */
+#define FP_CHECK_HOST_MAX	   254	/* http(s) Host header: a DNS name (253) */
+#define FP_DEFAULT_HEALTH_INTERVAL 2000 /* ms; GLB's defaults: 2 s, 1 s, 3, 3 */
+#define FP_DEFAULT_HEALTH_TIMEOUT  1000 /* ms */
+#define FP_DEFAULT_HEALTH_RISE	   3
+#define FP_DEFAULT_HEALTH_FALL	   3
+#define FP_MIN_HEALTH_INTERVAL	   100	   /* ms */
+#define FP_MAX_HEALTH_INTERVAL	   3600000 /* ms (one hour) */
+#define FP_MIN_HEALTH_TIMEOUT	   10	   /* ms */
+#define FP_MAX_HEALTH_COUNT	   100	   /* rise and fall */
+
+struct fp_check_cfg {
+	enum fp_check_kind kind;
+	__u16 port; /* host order; tcp/http/https: resolved (the VIP's port by default); tunnel: 0 */
+	__u16 status;		      /* http(s): the expected status (default 200) */
+	char path[FP_CHECK_PATH_MAX]; /* http(s): default "/" */
+	char host[FP_CHECK_HOST_MAX]; /* http(s): Host header and TLS name; "" = the address */
+	int line;
+};
+
+/* A VIP's health checks after inheritance from the fleet-wide `health`; no checks = none. */
+struct fp_health_cfg {
+	__u32 interval_ms, timeout_ms; /* timeout <= interval */
+	__u32 rise, fall;	       /* successes to go up, failures to go down (1..100) */
+	struct fp_check_cfg checks[FP_MAX_CHECKS];
+	size_t n_checks;
+	int line; /* the VIP's `health` (or the fleet's, or the VIP's line) */
+};
+
 struct fp_backend_cfg {
 	__u32 id; /* stable id, 1..FP_MAX_BACKEND_ID, unique within a VIP */
 	struct fp_addr addr;
@@ -75,6 +131,7 @@ struct fp_vip_cfg {
 	bool hash_addresses_only; /* port-0 VIPs: hash (src, dst, proto), so fragments follow */
 	struct fp_backend_cfg *backends;
 	size_t n_backends;
+	struct fp_health_cfg health; /* the VIP's checks, the fleet-wide ones inherited */
 	int line;
 };
 
@@ -95,12 +152,13 @@ struct fp_config {
 	size_t n_lb_sources;
 	struct fp_vip_cfg *vips;
 	size_t n_vips;
+	struct fp_health_cfg health; /* the fleet-wide default (top-level `health`) */
 	/*
 	 * Where each top-level setting is (the top-level mapping's line when it is left at
 	 * its default), for the messages of whoever applies the config ("needs a restart").
 	 */
 	struct {
-		int hash_key, table_size, encap_port, timeouts, lb_sources, vips;
+		int hash_key, table_size, encap_port, timeouts, lb_sources, vips, health;
 	} lines;
 };
 

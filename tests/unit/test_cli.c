@@ -112,8 +112,10 @@ static void test_check_ok_and_errors(void **state)
 	(void)state;
 	/* The example's key is published: fine for backends, refused for LB nodes. */
 	assert_int_equal(run(&out, "check --config examples/flowpin.yaml --backend"), 0);
-	assert_string_equal(out, "examples/flowpin.yaml: ok: 3 VIPs, 6 backends (4 active), "
-				 "table_size 65537, encap_port 6080, 3 LB source prefixes\n");
+	assert_string_equal(
+		out, "examples/flowpin.yaml: ok: 3 VIPs, 6 backends (4 active), "
+		     "table_size 65537, encap_port 6080, 3 LB source prefixes, health checks on 0 "
+		     "VIPs\n");
 	free(out);
 	assert_int_equal(run(&out, "check --config examples/flowpin.yaml"), 1);
 	assert_non_null(strstr(out, "examples/flowpin.yaml:16: hash_key: is a key published with "

@@ -293,7 +293,7 @@ static void test_top_level_errors(void **state)
 	EXPECT(VALID_HEAD "encap_port: [1]\n", "10: encap_port: must be an integer, got a list");
 	EXPECT(VALID_HEAD "colour: blue\n",
 	       "10: colour: unknown key (known: hash_key, allow_example_key, table_size, "
-	       "encap_port, timeouts, lb_sources, vips)");
+	       "encap_port, timeouts, lb_sources, vips, health)");
 	EXPECT(VALID_HEAD "hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n",
 	       "10: hash_key: duplicate key (first at line 1)");
 	EXPECT("- 1\n- 2\n", "1: (top level): must be a mapping (key: value lines), got a list");
@@ -385,7 +385,7 @@ static void test_vip_errors(void **state)
 	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n"
 			"    weight: 5\n" ONE_BACKEND,
 	       "7: vips[0].weight: unknown key (known: name, address, port, protocol, pinning, "
-	       "hash, backends)");
+	       "hash, backends, health)");
 	EXPECT(VIP_HEAD "  - 192.0.2.1\n",
 	       "3: vips[0]: must be a mapping (key: value lines), got a scalar");
 }
@@ -417,6 +417,139 @@ static void test_duplicate_vips(void **state)
 	if (r.ret)
 		fail_msg("distinct VIPs rejected: %s", r.errors);
 	result_free(&r);
+}
+
+/* health: GLB's defaults, the fleet-wide checks inherited, a VIP's own overriding them. */
+static void test_health_config(void **state)
+{
+	const char *text =
+		"hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n"
+		"health:\n"
+		"  interval: 500ms\n"
+		"  fall: 2\n"
+		"  checks:\n"
+		"    - kind: tcp\n"
+		"    - {kind: http, path: /healthz, status: 204, host: www.example.com}\n"
+		"    - {kind: tunnel}\n"
+		"vips:\n"
+		"  - name: web\n"
+		"    address: 198.51.100.10\n"
+		"    port: 443\n"
+		"    protocol: tcp\n"
+		"    backends: [{id: 1, address: 10.20.0.1}]\n"
+		"  - name: dns\n"
+		"    address: 198.51.100.11\n"
+		"    port: all\n"
+		"    protocol: udp\n"
+		"    health:\n"
+		"      interval: 3\n"
+		"      timeout: 2s\n"
+		"      checks: [{kind: https, port: 8443}]\n"
+		"    backends: [{id: 1, address: 10.20.0.1}]\n"
+		"  - name: quiet\n"
+		"    address: 198.51.100.12\n"
+		"    port: 80\n"
+		"    protocol: tcp\n"
+		"    health: {checks: []}\n"
+		"    backends: [{id: 1, address: 10.20.0.1}]\n";
+	struct load_result r;
+	const struct fp_health_cfg *h;
+
+	(void)state;
+	load(write_file("health.yaml", text), &r);
+	if (r.ret)
+		fail_msg("%s", r.errors);
+	assert_int_equal(r.cfg->health.interval_ms, 500);
+	assert_int_equal(r.cfg->health.timeout_ms, 500); /* the default 1 s, cut to the interval */
+	assert_int_equal(r.cfg->lines.health, 3);	 /* where the mapping starts */
+	h = &r.cfg->vips[0].health; /* inherits everything; tcp/http on the VIP's port */
+	assert_int_equal(h->interval_ms, 500);
+	assert_int_equal(h->timeout_ms, 500);
+	assert_int_equal(h->rise, 3);
+	assert_int_equal(h->fall, 2);
+	assert_int_equal(h->n_checks, 3);
+	assert_int_equal(h->checks[0].kind, FP_CHECK_TCP);
+	assert_int_equal(h->checks[0].port, 443);
+	assert_int_equal(h->checks[0].line, 6);
+	assert_int_equal(h->checks[1].kind, FP_CHECK_HTTP);
+	assert_int_equal(h->checks[1].port, 443);
+	assert_int_equal(h->checks[1].status, 204);
+	assert_string_equal(h->checks[1].path, "/healthz");
+	assert_string_equal(h->checks[1].host, "www.example.com");
+	assert_int_equal(h->checks[2].kind, FP_CHECK_TUNNEL);
+	assert_int_equal(h->checks[2].port, 0);
+	h = &r.cfg->vips[1].health; /* its own checks and interval, the fleet's fall */
+	assert_int_equal(h->interval_ms, 3000);
+	assert_int_equal(h->timeout_ms, 2000);
+	assert_int_equal(h->fall, 2);
+	assert_int_equal(h->n_checks, 1);
+	assert_int_equal(h->checks[0].kind, FP_CHECK_HTTPS);
+	assert_int_equal(h->checks[0].port, 8443);
+	assert_string_equal(h->checks[0].path, "/");
+	assert_int_equal(h->checks[0].status, 200);
+	assert_string_equal(h->checks[0].host, "");
+	assert_int_equal(r.cfg->vips[2].health.n_checks, 0);
+	result_free(&r);
+
+	/* No health anywhere: no checks, GLB's defaults. */
+	load(write_file("plain.yaml", VALID_HEAD), &r);
+	assert_int_equal(r.ret, 0);
+	h = &r.cfg->vips[0].health;
+	assert_int_equal(h->n_checks, 0);
+	assert_int_equal(h->interval_ms, 2000);
+	assert_int_equal(h->timeout_ms, 1000);
+	assert_int_equal(h->rise, 3);
+	assert_int_equal(h->fall, 3);
+	result_free(&r);
+}
+
+static void test_health_errors(void **state)
+{
+	(void)state;
+	EXPECT(VALID_HEAD "health:\n  interval: 50ms\n  timeout: 2h\n  rise: 0\n  fall: 101\n"
+			  "  color: red\n",
+	       "11: health.interval: must be a duration of 100ms..3600s (\"2\" or \"2s\" = "
+	       "seconds, \"500ms\"), got '50ms'",
+	       "12: health.timeout: must be a duration of 10ms..3600s (\"2\" or \"2s\" = "
+	       "seconds, \"500ms\"), got '2h'",
+	       "13: health.rise: must be 1..100, got 0", "14: health.fall: must be 1..100, got 101",
+	       "15: health.color: unknown key (known: interval, timeout, rise, fall, checks)");
+	EXPECT(VALID_HEAD "health:\n  interval: 1\n  timeout: 1500ms\n",
+	       "12: health.timeout: timeout (1500ms) must not exceed interval (1000ms)");
+	EXPECT(VALID_HEAD "health:\n  checks:\n    - kind: ping\n    - port: 80\n"
+			  "    - {kind: tunnel, port: 80, path: /}\n"
+			  "    - {kind: tcp, status: 200, port: 0}\n"
+			  "    - {kind: http, path: health, status: 700, host: 'a b'}\n"
+			  "    - {kind: https, path: '/a b'}\n",
+	       "12: health.checks[0].kind: must be tcp, http, https or tunnel, got 'ping'",
+	       "13: health.checks[1].kind: missing (required)",
+	       "14: health.checks[2].port: a tunnel check goes to encap_port; it takes no port",
+	       "14: health.checks[2].path: only for http and https checks, this one is tunnel",
+	       "15: health.checks[3].port: must be 1..65535, got 0",
+	       "15: health.checks[3].status: only for http and https checks, this one is tcp",
+	       "16: health.checks[4].path: must start with '/' and be 1..255 visible ASCII "
+	       "characters (no blanks), got 'health'",
+	       "16: health.checks[4].status: must be 100..599, got 700",
+	       "16: health.checks[4].host: must be a host name of 1..253 letters, digits, '-' "
+	       "and '.', got 'a b'",
+	       "17: health.checks[5].path: must start with '/' and be 1..255 visible ASCII "
+	       "characters (no blanks), got '/a b'");
+	EXPECT(VALID_HEAD "health: {checks: tcp}\n", "10: health.checks: must be a list of checks");
+	EXPECT(VALID_HEAD "health: {checks: [{kind: tcp}, {kind: tcp}, {kind: tcp}, {kind: tcp}, "
+			  "{kind: tcp}, {kind: tcp}, {kind: tcp}, {kind: tcp}, {kind: tcp}]}\n",
+	       "10: health.checks: at most 8 checks, got 9");
+	/* A VIP of every port has no port to inherit for tcp and http checks. */
+	EXPECT("hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n"
+	       "health:\n  checks: [{kind: tcp}, {kind: tunnel}]\nvips:\n"
+	       "  - name: all\n    address: 192.0.2.1\n    port: all\n    protocol: tcp\n"
+	       "    health:\n      timeout: 3s\n" ONE_BACKEND
+	       "  - name: own\n    address: 192.0.2.2\n    port: 0\n    protocol: tcp\n"
+	       "    health:\n      checks:\n        - kind: http\n" ONE_BACKEND,
+	       "3: health.checks[0].port: required: vips[0] (all) serves every port (port 0) "
+	       "and inherits this tcp check; give it a port, or give the VIP its own checks",
+	       "10: vips[0].health.timeout: timeout (3000ms) must not exceed interval (2000ms)",
+	       "18: vips[1].health.checks[0].port: required: the VIP serves every port (port 0), "
+	       "so a http check must name the port it probes");
 }
 
 static void test_backend_errors(void **state)
@@ -1131,6 +1264,8 @@ int main(void)
 		cmocka_unit_test(test_vip_errors),
 		cmocka_unit_test(test_duplicate_vips),
 		cmocka_unit_test(test_backend_errors),
+		cmocka_unit_test(test_health_config),
+		cmocka_unit_test(test_health_errors),
 		cmocka_unit_test(test_every_error_in_line_order),
 		cmocka_unit_test(test_yaml_level_errors),
 		cmocka_unit_test(test_missing_and_unreadable_files),
