@@ -218,6 +218,7 @@ static void round_done(struct checker *c)
 	char from[16], addr[INET6_ADDRSTRLEN], reason[FP_HEALTH_REASON_MAX];
 	struct timespec now;
 	bool changed;
+	__u32 row;
 
 	if (!c->round_failed)
 		snprintf(reason, sizeof(reason), "%zu of %zu checks passed", c->hc.n_checks,
@@ -230,11 +231,11 @@ static void round_done(struct checker *c)
 					&now);
 	if (!changed)
 		return;
-	fp_log_event("health: vip %s backend %u (%s): %s -> %s after %u %s in a row: %s\n", c->vip,
-		     c->backend_id, fp_addr_str(&c->addr, addr, sizeof(addr)), from,
-		     fp_health_status_name(c->st.status),
-		     c->round_failed ? c->st.failures_in_row : c->st.successes_in_row,
-		     c->round_failed ? "failed rounds" : "passed rounds", reason);
+	row = c->round_failed ? c->st.failures_in_row : c->st.successes_in_row;
+	fp_log_event("health: vip %s backend %u (%s): %s -> %s after %u %s round%s in a row: %s\n",
+		     c->vip, c->backend_id, fp_addr_str(&c->addr, addr, sizeof(addr)), from,
+		     fp_health_status_name(c->st.status), row,
+		     c->round_failed ? "failed" : "passed", row == 1 ? "" : "s", reason);
 	if (c->h->on_change)
 		c->h->on_change(c->h->arg);
 }
