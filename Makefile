@@ -11,7 +11,7 @@
 #   make install    flowpin, flowpin(8), systemd units, example config (PREFIX=/usr/local,
 #                   DESTDIR); make uninstall removes them. Never writes /etc.
 #   make format     reformat C sources with .clang-format
-#   make lint       clang-format check + cppcheck
+#   make lint       clang-format check + cppcheck + the Grafana dashboard is valid JSON
 #   make clean
 
 .DELETE_ON_ERROR:
@@ -40,7 +40,7 @@ CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers
 # Extra flags for every userspace object and link (make test-sanitize sets them).
 SANITIZE ?=
 CFLAGS   += $(SANITIZE)
-CPPFLAGS += -Iinclude -I$(BUILD)/skel -D_GNU_SOURCE
+CPPFLAGS += -Iinclude -I$(BUILD)/skel -I$(BUILD)/gen -D_GNU_SOURCE
 LDLIBS   := -lbpf -lxdp -lyaml -lpcap -lelf -lz -lmicrohttpd -levent -lcurl -ljson-c -lcap -lm
 
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
@@ -80,6 +80,18 @@ $(BUILD)/%.o: %.c $(HEADERS) $(wildcard src/*.h) $(TEST_HEADERS) $(SKELS) | $(BU
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# What `lb stats` and the metrics' flowpin_build_info say this build is: git describe
+# and the commit, "unknown" outside a git checkout. Rewritten only when it changes.
+$(BUILD)/gen/flowpin_version.h: FORCE | $(BUILD)
+	$(Q)mkdir -p $(@D)
+	$(Q)v=$$(git describe --tags --always --dirty 2>/dev/null || echo unknown); \
+	c=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
+	printf '#define FP_VERSION "%s"\n#define FP_COMMIT "%s"\n' "$$v" "$$c" >$@.tmp; \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/lib/stats.o: $(BUILD)/gen/flowpin_version.h
+.PHONY: FORCE
+FORCE:
 
 $(LIB): $(LIB_OBJ)
 	$(call msg,AR,$@)
@@ -254,6 +266,7 @@ lint:
 	$(Q)cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--inline-suppr --suppress=missingIncludeSystem -Iinclude \
 		-D__u8=uint8_t $(LIB_SRC) $(SRC)
+	$(Q)python3 -m json.tool docs/grafana-flowpin.json >/dev/null
 
 clean:
 	$(call msg,CLEAN,$(BUILD))

@@ -839,11 +839,22 @@ out:
 	return err;
 }
 
+static int update_info(struct fp_lb *lb, bool applied, int apply_err);
+
 /*
  * Invalidates every CPU's flow cache (flowpin/maps.h struct fp_flow_cache_entry): after
  * the maps changed, never before. Called with the apply lock held.
  */
 static int bump_cache_epoch(struct fp_lb *lb)
+{
+	return update_info(lb, false, 0);
+}
+
+/*
+ * Bumps the flow cache epoch and, for an apply (@applied), counts it and, when @apply_err,
+ * its failure, in one write of `info`. Called with the apply lock held.
+ */
+static int update_info(struct fp_lb *lb, bool applied, int apply_err)
 {
 	struct fp_info info;
 	__u32 zero = 0;
@@ -851,6 +862,10 @@ static int bump_cache_epoch(struct fp_lb *lb)
 
 	if (err)
 		return err;
+	if (applied) {
+		info.applies++;
+		info.apply_errors += apply_err != 0;
+	}
 	info.cache_epoch = info.cache_epoch + 1 ? info.cache_epoch + 1 : 1;
 	if (bpf_map_update_elem(lb->fd[M_INFO], &zero, &info, BPF_ANY)) {
 		err = -errno;
@@ -901,9 +916,23 @@ int fp_lb_apply(struct fp_lb *lb, const struct fp_config *cfg, __u32 *generation
 		return err;
 	err = apply_locked(lb, cfg, generation);
 	/* Also after a failed apply: it may have written part of the change. */
-	err2 = bump_cache_epoch(lb);
+	err2 = update_info(lb, true, err);
 	unlock(lb);
 	return err ? err : err2;
+}
+
+int fp_lb_count_apply_error(struct fp_lb *lb)
+{
+	int err;
+
+	if (!lb)
+		return -EINVAL;
+	err = lock(lb);
+	if (err)
+		return err;
+	err = update_info(lb, true, -EINVAL);
+	unlock(lb);
+	return err;
 }
 
 /* ---- restart: a new program over the pinned maps ---- */
@@ -1235,6 +1264,73 @@ int fp_lb_for_each_session(const struct fp_lb *lb, fp_lb_session_cb cb, void *ct
 			return rc;
 	}
 	return err == -ENOENT ? 0 : err;
+}
+
+/*
+ * One BPF_MAP_LOOKUP_BATCH walk: keys and values SESSION_BATCH entries per syscall, in
+ * buffers of the caller's (the hash map hands out whole buckets: a bucket larger than
+ * the batch is -ENOSPC, and the walk retries it with a batch twice as large).
+ */
+#define SESSION_BATCH 8192
+
+static __u64 monotonic_ns(void);
+
+int fp_lb_count_sessions(const struct fp_lb *lb, struct fp_session_count *out)
+{
+	__u32 batch_size = SESSION_BATCH, in_batch = 0, out_batch = 0, count;
+	struct fp_flow_key *keys = NULL;
+	struct fp_session *vals = NULL;
+	__u64 now = monotonic_ns();
+	bool first = true;
+	int err = 0;
+
+	if (!lb || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	for (;;) {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+
+		if (!keys) {
+			keys = calloc(batch_size, sizeof(*keys));
+			vals = calloc(batch_size, sizeof(*vals));
+			if (!keys || !vals) {
+				err = -ENOMEM;
+				break;
+			}
+		}
+		count = batch_size;
+		err = bpf_map_lookup_batch(lb->fd[M_SESSIONS], first ? NULL : &in_batch, &out_batch,
+					   keys, vals, &count, &opts);
+		err = err ? -errno : 0;
+		if (err == -ENOSPC && batch_size < (1U << 20)) {
+			free(keys);
+			free(vals);
+			keys = NULL;
+			vals = NULL;
+			batch_size *= 2;
+			continue;
+		}
+		if (err && err != -ENOENT)
+			break;
+		/* The data plane's rule (bpf/lb.bpf.c session_timeout()): live while idle
+		 * for at most the timeout of its state. */
+		for (__u32 i = 0; i < count; i++)
+			out->live += (__s64)(now - vals[i].last_seen_ns) <=
+				     (__s64)session_timeout_ns(&lb->info, vals[i].state);
+		out->entries += count;
+		if (err == -ENOENT) {
+			err = 0;
+			break;
+		}
+		in_batch = out_batch;
+		first = false;
+	}
+	free(keys);
+	free(vals);
+	out->capacity = lb->info.session_entries;
+	if (err)
+		fp_err("lb: cannot count the session entries: %s\n", strerror(-err));
+	return err;
 }
 
 static __u64 monotonic_ns(void)

@@ -218,6 +218,7 @@ int fp_lbnode_apply_file(struct fp_lb *lb, const char *path, const char *why, co
 	if (err) {
 		fp_log_event("%s: %s refused (%s); the running config stays\n", why, path,
 			     strerror(-err));
+		fp_lb_count_apply_error(lb);
 		return err;
 	}
 	err = fp_lb_apply(lb, cfg, &generation);

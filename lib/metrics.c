@@ -2,10 +2,13 @@
 /*
  * Prometheus text exposition of a statistics snapshot: see flowpin/metrics.h.
  *
- * One family per FP_COUNTERS entry (flowpin_lb_<name>_total), not one family with a
- * reason label: the counters are not a partition of one quantity (the decision
- * counters are, but session_insert, probation_evict, flow_cache_hit ... count events
- * on packets already counted elsewhere), and a sum over a label must mean something.
+ * The decision counters (every packet lands in exactly one) are one family with
+ * verdict and reason labels, flowpin_lb_packets_total: a sum over the labels is the
+ * packets seen. The informational counters (session_insert, probation_evict,
+ * flow_cache_hit ...) count events on packets already counted there, so each is a
+ * family of its own (flowpin_lb_<name>_total): a sum over a label must mean something.
+ * Names follow the Prometheus conventions (flowpin_ prefix, _total counters, seconds,
+ * bytes); `promtool check metrics` lints them in tests/bpf/test_lb_cli.c.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -76,31 +79,125 @@ static void vip_label(const struct fp_vip_key *k, char *buf, size_t len)
 	fp_metrics_escape_label(raw, buf, len);
 }
 
-int fp_metrics_write(FILE *out, const struct fp_stats_snapshot *s,
-		     const struct fp_metrics_daemon *d)
+/* The series' labels of a backend row: vip, backend id, address; NULL if its VIP is gone. */
+static const char *backend_labels(const struct fp_stats_snapshot *s,
+				  const struct fp_stats_backend *b, char *buf, size_t len)
 {
-	char name[96], vip[128], addr_raw[INET6_ADDRSTRLEN], addr[2 * INET6_ADDRSTRLEN];
+	char vip[128], addr_raw[INET6_ADDRSTRLEN], addr[2 * INET6_ADDRSTRLEN];
+	const struct fp_stats_vip *v = fp_stats_find_vip(s, b->vip_index);
+	struct fp_addr a;
 
+	if (!v)
+		return NULL;
+	vip_label(&v->key, vip, sizeof(vip));
+	memcpy(a.a, b->backend.addr, 16);
+	fp_metrics_escape_label(fp_addr_str(&a, addr_raw, sizeof(addr_raw)), addr, sizeof(addr));
+	snprintf(buf, len, "vip=\"%s\",backend=\"%u\",address=\"%s\"", vip, b->backend.id, addr);
+	return buf;
+}
+
+static void write_counters(FILE *out, const struct fp_stats_snapshot *s)
+{
+	char name[96];
+
+	family(out, "flowpin_lb_packets_total", "counter",
+	       "packets the XDP program handled, by verdict (XDP action: pass, drop, tx, "
+	       "redirect) and reason (the decision counter of `flowpin lb stats`); every packet "
+	       "is in exactly one series");
+	for (int i = 0; i < FP_CNT__MAX; i++)
+		if (fp_counter_verdict(i))
+			fprintf(out,
+				"flowpin_lb_packets_total{verdict=\"%s\",reason=\"%s\"} %llu\n",
+				fp_counter_verdict(i), fp_counter_names[i],
+				(unsigned long long)s->counters[i]);
 	for (int i = 0; i < FP_CNT__MAX; i++) {
+		if (fp_counter_verdict(i))
+			continue;
 		snprintf(name, sizeof(name), "flowpin_lb_%s_total", fp_counter_names[i]);
 		family(out, name, "counter", fp_counter_help[i]);
 		fprintf(out, "%s %llu\n", name, (unsigned long long)s->counters[i]);
 	}
+}
 
-	/* No session-table occupancy: `sessions` is an LRU hash, counting it walks every
-	 * key (one syscall each, up to max entries) per scrape; probation neither (an
-	 * array of marks, all slots to read). `lb flows` counts both on demand. */
+static void write_node(FILE *out, const struct fp_stats_snapshot *s)
+{
+	char layout[8], version[128], commit[64];
+
+	family(out, "flowpin_build_info", "gauge",
+	       "always 1: the flowpin version (git describe), commit and map layout "
+	       "(FP_INFO_MAGIC) of the process serving these metrics");
+	fprintf(out, "flowpin_build_info{version=\"%s\",commit=\"%s\",layout=\"%s\"} 1\n",
+		fp_metrics_escape_label(fp_build_version(), version, sizeof(version)),
+		fp_metrics_escape_label(fp_build_commit(), commit, sizeof(commit)),
+		fp_layout_name(FP_INFO_MAGIC, layout));
+	family(out, "flowpin_start_time_seconds", "gauge",
+	       "start time of the node's daemon (`flowpin lb up`), seconds since the epoch");
+	if (s->daemon_start_time > 0)
+		fprintf(out, "flowpin_start_time_seconds %.2f\n", s->daemon_start_time);
+	family(out, "flowpin_lb_generation", "gauge",
+	       "last table generation applied on the node (any VIP)");
+	fprintf(out, "flowpin_lb_generation %u\n", s->info.generation);
+	family(out, "flowpin_config_applies_total", "counter",
+	       "config applies on the node since its maps were created (start, SIGHUP, `lb "
+	       "reload`, run-time changes), by any process; kept across restarts");
+	fprintf(out, "flowpin_config_applies_total %llu\n", (unsigned long long)s->info.applies);
+	family(out, "flowpin_config_apply_errors_total", "counter",
+	       "config applies refused or failed: the running generation stayed");
+	fprintf(out, "flowpin_config_apply_errors_total %llu\n",
+		(unsigned long long)s->info.apply_errors);
+
+	family(out, "flowpin_lb_session_entries", "gauge",
+	       "entries in the session table (an LRU hash) by state: live (idle at most its "
+	       "timeout) or expired (still taking room until reused or evicted)");
+	fprintf(out, "flowpin_lb_session_entries{state=\"live\"} %llu\n",
+		(unsigned long long)s->sessions.live);
+	fprintf(out, "flowpin_lb_session_entries{state=\"expired\"} %llu\n",
+		(unsigned long long)(s->sessions.entries - s->sessions.live));
+	family(out, "flowpin_lb_session_entries_limit", "gauge",
+	       "capacity of the session table (entries); past it the LRU evicts");
+	fprintf(out, "flowpin_lb_session_entries_limit %u\n", s->sessions.capacity);
+	family(out, "flowpin_lb_probation_marks", "gauge",
+	       "live probation marks (flows seen once, first packet within the transitory "
+	       "timeout), counted exactly over every slot");
+	fprintf(out, "flowpin_lb_probation_marks %u\n", s->probation_live);
+	family(out, "flowpin_lb_probation_slots", "gauge",
+	       "slots of the probation array (one mark each; a new flow overwrites its slot)");
+	fprintf(out, "flowpin_lb_probation_slots %u\n", s->info.probation_slots);
+	family(out, "flowpin_stats_read_duration_seconds", "gauge",
+	       "time this scrape took to read the maps (counters, tables, session and "
+	       "probation occupancy)");
+	fprintf(out, "flowpin_stats_read_duration_seconds %.6f\n", s->took);
+}
+
+int fp_metrics_write(FILE *out, const struct fp_stats_snapshot *s,
+		     const struct fp_metrics_daemon *d)
+{
+	char vip[128], labels[512];
+
+	write_counters(out, s);
+	write_node(out, s);
+
 	family(out, "flowpin_vips", "gauge", "VIPs in the pinned vips map");
 	fprintf(out, "flowpin_vips %zu\n", s->n_vips);
 	family(out, "flowpin_backends", "gauge", "backend entries of every VIP, any state");
 	fprintf(out, "flowpin_backends %zu\n", s->n_backends);
 
 	family(out, "flowpin_vip_generation", "gauge",
-	       "table generation active for the VIP (carried in the wire header)");
+	       "table generation active for the VIP (carried in the wire header); changes() "
+	       "of it counts the VIP's table changes");
 	for (size_t i = 0; i < s->n_vips; i++) {
 		vip_label(&s->vips[i].key, vip, sizeof(vip));
 		fprintf(out, "flowpin_vip_generation{vip=\"%s\",pinning=\"%s\"} %u\n", vip,
 			fp_pinning_name(s->vips[i].vip.pinning), s->vips[i].vip.generation);
+	}
+	family(out, "flowpin_vip_backends", "gauge",
+	       "backend entries of the VIP in the data plane by state (active: in the table; "
+	       "draining, down, removed: no new flows)");
+	for (size_t i = 0; i < s->n_vips; i++) {
+		vip_label(&s->vips[i].key, vip, sizeof(vip));
+		for (int st = 0; st < FP_ENTRY__MAX; st++)
+			fprintf(out, "flowpin_vip_backends{vip=\"%s\",state=\"%s\"} %u\n", vip,
+				fp_entry_state_name(st), s->vips[i].backends[st]);
 	}
 	family(out, "flowpin_vip_packets_total", "counter",
 	       "packets to the VIP the program encapsulated to a backend");
@@ -118,6 +215,21 @@ int fp_metrics_write(FILE *out, const struct fp_stats_snapshot *s,
 			(unsigned long long)s->vips[i].traffic.bytes);
 	}
 
+	/* No state label on the traffic counters: a state change would start a new series
+	 * (a counter reset to a scraper). The state is a gauge of its own. */
+	family(out, "flowpin_backend_entry_state", "gauge",
+	       "1 for the state of the backend's entry in the data plane (active, draining, "
+	       "down, removed), 0 for the others");
+	for (size_t j = 0; j < s->n_backends; j++) {
+		const struct fp_stats_backend *b = &s->backends[j];
+
+		if (!backend_labels(s, b, labels, sizeof(labels)))
+			continue;
+		for (int st = 0; st < FP_ENTRY__MAX; st++)
+			fprintf(out, "flowpin_backend_entry_state{%s,state=\"%s\"} %d\n", labels,
+				fp_entry_state_name(st),
+				fp_backend_entry_state_of(&b->backend) == (enum fp_entry_state)st);
+	}
 	for (int f = 0; f < 2; f++) {
 		const char *fam =
 			f ? "flowpin_backend_bytes_total" : "flowpin_backend_packets_total";
@@ -128,30 +240,15 @@ int fp_metrics_write(FILE *out, const struct fp_stats_snapshot *s,
 			 : "packets sent to the backend");
 		for (size_t j = 0; j < s->n_backends; j++) {
 			const struct fp_stats_backend *b = &s->backends[j];
-			const struct fp_stats_vip *v = fp_stats_find_vip(s, b->vip_index);
-			struct fp_addr a;
 
-			if (!v)
+			if (!backend_labels(s, b, labels, sizeof(labels)))
 				continue;
-			vip_label(&v->key, vip, sizeof(vip));
-			memcpy(a.a, b->backend.addr, 16);
-			fp_metrics_escape_label(fp_addr_str(&a, addr_raw, sizeof(addr_raw)), addr,
-						sizeof(addr));
-			fprintf(out,
-				"%s{vip=\"%s\",backend=\"%u\",address=\"%s\",state=\"%s\"} %llu\n",
-				fam, vip, b->backend.id, addr, fp_backend_entry_state(&b->backend),
+			fprintf(out, "%s{%s} %llu\n", fam, labels,
 				(unsigned long long)(f ? b->traffic.bytes : b->traffic.packets));
 		}
 	}
 
 	if (d) {
-		family(out, "flowpin_config_applies_total", "counter",
-		       "config applies this daemon tried after start (SIGHUP; lb reload --config "
-		       "applies in its own process and reports there)");
-		fprintf(out, "flowpin_config_applies_total %llu\n", d->applies_total);
-		family(out, "flowpin_config_apply_errors_total", "counter",
-		       "config applies refused or failed: the running generation stayed");
-		fprintf(out, "flowpin_config_apply_errors_total %llu\n", d->apply_errors_total);
 		family(out, "flowpin_scrape_errors_total", "counter",
 		       "scrapes that could not read the pinned maps (answered 500)");
 		fprintf(out, "flowpin_scrape_errors_total %llu\n", d->scrape_errors_total);

@@ -1,9 +1,23 @@
 // SPDX-License-Identifier: MIT
 /* Snapshots of the LB node's counters, VIPs and backends, and rates: see flowpin/stats.h. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <flowpin/stats.h>
+
+/* build/gen/flowpin_version.h, written by the Makefile from git (FP_VERSION, FP_COMMIT);
+ * builds without it (fuzzing objects) say "unknown". */
+#if __has_include("flowpin_version.h")
+#include "flowpin_version.h"
+#endif
+#ifndef FP_VERSION
+#define FP_VERSION "unknown"
+#endif
+#ifndef FP_COMMIT
+#define FP_COMMIT "unknown"
+#endif
 
 static int collect_vip(const struct fp_vip_key *key, const struct fp_vip *vip, void *ctx)
 {
@@ -44,13 +58,28 @@ static int cmp_vip_row(const void *a, const void *b)
 	return x->vip.index < y->vip.index ? -1 : x->vip.index > y->vip.index;
 }
 
+void fp_stats_count_states(struct fp_stats_snapshot *s)
+{
+	for (size_t i = 0; i < s->n_vips; i++) {
+		struct fp_stats_vip *v = &s->vips[i];
+
+		memset(v->backends, 0, sizeof(v->backends));
+		for (size_t j = 0; j < s->n_backends; j++)
+			if (s->backends[j].vip_index == v->vip.index)
+				v->backends[fp_backend_entry_state_of(&s->backends[j].backend)]++;
+	}
+}
+
 int fp_stats_take(const struct fp_lb *lb, struct fp_stats_snapshot *s)
 {
+	struct timespec done;
 	int err;
 
 	clock_gettime(CLOCK_MONOTONIC, &s->at);
 	s->n_vips = s->n_backends = 0;
 	err = fp_lb_read_counters(lb, s->counters);
+	if (!err)
+		err = fp_lb_info(lb, &s->info);
 	if (!err)
 		err = fp_lb_for_each_vip(lb, collect_vip, s);
 	if (err)
@@ -63,7 +92,108 @@ int fp_stats_take(const struct fp_lb *lb, struct fp_stats_snapshot *s)
 		if (!err)
 			err = fp_lb_for_each_backend(lb, s->vips[i].vip.index, collect_backend, s);
 	}
+	fp_stats_count_states(s);
+	if (!err)
+		err = fp_lb_count_sessions(lb, &s->sessions);
+	if (!err)
+		err = fp_lb_count_probation(lb, &s->probation_live);
+	clock_gettime(CLOCK_MONOTONIC, &done);
+	s->took =
+		(double)(done.tv_sec - s->at.tv_sec) + (double)(done.tv_nsec - s->at.tv_nsec) / 1e9;
 	return err;
+}
+
+int fp_stats_process_start_time(int pid, double *out)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start_ticks = 0, btime = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+	FILE *f;
+	size_t n;
+	int field;
+
+	*out = 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The command name (field 2) may hold spaces and parentheses: count after the last ')'.
+	 * starttime is field 22, in clock ticks since boot. */
+	p = strrchr(buf, ')');
+	if (!p || hz <= 0)
+		return -EINVAL;
+	for (field = 2; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	if (field != 22 || sscanf(p, "%llu", &start_ticks) != 1)
+		return -EINVAL;
+	f = fopen("/proc/stat", "re");
+	if (!f)
+		return -errno;
+	while (fgets(buf, sizeof(buf), f))
+		if (sscanf(buf, "btime %llu", &btime) == 1)
+			break;
+	fclose(f);
+	if (!btime)
+		return -EINVAL;
+	*out = (double)btime + (double)start_ticks / (double)hz;
+	return 0;
+}
+
+void fp_stats_take_daemon(struct fp_stats_snapshot *s, int pid)
+{
+	s->daemon_pid = pid > 0 ? pid : 0;
+	if (!s->daemon_pid || fp_stats_process_start_time(pid, &s->daemon_start_time))
+		s->daemon_start_time = 0;
+}
+
+const char *fp_build_version(void)
+{
+	return FP_VERSION;
+}
+
+const char *fp_build_commit(void)
+{
+	return FP_COMMIT;
+}
+
+const char *fp_layout_name(__u32 magic, char buf[8])
+{
+	for (int i = 0; i < 4; i++) {
+		char c = (char)(magic >> (24 - 8 * i));
+
+		buf[i] = c >= 0x21 && c <= 0x7e && c != '"' && c != '\\' ? c : '?';
+	}
+	buf[4] = '\0';
+	return buf;
+}
+
+const char *fp_counter_verdict(int counter)
+{
+	const char *name;
+
+	if (counter < 0 || counter >= FP_CNT__MAX)
+		return NULL;
+	/* bpf/lb.bpf.c returns every packet through VERDICT(action, counter): the pass_*
+	 * and drop_* counters, tx and redirect (encapsulated), icmp_too_big (the reply
+	 * goes back out with XDP_TX). tests/bpf/test_lb_cli.c checks that these add up
+	 * to the packets sent. */
+	switch (counter) {
+	case FP_CNT_TX:
+	case FP_CNT_ICMP_TOO_BIG:
+		return "tx";
+	case FP_CNT_REDIRECT:
+		return "redirect";
+	}
+	name = fp_counter_names[counter];
+	if (!strncmp(name, "pass_", 5))
+		return "pass";
+	if (!strncmp(name, "drop_", 5))
+		return "drop";
+	return NULL;
 }
 
 void fp_stats_release(struct fp_stats_snapshot *s)
@@ -122,11 +252,30 @@ const struct fp_stats_vip *fp_stats_session_vip(const struct fp_stats_snapshot *
 	return any_port;
 }
 
-const char *fp_backend_entry_state(const struct fp_backend_entry *b)
+enum fp_entry_state fp_backend_entry_state_of(const struct fp_backend_entry *b)
+{
+	return b->flags & FP_BACKEND_F_DOWN	  ? FP_ENTRY_DOWN
+	       : b->flags & FP_BACKEND_F_REMOVED  ? FP_ENTRY_REMOVED
+	       : b->flags & FP_BACKEND_F_DRAINING ? FP_ENTRY_DRAINING
+						  : FP_ENTRY_ACTIVE;
+}
+
+const char *fp_entry_state_name(enum fp_entry_state state)
 {
 	/* The config's names (FP_BACKEND_STATES), and "removed", which no config says. */
-	return b->flags & FP_BACKEND_F_DOWN	  ? fp_backend_state_name(FP_BACKEND_DOWN)
-	       : b->flags & FP_BACKEND_F_REMOVED  ? "removed"
-	       : b->flags & FP_BACKEND_F_DRAINING ? fp_backend_state_name(FP_BACKEND_DRAINING)
-						  : fp_backend_state_name(FP_BACKEND_ACTIVE);
+	switch (state) {
+	case FP_ENTRY_ACTIVE:
+		return fp_backend_state_name(FP_BACKEND_ACTIVE);
+	case FP_ENTRY_DRAINING:
+		return fp_backend_state_name(FP_BACKEND_DRAINING);
+	case FP_ENTRY_DOWN:
+		return fp_backend_state_name(FP_BACKEND_DOWN);
+	default:
+		return "removed";
+	}
+}
+
+const char *fp_backend_entry_state(const struct fp_backend_entry *b)
+{
+	return fp_entry_state_name(fp_backend_entry_state_of(b));
 }

@@ -15,6 +15,7 @@ packages=(
 	nginx-light                        # lab: real HTTP servers on the backends
 	bird2                              # lab/control: real BGP daemon
 	curl                               # lab: checks
+	prometheus                         # tests: promtool check metrics lints the /metrics exposition (the daemon is not started: policy-rc.d)
 	python3 python3-yaml               # lab orchestration (scenario timelines)
 	clang-format cppcheck              # make lint
 	libclang-rt-dev                    # clang's libFuzzer, ASan, UBSan runtimes: fuzz tier, make test-sanitize

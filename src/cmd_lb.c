@@ -156,13 +156,6 @@ static int up_started(struct fp_lbd *d, void *arg)
 	return m->server ? 0 : -1;
 }
 
-static void up_applied(void *arg, int err)
-{
-	struct up_metrics *m = arg;
-
-	metrics_server_count_apply(m->server, err);
-}
-
 static void up_stopping(void *arg)
 {
 	struct up_metrics *m = arg;
@@ -175,8 +168,7 @@ static int lb_up(const struct lb_opts *o, const struct fp_lbnode *p)
 {
 	struct up_metrics m = { .listen = o->metrics };
 	const struct fp_lbd_hooks hooks = {
-		.started = up_started,
-		.applied = up_applied,
+		.started = up_started, /* applies are counted in the maps (fp_lb_apply()) */
 		.stopping = up_stopping,
 		.arg = &m,
 	};
@@ -308,6 +300,39 @@ static const char *endpoint_str(const __u8 addr16[16], __u16 port, char *buf, si
 	return cli_endpoint_str(&a, port, buf, len);
 }
 
+/* Packets by verdict (the decision counters summed by XDP action). */
+static void verdict_totals(const struct fp_stats_snapshot *s, unsigned long long out[4])
+{
+	static const char *const verdicts[4] = { "pass", "drop", "tx", "redirect" };
+
+	memset(out, 0, 4 * sizeof(out[0]));
+	for (int i = 0; i < FP_CNT__MAX; i++)
+		for (int v = 0; v < 4; v++)
+			if (fp_counter_verdict(i) && !strcmp(fp_counter_verdict(i), verdicts[v]))
+				out[v] += s->counters[i];
+}
+
+static void print_node_json(const struct fp_stats_snapshot *s)
+{
+	unsigned long long v[4];
+	char layout[8];
+
+	verdict_totals(s, v);
+	printf(",\"verdicts\":{\"pass\":%llu,\"drop\":%llu,\"tx\":%llu,\"redirect\":%llu}", v[0],
+	       v[1], v[2], v[3]);
+	printf(",\"node\":{\"layout\":\"%s\",\"generation\":%u,\"applies\":%llu,"
+	       "\"apply_errors\":%llu,\"daemon_pid\":%d,\"daemon_start_time\":%.2f,"
+	       "\"read_seconds\":%.6f,\"version\":\"%s\",\"commit\":\"%s\"}",
+	       fp_layout_name(s->info.magic, layout), s->info.generation,
+	       (unsigned long long)s->info.applies, (unsigned long long)s->info.apply_errors,
+	       s->daemon_pid, s->daemon_start_time, s->took, fp_build_version(), fp_build_commit());
+	printf(",\"sessions\":{\"entries\":%llu,\"live\":%llu,\"capacity\":%u}",
+	       (unsigned long long)s->sessions.entries, (unsigned long long)s->sessions.live,
+	       s->sessions.capacity);
+	printf(",\"probation\":{\"live\":%u,\"slots\":%u}", s->probation_live,
+	       s->info.probation_slots);
+}
+
 static void print_stats_json(const struct fp_stats_snapshot *now,
 			     const struct fp_stats_snapshot *prev, double secs)
 {
@@ -318,6 +343,7 @@ static void print_stats_json(const struct fp_stats_snapshot *now,
 		printf("%s\"%s\":%llu", i ? "," : "", fp_counter_names[i],
 		       (unsigned long long)now->counters[i]);
 	printf("}");
+	print_node_json(now);
 	if (prev) {
 		printf(",\"rates\":{");
 		for (int i = 0; i < FP_CNT__MAX; i++)
@@ -338,6 +364,11 @@ static void print_stats_json(const struct fp_stats_snapshot *now,
 		       fp_pinning_name(v->vip.pinning), v->vip.generation,
 		       (unsigned long long)v->traffic.packets,
 		       (unsigned long long)v->traffic.bytes);
+		printf(",\"backend_states\":{");
+		for (int st = 0; st < FP_ENTRY__MAX; st++)
+			printf("%s\"%s\":%u", st ? "," : "", fp_entry_state_name(st),
+			       v->backends[st]);
+		printf("}");
 		if (pv)
 			printf(",\"packets_per_s\":%.1f,\"bits_per_s\":%.1f",
 			       fp_stats_rate(v->traffic.packets, pv->traffic.packets, secs),
@@ -368,6 +399,33 @@ static void print_stats_json(const struct fp_stats_snapshot *now,
 	printf("]}\n");
 }
 
+/* The node's lines of `lb stats`: what the metrics' node families say. */
+static void print_node(const struct fp_stats_snapshot *s)
+{
+	unsigned long long v[4];
+	char layout[8], when[64] = "unknown";
+	time_t t = (time_t)s->daemon_start_time;
+	struct tm tm;
+
+	verdict_totals(s, v);
+	printf("\npackets by verdict: %llu pass, %llu drop, %llu tx, %llu redirect\n", v[0], v[1],
+	       v[2], v[3]);
+	printf("sessions: %llu entries (%llu live) of %u; probation: %u live marks of %u slots "
+	       "(read in %.3f s)\n",
+	       (unsigned long long)s->sessions.entries, (unsigned long long)s->sessions.live,
+	       s->sessions.capacity, s->probation_live, s->info.probation_slots, s->took);
+	printf("generation %u; applies %llu, %llu failed; layout %s\n", s->info.generation,
+	       (unsigned long long)s->info.applies, (unsigned long long)s->info.apply_errors,
+	       fp_layout_name(s->info.magic, layout));
+	if (s->daemon_start_time > 0 && gmtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	if (s->daemon_pid)
+		printf("daemon pid %d, started %s; ", s->daemon_pid, when);
+	else
+		printf("no daemon running; ");
+	printf("flowpin %s (commit %s)\n", fp_build_version(), fp_build_commit());
+}
+
 static void print_stats(const struct fp_stats_snapshot *now, const struct fp_stats_snapshot *prev,
 			int json)
 {
@@ -388,6 +446,7 @@ static void print_stats(const struct fp_stats_snapshot *now, const struct fp_sta
 			printf(" %11.1f", fp_stats_rate(now->counters[i], prev->counters[i], secs));
 		printf("  %s\n", fp_counter_help[i]);
 	}
+	print_node(now);
 	for (size_t i = 0; i < now->n_vips; i++) {
 		const struct fp_stats_vip *v = &now->vips[i];
 		const struct fp_stats_vip *pv = fp_stats_find_vip(prev, v->vip.index);
@@ -401,6 +460,9 @@ static void print_stats(const struct fp_stats_snapshot *now, const struct fp_sta
 			printf(", %.1f packets/s, %.0f bits/s",
 			       fp_stats_rate(v->traffic.packets, pv->traffic.packets, secs),
 			       8 * fp_stats_rate(v->traffic.bytes, pv->traffic.bytes, secs));
+		printf("\n  backends: %u active, %u draining, %u down, %u removed",
+		       v->backends[FP_ENTRY_ACTIVE], v->backends[FP_ENTRY_DRAINING],
+		       v->backends[FP_ENTRY_DOWN], v->backends[FP_ENTRY_REMOVED]);
 		printf("\n  %-8s %-40s %-9s %14s%s\n", "backend", "address", "state", "packets",
 		       prev ? "        /s" : "");
 		for (size_t j = 0; j < now->n_backends; j++) {
@@ -438,6 +500,7 @@ static int lb_stats(const struct lb_opts *o, const struct fp_lbnode *p)
 		fp_err("%s: cannot read the counters\n", p->pin_dir);
 		goto out;
 	}
+	fp_stats_take_daemon(now, fp_lbnode_read_pid(p->pid_file));
 	if (o->interval <= 0) {
 		print_stats(now, NULL, o->json);
 		rc = 0;
@@ -454,6 +517,7 @@ static int lb_stats(const struct lb_opts *o, const struct fp_lbnode *p)
 			fp_err("%s: cannot read the counters (did the daemon stop?)\n", p->pin_dir);
 			goto out;
 		}
+		fp_stats_take_daemon(now, fp_lbnode_read_pid(p->pid_file));
 		print_stats(now, prev, o->json);
 		if (!o->json)
 			printf("\n");

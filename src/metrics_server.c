@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <microhttpd.h>
 #include <flowpin/lb.h>
@@ -17,7 +18,7 @@
 struct metrics_server {
 	struct MHD_Daemon *daemon;
 	char pin_dir[4096];
-	unsigned long long applies, apply_errors, scrape_errors; /* __atomic */
+	unsigned long long scrape_errors; /* __atomic */
 };
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, char *body, size_t len,
@@ -45,8 +46,7 @@ static char *scrape(struct metrics_server *m, size_t *len)
 	char *body = NULL;
 
 	if (!fp_lb_open_pinned(m->pin_dir, &lb) && !fp_stats_take(lb, &s)) {
-		d.applies_total = __atomic_load_n(&m->applies, __ATOMIC_RELAXED);
-		d.apply_errors_total = __atomic_load_n(&m->apply_errors, __ATOMIC_RELAXED);
+		fp_stats_take_daemon(&s, getpid()); /* this process is the node's daemon */
 		d.scrape_errors_total = __atomic_load_n(&m->scrape_errors, __ATOMIC_RELAXED);
 		body = fp_metrics_render(&s, &d, len);
 	}
@@ -116,15 +116,6 @@ struct metrics_server *metrics_server_start(const char *listen, const char *pin_
 		return NULL;
 	}
 	return m;
-}
-
-void metrics_server_count_apply(struct metrics_server *m, int err)
-{
-	if (!m)
-		return;
-	__atomic_add_fetch(&m->applies, 1, __ATOMIC_RELAXED);
-	if (err)
-		__atomic_add_fetch(&m->apply_errors, 1, __ATOMIC_RELAXED);
 }
 
 void metrics_server_stop(struct metrics_server *m)

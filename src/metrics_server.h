@@ -10,8 +10,6 @@ struct metrics_server;
 /* Serves a fresh snapshot of the maps pinned in @pin_dir on each GET /metrics.
  * Returns NULL after printing why (bad address, port in use). */
 struct metrics_server *metrics_server_start(const char *listen, const char *pin_dir);
-/* Daemon figures the exposition carries; called by the main thread. */
-void metrics_server_count_apply(struct metrics_server *m, int err);
 void metrics_server_stop(struct metrics_server *m);
 
 #endif

@@ -115,6 +115,12 @@ int fp_lb_unpin(const char *dir);
  * *@generation (may be NULL) gets the generation now running.
  */
 int fp_lb_apply(struct fp_lb *lb, const struct fp_config *cfg, __u32 *generation);
+/*
+ * fp_lb_apply() counts every call, and its failures, in `info` (struct fp_info applies,
+ * apply_errors). fp_lb_count_apply_error counts an apply refused before it reached
+ * fp_lb_apply() (the config file did not load), as one apply and one error.
+ */
+int fp_lb_count_apply_error(struct fp_lb *lb);
 
 /*
  * fp_lb_lock / fp_lb_unlock - hold the apply lock (flock on the pin directory) across
@@ -185,8 +191,18 @@ int fp_lb_for_each_session(const struct fp_lb *lb, fp_lb_session_cb cb, void *ct
 /* Deletes every session entry and probation mark (flowpin replay --lb-state fresh);
  * invalidates the flow caches. */
 int fp_lb_clear_sessions(struct fp_lb *lb);
-/* Probation marks still live (first packet within the transitory timeout). */
+/* Probation marks still live (first packet within the transitory timeout): every slot
+ * read through an mmap of the array (8 bytes a slot). */
 int fp_lb_count_probation(const struct fp_lb *lb, __u32 *live);
+
+struct fp_session_count {
+	__u64 entries;	/* entries in the LRU, expired or not (what takes room) */
+	__u64 live;	/* of those, idle for at most their state's timeout */
+	__u32 capacity; /* the map's max_entries */
+};
+/* Counts the session entries: a BPF_MAP_LOOKUP_BATCH walk of the map (keys and values,
+ * 64 bytes an entry, 8192 entries a syscall), not one syscall per key. */
+int fp_lb_count_sessions(const struct fp_lb *lb, struct fp_session_count *out);
 /* Zeroes the global, traffic and rate-limit counters (tests, replay). */
 int fp_lb_clear_counters(struct fp_lb *lb);
 

@@ -379,7 +379,7 @@ static const char *const fp_counter_help[FP_CNT__MAX] = {
  * The BPF program reads only cache_epoch (it has the settings as const volatile
  * globals).
  */
-#define FP_INFO_MAGIC 0x666c7038 /* "flp8": bump when any layout in this file changes */
+#define FP_INFO_MAGIC 0x666c7039 /* "flp9": bump when any layout in this file changes */
 struct fp_info {
 	__u32 magic;
 	__u32 table_size;
@@ -401,7 +401,12 @@ struct fp_info {
 	 * filled under another epoch are ignored (struct fp_flow_cache_entry). */
 	__u32 cache_epoch;
 	__u32 probation_slots; /* slots of the `probation` array (a power of two) */
+	/* Config applies to this node since the maps were created, by any process (the
+	 * daemon, `lb reload`), and those refused or failed: counted under the apply lock
+	 * (lib/lb.c), kept across take-overs. Metrics and `lb stats` read them. */
+	__u64 applies;
+	__u64 apply_errors;
 };
-FP_STATIC_ASSERT(sizeof(struct fp_info) == 88, "info");
+FP_STATIC_ASSERT(sizeof(struct fp_info) == 104, "info");
 
 #endif

@@ -11,10 +11,8 @@
 #include <stdio.h>
 #include <flowpin/stats.h>
 
-/* What the daemon knows beyond the maps. */
+/* What the daemon knows beyond the maps (applies are counted in the maps' `info`). */
 struct fp_metrics_daemon {
-	unsigned long long applies_total;	/* config applies tried since start (reloads) */
-	unsigned long long apply_errors_total;	/* of those, refused or not applied */
 	unsigned long long scrape_errors_total; /* snapshots that failed to read the maps */
 };
 

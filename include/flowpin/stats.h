@@ -2,8 +2,8 @@
 /*
  * The LB node's statistics model: a snapshot of every counter, VIP and backend (with
  * their traffic) read from the pinned maps at one moment, and per-second rates between
- * two snapshots. `flowpin lb stats` and `flows` print it; a metrics endpoint would
- * export the same. Userspace only.
+ * two snapshots. `flowpin lb stats` and `flows` print it; the metrics endpoint
+ * (lib/metrics.c) exports the same. Userspace only.
  */
 #ifndef FLOWPIN_STATS_H
 #define FLOWPIN_STATS_H
@@ -13,10 +13,20 @@
 #include <flowpin/lb.h>
 #include <flowpin/maps.h>
 
+/* States of a `backends` entry, from its flags (fp_backend_entry_state()). */
+enum fp_entry_state {
+	FP_ENTRY_ACTIVE,
+	FP_ENTRY_DRAINING,
+	FP_ENTRY_DOWN,
+	FP_ENTRY_REMOVED,
+	FP_ENTRY__MAX
+};
+
 struct fp_stats_vip {
 	struct fp_vip_key key;
 	struct fp_vip vip;
 	struct fp_traffic traffic;
+	unsigned int backends[FP_ENTRY__MAX]; /* entries of the VIP by state */
 };
 
 struct fp_stats_backend {
@@ -34,11 +44,43 @@ struct fp_stats_snapshot {
 	size_t n_backends, cap_backends;
 	__u32 collecting_vip; /* fp_lb_for_each_backend's callback gets no VIP */
 	struct timespec at;   /* CLOCK_MONOTONIC */
+	/* `info`: settings fixed at load, last generation, applies and apply errors. */
+	struct fp_info info;
+	/* Occupancy: session entries (a batch walk of the LRU) and live probation marks
+	 * (every slot read through an mmap): exact counts, not estimates. */
+	struct fp_session_count sessions;
+	__u32 probation_live;
+	double took; /* seconds fp_stats_take() took (the cost of a scrape) */
+	/* The daemon of the node (fp_stats_take_daemon()); 0 = none running. */
+	int daemon_pid;
+	double daemon_start_time; /* seconds since the epoch; 0 = unknown */
 };
 
-/* Reads counters, VIPs and backends of @lb into @s. Returns 0 or a negative errno. */
+/* Reads counters, VIPs, backends, `info` and the occupancy of @lb into @s.
+ * Returns 0 or a negative errno. */
 int fp_stats_take(const struct fp_lb *lb, struct fp_stats_snapshot *s);
 void fp_stats_release(struct fp_stats_snapshot *s);
+/* Fills each VIP's backends[] (entries by state) from the backend rows (fp_stats_take()
+ * does). */
+void fp_stats_count_states(struct fp_stats_snapshot *s);
+/* Records the daemon @pid (0: none) and its start time (from /proc) in @s. */
+void fp_stats_take_daemon(struct fp_stats_snapshot *s, int pid);
+/* Start time of process @pid in seconds since the epoch (/proc/PID/stat starttime and
+ * /proc/stat btime). 0 or a negative errno. */
+int fp_stats_process_start_time(int pid, double *out);
+
+/* What this binary is: version (git describe at build time), commit, the map layout it
+ * reads (FP_INFO_MAGIC as its four characters, e.g. "flp9"). "unknown" outside git. */
+const char *fp_build_version(void);
+const char *fp_build_commit(void);
+const char *fp_layout_name(__u32 magic, char buf[8]);
+
+/*
+ * The XDP action a decision counter stands for: "pass", "drop", "tx" or "redirect";
+ * NULL for the informational counters (session_hit, probation_insert ...). Every packet
+ * lands in exactly one decision counter, so these are a partition of the packets seen.
+ */
+const char *fp_counter_verdict(int counter);
 
 /* Seconds from @prev to @now; 0 without @prev. */
 double fp_stats_seconds(const struct fp_stats_snapshot *now, const struct fp_stats_snapshot *prev);
@@ -55,5 +97,7 @@ const struct fp_stats_vip *fp_stats_session_vip(const struct fp_stats_snapshot *
 
 /* "active", "draining", "down" or "removed", from a `backends` entry's flags. */
 const char *fp_backend_entry_state(const struct fp_backend_entry *b);
+enum fp_entry_state fp_backend_entry_state_of(const struct fp_backend_entry *b);
+const char *fp_entry_state_name(enum fp_entry_state state);
 
 #endif

@@ -38,6 +38,7 @@
 #include <bpf/libbpf.h>
 #include <cmocka.h>
 #include <flowpin/maps.h>
+#include <flowpin/stats.h>
 #include "common/prom.h"
 #include "common/run.h"
 
@@ -1234,8 +1235,10 @@ static void test_metrics(void **state)
 	static char text[1 << 18], json[1 << 16];
 	struct lab *l = lab_or_skip(state);
 	const int port = 9464;
-	char addr[32], out[4096], err[512], series[256];
+	char addr[32], out[4096], err[512], series[256], layout[8];
+	time_t began = time(NULL);
 	int families, status;
+	double applies;
 
 	fresh_node(l);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
@@ -1245,10 +1248,26 @@ static void test_metrics(void **state)
 	families = fp_test_prom_check(text, err, sizeof(err));
 	if (families < 0)
 		fail_msg("%s", err);
-	assert_true(families >= FP_CNT__MAX + 7);
+	assert_true(families >= 20);
 	assert_true(prom(text, "flowpin_vip_packets_total{vip=\"198.51.100.10:53/udp\"}") == 0);
 	assert_true(prom(text, "flowpin_vips") == 2);
 	assert_true(prom(text, "flowpin_backends") == 3);
+	assert_true(prom(text, "flowpin_vip_backends{vip=\"198.51.100.10:80/tcp\","
+			       "state=\"active\"}") == 2);
+	assert_true(prom(text, "flowpin_vip_backends{vip=\"198.51.100.10:53/udp\","
+			       "state=\"down\"}") == 0);
+	assert_true(prom(text, "flowpin_lb_session_entries{state=\"live\"}") == 0);
+	assert_true(prom(text, "flowpin_lb_session_entries_limit") == FP_LB_DEFAULT_SESSIONS);
+	assert_true(prom(text, "flowpin_lb_probation_slots") >= FP_LB_MIN_PROBATION);
+	snprintf(series, sizeof(series),
+		 "flowpin_build_info{version=\"%s\",commit=\"%s\",layout=\"%s\"}",
+		 fp_build_version(), fp_build_commit(), fp_layout_name(FP_INFO_MAGIC, layout));
+	assert_true(prom(text, series) == 1);
+	/* The daemon's start: after this test began, not in the future. */
+	assert_true(prom(text, "flowpin_start_time_seconds") >= (double)began - 1);
+	assert_true(prom(text, "flowpin_start_time_seconds") <= (double)time(NULL) + 1);
+	applies = prom(text, "flowpin_config_applies_total");
+	assert_true(applies >= 1); /* the start's */
 
 	send_udp_flows(l, 53, 41000, 3); /* three flows, two datagrams each */
 	usleep(200000);
@@ -1260,14 +1279,32 @@ static void test_metrics(void **state)
 	assert_true(prom(text, "flowpin_vip_packets_total{vip=\"198.51.100.10:53/udp\"}") == 6);
 	assert_true(prom(text, "flowpin_vip_bytes_total{vip=\"198.51.100.10:53/udp\"}") > 6 * 2);
 	assert_true(prom(text, "flowpin_backend_packets_total{vip=\"198.51.100.10:53/udp\","
-			       "backend=\"1\",address=\"10.99.0.10\",state=\"active\"}") == 6);
+			       "backend=\"1\",address=\"10.99.0.10\"}") == 6);
+	assert_true(prom(text, "flowpin_backend_entry_state{vip=\"198.51.100.10:53/udp\","
+			       "backend=\"1\",address=\"10.99.0.10\",state=\"active\"}") == 1);
 	assert_true(prom(text, "flowpin_vip_generation{vip=\"198.51.100.10:53/udp\","
 			       "pinning=\"full\"}") == 1);
 	assert_true(prom(text, "flowpin_lb_session_insert_total") == 3);
 	assert_true(prom(text, "flowpin_config_apply_errors_total") == 0);
-	/* Every counter as `lb stats` reads it (the same maps, nothing sent in between). */
+	/* The three flows, promoted by their second datagram: three live entries. */
+	assert_true(prom(text, "flowpin_lb_session_entries{state=\"live\"}") == 3);
+	assert_true(prom(text, "flowpin_lb_session_entries{state=\"expired\"}") == 0);
+	assert_true(json_number(json, "\"sessions\"", "entries") == 3);
+	assert_true(json_number(json, "\"sessions\"", "live") == 3);
+	assert_true(prom(text, "flowpin_lb_probation_marks") ==
+		    (double)json_number(json, "\"probation\"", "live"));
+	assert_true(prom(text, "flowpin_config_applies_total") ==
+		    (double)json_number(json, "\"node\"", "applies"));
+	/* Every counter as `lb stats` reads it (the same maps, nothing sent in between):
+	 * the decision counters as flowpin_lb_packets_total{verdict,reason}. */
 	for (int i = 0; i < FP_CNT__MAX; i++) {
-		snprintf(series, sizeof(series), "flowpin_lb_%s_total", fp_counter_names[i]);
+		if (fp_counter_verdict(i))
+			snprintf(series, sizeof(series),
+				 "flowpin_lb_packets_total{verdict=\"%s\",reason=\"%s\"}",
+				 fp_counter_verdict(i), fp_counter_names[i]);
+		else
+			snprintf(series, sizeof(series), "flowpin_lb_%s_total",
+				 fp_counter_names[i]);
 		if (prom(text, series) != (double)json_number(json, NULL, fp_counter_names[i]))
 			fail_msg("%s: %.0f, lb stats says %lld", series, prom(text, series),
 				 json_number(json, NULL, fp_counter_names[i]));
@@ -1282,7 +1319,7 @@ static void test_metrics(void **state)
 	assert_true(wait_log(l->log, "refused"));
 	assert_int_equal(fp_test_sh(NULL, 0, "mv '%s.keep' '%s'", l->good, l->good), 0);
 	assert_int_equal(scrape(l, port, text, sizeof(text)), 0);
-	assert_true(prom(text, "flowpin_config_applies_total") == 1);
+	assert_true(prom(text, "flowpin_config_applies_total") == applies + 1);
 	assert_true(prom(text, "flowpin_config_apply_errors_total") == 1);
 	/* Only /metrics. */
 	assert_int_equal(fp_test_sh(out, sizeof(out),
@@ -1327,6 +1364,126 @@ static void test_metrics(void **state)
 	assert_int_equal(attached_prog(l), 0);
 }
 
+/*
+ * `promtool check metrics` (Debian's prometheus package, the reference parser and
+ * linter of the exposition format and its naming conventions) on a scrape of the
+ * daemon: no parse error, no lint problem. Skipped when promtool is not installed.
+ */
+static void test_metrics_promtool(void **state)
+{
+	static char out[1 << 16];
+	struct lab *l = lab_or_skip(state);
+	const int port = 9465;
+	char addr[32];
+	int rc;
+
+	if (fp_test_sh(NULL, 0, "command -v promtool >/dev/null"))
+		skip(); /* scripts/deps.sh installs it (prometheus) */
+	fresh_node(l);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	l->daemon = start_daemon_metrics(l, l->good, addr);
+	wait_up(l);
+	send_udp_flows(l, 53, 42000, 2);
+	assert_int_equal(fp_test_sh(NULL, 0,
+				    "ip netns exec %s curl -sS --max-time 5 -f -o '%s/scrape' "
+				    "http://127.0.0.1:%d/metrics",
+				    l->lb_ns, l->dir, port),
+			 0);
+	stop_daemon(l);
+	rc = fp_test_sh(out, sizeof(out), "promtool check metrics <'%s/scrape' 2>&1", l->dir);
+	if (rc)
+		fail_msg("promtool check metrics: exit %d:\n%s", rc, out);
+}
+
+/*
+ * Occupancy with a full session table: FP_LB_DEFAULT_SESSIONS entries written into the
+ * pinned map (half idle past the UDP timeout), then a scrape: flowpin_lb_session_entries
+ * live/expired agree with a key-by-key walk of the same map (another code path than the
+ * batch count). Prints what the scrape cost (never asserted).
+ */
+static void test_metrics_occupancy(void **state)
+{
+	static char text[1 << 18], timing[256];
+	struct lab *l = lab_or_skip(state);
+	const __u32 n = FP_LB_DEFAULT_SESSIONS, chunk = 8192;
+	const int port = 9466;
+	struct fp_flow_key *keys = calloc(chunk, sizeof(*keys)), key, next;
+	struct fp_session *vals = calloc(chunk, sizeof(*vals)), v;
+	unsigned long long walked = 0, walked_live = 0;
+	char addr[32], path[160];
+	struct timespec ts;
+	__u64 now;
+	int fd;
+
+	assert_non_null(keys);
+	assert_non_null(vals);
+	fresh_node(l);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	l->daemon = start_daemon_metrics(l, l->good, addr);
+	wait_up(l);
+	snprintf(path, sizeof(path), "%s/lb0/sessions", l->pins);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+	for (__u32 base = 0; base < n; base += chunk) {
+		__u32 count = chunk;
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+
+		memset(keys, 0, chunk * sizeof(*keys));
+		memset(vals, 0, chunk * sizeof(*vals));
+		for (__u32 i = 0; i < chunk; i++) {
+			__u32 id = base + i;
+
+			keys[i].src[10] = keys[i].src[11] = 0xff;
+			keys[i].src[12] = 10;
+			keys[i].src[13] = (__u8)(id >> 16);
+			keys[i].src[14] = (__u8)(id >> 8);
+			keys[i].src[15] = (__u8)id;
+			keys[i].dst[10] = keys[i].dst[11] = 0xff;
+			memcpy(keys[i].dst + 12, "\xc6\x33\x64\x0a", 4); /* 198.51.100.10 */
+			keys[i].sport = htons(40000);
+			keys[i].dport = htons(53);
+			keys[i].proto = IPPROTO_UDP;
+			vals[i].backend = 1;
+			vals[i].generation = 1;
+			vals[i].state = FP_SESS_UDP;
+			/* Odd ids idle for an hour: past the UDP timeout (300 s). */
+			vals[i].last_seen_ns = id & 1 ? now - 3600ULL * 1000000000ULL : now;
+		}
+		assert_int_equal(bpf_map_update_batch(fd, keys, vals, &count, &opts), 0);
+	}
+	/* The LRU may have evicted a few while filling: count what is there, key by key. */
+	for (int err = bpf_map_get_next_key(fd, NULL, &next); !err;
+	     err = bpf_map_get_next_key(fd, &key, &next)) {
+		key = next;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		walked++;
+		walked_live += v.last_seen_ns == now;
+	}
+	close(fd);
+	assert_true(walked > n / 2);
+	assert_int_equal(fp_test_sh(timing, sizeof(timing),
+				    "ip netns exec %s curl -sS --max-time 10 -f -o '%s/scrape' -w "
+				    "'%%{time_total}' http://127.0.0.1:%d/metrics",
+				    l->lb_ns, l->dir, port),
+			 0);
+	assert_int_equal(fp_test_sh(text, sizeof(text), "cat '%s/scrape'", l->dir), 0);
+	stop_daemon(l);
+	fprintf(stderr,
+		"# scrape with %llu session entries: %s s (curl time_total), maps read in %.4f "
+		"s (flowpin_stats_read_duration_seconds)\n",
+		walked, timing, prom(text, "flowpin_stats_read_duration_seconds"));
+	assert_true(prom(text, "flowpin_lb_session_entries{state=\"live\"}") ==
+		    (double)walked_live);
+	assert_true(prom(text, "flowpin_lb_session_entries{state=\"expired\"}") ==
+		    (double)(walked - walked_live));
+	assert_true(prom(text, "flowpin_lb_session_entries_limit") == n);
+	free(keys);
+	free(vals);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1341,6 +1498,8 @@ int main(void)
 		cmocka_unit_test(test_restart_unit_caps),
 		cmocka_unit_test(test_restart_refused),
 		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_metrics_promtool),
+		cmocka_unit_test(test_metrics_occupancy),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

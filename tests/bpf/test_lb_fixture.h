@@ -33,6 +33,7 @@
 #include <flowpin/lb.h>
 #include <flowpin/log.h>
 #include <flowpin/maglev.h>
+#include <flowpin/stats.h>
 #include <flowpin/wire.h>
 #include "common/pkt.h"
 
@@ -114,6 +115,9 @@ static inline struct fp_pkt_spec t_client_spec(const struct fp_vip_cfg *v, __u16
 	return s;
 }
 
+/* Packets t_run() sent through the program since the last t_open(). */
+static __u64 t_runs;
+
 static inline struct fp_lb *t_open(const struct t_config *t)
 {
 	struct fp_lb_opts opts = {};
@@ -127,6 +131,7 @@ static inline struct fp_lb *t_open(const struct t_config *t)
 	opts.new_flow_rate = UINT32_MAX;
 	assert_int_equal(fp_lb_open(&t->cfg, &opts, &lb), 0);
 	assert_non_null(lb);
+	t_runs = 0;
 	return lb;
 }
 
@@ -140,6 +145,7 @@ static inline int t_run(struct fp_lb *lb, const __u8 *in, size_t len, __u8 *out,
 		    .ctx_size_in = sizeof(ctx), .repeat = 1);
 
 	assert_int_equal(bpf_prog_test_run_opts(fp_lb_prog_fd(lb), &o), 0);
+	t_runs++;
 	if (out_len)
 		*out_len = o.data_size_out;
 	return (int)o.retval;
@@ -254,6 +260,26 @@ static inline __u64 t_counter(struct fp_lb *lb, enum fp_counter c)
 
 	assert_int_equal(fp_lb_read_counters(lb, all), 0);
 	return all[c];
+}
+
+/*
+ * Closes @lb after checking that the decision counters (lib/stats.c fp_counter_verdict(),
+ * what flowpin_lb_packets_total{verdict,reason} exports) add up to the packets run since
+ * t_open(): every packet in exactly one of them. A counter classified wrongly, or a
+ * verdict path that counts twice or not at all, fails here.
+ */
+static inline void t_close(struct fp_lb *lb)
+{
+	__u64 all[FP_CNT__MAX], decisions = 0;
+
+	assert_int_equal(fp_lb_read_counters(lb, all), 0);
+	for (int i = 0; i < FP_CNT__MAX; i++)
+		if (fp_counter_verdict(i))
+			decisions += all[i];
+	if (decisions != t_runs)
+		fail_msg("decision counters add up to %llu, %llu packets run",
+			 (unsigned long long)decisions, (unsigned long long)t_runs);
+	fp_lb_close(lb);
 }
 
 static inline int t_group_setup(void **state)

@@ -113,7 +113,7 @@ static void test_truncation_every_offset(void **state)
 		for (int len = 14; len < n; len++)
 			expect_verdict(lb, frame, (size_t)len, XDP_DROP, FP_CNT_DROP_TRUNCATED);
 	}
-	fp_lb_close(lb);
+	t_close(lb);
 }
 
 /* Impossible lengths and fields: dropped as malformed (or truncated when they point
@@ -183,7 +183,7 @@ static void test_bogus_fields(void **state)
 	memcpy(g, f, (size_t)n);
 	g[14 + 4] = 0x7f; /* payload length past the frame */
 	expect_verdict(lb, g, (size_t)n, XDP_DROP, FP_CNT_DROP_TRUNCATED);
-	fp_lb_close(lb);
+	t_close(lb);
 }
 
 /* IPv6 extension headers: up to the bound forwarded, one more handed to the stack,
@@ -210,7 +210,7 @@ static void test_ipv6_extension_bound(void **state)
 	s.dst = fp_pkt_addr("2001:db8::1"); /* the node's own address: the stack's */
 	n = fp_pkt_build(&s, f, sizeof(f));
 	expect_verdict(lb, f, (size_t)n, XDP_PASS, FP_CNT_PASS_TOO_DEEP);
-	fp_lb_close(lb);
+	t_close(lb);
 }
 
 /*
@@ -268,7 +268,7 @@ static void test_fragments(void **state)
 			assert_int_equal(t_counter(lb, FP_CNT_FRAGMENT_HASHED) - hashed, 2);
 		}
 	}
-	fp_lb_close(lb);
+	t_close(lb);
 }
 
 /* An LB's own output addressed to a VIP is never encapsulated again. */
@@ -295,7 +295,7 @@ static void test_gue_to_vip(void **state)
 		assert_true(len > 0);
 		expect_verdict(lb, f, (size_t)len, XDP_DROP, FP_CNT_DROP_GUE_TO_VIP);
 	}
-	fp_lb_close(lb);
+	t_close(lb);
 }
 
 static double now_s(void)
@@ -373,7 +373,7 @@ static void test_syn_flood_hash_modes(void **state)
 		struct fp_lb *lb = hostile_open(modes[m]);
 
 		/* Reopen with a small session table: an insert per SYN would evict. */
-		fp_lb_close(lb);
+		t_close(lb);
 		memcpy(opts.source_v4.a + 10, "\xff\xff", 2);
 		memcpy(opts.source_v4.a + 12, t_ns.own_v4, 4);
 		opts.have_source_v4 = true;
@@ -392,7 +392,7 @@ static void test_syn_flood_hash_modes(void **state)
 		__u64 hits = t_counter(lb, FP_CNT_SESSION_HIT);
 		establish(lb, 2000);
 		assert_int_equal(t_counter(lb, FP_CNT_SESSION_HIT) - hits, 4000);
-		fp_lb_close(lb);
+		t_close(lb);
 	}
 }
 
@@ -411,7 +411,7 @@ static void test_syn_flood_table_mode(void **state)
 		struct count_ctx c = { 0 };
 		struct fp_lb *lb = hostile_open(FP_PIN_TABLE);
 
-		fp_lb_close(lb);
+		t_close(lb);
 		memcpy(opts.source_v4.a + 10, "\xff\xff", 2);
 		memcpy(opts.source_v4.a + 12, t_ns.own_v4, 4);
 		opts.have_source_v4 = true;
@@ -433,7 +433,7 @@ static void test_syn_flood_table_mode(void **state)
 		assert_int_equal(inserts, 0);
 		assert_int_equal(t_counter(lb, FP_CNT_PROBATION_INSERT) - marks, 100000);
 		assert_int_equal(c.found, 2000);
-		fp_lb_close(lb);
+		t_close(lb);
 	}
 }
 

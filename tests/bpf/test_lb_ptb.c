@@ -201,7 +201,7 @@ static void test_ptb_reply_exact(void **state)
 			assert_int_equal(t_sessions(lb), sessions + 1);
 		}
 	}
-	fp_lb_close(lb);
+	t_close(lb);
 }
 
 /*
@@ -227,7 +227,7 @@ static void test_ptb_small_route_padding(void **state)
 
 	memset(in + n, 0xee, 30); /* padding: not part of the IP packet */
 	check_reply(lb, in, (size_t)n + 30, 14, (size_t)n - 14, 576 - 44);
-	fp_lb_close(lb);
+	t_close(lb);
 	assert_int_equal(system("ip route del 10.95.0.0/24"), 0);
 }
 
@@ -309,7 +309,7 @@ static void test_ptb_silent_cases(void **state)
 	assert_int_equal(t_run(lb, in, (size_t)n - 100, NULL, NULL), XDP_DROP);
 	assert_int_equal(t_counter(lb, FP_CNT_DROP_TRUNCATED) - trunc, 1);
 	assert_int_equal(t_counter(lb, FP_CNT_ICMP_TOO_BIG), sent);
-	fp_lb_close(lb);
+	t_close(lb);
 }
 
 /*
@@ -351,7 +351,7 @@ static void test_ptb_rate_limit(void **state)
 	assert_int_equal(t_counter(lb, FP_CNT_ICMP_TOO_BIG_LIMITED) - limited, (__u64)drops);
 	assert_int_equal(t_counter(lb, FP_CNT_DROP_TOO_BIG) - big, (__u64)drops);
 	assert_true(drops > 0);
-	fp_lb_close(lb);
+	t_close(lb);
 }
 
 /*
@@ -400,7 +400,7 @@ static void test_too_big_no_session(void **state)
 			assert_int_equal(t_sessions(lb), before + 1);
 			assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT), ins + 1);
 		}
-		fp_lb_close(lb);
+		t_close(lb);
 	}
 }
 
@@ -448,7 +448,7 @@ static void test_ptb_two_hops(void **state)
 		found++;
 	}
 	assert_int_equal(found, 3);
-	fp_lb_close(lb);
+	t_close(lb);
 }
 
 int main(void)

@@ -105,30 +105,70 @@ static void fill(struct fp_stats_snapshot *s)
 	rows[2].backend.flags = FP_BACKEND_F_DOWN;
 	s->backends = rows;
 	s->n_backends = 3;
+	fp_stats_count_states(s);
 }
 
 static void test_format(void **state)
 {
 	static struct fp_stats_snapshot s;
-	struct fp_metrics_daemon d = { .applies_total = 3, .apply_errors_total = 1 };
+	struct fp_metrics_daemon d = { .scrape_errors_total = 4 };
 	char *text, want[256];
 	size_t len = 0;
 	int n;
 
 	(void)state;
 	fill(&s);
+	s.info.magic = FP_INFO_MAGIC;
+	s.info.applies = 3;
+	s.info.apply_errors = 1;
+	s.info.generation = 9;
+	s.info.probation_slots = 4096;
+	s.sessions = (struct fp_session_count){ .entries = 250, .live = 200, .capacity = 262144 };
+	s.probation_live = 17;
+	s.daemon_start_time = 1796200000.5;
 	text = fp_metrics_render(&s, &d, &len);
 	assert_non_null(text);
 	assert_int_equal(len, strlen(text));
 	n = check_exposition(text);
-	/* One family per counter, plus VIP, backend and daemon families. */
-	assert_true(n >= FP_CNT__MAX + 9);
+	/* The decision counters in one family, one family per informational counter, plus
+	 * node, VIP, backend and daemon families. */
+	assert_true(n >= 20);
 	for (int i = 0; i < FP_CNT__MAX; i++) {
-		snprintf(want, sizeof(want), "\nflowpin_lb_%s_total %u\n", fp_counter_names[i],
-			 1000 + (unsigned)i);
-		assert_non_null(strstr(text, want));
+		if (fp_counter_verdict(i))
+			snprintf(want, sizeof(want),
+				 "\nflowpin_lb_packets_total{verdict=\"%s\",reason=\"%s\"} %u\n",
+				 fp_counter_verdict(i), fp_counter_names[i], 1000 + (unsigned)i);
+		else
+			snprintf(want, sizeof(want), "\nflowpin_lb_%s_total %u\n",
+				 fp_counter_names[i], 1000 + (unsigned)i);
+		if (!strstr(text, want))
+			fail_msg("no '%s' in:\n%s", want, text);
 	}
 	assert_non_null(strstr(text, "\nflowpin_lb_session_hit_total "));
+	assert_null(strstr(text, "flowpin_lb_drop_fib_total"));
+	assert_non_null(strstr(text, "{verdict=\"drop\",reason=\"drop_fib\"}"));
+	assert_non_null(strstr(text, "{verdict=\"tx\",reason=\"icmp_too_big\"}"));
+	assert_non_null(strstr(text, "\nflowpin_lb_session_entries{state=\"live\"} 200\n"));
+	assert_non_null(strstr(text, "\nflowpin_lb_session_entries{state=\"expired\"} 50\n"));
+	assert_non_null(strstr(text, "\nflowpin_lb_session_entries_limit 262144\n"));
+	assert_non_null(strstr(text, "\nflowpin_lb_probation_marks 17\n"));
+	assert_non_null(strstr(text, "\nflowpin_lb_probation_slots 4096\n"));
+	assert_non_null(strstr(text, "\nflowpin_lb_generation 9\n"));
+	assert_non_null(strstr(text, "\nflowpin_start_time_seconds 1796200000.50\n"));
+	assert_non_null(strstr(text, "\nflowpin_scrape_errors_total 4\n"));
+	snprintf(want, sizeof(want), "\nflowpin_build_info{version=\"%s\",commit=\"%s\",layout=\"",
+		 fp_build_version(), fp_build_commit());
+	assert_non_null(strstr(text, want));
+	assert_non_null(strstr(
+		text, "\nflowpin_vip_backends{vip=\"192.0.2.1:80/tcp\",state=\"active\"} 1\n"));
+	assert_non_null(strstr(
+		text, "\nflowpin_vip_backends{vip=\"192.0.2.1:80/tcp\",state=\"draining\"} 1\n"));
+	assert_non_null(strstr(
+		text, "\nflowpin_vip_backends{vip=\"[2001:db8::5]:0/udp\",state=\"down\"} 1\n"));
+	assert_non_null(strstr(text, "\nflowpin_backend_entry_state{vip=\"192.0.2.1:80/tcp\","
+				     "backend=\"2\",address=\"::\",state=\"draining\"} 1\n"));
+	assert_non_null(strstr(text, "\nflowpin_backend_entry_state{vip=\"192.0.2.1:80/tcp\","
+				     "backend=\"2\",address=\"::\",state=\"active\"} 0\n"));
 	assert_non_null(strstr(text, "\nflowpin_vip_packets_total{vip=\"192.0.2.1:80/tcp\"} 12\n"));
 	assert_non_null(strstr(text, "\nflowpin_vip_bytes_total{vip=\"192.0.2.1:80/tcp\"} 3456\n"));
 	assert_non_null(
@@ -137,10 +177,10 @@ static void test_format(void **state)
 		strstr(text, "\nflowpin_vip_generation{vip=\"192.0.2.1:80/tcp\",pinning=\""));
 	assert_non_null(strstr(text, "\"} 7\n"));
 	assert_non_null(strstr(text, "\nflowpin_backend_packets_total{vip=\"192.0.2.1:80/tcp\","
-				     "backend=\"1\",address=\"10.0.0.1\",state=\"active\"} 10\n"));
+				     "backend=\"1\",address=\"10.0.0.1\"} 10\n"));
 	assert_non_null(strstr(text, "\nflowpin_backend_bytes_total{vip=\"192.0.2.1:80/tcp\","
-				     "backend=\"2\",address=\"::\",state=\"draining\"} 456\n"));
-	assert_non_null(strstr(text, "backend=\"9\",address=\"::\",state=\"down\"} 0\n"));
+				     "backend=\"2\",address=\"::\"} 456\n"));
+	assert_non_null(strstr(text, "backend=\"9\",address=\"::\"} 0\n"));
 	assert_non_null(strstr(text, "\nflowpin_config_apply_errors_total 1\n"));
 	assert_non_null(strstr(text, "\nflowpin_config_applies_total 3\n"));
 	assert_non_null(strstr(text, "\nflowpin_backends 3\n"));
@@ -160,7 +200,10 @@ static void test_empty(void **state)
 	text = fp_metrics_render(&s, NULL, NULL);
 	assert_non_null(text);
 	/* Families with no sample still declared once; no daemon families without @d. */
-	assert_true(check_exposition(text) >= FP_CNT__MAX + 7);
+	assert_true(check_exposition(text) >= 20);
+	assert_null(strstr(text, "flowpin_scrape_errors_total"));
+	/* Start time unknown: the family is declared, no sample. */
+	assert_null(strstr(text, "\nflowpin_start_time_seconds "));
 	free(text);
 }
 
@@ -216,12 +259,51 @@ static void test_parse_listen(void **state)
 	}
 }
 
+/*
+ * docs/grafana-flowpin.json names only families the exposition has (a renamed metric
+ * leaves no panel silently empty), and it is valid JSON (python3 -m json.tool, also in
+ * `make lint`).
+ */
+static void test_dashboard_names(void **state)
+{
+	static char dash[1 << 17];
+	static struct fp_stats_snapshot s;
+	struct fp_metrics_daemon d = { 0 };
+	char *text, help[160];
+	const char *p;
+	size_t n, found = 0;
+	FILE *f = fopen("docs/grafana-flowpin.json", "r");
+
+	(void)state;
+	if (!f)
+		fail_msg("docs/grafana-flowpin.json: %s (run from the repository root)",
+			 strerror(errno));
+	n = fread(dash, 1, sizeof(dash) - 1, f);
+	fclose(f);
+	dash[n] = '\0';
+	assert_int_equal(system("python3 -m json.tool docs/grafana-flowpin.json >/dev/null"), 0);
+	fill(&s);
+	text = fp_metrics_render(&s, &d, NULL);
+	assert_non_null(text);
+	for (p = strstr(dash, "flowpin_"); p; p = strstr(p, "flowpin_")) {
+		size_t len = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
+
+		snprintf(help, sizeof(help), "# HELP %.*s ", (int)len, p);
+		if (!strstr(text, help))
+			fail_msg("the dashboard names %.*s, which no family is", (int)len, p);
+		found++;
+		p += len;
+	}
+	assert_true(found >= 10);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reader_refuses), cmocka_unit_test(test_format),
 		cmocka_unit_test(test_empty),	       cmocka_unit_test(test_escape),
-		cmocka_unit_test(test_parse_listen),
+		cmocka_unit_test(test_parse_listen),   cmocka_unit_test(test_dashboard_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

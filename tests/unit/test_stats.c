@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <cmocka.h>
@@ -65,11 +67,61 @@ static void test_lookups(void **state)
 	assert_string_equal(fp_backend_entry_state(&rows[1].backend), "active");
 }
 
+/* The decision counters by XDP action: what flowpin_lb_packets_total labels. */
+static void test_verdicts(void **state)
+{
+	int decisions = 0;
+
+	(void)state;
+	assert_string_equal(fp_counter_verdict(FP_CNT_PASS_NOT_VIP), "pass");
+	assert_string_equal(fp_counter_verdict(FP_CNT_DROP_FIB), "drop");
+	assert_string_equal(fp_counter_verdict(FP_CNT_DROP_TTL_ZERO), "drop");
+	assert_string_equal(fp_counter_verdict(FP_CNT_TX), "tx");
+	assert_string_equal(fp_counter_verdict(FP_CNT_ICMP_TOO_BIG), "tx");
+	assert_string_equal(fp_counter_verdict(FP_CNT_REDIRECT), "redirect");
+	assert_null(fp_counter_verdict(FP_CNT_SESSION_HIT));
+	assert_null(fp_counter_verdict(FP_CNT_ICMP_TOO_BIG_LIMITED)); /* in drop_too_big */
+	assert_null(fp_counter_verdict(FP_CNT_CSUM_COMPLETED));
+	assert_null(fp_counter_verdict(-1));
+	assert_null(fp_counter_verdict(FP_CNT__MAX));
+	for (int i = 0; i < FP_CNT__MAX; i++)
+		decisions += fp_counter_verdict(i) != NULL;
+	assert_true(decisions > 10 && decisions < FP_CNT__MAX);
+}
+
+/* This process's start time from /proc: after boot, not after now. */
+static void test_process_start(void **state)
+{
+	struct fp_stats_snapshot s = {};
+	double t;
+
+	(void)state;
+	assert_int_equal(fp_stats_process_start_time(getpid(), &t), 0);
+	assert_true(t > 1e9 && t <= (double)time(NULL) + 1);
+	assert_true(fp_stats_process_start_time(-5, &t) < 0);
+	fp_stats_take_daemon(&s, getpid());
+	assert_int_equal(s.daemon_pid, getpid());
+	assert_true(s.daemon_start_time > 1e9);
+	fp_stats_take_daemon(&s, 0);
+	assert_int_equal(s.daemon_pid, 0);
+	assert_true(s.daemon_start_time == 0);
+}
+
+static void test_layout_name(void **state)
+{
+	char buf[8];
+
+	(void)state;
+	assert_string_equal(fp_layout_name(0x666c7038, buf), "flp8");
+	assert_string_equal(fp_layout_name(0x22000a41, buf), "???A"); /* never breaks a label */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rates),
-		cmocka_unit_test(test_lookups),
+		cmocka_unit_test(test_rates),	    cmocka_unit_test(test_lookups),
+		cmocka_unit_test(test_verdicts),    cmocka_unit_test(test_process_start),
+		cmocka_unit_test(test_layout_name),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
