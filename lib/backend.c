@@ -14,6 +14,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <flowpin/backend.h>
+#include <flowpin/bpffs.h>
 #include <flowpin/log.h>
 #include <flowpin/wire.h>
 #include "backend.skel.h"
@@ -347,6 +348,37 @@ int fp_backend_detach_info(const struct fp_backend_attach_info *info)
 }
 
 static const char *const pin_names[] = { "counters", "lb_sources", "state" };
+
+int fp_backend_read_state(const char *dir, struct fp_backend_attach_info *info)
+{
+	char path[PATH_MAX + 16];
+	__u32 zero = 0;
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "%s/state", dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	if (bpf_map_lookup_elem(fd, &zero, info))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+int fp_backend_claim(const char *dir, struct fp_instance **out)
+{
+	int err = 0;
+
+	/* An agent that exits removes the directory: made again if it went meanwhile. */
+	for (int tries = 0; tries < 3; tries++) {
+		err = fp_mkdir_p(dir, 0700);
+		if (!err)
+			err = fp_instance_claim(dir, out, NULL);
+		if (err != -ENOENT)
+			break;
+	}
+	return err;
+}
 
 int fp_backend_unpin_dir(const char *dir)
 {

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <flowpin/instance.h>
 #include <flowpin/lbnode.h>
 #include <flowpin/log.h>
 #include <flowpin/viproute.h>
@@ -37,22 +38,43 @@ int fp_lbnode_init(struct fp_lbnode *n, const char *dev, const char *pin_root, c
 
 /* ---- files: pid file, config record ---- */
 
-/* The daemon's pid if the pid file names a live process, else 0. */
 int fp_lbnode_read_pid(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	long pid;
+	pid_t pid;
+	FILE *f;
+	long legacy;
 	int n;
 
+	if (fp_instance_probe(path, &pid) == 1)
+		return (int)pid;
+	/*
+	 * Transitional: a pid file nobody locks, written by an `lb up` that does not claim
+	 * the node yet (fp_lbnode_claim()). Its pid is taken at its word; goes once every
+	 * `lb up` claims.
+	 */
+	f = fopen(path, "r");
 	if (!f)
 		return 0;
-	n = fscanf(f, "%ld", &pid);
+	n = fscanf(f, "%ld", &legacy);
 	fclose(f);
-	if (n != 1 || pid <= 0 || pid > INT_MAX)
+	if (n != 1 || legacy <= 0 || legacy > INT_MAX)
 		return 0;
-	if (kill((pid_t)pid, 0) && errno == ESRCH)
+	if (kill((pid_t)legacy, 0) && errno == ESRCH)
 		return 0;
-	return (int)pid;
+	return (int)legacy;
+}
+
+int fp_lbnode_claim(const struct fp_lbnode *n, struct fp_instance **out)
+{
+	pid_t owner;
+	int err = fp_instance_claim(n->pid_file, out, &owner);
+
+	if (err == -EBUSY)
+		fp_err("%s: flowpin lb already runs on %s (pid %d)\n", n->pid_file, n->dev,
+		       (int)owner);
+	else if (err)
+		fp_err("%s: %s\n", n->pid_file, strerror(-err));
+	return err;
 }
 
 /*

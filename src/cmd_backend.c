@@ -28,6 +28,7 @@
 #include <flowpin/backend.h>
 #include <flowpin/bpffs.h>
 #include <flowpin/config.h>
+#include <flowpin/instance.h>
 #include <flowpin/log.h>
 #include "cli.h"
 #include "commands.h"
@@ -374,7 +375,7 @@ static int own_addresses(const struct fp_config *cfg, struct fp_addr *out, size_
 	return 0;
 }
 
-/* ---- the pinned state: is an agent running here? --------------------------------- */
+/* ---- where the agent's pins are ---------------------------------------------------- */
 
 static int pin_dir(const char *pin_root, char *buf, size_t len)
 {
@@ -383,28 +384,6 @@ static int pin_dir(const char *pin_root, char *buf, size_t len)
 		return -ENAMETOOLONG;
 	}
 	return 0;
-}
-
-/* Reads <dir>/state. Returns 0, -ENOENT when nothing is pinned, or another errno. */
-static int read_state(const char *dir, struct fp_backend_attach_info *info)
-{
-	char path[PATH_MAX + 16];
-	__u32 zero = 0;
-	int fd, err = 0;
-
-	snprintf(path, sizeof(path), "%s/state", dir);
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return -errno;
-	if (bpf_map_lookup_elem(fd, &zero, info))
-		err = -errno;
-	close(fd);
-	return err;
-}
-
-static int pid_alive(__u32 pid)
-{
-	return pid && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
 /* ---- up ----------------------------------------------------------------------------- */
@@ -416,6 +395,7 @@ static int backend_up(const struct backend_opts *o)
 	struct fp_backend_opts bo = { 0 };
 	struct fp_config *cfg = NULL;
 	struct fp_backend *be = NULL;
+	struct fp_instance *self_instance = NULL;
 	struct undo *u = NULL;
 	char dir[PATH_MAX];
 	sigset_t stop;
@@ -450,13 +430,18 @@ static int backend_up(const struct backend_opts *o)
 		err = pin_dir(o->pin_root, dir, sizeof(dir));
 	if (err)
 		goto out;
-	if (!read_state(dir, &info) && pid_alive(info.pid) && info.pid != (__u32)getpid()) {
+	err = fp_backend_claim(dir, &self_instance);
+	if (err == -EBUSY) {
+		if (fp_backend_read_state(dir, &info))
+			info.pid = 0;
 		fp_err("%s: a backend agent is running already (pid %u); 'flowpin backend down "
 		       "--pin-root %s' first\n",
 		       dir, info.pid, o->pin_root);
-		err = -EBUSY;
-		goto out;
+	} else if (err) {
+		fp_err("%s: %s\n", dir, strerror(-err));
 	}
+	if (err)
+		goto out;
 	err = own_addresses(cfg, self, FP_BACKEND_MAX_SELF, &n_self);
 	if (err)
 		goto out;
@@ -499,6 +484,10 @@ out:
 	}
 	free(u);
 	fp_config_free(cfg);
+	if (self_instance) {
+		rmdir(dir); /* made by the claim; already gone after unpinning */
+		fp_instance_release(self_instance);
+	}
 	fflush(stdout);
 	return err ? 1 : 0;
 }
@@ -508,13 +497,14 @@ out:
 static int backend_down(const struct backend_opts *o)
 {
 	struct fp_backend_attach_info info;
+	struct fp_instance *instance;
 	char dir[PATH_MAX];
 	int err;
 
 	err = pin_dir(o->pin_root, dir, sizeof(dir));
 	if (err)
 		return 1;
-	err = read_state(dir, &info);
+	err = fp_backend_read_state(dir, &info);
 	if (err == -ENOENT) {
 		printf("flowpin backend: nothing pinned in %s: not running\n", dir);
 		return 0;
@@ -523,18 +513,18 @@ static int backend_down(const struct backend_opts *o)
 		fp_err("%s/state: %s\n", dir, strerror(-err));
 		return 1;
 	}
-	if (pid_alive(info.pid)) {
+	if (fp_instance_probe(dir, NULL) == 1) {
 		if (kill((pid_t)info.pid, SIGTERM)) {
 			fp_err("cannot signal the agent (pid %u): %s\n", info.pid, strerror(errno));
 			return 1;
 		}
 		/* It undoes everything itself; its pins vanish last but one step. */
-		for (int i = 0; i < 100 && pid_alive(info.pid); i++) {
+		for (int i = 0; i < 100 && fp_instance_probe(dir, NULL) == 1; i++) {
 			struct timespec ts = { 0, 100 * 1000 * 1000 };
 
 			nanosleep(&ts, NULL);
 		}
-		if (pid_alive(info.pid)) {
+		if (fp_instance_probe(dir, NULL) == 1) {
 			fp_err("the agent (pid %u) is still running 10 s after SIGTERM\n",
 			       info.pid);
 			return 1;
@@ -542,7 +532,15 @@ static int backend_down(const struct backend_opts *o)
 		printf("flowpin backend: agent (pid %u) stopped, everything undone\n", info.pid);
 		return 0;
 	}
+	/* Gone: clean up as the instance, so no `backend up` starts in the middle of it. */
+	err = fp_instance_claim(dir, &instance, NULL);
+	if (err) {
+		fp_err("%s: %s\n", dir, strerror(-err));
+		return 1;
+	}
 	err = fp_backend_detach_info(&info);
+	if (err)
+		fp_instance_release(instance);
 	if (err == -EXDEV) {
 		fp_err("the agent (pid %u) is gone and was attached in another network namespace: "
 		       "run 'flowpin backend down' there\n",
@@ -556,6 +554,7 @@ static int backend_down(const struct backend_opts *o)
 		return 1;
 	}
 	fp_backend_unpin_dir(dir);
+	fp_instance_release(instance);
 	printf("flowpin backend: the agent (pid %u) was gone; removed its tc filter and pins. "
 	       "Its VIPs on lo and sysctl changes are still in place (only the agent knew the "
 	       "old values)\n",

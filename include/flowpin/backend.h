@@ -107,6 +107,7 @@ FP_STATIC_ASSERT(sizeof(struct fp_backend_attach_info) == 24, "no hidden padding
 #include <stdbool.h>
 #include <stddef.h>
 #include <flowpin/config.h>
+#include <flowpin/instance.h>
 
 FP_STATIC_ASSERT(FP_BACKEND_MAX_VIPS >= FP_MAX_VIPS, "every VIP of a config fits the vips map");
 
@@ -150,6 +151,15 @@ int fp_backend_pin(struct fp_backend *b, const char *dir);
 
 /* Removes the pinned maps (names at the top of this file) and @dir if it is then empty. */
 int fp_backend_unpin_dir(const char *dir);
+
+/*
+ * The running agent is the instance (flowpin/instance.h) of its pin directory @dir: it
+ * holds the lock on @dir from before it attaches until it exits. fp_backend_claim makes
+ * @dir if missing and claims it: 0, -EBUSY while an agent runs there, or a negative errno.
+ */
+int fp_backend_claim(const char *dir, struct fp_instance **out);
+/* Reads <dir>/state: 0, -ENOENT when nothing is pinned, or another negative errno. */
+int fp_backend_read_state(const char *dir, struct fp_backend_attach_info *info);
 
 /* Cookie of the caller's network namespace (SO_NETNS_COOKIE). Returns 0 or a negative errno. */
 int fp_netns_cookie(__u64 *cookie);

@@ -6,9 +6,10 @@
  * stopping (detach our own program only, unpin). `flowpin lb` is options, signals and
  * printing around these. Userspace only.
  *
- * Files: <run-dir>/<dev>.pid (the daemon), <run-dir>/<dev>.config (the config path the
- * daemon re-reads on SIGHUP; `lb reload --config` rewrites it; read and written only
- * under the apply lock, so it names the file of the last apply).
+ * Files: <run-dir>/<dev>.pid (the daemon: its pid, locked while it lives, see
+ * fp_lbnode_claim()), <run-dir>/<dev>.config (the config path the daemon re-reads on
+ * SIGHUP; `lb reload --config` rewrites it; read and written only under the apply lock,
+ * so it names the file of the last apply).
  *
  * Functions return 0 or a negative errno and say why through fp_log; events of the
  * daemon (applied, took over) are fp_log_event() lines.
@@ -22,6 +23,7 @@
 #include <sys/types.h>
 #include <flowpin/addr.h>
 #include <flowpin/config.h>
+#include <flowpin/instance.h>
 #include <flowpin/lb.h>
 
 struct fp_lbnode {
@@ -41,7 +43,13 @@ struct fp_lbnode {
 /* Fills @n's paths from @dev, @pin_root and @run_dir. Returns 0 or -ENAMETOOLONG. */
 int fp_lbnode_init(struct fp_lbnode *n, const char *dev, const char *pin_root, const char *run_dir);
 
-/* The pid a pid file names, if that process lives; else 0. */
+/*
+ * Makes this process the node's daemon: <run-dir>/<dev>.pid created, holding our pid and
+ * locked for the process's life (flowpin/instance.h; fp_instance_release() removes it).
+ * Returns 0, -EBUSY when a daemon runs on the node, or another negative errno (said why).
+ */
+int fp_lbnode_claim(const struct fp_lbnode *n, struct fp_instance **out);
+/* The pid of the node's live daemon (the pid file's holder, fp_lbnode_claim()), else 0. */
 int fp_lbnode_read_pid(const char *path);
 /* Writes @path aside under a unique name and renames it in place. */
 int fp_lbnode_write_file(const char *path, const char *text);
