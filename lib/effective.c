@@ -15,7 +15,7 @@ static const char *const override_names[] = {
 const char *fp_override_name(enum fp_override o)
 {
 	return (unsigned)o < sizeof(override_names) / sizeof(override_names[0]) ? override_names[o]
-										   : "?";
+										: "?";
 }
 
 /* How restrictive each state is: active < draining < down. */
@@ -50,9 +50,8 @@ bool fp_effective_vip(const struct fp_effective_in *in, size_t n, enum fp_backen
 	for (size_t i = 0; i < n; i++) {
 		out[i] = fp_effective_state(in[i].config, in[i].override, in[i].health_down);
 		active += out[i] == FP_BACKEND_ACTIVE;
-		active_without_health +=
-			fp_effective_state(in[i].config, in[i].override, false) ==
-			FP_BACKEND_ACTIVE;
+		active_without_health += fp_effective_state(in[i].config, in[i].override, false) ==
+					 FP_BACKEND_ACTIVE;
 	}
 	if (active || !active_without_health)
 		return false;
@@ -64,8 +63,7 @@ bool fp_effective_vip(const struct fp_effective_in *in, size_t n, enum fp_backen
 
 /* ---- overrides ---- */
 
-static struct fp_override_entry *find(const struct fp_overrides *o, const char *vip,
-				      __u32 backend)
+static struct fp_override_entry *find(const struct fp_overrides *o, const char *vip, __u32 backend)
 {
 	for (size_t i = 0; o && i < o->n; i++)
 		if (o->v[i].backend == backend && !strcmp(o->v[i].vip, vip))
@@ -170,8 +168,9 @@ int fp_overrides_load(const char *path, struct fp_overrides *o, FILE *err)
 			continue;
 		if (!whole || parse_line(line, vip, &id, &what)) {
 			if (err)
-				fprintf(err, "%s:%d: expected \"VIP BACKEND-ID drain|disable\": line "
-					     "ignored\n",
+				fprintf(err,
+					"%s:%d: expected \"VIP BACKEND-ID drain|disable\": line "
+					"ignored\n",
 					path, lineno);
 			continue;
 		}
@@ -193,9 +192,10 @@ int fp_overrides_save(const char *path, const struct fp_overrides *o)
 
 	if (!text)
 		return -ENOMEM;
-	len = (size_t)snprintf(text, cap,
-			       "# flowpin lb run-time overrides (flowpin lb drain|undrain|disable); "
-			       "VIP BACKEND-ID drain|disable\n");
+	len = (size_t)snprintf(
+		text, cap,
+		"# flowpin lb run-time overrides (flowpin lb drain|undrain|disable); "
+		"VIP BACKEND-ID drain|disable\n");
 	for (size_t i = 0; i < o->n; i++)
 		len += (size_t)snprintf(text + len, cap - len, "%s %u %s\n", o->v[i].vip,
 					o->v[i].backend, fp_override_name(o->v[i].what));
@@ -308,8 +308,7 @@ int fp_effective_config(const struct fp_config *cfg, const struct fp_overrides *
 		for (size_t b = 0; b < vip->n_backends; b++) {
 			in[b].config = vip->backends[b].state;
 			in[b].override = fp_overrides_get(o, vip->name, vip->backends[b].id);
-			in[b].health_down =
-				health && !health(arg, vip->name, vip->backends[b].id);
+			in[b].health_down = health && !health(arg, vip->name, vip->backends[b].id);
 		}
 		ignored = fp_effective_vip(in, vip->n_backends, st);
 		for (size_t b = 0; b < vip->n_backends; b++)

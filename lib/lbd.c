@@ -1,21 +1,53 @@
 // SPDX-License-Identifier: MIT
-/* The LB node daemon's event loop: signals and its modules. See flowpin/lbd.h. */
+/*
+ * The LB node daemon: one libevent loop for signals, the control socket and the health
+ * module; the effective config applied as generations; the status model. See
+ * flowpin/lbd.h.
+ */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/listener.h>
+#include <json-c/json.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
 #include <flowpin/bpffs.h>
 #include <flowpin/config.h>
+#include <flowpin/effective.h>
 #include <flowpin/lb.h>
 #include <flowpin/lbd.h>
 #include <flowpin/lbnode.h>
 #include <flowpin/log.h>
 #include <flowpin/viproute.h>
+
+/* The health module (lib/health.c) plugs in when its header is in the tree. */
+#if defined(__has_include)
+#if __has_include(<flowpin/health.h>)
+#include <flowpin/health.h>
+#define FP_LBD_HEALTH 1
+#endif
+#endif
+
+#define MAX_CONNECTIONS 16
+#define CONN_TIMEOUT_S	10
 
 struct fp_lbd {
 	const struct fp_lbnode *node;
@@ -26,7 +58,19 @@ struct fp_lbd {
 	int signal_fd;
 	sigset_t signals;
 	char config_abs[PATH_MAX]; /* the file SIGHUP re-reads (the record, under the lock) */
-	int rc;			   /* exit status once the loop ends */
+	struct fp_config *cfg;	   /* that file, as last applied */
+	struct fp_overrides overrides;
+	struct fp_health *health;
+	struct evconnlistener *ctl;
+	bool ctl_bound;
+	int connections;
+	int rc; /* exit status once the loop ends */
+
+	/* The status model: written by the loop, read by anyone, under status_lock. */
+	pthread_mutex_t status_lock;
+	struct fp_lbd_vip_status *vips;
+	struct fp_lbd_backend_status *backends; /* every VIP's, in one array */
+	size_t n_vips;
 };
 
 struct event_base *fp_lbd_base(struct fp_lbd *d)
@@ -52,18 +96,343 @@ static void hook_stopping(struct fp_lbd *d)
 	d->hooks.stopping = NULL; /* once */
 }
 
+/* ---- health ---- */
+
+static bool health_up(void *arg, const char *vip, __u32 backend)
+{
+#ifdef FP_LBD_HEALTH
+	struct fp_lbd *d = arg;
+
+	return !d->health || fp_health_backend_up(d->health, vip, (uint16_t)backend);
+#else
+	(void)arg, (void)vip, (void)backend;
+	return true;
+#endif
+}
+
+/* ---- the status model ---- */
+
+struct vip_gen {
+	const struct fp_vip_cfg *vip;
+	__u32 generation;
+};
+
+static int find_generation(const struct fp_vip_key *key, const struct fp_vip *vip, void *ctx)
+{
+	struct vip_gen *g = ctx;
+
+	if (!memcmp(key->addr, g->vip->addr.a, 16) && ntohs(key->port) == g->vip->port &&
+	    key->proto == g->vip->proto) {
+		g->generation = vip->generation;
+		return 1;
+	}
+	return 0;
+}
+
+static const struct fp_lbd_backend_status *old_backend(const struct fp_lbd *d, const char *vip,
+						       __u32 id)
+{
+	for (size_t v = 0; v < d->n_vips; v++) {
+		if (strcmp(d->vips[v].name, vip))
+			continue;
+		for (size_t b = 0; b < d->vips[v].n_backends; b++)
+			if (d->vips[v].backends[b].id == id)
+				return &d->vips[v].backends[b];
+	}
+	return NULL;
+}
+
+static const struct fp_lbd_vip_status *old_vip(const struct fp_lbd *d, const char *vip)
+{
+	for (size_t v = 0; v < d->n_vips; v++)
+		if (!strcmp(d->vips[v].name, vip))
+			return &d->vips[v];
+	return NULL;
+}
+
+#ifdef FP_LBD_HEALTH
+struct health_fill {
+	struct fp_lbd_vip_status *vips;
+	size_t n_vips;
+};
+
+static void fill_health(const struct fp_health_view *h, void *arg)
+{
+	struct health_fill *f = arg;
+
+	for (size_t v = 0; v < f->n_vips; v++) {
+		struct fp_lbd_vip_status *vip = &f->vips[v];
+
+		if (strcmp(vip->name, h->vip))
+			continue;
+		for (size_t b = 0; b < vip->n_backends; b++) {
+			struct fp_lbd_backend_status *s = (void *)&vip->backends[b];
+
+			if (s->id != h->backend_id)
+				continue;
+			s->health = fp_health_status_name(h->state);
+			s->health_since = h->since;
+			snprintf(s->health_reason, sizeof(s->health_reason), "%s",
+				 h->reason ? h->reason : "");
+		}
+	}
+}
+#endif
+
+/*
+ * Rebuilds the model from the running config, its effective copy @eff and @ignored
+ * (fail-open per VIP), and swaps it in under the mutex. Logs VIPs entering and leaving
+ * fail-open.
+ */
+static void status_rebuild(struct fp_lbd *d, const struct fp_config *eff, const bool *ignored)
+{
+	const struct fp_config *cfg = d->cfg;
+	struct fp_lbd_vip_status *vips = calloc(cfg->n_vips + 1, sizeof(*vips));
+	struct fp_lbd_backend_status *all = calloc(fp_config_count_backends(cfg) + 1, sizeof(*all));
+	struct timespec now;
+	size_t k = 0;
+
+	if (!vips || !all) {
+		free(vips);
+		free(all);
+		fp_warn("status: out of memory, `lb status` shows the previous state\n");
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	for (size_t v = 0; v < cfg->n_vips; v++) {
+		const struct fp_vip_cfg *c = &cfg->vips[v];
+		const struct fp_lbd_vip_status *was = old_vip(d, c->name);
+		struct fp_lbd_vip_status *s = &vips[v];
+		struct vip_gen g = { .vip = c };
+
+		snprintf(s->name, sizeof(s->name), "%s", c->name);
+		s->addr = c->addr;
+		s->port = c->port;
+		s->proto = c->proto;
+		s->pinning = c->pinning;
+		fp_lb_for_each_vip(d->lb, find_generation, &g);
+		s->generation = g.generation;
+		s->health_ignored = ignored[v];
+		s->health_ignored_total = was ? was->health_ignored_total : 0;
+		if (ignored[v] && !(was && was->health_ignored)) {
+			s->health_ignored_total++;
+			fp_log_event("VIP %s: health would leave it no active backend: health "
+				     "ignored for this VIP (fail-open), its backends keep their "
+				     "config and override states\n",
+				     c->name);
+		} else if (!ignored[v] && was && was->health_ignored) {
+			fp_log_event("VIP %s: health followed again (an active backend is up)\n",
+				     c->name);
+		}
+		s->backends = &all[k];
+		s->n_backends = c->n_backends;
+		for (size_t b = 0; b < c->n_backends; b++, k++) {
+			const struct fp_lbd_backend_status *old =
+				old_backend(d, c->name, c->backends[b].id);
+			struct fp_lbd_backend_status *bs = &all[k];
+
+			bs->id = c->backends[b].id;
+			bs->addr = c->backends[b].addr;
+			bs->config = c->backends[b].state;
+			bs->override = fp_overrides_get(&d->overrides, c->name, bs->id);
+			bs->health = "unchecked";
+			bs->health_down = !ignored[v] && !health_up(d, c->name, bs->id);
+			bs->effective = eff->vips[v].backends[b].state;
+			bs->last_change =
+				old && old->effective == bs->effective ? old->last_change : now;
+		}
+	}
+#ifdef FP_LBD_HEALTH
+	if (d->health) {
+		struct health_fill f = { vips, cfg->n_vips };
+
+		fp_health_foreach(d->health, fill_health, &f);
+	}
+#endif
+	pthread_mutex_lock(&d->status_lock);
+	free(d->backends);
+	free(d->vips);
+	d->vips = vips;
+	d->backends = all;
+	d->n_vips = cfg->n_vips;
+	pthread_mutex_unlock(&d->status_lock);
+}
+
+void fp_lbd_status_foreach(struct fp_lbd *d,
+			   void (*fn)(const struct fp_lbd_vip_status *v, void *arg), void *arg)
+{
+	pthread_mutex_lock(&d->status_lock);
+	for (size_t v = 0; v < d->n_vips; v++)
+		fn(&d->vips[v], arg);
+	pthread_mutex_unlock(&d->status_lock);
+}
+
+/* ---- applying the effective config ---- */
+
+static void log_dropped(const struct fp_override_entry *e, void *arg)
+{
+	(void)arg;
+	fp_log_event("override %s of backend %u of VIP %s dropped: the config has no such "
+		     "backend any more\n",
+		     fp_override_name(e->what), e->backend, e->vip);
+}
+
+/*
+ * Applies @cfg (a config file as loaded) with @ov and health in effect, as the next
+ * generation ("@why: applied ..."). On success the daemon runs @cfg (ownership taken,
+ * unless it is d->cfg already) with @ov (moved into d->overrides) and the model follows;
+ * on error nothing changes (the caller keeps @cfg and @ov). Call under the apply lock.
+ */
+static int apply(struct fp_lbd *d, struct fp_config *cfg, struct fp_overrides *ov, const char *why)
+{
+	bool *ignored = calloc(cfg->n_vips + 1, sizeof(*ignored));
+	struct fp_config *eff = NULL;
+	int err = -ENOMEM;
+
+	if (ignored)
+		err = fp_effective_config(cfg, ov, health_up, d, &eff, ignored);
+	if (err)
+		fp_log_event("%s: %s not applied (%s); the running config stays\n", why, cfg->path,
+			     strerror(-err));
+	else
+		err = fp_lbnode_apply_config(d->lb, cfg, eff, why, d->node->dev, NULL);
+	if (!err) {
+		if (cfg != d->cfg) {
+			fp_config_free(d->cfg);
+			d->cfg = cfg;
+#ifdef FP_LBD_HEALTH
+			if (d->health && fp_health_configure(d->health, cfg))
+				fp_warn("health checks: not reconfigured (out of memory): the "
+					"previous checks keep running\n");
+#endif
+		}
+		if (ov != &d->overrides) {
+			fp_overrides_free(&d->overrides);
+			d->overrides = *ov;
+			memset(ov, 0, sizeof(*ov));
+		}
+		status_rebuild(d, eff, ignored);
+	}
+	fp_config_free(eff);
+	free(ignored);
+	hook_applied(d, err);
+	return err;
+}
+
+/* Saves the overrides; a failure is logged (they apply until the daemon stops). */
+static int save_overrides(struct fp_lbd *d)
+{
+	int err;
+
+	if (!d->overrides.n) {
+		if (unlink(d->node->overrides_file) && errno != ENOENT)
+			err = -errno;
+		else
+			err = 0;
+	} else {
+		err = fp_overrides_save(d->node->overrides_file, &d->overrides);
+	}
+	if (err)
+		fp_err("%s: %s: the overrides apply, but a restart will not find them\n",
+		       d->node->overrides_file, strerror(-err));
+	return err;
+}
+
+/* Copies the daemon's overrides, pruned against @cfg (without a word: see commit()). */
+static int overrides_for(struct fp_lbd *d, const struct fp_config *cfg, struct fp_overrides *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < d->overrides.n; i++) {
+		const struct fp_override_entry *e = &d->overrides.v[i];
+		int err = fp_overrides_set(out, e->vip, e->backend, e->what);
+
+		if (err) {
+			fp_overrides_free(out);
+			return err;
+		}
+	}
+	fp_overrides_prune(out, cfg, NULL, NULL);
+	return 0;
+}
+
+/* Loads @path and applies it with the daemon's overrides (those it still names). */
+static int apply_file(struct fp_lbd *d, const char *path, const char *why)
+{
+	struct fp_config *cfg = NULL;
+	struct fp_overrides ov;
+	int err;
+
+	err = fp_config_load(path, &cfg, stderr);
+	if (err) {
+		fp_log_event("%s: %s refused (%s); the running config stays\n", why, path,
+			     strerror(-err));
+		hook_applied(d, err);
+		return err;
+	}
+	/* Overrides of backends the file no longer has go only if it applies. */
+	err = overrides_for(d, cfg, &ov);
+	if (err) {
+		fp_config_free(cfg);
+		hook_applied(d, err);
+		return err;
+	}
+	if (ov.n < d->overrides.n) {
+		struct fp_overrides old = { 0 };
+
+		for (size_t i = 0; i < d->overrides.n; i++)
+			fp_overrides_set(&old, d->overrides.v[i].vip, d->overrides.v[i].backend,
+					 d->overrides.v[i].what);
+		err = apply(d, cfg, &ov, why);
+		if (!err) {
+			fp_overrides_prune(&old, cfg, log_dropped, NULL);
+			save_overrides(d);
+		}
+		fp_overrides_free(&old);
+	} else {
+		err = apply(d, cfg, &ov, why);
+	}
+	if (err) {
+		fp_config_free(cfg);
+		fp_overrides_free(&ov);
+	}
+	return err;
+}
+
+/* ---- signals ---- */
+
 /* SIGHUP: the recorded file, read under the lock: a `lb reload --config` that ran since
  * is what SIGHUP re-reads, whether or not its SIGUSR1 came. */
 static void on_sighup(struct fp_lbd *d, pid_t from)
 {
-	int err;
-
 	fp_lb_lock(d->lb);
 	fp_lbnode_read_record(d->node, d->config_abs, sizeof(d->config_abs));
 	fp_log_event("SIGHUP from pid %d: re-reading %s\n", (int)from, d->config_abs);
-	err = fp_lbnode_apply_file(d->lb, d->config_abs, "reload", d->node->dev);
+	apply_file(d, d->config_abs, "reload");
 	fp_lb_unlock(d->lb);
-	hook_applied(d, err);
+}
+
+/*
+ * SIGUSR1: `lb reload --config` applied a file (with the overrides, not knowing health)
+ * and recorded its path: follow it, and apply it once more with health in effect (no
+ * new generation where nothing differs).
+ */
+static void on_sigusr1(struct fp_lbd *d, pid_t from)
+{
+	char adopted[PATH_MAX] = "";
+
+	fp_lb_lock(d->lb);
+	fp_lbnode_read_record(d->node, adopted, sizeof(adopted));
+	if (adopted[0] && strcmp(adopted, d->config_abs)) {
+		fp_log_event("SIGUSR1 from pid %d: `flowpin lb reload` applied %s; SIGHUP now "
+			     "re-reads it\n",
+			     (int)from, adopted);
+		snprintf(d->config_abs, sizeof(d->config_abs), "%s", adopted);
+	} else {
+		fp_log_event("SIGUSR1 from pid %d: `flowpin lb reload` applied %s\n", (int)from,
+			     d->config_abs);
+	}
+	apply_file(d, d->config_abs, "adopt");
+	fp_lb_unlock(d->lb);
 }
 
 static void on_signal(evutil_socket_t fd, short what, void *arg)
@@ -88,8 +457,7 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 		if (si.ssi_signo == SIGHUP) {
 			on_sighup(d, (pid_t)si.ssi_pid);
 		} else if (si.ssi_signo == SIGUSR1) {
-			fp_lbnode_adopt_config(d->node, d->config_abs, sizeof(d->config_abs),
-					       (pid_t)si.ssi_pid);
+			on_sigusr1(d, (pid_t)si.ssi_pid);
 		} else {
 			fp_log_event("%s from pid %d: detaching from %s\n",
 				     strsignal((int)si.ssi_signo), (int)si.ssi_pid, d->node->dev);
@@ -133,28 +501,601 @@ static int signals_watch(struct fp_lbd *d)
 	return 0;
 }
 
-/* Load or take over, apply, record: the node runs @cfg when this returns 0. */
-static int node_up(struct fp_lbd *d, const struct fp_config *cfg, bool *adopted, bool *files)
+/* ---- the control socket ---- */
+
+struct conn {
+	struct fp_lbd *d;
+	struct bufferevent *bev;
+	pid_t pid;
+	uid_t uid;
+	bool closing;
+};
+
+static void conn_free(struct conn *c)
+{
+	c->d->connections--;
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+static void reply(struct conn *c, json_object *r)
+{
+	const char *text = json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN);
+
+	bufferevent_write(c->bev, text, strlen(text));
+	bufferevent_write(c->bev, "\n", 1);
+	json_object_put(r);
+	/* One request per connection: closed once the reply is out (conn_event/write). */
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+}
+
+static void reply_error(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reply_error(struct conn *c, const char *fmt, ...)
+{
+	json_object *r = json_object_new_object();
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(r, "ok", json_object_new_boolean(0));
+	json_object_object_add(r, "error", json_object_new_string(msg));
+	reply(c, r);
+}
+
+static json_object *time_json(const struct timespec *ts)
+{
+	char buf[32];
+	struct tm tm;
+
+	if (!ts->tv_sec)
+		return NULL;
+	gmtime_r(&ts->tv_sec, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_object_new_string(buf);
+}
+
+static void status_vip_json(const struct fp_lbd_vip_status *v, void *arg)
+{
+	json_object *vips = arg, *o = json_object_new_object(), *bs = json_object_new_array();
+	char addr[INET6_ADDRSTRLEN];
+
+	json_object_object_add(o, "name", json_object_new_string(v->name));
+	json_object_object_add(o, "address",
+			       json_object_new_string(fp_addr_str(&v->addr, addr, sizeof(addr))));
+	json_object_object_add(o, "port", json_object_new_int(v->port));
+	json_object_object_add(o, "protocol",
+			       json_object_new_string(v->proto == IPPROTO_TCP ? "tcp" : "udp"));
+	json_object_object_add(o, "mode", json_object_new_string(fp_pinning_name(v->pinning)));
+	json_object_object_add(o, "generation", json_object_new_int64(v->generation));
+	json_object_object_add(o, "health_ignored", json_object_new_boolean(v->health_ignored));
+	for (size_t i = 0; i < v->n_backends; i++) {
+		const struct fp_lbd_backend_status *b = &v->backends[i];
+		json_object *j = json_object_new_object();
+
+		json_object_object_add(j, "id", json_object_new_int(b->id));
+		json_object_object_add(
+			j, "address",
+			json_object_new_string(fp_addr_str(&b->addr, addr, sizeof(addr))));
+		json_object_object_add(j, "config",
+				       json_object_new_string(fp_backend_state_name(b->config)));
+		json_object_object_add(j, "override",
+				       json_object_new_string(fp_override_name(b->override)));
+		json_object_object_add(j, "health", json_object_new_string(b->health));
+		json_object_object_add(j, "health_since", time_json(&b->health_since));
+		json_object_object_add(j, "health_reason",
+				       json_object_new_string(b->health_reason));
+		json_object_object_add(j, "effective",
+				       json_object_new_string(fp_backend_state_name(b->effective)));
+		json_object_object_add(j, "last_change", time_json(&b->last_change));
+		json_object_array_add(bs, j);
+	}
+	json_object_object_add(o, "backends", bs);
+	json_object_array_add(vips, o);
+}
+
+static void handle_status(struct conn *c)
+{
+	json_object *r = json_object_new_object(), *vips = json_object_new_array();
+
+	json_object_object_add(r, "ok", json_object_new_boolean(1));
+	json_object_object_add(r, "dev", json_object_new_string(c->d->node->dev));
+	json_object_object_add(r, "pid", json_object_new_int(getpid()));
+	json_object_object_add(r, "config", json_object_new_string(c->d->config_abs));
+	fp_lbd_status_foreach(c->d, status_vip_json, vips);
+	json_object_object_add(r, "vips", vips);
+	reply(c, r);
+}
+
+/* A backend argument: an id (1..4095) or an address. */
+struct backend_arg {
+	bool by_id;
+	__u32 id;
+	struct fp_addr addr;
+};
+
+static int parse_backend(const char *s, struct backend_arg *b)
+{
+	char *end;
+	unsigned long id;
+
+	memset(b, 0, sizeof(*b));
+	if (s[0] >= '1' && s[0] <= '9') {
+		id = strtoul(s, &end, 10);
+		if (!*end) {
+			if (id > FP_MAX_BACKEND_ID)
+				return -EINVAL;
+			b->by_id = true;
+			b->id = (__u32)id;
+			return 0;
+		}
+	}
+	return fp_addr_parse(s, &b->addr) ? -EINVAL : 0;
+}
+
+static bool backend_matches(const struct fp_backend_cfg *be, const struct backend_arg *b)
+{
+	return b->by_id ? be->id == b->id : !memcmp(be->addr.a, b->addr.a, 16);
+}
+
+static void handle_override(struct conn *c, const char *cmd, const char *backend, const char *vip)
+{
+	enum fp_override what = !strcmp(cmd, "drain")	  ? FP_OVERRIDE_DRAIN
+				: !strcmp(cmd, "disable") ? FP_OVERRIDE_DISABLE
+							  : FP_OVERRIDE_NONE;
+	struct fp_lbd *d = c->d;
+	const struct fp_config *cfg = d->cfg;
+	json_object *r, *changed;
+	struct fp_overrides ov;
+	struct backend_arg b;
+	char addr[INET6_ADDRSTRLEN], why[64];
+	size_t matched = 0;
+	bool vip_found = false, applied;
+	int err;
+
+	if (parse_backend(backend, &b)) {
+		reply_error(c, "backend '%s': an id (1..%d) or an address", backend,
+			    FP_MAX_BACKEND_ID);
+		return;
+	}
+	for (size_t v = 0; v < cfg->n_vips; v++) {
+		if (vip && strcmp(cfg->vips[v].name, vip))
+			continue;
+		vip_found = true;
+		for (size_t i = 0; i < cfg->vips[v].n_backends; i++)
+			matched += backend_matches(&cfg->vips[v].backends[i], &b);
+	}
+	if (vip && !vip_found) {
+		reply_error(c, "no VIP named '%s' in %s: nothing changed", vip, cfg->path);
+		return;
+	}
+	if (!matched) {
+		if (vip)
+			reply_error(c, "VIP %s has no backend %s: nothing changed", vip, backend);
+		else
+			reply_error(c, "no VIP has a backend %s: nothing changed", backend);
+		return;
+	}
+	err = overrides_for(d, cfg, &ov);
+	changed = json_object_new_array();
+	for (size_t v = 0; !err && v < cfg->n_vips; v++) {
+		const struct fp_vip_cfg *vc = &cfg->vips[v];
+
+		if (vip && strcmp(vc->name, vip))
+			continue;
+		for (size_t i = 0; !err && i < vc->n_backends; i++) {
+			const struct fp_backend_cfg *be = &vc->backends[i];
+			json_object *j;
+
+			if (!backend_matches(be, &b))
+				continue;
+			err = fp_overrides_set(&ov, vc->name, be->id, what);
+			fp_log_event("%s backend %u (%s) of VIP %s: asked by pid %d (uid %u) on "
+				     "the control socket\n",
+				     cmd, be->id, fp_addr_str(&be->addr, addr, sizeof(addr)),
+				     vc->name, (int)c->pid, (unsigned)c->uid);
+			j = json_object_new_object();
+			json_object_object_add(j, "vip", json_object_new_string(vc->name));
+			json_object_object_add(j, "backend", json_object_new_int(be->id));
+			json_object_object_add(j, "address", json_object_new_string(addr));
+			json_object_object_add(j, "override",
+					       json_object_new_string(fp_override_name(what)));
+			json_object_array_add(changed, j);
+		}
+	}
+	if (err) {
+		fp_overrides_free(&ov);
+		json_object_put(changed);
+		reply_error(c, "%s: %s: nothing changed", cmd, strerror(-err));
+		return;
+	}
+	snprintf(why, sizeof(why), "%s (pid %d)", cmd, (int)c->pid);
+	fp_lb_lock(d->lb);
+	err = apply(d, d->cfg, &ov, why);
+	applied = !err;
+	if (applied)
+		err = save_overrides(d);
+	fp_lb_unlock(d->lb);
+	if (!applied) { /* ov is still ours */
+		fp_overrides_free(&ov);
+		json_object_put(changed);
+		reply_error(c, "%s: not applied (%s): nothing changed", cmd, strerror(-err));
+		return;
+	}
+	r = json_object_new_object();
+	json_object_object_add(r, "ok", json_object_new_boolean(1));
+	json_object_object_add(r, "changed", changed);
+	if (err)
+		json_object_object_add(r, "warning",
+				       json_object_new_string("applied, but not saved: a restart "
+							      "will not find this override"));
+	reply(c, r);
+}
+
+static void handle_line(struct conn *c, const char *line)
+{
+	enum json_tokener_error jerr;
+	json_object *req = json_tokener_parse_verbose(line, &jerr), *o;
+	const char *cmd = NULL, *backend = NULL, *vip = NULL;
+
+	if (!req || !json_object_is_type(req, json_type_object)) {
+		reply_error(c, "not a JSON object (%s)",
+			    req ? "another JSON type" : json_tokener_error_desc(jerr));
+		goto out;
+	}
+	if (json_object_object_get_ex(req, "cmd", &o) && json_object_is_type(o, json_type_string))
+		cmd = json_object_get_string(o);
+	if (json_object_object_get_ex(req, "backend", &o) &&
+	    json_object_is_type(o, json_type_string))
+		backend = json_object_get_string(o);
+	if (json_object_object_get_ex(req, "vip", &o) && json_object_is_type(o, json_type_string))
+		vip = json_object_get_string(o);
+	if (!cmd) {
+		reply_error(c, "no \"cmd\" string");
+	} else if (!strcmp(cmd, "status")) {
+		handle_status(c);
+	} else if (!strcmp(cmd, "drain") || !strcmp(cmd, "undrain") || !strcmp(cmd, "disable")) {
+		if (!backend)
+			reply_error(c, "%s: no \"backend\" string", cmd);
+		else
+			handle_override(c, cmd, backend, vip);
+	} else {
+		reply_error(c, "unknown cmd '%.32s' (status, drain, undrain, disable)", cmd);
+	}
+out:
+	json_object_put(req);
+}
+
+static void conn_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len = 0;
+	char *line;
+
+	if (c->closing)
+		return;
+	line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+	if (!line) {
+		if (evbuffer_get_length(in) > FP_LBD_MAX_REQUEST)
+			reply_error(c, "request longer than %d bytes", FP_LBD_MAX_REQUEST);
+		return;
+	}
+	if (len > FP_LBD_MAX_REQUEST)
+		reply_error(c, "request longer than %d bytes", FP_LBD_MAX_REQUEST);
+	else
+		handle_line(c, line);
+	free(line);
+}
+
+static void conn_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->closing && !evbuffer_get_length(bufferevent_get_output(bev)))
+		conn_free(c);
+}
+
+static void conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev, (void)what;
+	conn_free(arg); /* EOF, error or timeout */
+}
+
+static void ctl_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+		       int socklen, void *arg)
+{
+	struct fp_lbd *d = arg;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct timeval tv = { CONN_TIMEOUT_S, 0 };
+	struct conn *c;
+
+	(void)l, (void)sa, (void)socklen;
+	/* 0600 keeps others out; this keeps out whoever got an fd some other way. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
+	    (cred.uid != 0 && cred.uid != geteuid()) || d->connections >= MAX_CONNECTIONS) {
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->d = d;
+	c->pid = cred.pid;
+	c->uid = cred.uid;
+	c->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev) {
+		close(fd);
+		free(c);
+		return;
+	}
+	d->connections++;
+	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	/* Reading stops past one request's worth: conn_read() then answers "too long". */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, FP_LBD_MAX_REQUEST + 1);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+static int ctl_addr(const char *path, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun->sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sun->sun_path, path, strlen(path) + 1);
+	return 0;
+}
+
+/*
+ * Binds <run-dir>/<dev>.ctl (0600). A socket file left by a daemon that died (nobody
+ * accepts on it) is replaced; one that answers belongs to a live daemon: refused.
+ */
+static int ctl_open(struct fp_lbd *d)
+{
+	const char *path = d->node->ctl_file;
+	struct sockaddr_un sun;
+	mode_t old_mask;
+	int fd, err;
+
+	err = ctl_addr(path, &sun);
+	if (err) {
+		fp_err("%s: path too long for a unix socket\n", path);
+		return err;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (!connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		fp_err("%s: another flowpin lb daemon answers there: refused\n", path);
+		close(fd);
+		return -EADDRINUSE;
+	}
+	if (errno == ECONNREFUSED) {
+		fp_log_event("%s: left by a daemon that is gone: replaced\n", path);
+		unlink(path);
+	}
+	close(fd);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	old_mask = umask(0177);
+	err = bind(fd, (struct sockaddr *)&sun, sizeof(sun)) ? -errno : 0;
+	umask(old_mask);
+	if (!err && chmod(path, 0600))
+		err = -errno;
+	if (err) {
+		fp_err("%s: %s\n", path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	d->ctl_bound = true;
+	d->ctl = evconnlistener_new(d->base, ctl_accept, d,
+				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16, fd);
+	if (!d->ctl) {
+		fp_err("%s: cannot listen\n", path);
+		close(fd);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int fp_lbd_request(const struct fp_lbnode *n, const char *request, char **reply_out)
+{
+	struct sockaddr_un sun;
+	size_t cap = 65536, len = 0;
+	char *buf = NULL;
+	int fd, err;
+
+	*reply_out = NULL;
+	err = ctl_addr(n->ctl_file, &sun);
+	if (err)
+		return err;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		err = -errno;
+		fp_err("%s: no flowpin lb daemon answers (%s)\n", n->ctl_file, strerror(-err));
+		close(fd);
+		return err;
+	}
+	if (write(fd, request, strlen(request)) != (ssize_t)strlen(request) ||
+	    write(fd, "\n", 1) != 1) {
+		err = -errno;
+		goto out;
+	}
+	buf = malloc(cap);
+	if (!buf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t got;
+
+		if (len + 1 >= cap) {
+			char *more = realloc(buf, cap * 2);
+
+			if (!more) {
+				err = -ENOMEM;
+				goto out;
+			}
+			buf = more;
+			cap *= 2;
+		}
+		/* An apply of large tables takes a while; a daemon that hangs does not. */
+		if (poll(&p, 1, 60000) <= 0) {
+			err = -ETIMEDOUT;
+			break;
+		}
+		got = read(fd, buf + len, cap - len - 1);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			err = got < 0 ? -errno : 0;
+			break;
+		}
+		len += (size_t)got;
+		if (memchr(buf + len - (size_t)got, '\n', (size_t)got))
+			break;
+	}
+	if (!err && !len)
+		err = -ECONNRESET;
+	if (err) {
+		fp_err("%s: no reply from the daemon (%s)\n", n->ctl_file, strerror(-err));
+		goto out;
+	}
+	buf[len] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	*reply_out = buf;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return err;
+}
+
+/* ---- capabilities ---- */
+
+/*
+ * After the load, attach and take-over, the daemon keeps only what its later work
+ * needs (docs/operator-lb.md "Capabilities"): CAP_NET_ADMIN for the VIP blackhole routes
+ * (every apply) and the XDP detach at stop. Map writes (reloads, overrides), the pins'
+ * removal, the control socket and the health probes need none: the map fds are open,
+ * and bpffs and the run directory belong to the daemon's uid. Dropped from the effective,
+ * permitted and inheritable sets and the ambient set, and from the bounding set when
+ * CAP_SETPCAP allows it (a unit's bounding set is already its grant). Before any thread
+ * starts: capabilities are per thread, and new threads inherit the creator's.
+ */
+static int drop_caps(bool bind_service)
+{
+	cap_value_t keep[2] = { CAP_NET_ADMIN, CAP_NET_BIND_SERVICE };
+	int n_keep = bind_service ? 2 : 1;
+	cap_t caps;
+	cap_flag_value_t setpcap = CAP_CLEAR;
+	int err = 0;
+
+	caps = cap_get_proc();
+	if (!caps)
+		return -errno;
+	cap_get_flag(caps, CAP_SETPCAP, CAP_EFFECTIVE, &setpcap);
+	if (setpcap == CAP_SET) {
+		for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
+			bool kept = false;
+
+			for (int i = 0; i < n_keep; i++)
+				kept |= keep[i] == c;
+			if (!kept && CAP_IS_SUPPORTED(c) && cap_drop_bound(c) && errno != EINVAL) {
+				err = -errno;
+				break;
+			}
+		}
+	}
+	if (!err) {
+		cap_flag_value_t have[2] = { CAP_CLEAR, CAP_CLEAR };
+		cap_value_t kept[2];
+		int n = 0;
+
+		for (int i = 0; i < n_keep; i++) {
+			cap_get_flag(caps, keep[i], CAP_PERMITTED, &have[i]);
+			if (have[i] == CAP_SET)
+				kept[n++] = keep[i];
+		}
+		cap_clear(caps);
+		if (n)
+			cap_set_flag(caps, CAP_EFFECTIVE, n, kept, CAP_SET);
+		if (n)
+			cap_set_flag(caps, CAP_PERMITTED, n, kept, CAP_SET);
+		if (cap_set_proc(caps))
+			err = -errno;
+	}
+	if (!err && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL)
+		err = -errno;
+	cap_free(caps);
+	if (err)
+		fp_err("dropping capabilities: %s\n", strerror(-err));
+	return err;
+}
+
+/* ---- start and stop ---- */
+
+/*
+ * The overrides a restart finds (<run-dir>/<dev>.overrides, from a daemon that was
+ * killed or crashed), pruned against @cfg with a log line each; saved back if any went.
+ */
+static void overrides_read(struct fp_lbd *d, const struct fp_config *cfg)
+{
+	int err = fp_overrides_load(d->node->overrides_file, &d->overrides, stderr);
+
+	if (err) {
+		fp_warn("%s: %s: starting without run-time overrides\n", d->node->overrides_file,
+			strerror(-err));
+		return;
+	}
+	if (d->overrides.n)
+		fp_log_event("%s: %zu run-time override(s) kept from the previous daemon\n",
+			     d->node->overrides_file, d->overrides.n);
+	if (fp_overrides_prune(&d->overrides, cfg, log_dropped, NULL))
+		save_overrides(d);
+}
+
+/* Load or take over, apply, record: the node runs the effective config when this returns 0. */
+static int node_up(struct fp_lbd *d, bool *adopted, bool *files)
 {
 	const struct fp_lbnode *p = d->node;
 	char pid_text[32], prog_pin[PATH_MAX + 8];
+	bool *ignored = calloc(d->cfg->n_vips + 1, sizeof(*ignored));
+	struct fp_config *eff = NULL;
 	int err;
 
+	/* Health is not known yet: overrides only. */
+	err = ignored ? fp_effective_config(d->cfg, &d->overrides, NULL, NULL, &eff, ignored)
+		      : -ENOMEM;
+	if (err) {
+		fp_err("%s: %s\n", p->dev, strerror(-err));
+		goto out;
+	}
 	/* Pins and no daemon: the previous one died; its program may still forward. */
 	snprintf(prog_pin, sizeof(prog_pin), "%s/prog", p->pin_dir);
 	*adopted = !access(prog_pin, F_OK);
-	err = *adopted ? fp_lbnode_take_over(p, cfg, &d->lb) : fp_lbnode_start(p, cfg, &d->lb);
+	err = *adopted ? fp_lbnode_take_over(p, d->cfg, &d->lb) : fp_lbnode_start(p, eff, &d->lb);
 	if (err)
-		return err;
+		goto out;
 	/* Apply (adopted: the config as a new generation) and record under one lock, so
 	 * the record names the file that runs even with a `lb reload` at the same time. */
 	snprintf(pid_text, sizeof(pid_text), "%d\n", (int)getpid());
 	fp_lb_lock(d->lb);
-	err = *adopted ? fp_lbnode_apply_file(d->lb, d->config_abs, "up", p->dev) : 0;
+	err = *adopted ? fp_lbnode_apply_config(d->lb, d->cfg, eff, "up", p->dev, NULL) : 0;
 	if (err) {
 		fp_lb_unlock(d->lb);
 		fp_err("%s: the running program keeps its previous generation\n", p->dev);
-		return err;
+		goto out;
 	}
 	err = fp_lbnode_write_file(p->pid_file, pid_text);
 	if (!err)
@@ -165,25 +1106,73 @@ static int node_up(struct fp_lbd *d, const struct fp_config *cfg, bool *adopted,
 		fp_err("%s: %s\n", p->pid_file, strerror(-err));
 		if (!*adopted)
 			fp_lbnode_stop(d->lb, p->dev, p->pin_dir);
-		return err;
+		goto out;
+	}
+	status_rebuild(d, eff, ignored);
+out:
+	fp_config_free(eff);
+	free(ignored);
+	return err;
+}
+
+#ifdef FP_LBD_HEALTH
+/* A health transition (already logged by the module): the effective state follows. */
+static void on_health_change(void *arg)
+{
+	struct fp_lbd *d = arg;
+
+	fp_lb_lock(d->lb);
+	apply(d, d->cfg, &d->overrides, "health");
+	fp_lb_unlock(d->lb);
+}
+
+static int health_start(struct fp_lbd *d)
+{
+	struct fp_info info;
+
+	d->health = fp_health_new(d->base, on_health_change, d);
+	if (!d->health) {
+		fp_err("health checks: %s\n", strerror(errno));
+		return -ENOMEM;
+	}
+	if (!fp_lb_info(d->lb, &info)) {
+		static const __u8 zero[16];
+		struct fp_addr v4 = { 0 }, v6 = { 0 };
+		bool have4 = memcmp(info.source_v4, zero, 4),
+		     have6 = memcmp(info.source_v6, zero, 16);
+
+		fp_addr_from_v4(v4.a, *(const __be32 *)info.source_v4);
+		memcpy(v6.a, info.source_v6, 16);
+		fp_health_set_sources(d->health, have4 ? &v4 : NULL, have6 ? &v6 : NULL);
+	}
+	if (fp_health_configure(d->health, d->cfg)) {
+		fp_err("health checks: out of memory\n");
+		return -ENOMEM;
 	}
 	return 0;
 }
+#else
+static int health_start(struct fp_lbd *d)
+{
+	(void)d;
+	return 0;
+}
+#endif
 
 int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lbd_hooks *hooks)
 {
 	struct fp_lbd daemon = { .node = n, .signal_fd = -1, .rc = 1 }, *d = &daemon;
-	struct fp_config *cfg = NULL;
 	bool mounted = false, adopted = false, files = false;
 	int err, pid;
 
+	pthread_mutex_init(&d->status_lock, NULL);
 	if (hooks)
 		d->hooks = *hooks;
 	if (!realpath(config, d->config_abs)) {
 		fp_err("--config %s: %s\n", config, strerror(errno));
 		return 1;
 	}
-	if (fp_config_load(d->config_abs, &cfg, stderr))
+	if (fp_config_load(d->config_abs, &d->cfg, stderr))
 		return 1;
 	pid = fp_lbnode_read_pid(n->pid_file);
 	if (pid > 0) {
@@ -211,28 +1200,31 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 		fp_err("event loop: cannot create it\n");
 		goto out;
 	}
-	if (signals_watch(d))
+	/* Before the node changes: a second daemon is refused with nothing touched. */
+	if (signals_watch(d) || ctl_open(d))
 		goto out;
-	if (node_up(d, cfg, &adopted, &files))
+	overrides_read(d, d->cfg);
+	if (node_up(d, &adopted, &files))
 		goto out;
 	if (!adopted) {
-		fp_lbnode_check_forwarding(cfg, n->dev);
-		fp_lbnode_prime_neighbours(cfg);
+		fp_lbnode_check_forwarding(d->cfg, n->dev);
+		fp_lbnode_prime_neighbours(d->cfg);
 	}
 	/* After the program runs, so a module's first look finds the maps. Failing: as if
 	 * up had failed. */
-	if (d->hooks.started && d->hooks.started(d, d->hooks.arg)) {
+	if (health_start(d) || drop_caps(d->hooks.bind_service) ||
+	    (d->hooks.started && d->hooks.started(d, d->hooks.arg))) {
 		d->hooks.stopping = NULL; /* started() cleaned up after itself */
 		if (!adopted)
 			fp_lbnode_stop(d->lb, n->dev, n->pin_dir);
 		goto out;
 	}
 	/* Kept over a restart or crash: the kernel refuses VIP traffic while detached. */
-	fp_vip_routes_sync(cfg);
+	fp_vip_routes_sync(d->cfg);
 	fp_log_event(
 		"up on %s (%s XDP), pinned under %s, config %s: %zu VIPs, %zu backends, pid %d\n",
 		n->dev, n->xdp_generic ? "generic" : "native", n->pin_dir, d->config_abs,
-		cfg->n_vips, fp_config_count_backends(cfg), (int)getpid());
+		d->cfg->n_vips, fp_config_count_backends(d->cfg), (int)getpid());
 	/* From here on a daemon: its warnings and errors are stamped like its events. */
 	fp_log_timestamps = true;
 
@@ -250,11 +1242,20 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 	if (fp_lbnode_stop(d->lb, n->dev, n->pin_dir))
 		goto out;
 	fp_vip_routes_remove();
+	/* `down` (SIGTERM) starts the next `up` from the file alone. */
+	unlink(n->overrides_file);
 	fp_log_event("down: detached from %s, pins removed, VIP blackhole routes removed\n",
 		     n->dev);
 	d->rc = 0;
 out:
 	hook_stopping(d);
+#ifdef FP_LBD_HEALTH
+	fp_health_free(d->health);
+#endif
+	if (d->ctl)
+		evconnlistener_free(d->ctl);
+	if (d->ctl_bound)
+		unlink(n->ctl_file);
 	if (d->signal_ev)
 		event_free(d->signal_ev);
 	if (d->base)
@@ -266,6 +1267,10 @@ out:
 		unlink(n->pid_file);
 		unlink(n->config_file);
 	}
-	fp_config_free(cfg);
+	fp_config_free(d->cfg);
+	fp_overrides_free(&d->overrides);
+	free(d->vips);
+	free(d->backends);
+	pthread_mutex_destroy(&d->status_lock);
 	return d->rc;
 }

@@ -31,7 +31,11 @@ int fp_lbnode_init(struct fp_lbnode *n, const char *dev, const char *pin_root, c
 	    snprintf(n->pid_file, sizeof(n->pid_file), "%s/%s.pid", run_dir, dev) >=
 		    (int)sizeof(n->pid_file) ||
 	    snprintf(n->config_file, sizeof(n->config_file), "%s/%s.config", run_dir, dev) >=
-		    (int)sizeof(n->config_file))
+		    (int)sizeof(n->config_file) ||
+	    snprintf(n->overrides_file, sizeof(n->overrides_file), "%s/%s.overrides", run_dir,
+		     dev) >= (int)sizeof(n->overrides_file) ||
+	    snprintf(n->ctl_file, sizeof(n->ctl_file), "%s/%s.ctl", run_dir, dev) >=
+		    (int)sizeof(n->ctl_file))
 		return -ENAMETOOLONG;
 	return 0;
 }
@@ -226,14 +230,36 @@ void fp_lbnode_check_forwarding(const struct fp_config *cfg, const char *dev)
 	}
 }
 
-/*
- * Loads @path and applies it as the next generation. The running config stays on error.
- * @dev: the LB's device, for the forwarding check.
- */
-int fp_lbnode_apply_file(struct fp_lb *lb, const char *path, const char *why, const char *dev)
+int fp_lbnode_apply_config(struct fp_lb *lb, const struct fp_config *file,
+			   const struct fp_config *applied, const char *why, const char *dev,
+			   __u32 *generation)
 {
-	struct fp_config *cfg = NULL;
-	__u32 generation = 0;
+	__u32 gen = 0;
+	int err = fp_lb_apply(lb, applied, &gen);
+
+	if (err) {
+		fp_log_event("%s: %s not applied (%s); the running config stays\n", why, file->path,
+			     strerror(-err));
+		return err;
+	}
+	fp_log_event("%s: applied %s, generation %u (%zu VIPs, %zu backends)\n", why, file->path,
+		     gen, file->n_vips, fp_config_count_backends(file));
+	fp_lbnode_check_forwarding(file, dev);
+	fp_lbnode_prime_neighbours(applied);
+	fp_vip_routes_sync(file); /* logs its own errors; the program drops anyway */
+	if (generation)
+		*generation = gen;
+	return 0;
+}
+
+/*
+ * Loads @path and applies it as the next generation, @overrides in effect. The running
+ * config stays on error. @dev: the LB's device, for the forwarding check.
+ */
+int fp_lbnode_apply_file(struct fp_lb *lb, const char *path, const char *why, const char *dev,
+			 const struct fp_overrides *overrides)
+{
+	struct fp_config *cfg = NULL, *applied = NULL;
 	int err;
 
 	err = fp_config_load(path, &cfg, stderr);
@@ -243,17 +269,13 @@ int fp_lbnode_apply_file(struct fp_lb *lb, const char *path, const char *why, co
 		fp_lb_count_apply_error(lb);
 		return err;
 	}
-	err = fp_lb_apply(lb, cfg, &generation);
-	if (err) {
+	err = fp_effective_config(cfg, overrides, NULL, NULL, &applied, NULL);
+	if (err)
 		fp_log_event("%s: %s not applied (%s); the running config stays\n", why, path,
 			     strerror(-err));
-	} else {
-		fp_log_event("%s: applied %s, generation %u (%zu VIPs, %zu backends)\n", why, path,
-			     generation, cfg->n_vips, fp_config_count_backends(cfg));
-		fp_lbnode_check_forwarding(cfg, dev);
-		fp_lbnode_prime_neighbours(cfg);
-		fp_vip_routes_sync(cfg); /* logs its own errors; the program drops anyway */
-	}
+	else
+		err = fp_lbnode_apply_config(lb, cfg, applied, why, dev, NULL);
+	fp_config_free(applied);
 	fp_config_free(cfg);
 	return err;
 }

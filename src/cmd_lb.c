@@ -32,7 +32,9 @@
 #include <net/if.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <json-c/json.h>
 #include <flowpin/config.h>
+#include <flowpin/effective.h>
 #include <flowpin/lb.h>
 #include <flowpin/lbd.h>
 #include <flowpin/lbnode.h>
@@ -54,6 +56,8 @@ struct lb_opts {
 	const char *run_dir;
 	const char *vip;
 	const char *metrics; /* --metrics ADDR:PORT, NULL: off */
+	const char *command; /* the subcommand's name */
+	const char *target;  /* drain/undrain/disable: BACKEND */
 	int backend;	     /* -1: any */
 	int xdp_generic;
 	double interval; /* 0: once */
@@ -74,6 +78,8 @@ static int lb_reload(const struct lb_opts *o, const struct fp_lbnode *p);
 static int lb_down(const struct lb_opts *o, const struct fp_lbnode *p);
 static int lb_stats(const struct lb_opts *o, const struct fp_lbnode *p);
 static int lb_flows(const struct lb_opts *o, const struct fp_lbnode *p);
+static int lb_status(const struct lb_opts *o, const struct fp_lbnode *p);
+static int lb_override(const struct lb_opts *o, const struct fp_lbnode *p);
 
 static const struct subcommand subcommands[] = {
 	{ "up", lb_up,
@@ -117,6 +123,28 @@ static const struct subcommand subcommands[] = {
 	  "backend id and address, generation, state, idle seconds. IPv6 with a port:\n"
 	  "--vip [ADDR]:PORT. The count goes to stderr, with the number of flows in\n"
 	  "probation (seen once, no entry yet; not listed).\n" },
+	{ "status", lb_status, "lb status --dev IFACE [--json] [--run-dir DIR]",
+	  ",dev,json,run-dir,",
+	  "Asks the daemon (its control socket RUN-DIR/IFACE.ctl): per VIP its address, mode\n"
+	  "and generation; per backend its id, address, config state, run-time override,\n"
+	  "health (state, since, last reason; \"unchecked\" without health checks) and the\n"
+	  "effective state the node applies (the most restrictive of the three).\n"
+	  "--json: the daemon's reply, one JSON object.\n" },
+	{ "drain", lb_override, "lb drain BACKEND --dev IFACE [--vip NAME] [--run-dir DIR]",
+	  ",dev,vip,run-dir,",
+	  "Run-time override: BACKEND (an id or an address) takes no new flows (weight 0) in\n"
+	  "VIP NAME, or without --vip in every VIP that has it; its flows stay. Applied by\n"
+	  "the daemon as a new generation, without editing the config file, and kept in\n"
+	  "RUN-DIR/IFACE.overrides over a restart or crash of the daemon (not over `lb\n"
+	  "down`). An unknown backend or VIP changes nothing.\n" },
+	{ "undrain", lb_override, "lb undrain BACKEND --dev IFACE [--vip NAME] [--run-dir DIR]",
+	  ",dev,vip,run-dir,",
+	  "Removes BACKEND's run-time override (drain or disable): the config file's state\n"
+	  "applies again, as a new generation.\n" },
+	{ "disable", lb_override, "lb disable BACKEND --dev IFACE [--vip NAME] [--run-dir DIR]",
+	  ",dev,vip,run-dir,",
+	  "Run-time override: BACKEND is out of every table, like `state: down` in the file\n"
+	  "(its flows break). As drain otherwise.\n" },
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -167,11 +195,16 @@ static void up_stopping(void *arg)
 static int lb_up(const struct lb_opts *o, const struct fp_lbnode *p)
 {
 	struct up_metrics m = { .listen = o->metrics };
-	const struct fp_lbd_hooks hooks = {
+	struct fp_lbd_hooks hooks = {
 		.started = up_started, /* applies are counted in the maps (fp_lb_apply()) */
 		.stopping = up_stopping,
 		.arg = &m,
 	};
+	struct sockaddr_storage ss;
+
+	/* The daemon drops its capabilities before the metrics server binds. */
+	if (o->metrics && !fp_metrics_parse_listen(o->metrics, &ss))
+		hooks.bind_service = ntohs(((struct sockaddr_in *)&ss)->sin_port) < 1024;
 
 	if (!o->config) {
 		fprintf(stderr, "flowpin lb up: --config is required\n");
@@ -196,8 +229,9 @@ static int open_pinned(const struct fp_lbnode *p, struct fp_lb **lb)
 static int lb_reload(const struct lb_opts *o, const struct fp_lbnode *p)
 {
 	char config_abs[PATH_MAX];
+	struct fp_overrides overrides = { 0 };
 	struct fp_lb *lb = NULL;
-	int pid = fp_lbnode_read_pid(p->pid_file), rc = 1;
+	int pid = fp_lbnode_read_pid(p->pid_file), rc = 1, err;
 
 	if (!o->config) {
 		if (pid <= 0) {
@@ -225,13 +259,18 @@ static int lb_reload(const struct lb_opts *o, const struct fp_lbnode *p)
 	 */
 	if (fp_lb_lock(lb))
 		goto out;
-	if (fp_lbnode_apply_file(lb, config_abs, "flowpin lb reload", o->dev)) {
+	/* The daemon's run-time overrides stay in effect (read under the lock). */
+	err = fp_overrides_load(p->overrides_file, &overrides, stderr);
+	if (err)
+		fp_warn("%s: %s: applied without the run-time overrides\n", p->overrides_file,
+			strerror(-err));
+	if (fp_lbnode_apply_file(lb, config_abs, "flowpin lb reload", o->dev, &overrides)) {
 		fp_lb_unlock(lb);
 		goto out;
 	}
 	pid = fp_lbnode_read_pid(p->pid_file);
 	if (pid > 0) {
-		int err = fp_lbnode_write_file(p->config_file, config_abs);
+		err = fp_lbnode_write_file(p->config_file, config_abs);
 
 		if (err || kill(pid, SIGUSR1))
 			fp_warn("applied, but the daemon (pid %d) was not told (%s): its next "
@@ -241,6 +280,7 @@ static int lb_reload(const struct lb_opts *o, const struct fp_lbnode *p)
 	fp_lb_unlock(lb);
 	rc = 0;
 out:
+	fp_overrides_free(&overrides);
 	fp_lb_close(lb);
 	return rc;
 }
@@ -281,6 +321,8 @@ static int lb_down(const struct lb_opts *o, const struct fp_lbnode *p)
 	}
 	unlink(p->pid_file);
 	unlink(p->config_file);
+	unlink(p->overrides_file);
+	unlink(p->ctl_file);
 	fp_vip_routes_remove();
 	printf("no daemon was running on %s: detached flowpin's program, removed %s and the VIP "
 	       "blackhole routes\n",
@@ -667,6 +709,129 @@ out:
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* status, drain, undrain, disable: requests to the daemon's control socket            */
+
+/* The daemon's reply to @req (freed by the caller), or NULL after saying why. */
+static json_object *ask(const struct fp_lbnode *p, json_object *req)
+{
+	const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	json_object *r, *ok, *error;
+	char *line = NULL;
+
+	if (fp_lbd_request(p, text, &line))
+		return NULL;
+	r = json_tokener_parse(line);
+	if (!r || !json_object_is_type(r, json_type_object) ||
+	    !json_object_object_get_ex(r, "ok", &ok)) {
+		fp_err("%s: the daemon's reply is not what flowpin expects: %.200s\n", p->ctl_file,
+		       line);
+		json_object_put(r);
+		r = NULL;
+	} else if (!json_object_get_boolean(ok)) {
+		fp_err("%s\n", json_object_object_get_ex(r, "error", &error)
+				       ? json_object_get_string(error)
+				       : "refused");
+		json_object_put(r);
+		r = NULL;
+	}
+	free(line);
+	return r;
+}
+
+static const char *field(json_object *o, const char *name)
+{
+	json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(o, name, &v) || json_object_is_type(v, json_type_null))
+		return "-";
+	s = json_object_get_string(v);
+	return s && *s ? s : "-";
+}
+
+static int lb_status(const struct lb_opts *o, const struct fp_lbnode *p)
+{
+	json_object *req = json_object_new_object(), *r, *vips;
+
+	json_object_object_add(req, "cmd", json_object_new_string("status"));
+	r = ask(p, req);
+	json_object_put(req);
+	if (!r)
+		return 1;
+	if (o->json) {
+		json_object_object_del(r, "ok");
+		printf("%s\n", json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN));
+		json_object_put(r);
+		return 0;
+	}
+	printf("flowpin lb on %s, pid %s, config %s\n", field(r, "dev"), field(r, "pid"),
+	       field(r, "config"));
+	if (json_object_object_get_ex(r, "vips", &vips)) {
+		for (size_t i = 0; i < json_object_array_length(vips); i++) {
+			json_object *v = json_object_array_get_idx(vips, i), *bs, *ign;
+			json_object *port;
+			char ep[INET6_ADDRSTRLEN + 8];
+			bool v6 = strchr(field(v, "address"), ':');
+
+			json_object_object_get_ex(v, "port", &port);
+			if (json_object_get_int(port))
+				snprintf(ep, sizeof(ep), v6 ? "[%s]:%d" : "%s:%d",
+					 field(v, "address"), json_object_get_int(port));
+			else
+				snprintf(ep, sizeof(ep), "%s", field(v, "address"));
+			printf("\nvip %s %s/%s mode %s generation %s%s\n", field(v, "name"), ep,
+			       field(v, "protocol"), field(v, "mode"), field(v, "generation"),
+			       json_object_object_get_ex(v, "health_ignored", &ign) &&
+					       json_object_get_boolean(ign)
+				       ? " (health ignored: fail-open)"
+				       : "");
+			printf("  %-7s %-39s %-8s %-8s %-9s %-20s %-9s %s\n", "backend", "address",
+			       "config", "override", "health", "health since", "effective",
+			       "last reason");
+			if (!json_object_object_get_ex(v, "backends", &bs))
+				continue;
+			for (size_t j = 0; j < json_object_array_length(bs); j++) {
+				json_object *b = json_object_array_get_idx(bs, j);
+
+				printf("  %-7s %-39s %-8s %-8s %-9s %-20s %-9s %s\n",
+				       field(b, "id"), field(b, "address"), field(b, "config"),
+				       field(b, "override"), field(b, "health"),
+				       field(b, "health_since"), field(b, "effective"),
+				       field(b, "health_reason"));
+			}
+		}
+	}
+	json_object_put(r);
+	return 0;
+}
+
+static int lb_override(const struct lb_opts *o, const struct fp_lbnode *p)
+{
+	json_object *req = json_object_new_object(), *r, *changed;
+
+	json_object_object_add(req, "cmd", json_object_new_string(o->command));
+	json_object_object_add(req, "backend", json_object_new_string(o->target));
+	if (o->vip)
+		json_object_object_add(req, "vip", json_object_new_string(o->vip));
+	r = ask(p, req);
+	json_object_put(req);
+	if (!r)
+		return 1;
+	if (json_object_object_get_ex(r, "changed", &changed)) {
+		for (size_t i = 0; i < json_object_array_length(changed); i++) {
+			json_object *c = json_object_array_get_idx(changed, i);
+
+			printf("VIP %s backend %s (%s): override %s\n", field(c, "vip"),
+			       field(c, "backend"), field(c, "address"), field(c, "override"));
+		}
+	}
+	if (strcmp(field(r, "warning"), "-"))
+		fp_warn("%s\n", field(r, "warning"));
+	json_object_put(r);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
 
 int cmd_lb(int argc, char **argv)
 {
@@ -711,7 +876,7 @@ int cmd_lb(int argc, char **argv)
 	}
 	snprintf(cmd, sizeof(cmd), "lb %s", sub->name);
 	optind = 1;
-	while ((opt = cli_getopt(cmd, argc - 1, argv + 1, "+h", all_options, &index)) != -1) {
+	while ((opt = cli_getopt(cmd, argc - 1, argv + 1, "h", all_options, &index)) != -1) {
 		char needle[32], *end;
 
 		if (opt == 'h') {
@@ -790,6 +955,17 @@ int cmd_lb(int argc, char **argv)
 		}
 		}
 	}
+	o.command = sub->name;
+	if (sub->run == lb_override) {
+		if (optind >= argc - 1) {
+			fprintf(stderr,
+				"flowpin lb %s: BACKEND (an id or an address) is required\n",
+				sub->name);
+			sub_usage(sub, stderr);
+			return 2;
+		}
+		o.target = argv[1 + optind++];
+	}
 	if (optind < argc - 1) {
 		fprintf(stderr, "flowpin lb %s: unexpected argument '%s'\n", sub->name,
 			argv[optind + 1]);
@@ -805,7 +981,8 @@ int cmd_lb(int argc, char **argv)
 			o.dev);
 		return 2;
 	}
-	if (!if_nametoindex(o.dev) && sub->run != lb_down) {
+	if (!if_nametoindex(o.dev) && sub->run != lb_down && sub->run != lb_status &&
+	    sub->run != lb_override) {
 		fp_err("--dev %s: no such interface\n", o.dev);
 		return 1;
 	}

@@ -16,7 +16,9 @@ static const struct command commands[] = {
 	{ "check", cmd_check, "check --config FILE", "validate a config file, print every error" },
 	{ "table", cmd_table, "table --config FILE [--previous FILE]",
 	  "each backend's share of the Maglev table, and what a change moves" },
-	{ "lb", cmd_lb, "lb up|down|reload|stats|flows ...", "the XDP load balancer on this node" },
+	{ "lb", cmd_lb, "lb COMMAND ...",
+	  "the XDP load balancer on this node: up, down, reload, stats, flows, status, drain, "
+	  "undrain, disable" },
 	{ "replay", cmd_replay, "replay --config FILE --in IN.pcap --out OUT.pcap",
 	  "run the real XDP program over a capture" },
 	{ "backend", cmd_backend, "backend up|down|stats ...",

@@ -19,6 +19,10 @@
 #define FLOWPIN_LBD_H
 
 #include <stdbool.h>
+#include <time.h>
+#include <flowpin/addr.h>
+#include <flowpin/config.h>
+#include <flowpin/effective.h>
 #include <flowpin/lbnode.h>
 
 struct fp_lbd;
@@ -36,6 +40,8 @@ struct fp_lbd_hooks {
 	/* Before the pins go at stop, and on every failure after started(). */
 	void (*stopping)(void *arg);
 	void *arg;
+	/* A module binds a TCP/UDP port below 1024 in started(): keep CAP_NET_BIND_SERVICE. */
+	bool bind_service;
 };
 
 /*
@@ -44,6 +50,63 @@ struct fp_lbd_hooks {
  * clean stop, 1 on error (said through fp_log). @hooks may be NULL.
  */
 int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lbd_hooks *hooks);
+
+/*
+ * The status model: per VIP its generation, per backend its config state, override,
+ * health (from the health module; "unchecked" without one), effective state and when
+ * that last changed. Rebuilt by the loop after every apply and health change, behind one
+ * mutex; readable from any thread (the metrics server's) between started() and
+ * stopping().
+ */
+struct fp_lbd_backend_status {
+	__u32 id;
+	struct fp_addr addr;
+	enum fp_backend_state config;	 /* the file's */
+	enum fp_override override;	 /* run time */
+	const char *health;		 /* "unchecked", "unknown", "up", "down" (static) */
+	bool health_down;		 /* what the effective state took from health */
+	struct timespec health_since;	 /* CLOCK_REALTIME; 0 when unchecked */
+	char health_reason[160];	 /* the health module's last reason */
+	enum fp_backend_state effective; /* what the node applies */
+	struct timespec last_change;	 /* CLOCK_REALTIME of the last change of effective */
+};
+
+struct fp_lbd_vip_status {
+	char name[FP_NAME_MAX];
+	struct fp_addr addr;
+	__u16 port; /* host order, 0: every port */
+	__u8 proto;
+	enum fp_pinning pinning;
+	__u32 generation;	    /* the VIP's table generation in the maps */
+	bool health_ignored;	    /* fail-open: health would leave no active backend */
+	__u64 health_ignored_total; /* times the VIP entered fail-open */
+	size_t n_backends;
+	const struct fp_lbd_backend_status *backends;
+};
+
+/*
+ * fp_lbd_status_foreach - calls @fn for each VIP, in config order, under the status
+ * mutex (keep @fn short; the views are valid during the call only).
+ */
+void fp_lbd_status_foreach(struct fp_lbd *d,
+			   void (*fn)(const struct fp_lbd_vip_status *v, void *arg), void *arg);
+
+/*
+ * The control socket <run-dir>/<dev>.ctl (unix stream, 0600, peers of our uid or root
+ * only): one JSON object per line in, one per line back, then the daemon closes.
+ *   {"cmd":"status"}
+ *   {"cmd":"drain"|"undrain"|"disable","backend":"ID or ADDRESS"[,"vip":"NAME"]}
+ * Replies {"ok":true,...} or {"ok":false,"error":"..."}. Requests longer than
+ * FP_LBD_MAX_REQUEST bytes are answered with an error.
+ */
+#define FP_LBD_MAX_REQUEST 4096
+
+/*
+ * fp_lbd_request - sends @request (one JSON object, no newline) to the daemon of @n and
+ * returns its reply line in *@reply (malloc'd, without the newline). 0, or a negative
+ * errno (-ENOENT/-ECONNREFUSED: no daemon answers), said through fp_log.
+ */
+int fp_lbd_request(const struct fp_lbnode *n, const char *request, char **reply);
 
 /* The daemon's event loop, for modules that add events (valid from started() on). */
 struct event_base *fp_lbd_base(struct fp_lbd *d);

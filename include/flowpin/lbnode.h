@@ -9,7 +9,9 @@
  * Files: <run-dir>/<dev>.pid (the daemon: its pid, locked while it lives, see
  * fp_lbnode_claim()), <run-dir>/<dev>.config (the config path the daemon re-reads on
  * SIGHUP; `lb reload --config` rewrites it; read and written only under the apply lock,
- * so it names the file of the last apply).
+ * so it names the file of the last apply), <run-dir>/<dev>.overrides (run-time
+ * drain/disable, also only under the apply lock), <run-dir>/<dev>.ctl (the daemon's
+ * control socket, flowpin/lbd.h).
  *
  * Functions return 0 or a negative errno and say why through fp_log; events of the
  * daemon (applied, took over) are fp_log_event() lines.
@@ -23,6 +25,7 @@
 #include <sys/types.h>
 #include <flowpin/addr.h>
 #include <flowpin/config.h>
+#include <flowpin/effective.h>
 #include <flowpin/instance.h>
 #include <flowpin/lb.h>
 
@@ -37,7 +40,9 @@ struct fp_lbnode {
 	} sources;		 /* outer source addresses asked for; the rest from the device's */
 	char pin_dir[PATH_MAX];	 /* <pin-root>/<dev> */
 	char pid_file[PATH_MAX]; /* <run-dir>/<dev>.pid */
-	char config_file[PATH_MAX]; /* <run-dir>/<dev>.config */
+	char config_file[PATH_MAX];    /* <run-dir>/<dev>.config */
+	char overrides_file[PATH_MAX]; /* <run-dir>/<dev>.overrides (flowpin/effective.h) */
+	char ctl_file[PATH_MAX];       /* <run-dir>/<dev>.ctl, the daemon's control socket */
 };
 
 /* Fills @n's paths from @dev, @pin_root and @run_dir. Returns 0 or -ENAMETOOLONG. */
@@ -63,8 +68,22 @@ void fp_lbnode_check_forwarding(const struct fp_config *cfg, const char *dev);
 /* Backends of every VIP of @cfg, for log lines. */
 size_t fp_config_count_backends(const struct fp_config *cfg);
 
-/* Loads @path and applies it as the next generation; the running config stays on error. */
-int fp_lbnode_apply_file(struct fp_lb *lb, const char *path, const char *why, const char *dev);
+/*
+ * Loads @path and applies it as the next generation with the run-time overrides in
+ * @overrides (may be NULL; flowpin/effective.h) in effect, health not known; the running
+ * config stays on error.
+ */
+int fp_lbnode_apply_file(struct fp_lb *lb, const char *path, const char *why, const char *dev,
+			 const struct fp_overrides *overrides);
+/*
+ * Applies @applied (@file, the config as loaded from its file, with effective states) as
+ * the next generation, logged as "@why: applied FILE, generation N (...)", then the
+ * forwarding check, neighbour priming and VIP routes of @file. *@generation (may be
+ * NULL): the generation now running.
+ */
+int fp_lbnode_apply_config(struct fp_lb *lb, const struct fp_config *file,
+			   const struct fp_config *applied, const char *why, const char *dev,
+			   __u32 *generation);
 /* Load, pin, attach; on failure nothing stays behind. */
 int fp_lbnode_start(const struct fp_lbnode *n, const struct fp_config *cfg, struct fp_lb **out);
 /* Takes over the pinned program and maps of a daemon that died, or refuses (nothing changed). */

@@ -33,10 +33,12 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <cmocka.h>
+#include <json-c/json.h>
 #include <flowpin/maps.h>
 #include <flowpin/stats.h>
 #include "common/prom.h"
@@ -747,6 +749,28 @@ static void flow_list(const struct lab *l, char *out, size_t cap)
 	fp_test_sh(out, cap, "ip netns exec %s timeout 20 '%s' lb up " fmt " 2>&1", (l)->lb_ns, \
 		   (l)->flowpin, ##__VA_ARGS__)
 
+/* Field @name ("CapEff", ...) of /proc/@pid/status, or ~0. */
+static unsigned long long proc_caps(pid_t pid, const char *name)
+{
+	unsigned long long v = ~0ULL;
+	char path[64], line[256], fmt[32];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	snprintf(fmt, sizeof(fmt), "%s: %%llx", name);
+	f = fopen(path, "r");
+	if (!f)
+		return v;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, fmt, &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* What a running daemon keeps (docs/operator-lb.md "Capabilities"): CAP_NET_ADMIN. */
+#define DAEMON_CAPS (1ULL << 12)
+
 static void kill_daemon(struct lab *l)
 {
 	int status;
@@ -926,6 +950,11 @@ static void test_restart_unit_caps(void **state)
 	fclose(f);
 	assert_true(bnd != ~0ULL);
 	assert_int_equal(bnd & (1ULL << 21), 0);
+	/* After the take-over it keeps CAP_NET_ADMIN only (no CAP_SETPCAP here: the
+	 * bounding set stays the unit's). */
+	assert_int_equal(proc_caps(l->daemon, "CapEff"), DAEMON_CAPS);
+	assert_int_equal(proc_caps(l->daemon, "CapPrm"), DAEMON_CAPS);
+	assert_int_equal(proc_caps(l->daemon, "CapAmb"), 0);
 	if (!file_contains(l->log, "(never detached), maps kept (9 session entries)")) {
 		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
 		fail_msg("no take-over line: %s", out);
@@ -1166,9 +1195,266 @@ static void test_concurrent_reloads(void **state)
 	assert_true(wait_log(l->log, "reload: applied"));
 	assert_true(file_contains(l->log, hash ? l->many_b : l->many));
 	assert_int_equal(web_pinning_is_hash(l), hash);
-	/* No aside files left behind. */
+	/* No aside files left behind (the control socket is the daemon's). */
 	assert_int_equal(fp_test_sh(out, sizeof(out), "ls '%s'", l->run), 0);
-	assert_string_equal(out, "lb0.config\nlb0.pid\n");
+	assert_string_equal(out, "lb0.config\nlb0.ctl\nlb0.pid\n");
+}
+
+/* ---- run-time overrides and status (the control socket) ---- */
+
+/* The backend entry's state in the maps (`lb stats --json`) of @addr in VIP @vip_ep. */
+static void maps_state(const struct lab *l, const char *vip_ep, const char *addr, char *state,
+		       size_t cap)
+{
+	static char out[65536];
+	char needle[96];
+	const char *v, *next, *b;
+
+	state[0] = 0;
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
+			 0);
+	snprintf(needle, sizeof(needle), "\"vip\":\"%s\"", vip_ep);
+	v = strstr(out, needle);
+	assert_non_null(v);
+	next = strstr(v + 1, "\"vip\":");
+	snprintf(needle, sizeof(needle), "\"address\":\"%s\",\"state\":\"", addr);
+	b = strstr(v, needle);
+	if (!b || (next && b > next))
+		return;
+	b += strlen(needle);
+	snprintf(state, cap, "%.*s", (int)strcspn(b, "\""), b);
+}
+
+/* `lb status --json`, parsed. */
+static json_object *status_json(const struct lab *l)
+{
+	static char out[65536];
+	json_object *r;
+
+	assert_int_equal(LB(l, out, sizeof(out), "status --dev lb0 --run-dir '%s' --json", l->run),
+			 0);
+	r = json_tokener_parse(out);
+	if (!r)
+		fail_msg("lb status --json: not JSON: %s", out);
+	return r;
+}
+
+/* Field @name of backend @id of VIP @vip in a status reply, as a string ("" if none). */
+static const char *status_field(json_object *st, const char *vip, int id, const char *name)
+{
+	json_object *vips, *v, *bs, *b, *f, *n;
+
+	assert_true(json_object_object_get_ex(st, "vips", &vips));
+	for (size_t i = 0; i < json_object_array_length(vips); i++) {
+		v = json_object_array_get_idx(vips, i);
+		if (!json_object_object_get_ex(v, "name", &n) ||
+		    strcmp(json_object_get_string(n), vip))
+			continue;
+		if (id == 0) /* the VIP's own field */
+			return json_object_object_get_ex(v, name, &f) ? json_object_get_string(f)
+								      : "";
+		assert_true(json_object_object_get_ex(v, "backends", &bs));
+		for (size_t j = 0; j < json_object_array_length(bs); j++) {
+			b = json_object_array_get_idx(bs, j);
+			if (json_object_object_get_ex(b, "id", &n) && json_object_get_int(n) == id)
+				return json_object_object_get_ex(b, name, &f)
+					       ? json_object_get_string(f)
+					       : "";
+		}
+	}
+	return "";
+}
+
+/* Checks backend @id of @vip in `lb status`: override, effective; and the maps' state. */
+static void expect_backend(const struct lab *l, const char *vip, const char *vip_ep, int id,
+			   const char *addr, const char *override, const char *effective)
+{
+	json_object *st = status_json(l);
+	char state[32];
+
+	assert_string_equal(status_field(st, vip, id, "override"), override);
+	assert_string_equal(status_field(st, vip, id, "effective"), effective);
+	assert_string_equal(status_field(st, vip, id, "health"), "unchecked");
+	json_object_put(st);
+	maps_state(l, vip_ep, addr, state, sizeof(state));
+	assert_string_equal(state, effective);
+}
+
+/* Sends @len bytes to the control socket as they are; the reply into @out. */
+static int ctl_raw(const struct lab *l, const char *bytes, size_t len, char *out, size_t cap)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	size_t got = 0;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/lb0.ctl", l->run);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		close(fd);
+		return -errno;
+	}
+	if (write(fd, bytes, len) != (ssize_t)len) {
+		close(fd);
+		return -EIO;
+	}
+	while (got + 1 < cap) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 5000) <= 0)
+			break;
+		n = read(fd, out + got, cap - got - 1);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (memchr(out, '\n', got))
+			break;
+	}
+	out[got] = 0;
+	close(fd);
+	return 0;
+}
+
+/*
+ * flowpin lb status, drain, undrain, disable end to end: each override a new generation
+ * (status and the maps' backend entries follow, the log names who asked), by id or by
+ * address, on one VIP or every VIP that has the backend; bad requests (unknown backend
+ * or VIP, garbage, an oversized line, unknown commands) answered with an error and
+ * nothing changed; overrides kept over kill -9 and the take-over (the stale socket
+ * replaced), dropped with a log line when a reload removes their backend, gone after
+ * `lb down`.
+ */
+static void test_runtime_overrides(void **state)
+{
+	struct lab *l = lab_or_skip(state);
+	static char out[65536], before[65536], after[65536], big[8192];
+	char path[160];
+	json_object *st;
+	struct stat sb;
+
+	fresh_node(l);
+	l->daemon = start_daemon_with(l, l->tbl);
+	wait_up(l);
+	/* Started as root with every capability: it keeps CAP_NET_ADMIN alone, in every
+	 * set (and the reloads, overrides and stop below still work). */
+	assert_int_equal(proc_caps(l->daemon, "CapEff"), DAEMON_CAPS);
+	assert_int_equal(proc_caps(l->daemon, "CapPrm"), DAEMON_CAPS);
+	assert_int_equal(proc_caps(l->daemon, "CapInh"), 0);
+	assert_int_equal(proc_caps(l->daemon, "CapBnd"), DAEMON_CAPS);
+	assert_int_equal(proc_caps(l->daemon, "CapAmb"), 0);
+
+	/* The socket: owner only. */
+	snprintf(path, sizeof(path), "%s/lb0.ctl", l->run);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(S_ISSOCK(sb.st_mode));
+	assert_int_equal(sb.st_mode & 0777, 0600);
+
+	/* Status: every VIP and backend, nothing overridden, health unchecked. */
+	assert_int_equal(LB(l, out, sizeof(out), "status --dev lb0 --run-dir '%s'", l->run), 0);
+	assert_non_null(strstr(out, "vip web 198.51.100.10:80/tcp mode full generation 1"));
+	assert_non_null(strstr(out, "vip tbl 198.51.100.10:54/udp mode table generation 1"));
+	st = status_json(l);
+	assert_string_equal(status_field(st, "web", 0, "generation"), "1");
+	assert_string_equal(status_field(st, "web", 2, "address"), "10.99.0.11");
+	assert_string_equal(status_field(st, "web", 2, "config"), "active");
+	json_object_put(st);
+	expect_backend(l, "web", "198.51.100.10:80", 2, "10.99.0.11", "none", "active");
+
+	/* drain by id on one VIP: a new generation, the maps follow, the log names the pid. */
+	assert_int_equal(
+		LB(l, out, sizeof(out), "drain 2 --vip web --dev lb0 --run-dir '%s'", l->run), 0);
+	assert_non_null(strstr(out, "VIP web backend 2 (10.99.0.11): override drain"));
+	expect_backend(l, "web", "198.51.100.10:80", 2, "10.99.0.11", "drain", "draining");
+	st = status_json(l);
+	assert_string_equal(status_field(st, "web", 0, "generation"), "2");
+	assert_string_equal(status_field(st, "tbl", 2, "override"), "none"); /* --vip web only */
+	json_object_put(st);
+	assert_true(wait_log(l->log, "drain backend 2 (10.99.0.11) of VIP web: asked by pid"));
+	assert_true(wait_log(l->log, "drain (pid "));
+
+	/* By address, every VIP that has it. */
+	assert_int_equal(
+		LB(l, out, sizeof(out), "drain --dev lb0 --run-dir '%s' 10.99.0.10", l->run), 0);
+	assert_non_null(strstr(out, "VIP web backend 1 (10.99.0.10): override drain"));
+	assert_non_null(strstr(out, "VIP dns backend 1 (10.99.0.10): override drain"));
+	assert_non_null(strstr(out, "VIP tbl backend 1 (10.99.0.10): override drain"));
+	expect_backend(l, "tbl", "198.51.100.10:54", 1, "10.99.0.10", "drain", "draining");
+	assert_int_equal(
+		LB(l, out, sizeof(out), "disable 3 --vip tbl --dev lb0 --run-dir '%s'", l->run), 0);
+	expect_backend(l, "tbl", "198.51.100.10:54", 3, "10.99.0.12", "disable", "down");
+	assert_int_equal(
+		LB(l, out, sizeof(out), "undrain 1 --vip dns --dev lb0 --run-dir '%s'", l->run), 0);
+	expect_backend(l, "dns", "198.51.100.10:53", 1, "10.99.0.10", "none", "active");
+
+	/* Bad requests: an error each, nothing changed. */
+	assert_int_equal(
+		LB(l, before, sizeof(before), "status --dev lb0 --run-dir '%s' --json", l->run), 0);
+	assert_int_equal(
+		LB(l, out, sizeof(out), "drain 9 --vip web --dev lb0 --run-dir '%s'", l->run), 1);
+	assert_non_null(strstr(out, "VIP web has no backend 9: nothing changed"));
+	assert_int_equal(
+		LB(l, out, sizeof(out), "drain 1 --vip nope --dev lb0 --run-dir '%s'", l->run), 1);
+	assert_non_null(strstr(out, "no VIP named 'nope'"));
+	assert_int_equal(
+		LB(l, out, sizeof(out), "disable 10.1.2.3 --dev lb0 --run-dir '%s'", l->run), 1);
+	assert_non_null(strstr(out, "no VIP has a backend 10.1.2.3"));
+	assert_int_equal(LB(l, out, sizeof(out), "drain 0x1 --dev lb0 --run-dir '%s'", l->run), 1);
+	assert_non_null(strstr(out, "an id (1..4095) or an address"));
+	assert_int_equal(LB(l, out, sizeof(out), "drain --dev lb0 --run-dir '%s'", l->run), 2);
+	assert_int_equal(ctl_raw(l, "hello\n", 6, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "{\"ok\":false,\"error\":\"not a JSON object"));
+	assert_int_equal(ctl_raw(l, "[1,2]\n", 6, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "\"ok\":false"));
+	assert_int_equal(ctl_raw(l, "{\"cmd\":\"reboot\"}\n", 17, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "unknown cmd 'reboot'"));
+	assert_int_equal(ctl_raw(l, "{\"cmd\":\"drain\",\"backend\":1}\n", 28, out, sizeof(out)),
+			 0);
+	assert_non_null(strstr(out, "drain: no \\\"backend\\\" string"));
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(ctl_raw(l, big, sizeof(big), out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "request longer than 4096 bytes"));
+	big[5000] = '\n';
+	assert_int_equal(ctl_raw(l, big, 5001, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "request longer than 4096 bytes"));
+	assert_int_equal(
+		LB(l, after, sizeof(after), "status --dev lb0 --run-dir '%s' --json", l->run), 0);
+	assert_string_equal(after, before);
+
+	/* kill -9 and take-over: the overrides come back from the file. */
+	snprintf(path, sizeof(path), "%s/lb0.overrides", l->run);
+	assert_true(file_contains(path, "web 2 drain\n"));
+	assert_true(file_contains(path, "tbl 3 disable\n"));
+	kill_daemon(l);
+	l->daemon = start_daemon_with(l, l->tbl);
+	wait_up(l);
+	assert_true(file_contains(l->log, "lb0.ctl: left by a daemon that is gone: replaced"));
+	assert_true(file_contains(l->log, "4 run-time override(s) kept from the previous daemon"));
+	expect_backend(l, "web", "198.51.100.10:80", 2, "10.99.0.11", "drain", "draining");
+	expect_backend(l, "tbl", "198.51.100.10:54", 3, "10.99.0.12", "disable", "down");
+	expect_backend(l, "dns", "198.51.100.10:53", 1, "10.99.0.10", "none", "active");
+
+	/* A reload without the tbl VIP drops its overrides, with a line each. */
+	assert_int_equal(LB(l, out, sizeof(out),
+			    "reload --dev lb0 --pin-root '%s' --run-dir '%s' --config '%s'",
+			    l->pins, l->run, l->good),
+			 0);
+	assert_true(wait_log(l->log, "override disable of backend 3 of VIP tbl dropped"));
+	assert_true(wait_log(l->log, "override drain of backend 1 of VIP tbl dropped"));
+	assert_false(file_contains(path, "tbl "));
+	/* lb reload --config applied with the overrides in effect: still draining. */
+	expect_backend(l, "web", "198.51.100.10:80", 2, "10.99.0.11", "drain", "draining");
+	assert_int_equal(
+		LB(l, out, sizeof(out), "undrain 10.99.0.11 --dev lb0 --run-dir '%s'", l->run), 0);
+	expect_backend(l, "web", "198.51.100.10:80", 2, "10.99.0.11", "none", "active");
+
+	/* lb down: the overrides and the socket go; the next up starts from the file. */
+	stop_daemon(l);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/lb0.ctl", l->run);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(LB(l, out, sizeof(out), "status --dev lb0 --run-dir '%s'", l->run), 1);
+	assert_non_null(strstr(out, "no flowpin lb daemon answers"));
 }
 
 static void test_usage(void **state)
@@ -1497,6 +1783,7 @@ int main(void)
 		cmocka_unit_test(test_restart_keeps_state),
 		cmocka_unit_test(test_restart_unit_caps),
 		cmocka_unit_test(test_restart_refused),
+		cmocka_unit_test(test_runtime_overrides),
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_metrics_promtool),
 		cmocka_unit_test(test_metrics_occupancy),

@@ -41,9 +41,9 @@ static void test_one_backend(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		assert_int_equal(fp_effective_state(cases[i].config, cases[i].o,
-						    cases[i].health_down),
-				 cases[i].want);
+		assert_int_equal(
+			fp_effective_state(cases[i].config, cases[i].o, cases[i].health_down),
+			cases[i].want);
 }
 
 static void test_fail_open(void **state)
@@ -194,8 +194,9 @@ static void test_overrides_file(void **state)
 	/* Bad lines are skipped and named; good ones around them kept. */
 	f = fopen(path, "w");
 	assert_non_null(f);
-	fprintf(f, "# comment\n\nweb 2 drain\nweb 0 drain\nweb 4096 drain\nweb 3 up\n"
-		   "web 3 drain extra\nweb x drain\n%0300d\nweb 5 disable\n",
+	fprintf(f,
+		"# comment\n\nweb 2 drain\nweb 0 drain\nweb 4096 drain\nweb 3 up\n"
+		"web 3 drain extra\nweb x drain\n%0300d\nweb 5 disable\n",
 		0);
 	fclose(f);
 	errs = open_memstream(&err, &err_len);
