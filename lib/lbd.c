@@ -291,11 +291,13 @@ static int apply(struct fp_lbd *d, struct fp_config *cfg, struct fp_overrides *o
 
 	if (ignored)
 		err = fp_effective_config(cfg, ov, health_up, d, &eff, ignored);
-	if (err)
+	if (err) {
 		fp_log_event("%s: %s not applied (%s); the running config stays\n", why, cfg->path,
 			     strerror(-err));
-	else
+		fp_lb_count_apply_error(d->lb);
+	} else {
 		err = fp_lbnode_apply_config(d->lb, cfg, eff, why, d->node->dev, NULL);
+	}
 	if (!err) {
 		if (cfg != d->cfg) {
 			fp_config_free(d->cfg);
@@ -366,6 +368,7 @@ static int apply_file(struct fp_lbd *d, const char *path, const char *why)
 	if (err) {
 		fp_log_event("%s: %s refused (%s); the running config stays\n", why, path,
 			     strerror(-err));
+		fp_lb_count_apply_error(d->lb);
 		hook_applied(d, err);
 		return err;
 	}
