@@ -61,6 +61,7 @@ struct fp_lbd {
 	struct fp_config *cfg;	   /* that file, as last applied */
 	struct fp_overrides overrides;
 	struct fp_health *health;
+	struct fp_instance *instance; /* the node's pid file, locked while we live */
 	struct evconnlistener *ctl;
 	bool ctl_bound;
 	int connections;
@@ -1072,7 +1073,7 @@ static void overrides_read(struct fp_lbd *d, const struct fp_config *cfg)
 static int node_up(struct fp_lbd *d, bool *adopted, bool *files)
 {
 	const struct fp_lbnode *p = d->node;
-	char pid_text[32], prog_pin[PATH_MAX + 8];
+	char prog_pin[PATH_MAX + 8];
 	bool *ignored = calloc(d->cfg->n_vips + 1, sizeof(*ignored));
 	struct fp_config *eff = NULL;
 	int err;
@@ -1092,7 +1093,6 @@ static int node_up(struct fp_lbd *d, bool *adopted, bool *files)
 		goto out;
 	/* Apply (adopted: the config as a new generation) and record under one lock, so
 	 * the record names the file that runs even with a `lb reload` at the same time. */
-	snprintf(pid_text, sizeof(pid_text), "%d\n", (int)getpid());
 	fp_lb_lock(d->lb);
 	err = *adopted ? fp_lbnode_apply_config(d->lb, d->cfg, eff, "up", p->dev, NULL) : 0;
 	if (err) {
@@ -1100,13 +1100,11 @@ static int node_up(struct fp_lbd *d, bool *adopted, bool *files)
 		fp_err("%s: the running program keeps its previous generation\n", p->dev);
 		goto out;
 	}
-	err = fp_lbnode_write_file(p->pid_file, pid_text);
-	if (!err)
-		err = fp_lbnode_write_file(p->config_file, d->config_abs);
+	err = fp_lbnode_write_file(p->config_file, d->config_abs);
 	fp_lb_unlock(d->lb);
 	*files = true;
 	if (err) {
-		fp_err("%s: %s\n", p->pid_file, strerror(-err));
+		fp_err("%s: %s\n", p->config_file, strerror(-err));
 		if (!*adopted)
 			fp_lbnode_stop(d->lb, p->dev, p->pin_dir);
 		goto out;
@@ -1166,7 +1164,7 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 {
 	struct fp_lbd daemon = { .node = n, .signal_fd = -1, .rc = 1 }, *d = &daemon;
 	bool mounted = false, adopted = false, files = false;
-	int err, pid;
+	int err;
 
 	pthread_mutex_init(&d->status_lock, NULL);
 	if (hooks)
@@ -1177,16 +1175,14 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 	}
 	if (fp_config_load(d->config_abs, &d->cfg, stderr))
 		return 1;
-	pid = fp_lbnode_read_pid(n->pid_file);
-	if (pid > 0) {
-		fp_err("%s: flowpin lb already runs on %s (pid %d)\n", n->pid_file, n->dev, pid);
-		goto out;
-	}
 	err = fp_mkdir_p(n->run_dir, 0755);
 	if (err) {
 		fp_err("--run-dir %s: %s\n", n->run_dir, strerror(-err));
 		goto out;
 	}
+	/* The node is ours (the pid file, locked for life) or a daemon runs: refused. */
+	if (fp_lbnode_claim(n, &d->instance))
+		goto out;
 	/* `ip netns exec` remounts /sys: the lab passes a pin root of its own. */
 	if (fp_bpffs_ensure(n->pin_root, &mounted))
 		goto out;
@@ -1266,10 +1262,9 @@ out:
 	if (d->signal_fd >= 0)
 		close(d->signal_fd);
 	fp_lb_close(d->lb);
-	if (files) {
-		unlink(n->pid_file);
+	if (files)
 		unlink(n->config_file);
-	}
+	fp_instance_release(d->instance); /* the pid file, then the lock */
 	fp_config_free(d->cfg);
 	fp_overrides_free(&d->overrides);
 	free(d->vips);

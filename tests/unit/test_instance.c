@@ -224,8 +224,8 @@ static void test_starters_coming_and_going_never_overlap(void **state)
 	pid_t children[CHURNERS];
 
 	(void)state;
-	shared = mmap(NULL, 2 * sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-		      -1, 0);
+	shared = mmap(NULL, 2 * sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+		      0);
 	assert_true(shared != MAP_FAILED);
 	shared[0] = shared[1] = 0; /* holders now, most holders ever */
 	for (int i = 0; i < CHURNERS; i++) {
