@@ -111,10 +111,13 @@ static const struct subcommand subcommands[] = {
 	  ",dev,pin-root,run-dir,",
 	  "Stops the daemon (SIGTERM, waits up to 10 s). With no daemon (it was killed), detaches\n"
 	  "flowpin's program (never another one) and removes the pins itself.\n" },
-	{ "stats", lb_stats, "lb stats --dev IFACE [--interval S] [--json] [--pin-root DIR]",
-	  ",dev,interval,json,pin-root,",
-	  "Global counters by name (every decision and every drop/pass reason), per VIP\n"
-	  "(packets, bytes) and per backend (packets). --interval S: every S seconds, with\n"
+	{ "stats", lb_stats,
+	  "lb stats --dev IFACE [--interval S] [--json] [--pin-root DIR] [--run-dir DIR]",
+	  ",dev,interval,json,pin-root,run-dir,",
+	  "Global counters by name (every decision and every drop/pass reason), packets by\n"
+	  "verdict, session-table and probation occupancy, generation and config applies,\n"
+	  "the daemon (its pid file in --run-dir) and this build; per VIP (packets, bytes,\n"
+	  "backends by state) and per backend (packets). --interval S: every S seconds, with\n"
 	  "rates, until interrupted. --json: one JSON object per sample.\n" },
 	{ "flows", lb_flows,
 	  "lb flows --dev IFACE [--vip ADDR[:PORT]] [--backend ID] [--pin-root DIR]",

@@ -392,7 +392,9 @@ static void test_traffic_stats_flows(void **state)
 				    l->cl_ns),
 			 0);
 	usleep(200000);
-	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
+	assert_int_equal(LB(l, out, sizeof(out),
+			    "stats --dev lb0 --pin-root '%s' --run-dir '%s' --json", l->pins,
+			    l->run),
 			 0);
 	assert_true(json_number(out, NULL, "miss_non_syn") >= 7);
 	assert_true(json_number(out, NULL, "probation_insert") >= 4);
@@ -404,11 +406,31 @@ static void test_traffic_stats_flows(void **state)
 	const char *dns = strstr(out, "\"vip\":\"198.51.100.10:53\"");
 	assert_non_null(dns);
 	assert_int_equal(json_number(dns, "\"address\":\"10.99.0.10\"", "packets"), 7);
-	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s'", l->pins), 0);
+	/* The node's figures (lib/stats.c, shared with the metrics): three promoted flows
+	 * in the session table, the one-datagram flow still in probation, the daemon. */
+	assert_int_equal(json_number(out, "\"sessions\"", "entries"), 3);
+	assert_int_equal(json_number(out, "\"sessions\"", "live"), 3);
+	assert_int_equal(json_number(out, "\"sessions\"", "capacity"), FP_LB_DEFAULT_SESSIONS);
+	assert_true(json_number(out, "\"probation\"", "live") >= 1);
+	assert_int_equal(json_number(out, "\"node\"", "daemon_pid"), l->daemon);
+	assert_true(json_number(out, "\"node\"", "applies") >= 1);
+	assert_int_equal(json_number(out, "\"backend_states\"", "active"), 2); /* web */
+	assert_true(json_number(out, "\"verdicts\"", "tx") +
+			    json_number(out, "\"verdicts\"", "redirect") >=
+		    8);
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --run-dir '%s'",
+			    l->pins, l->run),
+			 0);
 	assert_non_null(strstr(out, "session_insert"));
 	assert_non_null(strstr(out, "probation_evict"));
 	assert_non_null(
 		strstr(out, "vip 198.51.100.10:53/udp pinning full generation 1: 7 packets"));
+	assert_non_null(strstr(out, "\nsessions: 3 entries (3 live) of 262144; probation: "));
+	assert_non_null(strstr(out, "\n  backends: 1 active, 0 draining, 0 down, 0 removed\n"));
+	assert_non_null(strstr(out, "\npackets by verdict: "));
+	char want[64];
+	snprintf(want, sizeof(want), "\ndaemon pid %d, started ", l->daemon);
+	assert_non_null(strstr(out, want));
 
 	assert_int_equal(LB(l, out, sizeof(out),
 			    "flows --dev lb0 --pin-root '%s' --vip 198.51.100.10:53", l->pins),
