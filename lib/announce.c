@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 #include <flowpin/announce.h>
 
 static const char *const state_names[] = {
@@ -249,4 +250,52 @@ enum fp_announce_state fp_announce_update(struct fp_announce *a, const struct fp
 	}
 	a->reason = reason;
 	return state;
+}
+
+void fp_bgp_params(const struct fp_bgp_cfg *b, struct fp_announce_params *p)
+{
+	*p = (struct fp_announce_params){
+		.rise = b->rise,
+		.fall = b->fall,
+		.damping = b->damping,
+		.penalty = b->penalty,
+		.suppress = b->suppress,
+		.reuse = b->reuse,
+		.half_life_ns = (uint64_t)b->half_life_ms * 1000000,
+		.max_suppress_ns = (uint64_t)b->max_suppress_ms * 1000000,
+	};
+}
+
+size_t fp_bgp_groups(const struct fp_config *cfg, struct fp_bgp_group out[FP_MAX_VIPS])
+{
+	size_t n = 0;
+
+	if (!cfg->bgp.enabled)
+		return 0;
+	for (size_t i = 0; i < cfg->n_vips && i < FP_MAX_VIPS; i++) {
+		size_t g;
+
+		if (!(cfg->bgp.vips & (1ULL << i)))
+			continue;
+		for (g = 0; g < n; g++)
+			if (!memcmp(&out[g].addr, &cfg->vips[i].addr, sizeof(out[g].addr)))
+				break;
+		if (g == n)
+			out[n++] = (struct fp_bgp_group){ .addr = cfg->vips[i].addr };
+		out[g].vips |= 1ULL << i;
+	}
+	return n;
+}
+
+void fp_maintenance_start(struct fp_maintenance *m, const struct fp_bgp_cfg *b, uint64_t now_ns,
+			  int64_t deadline_ms, int64_t until_flows)
+{
+	uint64_t d = deadline_ms < 0 ? b->maintenance_deadline_ms : (uint64_t)deadline_ms;
+
+	*m = (struct fp_maintenance){
+		.on = true,
+		.since_ns = now_ns,
+		.deadline_ns = d ? now_ns + d * 1000000 : 0,
+		.until_flows = until_flows < 0 ? b->maintenance_until_flows : (uint64_t)until_flows,
+	};
 }

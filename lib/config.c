@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <netinet/in.h>
 #include <yaml.h>
+#include <flowpin/announce.h>
 #include <flowpin/backend.h>
+#include <flowpin/bird.h>
 #include <flowpin/config.h>
 #include <flowpin/maglev.h>
 #include <flowpin/maps.h>
@@ -41,6 +43,8 @@ struct loader {
 	bool out_of_memory;
 	const struct fp_health_cfg *fleet_health; /* what each VIP's `health` inherits */
 	bool fleet_timeout_given;		  /* the fleet's timeout is not the default */
+	const yaml_node_t *bgp_vips;		  /* bgp.vips, resolved once the VIPs are loaded */
+	bool bgp_not_a_mapping;			  /* reported: nothing below it to check */
 };
 
 /* Rewrites control characters in @s as \n, \t or \xNN, in place, cutting to fit @size. */
@@ -518,6 +522,10 @@ static int parse_duration(struct loader *ld, const yaml_node_t *node, const char
 		goto bad;
 	if (!strcmp(s + digits, "ms"))
 		scale = 1;
+	else if (!strcmp(s + digits, "m"))
+		scale = 60 * 1000;
+	else if (!strcmp(s + digits, "h"))
+		scale = 3600 * 1000;
 	else if (strcmp(s + digits, "s") && digits != n)
 		goto bad;
 	for (size_t i = 0; i < digits; i++)
@@ -529,7 +537,8 @@ static int parse_duration(struct loader *ld, const yaml_node_t *node, const char
 	return 0;
 bad:
 	report(ld, line_of(node), field,
-	       "must be a duration of %ums..%us (\"2\" or \"2s\" = seconds, \"500ms\"), got '%s'",
+	       "must be a duration of %ums..%us (\"2\" or \"2s\" = seconds, \"500ms\", "
+	       "\"10m\", \"1h\"), got '%s'",
 	       min_ms, max_ms / 1000, s);
 	return -EINVAL;
 }
@@ -942,12 +951,14 @@ enum {
 	C_LB_SOURCES,
 	C_VIPS,
 	C_HEALTH,
+	C_BGP,
 	C_N
 };
 static const char *const top_keys[C_N] = { "hash_key",	 "allow_example_key",
 					   "table_size", "encap_port",
 					   "timeouts",	 "lb_sources",
-					   "vips",	 "health" };
+					   "vips",	 "health",
+					   "bgp" };
 
 /*
  * Keys published with flowpin: the example's (also the SipHash paper's test key) and the
@@ -1016,6 +1027,233 @@ static void load_hash_key(struct loader *ld, const yaml_node_t *root, yaml_node_
 		       "set allow_example_key: true)");
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* bgp: the node's BIRD include file and socket, announcement shaping, announced VIPs  */
+
+enum {
+	G_INCLUDE,
+	G_SOCKET,
+	G_TIMEOUT,
+	G_ALIVE,
+	G_INTERVAL,
+	G_RISE,
+	G_FALL,
+	G_DAMPING,
+	G_MAINTENANCE,
+	G_VIPS,
+	G_N
+};
+static const char *const bgp_keys[G_N] = { "include",	  "socket", "timeout", "alive_interface",
+					   "interval",	  "rise",   "fall",    "damping",
+					   "maintenance", "vips" };
+enum { D_ENABLED, D_PENALTY, D_SUPPRESS, D_REUSE, D_HALF_LIFE, D_MAX_SUPPRESS, D_N };
+static const char *const damping_keys[D_N] = { "enabled", "penalty",   "suppress",
+					       "reuse",	  "half_life", "max_suppress" };
+enum { M_DEADLINE, M_UNTIL_FLOWS, M_N };
+static const char *const maintenance_keys[M_N] = { "deadline", "until_flows" };
+
+/* An absolute path of at most @size - 1 bytes, printable, into @out. */
+static void parse_path(struct loader *ld, const yaml_node_t *node, const char *field, char *out,
+		       size_t size)
+{
+	const char *s = scalar(ld, node, field, "an absolute path");
+
+	if (!s)
+		return;
+	if (s[0] != '/' || strlen(s) >= size) {
+		report(ld, line_of(node), field,
+		       "must be an absolute path of at most %zu bytes, got '%s'", size - 1, s);
+		return;
+	}
+	for (const char *c = s; *c; c++) {
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			report(ld, line_of(node), field, "control characters in a path: '%s'", s);
+			return;
+		}
+	}
+	strcpy(out, s);
+}
+
+static void load_bgp_damping(struct loader *ld, const yaml_node_t *node, struct fp_bgp_cfg *b)
+{
+	yaml_node_t *v[D_N];
+	__u32 *counts[D_N] = {
+		[D_PENALTY] = &b->penalty, [D_SUPPRESS] = &b->suppress, [D_REUSE] = &b->reuse
+	};
+	char field[FIELD_MAX];
+	unsigned long long n;
+
+	if (map_fields(ld, node, "bgp.damping", damping_keys, D_N, v))
+		return;
+	if (v[D_ENABLED])
+		parse_bool(ld, v[D_ENABLED], "bgp.damping.enabled", &b->damping);
+	for (int i = D_PENALTY; i <= D_REUSE; i++) {
+		fieldf(field, "bgp.damping.%s", damping_keys[i]);
+		if (v[i] && !parse_uint(ld, v[i], field, 1, 1000000, &n))
+			*counts[i] = (__u32)n;
+	}
+	/* RFC 2439 implementations allow half-lives of minutes to hours; seconds for labs. */
+	if (v[D_HALF_LIFE])
+		parse_duration(ld, v[D_HALF_LIFE], "bgp.damping.half_life", 1000, 12 * 3600 * 1000,
+			       &b->half_life_ms);
+	if (v[D_MAX_SUPPRESS])
+		parse_duration(ld, v[D_MAX_SUPPRESS], "bgp.damping.max_suppress", 1000,
+			       24 * 3600 * 1000, &b->max_suppress_ms);
+}
+
+/*
+ * The `bgp` mapping: everything but `vips`, which names VIPs and is resolved after
+ * them (resolve_bgp_vips()). Defaults: flowpin/announce.h, flowpin/config.h.
+ */
+static void load_bgp(struct loader *ld, const yaml_node_t *node, struct fp_bgp_cfg *b)
+{
+	yaml_node_t *v[G_N];
+	unsigned long long n;
+	const char *s;
+
+	*b = (struct fp_bgp_cfg){
+		.include = FP_BGP_DEFAULT_INCLUDE,
+		.socket = FP_BGP_DEFAULT_SOCKET,
+		.timeout_ms = FP_BGP_DEFAULT_TIMEOUT,
+		.interval_ms = FP_BGP_DEFAULT_INTERVAL,
+		.rise = FP_ANNOUNCE_DEFAULT_RISE,
+		.fall = FP_ANNOUNCE_DEFAULT_FALL,
+		.damping = true,
+		.penalty = FP_ANNOUNCE_DEFAULT_PENALTY,
+		.suppress = FP_ANNOUNCE_DEFAULT_SUPPRESS,
+		.reuse = FP_ANNOUNCE_DEFAULT_REUSE,
+		.half_life_ms = FP_ANNOUNCE_DEFAULT_HALF_LIFE * 1000,
+		.max_suppress_ms = FP_ANNOUNCE_DEFAULT_MAX_SUPPRESS * 1000,
+		.maintenance_deadline_ms = FP_BGP_DEFAULT_MAINT_DEADLINE,
+	};
+	if (!node)
+		return;
+	b->enabled = true;
+	b->line = (int)line_of(node);
+	if (map_fields(ld, node, "bgp", bgp_keys, G_N, v)) {
+		ld->bgp_not_a_mapping = true;
+		return;
+	}
+	if (v[G_INCLUDE])
+		parse_path(ld, v[G_INCLUDE], "bgp.include", b->include, sizeof(b->include));
+	if (v[G_SOCKET])
+		parse_path(ld, v[G_SOCKET], "bgp.socket", b->socket, sizeof(b->socket));
+	if (v[G_TIMEOUT])
+		parse_duration(ld, v[G_TIMEOUT], "bgp.timeout", 10, 60000, &b->timeout_ms);
+	if (v[G_ALIVE] &&
+	    (s = scalar(ld, v[G_ALIVE], "bgp.alive_interface", "an interface name"))) {
+		if (fp_bird_ifname_ok(s))
+			strcpy(b->alive_interface, s);
+		else
+			report(ld, line_of(v[G_ALIVE]), "bgp.alive_interface",
+			       "must be 1..%d characters of A-Z a-z 0-9 . _ -, got '%s'",
+			       FP_BIRD_IFNAME_MAX, s);
+	}
+	if (v[G_INTERVAL])
+		parse_duration(ld, v[G_INTERVAL], "bgp.interval", 100, 60000, &b->interval_ms);
+	if (v[G_RISE] && !parse_uint(ld, v[G_RISE], "bgp.rise", 1, 100, &n))
+		b->rise = (__u32)n;
+	if (v[G_FALL] && !parse_uint(ld, v[G_FALL], "bgp.fall", 1, 100, &n))
+		b->fall = (__u32)n;
+	if (v[G_DAMPING]) {
+		struct fp_announce_params p;
+		const char *why;
+
+		load_bgp_damping(ld, v[G_DAMPING], b);
+		fp_bgp_params(b, &p);
+		if (fp_announce_params_check(&p, &why))
+			report(ld, line_of(v[G_DAMPING]), "bgp.damping", "%s", why);
+	}
+	if (v[G_MAINTENANCE]) {
+		yaml_node_t *m[M_N];
+
+		if (!map_fields(ld, v[G_MAINTENANCE], "bgp.maintenance", maintenance_keys, M_N,
+				m)) {
+			if (m[M_DEADLINE])
+				parse_duration(ld, m[M_DEADLINE], "bgp.maintenance.deadline", 1000,
+					       24 * 3600 * 1000, &b->maintenance_deadline_ms);
+			if (m[M_UNTIL_FLOWS] &&
+			    !parse_uint(ld, m[M_UNTIL_FLOWS], "bgp.maintenance.until_flows", 0,
+					UINT32_MAX, &n))
+				b->maintenance_until_flows = n;
+		}
+	}
+	ld->bgp_vips = v[G_VIPS];
+}
+
+/*
+ * bgp.vips (required: announcing is opt-in per VIP): names of VIPs, or `all`. One route
+ * carries every VIP of an address, so an address is announced for all of its VIPs or
+ * for none.
+ */
+static void resolve_bgp_vips(struct loader *ld, struct fp_config *cfg)
+{
+	const yaml_node_t *list = ld->bgp_vips;
+	char field[FIELD_MAX], buf[INET6_ADDRSTRLEN];
+	size_t count;
+
+	_Static_assert(FP_MAX_VIPS <= 64, "bgp.vips is a 64-bit mask");
+	if (!cfg->bgp.enabled || ld->bgp_not_a_mapping)
+		return;
+	if (!list) {
+		report(ld, (size_t)cfg->bgp.line, "bgp.vips",
+		       "missing (required): the VIPs this node announces, a list of names or "
+		       "'all'");
+		return;
+	}
+	if (list->type == YAML_SCALAR_NODE && list->data.scalar.length == 3 &&
+	    !memcmp(list->data.scalar.value, "all", 3)) {
+		cfg->bgp.vips = cfg->n_vips >= 64 ? ~0ULL : (1ULL << cfg->n_vips) - 1;
+		return;
+	}
+	if (list->type != YAML_SEQUENCE_NODE) {
+		report(ld, line_of(list), "bgp.vips", "must be a list of VIP names, or 'all'");
+		return;
+	}
+	count = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+	if (!count) {
+		report(ld, line_of(list), "bgp.vips",
+		       "empty: name at least one VIP (or 'all'), or leave the bgp section out");
+		return;
+	}
+	for (size_t i = 0; i < count; i++) {
+		yaml_node_t *item =
+			yaml_document_get_node(ld->doc, list->data.sequence.items.start[i]);
+		const char *name;
+		size_t j;
+
+		fieldf(field, "bgp.vips[%zu]", i);
+		if (!item || !(name = scalar(ld, item, field, "a VIP name")))
+			continue;
+		for (j = 0; j < cfg->n_vips; j++)
+			if (cfg->vips[j].name[0] && !strcmp(cfg->vips[j].name, name))
+				break;
+		if (j == cfg->n_vips) {
+			report(ld, line_of(item), field, "no VIP is named '%s'", name);
+			continue;
+		}
+		if (cfg->bgp.vips & (1ULL << j)) {
+			report(ld, line_of(item), field, "'%s' is listed twice", name);
+			continue;
+		}
+		cfg->bgp.vips |= 1ULL << j;
+	}
+	for (size_t i = 0; i < cfg->n_vips; i++) {
+		for (size_t j = 0; j < cfg->n_vips; j++) {
+			const struct fp_vip_cfg *a = &cfg->vips[i], *b = &cfg->vips[j];
+
+			if (!(cfg->bgp.vips & (1ULL << i)) || (cfg->bgp.vips & (1ULL << j)) ||
+			    memcmp(&a->addr, &b->addr, sizeof(a->addr)))
+				continue;
+			report(ld, line_of(list), "bgp.vips",
+			       "'%s' shares address %s with vips[%zu] ('%s', line %d), which is "
+			       "not listed: one route carries both, list both or neither",
+			       a->name, fp_addr_str(&a->addr, buf, sizeof(buf)), j, b->name,
+			       b->line);
+		}
+	}
+}
+
 static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_config *cfg)
 {
 	yaml_node_t *v[C_N];
@@ -1042,7 +1280,7 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 		[C_HASH_KEY] = &cfg->lines.hash_key,	 [C_TABLE_SIZE] = &cfg->lines.table_size,
 		[C_ENCAP_PORT] = &cfg->lines.encap_port, [C_TIMEOUTS] = &cfg->lines.timeouts,
 		[C_LB_SOURCES] = &cfg->lines.lb_sources, [C_VIPS] = &cfg->lines.vips,
-		[C_HEALTH] = &cfg->lines.health
+		[C_HEALTH] = &cfg->lines.health,	 [C_BGP] = &cfg->lines.bgp
 	};
 
 	for (int i = 0; i < C_N; i++)
@@ -1117,6 +1355,7 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 		load_health(ld, v[C_HEALTH], "health", &cfg->health, &checks_given,
 			    &ld->fleet_timeout_given);
 	}
+	load_bgp(ld, v[C_BGP], &cfg->bgp);
 	if (!v[C_VIPS]) {
 		missing(ld, root, "", "vips");
 		return 0;
@@ -1192,6 +1431,7 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 			       next_prime((__u32)need));
 		}
 	}
+	resolve_bgp_vips(ld, cfg);
 	/* An LB node's bucket array holds every VIP slot's two tables. */
 	if (ld->use & FP_CONFIG_FOR_LB) {
 		__u32 slots = fp_config_vip_slots(count), max = fp_config_max_table_size(slots);

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <flowpin/announce.h>
 #include <flowpin/config.h>
 #include "cli.h"
 #include "commands.h"
@@ -80,10 +81,18 @@ int cmd_check(int argc, char **argv)
 			active += cfg->vips[i].backends[j].state == FP_BACKEND_ACTIVE;
 	}
 	printf("%s: ok: %zu VIP%s, %zu backend%s (%zu active), table_size %u, encap_port %u, "
-	       "%zu LB source prefix%s, health checks on %zu VIP%s\n",
+	       "%zu LB source prefix%s, health checks on %zu VIP%s",
 	       path, cfg->n_vips, cfg->n_vips == 1 ? "" : "s", backends, backends == 1 ? "" : "s",
 	       active, cfg->table_size, cfg->encap_port, cfg->n_lb_sources,
 	       cfg->n_lb_sources == 1 ? "" : "es", checked, checked == 1 ? "" : "s");
+	if (cfg->bgp.enabled) {
+		struct fp_bgp_group groups[FP_MAX_VIPS];
+		size_t n = fp_bgp_groups(cfg, groups);
+
+		printf(", BGP: %zu address%s announced through %s (damping %s)", n,
+		       n == 1 ? "" : "es", cfg->bgp.include, cfg->bgp.damping ? "on" : "off");
+	}
+	printf("\n");
 	fp_config_free(cfg);
 	return 0;
 }

@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <flowpin/config.h>
 
 #define FP_NS_PER_SEC 1000000000ULL
 
@@ -164,6 +165,28 @@ static inline bool fp_announce_in_bgp(enum fp_announce_state s)
 {
 	return s != FP_ANNOUNCE_WITHDRAWN;
 }
+
+/* The config's `bgp` section as state machine parameters. */
+void fp_bgp_params(const struct fp_bgp_cfg *b, struct fp_announce_params *p);
+
+/* One announced address: the VIPs it carries (bit i: cfg->vips[i]). */
+struct fp_bgp_group {
+	struct fp_addr addr;
+	uint64_t vips;
+};
+
+/*
+ * fp_bgp_groups - the addresses @cfg announces (bgp.vips; none without a `bgp` section),
+ * in the order of their first VIP, into @out. Returns how many.
+ */
+size_t fp_bgp_groups(const struct fp_config *cfg, struct fp_bgp_group out[FP_MAX_VIPS]);
+
+/*
+ * fp_maintenance_start - @m turned on at @now_ns: @deadline_ms after now (< 0: the
+ * config's bgp.maintenance.deadline; 0: none), @until_flows (< 0: the config's).
+ */
+void fp_maintenance_start(struct fp_maintenance *m, const struct fp_bgp_cfg *b, uint64_t now_ns,
+			  int64_t deadline_ms, int64_t until_flows);
 
 const char *fp_announce_state_name(enum fp_announce_state s);
 const char *fp_announce_reason_name(enum fp_announce_reason r);

@@ -114,6 +114,37 @@ struct fp_health_cfg {
 	int line; /* the VIP's `health` (or the fleet's, or the VIP's line) */
 };
 
+/*
+ * BGP announcements (docs/config.md "bgp", docs/operator-lb.md "BGP stability shaping"):
+ * where the node's BIRD include file and control socket are, the announcement state
+ * machine's rise/fall and damping (flowpin/announce.h, whose defaults these are), the
+ * maintenance defaults, and which VIPs are announced. Read by LB nodes only.
+ */
+#define FP_BGP_PATH_MAX		      256
+#define FP_BGP_SOCKET_MAX	      108 /* sun_path */
+#define FP_BGP_DEFAULT_INCLUDE	      "/etc/bird/flowpin.conf"
+#define FP_BGP_DEFAULT_SOCKET	      "/run/bird/bird.ctl"
+#define FP_BGP_DEFAULT_TIMEOUT	      2000   /* ms */
+#define FP_BGP_DEFAULT_INTERVAL	      1000   /* ms */
+#define FP_BGP_DEFAULT_MAINT_DEADLINE 600000 /* ms (10 min) */
+
+struct fp_bgp_cfg {
+	bool enabled; /* the file has a `bgp` section */
+	char include[FP_BGP_PATH_MAX];
+	char socket[FP_BGP_SOCKET_MAX];
+	char alive_interface[16]; /* "" = none: blackhole routes */
+	__u32 timeout_ms;	  /* each exchange with BIRD */
+	__u32 interval_ms;	  /* the state machine's sample interval */
+	__u32 rise, fall;	  /* samples */
+	bool damping;
+	__u32 penalty, suppress, reuse;
+	__u32 half_life_ms, max_suppress_ms;
+	__u32 maintenance_deadline_ms; /* `lb maintenance on` without --deadline */
+	__u64 maintenance_until_flows; /* ... without --until-flows; 0: deadline only */
+	__u64 vips;		       /* bit i: vips[i] is announced (FP_MAX_VIPS <= 64) */
+	int line;
+};
+
 struct fp_backend_cfg {
 	__u32 id; /* stable id, 1..FP_MAX_BACKEND_ID, unique within a VIP */
 	struct fp_addr addr;
@@ -153,12 +184,13 @@ struct fp_config {
 	struct fp_vip_cfg *vips;
 	size_t n_vips;
 	struct fp_health_cfg health; /* the fleet-wide default (top-level `health`) */
+	struct fp_bgp_cfg bgp;
 	/*
 	 * Where each top-level setting is (the top-level mapping's line when it is left at
 	 * its default), for the messages of whoever applies the config ("needs a restart").
 	 */
 	struct {
-		int hash_key, table_size, encap_port, timeouts, lb_sources, vips, health;
+		int hash_key, table_size, encap_port, timeouts, lb_sources, vips, health, bgp;
 	} lines;
 };
 

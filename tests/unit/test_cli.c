@@ -107,6 +107,7 @@ static const char *write_config(const char *name, size_t n_backends, size_t skip
 static void test_check_ok_and_errors(void **state)
 {
 	char *out, *bad;
+	FILE *f;
 	char want[512];
 
 	(void)state;
@@ -121,6 +122,19 @@ static void test_check_ok_and_errors(void **state)
 	assert_non_null(strstr(out, "examples/flowpin.yaml:16: hash_key: is a key published with "
 				    "flowpin"));
 	free(out);
+
+	/* With a bgp section, what the node announces. */
+	bad = strdup(write_config("bgp.yaml", 2, SIZE_MAX));
+	assert_non_null(bad);
+	f = fopen(bad, "a");
+	assert_non_null(f);
+	fputs("bgp: {vips: all, damping: {enabled: false}}\n", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(run(&out, "check -c %s --lb", bad), 0);
+	assert_non_null(strstr(out, ", BGP: 1 address announced through /etc/bird/flowpin.conf "
+				    "(damping off)\n"));
+	free(out);
+	free(bad);
 
 	bad = strdup(write_config("bad.yaml", 0, SIZE_MAX)); /* a VIP with no backends */
 	assert_non_null(bad);

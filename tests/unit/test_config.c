@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <cmocka.h>
+#include <flowpin/announce.h>
 #include <flowpin/config.h>
 #include <flowpin/maglev.h>
 
@@ -293,7 +294,7 @@ static void test_top_level_errors(void **state)
 	EXPECT(VALID_HEAD "encap_port: [1]\n", "10: encap_port: must be an integer, got a list");
 	EXPECT(VALID_HEAD "colour: blue\n",
 	       "10: colour: unknown key (known: hash_key, allow_example_key, table_size, "
-	       "encap_port, timeouts, lb_sources, vips, health)");
+	       "encap_port, timeouts, lb_sources, vips, health, bgp)");
 	EXPECT(VALID_HEAD "hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n",
 	       "10: hash_key: duplicate key (first at line 1)");
 	EXPECT("- 1\n- 2\n", "1: (top level): must be a mapping (key: value lines), got a list");
@@ -509,9 +510,9 @@ static void test_health_errors(void **state)
 	EXPECT(VALID_HEAD "health:\n  interval: 50ms\n  timeout: 2h\n  rise: 0\n  fall: 101\n"
 			  "  color: red\n",
 	       "11: health.interval: must be a duration of 100ms..3600s (\"2\" or \"2s\" = "
-	       "seconds, \"500ms\"), got '50ms'",
+	       "seconds, \"500ms\", \"10m\", \"1h\"), got '50ms'",
 	       "12: health.timeout: must be a duration of 10ms..3600s (\"2\" or \"2s\" = "
-	       "seconds, \"500ms\"), got '2h'",
+	       "seconds, \"500ms\", \"10m\", \"1h\"), got '2h'",
 	       "13: health.rise: must be 1..100, got 0", "14: health.fall: must be 1..100, got 101",
 	       "15: health.color: unknown key (known: interval, timeout, rise, fall, checks)");
 	EXPECT(VALID_HEAD "health:\n  interval: 1\n  timeout: 1500ms\n",
@@ -550,6 +551,168 @@ static void test_health_errors(void **state)
 	       "10: vips[0].health.timeout: timeout (3000ms) must not exceed interval (2000ms)",
 	       "18: vips[1].health.checks[0].port: required: the VIP serves every port (port 0), "
 	       "so a http check must name the port it probes");
+}
+
+static void test_bgp_config(void **state)
+{
+	const char *text = "hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n"
+			   "bgp:\n"
+			   "  include: /etc/bird/flowpin-lb1.conf\n"
+			   "  socket: /run/bird/lb1.ctl\n"
+			   "  timeout: 500ms\n"
+			   "  alive_interface: fp-alive\n"
+			   "  interval: 2s\n"
+			   "  rise: 5\n"
+			   "  fall: 1\n"
+			   "  damping: {penalty: 500, suppress: 3000, reuse: 400, half_life: 5m, "
+			   "max_suppress: 1h}\n"
+			   "  maintenance: {deadline: 30m, until_flows: 100}\n"
+			   "  vips: [web, web-tls]\n"
+			   "vips:\n"
+			   "  - name: web\n"
+			   "    address: 198.51.100.10\n"
+			   "    port: 80\n"
+			   "    protocol: tcp\n"
+			   "    backends: [{id: 1, address: 10.20.0.1}]\n"
+			   "  - name: dns\n"
+			   "    address: 2001:db8::53\n"
+			   "    port: 53\n"
+			   "    protocol: udp\n"
+			   "    backends: [{id: 1, address: 10.20.0.1}]\n"
+			   "  - name: web-tls\n"
+			   "    address: 198.51.100.10\n"
+			   "    port: 443\n"
+			   "    protocol: tcp\n"
+			   "    backends: [{id: 1, address: 10.20.0.1}]\n";
+	struct fp_bgp_group groups[FP_MAX_VIPS];
+	struct fp_announce_params p;
+	struct fp_maintenance m;
+	const struct fp_bgp_cfg *b;
+	struct load_result r;
+
+	(void)state;
+	load(write_file("bgp.yaml", text), &r);
+	if (r.ret)
+		fail_msg("%s", r.errors);
+	b = &r.cfg->bgp;
+	assert_true(b->enabled);
+	assert_int_equal(b->line, 3);
+	assert_int_equal(r.cfg->lines.bgp, 3);
+	assert_string_equal(b->include, "/etc/bird/flowpin-lb1.conf");
+	assert_string_equal(b->socket, "/run/bird/lb1.ctl");
+	assert_string_equal(b->alive_interface, "fp-alive");
+	assert_int_equal(b->timeout_ms, 500);
+	assert_int_equal(b->interval_ms, 2000);
+	assert_int_equal(b->rise, 5);
+	assert_int_equal(b->fall, 1);
+	assert_true(b->damping);
+	assert_int_equal(b->penalty, 500);
+	assert_int_equal(b->suppress, 3000);
+	assert_int_equal(b->reuse, 400);
+	assert_int_equal(b->half_life_ms, 300000);
+	assert_int_equal(b->max_suppress_ms, 3600000);
+	assert_int_equal(b->maintenance_deadline_ms, 1800000);
+	assert_int_equal(b->maintenance_until_flows, 100);
+	assert_int_equal(b->vips, 0x5); /* web and web-tls */
+	fp_bgp_params(b, &p);
+	assert_int_equal(p.rise, 5);
+	assert_true(p.suppress == 3000.0);
+	assert_true(p.half_life_ns == 300ULL * FP_NS_PER_SEC);
+	/* One route for web and web-tls; dns is not announced. */
+	assert_int_equal(fp_bgp_groups(r.cfg, groups), 1);
+	assert_memory_equal(&groups[0].addr, &r.cfg->vips[0].addr, sizeof(groups[0].addr));
+	assert_int_equal(groups[0].vips, 0x5);
+	fp_maintenance_start(&m, b, 1000, -1, -1);
+	assert_true(m.on);
+	assert_int_equal(m.deadline_ns, 1000 + 1800ULL * FP_NS_PER_SEC);
+	assert_int_equal(m.until_flows, 100);
+	fp_maintenance_start(&m, b, 1000, 0, 5);
+	assert_int_equal(m.deadline_ns, 0);
+	assert_int_equal(m.until_flows, 5);
+	result_free(&r);
+
+	/* `all`, everything else the defaults (RFC 7196's damping, flowpin/announce.h). */
+	load(write_file("bgp-all.yaml", VALID_HEAD "bgp: {vips: all}\n"), &r);
+	if (r.ret)
+		fail_msg("%s", r.errors);
+	b = &r.cfg->bgp;
+	assert_string_equal(b->include, "/etc/bird/flowpin.conf");
+	assert_string_equal(b->socket, "/run/bird/bird.ctl");
+	assert_string_equal(b->alive_interface, "");
+	assert_int_equal(b->timeout_ms, 2000);
+	assert_int_equal(b->interval_ms, 1000);
+	assert_int_equal(b->rise, 3);
+	assert_int_equal(b->fall, 2);
+	assert_int_equal(b->suppress, 6000);
+	assert_int_equal(b->reuse, 750);
+	assert_int_equal(b->half_life_ms, 900000);
+	assert_int_equal(b->max_suppress_ms, 3600000);
+	assert_int_equal(b->maintenance_deadline_ms, 600000);
+	assert_int_equal(b->maintenance_until_flows, 0);
+	assert_int_equal(b->vips, 0x1);
+	result_free(&r);
+
+	/* No section: nothing announced. */
+	load(write_file("plain.yaml", VALID_HEAD), &r);
+	assert_int_equal(r.ret, 0);
+	assert_false(r.cfg->bgp.enabled);
+	assert_int_equal(fp_bgp_groups(r.cfg, groups), 0);
+	result_free(&r);
+}
+
+static void test_bgp_errors(void **state)
+{
+	(void)state;
+	EXPECT(VALID_HEAD "bgp:\n  include: flowpin.conf\n  socket: /run/bird/"
+			  "0123456789012345678901234567890123456789012345678901234567890123456789"
+			  "012345678901234567890123456789.ctl\n"
+			  "  timeout: 0\n  alive_interface: 'fp alive'\n  interval: 2m\n  rise: 0\n"
+			  "  fall: 101\n  colour: blue\n  vips: [web]\n",
+	       "11: bgp.include: must be an absolute path of at most 255 bytes, got "
+	       "'flowpin.conf'",
+	       "12: bgp.socket: must be an absolute path of at most 107 bytes, got '/run/bird/"
+	       "0123456789012345678901234567890123456789012345678901234567890123456789"
+	       "012345678901234567890123456789.ctl'",
+	       "13: bgp.timeout: must be a duration of 10ms..60s (\"2\" or \"2s\" = seconds, "
+	       "\"500ms\", \"10m\", \"1h\"), got '0'",
+	       "14: bgp.alive_interface: must be 1..15 characters of A-Z a-z 0-9 . _ -, got "
+	       "'fp alive'",
+	       "15: bgp.interval: must be a duration of 100ms..60s (\"2\" or \"2s\" = seconds, "
+	       "\"500ms\", \"10m\", \"1h\"), got '2m'",
+	       "16: bgp.rise: must be 1..100, got 0", "17: bgp.fall: must be 1..100, got 101",
+	       "18: bgp.colour: unknown key (known: include, socket, timeout, alive_interface, "
+	       "interval, rise, fall, damping, maintenance, vips)");
+	/* Damping that can never suppress, or releases at once. */
+	EXPECT(VALID_HEAD "bgp:\n  vips: all\n  damping: {suppress: 6000, reuse: 7000}\n",
+	       "12: bgp.damping: reuse must be below suppress (else a suppressed address is "
+	       "released at once)");
+	EXPECT(VALID_HEAD "bgp:\n  vips: all\n  damping: {max_suppress: 20m}\n",
+	       "12: bgp.damping: reuse x 2^(max_suppress / half_life) must be above suppress "
+	       "(else the penalty can never reach it)");
+	EXPECT(VALID_HEAD "bgp:\n  vips: all\n  damping: {enabled: yes, penalty: 0}\n"
+			  "  maintenance: {deadline: 2d, until_flows: -1}\n",
+	       "12: bgp.damping.enabled: must be false or true, got 'yes'",
+	       "12: bgp.damping.penalty: must be 1..1000000, got 0",
+	       "13: bgp.maintenance.deadline: must be a duration of 1000ms..86400s (\"2\" or "
+	       "\"2s\" = seconds, \"500ms\", \"10m\", \"1h\"), got '2d'",
+	       "13: bgp.maintenance.until_flows: must be 0..4294967295, got '-1'");
+	/* bgp.vips: required, names that exist, once, and whole addresses. */
+	EXPECT(VALID_HEAD "bgp: {include: /etc/bird/flowpin.conf}\n",
+	       "10: bgp.vips: missing (required): the VIPs this node announces, a list of names "
+	       "or 'all'");
+	EXPECT(VALID_HEAD "bgp: {vips: []}\n",
+	       "10: bgp.vips: empty: name at least one VIP (or 'all'), or leave the bgp section "
+	       "out");
+	EXPECT(VALID_HEAD "bgp: {vips: web}\n",
+	       "10: bgp.vips: must be a list of VIP names, or 'all'");
+	EXPECT(VALID_HEAD "  - name: web-tls\n    address: 198.51.100.10\n    port: 8443\n"
+			  "    protocol: tcp\n    backends: [{id: 1, address: 10.20.0.1}]\n"
+			  "bgp:\n  vips:\n    - web\n    - nope\n    - web\n",
+	       "17: bgp.vips: 'web' shares address 198.51.100.10 with vips[1] ('web-tls', line "
+	       "10), which is not listed: one route carries both, list both or neither",
+	       "18: bgp.vips[1]: no VIP is named 'nope'", "19: bgp.vips[2]: 'web' is listed twice");
+	EXPECT(VALID_HEAD "bgp: on\n",
+	       "10: bgp: must be a mapping (key: value lines), got a scalar");
 }
 
 static void test_backend_errors(void **state)
@@ -1266,6 +1429,8 @@ int main(void)
 		cmocka_unit_test(test_backend_errors),
 		cmocka_unit_test(test_health_config),
 		cmocka_unit_test(test_health_errors),
+		cmocka_unit_test(test_bgp_config),
+		cmocka_unit_test(test_bgp_errors),
 		cmocka_unit_test(test_every_error_in_line_order),
 		cmocka_unit_test(test_yaml_level_errors),
 		cmocka_unit_test(test_missing_and_unreadable_files),
