@@ -178,11 +178,18 @@ static int write_all(int fd, const char *s, size_t len)
 int fp_bird_include_write(const char *path, const char *text, char *msg, size_t msglen)
 {
 	char *tmp = NULL, *dir = NULL, *slash;
-	int fd = -1, dfd = -1, err;
+	int fd = -1, dfd = -1, err = 0;
 
 	if (!path || !*path || !text)
 		return -EINVAL;
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0 || !(dir = strdup(path))) {
+	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
+		tmp = NULL;
+		err = -ENOMEM;
+		goto out;
+	}
+	dir = strdup(path);
+	if (!dir) {
+		free(tmp);
 		tmp = NULL;
 		err = -ENOMEM;
 		goto out;
@@ -203,8 +210,13 @@ int fp_bird_include_write(const char *path, const char *text, char *msg, size_t 
 		goto out;
 	}
 	/* BIRD may run as its own user: it must read the file, nothing in it is secret. */
-	if (fchmod(fd, 0644) || (err = write_all(fd, text, strlen(text))) || fsync(fd)) {
-		err = err ? err : -errno;
+	if (fchmod(fd, 0644))
+		err = -errno;
+	if (!err)
+		err = write_all(fd, text, strlen(text));
+	if (!err && fsync(fd))
+		err = -errno;
+	if (err) {
 		say(msg, msglen, "%s: cannot write: %s", tmp, strerror(-err));
 		goto out;
 	}
