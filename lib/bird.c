@@ -159,6 +159,37 @@ int fp_bird_include_render(const struct fp_bird_route *routes, size_t n, const c
 	return 0;
 }
 
+int fp_bird_include_for(const struct fp_config *cfg, const struct fp_bgp_group *groups,
+			const enum fp_announce_state *states, size_t n, char **out)
+{
+	struct fp_bird_route routes[FP_MAX_VIPS];
+	char comments[FP_MAX_VIPS][201];
+	int err;
+
+	*out = NULL;
+	if (n > FP_MAX_VIPS)
+		return -EINVAL;
+	for (size_t g = 0; g < n; g++) {
+		size_t len = 0;
+
+		comments[g][0] = '\0';
+		for (size_t i = 0; i < cfg->n_vips && i < FP_MAX_VIPS; i++) {
+			if (!(groups[g].vips & (1ULL << i)))
+				continue;
+			len += (size_t)snprintf(comments[g] + len, len < 200 ? 201 - len : 0,
+						"%s%s", len ? " " : "", cfg->vips[i].name);
+			if (len > 200)
+				len = 200;
+		}
+		routes[g] = (struct fp_bird_route){ .addr = groups[g].addr,
+						    .state = states[g],
+						    .comment = comments[g] };
+	}
+	err = fp_bird_include_render(
+		routes, n, cfg->bgp.alive_interface[0] ? cfg->bgp.alive_interface : NULL, out);
+	return err;
+}
+
 static int write_all(int fd, const char *s, size_t len)
 {
 	while (len) {

@@ -51,6 +51,14 @@ int fp_bird_include_render(const struct fp_bird_route *routes, size_t n, const c
 			   char **out);
 
 /*
+ * fp_bird_include_for - the include file for @cfg's announced addresses (@groups from
+ * fp_bgp_groups()) in @states (one per group), via cfg->bgp.alive_interface when set;
+ * each route's comment names its VIPs. Returns as fp_bird_include_render().
+ */
+int fp_bird_include_for(const struct fp_config *cfg, const struct fp_bgp_group *groups,
+			const enum fp_announce_state *states, size_t n, char **out);
+
+/*
  * fp_bird_include_write - writes @text to @path atomically: a temporary file in the same
  * directory, fsync, rename over @path, fsync of the directory. BIRD (and a reader)
  * sees the old file or the new one, never a part. Returns 0 or a negative errno with a

@@ -97,6 +97,31 @@ static void test_render_hostile_comment(void **state)
 	free(text);
 }
 
+/* From a config: one route per address, its VIPs named, the alive interface used. */
+static void test_include_for_config(void **state)
+{
+	struct fp_vip_cfg vips[3] = { { .name = "web" }, { .name = "dns" }, { .name = "web-tls" } };
+	struct fp_config cfg = { .vips = vips, .n_vips = 3 };
+	struct fp_bgp_group groups[FP_MAX_VIPS];
+	enum fp_announce_state states[2] = { FP_ANNOUNCE_DRAINING, FP_ANNOUNCE_ANNOUNCED };
+	char *text;
+
+	(void)state;
+	assert_int_equal(fp_addr_parse("198.51.100.10", &vips[0].addr), 0);
+	assert_int_equal(fp_addr_parse("2001:db8::53", &vips[1].addr), 0);
+	vips[2].addr = vips[0].addr;
+	cfg.bgp.enabled = true;
+	cfg.bgp.vips = 0x7;
+	strcpy(cfg.bgp.alive_interface, "fp-alive");
+	assert_int_equal(fp_bgp_groups(&cfg, groups), 2);
+	assert_int_equal(fp_bird_include_for(&cfg, groups, states, 2, &text), 0);
+	assert_non_null(strstr(text,
+			       "\troute 198.51.100.10/32 via \"fp-alive\" { "
+			       "bgp_community.add((65535, 0)); }; # web web-tls (draining)\n"));
+	assert_non_null(strstr(text, "\troute 2001:db8::53/128 via \"fp-alive\"; # dns\n"));
+	free(text);
+}
+
 static int count_files(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -259,8 +284,11 @@ static void test_no_bird(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_render),	     cmocka_unit_test(test_render_hostile_comment),
-		cmocka_unit_test(test_write_atomic), cmocka_unit_test(test_reply_parser),
+		cmocka_unit_test(test_render),
+		cmocka_unit_test(test_render_hostile_comment),
+		cmocka_unit_test(test_include_for_config),
+		cmocka_unit_test(test_write_atomic),
+		cmocka_unit_test(test_reply_parser),
 		cmocka_unit_test(test_no_bird),
 	};
 
