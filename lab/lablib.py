@@ -13,8 +13,11 @@ Addresses (fixed, so a debug session can type them from memory):
   client <-> router   172.16.0.0/16, fd00:16::/64 (client sources 172.16.1.N, fd00:16::1:N)
   fabric              10.99.0.0/24, fd00:99::/64: router .1, lbN .1N, bN .2N
   VIPs                10.100.0.M/32 and fd00:100::M/128, port 80, M per pinning mode
-The router reaches the VIPs through nexthop objects: id N (IPv4) and 10+N (IPv6) for
-lbN, groups 100 (IPv4) and 110 (IPv6) for ECMP.
+By default the router learns the VIPs over eBGP from BIRD on every LB node (lab/bgp.py)
+and BIRD installs them (/32, /128 per VIP, ECMP when several nodes tie). The static way
+(`--static-routes`, and every scenario with a resilient group, which BIRD cannot
+program): nexthop objects id N (IPv4) and 10+N (IPv6) for lbN, groups 100 (IPv4) and
+110 (IPv6) for ECMP, and one route per VIP prefix.
 """
 import os
 import re
@@ -128,6 +131,8 @@ class Lab:
         self.bpffs_mounted = False
         self.nh_group_type = None
         self.route_nodes = []  # LB nodes the VIP routes point at now
+        self.bgp = None  # lab/bgp.py's Bgp once start_bgp() ran: routes come from BIRD
+        self.static_routes = False  # the static VIP prefix routes are in place
         self.flowpin, self.fpclient, self.empty_xdp = FLOWPIN, FPCLIENT, EMPTY_XDP
 
     # ---------------------------------------------------------------- helpers
@@ -387,11 +392,47 @@ class Lab:
         raise LabError("timed out waiting for %s\n%s" % (what, why()))
 
     # ---------------------------------------------------------------- routes
-    def set_route(self, nodes, group="hash-threshold"):
-        """Points the VIP routes at one LB node, or at an ECMP group of several."""
+    def start_bgp(self):
+        """BIRD on the router and every LB node; from now on routes come from BGP,
+        except for resilient groups (set_route)."""
+        import bgp  # only the BGP lab needs it
+        self.bgp = bgp.Bgp(self)
+        self.bgp.start()
+
+    def bgp_routed(self, group="hash-threshold"):
+        """Whether routes with this group type come from BGP: in the BGP lab, unless
+        the group is resilient (BIRD installs plain multipath routes, hash-threshold)."""
+        return self.bgp is not None and group != "resilient"
+
+    def clear_static_routes(self):
+        if not self.static_routes:
+            return
+        self.ip("router", "route", "del", "10.100.0.0/24", check=False)
+        self.ip("router", "-6", "route", "del", "fd00:100::/64", check=False)
+        for gid in ("100", "110"):
+            self.ip("router", "nexthop", "del", "id", gid, check=False)
+        self.nh_group_type = None
+        self.static_routes = False
+
+    def set_route(self, nodes, group="hash-threshold", static=False):
+        """Points the VIP routes at one LB node, or at an ECMP group of several. BGP
+        (unless `static` or a resilient group): those nodes announce every VIP, the
+        others withdraw them; returns the seconds until the router's kernel routes
+        showed it. Static: returns 0."""
         for n in nodes:
             if n not in LB_NODES:
                 raise LabError("no LB node %r" % n)
+        if not static and self.bgp_routed(group):
+            self.clear_static_routes()
+            t = time.monotonic()
+            self.bgp.set_announcers(nodes)
+            took = self.bgp.converge(since=t)
+            self.route_nodes = list(nodes)
+            return took
+        if self.bgp is not None and self.bgp.expected_fib():
+            self.bgp.set_announcers([])  # no BGP route may shadow the static prefixes
+            self.bgp.converge()
+        self.static_routes = True
         if len(nodes) == 1:
             i = node_index(nodes[0])
             self.ip("router", "route", "replace", "10.100.0.0/24", "nhid", str(i))
@@ -413,10 +454,12 @@ class Lab:
             self.ip("router", "route", "replace", "10.100.0.0/24", "nhid", "100")
             self.ip("router", "-6", "route", "replace", "fd00:100::/64", "nhid", "110")
         self.route_nodes = list(nodes)
+        return 0.0
 
     def reset_routes(self):
-        """Routes straight to lb1, no group left behind (a scenario sets its own)."""
-        self.set_route(["lb1"])
+        """Static: routes straight to lb1, no group left behind (a scenario sets its
+        own)."""
+        self.set_route(["lb1"], static=True)
         for gid in ("100", "110"):
             self.ip("router", "nexthop", "del", "id", gid, check=False)
         self.nh_group_type = None

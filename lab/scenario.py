@@ -3,20 +3,33 @@
 FILE:LINE: FIELD: message before anything starts. docs/lab.md describes the format."""
 import yaml
 
-from lablib import LB_NODES, BACKENDS, MODES
+from lablib import LB_NODES, BACKENDS, MODES, VIPS
 
 EVENT_KINDS = {
     # kind: (allowed keys of its argument mapping, required keys)
     "route": ({"to"}, {"to"}),
     "ecmp": ({"nodes"}, {"nodes"}),
     "backend": ({"action", "id", "nodes"}, {"action", "id"}),
-    "lb-fail": ({"node"}, {"node"}),
+    "lb-fail": ({"node", "how"}, {"node"}),
     "lb-recover": ({"node"}, {"node"}),
     "lb-restart": ({"node", "how"}, {"node", "how"}),
     "reload": ({"nodes"}, set()),
     "pause": (set(), set()),
     "resume": (set(), set()),
+    # BGP events (the default lab, lab/bgp.py): one LB node's announcements or session
+    "bgp-announce": ({"node", "vip"}, {"node"}),
+    "bgp-withdraw": ({"node", "vip"}, {"node"}),
+    "bgp-drain": ({"node", "vip"}, {"node"}),
+    "bgp-prepend": ({"node", "count"}, {"node", "count"}),
+    "bgp-med": ({"node", "med"}, {"node", "med"}),
+    "bgp-cut": ({"node", "how"}, {"node"}),
+    "bgp-restore": ({"node"}, {"node"}),
 }
+BGP_EVENTS = {k for k in EVENT_KINDS if k.startswith("bgp-")}
+CUT_HOWS = ("block", "kill")  # bgp-cut: packets dropped (BFD notices) or BIRD killed
+FAIL_HOWS = ("link", "crash")  # lb-fail: link down (BFD notices) or kill -9 with link up
+MAX_PREPEND = 8
+VIP_NAMES = [name for name, _, _ in VIPS]
 BACKEND_ACTIONS = ("add", "drain", "remove")
 RESTART_HOWS = ("kill", "down")  # lb-restart: kill -9 + up (take-over), or down + up (cold)
 # survive: 0 broken; break: > 0 broken; few: at most 1% of the flows (at least 1) may
@@ -36,7 +49,7 @@ def expectation_holds(want, broken, total):
     if want == "few":
         return broken <= max(1, -(-total // 100))
     return True
-TOP_KEYS = {"name", "description", "traffic", "route", "backends", "timeouts", "events",
+TOP_KEYS = {"name", "description", "traffic", "route", "backends", "timeouts", "bgp", "events",
             "expect"}
 TRAFFIC_KEYS = {"flows", "size", "rate", "idle", "timeout"}
 TIMEOUT_KEYS = {"tcp_established", "tcp_transitory", "udp"}
@@ -200,6 +213,31 @@ def load(path):
                 if k in TIMEOUT_KEYS:
                     s.timeouts[k] = need_num(tm, k, "timeouts.", 1, 86400, integer=True)
 
+    # initial BGP policy per LB node (the nodes of `route` announce, the others do not)
+    s.bgp_prepend, s.bgp_med = {}, {}
+    g = doc.get("bgp")
+    if g is not None:
+        if not isinstance(g, Mapping):
+            err(line_of(doc, "bgp"), "bgp", "must be {prepend: {NODE: N}, med: {NODE: N}}")
+        else:
+            check_keys(g, {"prepend", "med"}, "bgp")
+            for key, hi, out in (("prepend", MAX_PREPEND, s.bgp_prepend),
+                                 ("med", 0xffffffff, s.bgp_med)):
+                m = g.get(key)
+                if m is None:
+                    continue
+                if not isinstance(m, Mapping):
+                    err(line_of(g, key), "bgp." + key, "must be a mapping {NODE: N}")
+                    continue
+                for node in m:
+                    if node not in LB_NODES:
+                        err(line_of(m, node), "bgp.%s.%s" % (key, node),
+                            "no LB node %r (known: %s)" % (node, ", ".join(LB_NODES)))
+                    else:
+                        v = need_num(m, node, "bgp.%s." % key, 0, hi, integer=True)
+                        if v is not None:
+                            out[node] = v
+
     # events
     s.events = []
     ev = doc.get("events", [])
@@ -259,6 +297,29 @@ def load(path):
                               if "nodes" in arg and arg["nodes"] != "all" else list(LB_NODES))
         elif kind in ("lb-fail", "lb-recover") and "node" in arg:
             event["nodes"] = _nodes([arg["node"]], line_of(arg, "node"), field + ".node", err)
+            h = arg.get("how", "link")
+            if h not in FAIL_HOWS:
+                err(line_of(arg, "how"), field + ".how", "one of %s, got %r" %
+                    (", ".join(FAIL_HOWS), h))
+            event["how"] = h
+        elif kind in BGP_EVENTS:
+            if "node" in arg:
+                event["nodes"] = _nodes([arg["node"]], line_of(arg, "node"), field + ".node",
+                                        err)
+            if "vip" in arg:
+                event["vips"] = _vips(arg["vip"], line_of(arg, "vip"), field + ".vip", err)
+            if kind == "bgp-prepend":
+                event["count"] = need_num(arg, "count", field + ".", 0, MAX_PREPEND,
+                                          integer=True, default=0)
+            elif kind == "bgp-med":
+                event["med"] = need_num(arg, "med", field + ".", 0, 0xffffffff, integer=True,
+                                        default=0)
+            elif kind == "bgp-cut":
+                h = arg.get("how", "block")
+                if h not in CUT_HOWS:
+                    err(line_of(arg, "how"), field + ".how", "one of %s, got %r" %
+                        (", ".join(CUT_HOWS), h))
+                event["how"] = h
         elif kind == "lb-restart":
             if "node" in arg:
                 event["nodes"] = _nodes([arg["node"]], line_of(arg, "node"), field + ".node", err)
@@ -273,6 +334,18 @@ def load(path):
         if at is not None:
             s.events.append(event)
     s.events.sort(key=lambda e: e["at"])  # stable: same-time events keep file order
+    # BIRD installs plain multipath routes: a resilient nexthop group is the static
+    # lab's (ip nexthop), so such a scenario cannot have BGP events or policy.
+    s.uses_bgp = bool(s.bgp_prepend or s.bgp_med or
+                      any(e["kind"] in BGP_EVENTS for e in s.events))
+    if s.uses_bgp and s.route_group == "resilient":
+        for e in s.events:
+            if e["kind"] in BGP_EVENTS:
+                err(e["line"], "events", "%s needs BGP routing, and route.group resilient "
+                    "is static routing (BIRD programs no resilient nexthop group)" % e["kind"])
+        if g is not None:
+            err(line_of(doc, "bgp"), "bgp", "needs BGP routing, and route.group resilient "
+                "is static routing (BIRD programs no resilient nexthop group)")
 
     # expectations
     s.expect = {}
@@ -305,6 +378,20 @@ def _nodes(v, line, field, err):
         elif n in out:
             err(line, field, "%r named twice" % n)
         else:
+            out.append(n)
+    return out
+
+
+def _vips(v, line, field, err):
+    v = [v] if isinstance(v, str) else v
+    if not isinstance(v, list) or not v:
+        err(line, field, "must name VIPs (%s)" % ", ".join(VIP_NAMES))
+        return []
+    out = []
+    for n in v:
+        if n not in VIP_NAMES:
+            err(line, field, "no VIP %r (known: %s)" % (n, ", ".join(VIP_NAMES)))
+        elif n not in out:
             out.append(n)
     return out
 

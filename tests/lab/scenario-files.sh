@@ -52,6 +52,51 @@ check_bad "lb-restart without how" "  - {at: 5, lb-restart: {node: lb2}}" \
 check_bad "unknown key in an event" "  - {at: 5, route: {to: lb2, via: x}}" \
 	"5: events[0].route.via: unknown key"
 check_bad "YAML syntax" "  - {at: 5, route: {to: lb2}" "6: yaml:"
+# BGP events (lab/bgp.py)
+check_bad "unknown VIP in a BGP event" "  - {at: 5, bgp-withdraw: {node: lb1, vip: [full, nope]}}" \
+	"5: events[0].bgp-withdraw.vip: no VIP 'nope'"
+check_bad "BGP event on an unknown node" "  - {at: 5, bgp-drain: {node: lb7}}" \
+	"5: events[0].bgp-drain.node: no LB node 'lb7'"
+check_bad "prepend count out of range" "  - {at: 5, bgp-prepend: {node: lb1, count: 99}}" \
+	"5: events[0].bgp-prepend.count: must be a whole number in [0, 8], got 99"
+check_bad "prepend without count" "  - {at: 5, bgp-prepend: {node: lb1}}" \
+	"5: events[0].bgp-prepend.count: missing"
+check_bad "negative MED" "  - {at: 5, bgp-med: {node: lb1, med: -1}}" \
+	"5: events[0].bgp-med.med: must be a whole number in [0, 4294967295]"
+check_bad "bad bgp-cut how" "  - {at: 5, bgp-cut: {node: lb1, how: unplug}}" \
+	"5: events[0].bgp-cut.how: one of block, kill"
+check_bad "bad lb-fail how" "  - {at: 5, lb-fail: {node: lb1, how: melt}}" \
+	"5: events[0].lb-fail.how: one of link, crash"
+check_bad "unknown key in a BGP event" "  - {at: 5, bgp-announce: {node: lb1, community: x}}" \
+	"5: events[0].bgp-announce.community: unknown key"
+
+# Whole files: the BGP policy key, and BGP in a statically routed scenario.
+check_bad_file() { # description, file text, expected fragment, [lab/run option]
+	local file="$tmp/bad.yaml"
+	printf '%s\n' "$2" >"$file"
+	out=$(/usr/bin/python3 lab/run ${4:+"$4"} "$file" 2>&1)
+	rc=$?
+	if [ "$rc" -eq 2 ] && grep -qF -- "$file$3" <<<"$out" && ! grep -q 'bringing up' <<<"$out"; then
+		ok "refused: $1"
+	else
+		not_ok "refused: $1 (status $rc, wanted '$file$3', got: $out)"
+	fi
+}
+head3='name: bad
+traffic: {flows: 10, size: 300000, rate: 20000}
+expect: {none: any, table: any, hash: any, hash+table: any, full: any}'
+check_bad_file "prepend for an unknown node" "$head3
+bgp: {prepend: {lb1: 1, lb9: 2}}" ":4: bgp.prepend.lb9: no LB node 'lb9'"
+check_bad_file "unknown key under bgp" "$head3
+bgp: {localpref: {lb1: 1}}" ":4: bgp.localpref: unknown key"
+check_bad_file "BGP event with a resilient group (static routing)" "$head3
+route: {ecmp: [lb1, lb2], group: resilient}
+events:
+  - {at: 5, bgp-drain: {node: lb1}}" ":6: events: bgp-drain needs BGP routing"
+check_bad_file "BGP scenario with --static-routes" "$head3
+events:
+  - {at: 5, bgp-withdraw: {node: lb1}}" ": uses BGP events or policy: not with --static-routes" \
+	--static-routes
 
 echo "1..$n"
 exit $failed
