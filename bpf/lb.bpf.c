@@ -117,6 +117,7 @@
 #include "parse.h"
 #include "csum.h"
 #include "icmp_reply.h"
+#include "encap.h"
 
 /* Settings fixed at load (lib/lb.c sets them through the skeleton). */
 const volatile __u64 hash_k0 = 0;
@@ -996,12 +997,8 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *
 				       struct fp_stats *st)
 {
 	struct fp_backend_entry *b0, *b1 = NULL;
-	__u32 src6[4], overhead, frame_len, delta;
-	void *data, *data_end;
-	struct ethhdr *eth;
-	struct udphdr *udp;
-	struct fp_guehdr *gue;
-	struct fp_gue_priv *priv;
+	__u32 src6[4], overhead;
+	struct fp_encap e;
 	__be32 src4 = source_v4;
 	int v6, rc;
 
@@ -1035,82 +1032,23 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *
 	if (complete_partial_csum && !pkt->icmp && !pkt->fragment)
 		finish_partial_csum(ctx, pkt, st);
 
-	/* Link-layer padding after the IP packet would end up inside the tunnel. */
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	frame_len = data_end - data;
-	if (frame_len > pkt->l3_off + pkt->ip_len &&
-	    bpf_xdp_adjust_tail(ctx, -(int)(frame_len - pkt->l3_off - pkt->ip_len)))
+	if (fp_encap_make_room(ctx, pkt->l3_off, pkt->ip_len, overhead))
 		return VERDICT(XDP_DROP, FP_CNT_DROP_ADJUST);
-	/* Old L2 header (with its VLAN tags) out, new Ethernet + outer headers in. */
-	delta = sizeof(*eth) + overhead - pkt->l3_off;
-	if (bpf_xdp_adjust_head(ctx, -(int)delta))
+	e.hop[0] = b0;
+	e.hop[1] = b1;
+	e.src4 = src4;
+	e.src6 = src6;
+	e.hop_count = ch->hop_count;
+	e.v6 = v6;
+	e.inner_v6 = pkt->v6;
+	e.tos = pkt->tos;
+	e.sport = ch->sport;
+	e.dport = encap_port;
+	e.overhead = overhead;
+	e.inner_len = pkt->ip_len;
+	e.generation = vip->generation;
+	if (fp_encap_write(ctx, &e))
 		return VERDICT(XDP_DROP, FP_CNT_DROP_ADJUST);
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	eth = data;
-	/* Constant bound for the writes below: the largest overhead of this family. */
-	if (data + sizeof(*eth) + fp_encap_overhead(v6, FP_MAX_HOPS) > data_end)
-		return VERDICT(XDP_DROP, FP_CNT_DROP_ADJUST);
-	__builtin_memcpy(eth->h_dest, b0->nh.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, b0->nh.smac, ETH_ALEN);
-	if (v6) {
-		struct ipv6hdr *ip6 = (void *)(eth + 1);
-
-		eth->h_proto = bpf_htons(ETH_P_IPV6);
-		*(__be32 *)ip6 = bpf_htonl(0x60000000 | (__u32)pkt->tos << 20);
-		ip6->payload_len = bpf_htons(overhead - sizeof(*ip6) + pkt->ip_len);
-		ip6->nexthdr = IPPROTO_UDP;
-		ip6->hop_limit = 64;
-		__builtin_memcpy(&ip6->saddr, src6, 16);
-		__builtin_memcpy(&ip6->daddr, b0->addr, 16);
-		udp = (void *)(ip6 + 1);
-	} else {
-		struct iphdr *ip = (void *)(eth + 1);
-
-		eth->h_proto = bpf_htons(ETH_P_IP);
-		ip->version = 4;
-		ip->ihl = 5;
-		ip->tos = pkt->tos;
-		ip->tot_len = bpf_htons(overhead + pkt->ip_len);
-		ip->id = 0;
-		ip->frag_off = bpf_htons(IP_DF);
-		ip->ttl = 64;
-		ip->protocol = IPPROTO_UDP;
-		ip->check = 0;
-		ip->saddr = src4;
-		__builtin_memcpy(&ip->daddr, b0->addr + 12, 4);
-		ip->check = fp_csum_ipv4_header(ip);
-		udp = (void *)(ip + 1);
-	}
-	udp->source = bpf_htons(ch->sport);
-	udp->dest = bpf_htons(encap_port);
-	udp->len = bpf_htons(overhead - (v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr)) +
-			     pkt->ip_len);
-	udp->check = 0;
-	gue = (void *)(udp + 1);
-	gue->hlen_ver = fp_gue_hlen(ch->hop_count, v6);
-	gue->proto = pkt->v6 ? IPPROTO_IPV6 : IPPROTO_IPIP;
-	gue->flags = bpf_htons(FP_GUE_FLAG_PRIV);
-	priv = (void *)(gue + 1);
-	priv->type = FP_PRIV_TYPE_HOPS;
-	priv->hop_index = 0;
-	priv->hop_count = ch->hop_count;
-	priv->flags = v6 ? FP_PRIV_FLAG_V6 : 0;
-	priv->generation = bpf_htonl(vip->generation);
-	if (v6) {
-		__u8 *hops = (void *)(priv + 1);
-
-		__builtin_memcpy(hops, b0->addr, 16);
-		if (b1 && ch->hop_count == 2)
-			__builtin_memcpy(hops + 16, b1->addr, 16);
-	} else {
-		__u8 *hops = (void *)(priv + 1);
-
-		__builtin_memcpy(hops, b0->addr + 12, 4);
-		if (b1 && ch->hop_count == 2)
-			__builtin_memcpy(hops + 4, b1->addr + 12, 4);
-	}
 
 	if (b0->nh.ifindex == ctx->ingress_ifindex)
 		return VERDICT(XDP_TX, FP_CNT_TX);
