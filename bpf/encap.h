@@ -36,13 +36,13 @@
  */
 struct fp_encap {
 	const struct fp_backend_entry *hop[FP_MAX_HOPS]; /* hop[0]: the outer destination */
-	__u8 hop_count;					  /* 1, or 2 with hop[1] set */
-	__u8 v6;					  /* outer family */
-	__u8 inner_v6;					  /* inner family: GUE's protocol */
-	__u8 tos;					  /* copied from the inner header */
-	__u16 sport;					  /* outer UDP ports, host order */
+	__u8 hop_count;					 /* 1, or 2 with hop[1] set */
+	__u8 v6;					 /* outer family */
+	__u8 inner_v6;					 /* inner family: GUE's protocol */
+	__u8 tos;					 /* copied from the inner header */
+	__u16 sport;					 /* outer UDP ports, host order */
 	__u16 dport;
-	__be32 src4;	   /* outer source, by the outer family */
+	__be32 src4; /* outer source, by the outer family */
 	const __u32 *src6;
 	__u32 overhead;	  /* fp_encap_overhead(v6, hop_count) */
 	__u32 inner_len;  /* the inner IP packet */
@@ -116,8 +116,7 @@ static __always_inline int fp_encap_write(struct xdp_md *ctx, const struct fp_en
 	}
 	udp->source = bpf_htons(e->sport);
 	udp->dest = bpf_htons(e->dport);
-	udp->len = bpf_htons(e->overhead -
-			     (e->v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr)) +
+	udp->len = bpf_htons(e->overhead - (e->v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr)) +
 			     e->inner_len);
 	udp->check = 0;
 	gue = (void *)(udp + 1);

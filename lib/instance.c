@@ -24,6 +24,9 @@ struct fp_instance {
 /* Tries a prober holds its shared lock for, and a claimant's pid takes to appear. */
 #define BRIEF_TRIES 20
 #define BRIEF_NSEC  (5 * 1000 * 1000)
+/* Files locked just as their holder removed them: each means another claimant got in and
+ * out meanwhile, so only a crowd of them coming and going makes many. */
+#define STALE_TRIES 1000
 
 static void brief_pause(void)
 {
@@ -125,7 +128,7 @@ int fp_instance_claim(const char *path, struct fp_instance **out, pid_t *owner)
 			break;
 		close(fd);
 		fd = -1;
-		if (tries == BRIEF_TRIES) {
+		if (tries == STALE_TRIES) {
 			err = -EAGAIN;
 			goto fail;
 		}

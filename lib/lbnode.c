@@ -45,27 +45,8 @@ int fp_lbnode_init(struct fp_lbnode *n, const char *dev, const char *pin_root, c
 int fp_lbnode_read_pid(const char *path)
 {
 	pid_t pid;
-	FILE *f;
-	long legacy;
-	int n;
 
-	if (fp_instance_probe(path, &pid) == 1)
-		return (int)pid;
-	/*
-	 * Transitional: a pid file nobody locks, written by an `lb up` that does not claim
-	 * the node yet (fp_lbnode_claim()). Its pid is taken at its word; goes once every
-	 * `lb up` claims.
-	 */
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	n = fscanf(f, "%ld", &legacy);
-	fclose(f);
-	if (n != 1 || legacy <= 0 || legacy > INT_MAX)
-		return 0;
-	if (kill((pid_t)legacy, 0) && errno == ESRCH)
-		return 0;
-	return (int)legacy;
+	return fp_instance_probe(path, &pid) == 1 ? (int)pid : 0;
 }
 
 int fp_lbnode_claim(const struct fp_lbnode *n, struct fp_instance **out)
