@@ -9,6 +9,9 @@
  *      address (not_allowed): else drop; the tunnel is no way around the backend's
  *      firewall and no relay for anyone. An empty datagram is an LB's neighbour probe
  *      (probe).
+ *   2b. A GUE control message: an LB's tunnel health probe is reflected to it, out of
+ *      the device it came in on (tunnel_probe); replies, truncated or padded probes and
+ *      other control messages are dropped, each with its counter.
  *   3. GUE + private word + hop list as flowpin/wire.h, else drop (malformed); the
  *      inner destination a VIP address of the config, else drop (not_vip).
  *   4. Inner TCP SYN, UDP, other ICMP: deliver. Inner TCP non-SYN, and ICMP errors by
@@ -315,6 +318,101 @@ static __always_inline int forward(struct __sk_buff *skb, struct encap *e, const
 	}
 }
 
+/*
+ * 2b. A GUE control message (C bit) from an allowed LB source, addressed to this host,
+ * its UDP length filling the outer packet (all checked by the caller). A flowpin tunnel
+ * probe request (docs/wire-format.md, "Tunnel probe") goes back to its sender as the
+ * reply: the same frame with MACs, IP addresses and UDP ports swapped and the control
+ * type request -> reply, out of the device it came in on. Returns the tc action.
+ *
+ * What is never reflected: a reply (two backends, or a spoofed probe naming another
+ * agent as its source, would otherwise play ping-pong), anything but exactly the
+ * 16-byte probe (the reply is never larger than the request: no amplification), IPv6
+ * extension headers (a routing header would not be reversed), UDP source port 0.
+ * The source is an allowed LB address (checked before): no reflection for spoofers.
+ *
+ * Checksums: the swaps leave every ones'-complement sum as it was (each field keeps its
+ * 16-bit alignment), so the IPv4 header checksum stands and only the ctype change needs
+ * the UDP checksum updated; bpf_l4_csum_replace() leaves the field to the stack when it
+ * is a CHECKSUM_PARTIAL one (a sender on a veth peer), and BPF_F_MARK_MANGLED_0 keeps a
+ * zero IPv4 UDP checksum zero. A CHECKSUM_COMPLETE skb->csum is kept true to the bytes.
+ * A subprogram, with offsets instead of packet pointers: verified once, apart from the
+ * data path.
+ */
+static __noinline int reflect_probe(struct __sk_buff *skb, __u32 outer_v6, __u32 udp_off)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	__u32 want_off = ETH_HLEN + (outer_v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr));
+	struct fp_gue_probe *probe;
+	struct udphdr *udp;
+	__u8 tmp[16];
+	__be32 before, after;
+	__be16 check;
+	__u32 payload;
+	__u64 flags;
+
+	if (udp_off != want_off) /* IPv6 extension headers: not reversed by a swap */
+		return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+	udp = data +
+	      (outer_v6 ? ETH_HLEN + sizeof(struct ipv6hdr) : ETH_HLEN + sizeof(struct iphdr));
+	probe = (void *)(udp + 1);
+	if ((void *)&probe->magic > end)
+		return verdict(FP_BACKEND_TUNNEL_PROBE_TRUNCATED, TC_ACT_SHOT);
+	payload = bpf_ntohs(udp->len) - sizeof(*udp); /* > 0: the caller saw the C bit */
+	if (payload < sizeof(probe->gue))
+		return verdict(FP_BACKEND_TUNNEL_PROBE_TRUNCATED, TC_ACT_SHOT);
+	if (probe->gue.proto == FP_GUE_CTYPE_PROBE_REPLY)
+		return verdict(FP_BACKEND_TUNNEL_PROBE_REPLY, TC_ACT_SHOT);
+	if (probe->gue.proto != FP_GUE_CTYPE_PROBE_REQUEST)
+		return verdict(FP_BACKEND_CONTROL_UNKNOWN, TC_ACT_SHOT);
+	if (payload < sizeof(*probe) || (void *)(probe + 1) > end)
+		return verdict(FP_BACKEND_TUNNEL_PROBE_TRUNCATED, TC_ACT_SHOT);
+	if (payload > sizeof(*probe))
+		return verdict(FP_BACKEND_TUNNEL_PROBE_PAYLOAD, TC_ACT_SHOT);
+	if (probe->gue.hlen_ver != FP_PROBE_HLEN_VER ||
+	    probe->gue.flags != bpf_htons(FP_GUE_FLAG_PRIV) || !udp->source)
+		return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+	if (probe->magic != bpf_htonl(FP_PROBE_MAGIC))
+		return verdict(FP_BACKEND_CONTROL_UNKNOWN, TC_ACT_SHOT);
+
+	/* Back to the sender: MACs, addresses, ports; then the type. */
+	__builtin_memcpy(tmp, data, ETH_ALEN);
+	__builtin_memcpy(data, data + ETH_ALEN, ETH_ALEN);
+	__builtin_memcpy(data + ETH_ALEN, tmp, ETH_ALEN);
+	if (!outer_v6) {
+		struct iphdr *ip = data + ETH_HLEN;
+		__be32 a = ip->saddr;
+
+		ip->saddr = ip->daddr;
+		ip->daddr = a;
+	} else {
+		struct ipv6hdr *ip6 = data + ETH_HLEN;
+
+		__builtin_memcpy(tmp, &ip6->saddr, 16);
+		__builtin_memcpy(&ip6->saddr, &ip6->daddr, 16);
+		__builtin_memcpy(&ip6->daddr, tmp, 16);
+	}
+	{
+		__be16 port = udp->source;
+
+		udp->source = udp->dest;
+		udp->dest = port;
+	}
+	check = udp->check;
+	before = *(__be32 *)&probe->gue;
+	probe->gue.proto = FP_GUE_CTYPE_PROBE_REPLY;
+	after = *(__be32 *)&probe->gue;
+
+	flags = sizeof(after) | BPF_F_MARK_MANGLED_0;
+	if (bpf_l4_csum_replace(skb, udp_off + offsetof(struct udphdr, check), before, after,
+				flags))
+		return verdict(FP_BACKEND_ERROR, TC_ACT_SHOT);
+	if (!check) /* nothing compensated the type's change in skb->csum */
+		bpf_csum_update(skb, bpf_csum_diff(&before, 4, &after, 4, 0));
+	count(FP_BACKEND_TUNNEL_PROBE);
+	return bpf_redirect(skb->ifindex, 0);
+}
+
 /* Parses Ethernet, outer IP and UDP. Returns 1 for "ours", 0 for "not flowpin". */
 static __always_inline int parse_outer(struct fp_cursor *c, struct encap *e, __u8 saddr[16],
 				       __u8 daddr[16], int *fragment)
@@ -566,6 +664,15 @@ int fp_backend_ingress(struct __sk_buff *skb)
 	if (fragment ||
 	    (void *)e.udp - (void *)(long)skb->data + bpf_ntohs(e.udp->len) != e.outer_end)
 		return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+	{
+		/* 2b. A GUE control message (version 0, C bit): a tunnel probe? */
+		struct fp_guehdr *g = c.pos;
+
+		if ((void *)g + 1 <= c.end && /* UDP length > 8 here: byte 0 is payload */
+		    (g->hlen_ver & (FP_GUE_VERSION_MASK | FP_GUE_C_BIT)) == FP_GUE_C_BIT)
+			return reflect_probe(skb, e.outer_v6,
+					     (void *)e.udp - (void *)(long)skb->data);
+	}
 	{
 		struct fp_gue_priv *priv = c.pos + sizeof(struct fp_guehdr);
 

@@ -436,11 +436,18 @@ out:
 int fp_backend_read_counters(int counters_fd, __u64 out[FP_BACKEND_NR_COUNTERS])
 {
 	int ncpus = libbpf_num_possible_cpus();
+	struct bpf_map_info info = { 0 };
+	__u32 info_len = sizeof(info);
 	__u64 *values = NULL;
 	int err = 0;
 
 	if (ncpus <= 0)
 		return ncpus ? ncpus : -EINVAL;
+	/* The counter list is the layout: an agent of another build has another length. */
+	if (bpf_obj_get_info_by_fd(counters_fd, &info, &info_len))
+		return -errno;
+	if (info.max_entries != FP_BACKEND_NR_COUNTERS || info.value_size != sizeof(__u64))
+		return -EPROTO;
 	values = calloc((size_t)ncpus, sizeof(*values));
 	if (!values)
 		return -ENOMEM;

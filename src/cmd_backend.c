@@ -583,6 +583,12 @@ static int backend_stats(const struct backend_opts *o)
 		cli_block_stop_signals();
 	for (;;) {
 		err = fp_backend_read_counters(fd, now);
+		if (err == -EPROTO) {
+			fp_err("%s: not the %d counters of this flowpin: the agent running is of "
+			       "another build (restart it: flowpin backend down, then up)\n",
+			       path, FP_BACKEND_NR_COUNTERS);
+			break;
+		}
 		if (err) {
 			fp_err("%s: %s\n", path, strerror(-err));
 			break;

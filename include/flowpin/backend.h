@@ -4,7 +4,9 @@
  * lib/backend.c, `flowpin backend`, the tests. docs/backend.md is the operator's view.
  *
  * Maps pinned under <pin-root>/backend/ (default pin root /sys/fs/bpf/flowpin):
- *   counters    per-CPU array, FP_BACKEND_NR_COUNTERS x __u64 (index: enum fp_backend_counter)
+ *   counters    per-CPU array, FP_BACKEND_NR_COUNTERS x __u64 (index: enum fp_backend_counter);
+ *               its length is the layout check: adding a counter changes it, and
+ *               `backend stats` refuses a pinned map of another length (another build)
  *   lb_sources  LPM trie, struct fp_backend_src_key -> __u8 (1): allowed outer sources
  *   state       array, 1 x struct fp_backend_attach_info: who attached the program, where
  *
@@ -52,7 +54,17 @@
 	X(NOT_VIP, "not_vip", "inner destination is not a VIP address of the config: dropped")    \
 	X(BAD_HOP, "bad_hop",                                                                     \
 	  "next hop is not a configured backend of the packet's VIP: dropped, never forwarded")   \
-	X(PROBE, "probe", "empty datagram from an LB (its neighbour probe, `lb up`): dropped")
+	X(PROBE, "probe", "empty datagram from an LB (its neighbour probe, `lb up`): dropped")    \
+	X(TUNNEL_PROBE, "tunnel_probe",                                                           \
+	  "tunnel health probe from an LB: reflected to it as the reply")                         \
+	X(TUNNEL_PROBE_REPLY, "tunnel_probe_reply",                                               \
+	  "tunnel probe reply arriving: dropped, never answered (no ping-pong)")                  \
+	X(TUNNEL_PROBE_TRUNCATED, "tunnel_probe_truncated",                                       \
+	  "GUE control message shorter than a tunnel probe: dropped")                             \
+	X(TUNNEL_PROBE_PAYLOAD, "tunnel_probe_payload",                                           \
+	  "tunnel probe with bytes after its header (it has none): dropped")                      \
+	X(CONTROL_UNKNOWN, "control_unknown",                                                     \
+	  "GUE control message of another type or magic (no flowpin probe): dropped")
 
 #define FP_BACKEND_COUNTER_ENUM(id, name, help) FP_BACKEND_##id,
 enum fp_backend_counter { FP_BACKEND_COUNTERS(FP_BACKEND_COUNTER_ENUM) FP_BACKEND_NR_COUNTERS };
@@ -170,7 +182,11 @@ int fp_netns_cookie(__u64 *cookie);
  */
 int fp_backend_detach_info(const struct fp_backend_attach_info *info);
 
-/* Sums a per-CPU counters map (ours or pinned) into @out. Returns 0 or a negative errno. */
+/*
+ * Sums a per-CPU counters map (ours or pinned) into @out. Returns 0 or a negative errno;
+ * -EPROTO when the map does not have FP_BACKEND_NR_COUNTERS counters (a pinned map of
+ * an agent of another build).
+ */
 int fp_backend_read_counters(int counters_fd, __u64 out[FP_BACKEND_NR_COUNTERS]);
 
 #endif /* !__bpf__ */

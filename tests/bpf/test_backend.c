@@ -31,6 +31,7 @@
 #include <flowpin/backend.h>
 #include <flowpin/fibns.h>
 #include <flowpin/log.h>
+#include <flowpin/tunnelprobe.h>
 #include <flowpin/wire.h>
 #include "common/pkt.h"
 
@@ -1192,6 +1193,231 @@ static void test_no_route(void **state)
 	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_NO_ROUTE);
 }
 
+/* ---- tunnel probe (step 2b) ------------------------------------------------------- */
+
+#define PROBE_NONCE 0xfeedc0de12345678ULL
+#define PROBE_SPORT 51234
+
+/*
+ * The datagram an LB node's health checker sends: from @src:@sport to @dst:encap_port,
+ * @payload as UDP payload, the UDP checksum its stack computes; padded to the Ethernet
+ * minimum. Returns the frame's length on the wire.
+ */
+static size_t probe_frame(const char *src, const char *dst, __u16 sport, const __u8 *payload,
+			  size_t payload_len, __u8 *frame)
+{
+	struct fp_pkt_spec s = { 0 };
+	int len;
+
+	memcpy(s.dst_mac, fx.ns.own_mac, 6);
+	memcpy(s.src_mac, fx.ns.next_hop_mac, 6);
+	s.src = fp_pkt_addr(src);
+	s.dst = fp_pkt_addr(dst);
+	s.proto = IPPROTO_UDP;
+	s.sport = sport;
+	s.dport = ENCAP_PORT;
+	s.payload = payload;
+	s.payload_len = payload_len;
+	memset(frame, 0, 60);
+	len = fp_pkt_build(&s, frame, FP_PKT_MAX);
+	assert_true(len > 0);
+	return len < 60 ? 60 : (size_t)len;
+}
+
+static size_t probe_udp_offset(const __u8 *frame)
+{
+	return 14 + (frame[12] == 0x86 ? 40 : 20);
+}
+
+/*
+ * The reflection, byte for byte: what comes out is the frame the backend's own stack
+ * would have built for the reply (MACs, addresses and ports swapped, ctype 0x81, every
+ * checksum computed from scratch by the test's packet builder), of the same size, sent
+ * back out (redirect), counted once as tunnel_probe; the LB's check accepts it.
+ */
+static void probe_reflected(const char *lb, const char *self, int zero_udp_csum)
+{
+	__u8 req[FP_PROBE_SIZE], rep[FP_PROBE_SIZE], frame[FP_PKT_MAX], want[FP_PKT_MAX];
+	struct fp_pkt_spec s = { 0 };
+	struct run_result r;
+	size_t len, udp;
+
+	assert_int_equal(fp_tunnel_probe_build(req, sizeof(req), PROBE_NONCE), FP_PROBE_SIZE);
+	memcpy(rep, req, sizeof(rep));
+	rep[offsetof(struct fp_gue_probe, gue.proto)] = FP_GUE_CTYPE_PROBE_REPLY;
+	len = probe_frame(lb, self, PROBE_SPORT, req, sizeof(req), frame);
+	udp = probe_udp_offset(frame);
+	if (zero_udp_csum)
+		frame[udp + 6] = frame[udp + 7] = 0;
+
+	memcpy(s.dst_mac, fx.ns.next_hop_mac, 6);
+	memcpy(s.src_mac, fx.ns.own_mac, 6);
+	s.src = fp_pkt_addr(self);
+	s.dst = fp_pkt_addr(lb);
+	s.proto = IPPROTO_UDP;
+	s.sport = ENCAP_PORT;
+	s.dport = PROBE_SPORT;
+	s.payload = rep;
+	s.payload_len = sizeof(rep);
+	memset(want, 0, 60);
+	assert_true(fp_pkt_build(&s, want, sizeof(want)) > 0);
+	if (zero_udp_csum)
+		want[udp + 6] = want[udp + 7] = 0; /* stays "no checksum" */
+
+	run(frame, len, &r);
+	assert_counted(&r, FP_BACKEND_TUNNEL_PROBE);
+	assert_int_equal(r.retval, TC_ACT_REDIRECT);
+	assert_int_equal(r.out_len, len);
+	assert_memory_equal(r.out, want, len);
+	assert_int_equal(fp_tunnel_probe_check_reply(r.out + udp + 8, sizeof(rep), PROBE_NONCE), 0);
+}
+
+static void test_tunnel_probe_reflected(void **state)
+{
+	(void)state;
+	REQUIRE_READY();
+	probe_reflected(lb4, self4, 0);
+	probe_reflected(lb6, self6, 0);
+	probe_reflected(lb4, self4, 1); /* IPv4 without UDP checksum: still none */
+	/* Any address of the allowed prefix: 192.0.2.0/24, 2001:db8::/64. */
+	probe_reflected("192.0.2.77", self4, 0);
+	probe_reflected("2001:db8::77", self6, 0);
+}
+
+/* @payload (@len bytes) from @src to @dst: dropped, counted as @counter. */
+static void probe_dropped(const char *src, const char *dst, const __u8 *payload, size_t len,
+			  unsigned int counter, const char *what)
+{
+	__u8 frame[FP_PKT_MAX];
+	struct run_result r;
+	size_t n = probe_frame(src, dst, PROBE_SPORT, payload, len, frame);
+
+	run(frame, n, &r);
+	if (r.delta[counter] != 1 || r.retval != TC_ACT_SHOT)
+		fail_msg("%s (%s -> %s): verdict %u, not counted as %s", what, src, dst, r.retval,
+			 fp_backend_counter_name(counter));
+	assert_dropped(&r, counter);
+}
+
+/*
+ * Hostile probes: never reflected, each with its reason. From a source outside
+ * lb_sources (a spoofer using backends as a reflector), a reply (no ping-pong between
+ * two backends), truncated, with a payload (the reply would be no bigger, but there is
+ * none to carry), unknown control types and magics, malformed GUE headers.
+ */
+static void test_tunnel_probe_hostile(void **state)
+{
+	static const __u8 ctypes[] = { 0x00, 0x01, 0x04, 0x29, 0x7f, 0x82, 0xf1, 0xff };
+	const char *const pairs[][3] = { { lb4, self4, stranger4 }, { lb6, self6, stranger6 } };
+	__u8 req[FP_PROBE_SIZE + 32], bad[FP_PROBE_SIZE + 32], frame[FP_PKT_MAX];
+	struct run_result r;
+	size_t n;
+
+	(void)state;
+	REQUIRE_READY();
+	fp_tunnel_probe_build(req, sizeof(req), PROBE_NONCE);
+	memset(req + FP_PROBE_SIZE, 0, sizeof(req) - FP_PROBE_SIZE);
+	for (size_t i = 0; i < 2; i++) {
+		const char *lb = pairs[i][0], *self = pairs[i][1], *stranger = pairs[i][2];
+
+		probe_dropped(stranger, self, req, FP_PROBE_SIZE, FP_BACKEND_NOT_ALLOWED,
+			      "probe from a stranger");
+		probe_dropped(lb, i ? other6 : other4, req, FP_PROBE_SIZE, FP_BACKEND_NOT_LOCAL,
+			      "probe for another host");
+
+		memcpy(bad, req, FP_PROBE_SIZE);
+		bad[1] = FP_GUE_CTYPE_PROBE_REPLY;
+		probe_dropped(lb, self, bad, FP_PROBE_SIZE, FP_BACKEND_TUNNEL_PROBE_REPLY,
+			      "reply arriving");
+		probe_dropped(lb, self, bad, 4, FP_BACKEND_TUNNEL_PROBE_REPLY,
+			      "truncated reply arriving");
+
+		/* Every shorter datagram that still has the C bit: 1..15 bytes. */
+		for (size_t len = 1; len < FP_PROBE_SIZE; len++)
+			probe_dropped(lb, self, req, len, FP_BACKEND_TUNNEL_PROBE_TRUNCATED,
+				      "truncated probe");
+		/*
+		 * Frame cut short of what the IP length says: the parser does not take it
+		 * for ours (the stack drops it), and it is never reflected.
+		 */
+		n = probe_frame(lb, self, PROBE_SPORT, req, FP_PROBE_SIZE, frame);
+		run(frame, n - 6, &r);
+		assert_counted(&r, FP_BACKEND_NOT_FLOWPIN);
+		assert_int_equal(r.retval, TC_ACT_OK);
+
+		for (size_t len = FP_PROBE_SIZE + 1; len <= sizeof(req); len += 3)
+			probe_dropped(lb, self, req, len, FP_BACKEND_TUNNEL_PROBE_PAYLOAD,
+				      "probe with a payload");
+		/* Hlen covering the extra bytes: still a payload (a probe is 16 bytes). */
+		memcpy(bad, req, sizeof(req));
+		bad[0] = FP_GUE_C_BIT | 5;
+		probe_dropped(lb, self, bad, FP_PROBE_SIZE + 8, FP_BACKEND_TUNNEL_PROBE_PAYLOAD,
+			      "probe with a longer header");
+
+		for (size_t c = 0; c < sizeof(ctypes); c++) {
+			memcpy(bad, req, FP_PROBE_SIZE);
+			bad[1] = ctypes[c];
+			probe_dropped(lb, self, bad, FP_PROBE_SIZE, FP_BACKEND_CONTROL_UNKNOWN,
+				      "unknown control type");
+		}
+		memcpy(bad, req, FP_PROBE_SIZE);
+		bad[7] = '2'; /* "fpP2": a probe version this agent does not speak */
+		probe_dropped(lb, self, bad, FP_PROBE_SIZE, FP_BACKEND_CONTROL_UNKNOWN,
+			      "unknown magic");
+
+		memcpy(bad, req, FP_PROBE_SIZE);
+		bad[0] = FP_GUE_C_BIT | 2; /* Hlen short of the nonce */
+		probe_dropped(lb, self, bad, FP_PROBE_SIZE, FP_BACKEND_MALFORMED, "Hlen 2");
+		memcpy(bad, req, FP_PROBE_SIZE);
+		bad[3] = 0x03; /* flags: P and another */
+		probe_dropped(lb, self, bad, FP_PROBE_SIZE, FP_BACKEND_MALFORMED, "flags");
+		memcpy(bad, req, FP_PROBE_SIZE);
+		bad[0] = 0x40 | FP_GUE_C_BIT | 3; /* GUE version 1 */
+		probe_dropped(lb, self, bad, FP_PROBE_SIZE, FP_BACKEND_MALFORMED, "GUE version 1");
+
+		/* Source port 0: the reply would go to port 0. */
+		n = probe_frame(lb, self, 0, req, FP_PROBE_SIZE, frame);
+		run(frame, n, &r);
+		assert_dropped(&r, FP_BACKEND_MALFORMED);
+	}
+	/* IPv6 extension headers (a swap would not reverse a routing header): refused. */
+	{
+		struct fp_pkt_spec s = { 0 };
+
+		memcpy(s.dst_mac, fx.ns.own_mac, 6);
+		s.src = fp_pkt_addr(lb6);
+		s.dst = fp_pkt_addr(self6);
+		s.proto = IPPROTO_UDP;
+		s.sport = PROBE_SPORT;
+		s.dport = ENCAP_PORT;
+		s.payload = req;
+		s.payload_len = FP_PROBE_SIZE;
+		s.n_dest = 1;
+		run(frame, (size_t)fp_pkt_build(&s, frame, sizeof(frame)), &r);
+		assert_dropped(&r, FP_BACKEND_MALFORMED);
+	}
+}
+
+/*
+ * The counters map is the agent's layout check: a pinned map of another length (an
+ * agent of the build before the tunnel probe had 19 counters) is refused by name, not
+ * read half.
+ */
+static void test_counters_of_another_build_refused(void **state)
+{
+	__u64 out[FP_BACKEND_NR_COUNTERS];
+	int fd;
+
+	(void)state;
+	REQUIRE_READY();
+	fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "old_counters", sizeof(__u32), sizeof(__u64),
+			    FP_BACKEND_NR_COUNTERS - 5, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(fp_backend_read_counters(fd, out), -EPROTO);
+	close(fd);
+	assert_int_equal(fp_backend_read_counters(fx.counters_fd, out), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1219,6 +1445,9 @@ int main(void)
 		cmocka_unit_test(test_bad_outer_checksum),
 		cmocka_unit_test(test_neighbour_probe),
 		cmocka_unit_test(test_no_route),
+		cmocka_unit_test(test_tunnel_probe_reflected),
+		cmocka_unit_test(test_tunnel_probe_hostile),
+		cmocka_unit_test(test_counters_of_another_build_refused),
 	};
 
 	fp_log_route_libbpf();

@@ -25,6 +25,13 @@
  *    backend of the inner destination's VIP, or to this host, or was not addressed to
  *    this host, or differs from the input in more than MACs, outer destination, outer
  *    checksums and the hop index (advanced by one).
+ *  - a reflected frame (tunnel probe, redirect counted as tunnel_probe) was not a
+ *    16-byte probe request from an allowed LB source (192.0.2.0/24, 2001:db8::/64) to
+ *    this host's encapsulation port, untagged, without IPv6 extension headers and from
+ *    a port other than 0; or it is not exactly the input with MACs, IP addresses and
+ *    UDP ports swapped and the control type request -> reply; or its size differs; or
+ *    its UDP checksum is not as right as the input's (same sum; none stays none on
+ *    IPv4), or its IPv4 header checksum is wrong.
  * Needs root. FP_FUZZ_WRITE_SEEDS=DIR writes the seed frames to DIR and exits.
  */
 #include <arpa/inet.h>
@@ -45,6 +52,7 @@
 #include <flowpin/config.h>
 #include <flowpin/fibns.h>
 #include <flowpin/log.h>
+#include <flowpin/tunnelprobe.h>
 #include <flowpin/wire.h>
 #include "common/pkt.h"
 #include "fuzz/oracle.h"
@@ -77,7 +85,8 @@ static struct {
 	int counters_fd;
 	struct fp_backend_cfg backends[N_FLEET + 1];
 	struct fp_vip_cfg vips[3];
-	char kind[FP_BACKEND_NR_COUNTERS]; /* 'd' deliver, 'p' pass, 'f' forward, 's' shot */
+	/* 'd' deliver, 'p' pass, 'f' forward, 'r' reflect (tunnel probe), 's' shot */
+	char kind[FP_BACKEND_NR_COUNTERS];
 } fx;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -168,8 +177,18 @@ static void setup(void)
 		"syn_local", "established_local", "syncookie_local", "last_resort", "loop_guard",
 		"udp_local", "icmp_local",	  "other_local",     "no_route"
 	};
-	static const char *const drop[] = { "not_allowed",  "malformed", "error",   "not_local",
-					    "bad_checksum", "not_vip",	 "bad_hop", "probe" };
+	static const char *const drop[] = { "not_allowed",
+					    "malformed",
+					    "error",
+					    "not_local",
+					    "bad_checksum",
+					    "not_vip",
+					    "bad_hop",
+					    "probe",
+					    "tunnel_probe_reply",
+					    "tunnel_probe_truncated",
+					    "tunnel_probe_payload",
+					    "control_unknown" };
 	struct fp_prefix sources[2];
 	struct fp_addr self[2];
 	struct fp_backend_opts opts = { .encap_port = ENCAP_PORT };
@@ -214,6 +233,8 @@ static void setup(void)
 			fx.kind[c] = 'p';
 		if (!strcmp(n, "forwarded"))
 			fx.kind[c] = 'f';
+		if (!strcmp(n, "tunnel_probe"))
+			fx.kind[c] = 'r';
 	}
 }
 
@@ -365,6 +386,99 @@ static void check_forwarded(const uint8_t *in, size_t in_len, const uint8_t *out
 	}
 }
 
+/* Is @p (an outer source) in the fixture's lb_sources, 192.0.2.0/24 or 2001:db8::/64? */
+static int lb_source(const uint8_t *p, int v6)
+{
+	static const uint8_t net4[3] = { 192, 0, 2 };
+	static const uint8_t net6[8] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0 };
+
+	return v6 ? !memcmp(p, net6, 8) : !memcmp(p, net4, 3);
+}
+
+/* Ones'-complement sum of the UDP pseudo header and segment at @udp (@len bytes). */
+static uint16_t udp_sum(const struct fz_ip *ip, const uint8_t *udp, size_t len)
+{
+	uint8_t pseudo[40] = { 0 };
+	size_t alen = ip->v6 ? 16 : 4;
+	uint32_t sum;
+
+	memcpy(pseudo, ip->src, alen);
+	memcpy(pseudo + alen, ip->dst, alen);
+	pseudo[2 * alen + 1] = IPPROTO_UDP;
+	pseudo[2 * alen + 2] = (uint8_t)(len >> 8);
+	pseudo[2 * alen + 3] = (uint8_t)len;
+	sum = fp_csum_add(fp_csum_add(0, pseudo, 2 * alen + 4), udp, len);
+	return fp_csum_fold(sum) ? fp_csum_fold(sum) : 0xffff; /* one zero */
+}
+
+static void check_reflected(const uint8_t *in, size_t in_len, const uint8_t *out, size_t n,
+			    int frame)
+{
+	struct fz_ip ii, io;
+	uint16_t et = 0;
+	size_t udp, alen, end;
+
+	if (n != in_len)
+		FUZZ_FAIL("frame %d: reflected %zu bytes of %zu", frame, n, in_len);
+	if (fz_l3(in, in_len, &et) != 14 || fz_parse_ip(in + 14, in_len - 14, &ii) ||
+	    ii.proto != IPPROTO_UDP || ii.fragment || (!ii.v6 && ii.l4 != 20) ||
+	    (ii.v6 && ii.l4 != 40))
+		FUZZ_FAIL("frame %d: reflected a frame that is no plain UDP datagram", frame);
+	alen = ii.v6 ? 16 : 4;
+	udp = 14 + ii.l4;
+	end = 14 + ii.len;
+	if (!lb_source(ii.src, ii.v6))
+		FUZZ_FAIL("frame %d: reflected a probe from %s, not an allowed LB source", frame,
+			  hex(ii.src, alen));
+	if (!is_self(ii.dst, ii.v6) || memcmp(in, fx.ns.own_mac, 6))
+		FUZZ_FAIL("frame %d: reflected a probe not addressed to this host", frame);
+	if (end > in_len || udp + 8 + FP_PROBE_SIZE != end || fz_get16(in + udp + 4) != end - udp ||
+	    fz_get16(in + udp + 2) != ENCAP_PORT || !fz_get16(in + udp))
+		FUZZ_FAIL("frame %d: reflected a datagram that is no 16-byte probe to port %d",
+			  frame, ENCAP_PORT);
+	if (in[udp + 8] != FP_PROBE_HLEN_VER || in[udp + 9] != FP_GUE_CTYPE_PROBE_REQUEST ||
+	    fz_get16(in + udp + 10) != FP_GUE_FLAG_PRIV || in[udp + 12] != 0x66 ||
+	    in[udp + 13] != 0x70 || in[udp + 14] != 0x50 || in[udp + 15] != 0x31)
+		FUZZ_FAIL("frame %d: reflected something that is no probe request: %s", frame,
+			  hex(in + udp + 8, 8));
+	/* Exactly the swaps and the type. */
+	if (memcmp(out, in + 6, 6) || memcmp(out + 6, in, 6))
+		FUZZ_FAIL("frame %d: reflected with MACs not swapped", frame);
+	if (fz_parse_ip(out + 14, n - 14, &io) || memcmp(io.src, ii.dst, alen) ||
+	    memcmp(io.dst, ii.src, alen))
+		FUZZ_FAIL("frame %d: reflected with addresses not swapped", frame);
+	if (fz_get16(out + udp) != fz_get16(in + udp + 2) ||
+	    fz_get16(out + udp + 2) != fz_get16(in + udp))
+		FUZZ_FAIL("frame %d: reflected with ports not swapped", frame);
+	if (out[udp + 9] != FP_GUE_CTYPE_PROBE_REPLY)
+		FUZZ_FAIL("frame %d: reflected with control type %02x", frame, out[udp + 9]);
+	for (size_t i = 12; i < n; i++) {
+		size_t src = (size_t)(ii.src - in), dst = (size_t)(ii.dst - in);
+
+		if ((i >= src && i < src + alen) || (i >= dst && i < dst + alen) ||
+		    (i >= udp && i < udp + 4) || i == udp + 6 || i == udp + 7 || i == udp + 9)
+			continue;
+		if (in[i] != out[i])
+			FUZZ_FAIL("frame %d: reflecting changed byte %zu (%02x -> %02x)", frame, i,
+				  in[i], out[i]);
+	}
+	if (!ii.v6) {
+		uint8_t copy[20];
+
+		memcpy(copy, out + 14, 20);
+		fp_pkt_ipv4_fix_csum(copy);
+		if (memcmp(copy + 10, out + 24, 2))
+			FUZZ_FAIL("frame %d: reflected with a wrong IPv4 header checksum", frame);
+	}
+	if (!ii.v6 && !fz_get16(in + udp + 6)) {
+		if (fz_get16(out + udp + 6))
+			FUZZ_FAIL("frame %d: reflected with a UDP checksum where there was none",
+				  frame);
+	} else if (udp_sum(&io, out + udp, end - udp) != udp_sum(&ii, in + udp, end - udp)) {
+		FUZZ_FAIL("frame %d: reflected UDP checksum less right than the input's", frame);
+	}
+}
+
 static int run_frame(const uint8_t *in, size_t len, int frame, int prev)
 {
 	static uint8_t out[FZ_FRAME_CAP + 512];
@@ -407,7 +521,7 @@ static int run_frame(const uint8_t *in, size_t len, int frame, int prev)
 		want = 's';
 		break;
 	case TC_ACT_REDIRECT:
-		want = 'f';
+		want = fx.kind[counter] == 'r' ? 'r' : 'f';
 		break;
 	default:
 		FUZZ_FAIL("frame %d: tc verdict %u", frame, o.retval);
@@ -425,6 +539,8 @@ static int run_frame(const uint8_t *in, size_t len, int frame, int prev)
 				fp_backend_counter_name((unsigned int)counter));
 	if (want == 'f')
 		check_forwarded(in, len, out, o.data_size_out, frame);
+	if (want == 'r')
+		check_reflected(in, len, out, o.data_size_out, frame);
 	return counter;
 }
 
@@ -593,6 +709,32 @@ static void add(const struct fp_pkt_spec *s, const char *lb, const char *hop0, c
 	f->len[f->n++] = (size_t)n;
 }
 
+/* Appends a tunnel probe datagram (@payload, @len bytes) from @src to @dst. */
+static void add_probe(const char *src, const char *dst, const uint8_t *payload, size_t len)
+{
+	struct fp_pkt_spec s = { 0 };
+	struct fz_frames *f = &seed_frames;
+	int n;
+
+	memcpy(s.dst_mac, fx.ns.own_mac, 6);
+	memcpy(s.src_mac, fx.ns.next_hop_mac, 6);
+	s.src = fp_pkt_addr(src);
+	s.dst = fp_pkt_addr(dst);
+	s.proto = IPPROTO_UDP;
+	s.sport = 51234;
+	s.dport = ENCAP_PORT;
+	s.payload = payload;
+	s.payload_len = len;
+	if (f->n < FZ_MAX_FRAMES)
+		memset(f->buf[f->n], 0, 60);
+	n = f->n < FZ_MAX_FRAMES ? fp_pkt_build(&s, f->buf[f->n], FZ_FRAME_CAP) : -1;
+	if (n <= 0) {
+		fprintf(stderr, "seed frame does not build\n");
+		exit(1);
+	}
+	f->len[f->n++] = (size_t)(n < 60 ? 60 : n); /* padded as on a wire */
+}
+
 static void save(const char *dir, const char *name)
 {
 	static uint8_t buf[FZ_MAX_FRAMES * (FZ_FRAME_CAP + 2)];
@@ -671,6 +813,19 @@ static void write_seeds(const char *dir)
 		add(&s, lb, self, NULL);
 		snprintf(name, sizeof(name), "outer%d-refused", v6 ? 6 : 4);
 		save(dir, name);
+	}
+	/* Tunnel probes: reflected, a reply, truncated, with a payload, from a stranger. */
+	for (int v6 = 0; v6 < 2; v6++) {
+		uint8_t probe[FP_PROBE_SIZE + 8] = { 0 };
+
+		fp_tunnel_probe_build(probe, sizeof(probe), 0x1122334455667788ULL);
+		add_probe(v6 ? lb6 : lb4, v6 ? self6 : self4, probe, FP_PROBE_SIZE);
+		add_probe(v6 ? lb6 : lb4, v6 ? self6 : self4, probe, FP_PROBE_SIZE - 4);
+		add_probe(v6 ? lb6 : lb4, v6 ? self6 : self4, probe, sizeof(probe));
+		add_probe(v6 ? stranger6 : stranger4, v6 ? self6 : self4, probe, FP_PROBE_SIZE);
+		probe[1] = FP_GUE_CTYPE_PROBE_REPLY;
+		add_probe(v6 ? lb6 : lb4, v6 ? self6 : self4, probe, FP_PROBE_SIZE);
+		save(dir, v6 ? "outer6-tunnel-probe" : "outer4-tunnel-probe");
 	}
 	/* vip4_other: its own backend only; 198.51.100.2 is not one of its backends. */
 	s = tcp(client4, vip4_other, 41020, FP_TCP_ACK);
