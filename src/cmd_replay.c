@@ -108,7 +108,8 @@ static void usage(FILE *out)
 		"--backend runs the backend agent's tc program instead, on a capture taken on a\n"
 		"backend's fabric device, and writes the frames it delivers (decapsulated) or\n"
 		"forwards (readdressed) to OUT.pcap if given. One line per packet:\n"
-		"  N DELIVER|FORWARD|DROP|PASS vip=ADDR:PORT/PROTO client=ADDR:PORT to=ID(ADDR) "
+		"  N DELIVER|FORWARD|REFLECT|DROP|PASS vip=ADDR:PORT/PROTO client=ADDR:PORT "
+		"to=ID(ADDR) "
 		"reason=COUNTER\n"
 		"  --self ADDR       an address of the backend (outer destinations it accepts, "
 		"and\n"
@@ -719,7 +720,7 @@ static int make_sockets(const struct backend_replay *r, int *fds, size_t *n_fds)
 static const char *backend_verdict_name(int retval, int counter)
 {
 	if (retval == TC_ACT_REDIRECT)
-		return "FORWARD";
+		return counter == FP_BACKEND_TUNNEL_PROBE ? "REFLECT" : "FORWARD";
 	if (retval == TC_ACT_SHOT)
 		return "DROP";
 	if (retval == TC_ACT_OK)
@@ -760,7 +761,10 @@ static void print_backend_line(size_t number, int retval, int counter, const str
 		printf(" client=%s", fp_addr_str(&ei.inner.src, addr, sizeof(addr)));
 	else
 		fputs(" client=-", stdout);
-	if (retval == TC_ACT_REDIRECT && parse_frame(out, out_len, &fi) >= 0)
+	if (retval == TC_ACT_REDIRECT && counter == FP_BACKEND_TUNNEL_PROBE &&
+	    parse_frame(out, out_len, &fi) >= 0)
+		printf(" to=lb(%s)", fp_addr_str(&fi.dst, addr, sizeof(addr)));
+	else if (retval == TC_ACT_REDIRECT && parse_frame(out, out_len, &fi) >= 0)
 		printf(" to=%u(%s)", backend_id(cfg, vip, &fi.dst),
 		       fp_addr_str(&fi.dst, addr, sizeof(addr)));
 	else if (retval == TC_ACT_REDIRECT)
@@ -781,7 +785,7 @@ static int frame_for_us(const struct backend_replay *r, const __u8 *frame)
 static int replay_backend(struct backend_replay *r, const __u8 next_hop_mac[6])
 {
 	__u64 before[FP_BACKEND_NR_COUNTERS], after[FP_BACKEND_NR_COUNTERS];
-	size_t delivered = 0, forwarded = 0, passed = 0, dropped = 0, n_fds = 0;
+	size_t delivered = 0, forwarded = 0, reflected = 0, passed = 0, dropped = 0, n_fds = 0;
 	struct fp_backend_opts opts = {};
 	struct capture cap = {};
 	struct fp_config *cfg = NULL;
@@ -888,7 +892,9 @@ static int replay_backend(struct backend_replay *r, const __u8 next_hop_mac[6])
 				counter = c;
 		print_backend_line(i + 1, (int)run.retval, counter, cfg, pkt->data, pkt->hdr.caplen,
 				   frame, run.data_size_out);
-		if (run.retval == TC_ACT_REDIRECT)
+		if (run.retval == TC_ACT_REDIRECT && counter == FP_BACKEND_TUNNEL_PROBE)
+			reflected++;
+		else if (run.retval == TC_ACT_REDIRECT)
 			forwarded++;
 		else if (run.retval == TC_ACT_SHOT)
 			dropped++;
@@ -905,8 +911,9 @@ static int replay_backend(struct backend_replay *r, const __u8 next_hop_mac[6])
 		}
 	}
 	fflush(stdout);
-	fp_info("%zu packets: %zu delivered, %zu forwarded, %zu passed, %zu dropped (backend)\n",
-		cap.n, delivered, forwarded, passed, dropped);
+	fp_info("%zu packets: %zu delivered, %zu forwarded, %zu reflected, %zu passed, %zu dropped "
+		"(backend)\n",
+		cap.n, delivered, forwarded, reflected, passed, dropped);
 	rc = 0;
 out:
 	if (dumper)

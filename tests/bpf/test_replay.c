@@ -24,6 +24,7 @@
 #include <flowpin/config.h>
 #include <flowpin/hash.h>
 #include <flowpin/maglev.h>
+#include <flowpin/tunnelprobe.h>
 #include "common/pkt.h"
 #include "common/run.h"
 
@@ -571,7 +572,7 @@ static void test_replay_backend(void **state)
 {
 	struct fixture *f = *state;
 	static __u8 got[4][FP_PKT_MAX];
-	__u8 frame[FP_PKT_MAX];
+	__u8 frame[FP_PKT_MAX], probe[FP_PROBE_SIZE];
 	int got_len[4], len;
 	char config[128], in[128], out[8192], line[512];
 	struct fp_pkt_spec s;
@@ -606,6 +607,7 @@ static void test_replay_backend(void **state)
 		"7 DROP vip=198.51.100.10:443/tcp client=203.0.113.7:40000 to=- reason=not_local",
 		"8 DROP vip=- client=- to=- reason=probe",
 		"9 PASS vip=- client=- to=- reason=not_flowpin",
+		"10 REFLECT vip=- client=- to=lb(192.0.2.10) reason=tunnel_probe",
 	};
 	pcap_t *dead;
 	pcap_dumper_t *d;
@@ -660,6 +662,15 @@ static void test_replay_backend(void **state)
 	dump_frame(d, frame, fp_pkt_build(&s, frame, sizeof(frame)), 8);
 	s = v4_flow(FP_TCP_ACK); /* 9: not encapsulated */
 	dump_frame(d, frame, fp_pkt_build(&s, frame, sizeof(frame)), 9);
+	memset(&s, 0, sizeof(s)); /* 10: an LB's tunnel health probe */
+	s.src = fp_pkt_addr("192.0.2.10");
+	s.dst = fp_pkt_addr("10.20.0.1");
+	s.proto = IPPROTO_UDP;
+	s.sport = 50001;
+	s.dport = 6080;
+	s.payload = probe;
+	s.payload_len = fp_tunnel_probe_build(probe, sizeof(probe), 7);
+	dump_frame(d, frame, fp_pkt_build(&s, frame, sizeof(frame)), 10);
 	pcap_dump_close(d);
 	pcap_close(dead);
 
@@ -668,12 +679,14 @@ static void test_replay_backend(void **state)
 		read_stderr(f, line, sizeof(line));
 		fail_msg("replay --backend failed: %s", line);
 	}
-	for (int i = 0; i < 9; i++) {
+	for (int i = 0; i < 10; i++) {
 		get_line(out, i + 1, line, sizeof(line));
 		assert_string_equal(line, want[i]);
 	}
-	/* --out: the two deliveries (decapsulated) and the forward (readdressed). */
-	assert_int_equal(read_capture(f->out, got, got_len, 4), 3);
+	/* --out: the two deliveries (decapsulated), the forward (readdressed), the reply. */
+	assert_int_equal(read_capture(f->out, got, got_len, 4), 4);
+	assert_memory_equal(got[3] + 14 + 16, "\xc0\x00\x02\x0a", 4); /* back to the LB */
+	assert_int_equal(fp_tunnel_probe_check_reply(got[3] + 14 + 20 + 8, FP_PROBE_SIZE, 7), 0);
 	assert_int_equal(got[0][12], 0x08);
 	assert_int_equal(got[0][14 + 9], IPPROTO_TCP); /* the inner header, right after L2 */
 	assert_memory_equal(got[1], "\x02\xaa\xbb\xcc\xdd\xee", 6);
