@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <linux/if_tun.h>
+#include <event2/event.h>
 #include <flowpin/bird.h>
 
 static void say(char *msg, size_t msglen, const char *fmt, ...)
@@ -620,11 +621,39 @@ static void reply_message(const struct fp_bird_reply *r, char *msg, size_t msgle
 	say(msg, msglen, "%s", out);
 }
 
+/* What BIRD's reply to `configure` means: 0 or a negative errno, and @msg in words. */
+static int configure_result(const struct fp_bird_reply *r, char *msg, size_t msglen)
+{
+	char text[1024];
+
+	reply_message(r, text, sizeof(text));
+	switch (r->error ? r->error : r->code) {
+	case 3: /* Reconfigured */
+	case 4: /* Reconfiguration in progress */
+	case 5: /* Reconfiguration already in progress, queueing new config */
+		say(msg, msglen, "%s", text);
+		return 0;
+	case 6: /* Reconfiguration ignored, shutting down */
+		say(msg, msglen, "BIRD: %s", text);
+		return -ESHUTDOWN;
+	case 8002: /* the configuration does not parse: FILE:LINE:COLUMN message */
+		say(msg, msglen,
+		    "BIRD refused the configuration (it keeps running the old one): %s", text);
+		return -EINVAL;
+	case 8007:
+		say(msg, msglen, "BIRD: %s (the socket is restricted)", text);
+		return -EACCES;
+	default:
+		say(msg, msglen, "BIRD answered %04d to 'configure': %s",
+		    r->error ? r->error : r->code, text);
+		return -EIO;
+	}
+}
+
 int fp_bird_configure(const char *path, int timeout_ms, char *msg, size_t msglen)
 {
 	struct fp_bird_reply r;
 	struct fp_bird *b;
-	char text[1024];
 	int err;
 
 	err = fp_bird_connect(path, timeout_ms, &b, msg, msglen);
@@ -632,39 +661,205 @@ int fp_bird_configure(const char *path, int timeout_ms, char *msg, size_t msglen
 		return err;
 	err = fp_bird_command(b, "configure", &r, msg, msglen);
 	fp_bird_close(b);
-	if (err) {
-		fp_bird_reply_free(&r);
-		return err;
-	}
-	reply_message(&r, text, sizeof(text));
-	switch (r.error ? r.error : r.code) {
-	case 3: /* Reconfigured */
-	case 4: /* Reconfiguration in progress */
-	case 5: /* Reconfiguration already in progress, queueing new config */
-		say(msg, msglen, "%s", text);
-		err = 0;
-		break;
-	case 6: /* Reconfiguration ignored, shutting down */
-		say(msg, msglen, "BIRD: %s", text);
-		err = -ESHUTDOWN;
-		break;
-	case 8002: /* the configuration does not parse: FILE:LINE:COLUMN message */
-		say(msg, msglen,
-		    "BIRD refused the configuration (it keeps running the old one): %s", text);
-		err = -EINVAL;
-		break;
-	case 8007:
-		say(msg, msglen, "BIRD: %s (the socket is restricted)", text);
-		err = -EACCES;
-		break;
-	default:
-		say(msg, msglen, "BIRD answered %04d to 'configure': %s",
-		    r.error ? r.error : r.code, text);
-		err = -EIO;
-		break;
-	}
+	if (!err)
+		err = configure_result(&r, msg, msglen);
 	fp_bird_reply_free(&r);
 	return err;
+}
+
+/* ---- configure on an event loop ---- */
+
+struct fp_bird_job {
+	struct event *io, *timer;
+	int fd;
+	enum { JOB_CONNECTING, JOB_HELLO, JOB_REPLY } phase;
+	struct fp_bird_reply reply;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	fp_bird_done_fn done;
+	void *arg;
+};
+
+static void job_free(struct fp_bird_job *j)
+{
+	if (j->io)
+		event_free(j->io);
+	if (j->timer)
+		event_free(j->timer);
+	if (j->fd >= 0)
+		close(j->fd);
+	fp_bird_reply_free(&j->reply);
+	free(j);
+}
+
+/* Ends the job: the callback runs last, with the job already gone. */
+static void job_finish(struct fp_bird_job *j, int err, const char *msg)
+{
+	fp_bird_done_fn done = j->done;
+	void *arg = j->arg;
+	char copy[1024];
+
+	snprintf(copy, sizeof(copy), "%s", msg);
+	job_free(j);
+	done(err, copy, arg);
+}
+
+static void job_fail(struct fp_bird_job *j, int err)
+{
+	char msg[512];
+
+	if (j->phase == JOB_REPLY)
+		say(msg, sizeof(msg), "BIRD socket %s: 'configure': %s%s", j->path, strerror(-err),
+		    err == -ETIMEDOUT ? " (no complete reply in time: BIRD stopped or stuck)" : "");
+	else
+		say(msg, sizeof(msg), "BIRD socket %s: %s%s", j->path, strerror(-err),
+		    why_connect(err));
+	job_finish(j, err, msg);
+}
+
+static void job_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	job_fail(arg, -ETIMEDOUT);
+}
+
+/* Feeds what came; returns 1 when the job ended (and is freed). */
+static int job_feed(struct fp_bird_job *j, const char *buf, size_t len)
+{
+	static const char cmd[] = "configure\n";
+	char msg[1024];
+	size_t used;
+	int ret;
+
+	while (len) {
+		ret = fp_bird_reply_feed(&j->reply, buf, len, &used);
+		buf += used;
+		len -= used;
+		if (ret < 0) {
+			job_fail(j, ret);
+			return 1;
+		}
+		if (ret == 0)
+			return 0;
+		if (j->phase == JOB_HELLO) {
+			if (j->reply.code != 1 || strncmp(j->reply.text, "BIRD ", 5)) {
+				say(msg, sizeof(msg),
+				    "BIRD socket %s: unexpected greeting '%.80s' (not BIRD?)",
+				    j->path, j->reply.text);
+				job_finish(j, -EPROTO, msg);
+				return 1;
+			}
+			/* A few bytes into an empty socket buffer: never partial. */
+			if (send(j->fd, cmd, sizeof(cmd) - 1, MSG_NOSIGNAL) != sizeof(cmd) - 1) {
+				job_fail(j, errno ? -errno : -EIO);
+				return 1;
+			}
+			fp_bird_reply_free(&j->reply);
+			j->phase = JOB_REPLY;
+			continue;
+		}
+		ret = configure_result(&j->reply, msg, sizeof(msg));
+		job_finish(j, ret, msg);
+		return 1;
+	}
+	return 0;
+}
+
+static void job_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct fp_bird_job *j = arg;
+	char buf[4096];
+	ssize_t n;
+
+	(void)what;
+	if (j->phase == JOB_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) || err) {
+			job_fail(j, err ? -err : -errno);
+			return;
+		}
+		j->phase = JOB_HELLO;
+		event_del(j->io);
+		event_assign(j->io, event_get_base(j->io), fd, EV_READ | EV_PERSIST, job_io, j);
+		event_add(j->io, NULL);
+		return;
+	}
+	n = recv(fd, buf, sizeof(buf), 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		job_fail(j, n < 0 ? -errno : -ECONNRESET);
+		return;
+	}
+	job_feed(j, buf, (size_t)n);
+}
+
+int fp_bird_configure_start(struct event_base *base, const char *path, int timeout_ms,
+			    fp_bird_done_fn done, void *arg, struct fp_bird_job **out, char *msg,
+			    size_t msglen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv;
+	struct fp_bird_job *j;
+	short events = EV_READ | EV_PERSIST;
+	int err;
+
+	*out = NULL;
+	if (!base || !path || !*path || !done)
+		return -EINVAL;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		say(msg, msglen, "BIRD socket %s: path too long (at most %zu bytes)", path,
+		    sizeof(sa.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	if (timeout_ms <= 0)
+		timeout_ms = FP_BIRD_DEFAULT_TIMEOUT_MS;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->done = done;
+	j->arg = arg;
+	j->phase = JOB_HELLO;
+	strcpy(j->path, path);
+	strcpy(sa.sun_path, path);
+	j->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (j->fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (connect(j->fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		err = -errno;
+		if (err != -EAGAIN && err != -EINPROGRESS)
+			goto fail;
+		j->phase = JOB_CONNECTING;
+		events = EV_WRITE;
+	}
+	j->io = event_new(base, j->fd, events, job_io, j);
+	j->timer = evtimer_new(base, job_timeout, j);
+	if (!j->io || !j->timer) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	if (event_add(j->io, NULL) || evtimer_add(j->timer, &tv)) {
+		err = -EIO;
+		goto fail;
+	}
+	*out = j;
+	return 0;
+fail:
+	say(msg, msglen, "BIRD socket %s: %s%s", path, strerror(-err), why_connect(err));
+	job_free(j);
+	return err;
+}
+
+void fp_bird_job_cancel(struct fp_bird_job *j)
+{
+	if (j)
+		job_free(j);
 }
 
 int fp_bird_route_state(struct fp_bird *b, const struct fp_addr *addr, enum fp_announce_state *out,

@@ -125,6 +125,23 @@ void fp_bird_close(struct fp_bird *b);
 int fp_bird_configure(const char *path, int timeout_ms, char *msg, size_t msglen);
 
 /*
+ * fp_bird_configure_start - the same `configure` on the daemon's event loop, never
+ * blocking it: connects, and returns at once; @done runs once, from @base, with 0 or
+ * the negative errno fp_bird_configure() would return and its message (valid during the
+ * call). A failure found at once (-ENOENT: no socket, -ECONNREFUSED: BIRD dead,
+ * -ENAMETOOLONG, -ENOMEM) is returned here instead, with @msg, and @done never runs.
+ * *@out is the job, valid until @done runs; fp_bird_job_cancel() ends it without @done
+ * (for a daemon stopping, or a newer configure replacing it).
+ */
+struct event_base;
+struct fp_bird_job;
+typedef void (*fp_bird_done_fn)(int err, const char *msg, void *arg);
+int fp_bird_configure_start(struct event_base *base, const char *path, int timeout_ms,
+			    fp_bird_done_fn done, void *arg, struct fp_bird_job **out, char *msg,
+			    size_t msglen);
+void fp_bird_job_cancel(struct fp_bird_job *j);
+
+/*
  * fp_bird_route_state - what BIRD has for @addr from flowpin's protocols
  * (`show route PREFIX protocol flowpin_v4|6 all`): WITHDRAWN (no route), DRAINING (it
  * carries (65535, 0)) or ANNOUNCED. Returns 0 or a fp_bird_command() error.

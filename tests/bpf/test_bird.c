@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+#include <event2/event.h>
 #include <flowpin/bird.h>
 
 static struct {
@@ -340,6 +341,114 @@ static void test_alive_interface(void **state)
 	assert_int_equal(fp_bird_alive_open("bad\"name", msg, sizeof(msg)), -EINVAL);
 }
 
+struct async {
+	int calls, err;
+	char msg[512];
+	int ticks;
+};
+
+static void on_done(int err, const char *msg, void *arg)
+{
+	struct async *a = arg;
+
+	a->calls++;
+	a->err = err;
+	snprintf(a->msg, sizeof(a->msg), "%s", msg);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	((struct async *)arg)->ticks++;
+}
+
+/* Runs @base until @a's callback ran (at most 5 s). */
+static void run_until_done(struct event_base *base, struct async *a)
+{
+	for (long long end = now_ms() + 5000; !a->calls && now_ms() < end;)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(a->calls, 1);
+}
+
+/* fp_bird_configure_start(): the same results, and the loop keeps running meanwhile. */
+static void test_configure_on_event_loop(void **state)
+{
+	struct fp_bird_route r = route("198.51.100.40", FP_ANNOUNCE_ANNOUNCED);
+	struct timeval twenty_ms = { 0, 20000 };
+	struct event_base *base = event_base_new();
+	struct event *ticker;
+	struct fp_bird_job *job;
+	struct async a = { 0 };
+	char msg[256], expected[160];
+
+	(void)state;
+	NEEDS_BIRD();
+	assert_non_null(base);
+	ticker = event_new(base, -1, EV_PERSIST, on_tick, &a);
+	assert_int_equal(event_add(ticker, &twenty_ms), 0);
+
+	write_include(&r, 1, NULL);
+	assert_int_equal(
+		fp_bird_configure_start(base, fx.sock, 2000, on_done, &a, &job, msg, sizeof(msg)),
+		0);
+	run_until_done(base, &a);
+	assert_int_equal(a.err, 0);
+	assert_string_equal(a.msg, "Reconfigured");
+	assert_int_equal(bird_has("198.51.100.40"), FP_ANNOUNCE_ANNOUNCED);
+
+	/* A refused file: BIRD's FILE:LINE, nothing changed. */
+	assert_int_equal(write_text(fx.include, "protocol static flowpin_v4 {\n\tipv4;\n"
+						"\troute 198.51.100.41/32 garbage;\n}\n"),
+			 0);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(
+		fp_bird_configure_start(base, fx.sock, 2000, on_done, &a, &job, msg, sizeof(msg)),
+		0);
+	run_until_done(base, &a);
+	assert_int_equal(a.err, -EINVAL);
+	snprintf(expected, sizeof(expected), "%s:3:", fx.include);
+	assert_non_null(strstr(a.msg, expected));
+	assert_int_equal(bird_has("198.51.100.40"), FP_ANNOUNCE_ANNOUNCED);
+	write_include(&r, 1, NULL);
+
+	/* BIRD stopped: the timeout, and the loop ran its timers all along. */
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(kill(fx.bird, SIGSTOP), 0);
+	long long t0 = now_ms();
+
+	assert_int_equal(
+		fp_bird_configure_start(base, fx.sock, 300, on_done, &a, &job, msg, sizeof(msg)),
+		0);
+	run_until_done(base, &a);
+	long long took = now_ms() - t0;
+
+	assert_int_equal(kill(fx.bird, SIGCONT), 0);
+	print_message("# stopped BIRD on the loop: %s after %lld ms, %d ticks of 20 ms meanwhile\n",
+		      a.msg, took, a.ticks);
+	assert_int_equal(a.err, -ETIMEDOUT);
+	assert_true(took >= 250 && took < 2000);
+	assert_true(a.ticks >= 5); /* 15 if the machine is idle; 0 if the call blocked */
+
+	/* Cancelled: the callback never runs. */
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(
+		fp_bird_configure_start(base, fx.sock, 2000, on_done, &a, &job, msg, sizeof(msg)),
+		0);
+	fp_bird_job_cancel(job);
+	for (long long end = now_ms() + 200; now_ms() < end;)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_int_equal(a.calls, 0);
+
+	/* No socket: said at once, no callback. */
+	assert_int_equal(fp_bird_configure_start(base, "/nonexistent/bird.ctl", 2000, on_done, &a,
+						 &job, msg, sizeof(msg)),
+			 -ENOENT);
+	assert_non_null(strstr(msg, "is BIRD running"));
+	event_free(ticker);
+	event_base_free(base);
+}
+
 static void test_bird_stopped_times_out(void **state)
 {
 	struct fp_bird *b;
@@ -400,6 +509,7 @@ int main(void)
 		cmocka_unit_test(test_configure_applies),
 		cmocka_unit_test(test_bad_include_changes_nothing),
 		cmocka_unit_test(test_alive_interface),
+		cmocka_unit_test(test_configure_on_event_loop),
 		cmocka_unit_test(test_bird_stopped_times_out),
 		cmocka_unit_test(test_bird_dead),
 	};
