@@ -175,6 +175,11 @@ static void fill_health(const struct fp_health_view *h, void *arg)
 			s->health_since = h->since;
 			snprintf(s->health_reason, sizeof(s->health_reason), "%s",
 				 h->reason ? h->reason : "");
+			s->health_transitions_total = h->transitions_total;
+			for (int k = 0; k < FP_CHECK_KIND__COUNT; k++) {
+				s->health_probes_total[k] = h->probes_total[k];
+				s->health_failures_total[k] = h->failures_total[k];
+			}
 		}
 	}
 }
@@ -257,6 +262,21 @@ static void status_rebuild(struct fp_lbd *d, const struct fp_config *eff, const 
 	d->backends = all;
 	d->n_vips = cfg->n_vips;
 	pthread_mutex_unlock(&d->status_lock);
+}
+
+void fp_lbd_status_refresh_health(struct fp_lbd *d)
+{
+#ifdef FP_LBD_HEALTH
+	if (!d->health)
+		return;
+	pthread_mutex_lock(&d->status_lock);
+	struct health_fill f = { d->vips, d->n_vips };
+
+	fp_health_foreach(d->health, fill_health, &f);
+	pthread_mutex_unlock(&d->status_lock);
+#else
+	(void)d;
+#endif
 }
 
 void fp_lbd_status_foreach(struct fp_lbd *d,

@@ -18,6 +18,8 @@
 #include <sys/socket.h>
 #include <flowpin/addr.h>
 #include <flowpin/config.h>
+#include <flowpin/effective.h>
+#include <flowpin/health.h>
 #include <flowpin/metrics.h>
 
 const char *fp_metrics_escape_label(const char *in, char *buf, size_t len)
@@ -169,6 +171,177 @@ static void write_node(FILE *out, const struct fp_stats_snapshot *s)
 	fprintf(out, "flowpin_stats_read_duration_seconds %.6f\n", s->took);
 }
 
+/* ---- the daemon's status model: config state, override, health, effective state ---- */
+
+/* vip="ADDR:PORT/PROTO" of a status VIP, as vip_label() names a map VIP. */
+static void status_vip_label(const struct fp_lbd_vip_status *v, char *buf, size_t len)
+{
+	struct fp_vip_key k = { .port = htons(v->port), .proto = v->proto };
+
+	memcpy(k.addr, v->addr.a, 16);
+	vip_label(&k, buf, len);
+}
+
+static void status_backend_labels(const struct fp_lbd_vip_status *v,
+				  const struct fp_lbd_backend_status *b, char *buf, size_t len)
+{
+	char vip[128], addr_raw[INET6_ADDRSTRLEN], addr[2 * INET6_ADDRSTRLEN];
+
+	status_vip_label(v, vip, sizeof(vip));
+	fp_metrics_escape_label(fp_addr_str(&b->addr, addr_raw, sizeof(addr_raw)), addr,
+				sizeof(addr));
+	snprintf(buf, len, "vip=\"%s\",backend=\"%u\",address=\"%s\"", vip, b->id, addr);
+}
+
+static double epoch_seconds(const struct timespec *t)
+{
+	return (double)t->tv_sec + (double)t->tv_nsec / 1e9;
+}
+
+/* One-hot: @value among @names[0..n), each a sample of @fam. */
+static void one_hot(FILE *out, const char *fam, const char *labels, const char *label,
+		    const char *const *names, size_t n, const char *value)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "%s{%s,%s=\"%s\"} %d\n", fam, labels, label, names[i],
+			!strcmp(names[i], value));
+}
+
+static void write_status(FILE *out, const struct fp_lbd_vip_status *vips, size_t n)
+{
+	/* The names the daemon's model uses: the config's states, the overrides, the health
+	 * module's states and "unchecked" (flowpin/lbd.h). */
+	const char *const overrides[] = { fp_override_name(FP_OVERRIDE_NONE),
+					  fp_override_name(FP_OVERRIDE_DRAIN),
+					  fp_override_name(FP_OVERRIDE_DISABLE) };
+	const char *const healths[] = { "unchecked", fp_health_status_name(FP_HEALTH_UNKNOWN),
+					fp_health_status_name(FP_HEALTH_UP),
+					fp_health_status_name(FP_HEALTH_DOWN) };
+	char vip[128], labels[512], name[2 * FP_NAME_MAX];
+
+	family(out, "flowpin_vip_info", "gauge",
+	       "always 1: the VIP's name in the config and its pinning mode");
+	for (size_t i = 0; i < n; i++) {
+		status_vip_label(&vips[i], vip, sizeof(vip));
+		fprintf(out, "flowpin_vip_info{vip=\"%s\",name=\"%s\",pinning=\"%s\"} 1\n", vip,
+			fp_metrics_escape_label(vips[i].name, name, sizeof(name)),
+			fp_pinning_name(vips[i].pinning));
+	}
+	family(out, "flowpin_vip_health_fail_open", "gauge",
+	       "1 while health is ignored for the VIP (fail-open: health alone would leave it "
+	       "no active backend)");
+	for (size_t i = 0; i < n; i++) {
+		status_vip_label(&vips[i], vip, sizeof(vip));
+		fprintf(out, "flowpin_vip_health_fail_open{vip=\"%s\"} %d\n", vip,
+			vips[i].health_ignored ? 1 : 0);
+	}
+	family(out, "flowpin_vip_health_fail_open_total", "counter",
+	       "times the VIP entered fail-open since the daemon started");
+	for (size_t i = 0; i < n; i++) {
+		status_vip_label(&vips[i], vip, sizeof(vip));
+		fprintf(out, "flowpin_vip_health_fail_open_total{vip=\"%s\"} %llu\n", vip,
+			(unsigned long long)vips[i].health_ignored_total);
+	}
+
+	/* One family per question, each one-hot over its states (every state present, 0 or
+	 * 1: a state a backend left reads 0 at once instead of going stale). */
+	const struct {
+		const char *name, *label, *help;
+		const char *const *states;
+		size_t n;
+	} hots[] = {
+		{ "flowpin_backend_config_state", "state",
+		  "1 for the backend's state in the config file (active, draining, down)",
+		  fp_backend_state_names, FP_BACKEND_STATE__COUNT },
+		{ "flowpin_backend_override", "override",
+		  "1 for the backend's run-time override (none, drain, disable: `flowpin lb "
+		  "drain|undrain|disable`)",
+		  overrides, 3 },
+		{ "flowpin_backend_health", "state",
+		  "1 for the backend's health (unchecked: no check configured; unknown: no "
+		  "verdict yet; up; down)",
+		  healths, 4 },
+		{ "flowpin_backend_effective_state", "state",
+		  "1 for the state the node applies: the most restrictive of config, override "
+		  "and health (health ignored while the VIP is in fail-open)",
+		  fp_backend_state_names, FP_BACKEND_STATE__COUNT },
+	};
+	for (size_t h = 0; h < sizeof(hots) / sizeof(hots[0]); h++) {
+		family(out, hots[h].name, "gauge", hots[h].help);
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = 0; j < vips[i].n_backends; j++) {
+				const struct fp_lbd_backend_status *b = &vips[i].backends[j];
+				const char *value = h == 0   ? fp_backend_state_name(b->config)
+						    : h == 1 ? fp_override_name(b->override)
+						    : h == 2 ? b->health
+							     : fp_backend_state_name(b->effective);
+
+				status_backend_labels(&vips[i], b, labels, sizeof(labels));
+				one_hot(out, hots[h].name, labels, hots[h].label, hots[h].states,
+					hots[h].n, value ? value : "");
+			}
+	}
+	family(out, "flowpin_backend_health_last_change_timestamp_seconds", "gauge",
+	       "when the backend's health state last changed (or its checker started), "
+	       "seconds since the epoch; absent while unchecked");
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < vips[i].n_backends; j++) {
+			const struct fp_lbd_backend_status *b = &vips[i].backends[j];
+
+			if (!b->health_since.tv_sec)
+				continue;
+			status_backend_labels(&vips[i], b, labels, sizeof(labels));
+			fprintf(out,
+				"flowpin_backend_health_last_change_timestamp_seconds{%s} %.3f\n",
+				labels, epoch_seconds(&b->health_since));
+		}
+	family(out, "flowpin_backend_effective_last_change_timestamp_seconds", "gauge",
+	       "when the backend's effective state last changed (or the daemon first saw "
+	       "it), seconds since the epoch");
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < vips[i].n_backends; j++) {
+			const struct fp_lbd_backend_status *b = &vips[i].backends[j];
+
+			status_backend_labels(&vips[i], b, labels, sizeof(labels));
+			fprintf(out,
+				"flowpin_backend_effective_last_change_timestamp_seconds{%s} "
+				"%.3f\n",
+				labels, epoch_seconds(&b->last_change));
+		}
+	family(out, "flowpin_backend_health_transitions_total", "counter",
+	       "health state changes of the backend (unknown, up, down) since its checker "
+	       "started");
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < vips[i].n_backends; j++) {
+			const struct fp_lbd_backend_status *b = &vips[i].backends[j];
+
+			status_backend_labels(&vips[i], b, labels, sizeof(labels));
+			fprintf(out, "flowpin_backend_health_transitions_total{%s} %llu\n", labels,
+				(unsigned long long)b->health_transitions_total);
+		}
+	for (int f = 0; f < 2; f++) {
+		const char *fam = f ? "flowpin_backend_health_check_failures_total"
+				    : "flowpin_backend_health_checks_total";
+
+		family(out, fam, "counter",
+		       f ? "health checks of the backend that failed, by kind of check"
+			 : "health checks of the backend run, by kind of check (tcp, http, "
+			   "https, tunnel)");
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = 0; j < vips[i].n_backends; j++) {
+				const struct fp_lbd_backend_status *b = &vips[i].backends[j];
+
+				status_backend_labels(&vips[i], b, labels, sizeof(labels));
+				for (int k = 0; k < FP_CHECK_KIND__COUNT; k++)
+					fprintf(out, "%s{%s,check=\"%s\"} %llu\n", fam, labels,
+						fp_check_kind_name(k),
+						(unsigned long long)(f ? b->health_failures_total[k]
+								       : b->health_probes_total
+										     [k]));
+			}
+	}
+}
+
 int fp_metrics_write(FILE *out, const struct fp_stats_snapshot *s,
 		     const struct fp_metrics_daemon *d)
 {
@@ -252,6 +425,7 @@ int fp_metrics_write(FILE *out, const struct fp_stats_snapshot *s,
 		family(out, "flowpin_scrape_errors_total", "counter",
 		       "scrapes that could not read the pinned maps (answered 500)");
 		fprintf(out, "flowpin_scrape_errors_total %llu\n", d->scrape_errors_total);
+		write_status(out, d->status, d->n_status);
 	}
 	return ferror(out) ? -EIO : 0;
 }

@@ -183,7 +183,7 @@ static int up_started(struct fp_lbd *d, void *arg)
 
 	if (!m->listen)
 		return 0;
-	m->server = metrics_server_start(m->listen, fp_lbd_node(d)->pin_dir);
+	m->server = metrics_server_start(m->listen, fp_lbd_node(d)->pin_dir, d);
 	return m->server ? 0 : -1;
 }
 

@@ -2,16 +2,19 @@
 /*
  * The /metrics endpoint of `lb up --metrics`: libmicrohttpd with its internal polling
  * thread (a well-kept HTTP server instead of hand-written HTTP). Each scrape opens the
- * pinned maps and takes a snapshot (lib/stats.c), rendered by lib/metrics.c; the main
- * thread's fp_lb is never shared with this thread.
+ * pinned maps and takes a snapshot (lib/stats.c), copies the daemon's status model under
+ * its mutex (flowpin/lbd.h), and renders both with lib/metrics.c; the main thread's
+ * fp_lb is never shared with this thread.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <event2/event.h>
 #include <microhttpd.h>
 #include <flowpin/lb.h>
+#include <flowpin/lbd.h>
 #include <flowpin/log.h>
 #include "metrics_server.h"
 
@@ -19,7 +22,60 @@ struct metrics_server {
 	struct MHD_Daemon *daemon;
 	char pin_dir[4096];
 	unsigned long long scrape_errors; /* __atomic */
+	struct fp_lbd *lbd;		  /* the status model; NULL: maps only */
+	struct event *refresh;		  /* on the daemon's loop: health counters */
 };
+
+/* A deep copy of the daemon's status model, taken under its mutex for one scrape. */
+struct status_copy {
+	struct fp_lbd_vip_status *vips;
+	size_t n, cap;
+	bool failed;
+};
+
+static void copy_vip(const struct fp_lbd_vip_status *v, void *arg)
+{
+	struct status_copy *c = arg;
+	struct fp_lbd_backend_status *b = NULL;
+
+	if (c->failed)
+		return;
+	if (c->n == c->cap) {
+		size_t want = c->cap ? 2 * c->cap : 16;
+		void *mem = realloc(c->vips, want * sizeof(*c->vips));
+
+		if (!mem) {
+			c->failed = true;
+			return;
+		}
+		c->vips = mem;
+		c->cap = want;
+	}
+	if (v->n_backends) {
+		b = malloc(v->n_backends * sizeof(*b));
+		if (!b) {
+			c->failed = true;
+			return;
+		}
+		memcpy(b, v->backends, v->n_backends * sizeof(*b));
+	}
+	c->vips[c->n] = *v;
+	c->vips[c->n].backends = b;
+	c->n++;
+}
+
+static void status_copy_free(struct status_copy *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free((void *)c->vips[i].backends);
+	free(c->vips);
+}
+
+static void refresh_health(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	fp_lbd_status_refresh_health(arg);
+}
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, char *body, size_t len,
 			     enum MHD_ResponseMemoryMode mode, const char *type)
@@ -41,15 +97,21 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned int status, char
 static char *scrape(struct metrics_server *m, size_t *len)
 {
 	struct fp_stats_snapshot s = {};
-	struct fp_metrics_daemon d;
+	struct status_copy status = {};
+	struct fp_metrics_daemon d = {};
 	struct fp_lb *lb = NULL;
 	char *body = NULL;
 
-	if (!fp_lb_open_pinned(m->pin_dir, &lb) && !fp_stats_take(lb, &s)) {
+	if (m->lbd)
+		fp_lbd_status_foreach(m->lbd, copy_vip, &status);
+	if (!status.failed && !fp_lb_open_pinned(m->pin_dir, &lb) && !fp_stats_take(lb, &s)) {
 		fp_stats_take_daemon(&s, getpid()); /* this process is the node's daemon */
 		d.scrape_errors_total = __atomic_load_n(&m->scrape_errors, __ATOMIC_RELAXED);
+		d.status = status.vips;
+		d.n_status = status.n;
 		body = fp_metrics_render(&s, &d, len);
 	}
+	status_copy_free(&status);
 	fp_stats_release(&s);
 	fp_lb_close(lb);
 	if (!body)
@@ -84,8 +146,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		     "text/plain; version=0.0.4; charset=utf-8");
 }
 
-struct metrics_server *metrics_server_start(const char *listen, const char *pin_dir)
+struct metrics_server *metrics_server_start(const char *listen, const char *pin_dir,
+					    struct fp_lbd *lbd)
 {
+	const struct timeval second = { 1, 0 };
 	struct sockaddr_storage ss;
 	struct metrics_server *m;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
@@ -101,6 +165,16 @@ struct metrics_server *metrics_server_start(const char *listen, const char *pin_
 		return NULL;
 	}
 	snprintf(m->pin_dir, sizeof(m->pin_dir), "%s", pin_dir);
+	m->lbd = lbd;
+	if (lbd) {
+		m->refresh = event_new(fp_lbd_base(lbd), -1, EV_PERSIST, refresh_health, lbd);
+		if (!m->refresh || event_add(m->refresh, &second)) {
+			fp_err("--metrics %s: cannot add the status refresh timer\n", listen);
+			event_free(m->refresh);
+			free(m);
+			return NULL;
+		}
+	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	errno = 0;
@@ -112,6 +186,8 @@ struct metrics_server *metrics_server_start(const char *listen, const char *pin_
 	if (!m->daemon) {
 		fp_err("--metrics %s: cannot listen: %s\n", listen,
 		       errno ? strerror(errno) : "libmicrohttpd refused to start");
+		if (m->refresh)
+			event_free(m->refresh);
 		free(m);
 		return NULL;
 	}
@@ -122,6 +198,8 @@ void metrics_server_stop(struct metrics_server *m)
 {
 	if (!m)
 		return;
-	MHD_stop_daemon(m->daemon);
+	MHD_stop_daemon(m->daemon); /* no scrape runs past this: the model is not read again */
+	if (m->refresh)
+		event_free(m->refresh);
 	free(m);
 }

@@ -69,6 +69,11 @@ struct fp_lbd_backend_status {
 	char health_reason[160];	 /* the health module's last reason */
 	enum fp_backend_state effective; /* what the node applies */
 	struct timespec last_change;	 /* CLOCK_REALTIME of the last change of effective */
+	/* The health module's counters (0 when unchecked): transitions of its state, checks
+	 * run and failed per kind. Refreshed by fp_lbd_status_refresh_health(). */
+	__u64 health_transitions_total;
+	__u64 health_probes_total[FP_CHECK_KIND__COUNT];
+	__u64 health_failures_total[FP_CHECK_KIND__COUNT];
 };
 
 struct fp_lbd_vip_status {
@@ -90,6 +95,13 @@ struct fp_lbd_vip_status {
  */
 void fp_lbd_status_foreach(struct fp_lbd *d,
 			   void (*fn)(const struct fp_lbd_vip_status *v, void *arg), void *arg);
+/*
+ * fp_lbd_status_refresh_health - copies the health module's current view (state, since,
+ * reason, counters) into the status model. The model is otherwise rebuilt only at an
+ * apply or a transition, while probe counters move every round: the metrics call this
+ * from a timer on fp_lbd_base(). Loop thread only (the health module is not shared).
+ */
+void fp_lbd_status_refresh_health(struct fp_lbd *d);
 
 /*
  * The control socket <run-dir>/<dev>.ctl (unix stream, 0600, peers of our uid or root

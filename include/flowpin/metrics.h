@@ -9,11 +9,16 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <flowpin/lbd.h>
 #include <flowpin/stats.h>
 
 /* What the daemon knows beyond the maps (applies are counted in the maps' `info`). */
 struct fp_metrics_daemon {
 	unsigned long long scrape_errors_total; /* snapshots that failed to read the maps */
+	/* The daemon's status model (flowpin/lbd.h), a copy taken for this scrape: config
+	 * state, override, health and effective state per backend, fail-open per VIP. */
+	const struct fp_lbd_vip_status *status;
+	size_t n_status;
 };
 
 /* Writes the exposition of @s (and @d, may be NULL) to @out. Returns 0 or -EIO. */

@@ -1672,6 +1672,161 @@ static void test_metrics(void **state)
 	assert_int_equal(attached_prog(l), 0);
 }
 
+/* A TCP listener on @addr:@port inside @ns until killed (a backend that answers). */
+static pid_t listen_in(const char *ns, const char *addr, int port)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+		int s, one = 1;
+
+		inet_pton(AF_INET, addr, &sa.sin_addr);
+		if (enter_netns(ns))
+			_exit(1);
+		s = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) || listen(s, 64))
+			_exit(1);
+		for (;;) {
+			int c = accept(s, NULL, NULL);
+
+			if (c >= 0)
+				close(c);
+		}
+	}
+	return pid;
+}
+
+/* Scrapes until @series has @value (the health checks run on their own clock). */
+static int scrape_until(const struct lab *l, int port, char *text, size_t cap, const char *series,
+			double value)
+{
+	for (int i = 0; i < 100; i++) {
+		double v;
+
+		if (!scrape(l, port, text, cap) && !fp_test_prom_value(text, series, &v) &&
+		    v == value)
+			return 1;
+		usleep(100000);
+	}
+	return 0;
+}
+
+/*
+ * The daemon's status model in the metrics, end to end: VIP web gets a TCP check (every
+ * 200 ms, rise 1, fall 1) on port 8080; backend 2 (10.99.0.11, on the client's side)
+ * answers, backend 1 (10.99.0.10) does not. Health down drains backend 1 (effective
+ * draining, the data plane's entry too); a run-time override shows; then backend 2
+ * stops answering: health would leave web no active backend, so the VIP fails open
+ * (counted) and both are active again. promtool lints the scrape with the status.
+ */
+static void test_metrics_health(void **state)
+{
+	static char text[1 << 18], cfg[4096];
+	struct lab *l = lab_or_skip(state);
+	const int port = 9467;
+	const char *web = "vip=\"198.51.100.10:80/tcp\"";
+	const char *b1 = "vip=\"198.51.100.10:80/tcp\",backend=\"1\",address=\"10.99.0.10\"";
+	const char *b2 = "vip=\"198.51.100.10:80/tcp\",backend=\"2\",address=\"10.99.0.11\"";
+	char addr[32], path[128], series[512], out[4096];
+	pid_t listener;
+
+	fresh_node(l);
+	snprintf(cfg, sizeof(cfg), config_fmt,
+		 "    health:\n      interval: 200ms\n      timeout: 100ms\n      rise: 1\n"
+		 "      fall: 1\n      checks: [{kind: tcp, port: 8080}]\n");
+	snprintf(path, sizeof(path), "%s/health.yaml", l->dir);
+	assert_int_equal(write_text(path, cfg), 0);
+	assert_int_equal(
+		fp_test_sh(NULL, 0, "ip -n %s addr replace 10.99.0.11/32 dev cl0", l->cl_ns), 0);
+	listener = listen_in(l->cl_ns, "10.99.0.11", 8080);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	l->daemon = start_daemon_metrics(l, path, addr);
+	wait_up(l);
+
+	snprintf(series, sizeof(series), "flowpin_backend_health{%s,state=\"down\"}", b1);
+	if (!scrape_until(l, port, text, sizeof(text), series, 1))
+		fail_msg("backend 1 never went down:\n%s", text);
+	snprintf(series, sizeof(series), "flowpin_backend_health{%s,state=\"up\"}", b2);
+	assert_true(prom(text, series) == 1);
+	snprintf(series, sizeof(series), "flowpin_backend_effective_state{%s,state=\"draining\"}",
+		 b1);
+	assert_true(prom(text, series) == 1);
+	snprintf(series, sizeof(series), "flowpin_backend_effective_state{%s,state=\"active\"}",
+		 b2);
+	assert_true(prom(text, series) == 1);
+	snprintf(series, sizeof(series), "flowpin_backend_config_state{%s,state=\"active\"}", b1);
+	assert_true(prom(text, series) == 1);
+	snprintf(series, sizeof(series), "flowpin_backend_health_transitions_total{%s}", b1);
+	assert_true(prom(text, series) >= 1);
+	snprintf(series, sizeof(series), "flowpin_backend_health_checks_total{%s,check=\"tcp\"}",
+		 b2);
+	double checks = prom(text, series);
+	assert_true(checks >= 1);
+	snprintf(series, sizeof(series),
+		 "flowpin_backend_health_check_failures_total{%s,check=\"tcp\"}", b1);
+	assert_true(prom(text, series) >= 1);
+	snprintf(series, sizeof(series),
+		 "flowpin_backend_health_check_failures_total{%s,check=\"tcp\"}", b2);
+	assert_true(prom(text, series) == 0);
+	snprintf(series, sizeof(series), "flowpin_vip_health_fail_open{%s}", web);
+	assert_true(prom(text, series) == 0);
+	/* The data plane agrees: one active entry, one draining. */
+	assert_true(prom(text, "flowpin_vip_backends{vip=\"198.51.100.10:80/tcp\","
+			       "state=\"draining\"}") == 1);
+	/* dns has no check. */
+	assert_true(prom(text, "flowpin_backend_health{vip=\"198.51.100.10:53/udp\","
+			       "backend=\"1\",address=\"10.99.0.10\",state=\"unchecked\"}") == 1);
+	assert_true(prom(text, "flowpin_vip_info{vip=\"198.51.100.10:53/udp\",name=\"dns\","
+			       "pinning=\"full\"}") == 1);
+	/* Probe counters move between transitions (the 1 s refresh of the model). */
+	snprintf(series, sizeof(series), "flowpin_backend_health_checks_total{%s,check=\"tcp\"}",
+		 b2);
+	usleep(1500000);
+	assert_int_equal(scrape(l, port, text, sizeof(text)), 0);
+	assert_true(prom(text, series) > checks);
+	/* A run-time override. */
+	assert_int_equal(
+		LB(l, out, sizeof(out), "drain 1 --vip dns --dev lb0 --run-dir '%s'", l->run), 0);
+	if (!scrape_until(l, port, text, sizeof(text),
+			  "flowpin_backend_override{vip=\"198.51.100.10:53/udp\",backend=\"1\","
+			  "address=\"10.99.0.10\",override=\"drain\"}",
+			  1))
+		fail_msg("no drain override:\n%s", text);
+	/* promtool on the scrape with every status family populated. */
+	if (!fp_test_sh(NULL, 0, "command -v promtool >/dev/null")) {
+		snprintf(path, sizeof(path), "%s/scrape", l->dir);
+		FILE *f = fopen(path, "w");
+
+		assert_non_null(f);
+		fputs(text, f);
+		fclose(f);
+		if (fp_test_sh(out, sizeof(out), "promtool check metrics <'%s' 2>&1", path))
+			fail_msg("promtool check metrics:\n%s", out);
+	}
+
+	/* Backend 2 stops answering: both down, web would have none: fail-open. */
+	kill(listener, SIGKILL);
+	waitpid(listener, NULL, 0);
+	snprintf(series, sizeof(series), "flowpin_vip_health_fail_open{%s}", web);
+	if (!scrape_until(l, port, text, sizeof(text), series, 1))
+		fail_msg("web never failed open:\n%s", text);
+	snprintf(series, sizeof(series), "flowpin_vip_health_fail_open_total{%s}", web);
+	assert_true(prom(text, series) == 1);
+	snprintf(series, sizeof(series), "flowpin_backend_health{%s,state=\"down\"}", b2);
+	assert_true(prom(text, series) == 1);
+	snprintf(series, sizeof(series), "flowpin_backend_effective_state{%s,state=\"active\"}",
+		 b1);
+	assert_true(prom(text, series) == 1);
+	snprintf(series, sizeof(series), "flowpin_backend_effective_state{%s,state=\"active\"}",
+		 b2);
+	assert_true(prom(text, series) == 1);
+	stop_daemon(l);
+	fp_test_sh(NULL, 0, "ip -n %s addr del 10.99.0.11/32 dev cl0", l->cl_ns);
+}
+
 /*
  * `promtool check metrics` (Debian's prometheus package, the reference parser and
  * linter of the exposition format and its naming conventions) on a scrape of the
@@ -1835,6 +1990,7 @@ int main(void)
 		cmocka_unit_test(test_runtime_overrides),
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_metrics_promtool),
+		cmocka_unit_test(test_metrics_health),
 		cmocka_unit_test(test_metrics_occupancy),
 	};
 

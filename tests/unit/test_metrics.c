@@ -260,6 +260,100 @@ static void test_parse_listen(void **state)
 }
 
 /*
+ * The daemon's status model in the exposition: one-hot families for config state,
+ * override, health and effective state (every state a sample, exactly one at 1),
+ * fail-open per VIP, health counters per check kind, timestamps only when known.
+ */
+static void test_status(void **state)
+{
+	static struct fp_stats_snapshot s;
+	struct fp_lbd_backend_status b[2] = {
+		{ .id = 1,
+		  .config = FP_BACKEND_ACTIVE,
+		  .override = FP_OVERRIDE_NONE,
+		  .health = "down",
+		  .health_down = true,
+		  .health_since = { 1796200000, 500000000 },
+		  .effective = FP_BACKEND_DRAINING,
+		  .last_change = { 1796200001, 0 },
+		  .health_transitions_total = 2,
+		  .health_probes_total = { [FP_CHECK_TCP] = 40, [FP_CHECK_TUNNEL] = 40 },
+		  .health_failures_total = { [FP_CHECK_TCP] = 3 } },
+		{ .id = 2,
+		  .config = FP_BACKEND_DRAINING,
+		  .override = FP_OVERRIDE_DISABLE,
+		  .health = "unchecked",
+		  .effective = FP_BACKEND_DOWN },
+	};
+	struct fp_lbd_vip_status v = { .name = "web \"a\"",
+				       .port = 80,
+				       .proto = IPPROTO_TCP,
+				       .pinning = FP_PIN_FULL,
+				       .health_ignored = true,
+				       .health_ignored_total = 5,
+				       .n_backends = 2,
+				       .backends = b };
+	struct fp_metrics_daemon d = { .status = &v, .n_status = 1 };
+	const char *lb1 = "vip=\"192.0.2.1:80/tcp\",backend=\"1\",address=\"10.0.0.1\"";
+	const char *lb2 = "vip=\"192.0.2.1:80/tcp\",backend=\"2\",address=\"10.0.0.2\"";
+	char *text, want[512];
+
+	(void)state;
+	fill(&s);
+	fp_addr_from_v4(v.addr.a, htonl(0xc0000201));
+	fp_addr_from_v4(b[0].addr.a, htonl(0x0a000001));
+	fp_addr_from_v4(b[1].addr.a, htonl(0x0a000002));
+	text = fp_metrics_render(&s, &d, NULL);
+	assert_non_null(text);
+	check_exposition(text);
+#define HAS(...)                                                 \
+	do {                                                     \
+		snprintf(want, sizeof(want), __VA_ARGS__);       \
+		if (!strstr(text, want))                         \
+			fail_msg("no '%s' in:\n%s", want, text); \
+	} while (0)
+	HAS("\nflowpin_vip_info{vip=\"192.0.2.1:80/tcp\",name=\"web \\\"a\\\"\",pinning=\"full\"} "
+	    "1\n");
+	HAS("\nflowpin_vip_health_fail_open{vip=\"192.0.2.1:80/tcp\"} 1\n");
+	HAS("\nflowpin_vip_health_fail_open_total{vip=\"192.0.2.1:80/tcp\"} 5\n");
+	HAS("\nflowpin_backend_health{%s,state=\"down\"} 1\n", lb1);
+	HAS("\nflowpin_backend_health{%s,state=\"up\"} 0\n", lb1);
+	HAS("\nflowpin_backend_health{%s,state=\"unchecked\"} 1\n", lb2);
+	HAS("\nflowpin_backend_config_state{%s,state=\"draining\"} 1\n", lb2);
+	HAS("\nflowpin_backend_config_state{%s,state=\"active\"} 0\n", lb2);
+	HAS("\nflowpin_backend_override{%s,override=\"disable\"} 1\n", lb2);
+	HAS("\nflowpin_backend_override{%s,override=\"none\"} 1\n", lb1);
+	HAS("\nflowpin_backend_effective_state{%s,state=\"draining\"} 1\n", lb1);
+	HAS("\nflowpin_backend_effective_state{%s,state=\"down\"} 1\n", lb2);
+	HAS("\nflowpin_backend_effective_state{%s,state=\"active\"} 0\n", lb2);
+	HAS("\nflowpin_backend_health_transitions_total{%s} 2\n", lb1);
+	HAS("\nflowpin_backend_health_checks_total{%s,check=\"tcp\"} 40\n", lb1);
+	HAS("\nflowpin_backend_health_checks_total{%s,check=\"tunnel\"} 40\n", lb1);
+	HAS("\nflowpin_backend_health_checks_total{%s,check=\"http\"} 0\n", lb1);
+	HAS("\nflowpin_backend_health_check_failures_total{%s,check=\"tcp\"} 3\n", lb1);
+	HAS("\nflowpin_backend_health_last_change_timestamp_seconds{%s} 1796200000.500\n", lb1);
+	HAS("\nflowpin_backend_effective_last_change_timestamp_seconds{%s} 1796200001.000\n", lb1);
+#undef HAS
+	/* Unchecked: no health timestamp. */
+	snprintf(want, sizeof(want), "flowpin_backend_health_last_change_timestamp_seconds{%s}",
+		 lb2);
+	assert_null(strstr(text, want));
+	/* Exactly one state at 1 per backend and family. */
+	for (int h = 0; h < 4; h++) {
+		static const char *const fams[] = { "flowpin_backend_config_state{",
+						    "flowpin_backend_override{",
+						    "flowpin_backend_health{",
+						    "flowpin_backend_effective_state{" };
+		int ones = 0;
+
+		for (const char *p = strstr(text, fams[h]); p; p = strstr(p + 1, fams[h]))
+			ones += !strncmp(strchr(p, '}'), "} 1\n", 4);
+		assert_int_equal(ones, 2);
+	}
+	free(text);
+}
+
+/*
  * docs/grafana-flowpin.json names only families the exposition has (a renamed metric
  * leaves no panel silently empty), and it is valid JSON (python3 -m json.tool, also in
  * `make lint`).
@@ -301,9 +395,10 @@ static void test_dashboard_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_reader_refuses), cmocka_unit_test(test_format),
-		cmocka_unit_test(test_empty),	       cmocka_unit_test(test_escape),
-		cmocka_unit_test(test_parse_listen),   cmocka_unit_test(test_dashboard_names),
+		cmocka_unit_test(test_reader_refuses),	cmocka_unit_test(test_format),
+		cmocka_unit_test(test_empty),		cmocka_unit_test(test_escape),
+		cmocka_unit_test(test_parse_listen),	cmocka_unit_test(test_status),
+		cmocka_unit_test(test_dashboard_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
