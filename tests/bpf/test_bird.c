@@ -33,6 +33,7 @@ static struct {
 	const char *skip; /* why every test skips, or NULL */
 	char dir[64], sock[96], conf[96], include[96], pidfile[96];
 	pid_t bird;
+	pid_t holder; /* test_alive_interface_kill9's child, killed by teardown if left */
 } fx;
 
 #define NEEDS_BIRD()                                               \
@@ -158,6 +159,10 @@ static int teardown(void **state)
 	char cmd[128];
 
 	(void)state;
+	if (fx.holder > 0) {
+		kill(fx.holder, SIGKILL);
+		waitpid(fx.holder, NULL, 0);
+	}
 	stop_bird();
 	if (fx.dir[0] && strstr(fx.dir, "/tmp/fp-test-bird-") == fx.dir) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.dir);
@@ -371,6 +376,48 @@ static void run_until_done(struct event_base *base, struct async *a)
 	assert_int_equal(a->calls, 1);
 }
 
+/* The holder killed with SIGKILL, as a crashed daemon: its routes leave BIRD. */
+static void test_alive_interface_kill9(void **state)
+{
+	struct fp_bird_route r = route("198.51.100.31", FP_ANNOUNCE_ANNOUNCED);
+	int ready[2];
+	char c = 0;
+	long long t0;
+	pid_t child;
+
+	(void)state;
+	NEEDS_BIRD();
+	assert_int_equal(pipe(ready), 0);
+	child = fork();
+	assert_true(child >= 0);
+	fx.holder = child;
+	if (child == 0) {
+		char msg[256];
+		int fd = fp_bird_alive_open("fp-alive9", msg, sizeof(msg));
+
+		c = fd >= 0 ? 'y' : 'n';
+		if (write(ready[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	assert_int_equal(c, 'y');
+	write_include(&r, 1, "fp-alive9");
+	configure_ok();
+	assert_int_equal(wait_state("198.51.100.31", FP_ANNOUNCE_ANNOUNCED, 2000),
+			 FP_ANNOUNCE_ANNOUNCED);
+	t0 = now_ms();
+	assert_int_equal(kill(child, SIGKILL), 0);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	fx.holder = 0;
+	assert_int_equal(wait_state("198.51.100.31", FP_ANNOUNCE_WITHDRAWN, 3000),
+			 FP_ANNOUNCE_WITHDRAWN);
+	print_message("# kill -9 of the holder: routes withdrawn after %lld ms\n", now_ms() - t0);
+}
+
 /* fp_bird_configure_start(): the same results, and the loop keeps running meanwhile. */
 static void test_configure_on_event_loop(void **state)
 {
@@ -509,6 +556,7 @@ int main(void)
 		cmocka_unit_test(test_configure_applies),
 		cmocka_unit_test(test_bad_include_changes_nothing),
 		cmocka_unit_test(test_alive_interface),
+		cmocka_unit_test(test_alive_interface_kill9),
 		cmocka_unit_test(test_configure_on_event_loop),
 		cmocka_unit_test(test_bird_stopped_times_out),
 		cmocka_unit_test(test_bird_dead),
