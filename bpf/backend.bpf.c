@@ -328,7 +328,8 @@ static __always_inline int forward(struct __sk_buff *skb, struct encap *e, const
  * What is never reflected: a reply (two backends, or a spoofed probe naming another
  * agent as its source, would otherwise play ping-pong), anything but exactly the
  * 16-byte probe (the reply is never larger than the request: no amplification), IPv6
- * extension headers (a routing header would not be reversed), UDP source port 0.
+ * extension headers (a routing header would not be reversed), UDP source port 0, a
+ * group (multicast, broadcast) source MAC, an IPv6 datagram without UDP checksum.
  * The source is an allowed LB address (checked before): no reflection for spoofers.
  *
  * Checksums: the swaps leave every ones'-complement sum as it was (each field keeps its
@@ -369,8 +370,14 @@ static __noinline int reflect_probe(struct __sk_buff *skb, __u32 outer_v6, __u32
 		return verdict(FP_BACKEND_TUNNEL_PROBE_TRUNCATED, TC_ACT_SHOT);
 	if (payload > sizeof(*probe))
 		return verdict(FP_BACKEND_TUNNEL_PROBE_PAYLOAD, TC_ACT_SHOT);
+	/*
+	 * A group source MAC would make the reply reach every host of the segment; an IPv6
+	 * UDP checksum of zero is no checksum at all (RFC 8200), and no prober's stack
+	 * sends one.
+	 */
 	if (probe->gue.hlen_ver != FP_PROBE_HLEN_VER ||
-	    probe->gue.flags != bpf_htons(FP_GUE_FLAG_PRIV) || !udp->source)
+	    probe->gue.flags != bpf_htons(FP_GUE_FLAG_PRIV) || !udp->source ||
+	    (((__u8 *)data)[ETH_ALEN] & 1) || (outer_v6 && !udp->check))
 		return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
 	if (probe->magic != bpf_htonl(FP_PROBE_MAGIC))
 		return verdict(FP_BACKEND_CONTROL_UNKNOWN, TC_ACT_SHOT);

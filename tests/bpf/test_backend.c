@@ -1379,6 +1379,21 @@ static void test_tunnel_probe_hostile(void **state)
 		n = probe_frame(lb, self, 0, req, FP_PROBE_SIZE, frame);
 		run(frame, n, &r);
 		assert_dropped(&r, FP_BACKEND_MALFORMED);
+		/* A group source MAC: the reply would go to every host of the segment. */
+		n = probe_frame(lb, self, PROBE_SPORT, req, FP_PROBE_SIZE, frame);
+		memset(frame + 6, 0xff, 6);
+		run(frame, n, &r);
+		assert_dropped(&r, FP_BACKEND_MALFORMED);
+		frame[6] = 0x01; /* multicast: 01:ff:ff:ff:ff:ff */
+		run(frame, n, &r);
+		assert_dropped(&r, FP_BACKEND_MALFORMED);
+		/* UDP checksum zero: "none" on IPv4 (reflected, test above), invalid on IPv6. */
+		if (i) {
+			n = probe_frame(lb, self, PROBE_SPORT, req, FP_PROBE_SIZE, frame);
+			frame[probe_udp_offset(frame) + 6] = frame[probe_udp_offset(frame) + 7] = 0;
+			run(frame, n, &r);
+			assert_dropped(&r, FP_BACKEND_MALFORMED);
+		}
 	}
 	/* IPv6 extension headers (a swap would not reverse a routing header): refused. */
 	{

@@ -27,8 +27,9 @@
  *    checksums and the hop index (advanced by one).
  *  - a reflected frame (tunnel probe, redirect counted as tunnel_probe) was not a
  *    16-byte probe request from an allowed LB source (192.0.2.0/24, 2001:db8::/64) to
- *    this host's encapsulation port, untagged, without IPv6 extension headers and from
- *    a port other than 0; or it is not exactly the input with MACs, IP addresses and
+ *    this host's encapsulation port, untagged, without IPv6 extension headers, from
+ *    a port other than 0 and a unicast MAC, with a UDP checksum on IPv6; or it is not
+ *    exactly the input with MACs, IP addresses and
  *    UDP ports swapped and the control type request -> reply; or its size differs; or
  *    its UDP checksum is not as right as the input's (same sum; none stays none on
  *    IPv4), or its IPv4 header checksum is wrong.
@@ -432,6 +433,10 @@ static void check_reflected(const uint8_t *in, size_t in_len, const uint8_t *out
 			  hex(ii.src, alen));
 	if (!is_self(ii.dst, ii.v6) || memcmp(in, fx.ns.own_mac, 6))
 		FUZZ_FAIL("frame %d: reflected a probe not addressed to this host", frame);
+	if (in[6] & 1)
+		FUZZ_FAIL("frame %d: reflected to a group MAC", frame);
+	if (ii.v6 && !fz_get16(in + udp + 6))
+		FUZZ_FAIL("frame %d: reflected an IPv6 datagram without UDP checksum", frame);
 	if (end > in_len || udp + 8 + FP_PROBE_SIZE != end || fz_get16(in + udp + 4) != end - udp ||
 	    fz_get16(in + udp + 2) != ENCAP_PORT || !fz_get16(in + udp))
 		FUZZ_FAIL("frame %d: reflected a datagram that is no 16-byte probe to port %d",
