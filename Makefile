@@ -56,6 +56,10 @@ SKELS     := $(BPF_SRC:bpf/%.bpf.c=$(BUILD)/skel/%.skel.h)
 SRC       := $(wildcard src/*.c)
 SRC_OBJ   := $(SRC:%.c=$(BUILD)/%.o)
 BIN       := $(BUILD)/flowpin
+# The same flowpin again, its XDP program built with another build id: a new build to
+# upgrade to, for tests and the lab only (bpf/lb.bpf.c FP_BUILD_ID). Never installed.
+REBUILT   := $(BUILD)/flowpin-rebuilt
+REBUILT_ID := 2
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 BPFT_SRC  := $(wildcard tests/bpf/test_*.c)
@@ -71,7 +75,7 @@ TEST_HEADERS := $(wildcard tests/common/*.h tests/bpf/*.h tests/unit/*.h)
 
 .PHONY: all test test-build test-sanitize fuzz fuzz-build demo bench format lint clean deps \
 	install uninstall
-all: $(BIN) $(UNIT_BIN) $(BPFT_BIN) $(LAB_BIN) $(BENCH_BIN)
+all: $(BIN) $(REBUILT) $(UNIT_BIN) $(BPFT_BIN) $(LAB_BIN) $(BENCH_BIN)
 
 deps:
 	$(Q)bash scripts/deps.sh
@@ -109,6 +113,27 @@ $(BUILD)/skel/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@
 
 $(BIN): $(SRC_OBJ) $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/rebuilt/bpf/lb.bpf.o: bpf/lb.bpf.c $(HEADERS) $(wildcard bpf/*.h) | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -DFP_BUILD_ID=$(REBUILT_ID) -c $< -o $@.tmp.o
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp.o && rm -f $@.tmp.o
+
+$(BUILD)/rebuilt/skel/lb.skel.h: $(BUILD)/rebuilt/bpf/lb.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(BPFTOOL) gen skeleton $< name lb > $@
+
+# Its skeleton's directory first: lib/lb.c's "lb.skel.h" is found there.
+$(BUILD)/rebuilt/lib/lb.o: lib/lb.c $(HEADERS) $(BUILD)/rebuilt/skel/lb.skel.h $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -I$(BUILD)/rebuilt/skel $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(REBUILT): $(SRC_OBJ) $(BUILD)/rebuilt/lib/lb.o $(filter-out $(BUILD)/lib/lb.o,$(LIB_OBJ))
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
@@ -206,7 +231,8 @@ test: deps
 
 test-sanitize: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) SANITIZE="$(SAN_FLAGS)" CC=$(CLANG) \
-		$(SAN_BUILD)/flowpin $(UNIT_BIN:$(BUILD)/%=$(SAN_BUILD)/%) \
+		$(SAN_BUILD)/flowpin $(SAN_BUILD)/flowpin-rebuilt \
+		$(UNIT_BIN:$(BUILD)/%=$(SAN_BUILD)/%) \
 		$(BPFT_BIN:$(BUILD)/%=$(SAN_BUILD)/%) || { $(give_back); exit 1; }
 	$(Q)BUILD_DIR=$(SAN_BUILD) TIERS="$${TIERS:-unit bpf}" \
 		SANITIZER_REPORTS=$(SAN_BUILD)/reports bash scripts/run-tests.sh; \

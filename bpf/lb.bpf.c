@@ -1221,13 +1221,24 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 	return v;
 }
 
+/*
+ * FP_BUILD_ID: unset in flowpin's own build. `make` also builds this program with
+ * -DFP_BUILD_ID=N into build/flowpin-rebuilt, a second flowpin for testing upgrades
+ * (docs/operator-lb.md "Upgrading"; never installed): N is the immediate of one
+ * instruction that does nothing (r0 is written again before it is read), so the two
+ * programs differ in their code, hence in their tags, and in nothing else.
+ */
 SEC("xdp")
 int fp_lb(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
-	struct fp_stats *st = bpf_map_lookup_elem(&stats, &zero);
+	struct fp_stats *st;
 	int v;
 
+#ifdef FP_BUILD_ID
+	asm volatile("r0 = %[id]" ::[id] "i"(FP_BUILD_ID) : "r0");
+#endif
+	st = bpf_map_lookup_elem(&stats, &zero);
 	if (!st)
 		return XDP_PASS; /* cannot happen: a one-entry array */
 	v = lb(ctx, st);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* Loader library of the LB node's XDP program: see flowpin/lb.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -300,7 +301,13 @@ static int pin_path(char *buf, size_t len, const char *dir, const char *name)
 	return 0;
 }
 
-int fp_lb_open_pinned(const char *dir, struct fp_lb **out)
+/*
+ * @strict: every pin, the layout this build knows (FP_INFO_MAGIC), the table mapped.
+ * Else (an instance to replace whatever its layout): the program's pin, and the maps'
+ * pins that exist, as they are; only closing, fp_lb_runs_prog() and the counting and
+ * layout readers below work on such an instance.
+ */
+static int open_pinned(const char *dir, bool strict, struct fp_lb **out)
 {
 	char path[PATH_MAX];
 	struct fp_lb *lb;
@@ -333,12 +340,14 @@ int fp_lb_open_pinned(const char *dir, struct fp_lb **out)
 		if (err)
 			goto out;
 		lb->fd[i] = bpf_obj_get(path);
-		if (lb->fd[i] < 0) {
+		if (lb->fd[i] < 0 && strict) {
 			err = -errno;
 			fp_err("lb: %s: %s\n", path, strerror(errno));
 			goto out;
 		}
 	}
+	if (!strict)
+		goto out;
 	err = read_info(lb, &lb->info);
 	if (err)
 		goto out;
@@ -357,6 +366,16 @@ out:
 	}
 	*out = lb;
 	return 0;
+}
+
+int fp_lb_open_pinned(const char *dir, struct fp_lb **out)
+{
+	return open_pinned(dir, true, out);
+}
+
+int fp_lb_open_pinned_any(const char *dir, struct fp_lb **out)
+{
+	return open_pinned(dir, false, out);
 }
 
 /* Pins (index -1: the program, else map i). */
@@ -948,6 +967,65 @@ int fp_lb_check_config(const struct fp_lb *lb, const struct fp_config *cfg)
 	return err ? err : check_fits(&info, cfg);
 }
 
+static const char *map_type_name(__u32 type)
+{
+	const char *name = libbpf_bpf_map_type_str((enum bpf_map_type)type);
+
+	return name ? name : "unknown";
+}
+
+/*
+ * The layout check behind FP_INFO_MAGIC: each pinned map has the type, key and value
+ * sizes and flags this build's program declares (its size may differ: the maps keep
+ * theirs), and the program uses no map that would not be carried over but these three,
+ * each new with each program: .rodata (the settings fixed at load, set again from the
+ * config and options, and checked equal where they must be), csum_scratch (scratch
+ * space, no state) and icmp_bucket (the ICMP reply rate limiter: a new program starts
+ * with a full bucket, one burst). lb.bpf.c has no .data or .bss: a new one would be
+ * refused here until it is pinned. -EPROTO, every difference logged, when not.
+ */
+static int check_shapes(struct lb *skel, struct bpf_map *maps[M_N], const struct fp_lb *running)
+{
+	struct bpf_map *map;
+	int err = 0;
+
+	for (int i = 0; i < M_N; i++) {
+		struct bpf_map_info info;
+		__u32 len = sizeof(info);
+
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(running->fd[i], &info, &len))
+			return -errno;
+		if (info.type == bpf_map__type(maps[i]) &&
+		    info.key_size == bpf_map__key_size(maps[i]) &&
+		    info.value_size == bpf_map__value_size(maps[i]) &&
+		    info.map_flags == bpf_map__map_flags(maps[i]))
+			continue;
+		fp_err("lb: pinned map %s is a %s of %u-byte keys and %u-byte values (flags %#x); "
+		       "this build's is a %s of %u-byte keys and %u-byte values (flags %#x)\n",
+		       map_names[i], map_type_name(info.type), info.key_size, info.value_size,
+		       info.map_flags, map_type_name(bpf_map__type(maps[i])),
+		       bpf_map__key_size(maps[i]), bpf_map__value_size(maps[i]),
+		       bpf_map__map_flags(maps[i]));
+		err = -EPROTO;
+	}
+	bpf_object__for_each_map(map, skel->obj)
+	{
+		bool kept = map == skel->maps.rodata || map == skel->maps.csum_scratch ||
+			    map == skel->maps.icmp_bucket;
+
+		for (int i = 0; i < M_N && !kept; i++)
+			kept = map == maps[i];
+		if (!kept) {
+			fp_err("lb: this build's program uses map %s, which the pins do not "
+			       "carry over\n",
+			       bpf_map__name(map));
+			err = -EPROTO;
+		}
+	}
+	return err;
+}
+
 int fp_lb_open_over(const struct fp_lb *running, const struct fp_config *cfg,
 		    const struct fp_lb_opts *opts, struct fp_lb **out)
 {
@@ -984,6 +1062,9 @@ int fp_lb_open_over(const struct fp_lb *running, const struct fp_config *cfg,
 	set_program_settings(lb->skel, cfg, opts);
 	lb->skel->rodata->probation_slots = running->info.probation_slots; /* the map's size */
 	skel_maps(lb->skel, maps);
+	err = check_shapes(lb->skel, maps, running);
+	if (err)
+		goto out;
 	/* The pinned maps, sizes and contents as they are: sessions, counters, tables. */
 	for (int i = 0; i < M_N && !err; i++)
 		err = bpf_map__reuse_fd(maps[i], running->fd[i]);
@@ -1081,6 +1162,185 @@ bool fp_lb_runs_prog(const struct fp_lb *lb, __u32 prog_id)
 	}
 	close(fd);
 	return ours;
+}
+
+/* ---- upgrade: which program runs, starting fresh ---- */
+
+static int prog_tag(int fd, __u32 *id, char tag[2 * BPF_TAG_SIZE + 1])
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	*id = info.id;
+	for (int i = 0; i < BPF_TAG_SIZE; i++)
+		snprintf(tag + 2 * i, 3, "%02x", info.tag[i]);
+	return 0;
+}
+
+/* The first load-time setting of @skel's program that differs from @info's record. */
+static const char *setting_differs(const struct lb *skel, const struct fp_info *info)
+{
+	__be32 v4 = skel->rodata->source_v4;
+
+	if (memcmp(&v4, info->source_v4, 4))
+		return "the IPv4 source address";
+	if (memcmp((const void *)skel->rodata->source_v6, info->source_v6, 16))
+		return "the IPv6 source address";
+	if (skel->rodata->new_flow_rate != info->new_flow_rate)
+		return "the new-flow rate";
+	if (skel->rodata->probation_slots != info->probation_slots)
+		return "the probation slots";
+	return NULL;
+}
+
+int fp_lb_compare_prog(const struct fp_lb *running, const struct fp_lb *loaded,
+		       struct fp_lb_prog_cmp *out)
+{
+	int err;
+
+	if (!running || !loaded || !loaded->skel || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	err = prog_tag(running->prog_fd, &out->running_id, out->running_tag);
+	if (!err)
+		err = prog_tag(loaded->prog_fd, &out->loaded_id, out->loaded_tag);
+	if (err)
+		return err;
+	/* The kernel's tag hashes the instructions with map references zeroed: the same
+	 * build gives the same tag whatever its maps and .rodata values. The settings that
+	 * .rodata holds are compared with the record the running program was loaded with
+	 * (`info`; the ones fixed at load passed fp_lb_check_config() already). */
+	out->same_code = !strcmp(out->running_tag, out->loaded_tag);
+	out->setting = setting_differs(loaded->skel, &running->info);
+	return 0;
+}
+
+int fp_lb_count_session_keys(const struct fp_lb *lb, size_t *n)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+	void *key, *next;
+	int err;
+
+	*n = 0;
+	if (!lb || lb->fd[M_SESSIONS] < 0)
+		return -EINVAL;
+	/* By the map's own key size: an instance of another layout is counted too. */
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(lb->fd[M_SESSIONS], &info, &len))
+		return -errno;
+	key = calloc(2, info.key_size ? info.key_size : 1);
+	if (!key)
+		return -ENOMEM;
+	next = (char *)key + info.key_size;
+	for (err = bpf_map_get_next_key(lb->fd[M_SESSIONS], NULL, next); !err;
+	     err = bpf_map_get_next_key(lb->fd[M_SESSIONS], key, next)) {
+		memcpy(key, next, info.key_size);
+		(*n)++;
+	}
+	free(key);
+	return err == -ENOENT ? 0 : err;
+}
+
+int fp_lb_pinned_magic(const struct fp_lb *lb, __u32 *magic)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info), zero = 0;
+	void *value;
+	int err = 0;
+
+	if (!lb || lb->fd[M_INFO] < 0)
+		return -EINVAL;
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(lb->fd[M_INFO], &info, &len))
+		return -errno;
+	if (info.value_size < sizeof(*magic) || info.key_size != sizeof(zero))
+		return -EPROTO;
+	value = calloc(1, info.value_size);
+	if (!value)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(lb->fd[M_INFO], &zero, value))
+		err = -errno;
+	else
+		memcpy(magic, value, sizeof(*magic)); /* first in every layout */
+	free(value);
+	return err;
+}
+
+static bool our_pin_name(const char *name)
+{
+	if (!strcmp(name, PROG_PIN))
+		return true;
+	for (int i = 0; i < M_N; i++)
+		if (!strcmp(name, map_names[i]))
+			return true;
+	return false;
+}
+
+int fp_lb_repin(struct fp_lb *lb, const char *dir)
+{
+	char path[PATH_MAX], aside[PATH_MAX];
+	struct dirent *de;
+	int err = 0, made = -1; /* pins made aside: -1 none, i: program and maps < i */
+	DIR *d;
+
+	if (!lb || !dir || lb->lock_fd >= 0)
+		return -EINVAL;
+	lb->lock_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lb->lock_fd < 0) {
+		err = -errno;
+		fp_err("lb: %s: %s\n", dir, strerror(errno));
+		return err;
+	}
+	err = lock(lb);
+	if (err)
+		return err;
+	/* Everything pinned aside first: a failure leaves the old pins as they were. */
+	for (int i = -1; i < M_N && !err; i++) {
+		const char *name = i < 0 ? PROG_PIN : map_names[i];
+
+		err = pin_path(aside, sizeof(aside), dir, name);
+		if (!err && strlen(aside) + 4 >= sizeof(aside))
+			err = -ENAMETOOLONG;
+		if (err)
+			break;
+		strcat(aside, "_new"); /* no dots in bpffs names */
+		unlink(aside);
+		if (bpf_obj_pin(i < 0 ? lb->prog_fd : lb->fd[i], aside)) {
+			err = -errno;
+			fp_err("lb: pinning %s: %s\n", aside, strerror(errno));
+			break;
+		}
+		made = i + 1;
+	}
+	for (int i = -1; i < made; i++) {
+		const char *name = i < 0 ? PROG_PIN : map_names[i];
+
+		if (pin_path(path, sizeof(path), dir, name) ||
+		    snprintf(aside, sizeof(aside), "%s_new", path) >= (int)sizeof(aside))
+			continue;
+		if (err) {
+			unlink(aside);
+		} else if (rename(aside, path)) {
+			err = -errno;
+			fp_err("lb: renaming %s to %s: %s\n", aside, path, strerror(errno));
+		}
+	}
+	/* Pins of the old layout this one does not have: theirs, not ours to keep. */
+	d = err ? NULL : opendir(dir);
+	while (d && (de = readdir(d))) {
+		if (de->d_type == DT_DIR || our_pin_name(de->d_name))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0))
+			fp_warn("lb: %s/%s: not removed: %s\n", dir, de->d_name, strerror(errno));
+	}
+	if (d)
+		closedir(d);
+	unlock(lb);
+	return err;
 }
 
 /* ---- attach ---- */

@@ -23,6 +23,7 @@
 
 int fp_lbnode_init(struct fp_lbnode *n, const char *dev, const char *pin_root, const char *run_dir)
 {
+	memset(n, 0, sizeof(*n));
 	n->dev = dev;
 	n->pin_root = pin_root;
 	n->run_dir = run_dir;
@@ -441,14 +442,6 @@ bool fp_lbnode_private_mounts(void)
 	return self.st_ino != parent.st_ino || self.st_dev != parent.st_dev;
 }
 
-static int count_session(const struct fp_flow_key *k, const struct fp_session *s, void *ctx)
-{
-	(void)k;
-	(void)s;
-	(*(size_t *)ctx)++;
-	return 0;
-}
-
 /* What `up` says when it cannot take over a running instance without losing state. */
 static void refuse_adopt(const struct fp_lbnode *n, const char *why)
 {
@@ -457,6 +450,18 @@ static void refuse_adopt(const struct fp_lbnode *n, const char *why)
 	       "sessions. To start fresh (sessions and counters lost, flows without a session "
 	       "re-hashed): flowpin lb down --dev %s --pin-root %s --run-dir %s, then up\n",
 	       n->dev, n->pin_dir, why, n->dev, n->pin_root, n->run_dir);
+}
+
+/* The same, when `lb up --force` would start fresh without a gap. */
+static void refuse_state(const struct fp_lbnode *n, const char *why)
+{
+	fp_err("%s: a flowpin program runs there with its maps pinned under %s, and %s: "
+	       "their state cannot be carried over. Refused, nothing changed; the running "
+	       "program keeps forwarding with its sessions. `flowpin lb up --force` starts "
+	       "fresh: this program and new, empty maps replace them in place (never "
+	       "detached), every session is lost (established flows re-hashed: in `table` "
+	       "mode most of them move) and the counters start at 0\n",
+	       n->dev, n->pin_dir, why);
 }
 
 /*
@@ -494,77 +499,220 @@ static int attached_prog_fd(const struct fp_lbnode *n, const struct fp_lb *old, 
 }
 
 /*
+ * Whether the program attached to @n->dev (id into @id, 0: none) may be replaced by a
+ * program of ours without a gap: flowpin's (@old's, or another over @old's maps) and
+ * in the XDP mode asked for. Refused (message printed) when not.
+ */
+static int check_attached(const struct fp_lbnode *n, const struct fp_lb *old, __u32 *id,
+			  enum fp_xdp_mode *mode)
+{
+	enum fp_xdp_mode want = n->xdp_generic ? FP_XDP_GENERIC : FP_XDP_NATIVE;
+	char why[160];
+
+	*mode = want;
+	*id = attached_id((int)if_nametoindex(n->dev), mode);
+	if (*id && !fp_lb_runs_prog(old, *id)) {
+		snprintf(why, sizeof(why),
+			 "the XDP program attached to %s (id %u) is not flowpin's", n->dev, *id);
+		refuse_adopt(n, why);
+		return -EBUSY;
+	}
+	if (*id && *mode != want) {
+		snprintf(why, sizeof(why),
+			 "it is attached in %s mode (--xdp-mode %s cannot be swapped in without "
+			 "a gap)",
+			 *mode == FP_XDP_GENERIC ? "generic" : "native",
+			 want == FP_XDP_GENERIC ? "generic" : "native");
+		refuse_adopt(n, why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static __u32 prog_id(const struct fp_lb *lb)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	return bpf_obj_get_info_by_fd(fp_lb_prog_fd(lb), &info, &len) ? 0 : info.id;
+}
+
+/*
+ * Swaps @lb's program in for the attached @id (@old's, or another over its maps) in one
+ * atomic replace, or attaches it when nothing is attached (@id 0). *@old_fd: the
+ * replaced program's fd (-1: none), for swapping back.
+ */
+static int swap_in(const struct fp_lbnode *n, const struct fp_lb *old, struct fp_lb *lb, __u32 id,
+		   enum fp_xdp_mode mode, int *old_fd)
+{
+	int ifindex = (int)if_nametoindex(n->dev);
+
+	*old_fd = -1;
+	if (!id)
+		return fp_lb_attach(lb, ifindex, mode);
+	*old_fd = attached_prog_fd(n, old, id);
+	if (*old_fd < 0) {
+		int err = *old_fd;
+
+		*old_fd = -1;
+		return err;
+	}
+	return fp_lb_replace(lb, ifindex, mode, *old_fd);
+}
+
+/*
+ * `lb up --force` over an instance whose state cannot be carried over (@why): this
+ * binary's program with new, empty maps replaces it in place (one atomic replace, never
+ * detached), the new pins replace the old ones. Its sessions are lost and counted.
+ */
+static int start_fresh(const struct fp_lbnode *n, const struct fp_config *cfg,
+		       const struct fp_lb *old, const char *why, struct fp_lb **out)
+{
+	int ifindex = (int)if_nametoindex(n->dev);
+	struct fp_lb_opts opts;
+	struct fp_lb *lb = NULL;
+	enum fp_xdp_mode mode;
+	size_t dropped = 0;
+	int err, old_fd = -1;
+	bool counted;
+	__u32 id;
+
+	err = check_attached(n, old, &id, &mode);
+	if (err)
+		return err;
+	counted = !fp_lb_count_session_keys(old, &dropped);
+	loader_opts(n, cfg, &opts);
+	err = fp_lb_open(cfg, &opts, &lb);
+	if (err) {
+		fp_err("%s: --force: cannot load the XDP program: %s; nothing changed\n", n->dev,
+		       strerror(-err));
+		goto out;
+	}
+	err = swap_in(n, old, lb, id, mode, &old_fd);
+	if (err) {
+		fp_err("%s: --force: the new program could not be swapped in: %s; nothing "
+		       "changed\n",
+		       n->dev, strerror(-err));
+		goto out;
+	}
+	err = fp_lb_repin(lb, n->pin_dir);
+	if (err) {
+		/* Back to the program the old pins name, so `down` can still detach it. */
+		if (old_fd >= 0 &&
+		    !fp_lb_replace((struct fp_lb *)old, ifindex, mode, fp_lb_prog_fd(lb)))
+			fp_err("%s: --force: the new pins could not be made: swapped back, "
+			       "nothing changed\n",
+			       n->dev);
+		else if (id)
+			fp_err("%s: the new program runs but is not pinned: `flowpin lb down` "
+			       "cannot detach it; use ip link set dev %s xdp off\n",
+			       n->dev, n->dev);
+		else
+			fp_lb_detach(ifindex, mode);
+		goto out;
+	}
+	if (counted)
+		fp_log_event("started fresh on %s (--force; %s): program %u replaced in place by "
+			     "%u (never detached), new maps pinned, %zu session entries dropped\n",
+			     n->dev, why, id, prog_id(lb), dropped);
+	else
+		fp_log_event("started fresh on %s (--force; %s): program %u replaced in place by "
+			     "%u (never detached), new maps pinned, its session entries (not "
+			     "countable) dropped\n",
+			     n->dev, why, id, prog_id(lb));
+out:
+	if (old_fd >= 0)
+		close(old_fd);
+	if (err) {
+		fp_lb_close(lb);
+		return err;
+	}
+	*out = lb;
+	return 0;
+}
+
+/*
  * A previous `lb up` on this device died without `down` (SIGKILL, crash, OOM): its
  * program still forwards and its maps are pinned. Take them over without a gap: this
  * binary's program is loaded over the pinned maps (sessions, counters, tables and the
- * generation kept), swapped in with one atomic replace (XDP_FLAGS_REPLACE), pinned in
+ * generation kept). The same program (equal kernel tags) with the same load-time
+ * settings is adopted as it runs; another one (a new build: an upgrade, or other
+ * settings) is swapped in with one atomic replace (XDP_FLAGS_REPLACE) and pinned in
  * place of the old one. The caller then applies the config as a new generation.
  * Refused, nothing changed, when that cannot be done without losing state or a gap:
- * maps of another layout (FP_INFO_MAGIC), settings fixed at load that differ, more VIPs
- * than the maps hold, another XDP mode, someone else's program attached.
+ * maps of another layout (FP_INFO_MAGIC or their shapes), settings fixed at load that
+ * differ, more VIPs than the maps hold (those three start fresh with n->force), another
+ * XDP mode, someone else's program attached.
  */
 int fp_lbnode_take_over(const struct fp_lbnode *n, const struct fp_config *cfg, struct fp_lb **out)
 {
-	enum fp_xdp_mode want = n->xdp_generic ? FP_XDP_GENERIC : FP_XDP_NATIVE;
-	enum fp_xdp_mode mode = want;
 	int ifindex = (int)if_nametoindex(n->dev);
 	struct fp_lb *old = NULL, *lb = NULL;
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info), id, new_id = 0;
+	struct fp_lb_prog_cmp cmp;
+	enum fp_xdp_mode mode;
 	struct fp_lb_opts opts;
 	size_t sessions = 0;
 	int err, old_fd = -1;
-	char why[128];
+	__u32 id, magic = 0;
+	char why[192];
 
 	err = fp_lb_open_pinned(n->pin_dir, &old);
-	if (err == -EPROTO) {
-		refuse_adopt(n, "its maps have another layout (another flowpin version): their "
-				"state cannot be carried over");
-		goto out;
+	if (err == -EPROTO) { /* another FP_INFO_MAGIC, said above */
+		err = fp_lb_open_pinned_any(n->pin_dir, &old);
+		if (err) {
+			refuse_adopt(n, "its pins cannot be opened");
+			goto out;
+		}
+		fp_lb_pinned_magic(old, &magic);
+		snprintf(why, sizeof(why),
+			 "its maps have another layout (version %#x, this build's %#x: another "
+			 "flowpin version)",
+			 magic, FP_INFO_MAGIC);
+		goto layout;
 	}
 	if (err) {
 		refuse_adopt(n, "its pins cannot be opened");
 		goto out;
 	}
 	if (fp_lb_check_config(old, cfg)) {
-		err = -EINVAL;
-		refuse_adopt(n, "--config needs a restart (above)");
-		goto out;
+		snprintf(why, sizeof(why), "--config changes settings fixed at load (above)");
+		goto layout;
 	}
-	id = attached_id(ifindex, &mode);
-	if (id && !fp_lb_runs_prog(old, id)) {
-		err = -EBUSY;
-		snprintf(why, sizeof(why),
-			 "the XDP program attached to %s (id %u) is not flowpin's", n->dev, id);
-		refuse_adopt(n, why);
+	err = check_attached(n, old, &id, &mode);
+	if (err)
 		goto out;
-	}
-	if (id && mode != want) {
-		err = -EINVAL;
-		snprintf(why, sizeof(why),
-			 "it is attached in %s mode (--xdp-mode %s cannot be swapped in without "
-			 "a gap)",
-			 mode == FP_XDP_GENERIC ? "generic" : "native",
-			 want == FP_XDP_GENERIC ? "generic" : "native");
-		refuse_adopt(n, why);
-		goto out;
-	}
 	loader_opts(n, cfg, &opts);
 	err = fp_lb_open_over(old, cfg, &opts, &lb);
+	if (err == -EPROTO) {
+		snprintf(why, sizeof(why),
+			 "its maps have another shape than this build's under the same layout "
+			 "version %#x (above)",
+			 FP_INFO_MAGIC);
+		goto layout;
+	}
 	if (err) {
 		refuse_adopt(n, "this program cannot be loaded over its maps");
 		goto out;
 	}
-	if (id) {
-		old_fd = attached_prog_fd(n, old, id);
-		if (old_fd < 0) {
-			err = old_fd;
-			goto out;
-		}
-		err = fp_lb_replace(lb, ifindex, mode, old_fd);
-	} else {
-		err = fp_lb_attach(lb, ifindex, want);
+	err = fp_lb_compare_prog(old, lb, &cmp);
+	if (err) {
+		refuse_adopt(n, "its program cannot be compared with this one");
+		goto out;
 	}
+	fp_lb_count_session_keys(old, &sessions);
+	if (id && id == cmp.running_id && cmp.same_code && !cmp.setting) {
+		/* This very program with these settings runs: nothing to swap. */
+		fp_log_event("took over the running instance on %s: the same program (tag %s) "
+			     "with the same settings, adopted as it runs (id %u, never "
+			     "detached), maps kept (%zu session entries)\n",
+			     n->dev, cmp.running_tag, id, sessions);
+		fp_lb_close(lb);
+		lb = old;
+		old = NULL;
+		goto out;
+	}
+	err = swap_in(n, old, lb, id, mode, &old_fd);
 	if (err) {
 		refuse_adopt(n, "the new program could not be swapped in");
 		goto out;
@@ -580,19 +728,30 @@ int fp_lbnode_take_over(const struct fp_lbnode *n, const struct fp_config *cfg, 
 			       n->dev, n->dev);
 		goto out;
 	}
-	if (!bpf_obj_get_info_by_fd(fp_lb_prog_fd(lb), &info, &len))
-		new_id = info.id;
-	fp_lb_for_each_session(lb, count_session, &sessions);
-	if (id)
-		fp_log_event(
-			"took over the running instance on %s: program %u replaced in place by "
-			"%u (never detached), maps kept (%zu session entries)\n",
-			n->dev, id, new_id, sessions);
+	if (!id)
+		fp_log_event("took over the pinned maps on %s (%zu session entries); no program "
+			     "was attached: attached %u (tag %s)\n",
+			     n->dev, sessions, cmp.loaded_id, cmp.loaded_tag);
+	else if (!cmp.same_code)
+		fp_log_event("upgraded the program on %s: %u (tag %s) replaced in place by %u "
+			     "(tag %s), never detached, maps kept (%zu session entries)\n",
+			     n->dev, id, cmp.running_tag, cmp.loaded_id, cmp.loaded_tag, sessions);
 	else
-		fp_log_event(
-			"took over the pinned maps on %s (%zu session entries); no program was "
-			"attached: attached %u\n",
-			n->dev, sessions, new_id);
+		fp_log_event("took over the running instance on %s: program %u replaced in place "
+			     "by %u (never detached; the same code, tag %s, %s%s), maps kept "
+			     "(%zu session entries)\n",
+			     n->dev, id, cmp.loaded_id, cmp.loaded_tag,
+			     cmp.setting ? cmp.setting
+					 : "the attached program was not the pinned one",
+			     cmp.setting ? " changed" : "", sessions);
+	goto out;
+layout:
+	if (n->force) {
+		err = start_fresh(n, cfg, old, why, &lb);
+	} else {
+		err = -EPROTO;
+		refuse_state(n, why);
+	}
 out:
 	if (old_fd >= 0)
 		close(old_fd);

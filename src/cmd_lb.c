@@ -62,6 +62,7 @@ struct lb_opts {
 	int xdp_generic;
 	double interval; /* 0: once */
 	int json;
+	int force; /* up: start fresh over maps whose state cannot be carried over */
 	struct cli_sources sources; /* --source, at most one per family */
 };
 
@@ -84,8 +85,8 @@ static int lb_override(const struct lb_opts *o, const struct fp_lbnode *p);
 static const struct subcommand subcommands[] = {
 	{ "up", lb_up,
 	  "lb up --config FILE --dev IFACE [--xdp-mode native|generic] [--source ADDR]...\n"
-	  "             [--metrics ADDR:PORT] [--pin-root DIR] [--run-dir DIR]",
-	  ",config,dev,xdp-mode,source,metrics,pin-root,run-dir,",
+	  "             [--metrics ADDR:PORT] [--force] [--pin-root DIR] [--run-dir DIR]",
+	  ",config,dev,xdp-mode,source,metrics,force,pin-root,run-dir,",
 	  "Loads the XDP program, pins it and its maps under PIN-ROOT/IFACE/ (mounting bpffs\n"
 	  "at /sys/fs/bpf, or at a PIN-ROOT elsewhere, if it is not on one), attaches it to\n"
 	  "IFACE, writes RUN-DIR/IFACE.pid and stays in the foreground, one log line per\n"
@@ -93,9 +94,12 @@ static const struct subcommand subcommands[] = {
 	  "  SIGHUP          re-read the config; a bad one is refused, the running one stays\n"
 	  "  SIGTERM/SIGINT  detach, remove the pins, exit 0\n"
 	  "After a daemon that died (kill -9, crash): takes its program and maps over without\n"
-	  "detaching (sessions and counters kept, config applied as a new generation), or\n"
-	  "refuses, changing nothing, when that would lose them (another layout, settings fixed\n"
-	  "at load, another --xdp-mode): `lb down` first to start fresh.\n"
+	  "detaching (sessions and counters kept, config applied as a new generation): the\n"
+	  "same program is adopted as it runs, another build's is swapped in atomically (an\n"
+	  "upgrade). Refuses, changing nothing, when that would lose them (another layout,\n"
+	  "settings fixed at load, another --xdp-mode).\n"
+	  "--force: over maps of another layout or settings fixed at load, start fresh\n"
+	  "instead: program and maps replaced in place, every session lost (counted).\n"
 	  "Warns when IFACE does not forward a family the config has backends of.\n"
 	  "--source ADDR: outer source address of the encapsulation, one per family\n"
 	  "(default: IFACE's first address of each family).\n"
@@ -850,6 +854,7 @@ int cmd_lb(int argc, char **argv)
 		{ "backend", required_argument, NULL, 'b' },
 		{ "source", required_argument, NULL, 'S' },
 		{ "metrics", required_argument, NULL, 'M' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -925,6 +930,9 @@ int cmd_lb(int argc, char **argv)
 		case 'j':
 			o.json = 1;
 			break;
+		case 'F':
+			o.force = 1;
+			break;
 		case 'S':
 			if (cli_parse_source(cmd, optarg, &o.sources))
 				return 2;
@@ -994,6 +1002,7 @@ int cmd_lb(int argc, char **argv)
 		return 2;
 	}
 	paths.xdp_generic = o.xdp_generic;
+	paths.force = o.force;
 	paths.sources.v4 = o.sources.v4;
 	paths.sources.v6 = o.sources.v6;
 	paths.sources.have_v4 = o.sources.have_v4;

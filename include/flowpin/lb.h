@@ -155,6 +155,40 @@ int fp_lb_take_over(struct fp_lb *lb, const struct fp_lb_opts *opts, const char 
 /* Whether the program @prog_id is @lb's, or another program over @lb's maps. */
 bool fp_lb_runs_prog(const struct fp_lb *lb, __u32 prog_id);
 
+/*
+ * Upgrades (docs/operator-lb.md "Upgrading"):
+ *
+ * fp_lb_compare_prog - whether @loaded (fp_lb_open_over() over @running's maps) is the
+ * program @running runs: the same code (equal kernel tags: the instructions, with map
+ * references zeroed, so not the .rodata values) and the same load-time settings (its
+ * .rodata against @running's `info` record; NULL @out->setting) .
+ *
+ * fp_lb_open_pinned_any - the pins under @dir whatever their layout: the program's
+ * (required) and the maps' that exist. For fp_lb_runs_prog(), fp_lb_prog_fd(),
+ * fp_lb_count_session_keys(), fp_lb_pinned_magic() and fp_lb_close() only: an instance
+ * `lb up --force` replaces.
+ *
+ * fp_lb_count_session_keys - entries of @lb's session table, whatever its layout (by
+ * its keys, one syscall a key: for a log line, not for stats).
+ * fp_lb_pinned_magic - the layout version (FP_INFO_MAGIC) @lb's `info` map holds.
+ *
+ * fp_lb_repin - pin @lb (fp_lb_open(), not pinned yet) under @dir in place of the pins
+ * there (each pinned aside, then renamed over the old one; on failure the old pins stay),
+ * removes the other pins of @dir (an older layout's maps), under the apply lock.
+ */
+struct fp_lb_prog_cmp {
+	__u32 running_id, loaded_id;
+	char running_tag[17], loaded_tag[17]; /* hex, as bpftool prints them */
+	bool same_code;
+	const char *setting; /* the first load-time setting that differs, NULL: none */
+};
+int fp_lb_compare_prog(const struct fp_lb *running, const struct fp_lb *loaded,
+		       struct fp_lb_prog_cmp *out);
+int fp_lb_open_pinned_any(const char *dir, struct fp_lb **out);
+int fp_lb_count_session_keys(const struct fp_lb *lb, size_t *n);
+int fp_lb_pinned_magic(const struct fp_lb *lb, __u32 *magic);
+int fp_lb_repin(struct fp_lb *lb, const char *dir);
+
 int fp_lb_attach(struct fp_lb *lb, int ifindex, enum fp_xdp_mode mode);
 /*
  * fp_lb_replace - attach @lb's program to @ifindex in @mode in place of @old_prog_fd's,

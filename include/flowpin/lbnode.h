@@ -34,6 +34,9 @@ struct fp_lbnode {
 	const char *pin_root;
 	const char *run_dir;
 	bool xdp_generic;
+	/* Take-over of maps whose state cannot be carried over (another layout, settings
+	 * fixed at load): start fresh in place (sessions lost) instead of refusing. */
+	bool force;
 	struct {
 		struct fp_addr v4, v6;
 		bool have_v4, have_v6;

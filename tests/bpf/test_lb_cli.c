@@ -50,6 +50,7 @@ struct lab {
 	char dir[64], pins[96], run[96], log[96];
 	char good[96], better[96], bad[96], tbl[96], many[96], many_b[96];
 	char flowpin[PATH_MAX];
+	char rebuilt[PATH_MAX + 16]; /* the same flowpin, another build of its program */
 	pid_t daemon;
 	int mounted;
 };
@@ -212,6 +213,7 @@ static int setup(void **state)
 	snprintf(l->many_b, sizeof(l->many_b), "%s/many_b.yaml", l->dir);
 	if (fp_test_flowpin_path(l->flowpin, sizeof(l->flowpin)))
 		return -1;
+	snprintf(l->rebuilt, sizeof(l->rebuilt), "%s-rebuilt", l->flowpin);
 
 	snprintf(text, sizeof(text), config_fmt, "");
 	if (write_text(l->good, text))
@@ -301,9 +303,12 @@ static long long json_number(const char *json, const char *from, const char *nam
 /* The capabilities of flowpin-lb@.service (dist/systemd): bounding, inheritable, ambient. */
 #define UNIT_CAPS "-all,+bpf,+perfmon,+net_admin"
 
-/* `lb up` as a daemon; with @unit_caps, under the unit's capabilities only (setpriv). */
-static pid_t start_daemon_caps(const struct lab *l, const char *config, const char *metrics,
-			       bool unit_caps)
+/*
+ * `lb up` of the flowpin binary @bin as a daemon; with @unit_caps, under the unit's
+ * capabilities only (setpriv); @extra: one more option (NULL: none).
+ */
+static pid_t start_daemon_bin(const struct lab *l, const char *bin, const char *config,
+			      const char *metrics, bool unit_caps, const char *extra)
 {
 	pid_t pid;
 
@@ -320,17 +325,27 @@ static pid_t start_daemon_caps(const struct lab *l, const char *config, const ch
 		if (unit_caps)
 			execlp("ip", "ip", "netns", "exec", l->lb_ns, "setpriv",
 			       "--inh-caps=" UNIT_CAPS, "--ambient-caps=" UNIT_CAPS,
-			       "--bounding-set=" UNIT_CAPS, l->flowpin, "lb", "up", "--config",
+			       "--bounding-set=" UNIT_CAPS, bin, "lb", "up", "--config", config,
+			       "--dev", "lb0", "--xdp-mode", "generic", "--pin-root", l->pins,
+			       "--run-dir", l->run, extra, (char *)NULL);
+		else if (metrics)
+			execlp("ip", "ip", "netns", "exec", l->lb_ns, bin, "lb", "up", "--config",
 			       config, "--dev", "lb0", "--xdp-mode", "generic", "--pin-root",
-			       l->pins, "--run-dir", l->run, (char *)NULL);
+			       l->pins, "--run-dir", l->run, "--metrics", metrics, extra,
+			       (char *)NULL);
 		else
-			execlp("ip", "ip", "netns", "exec", l->lb_ns, l->flowpin, "lb", "up",
-			       "--config", config, "--dev", "lb0", "--xdp-mode", "generic",
-			       "--pin-root", l->pins, "--run-dir", l->run,
-			       metrics ? "--metrics" : (char *)NULL, metrics, (char *)NULL);
+			execlp("ip", "ip", "netns", "exec", l->lb_ns, bin, "lb", "up", "--config",
+			       config, "--dev", "lb0", "--xdp-mode", "generic", "--pin-root",
+			       l->pins, "--run-dir", l->run, extra, (char *)NULL);
 		_exit(127);
 	}
 	return pid;
+}
+
+static pid_t start_daemon_caps(const struct lab *l, const char *config, const char *metrics,
+			       bool unit_caps)
+{
+	return start_daemon_bin(l, l->flowpin, config, metrics, unit_caps, NULL);
 }
 
 static pid_t start_daemon_metrics(const struct lab *l, const char *config, const char *metrics)
@@ -852,7 +867,8 @@ static void fresh_node(struct lab *l)
  * through the restart), every datagram a client sends meanwhile is forwarded by it
  * (none passed to the stack, none lost), every session entry stays, `table`-mode flows keep their
  * backend, counters go on. Before the fix the restart detached and unpinned: a gap
- * with no program and an empty session table.
+ * with no program and an empty session table. The same build with the same settings
+ * is adopted as it runs: the attached program never changes.
  */
 static void test_restart_keeps_state(void **state)
 {
@@ -908,10 +924,11 @@ static void test_restart_keeps_state(void **state)
 			 sent);
 	assert_true(r.polls > 100);
 	assert_int_equal(r.detached, 0);
-	assert_true(r.first_id != 0 && r.last_id != 0);
-	assert_true(r.first_id != r.last_id); /* this binary's program, swapped in */
-	assert_int_equal(r.changes, 1);
-	if (!file_contains(l->log, "(never detached), maps kept (16 session entries)")) {
+	assert_true(r.first_id != 0);
+	assert_int_equal(r.last_id, r.first_id); /* the same program: adopted, not swapped */
+	assert_int_equal(r.changes, 0);
+	if (!file_contains(l->log, "with the same settings, adopted as it runs") ||
+	    !file_contains(l->log, "never detached), maps kept (16 session entries)")) {
 		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
 		fail_msg("no take-over line: %s", out);
 	}
@@ -935,8 +952,9 @@ static void test_restart_keeps_state(void **state)
 
 /*
  * The take-over after kill -9 under the unit's capabilities only (CAP_BPF, CAP_PERFMON,
- * CAP_NET_ADMIN; no CAP_SYS_ADMIN): the attached program is opened from its pin, not by
- * id (BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN). Before, this `up` refused ("the new
+ * CAP_NET_ADMIN; no CAP_SYS_ADMIN), by a new build (flowpin-rebuilt), so the program
+ * is swapped: the attached program is opened from its pin, not by id
+ * (BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN). Before, this `up` refused ("the new
  * program could not be swapped in") and the unit needed CAP_SYS_ADMIN.
  */
 static void test_restart_unit_caps(void **state)
@@ -957,7 +975,7 @@ static void test_restart_unit_caps(void **state)
 	assert_non_null(strstr(before, "src=10.99.0.2:43005 dst=198.51.100.10:54"));
 	kill_daemon(l);
 
-	l->daemon = start_daemon_caps(l, l->tbl, NULL, true);
+	l->daemon = start_daemon_bin(l, l->rebuilt, l->tbl, NULL, true, NULL);
 	if (!wait_log(l->log, "up on lb0 (generic XDP)")) {
 		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
 		fail_msg("daemon with the unit's capabilities did not take over: %s", out);
@@ -977,9 +995,10 @@ static void test_restart_unit_caps(void **state)
 	assert_int_equal(proc_caps(l->daemon, "CapEff"), DAEMON_CAPS);
 	assert_int_equal(proc_caps(l->daemon, "CapPrm"), DAEMON_CAPS);
 	assert_int_equal(proc_caps(l->daemon, "CapAmb"), 0);
-	if (!file_contains(l->log, "(never detached), maps kept (9 session entries)")) {
+	if (!file_contains(l->log, "upgraded the program on lb0") ||
+	    !file_contains(l->log, "never detached, maps kept (9 session entries)")) {
 		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
-		fail_msg("no take-over line: %s", out);
+		fail_msg("no upgrade line: %s", out);
 	}
 	flow_list(l, after, sizeof(after));
 	assert_string_equal(after, before);
@@ -1020,8 +1039,8 @@ static void test_restart_refused(void **state)
 				       other, l->pins, l->run),
 			 1);
 	if (!strstr(out, "table_size: 311, the running program has 307") ||
-	    !strstr(out, "refused, nothing changed; the running program keeps forwarding") ||
-	    !strstr(out, "flowpin lb down --dev lb0"))
+	    !strstr(out, "Refused, nothing changed; the running program keeps forwarding") ||
+	    !strstr(out, "`flowpin lb up --force` starts fresh"))
 		fail_msg("unclear refusal: %s", out);
 	assert_int_equal(attached_prog(l), id);
 
@@ -1042,7 +1061,8 @@ static void test_restart_refused(void **state)
 				       "--run-dir '%s'",
 				       l->tbl, l->pins, l->run),
 			 1);
-	if (!strstr(out, "its maps have another layout"))
+	if (!strstr(out, "its maps have another layout (version") ||
+	    !strstr(out, "`flowpin lb up --force` starts fresh"))
 		fail_msg("unclear refusal: %s", out);
 	assert_int_equal(attached_prog(l), id);
 	info.magic ^= 0xff;
@@ -1061,6 +1081,221 @@ static void test_restart_refused(void **state)
 	assert_int_equal(attached_prog(l), 0);
 	snprintf(other, sizeof(other), "%s/lb0", l->pins);
 	assert_int_equal(access(other, F_OK), -1);
+}
+
+/* Entries of the pinned session table, read directly. */
+static int pinned_sessions(const struct lab *l)
+{
+	struct fp_flow_key key, next;
+	char path[160];
+	int fd, n = 0;
+
+	snprintf(path, sizeof(path), "%s/lb0/sessions", l->pins);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	for (int err = bpf_map_get_next_key(fd, NULL, &next); !err;
+	     err = bpf_map_get_next_key(fd, &key, &next)) {
+		key = next;
+		n++;
+	}
+	close(fd);
+	return n;
+}
+
+/* The tag of the program attached to lb0, as `ip link` prints it. */
+static void attached_tag(const struct lab *l, char *tag, size_t len)
+{
+	assert_int_equal(fp_test_sh(tag, len,
+				    "ip -n %s -d link show dev lb0 | sed -n 's/.* tag "
+				    "\\([0-9a-f]*\\).*/\\1/p' | head -1 | tr -d '\\n'",
+				    l->lb_ns),
+			 0);
+	assert_int_equal(strlen(tag), 16);
+}
+
+/*
+ * An upgrade: `up` of another build (flowpin-rebuilt: the same program with another
+ * build id compiled in, so another tag) after kill -9 swaps its program in for the
+ * running one in one atomic replace, under traffic: never detached (watched in a tight
+ * loop), the attached id and tag change once, every datagram sent meanwhile forwarded,
+ * every session entry kept and used afterwards by the new program (session hits, no
+ * new entry, each flow on its backend of before). Then the same new build again is
+ * adopted as it runs (no swap), and the old build again is a swap back.
+ */
+static void test_upgrade_swaps_program(void **state)
+{
+	struct lab *l = lab_or_skip(state);
+	static char before[16384], after[16384], out[16384];
+	char tag_old[32], tag_new[32], tag[32];
+	struct xdp_watch w;
+	struct xdp_watch_result r;
+	struct udp_stream u;
+	long long inserts, hits, vip_packets;
+	long sent;
+
+	fresh_node(l);
+	l->daemon = start_daemon_with(l, l->tbl);
+	wait_up(l);
+	send_udp_flows(l, 54, 45000, 12); /* `table` mode: round robin, then the session */
+	send_udp_flows(l, 53, 46000, 4);  /* `full` */
+	usleep(200000);
+	flow_list(l, before, sizeof(before));
+	assert_non_null(strstr(before, "src=10.99.0.2:45011 dst=198.51.100.10:54"));
+	attached_tag(l, tag_old, sizeof(tag_old));
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
+			 0);
+	inserts = json_number(out, NULL, "session_insert");
+	assert_int_equal(inserts, 16);
+	vip_packets = json_number(out, "\"vip\":\"198.51.100.10:54\"", "packets");
+
+	udp_stream_start(l, 54, 45000, &u);
+	xdp_watch_start(l, &w);
+	kill_daemon(l);
+	usleep(50000);
+	l->daemon = start_daemon_bin(l, l->rebuilt, l->tbl, NULL, false, NULL);
+	wait_up(l);
+	usleep(20000);
+	xdp_watch_stop(&w, &r);
+	sent = udp_stream_stop(&u);
+	usleep(100000);
+	print_message("# upgrade: %ld XDP queries, %ld without a program, id %u -> %u; %ld "
+		      "datagrams sent meanwhile\n",
+		      r.polls, r.detached, r.first_id, r.last_id, sent);
+	if (!file_contains(l->log, "upgraded the program on lb0") ||
+	    !file_contains(l->log, "never detached, maps kept (16 session entries)")) {
+		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
+		fail_msg("no upgrade line: %s", out);
+	}
+	assert_true(r.polls > 100);
+	assert_int_equal(r.detached, 0);
+	assert_true(r.first_id != 0 && r.last_id != 0);
+	assert_true(r.first_id != r.last_id); /* the new build's program */
+	assert_int_equal(r.changes, 1);
+	attached_tag(l, tag_new, sizeof(tag_new));
+	assert_string_not_equal(tag_new, tag_old);
+	assert_true(sent > 10);
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
+			 0);
+	assert_int_equal(json_number(out, "\"vip\":\"198.51.100.10:54\"", "packets") - vip_packets,
+			 sent);
+	flow_list(l, after, sizeof(after));
+	assert_string_equal(after, before);
+	/* The new program uses the entries: the same flows are session hits on their
+	 * backends of before, and nothing is inserted. */
+	hits = json_number(out, NULL, "session_hit");
+	send_udp_flows(l, 54, 45000, 12);
+	send_udp_flows(l, 53, 46000, 4);
+	usleep(200000);
+	flow_list(l, after, sizeof(after));
+	assert_string_equal(after, before);
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
+			 0);
+	assert_int_equal(json_number(out, NULL, "session_insert"), inserts);
+	assert_true(json_number(out, NULL, "session_hit") >= hits + 16);
+
+	/* The same new build again: adopted, the attached program stays. */
+	kill_daemon(l);
+	l->daemon = start_daemon_bin(l, l->rebuilt, l->tbl, NULL, false, NULL);
+	wait_up(l);
+	assert_true(file_contains(l->log, "adopted as it runs"));
+	assert_int_equal(attached_prog(l), r.last_id);
+	/* The old build: swapped back (a downgrade is an upgrade too). */
+	kill_daemon(l);
+	l->daemon = start_daemon_with(l, l->tbl);
+	wait_up(l);
+	assert_true(file_contains(l->log, "upgraded the program on lb0"));
+	assert_true(attached_prog(l) != r.last_id);
+	attached_tag(l, tag, sizeof(tag));
+	assert_string_equal(tag, tag_old);
+	flow_list(l, after, sizeof(after));
+	assert_string_equal(after, before);
+	stop_daemon(l);
+}
+
+/*
+ * Maps of another layout (the `info` magic faked to another version): `up` refuses
+ * without --force, naming both versions and what --force costs, and changes nothing;
+ * `up --force` starts fresh in place: the program replaced (never detached), new maps
+ * pinned (the old layout's extra pin removed), the dropped sessions counted, and the
+ * node forwards and admits new flows with them.
+ */
+static void test_upgrade_layout_force(void **state)
+{
+	struct lab *l = lab_or_skip(state);
+	static char before[16384], after[16384], out[16384];
+	char path[160], needle[160];
+	struct xdp_watch w;
+	struct xdp_watch_result r;
+	struct fp_info info;
+	__u32 id;
+	int fd;
+
+	fresh_node(l);
+	l->daemon = start_daemon_with(l, l->tbl);
+	wait_up(l);
+	send_udp_flows(l, 54, 47000, 6);
+	usleep(200000);
+	flow_list(l, before, sizeof(before));
+	assert_non_null(strstr(before, "src=10.99.0.2:47005 dst=198.51.100.10:54"));
+	kill_daemon(l);
+	id = attached_prog(l);
+	assert_true(id != 0);
+	/* An older flowpin: another layout version, and a map this one does not have. */
+	assert_int_equal(read_info(l, &info), 0);
+	info.magic = FP_INFO_MAGIC - 1;
+	assert_int_equal(write_info(l, &info), 0);
+	snprintf(path, sizeof(path), "%s/lb0/info", l->pins);
+	fd = bpf_obj_get(path);
+	assert_true(fd >= 0);
+	snprintf(path, sizeof(path), "%s/lb0/old_map", l->pins);
+	assert_int_equal(bpf_obj_pin(fd, path), 0);
+	close(fd);
+
+	assert_int_equal(LB_UP_REFUSED(l, out, sizeof(out),
+				       "--config '%s' --dev lb0 --xdp-mode generic --pin-root '%s' "
+				       "--run-dir '%s'",
+				       l->tbl, l->pins, l->run),
+			 1);
+	snprintf(needle, sizeof(needle),
+		 "its maps have another layout (version %#x, this build's %#x", FP_INFO_MAGIC - 1,
+		 FP_INFO_MAGIC);
+	if (!strstr(out, needle) || !strstr(out, "Refused, nothing changed") ||
+	    !strstr(out, "`flowpin lb up --force` starts fresh") ||
+	    !strstr(out, "every session is lost"))
+		fail_msg("unclear refusal: %s", out);
+	assert_int_equal(attached_prog(l), id);
+	assert_int_equal(pinned_sessions(l), 6); /* `lb flows` refuses the layout too */
+
+	xdp_watch_start(l, &w);
+	l->daemon = start_daemon_bin(l, l->flowpin, l->tbl, NULL, false, "--force");
+	wait_up(l);
+	usleep(20000);
+	xdp_watch_stop(&w, &r);
+	snprintf(needle, sizeof(needle),
+		 "started fresh on lb0 (--force; its maps have another layout");
+	if (!file_contains(l->log, needle) ||
+	    !file_contains(l->log, "new maps pinned, 6 session entries dropped")) {
+		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
+		fail_msg("no fresh-start line: %s", out);
+	}
+	assert_int_equal(r.detached, 0);
+	assert_int_equal(r.first_id, id);
+	assert_true(r.last_id != id);
+	assert_int_equal(r.changes, 1);
+	assert_int_equal(read_info(l, &info), 0);
+	assert_int_equal(info.magic, FP_INFO_MAGIC);
+	assert_int_equal(access(path, F_OK), -1); /* old_map: removed */
+	flow_list(l, after, sizeof(after));
+	assert_string_equal(after, "");
+	/* The fresh maps work: new flows get entries. */
+	send_udp_flows(l, 54, 47100, 3);
+	usleep(200000);
+	flow_list(l, after, sizeof(after));
+	assert_non_null(strstr(after, "src=10.99.0.2:47102 dst=198.51.100.10:54"));
+	stop_daemon(l);
+	assert_int_equal(attached_prog(l), 0);
+	snprintf(path, sizeof(path), "%s/lb0", l->pins);
+	assert_int_equal(access(path, F_OK), -1);
 }
 
 /*
@@ -2020,6 +2255,8 @@ int main(void)
 		cmocka_unit_test(test_restart_unit_caps),
 		cmocka_unit_test(test_restart_refused),
 		cmocka_unit_test(test_runtime_overrides),
+		cmocka_unit_test(test_upgrade_swaps_program),
+		cmocka_unit_test(test_upgrade_layout_force),
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_metrics_promtool),
 		cmocka_unit_test(test_metrics_health),
