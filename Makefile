@@ -58,7 +58,7 @@ SRC_OBJ   := $(SRC:%.c=$(BUILD)/%.o)
 BIN       := $(BUILD)/flowpin
 # The same flowpin again, its XDP program built with another build id: a new build to
 # upgrade to, for tests and the lab only (bpf/lb.bpf.c FP_BUILD_ID). Never installed.
-REBUILT   := $(BUILD)/flowpin-rebuilt
+REBUILT   := $(if $(wildcard lib/lb.c),$(BUILD)/flowpin-rebuilt)
 REBUILT_ID := 2
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
@@ -133,7 +133,7 @@ $(BUILD)/rebuilt/lib/lb.o: lib/lb.c $(HEADERS) $(BUILD)/rebuilt/skel/lb.skel.h $
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) -I$(BUILD)/rebuilt/skel $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(REBUILT): $(SRC_OBJ) $(BUILD)/rebuilt/lib/lb.o $(filter-out $(BUILD)/lib/lb.o,$(LIB_OBJ))
+$(BUILD)/flowpin-rebuilt: $(SRC_OBJ) $(BUILD)/rebuilt/lib/lb.o $(filter-out $(BUILD)/lib/lb.o,$(LIB_OBJ))
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
@@ -231,7 +231,7 @@ test: deps
 
 test-sanitize: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) SANITIZE="$(SAN_FLAGS)" CC=$(CLANG) \
-		$(SAN_BUILD)/flowpin $(SAN_BUILD)/flowpin-rebuilt \
+		$(SAN_BUILD)/flowpin $(REBUILT:$(BUILD)/%=$(SAN_BUILD)/%) \
 		$(UNIT_BIN:$(BUILD)/%=$(SAN_BUILD)/%) \
 		$(BPFT_BIN:$(BUILD)/%=$(SAN_BUILD)/%) || { $(give_back); exit 1; }
 	$(Q)BUILD_DIR=$(SAN_BUILD) TIERS="$${TIERS:-unit bpf}" \

@@ -32,6 +32,8 @@ LAB_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(LAB_DIR)
 BUILD = os.path.join(ROOT, "build")
 FLOWPIN = os.path.join(BUILD, "flowpin")
+# The same flowpin with another build of its XDP program (Makefile REBUILT): lb-upgrade.
+FLOWPIN_REBUILT = os.path.join(BUILD, "flowpin-rebuilt")
 FPCLIENT = os.path.join(BUILD, "lab", "fpclient")
 EMPTY_XDP = os.path.join(BUILD, "bpf", "empty.bpf.o")
 
@@ -134,6 +136,7 @@ class Lab:
         self.bgp = None  # lab/bgp.py's Bgp once start_bgp() ran: routes come from BIRD
         self.static_routes = False  # the static VIP prefix routes are in place
         self.flowpin, self.fpclient, self.empty_xdp = FLOWPIN, FPCLIENT, EMPTY_XDP
+        self.flowpin_rebuilt = None  # set by up() when the build has it
 
     # ---------------------------------------------------------------- helpers
     def ns(self, name):
@@ -219,7 +222,8 @@ class Lab:
         # pull the program out from under a scenario.
         bindir = os.path.join(self.dir, "bin")
         os.makedirs(bindir)
-        for attr, src in (("flowpin", FLOWPIN), ("fpclient", FPCLIENT), ("empty_xdp", EMPTY_XDP)):
+        for attr, src in (("flowpin", FLOWPIN), ("fpclient", FPCLIENT), ("empty_xdp", EMPTY_XDP),
+                          ("flowpin_rebuilt", FLOWPIN_REBUILT)):
             if os.path.exists(src):
                 dst = os.path.join(bindir, os.path.basename(src))
                 shutil.copy2(src, dst)

@@ -13,6 +13,7 @@ EVENT_KINDS = {
     "lb-fail": ({"node", "how"}, {"node"}),
     "lb-recover": ({"node"}, {"node"}),
     "lb-restart": ({"node", "how"}, {"node", "how"}),
+    "lb-upgrade": ({"node"}, {"node"}),  # kill -9, then `lb up` of build/flowpin-rebuilt
     "reload": ({"nodes"}, set()),
     "pause": (set(), set()),
     "resume": (set(), set()),
@@ -295,7 +296,7 @@ def load(path):
             event["id"] = ids[0] if ids else None
             event["nodes"] = (_nodes(arg["nodes"], line_of(arg, "nodes"), field + ".nodes", err)
                               if "nodes" in arg and arg["nodes"] != "all" else list(LB_NODES))
-        elif kind in ("lb-fail", "lb-recover") and "node" in arg:
+        elif kind in ("lb-fail", "lb-recover", "lb-upgrade") and "node" in arg:
             event["nodes"] = _nodes([arg["node"]], line_of(arg, "node"), field + ".node", err)
             h = arg.get("how", "link")
             if h not in FAIL_HOWS:

@@ -49,6 +49,12 @@ check_bad "bad lb-restart how" "  - {at: 5, lb-restart: {node: lb2, how: reboot}
 	"5: events[0].lb-restart.how: one of kill, down"
 check_bad "lb-restart without how" "  - {at: 5, lb-restart: {node: lb2}}" \
 	"5: events[0].lb-restart.how: missing"
+check_bad "lb-upgrade without node" "  - {at: 5, lb-upgrade: {}}" \
+	"5: events[0].lb-upgrade.node: missing"
+check_bad "lb-upgrade of an unknown node" "  - {at: 5, lb-upgrade: {node: lb7}}" \
+	"5: events[0].lb-upgrade.node: no LB node 'lb7'"
+check_bad "lb-upgrade with a how" "  - {at: 5, lb-upgrade: {node: lb2, how: kill}}" \
+	"5: events[0].lb-upgrade.how: unknown key"
 check_bad "unknown key in an event" "  - {at: 5, route: {to: lb2, via: x}}" \
 	"5: events[0].route.via: unknown key"
 check_bad "YAML syntax" "  - {at: 5, route: {to: lb2}" "6: yaml:"

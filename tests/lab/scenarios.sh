@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lab tier: the short scenario set with real TCP flows through flowpin (XDP LB nodes,
 # tc backends, nginx): shift, shift-during-change, backend-drain, lb-restart (kill -9 and
-# take-over under traffic), lb-restart-cold (down + up) and bgp-drain (the carrying
+# take-over under traffic), lb-restart-cold (down + up), lb-upgrade (kill -9, then a
+# rebuilt program swapped in under traffic) and bgp-drain (the carrying
 # node's routes get the GRACEFUL_SHUTDOWN community: BIRD on every node, the router
 # moves the flows; routes come from BGP in all of them) with 40 flows per VIP, one
 # TAP line per scenario x mode expectation (docs/lab.md). The runner builds its
@@ -16,4 +17,4 @@ fi
 # shellcheck source=lab/lab-id.bash
 source lab/lab-id.bash # removes this lab, and no other, if the runner was killed hard
 lab_run --tap --flows 40 shift shift-during-change backend-drain lb-restart lb-restart-cold \
-	bgp-drain
+	bgp-drain lb-upgrade
