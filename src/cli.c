@@ -2,6 +2,7 @@
 /* Shared by the subcommands: see cli.h. */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,40 @@ int cli_getopt(const char *cmd, int argc, char **argv, const char *optstring,
 	else
 		fprintf(stderr, "flowpin %s: unknown option '%s'\n", cmd, typed);
 	return '?';
+}
+
+int cli_parse(const struct cli_command *c, int argc, char **argv, void *opts)
+{
+	int opt, rc;
+
+	optind = 1;
+	while ((opt = cli_getopt(c->name, argc, argv, c->shortopts, c->options, NULL)) != -1) {
+		if (opt == 'h') {
+			c->usage(stdout);
+			return 0;
+		}
+		if (opt == '?') {
+			c->usage(stderr);
+			return 2;
+		}
+		rc = c->take(opts, opt, optarg);
+		if (rc)
+			return rc;
+	}
+	return CLI_RUN;
+}
+
+int cli_usage_error(const char *cmd, void (*usage)(FILE *out), const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "flowpin %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (usage)
+		usage(stderr);
+	return 2;
 }
 
 int cli_parse_interval(const char *cmd, const char *arg, double *seconds)

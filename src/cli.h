@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What every flowpin subcommand parses or prints the same way: option errors that name
- * the command, --interval, --source, and flow endpoints.
+ * What every flowpin subcommand parses or prints the same way: its option table and
+ * usage errors, option errors that name the command, --interval, --source, and flow
+ * endpoints.
  */
 #ifndef FLOWPIN_CLI_H
 #define FLOWPIN_CLI_H
@@ -9,6 +10,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <flowpin/config.h>
 
 /*
@@ -19,6 +21,38 @@
  */
 int cli_getopt(const char *cmd, int argc, char **argv, const char *optstring,
 	       const struct option *longopts, int *longindex);
+
+/*
+ * One command's options, declared once (every cmd_*.c but cmd_lb.c for now): getopt's
+ * short options, the long options, the usage text, and one function that takes each
+ * option into the command's own options struct. cli_parse() runs them; the command then
+ * checks what is required and what belongs together.
+ */
+struct cli_command {
+	const char *name;	      /* as typed, for messages: "check", "backend up" */
+	const char *shortopts;	      /* as for cli_getopt(), with 'h' for --help */
+	const struct option *options; /* ends with {} */
+	void (*usage)(FILE *out);
+	/* Takes option @opt (its val) with @arg: 0, or an exit status after a message. */
+	int (*take)(void *opts, int opt, const char *arg);
+};
+
+#define CLI_RUN (-1) /* cli_parse(): every option taken, run the command */
+
+/*
+ * cli_parse - takes every option of @argv (argv[0] is the command's own word) into
+ * @opts. Returns CLI_RUN with optind at the first argument that is no option, 0 after
+ * -h/--help (usage on stdout), 2 after an unknown option or a missing value (usage on
+ * stderr), or what @c->take returned.
+ */
+int cli_parse(const struct cli_command *c, int argc, char **argv, void *opts);
+
+/*
+ * A usage error: "flowpin CMD: MESSAGE" on stderr, then @usage(stderr) unless NULL.
+ * Returns 2, the exit status of every usage error.
+ */
+int cli_usage_error(const char *cmd, void (*usage)(FILE *out), const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* --interval S: seconds, > 0 and at most a day. Returns 0, or -EINVAL after a message. */
 int cli_parse_interval(const char *cmd, const char *arg, double *seconds);

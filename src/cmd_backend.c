@@ -36,6 +36,7 @@
 extern char **environ;
 
 struct backend_opts {
+	const char *command; /* "backend up", for messages */
 	const char *config;
 	const char *dev;
 	const char *pin_root;
@@ -69,7 +70,7 @@ static void usage(FILE *out)
 		"  -i, --interval S      seconds between stats lines (stats only)\n"
 		"  -h, --help            this text\n"
 		"\n"
-		"Exit status: 0, 1 error, 2 usage.\n",
+		"Exit status: 0 done, 1 error, 2 usage.\n",
 		FP_DEFAULT_PIN_ROOT);
 }
 
@@ -618,80 +619,74 @@ static int backend_stats(const struct backend_opts *o)
 
 /* ---- dispatch ------------------------------------------------------------------------- */
 
+static int backend_option(void *opts, int opt, const char *arg)
+{
+	struct backend_opts *o = opts;
+
+	switch (opt) {
+	case 'c':
+		o->config = arg;
+		break;
+	case 'd':
+		o->dev = arg;
+		break;
+	case 'p':
+		o->pin_root = arg;
+		break;
+	case 'i':
+		if (cli_parse_interval(o->command, arg, &o->interval))
+			return 2;
+		break;
+	}
+	return 0;
+}
+
+static const struct option backend_options[] = {
+	{ "config", required_argument, NULL, 'c' },   { "dev", required_argument, NULL, 'd' },
+	{ "pin-root", required_argument, NULL, 'p' }, { "interval", required_argument, NULL, 'i' },
+	{ "help", no_argument, NULL, 'h' },	      {},
+};
+
+static const struct {
+	const char *name;
+	int (*run)(const struct backend_opts *o);
+} subcommands[] = {
+	{ "up", backend_up },
+	{ "down", backend_down },
+	{ "stats", backend_stats },
+};
+
 int cmd_backend(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "dev", required_argument, NULL, 'd' },
-		{ "pin-root", required_argument, NULL, 'p' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct backend_opts o = { .pin_root = FP_DEFAULT_PIN_ROOT };
+	struct cli_command command = { NULL, "c:d:p:i:h", backend_options, usage, backend_option };
 	const char *verb;
 	char cmd[32];
-	int opt;
+	int rc;
 
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
 		return 0;
 	}
-	if (argc < 2 || argv[1][0] == '-') {
-		fprintf(stderr, "flowpin backend: up, down or stats?\n");
-		usage(stderr);
-		return 2;
-	}
+	if (argc < 2 || argv[1][0] == '-')
+		return cli_usage_error("backend", usage, "up, down or stats?\n");
 	verb = argv[1];
 	snprintf(cmd, sizeof(cmd), "backend %.16s", verb);
-	optind = 1;
-	while ((opt = cli_getopt(cmd, argc - 1, argv + 1, "c:d:p:i:h", options, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			o.config = optarg;
-			break;
-		case 'd':
-			o.dev = optarg;
-			break;
-		case 'p':
-			o.pin_root = optarg;
-			break;
-		case 'i':
-			if (cli_parse_interval(cmd, optarg, &o.interval))
-				return 2;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc - 1) {
-		fprintf(stderr, "flowpin backend: unexpected argument '%s'\n", argv[optind + 1]);
-		return 2;
-	}
-	if (o.interval > 0 && strcmp(verb, "stats")) {
-		fprintf(stderr, "flowpin backend %s: --interval belongs to 'stats'\n", verb);
-		return 2;
-	}
-	if (!strcmp(verb, "up")) {
-		if (!o.config || !o.dev) {
-			fprintf(stderr, "flowpin backend up: --config FILE and --dev IFACE are "
-					"required\n");
-			return 2;
-		}
-		return backend_up(&o);
-	}
-	if ((o.config || o.dev) && strcmp(verb, "up")) {
-		fprintf(stderr, "flowpin backend %s: --config/--dev belong to 'up'\n", verb);
-		return 2;
-	}
-	if (!strcmp(verb, "down"))
-		return backend_down(&o);
-	if (!strcmp(verb, "stats"))
-		return backend_stats(&o);
-	fprintf(stderr, "flowpin backend: no command '%s' (up, down, stats)\n", verb);
-	return 2;
+	command.name = o.command = cmd;
+	rc = cli_parse(&command, argc - 1, argv + 1, &o);
+	if (rc != CLI_RUN)
+		return rc;
+	if (optind != argc - 1)
+		return cli_usage_error("backend", NULL, "unexpected argument '%s'\n",
+				       argv[optind + 1]);
+	if (o.interval > 0 && strcmp(verb, "stats"))
+		return cli_usage_error(cmd, NULL, "--interval belongs to 'stats'\n");
+	if (!strcmp(verb, "up") && (!o.config || !o.dev))
+		return cli_usage_error(cmd, NULL, "--config FILE and --dev IFACE are required\n");
+	if ((o.config || o.dev) && strcmp(verb, "up"))
+		return cli_usage_error(cmd, NULL, "--config/--dev belong to 'up'\n");
+	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		if (!strcmp(verb, subcommands[i].name))
+			return subcommands[i].run(&o);
+	return cli_usage_error("backend", NULL, "no command '%s' (up, down, stats)\n", verb);
 }

@@ -27,52 +27,51 @@ static void usage(FILE *out)
 		"Without --lb or --backend the file must do for both, as a fleet's file does.\n");
 }
 
+struct check_opts {
+	const char *path;
+	int use; /* FP_CONFIG_FOR_* bits; 0: the fleet's */
+};
+
+static int check_option(void *opts, int opt, const char *arg)
+{
+	struct check_opts *o = opts;
+
+	if (opt == 'c')
+		o->path = arg;
+	else if (opt == 'L')
+		o->use |= FP_CONFIG_FOR_LB;
+	else if (opt == 'B')
+		o->use |= FP_CONFIG_FOR_BACKEND;
+	return 0;
+}
+
+static const struct option check_options[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "lb", no_argument, NULL, 'L' },
+	{ "backend", no_argument, NULL, 'B' },
+	{ "help", no_argument, NULL, 'h' },
+	{},
+};
+
+static const struct cli_command check_command = {
+	"check", "c:h", check_options, usage, check_option,
+};
+
 int cmd_check(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "lb", no_argument, NULL, 'L' },
-		{ "backend", no_argument, NULL, 'B' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *path = NULL;
+	struct check_opts o = {};
 	struct fp_config *cfg = NULL;
 	size_t backends = 0, active = 0, checked = 0;
-	int opt, use = 0;
+	int rc = cli_parse(&check_command, argc, argv, &o);
 
-	optind = 1;
-	while ((opt = cli_getopt("check", argc, argv, "c:h", options, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'L':
-			use |= FP_CONFIG_FOR_LB;
-			break;
-		case 'B':
-			use |= FP_CONFIG_FOR_BACKEND;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "flowpin check: unexpected argument '%s'\n", argv[optind]);
-		usage(stderr);
-		return 2;
-	}
-	if (!path) {
-		fprintf(stderr, "flowpin check: --config FILE is required\n");
-		usage(stderr);
-		return 2;
-	}
-	if (fp_config_load_for(path, use ? (enum fp_config_for)use : FP_CONFIG_FOR_FLEET, &cfg,
-			       stderr))
+	if (rc != CLI_RUN)
+		return rc;
+	if (optind != argc)
+		return cli_usage_error("check", usage, "unexpected argument '%s'\n", argv[optind]);
+	if (!o.path)
+		return cli_usage_error("check", usage, "--config FILE is required\n");
+	if (fp_config_load_for(o.path, o.use ? (enum fp_config_for)o.use : FP_CONFIG_FOR_FLEET,
+			       &cfg, stderr))
 		return 1;
 	for (size_t i = 0; i < cfg->n_vips; i++) {
 		backends += cfg->vips[i].n_backends;
@@ -82,7 +81,7 @@ int cmd_check(int argc, char **argv)
 	}
 	printf("%s: ok: %zu VIP%s, %zu backend%s (%zu active), table_size %u, encap_port %u, "
 	       "%zu LB source prefix%s, health checks on %zu VIP%s",
-	       path, cfg->n_vips, cfg->n_vips == 1 ? "" : "s", backends, backends == 1 ? "" : "s",
+	       o.path, cfg->n_vips, cfg->n_vips == 1 ? "" : "s", backends, backends == 1 ? "" : "s",
 	       active, cfg->table_size, cfg->encap_port, cfg->n_lb_sources,
 	       cfg->n_lb_sources == 1 ? "" : "es", checked, checked == 1 ? "" : "s");
 	if (cfg->bgp.enabled) {

@@ -932,25 +932,120 @@ out:
 	return rc;
 }
 
+struct replay_opts {
+	const char *config, *in, *out;
+	__u8 next_hop_mac[6];
+	struct cli_sources sources;
+	int keep;		  /* --lb-state keep */
+	int backend;		  /* --backend */
+	int lb_only;		  /* an option of the LB replay was given */
+	const char *backend_only; /* an option of the backend replay that was given */
+	struct backend_replay *br;
+};
+
+static int replay_option(void *opts, int opt, const char *arg)
+{
+	struct replay_opts *o = opts;
+
+	switch (opt) {
+	case 'c':
+		o->config = arg;
+		break;
+	case 'B':
+		o->backend = 1;
+		break;
+	case 'E':
+		o->backend_only = "--self";
+		if (o->br->n_self == FP_BACKEND_MAX_SELF ||
+		    fp_addr_parse(arg, &o->br->self[o->br->n_self])) {
+			fprintf(stderr,
+				"flowpin replay: --self: '%s' is not an IPv4 or IPv6 "
+				"address (at most %d of them)\n",
+				arg, FP_BACKEND_MAX_SELF);
+			return 2;
+		}
+		o->br->n_self++;
+		break;
+	case 'k':
+		o->backend_only = "--socket";
+		if (add_socket(o->br, arg, "flowpin replay: --socket"))
+			return 2;
+		break;
+	case 'K':
+		o->backend_only = "--sockets";
+		o->br->sockets_path = arg;
+		break;
+	case 'M':
+		o->backend_only = "--mac";
+		if (fp_mac_parse(arg, o->br->mac)) {
+			fprintf(stderr,
+				"flowpin replay: --mac: '%s' is not a MAC address "
+				"(aa:bb:cc:dd:ee:ff)\n",
+				arg);
+			return 2;
+		}
+		o->br->have_mac = 1;
+		break;
+	case 'i':
+		o->in = arg;
+		break;
+	case 'o':
+		o->out = arg;
+		break;
+	case 's':
+		o->lb_only = 1;
+		if (!strcmp(arg, "keep")) {
+			o->keep = 1;
+		} else if (!strcmp(arg, "fresh")) {
+			o->keep = 0;
+		} else {
+			fprintf(stderr,
+				"flowpin replay: --lb-state: '%s' is neither "
+				"'fresh' nor 'keep'\n",
+				arg);
+			return 2;
+		}
+		break;
+	case 'm':
+		if (fp_mac_parse(arg, o->next_hop_mac)) {
+			fprintf(stderr,
+				"flowpin replay: --nexthop-mac: '%s' is not a MAC "
+				"address (aa:bb:cc:dd:ee:ff)\n",
+				arg);
+			return 2;
+		}
+		break;
+	case 'S':
+		o->lb_only = 1;
+		if (cli_parse_source("replay", arg, &o->sources))
+			return 2;
+		break;
+	}
+	return 0;
+}
+
+static const struct option replay_options[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "in", required_argument, NULL, 'i' },
+	{ "out", required_argument, NULL, 'o' },
+	{ "lb-state", required_argument, NULL, 's' },
+	{ "nexthop-mac", required_argument, NULL, 'm' },
+	{ "source", required_argument, NULL, 'S' },
+	{ "backend", no_argument, NULL, 'B' },
+	{ "self", required_argument, NULL, 'E' },
+	{ "socket", required_argument, NULL, 'k' },
+	{ "sockets", required_argument, NULL, 'K' },
+	{ "mac", required_argument, NULL, 'M' },
+	{ "help", no_argument, NULL, 'h' },
+	{},
+};
+
+static const struct cli_command replay_command = {
+	"replay", "+h", replay_options, usage, replay_option,
+};
+
 int cmd_replay(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "in", required_argument, NULL, 'i' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "lb-state", required_argument, NULL, 's' },
-		{ "nexthop-mac", required_argument, NULL, 'm' },
-		{ "source", required_argument, NULL, 'S' },
-		{ "backend", no_argument, NULL, 'B' },
-		{ "self", required_argument, NULL, 'E' },
-		{ "socket", required_argument, NULL, 'k' },
-		{ "sockets", required_argument, NULL, 'K' },
-		{ "mac", required_argument, NULL, 'M' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
-	};
-	const char *config_path = NULL, *in_path = NULL, *out_path = NULL;
-	__u8 next_hop_mac[6] = FP_FIBNS_NEXT_HOP_MAC;
 	__u64 before[FP_CNT__MAX], after[FP_CNT__MAX];
 	size_t forwarded = 0, passed = 0, dropped = 0;
 	struct capture cap = {};
@@ -958,154 +1053,61 @@ int cmd_replay(int argc, char **argv)
 	struct fp_lb *lb = NULL;
 	struct fp_fibns ns;
 	struct fp_lb_opts opts = {};
-	struct cli_sources sources = {};
 	pcap_t *dead = NULL;
 	pcap_dumper_t *dumper = NULL;
 	__u8 *frame = NULL;
 	static struct backend_replay br; /* large: not on the stack */
-	int keep = 0, opt, err, rc = 1, backend = 0, lb_only = 0;
-	const char *backend_only = NULL;
+	struct replay_opts o = { .next_hop_mac = FP_FIBNS_NEXT_HOP_MAC, .br = &br };
+	int err, rc = cli_parse(&replay_command, argc, argv, &o);
 
-	optind = 1;
-	while ((opt = cli_getopt("replay", argc, argv, "+h", options, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'B':
-			backend = 1;
-			break;
-		case 'E':
-			backend_only = "--self";
-			if (br.n_self == FP_BACKEND_MAX_SELF ||
-			    fp_addr_parse(optarg, &br.self[br.n_self])) {
-				fprintf(stderr,
-					"flowpin replay: --self: '%s' is not an IPv4 or IPv6 "
-					"address (at most %d of them)\n",
-					optarg, FP_BACKEND_MAX_SELF);
-				return 2;
-			}
-			br.n_self++;
-			break;
-		case 'k':
-			backend_only = "--socket";
-			if (add_socket(&br, optarg, "flowpin replay: --socket"))
-				return 2;
-			break;
-		case 'K':
-			backend_only = "--sockets";
-			br.sockets_path = optarg;
-			break;
-		case 'M':
-			backend_only = "--mac";
-			if (fp_mac_parse(optarg, br.mac)) {
-				fprintf(stderr,
-					"flowpin replay: --mac: '%s' is not a MAC address "
-					"(aa:bb:cc:dd:ee:ff)\n",
-					optarg);
-				return 2;
-			}
-			br.have_mac = 1;
-			break;
-		case 'i':
-			in_path = optarg;
-			break;
-		case 'o':
-			out_path = optarg;
-			break;
-		case 's':
-			lb_only = 1;
-			if (!strcmp(optarg, "keep")) {
-				keep = 1;
-			} else if (!strcmp(optarg, "fresh")) {
-				keep = 0;
-			} else {
-				fprintf(stderr,
-					"flowpin replay: --lb-state: '%s' is neither "
-					"'fresh' nor 'keep'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'm':
-			if (fp_mac_parse(optarg, next_hop_mac)) {
-				fprintf(stderr,
-					"flowpin replay: --nexthop-mac: '%s' is not a MAC "
-					"address (aa:bb:cc:dd:ee:ff)\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'S':
-			lb_only = 1;
-			if (cli_parse_source("replay", optarg, &sources))
-				return 2;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
+	if (rc != CLI_RUN)
+		return rc;
+	rc = 1;
+	if (optind < argc)
+		return cli_usage_error("replay", usage, "unexpected argument '%s'\n", argv[optind]);
+	if (o.backend) {
+		if (o.lb_only)
+			return cli_usage_error("replay --backend", NULL,
+					       "--lb-state and --source belong to the LB replay\n");
+		if (!o.config || !o.in || !o.br->n_self)
+			return cli_usage_error("replay --backend", usage,
+					       "--config, --in and --self are required\n");
+		br.config_path = o.config;
+		br.in_path = o.in;
+		br.out_path = o.out;
+		return replay_backend(&br, o.next_hop_mac);
 	}
-	if (optind < argc) {
-		fprintf(stderr, "flowpin replay: unexpected argument '%s'\n", argv[optind]);
-		usage(stderr);
-		return 2;
-	}
-	if (backend) {
-		if (lb_only) {
-			fprintf(stderr, "flowpin replay --backend: --lb-state and --source belong "
-					"to the LB replay\n");
-			return 2;
-		}
-		if (!config_path || !in_path || !br.n_self) {
-			fprintf(stderr, "flowpin replay --backend: --config, --in and --self are "
-					"required\n");
-			usage(stderr);
-			return 2;
-		}
-		br.config_path = config_path;
-		br.in_path = in_path;
-		br.out_path = out_path;
-		return replay_backend(&br, next_hop_mac);
-	}
-	if (backend_only) {
-		fprintf(stderr, "flowpin replay: %s belongs to 'replay --backend'\n", backend_only);
-		return 2;
-	}
-	if (!config_path || !in_path || !out_path) {
-		fprintf(stderr, "flowpin replay: --config, --in and --out are required\n");
-		usage(stderr);
-		return 2;
-	}
+	if (o.backend_only)
+		return cli_usage_error("replay", NULL, "%s belongs to 'replay --backend'\n",
+				       o.backend_only);
+	if (!o.config || !o.in || !o.out)
+		return cli_usage_error("replay", usage, "--config, --in and --out are required\n");
 
-	err = fp_config_load(config_path, &cfg, stderr);
+	err = fp_config_load(o.config, &cfg, stderr);
 	if (err)
 		goto out;
-	err = capture_read(in_path, &cap);
+	err = capture_read(o.in, &cap);
 	if (!err)
-		err = check_xdp_frame_sizes(in_path, &cap);
+		err = check_xdp_frame_sizes(o.in, &cap);
 	if (err)
 		goto out;
-	err = fp_fibns_enter(next_hop_mac, &ns);
+	err = fp_fibns_enter(o.next_hop_mac, &ns);
 	if (err)
 		goto out;
-	/* Without --source, the namespace's own addresses are the outer sources. */
-	if (!sources.have_v4)
-		fp_addr_from_v4(sources.v4.a, *(const __be32 *)ns.own_v4);
-	if (!sources.have_v6)
-		memcpy(sources.v6.a, ns.own_v6, 16);
-	opts.source_v4 = sources.v4;
-	opts.source_v6 = sources.v6;
+	/* Without --source, the namespace's own addresses are the outer o.sources. */
+	if (!o.sources.have_v4)
+		fp_addr_from_v4(o.sources.v4.a, *(const __be32 *)ns.own_v4);
+	if (!o.sources.have_v6)
+		memcpy(o.sources.v6.a, ns.own_v6, 16);
+	opts.source_v4 = o.sources.v4;
+	opts.source_v6 = o.sources.v6;
 	opts.have_source_v4 = opts.have_source_v6 = true;
 	/* Replay decides every packet: no new-flow ceiling, or a busy capture would turn
 	 * into rate-limit decisions the live node would not make at that pace. */
 	opts.new_flow_rate = UINT32_MAX;
-	/* fresh empties the session table and probation before every packet: keep the
+	/* fresh empties the session table and probation before every packet: o.keep the
 	 * array it wipes small. */
-	if (!keep)
+	if (!o.keep)
 		opts.probation_slots = FP_LB_MIN_PROBATION;
 	err = fp_lb_open(cfg, &opts, &lb);
 	if (err) {
@@ -1117,9 +1119,9 @@ int cmd_replay(int argc, char **argv)
 		err = -ENOMEM;
 		goto out;
 	}
-	dumper = pcap_dump_open(dead, out_path);
+	dumper = pcap_dump_open(dead, o.out);
 	if (!dumper) {
-		fp_err("%s: %s\n", out_path, pcap_geterr(dead));
+		fp_err("%s: %s\n", o.out, pcap_geterr(dead));
 		err = -EIO;
 		goto out;
 	}
@@ -1146,7 +1148,7 @@ int cmd_replay(int argc, char **argv)
 			.repeat = 1,
 		};
 
-		if (!keep) {
+		if (!o.keep) {
 			err = fp_lb_clear_sessions(lb);
 			if (err) {
 				fp_err("packet %zu: cannot empty the session table: %s\n", i + 1,
@@ -1181,7 +1183,7 @@ int cmd_replay(int argc, char **argv)
 	}
 	fflush(stdout);
 	fp_info("%zu packets: %zu forwarded, %zu passed, %zu dropped (lb-state %s)\n", cap.n,
-		forwarded, passed, dropped, keep ? "keep" : "fresh");
+		forwarded, passed, dropped, o.keep ? "keep" : "fresh");
 	rc = 0;
 out:
 	if (dumper)
@@ -1189,7 +1191,7 @@ out:
 	if (dead)
 		pcap_close(dead);
 	if (rc && dumper)
-		unlink(out_path);
+		unlink(o.out);
 	free(frame);
 	fp_lb_close(lb);
 	capture_free(&cap);

@@ -32,7 +32,9 @@ static void usage(FILE *out)
 		"  -c, --config FILE     the new config\n"
 		"  -p, --previous FILE   the config in service now\n"
 		"  -V, --vip NAME        only this VIP\n"
-		"  -h, --help            this text\n");
+		"  -h, --help            this text\n"
+		"\n"
+		"Exit status: 0 done, 1 error, 2 usage.\n");
 }
 
 /* "ADDR port P/PROTO" or "ADDR all ports/PROTO". Returns @buf. */
@@ -403,54 +405,52 @@ out:
 	return ret;
 }
 
+struct table_opts {
+	const char *path, *previous, *vip;
+};
+
+static int table_option(void *opts, int opt, const char *arg)
+{
+	struct table_opts *o = opts;
+
+	if (opt == 'c')
+		o->path = arg;
+	else if (opt == 'p')
+		o->previous = arg;
+	else if (opt == 'V')
+		o->vip = arg;
+	return 0;
+}
+
+static const struct option table_options[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "previous", required_argument, NULL, 'p' },
+	{ "vip", required_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },
+	{},
+};
+
+static const struct cli_command table_command = {
+	"table", "c:p:V:h", table_options, usage, table_option,
+};
+
 int cmd_table(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "previous", required_argument, NULL, 'p' },
-		{ "vip", required_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *path = NULL, *prev_path = NULL, *only = NULL;
+	struct table_opts o = {};
 	struct fp_config *cfg = NULL, *prev = NULL;
-	int opt, status = 1;
+	int status = 1, rc = cli_parse(&table_command, argc, argv, &o);
 
-	optind = 1;
-	while ((opt = cli_getopt("table", argc, argv, "c:p:V:h", options, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'p':
-			prev_path = optarg;
-			break;
-		case 'V':
-			only = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "flowpin table: unexpected argument '%s'\n", argv[optind]);
-		usage(stderr);
-		return 2;
-	}
-	if (!path) {
-		fprintf(stderr, "flowpin table: --config FILE is required\n");
-		usage(stderr);
-		return 2;
-	}
+	if (rc != CLI_RUN)
+		return rc;
+	if (optind != argc)
+		return cli_usage_error("table", usage, "unexpected argument '%s'\n", argv[optind]);
+	if (!o.path)
+		return cli_usage_error("table", usage, "--config FILE is required\n");
 	/* Both files are checked before anything is printed, and all their errors shown. */
-	if (fp_config_load(path, &cfg, stderr) |
-	    (prev_path ? fp_config_load(prev_path, &prev, stderr) : 0))
+	if (fp_config_load(o.path, &cfg, stderr) |
+	    (o.previous ? fp_config_load(o.previous, &prev, stderr) : 0))
 		goto out;
-	status = show(cfg, prev, only) ? 1 : 0;
+	status = show(cfg, prev, o.vip) ? 1 : 0;
 out:
 	fp_config_free(cfg);
 	fp_config_free(prev);
