@@ -1299,6 +1299,84 @@ static void test_upgrade_layout_force(void **state)
 }
 
 /*
+ * The two other ways state cannot be carried over. A pinned map of another shape under
+ * the same layout version (a layout change whose magic was forgotten, faked by pinning
+ * a hash of 8-byte values as vip_addrs): refused naming the map and both shapes, then
+ * `--force` starts fresh. A config whose settings fixed at load differ (table_size):
+ * `--force` starts fresh with the new setting, counting the sessions dropped.
+ */
+static void test_upgrade_force_shape_settings(void **state)
+{
+	struct lab *l = lab_or_skip(state);
+	static char out[16384];
+	char path[160], other[160], text[2048];
+	struct fp_info info;
+	__u32 id;
+	int fd;
+
+	fresh_node(l);
+	l->daemon = start_daemon_with(l, l->tbl);
+	wait_up(l);
+	send_udp_flows(l, 54, 48000, 4);
+	usleep(200000);
+	kill_daemon(l);
+	id = attached_prog(l);
+	assert_true(id != 0);
+	assert_int_equal(pinned_sessions(l), 4);
+	snprintf(path, sizeof(path), "%s/lb0/vip_addrs", l->pins);
+	assert_int_equal(unlink(path), 0);
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "vip_addrs", 16, 8, 64, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_obj_pin(fd, path), 0);
+	close(fd);
+
+	assert_int_equal(LB_UP_REFUSED(l, out, sizeof(out),
+				       "--config '%s' --dev lb0 --xdp-mode generic --pin-root '%s' "
+				       "--run-dir '%s'",
+				       l->tbl, l->pins, l->run),
+			 1);
+	if (!strstr(out, "pinned map vip_addrs is a hash of 16-byte keys and 8-byte values "
+			 "(flags 0); this build's is a hash of 16-byte keys and 4-byte values") ||
+	    !strstr(out, "its maps have another shape than this build's") ||
+	    !strstr(out, "`flowpin lb up --force` starts fresh"))
+		fail_msg("unclear refusal: %s", out);
+	assert_int_equal(attached_prog(l), id);
+	assert_int_equal(pinned_sessions(l), 4);
+
+	l->daemon = start_daemon_bin(l, l->flowpin, l->tbl, NULL, false, "--force");
+	wait_up(l);
+	if (!file_contains(l->log, "started fresh on lb0 (--force; its maps have another shape") ||
+	    !file_contains(l->log, "new maps pinned, 4 session entries dropped")) {
+		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
+		fail_msg("no fresh-start line: %s", out);
+	}
+	assert_true(attached_prog(l) != id);
+	assert_int_equal(pinned_sessions(l), 0);
+
+	/* Another table_size: refused without --force (test_restart_refused), fresh with. */
+	send_udp_flows(l, 54, 48100, 2);
+	usleep(200000);
+	kill_daemon(l);
+	id = attached_prog(l);
+	snprintf(other, sizeof(other), "%s/other-size.yaml", l->dir);
+	table_config(text, sizeof(text));
+	memcpy(strstr(text, "table_size: 307"), "table_size: 311", 15);
+	assert_int_equal(write_text(other, text), 0);
+	l->daemon = start_daemon_bin(l, l->flowpin, other, NULL, false, "--force");
+	wait_up(l);
+	if (!file_contains(l->log, "started fresh on lb0 (--force; --config changes settings "
+				   "fixed at load (above))") ||
+	    !file_contains(l->log, "new maps pinned, 2 session entries dropped")) {
+		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
+		fail_msg("no fresh-start line: %s", out);
+	}
+	assert_true(attached_prog(l) != id);
+	assert_int_equal(read_info(l, &info), 0);
+	assert_int_equal(info.table_size, 311);
+	stop_daemon(l);
+}
+
+/*
  * With forwarding off on the LB's device every packet is drop_fib;
  * `up` and every apply say so, naming the sysctl.
  */
@@ -2257,6 +2335,7 @@ int main(void)
 		cmocka_unit_test(test_runtime_overrides),
 		cmocka_unit_test(test_upgrade_swaps_program),
 		cmocka_unit_test(test_upgrade_layout_force),
+		cmocka_unit_test(test_upgrade_force_shape_settings),
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_metrics_promtool),
 		cmocka_unit_test(test_metrics_health),
