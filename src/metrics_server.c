@@ -170,7 +170,8 @@ struct metrics_server *metrics_server_start(const char *listen, const char *pin_
 		m->refresh = event_new(fp_lbd_base(lbd), -1, EV_PERSIST, refresh_health, lbd);
 		if (!m->refresh || event_add(m->refresh, &second)) {
 			fp_err("--metrics %s: cannot add the status refresh timer\n", listen);
-			event_free(m->refresh);
+			if (m->refresh)
+				event_free(m->refresh);
 			free(m);
 			return NULL;
 		}
