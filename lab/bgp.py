@@ -410,6 +410,35 @@ filter vips_in_v6 {
         self.wait_sessions()
         return self.converge()
 
+    # The VIP whose kernel route the runner counts the changes of (bgp-flap: with and
+    # without damping): `ip monitor route` prints one line per change of a route.
+    WATCHED = VIP_ADDR["full"]
+
+    def watch_routes(self, key):
+        """Starts `ip -ts monitor route` in the router's namespace (log: KEY.log)."""
+        self.lab.start(key, "router", ["ip", "-ts", "monitor", "route"])
+        time.sleep(0.1)  # subscribed before the first change
+
+    def route_changes(self, key):
+        """Stops the monitor started by watch_routes(KEY) and returns how often the
+        router's kernel route to WATCHED changed (added, replaced or deleted)."""
+        path = self.lab.procs[key][2] if key in self.lab.procs else None
+        self.lab.stop(key)
+        n = 0
+        try:
+            with open(path, errors="replace") as f:
+                for line in f:
+                    words = line.split()
+                    if words and words[0].startswith("["):
+                        words = words[1:]  # the timestamp
+                    if words and words[0] == "Deleted":
+                        words = words[1:]
+                    if words and words[0] == self.WATCHED:
+                        n += 1
+        except (OSError, TypeError):
+            pass
+        return n
+
     def log_size(self):
         """Where the router's BIRD log ends now (session_downs reads from there)."""
         try:
