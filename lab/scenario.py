@@ -298,8 +298,8 @@ def load(path):
                               if "nodes" in arg and arg["nodes"] != "all" else list(LB_NODES))
         elif kind in ("lb-fail", "lb-recover", "lb-upgrade") and "node" in arg:
             event["nodes"] = _nodes([arg["node"]], line_of(arg, "node"), field + ".node", err)
-            h = arg.get("how", "link")
-            if h not in FAIL_HOWS:
+            h = arg.get("how", "link") if kind == "lb-fail" else None
+            if kind == "lb-fail" and h not in FAIL_HOWS:
                 err(line_of(arg, "how"), field + ".how", "one of %s, got %r" %
                     (", ".join(FAIL_HOWS), h))
             event["how"] = h
