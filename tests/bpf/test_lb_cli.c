@@ -52,6 +52,7 @@ struct lab {
 	char flowpin[PATH_MAX];
 	char rebuilt[PATH_MAX + 16]; /* the same flowpin, another build of its program */
 	pid_t daemon;
+	pid_t listener; /* test_health_effective's TCP listener, killed by fresh_node/teardown */
 	int mounted;
 };
 
@@ -168,8 +169,18 @@ static int wait_log(const char *path, const char *needle)
 	return 0;
 }
 
+static void kill_listener(struct lab *l)
+{
+	if (l->listener > 0) {
+		kill(l->listener, SIGKILL);
+		waitpid(l->listener, NULL, 0);
+		l->listener = 0;
+	}
+}
+
 static void teardown_lab(struct lab *l)
 {
+	kill_listener(l);
 	if (l->daemon > 0) {
 		kill(l->daemon, SIGTERM);
 		for (int i = 0; i < 50 && waitpid(l->daemon, NULL, WNOHANG) == 0; i++)
@@ -846,6 +857,7 @@ static void stop_daemon(struct lab *l)
  */
 static void fresh_node(struct lab *l)
 {
+	kill_listener(l);
 	if (l->daemon > 0) {
 		kill(l->daemon, SIGTERM);
 		for (int i = 0; i < 100 && waitpid(l->daemon, NULL, WNOHANG) == 0; i++)
@@ -857,8 +869,9 @@ static void fresh_node(struct lab *l)
 	fp_test_sh(NULL, 0,
 		   "ip netns exec %1$s '%2$s' lb down --dev lb0 --pin-root '%3$s' --run-dir '%4$s' "
 		   ">/dev/null 2>&1; ip -n %1$s link set dev lb0 xdp off; "
-		   "ip netns exec %1$s sysctl -qw net.ipv4.conf.lb0.forwarding=1",
-		   l->lb_ns, l->flowpin, l->pins, l->run);
+		   "ip netns exec %1$s sysctl -qw net.ipv4.conf.lb0.forwarding=1; "
+		   "ip -n %5$s addr del 10.99.0.10/32 dev cl0 2>/dev/null",
+		   l->lb_ns, l->flowpin, l->pins, l->run, l->cl_ns);
 }
 
 /*
@@ -1615,6 +1628,20 @@ static void expect_backend(const struct lab *l, const char *vip, const char *vip
 	assert_string_equal(state, effective);
 }
 
+/* expect_backend() for VIP web with health checked: status and the maps' entry. */
+static void expect_backend_health(const struct lab *l, int id, const char *addr,
+				  const char *override, const char *effective)
+{
+	json_object *st = status_json(l);
+	char state[32];
+
+	assert_string_equal(status_field(st, "web", id, "override"), override);
+	assert_string_equal(status_field(st, "web", id, "effective"), effective);
+	json_object_put(st);
+	maps_state(l, "198.51.100.10:80", addr, state, sizeof(state));
+	assert_string_equal(state, effective);
+}
+
 /* Sends @len bytes to the control socket as they are; the reply into @out. */
 static int ctl_raw(const struct lab *l, const char *bytes, size_t len, char *out, size_t cap)
 {
@@ -1790,6 +1817,147 @@ static void test_runtime_overrides(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(LB(l, out, sizeof(out), "status --dev lb0 --run-dir '%s'", l->run), 1);
 	assert_non_null(strstr(out, "no flowpin lb daemon answers"));
+}
+
+/* Polls `lb status` until field @name of backend @id of @vip is @want (10 s at most). */
+static bool wait_status(const struct lab *l, const char *vip, int id, const char *name,
+			const char *want)
+{
+	for (int i = 0; i < 100; i++) {
+		json_object *st = status_json(l);
+		bool ok = !strcmp(status_field(st, vip, id, name), want);
+
+		json_object_put(st);
+		if (ok)
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+/* A TCP listener on @addr:@port inside @ns until killed (a backend that answers);
+ * returns once it listens. */
+static pid_t listen_in(const char *ns, const char *addr, int port)
+{
+	int ready[2];
+	char c = 0;
+	pid_t pid;
+
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+		int s, one = 1;
+
+		close(ready[0]);
+		inet_pton(AF_INET, addr, &sa.sin_addr);
+		if (enter_netns(ns))
+			_exit(1);
+		s = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) || listen(s, 64))
+			_exit(1);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		close(ready[1]);
+		for (;;) {
+			int c = accept(s, NULL, NULL);
+
+			if (c >= 0)
+				close(c);
+		}
+	}
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &c, 1), 1); /* EOF: the child could not listen */
+	close(ready[0]);
+	return pid;
+}
+
+/*
+ * Health in the effective state, end to end: a TCP check (200 ms, fall 2, rise 1) of
+ * two backends, one answering (a listener in the client namespace on its address), one
+ * not. The silent one goes down and drains (status and the maps' entry), the other
+ * stays active; with the answering one drained by the operator, health would leave the
+ * VIP no active backend: fail-open (health ignored for the VIP, logged), and back when
+ * the override goes; with both down by health, fail-open again. The probes run after
+ * the capability drop.
+ */
+static void test_health_effective(void **state)
+{
+	struct lab *l = lab_or_skip(state);
+	static char out[16384];
+	char path[160], state_buf[32];
+	json_object *st;
+	fresh_node(l);
+	snprintf(path, sizeof(path), "%s/health.yaml", l->dir);
+	assert_int_equal(write_text(path, "hash_key: 000102030405060708090a0b0c0d0e0f\n"
+					  "table_size: 307\n"
+					  "health:\n"
+					  "  interval: 200ms\n"
+					  "  timeout: 100ms\n"
+					  "  rise: 1\n"
+					  "  fall: 2\n"
+					  "  checks: [{kind: tcp, port: 8080}]\n"
+					  "vips:\n"
+					  "  - name: web\n"
+					  "    address: 198.51.100.10\n"
+					  "    port: 80\n"
+					  "    protocol: tcp\n"
+					  "    backends:\n"
+					  "      - { id: 1, address: 10.99.0.10 }\n"
+					  "      - { id: 2, address: 10.99.0.11 }\n"
+					  "allow_example_key: true\n"),
+			 0);
+	assert_int_equal(fp_test_sh(NULL, 0, "ip -n %s addr add 10.99.0.10/32 dev cl0", l->cl_ns),
+			 0);
+	l->listener = listen_in(l->cl_ns, "10.99.0.10", 8080);
+	l->daemon = start_daemon_with(l, path);
+	wait_up(l);
+	assert_int_equal(proc_caps(l->daemon, "CapEff"), DAEMON_CAPS);
+
+	if (!wait_status(l, "web", 2, "health", "down") ||
+	    !wait_status(l, "web", 1, "health", "up")) {
+		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
+		fail_msg("health did not settle: %s", out);
+	}
+	assert_true(wait_status(l, "web", 2, "effective", "draining"));
+	st = status_json(l);
+	assert_string_equal(status_field(st, "web", 1, "effective"), "active");
+	assert_string_equal(status_field(st, "web", 2, "config"), "active");
+	assert_string_equal(status_field(st, "web", 2, "override"), "none");
+	assert_true(strlen(status_field(st, "web", 2, "health_since")) == 20); /* ISO UTC */
+	assert_true(strlen(status_field(st, "web", 2, "health_reason")) > 0);
+	assert_string_equal(status_field(st, "web", 0, "health_ignored"), "false");
+	json_object_put(st);
+	maps_state(l, "198.51.100.10:80", "10.99.0.11", state_buf, sizeof(state_buf));
+	assert_string_equal(state_buf, "draining");
+	maps_state(l, "198.51.100.10:80", "10.99.0.10", state_buf, sizeof(state_buf));
+	assert_string_equal(state_buf, "active");
+	assert_true(wait_log(l->log, "health: applied"));
+
+	/* The healthy one drained by the operator: health alone would empty the VIP. */
+	assert_int_equal(
+		LB(l, out, sizeof(out), "drain 1 --vip web --dev lb0 --run-dir '%s'", l->run), 0);
+	assert_true(wait_status(l, "web", 0, "health_ignored", "true"));
+	expect_backend_health(l, 1, "10.99.0.10", "drain", "draining");
+	expect_backend_health(l, 2, "10.99.0.11", "none", "active");
+	assert_true(wait_log(l->log, "VIP web: health would leave it no active backend"));
+	assert_int_equal(
+		LB(l, out, sizeof(out), "undrain 1 --vip web --dev lb0 --run-dir '%s'", l->run), 0);
+	assert_true(wait_status(l, "web", 0, "health_ignored", "false"));
+	expect_backend_health(l, 1, "10.99.0.10", "none", "active");
+	expect_backend_health(l, 2, "10.99.0.11", "none", "draining");
+	assert_true(wait_log(l->log, "VIP web: health followed again"));
+
+	/* Both down by health: fail-open, both take flows. */
+	kill_listener(l);
+	assert_true(wait_status(l, "web", 1, "health", "down"));
+	assert_true(wait_status(l, "web", 0, "health_ignored", "true"));
+	expect_backend_health(l, 1, "10.99.0.10", "none", "active");
+	expect_backend_health(l, 2, "10.99.0.11", "none", "active");
+
+	stop_daemon(l);
 }
 
 static void test_usage(void **state)
@@ -1998,45 +2166,6 @@ static void test_metrics(void **state)
 		fail_msg("port in use: status %d, log: %s", status, out);
 	}
 	assert_int_equal(attached_prog(l), 0);
-}
-
-/* A TCP listener on @addr:@port inside @ns until killed (a backend that answers);
- * returns once it listens. */
-static pid_t listen_in(const char *ns, const char *addr, int port)
-{
-	int ready[2];
-	char c = 0;
-	pid_t pid;
-
-	assert_int_equal(pipe(ready), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-		int s, one = 1;
-
-		close(ready[0]);
-		inet_pton(AF_INET, addr, &sa.sin_addr);
-		if (enter_netns(ns))
-			_exit(1);
-		s = socket(AF_INET, SOCK_STREAM, 0);
-		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) || listen(s, 64))
-			_exit(1);
-		if (write(ready[1], "x", 1) != 1)
-			_exit(1);
-		close(ready[1]);
-		for (;;) {
-			int c = accept(s, NULL, NULL);
-
-			if (c >= 0)
-				close(c);
-		}
-	}
-	close(ready[1]);
-	assert_int_equal(read(ready[0], &c, 1), 1); /* EOF: the child could not listen */
-	close(ready[0]);
-	return pid;
 }
 
 /* Scrapes until @series has @value (the health checks run on their own clock). */
@@ -2336,6 +2465,7 @@ int main(void)
 		cmocka_unit_test(test_upgrade_swaps_program),
 		cmocka_unit_test(test_upgrade_layout_force),
 		cmocka_unit_test(test_upgrade_force_shape_settings),
+		cmocka_unit_test(test_health_effective),
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_metrics_promtool),
 		cmocka_unit_test(test_metrics_health),
