@@ -29,6 +29,9 @@
 #include <json-c/json.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <bpf/libbpf.h>
+#include <net/if.h>
+#include <flowpin/bgpd.h>
 #include <flowpin/bpffs.h>
 #include <flowpin/config.h>
 #include <flowpin/effective.h>
@@ -61,6 +64,7 @@ struct fp_lbd {
 	struct fp_config *cfg;	   /* that file, as last applied */
 	struct fp_overrides overrides;
 	struct fp_health *health;
+	struct fp_bgpd *bgpd;	      /* BGP announcements (NULL until started) */
 	struct fp_instance *instance; /* the node's pid file, locked while we live */
 	struct evconnlistener *ctl;
 	bool ctl_bound;
@@ -82,6 +86,11 @@ struct event_base *fp_lbd_base(struct fp_lbd *d)
 const struct fp_lbnode *fp_lbd_node(const struct fp_lbd *d)
 {
 	return d->node;
+}
+
+struct fp_bgpd *fp_lbd_bgpd(struct fp_lbd *d)
+{
+	return d->bgpd;
 }
 
 static void hook_applied(struct fp_lbd *d, int err)
@@ -328,6 +337,8 @@ static int apply(struct fp_lbd *d, struct fp_config *cfg, struct fp_overrides *o
 				fp_warn("health checks: not reconfigured (out of memory): the "
 					"previous checks keep running\n");
 #endif
+			if (d->bgpd && fp_bgpd_configure(d->bgpd, cfg))
+				fp_warn("bgp: not reconfigured (out of memory)\n");
 		}
 		if (ov != &d->overrides) {
 			fp_overrides_free(&d->overrides);
@@ -630,6 +641,40 @@ static void handle_status(struct conn *c)
 	json_object_object_add(r, "config", json_object_new_string(c->d->config_abs));
 	fp_lbd_status_foreach(c->d, status_vip_json, vips);
 	json_object_object_add(r, "vips", vips);
+	if (c->d->bgpd && c->d->cfg->bgp.enabled)
+		json_object_object_add(r, "bgp", fp_bgpd_status_json(c->d->bgpd));
+	reply(c, r);
+}
+
+/* {"cmd":"maintenance","on":BOOL[,"deadline_ms":N][,"until_flows":N]} (N < 0: default) */
+static void handle_maintenance(struct conn *c, json_object *req)
+{
+	json_object *o, *r;
+	int64_t deadline = -1, flows = -1;
+	char msg[256];
+	bool on;
+
+	if (!json_object_object_get_ex(req, "on", &o) ||
+	    !json_object_is_type(o, json_type_boolean)) {
+		reply_error(c, "maintenance: no \"on\" boolean");
+		return;
+	}
+	on = json_object_get_boolean(o);
+	if (json_object_object_get_ex(req, "deadline_ms", &o) &&
+	    json_object_is_type(o, json_type_int))
+		deadline = json_object_get_int64(o);
+	if (json_object_object_get_ex(req, "until_flows", &o) &&
+	    json_object_is_type(o, json_type_int))
+		flows = json_object_get_int64(o);
+	if (fp_bgpd_maintenance(c->d->bgpd, on, deadline, flows, msg, sizeof(msg))) {
+		reply_error(c, "maintenance: %s: nothing changed", msg);
+		return;
+	}
+	fp_log_event("bgp: maintenance %s, asked by pid %d (uid %u) on the control socket\n",
+		     on ? "on" : "off", (int)c->pid, (unsigned)c->uid);
+	r = json_object_new_object();
+	json_object_object_add(r, "ok", json_object_new_boolean(1));
+	json_object_object_add(r, "bgp", fp_bgpd_status_json(c->d->bgpd));
 	reply(c, r);
 }
 
@@ -780,13 +825,16 @@ static void handle_line(struct conn *c, const char *line)
 		reply_error(c, "no \"cmd\" string");
 	} else if (!strcmp(cmd, "status")) {
 		handle_status(c);
+	} else if (!strcmp(cmd, "maintenance")) {
+		handle_maintenance(c, req);
 	} else if (!strcmp(cmd, "drain") || !strcmp(cmd, "undrain") || !strcmp(cmd, "disable")) {
 		if (!backend)
 			reply_error(c, "%s: no \"backend\" string", cmd);
 		else
 			handle_override(c, cmd, backend, vip);
 	} else {
-		reply_error(c, "unknown cmd '%.32s' (status, drain, undrain, disable)", cmd);
+		reply_error(c, "unknown cmd '%.32s' (status, drain, undrain, disable, maintenance)",
+			    cmd);
 	}
 out:
 	json_object_put(req);
@@ -1180,6 +1228,83 @@ static int health_start(struct fp_lbd *d)
 }
 #endif
 
+/* ---- BGP announcements (lib/bgpd.c): the inputs of the state machines ---- */
+
+/* Backends of cfg->vips[@v] the node would give new flows to, health included: fail-open
+ * keeps forwarding to them, but the address drains (another node may do better). */
+static uint32_t bgp_healthy(void *arg, size_t v)
+{
+	struct fp_lbd *d = arg;
+	const struct fp_vip_cfg *vip = &d->cfg->vips[v];
+	uint32_t n = 0;
+
+	for (size_t b = 0; b < vip->n_backends; b++)
+		n += vip->backends[b].state == FP_BACKEND_ACTIVE &&
+		     fp_overrides_get(&d->overrides, vip->name, vip->backends[b].id) ==
+			     FP_OVERRIDE_NONE &&
+		     health_up(d, vip->name, vip->backends[b].id);
+	return n;
+}
+
+/* Our program attached to the device, and the device forwarding every family the
+ * config has backends of (the kernel's FIB lookup refuses otherwise: drop_fib). */
+static bool bgp_dataplane_ok(void *arg)
+{
+	struct fp_lbd *d = arg;
+	struct bpf_xdp_query_opts q;
+	int ifindex = (int)if_nametoindex(d->node->dev);
+	bool family[2] = { false, false };
+
+	memset(&q, 0, sizeof(q));
+	q.sz = sizeof(q);
+	if (ifindex <= 0 || bpf_xdp_query(ifindex, 0, &q) ||
+	    !fp_lb_runs_prog(d->lb, q.drv_prog_id ? q.drv_prog_id : q.skb_prog_id))
+		return false;
+	for (size_t v = 0; v < d->cfg->n_vips; v++)
+		for (size_t b = 0; b < d->cfg->vips[v].n_backends; b++)
+			family[fp_addr_v4(&d->cfg->vips[v].backends[b].addr) ? 0 : 1] = true;
+	for (int i = 0; i < 2; i++) {
+		char path[128], value[8] = "";
+		FILE *f;
+
+		if (!family[i])
+			continue;
+		snprintf(path, sizeof(path), "/proc/sys/net/%s/conf/%s/forwarding",
+			 i ? "ipv6" : "ipv4", d->node->dev);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(value, sizeof(value), f))
+			value[0] = 0;
+		fclose(f);
+		if (value[0] == '0')
+			return false;
+	}
+	return true;
+}
+
+static uint64_t bgp_flows(void *arg)
+{
+	struct fp_lbd *d = arg;
+	struct fp_session_count c = { 0 };
+
+	return fp_lb_count_sessions(d->lb, &c) ? UINT64_MAX : c.live;
+}
+
+static int bgp_start(struct fp_lbd *d)
+{
+	const struct fp_bgpd_ops ops = { bgp_healthy, bgp_dataplane_ok, bgp_flows, d };
+	char maint[PATH_MAX + 16];
+
+	snprintf(maint, sizeof(maint), "%s/%s.maintenance", d->node->run_dir, d->node->dev);
+	d->bgpd = fp_bgpd_new(d->base, maint, &ops);
+	if (!d->bgpd) {
+		fp_err("bgp: out of memory\n");
+		return -ENOMEM;
+	}
+	return fp_bgpd_configure(d->bgpd, d->cfg);
+}
+
 int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lbd_hooks *hooks)
 {
 	struct fp_lbd daemon = { .node = n, .signal_fd = -1, .rc = 1 }, *d = &daemon;
@@ -1231,7 +1356,7 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 	}
 	/* After the program runs, so a module's first look finds the maps. Failing: as if
 	 * up had failed. */
-	if (health_start(d) || drop_caps(d->hooks.bind_service) ||
+	if (health_start(d) || bgp_start(d) || drop_caps(d->hooks.bind_service) ||
 	    (d->hooks.started && d->hooks.started(d, d->hooks.arg))) {
 		d->hooks.stopping = NULL; /* started() cleaned up after itself */
 		if (!adopted)
@@ -1258,6 +1383,8 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 		goto out;
 	}
 	d->rc = 1;
+	/* Routers move traffic away before the program goes. */
+	fp_bgpd_withdraw_all(d->bgpd);
 	if (fp_lbnode_stop(d->lb, n->dev, n->pin_dir))
 		goto out;
 	fp_vip_routes_remove();
@@ -1271,6 +1398,7 @@ out:
 #ifdef FP_LBD_HEALTH
 	fp_health_free(d->health);
 #endif
+	fp_bgpd_free(d->bgpd);
 	if (d->ctl)
 		evconnlistener_free(d->ctl);
 	if (d->ctl_bound)

@@ -55,10 +55,12 @@ struct lb_opts {
 	const char *pin_root;
 	const char *run_dir;
 	const char *vip;
-	const char *metrics; /* --metrics ADDR:PORT, NULL: off */
-	const char *command; /* the subcommand's name */
-	const char *target;  /* drain/undrain/disable: BACKEND */
-	int backend;	     /* -1: any */
+	const char *metrics;   /* --metrics ADDR:PORT, NULL: off */
+	const char *command;   /* the subcommand's name */
+	const char *target;    /* drain/undrain/disable: BACKEND; maintenance: on|off */
+	long long deadline_ms; /* maintenance: -1 the config's default */
+	long long until_flows; /* maintenance: -1 the config's default */
+	int backend;	       /* -1: any */
 	int xdp_generic;
 	double interval; /* 0: once */
 	int json;
@@ -81,6 +83,7 @@ static int lb_stats(const struct lb_opts *o, const struct fp_lbnode *p);
 static int lb_flows(const struct lb_opts *o, const struct fp_lbnode *p);
 static int lb_status(const struct lb_opts *o, const struct fp_lbnode *p);
 static int lb_override(const struct lb_opts *o, const struct fp_lbnode *p);
+static int lb_maintenance(const struct lb_opts *o, const struct fp_lbnode *p);
 
 static const struct subcommand subcommands[] = {
 	{ "up", lb_up,
@@ -155,6 +158,17 @@ static const struct subcommand subcommands[] = {
 	  ",dev,vip,run-dir,",
 	  "Run-time override: BACKEND is out of every table, like `state: down` in the file\n"
 	  "(its flows break). As drain otherwise.\n" },
+	{ "maintenance", lb_maintenance,
+	  "lb maintenance on|off --dev IFACE [--deadline DURATION] [--until-flows N]\n"
+	  "             [--run-dir DIR]",
+	  ",dev,deadline,until-flows,run-dir,",
+	  "BGP (the config's bgp section): on drains every announced address of the node at\n"
+	  "once (announced with the GRACEFUL_SHUTDOWN community: routers prefer other nodes),\n"
+	  "then withdraws it once DURATION has passed (e.g. 90s, 10m, 1h; 0: no deadline) or\n"
+	  "the node's flows fell below N, whichever comes first (defaults: bgp.maintenance).\n"
+	  "off returns every address to what its health says at once. Kept in\n"
+	  "RUN-DIR/IFACE.maintenance over a restart or crash of the daemon (not over `lb\n"
+	  "down`). Prints the addresses' states.\n" },
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -759,6 +773,64 @@ static const char *field(json_object *o, const char *name)
 	return s && *s ? s : "-";
 }
 
+/* The `bgp` object of a status or maintenance reply, as text. */
+static void print_bgp(json_object *bgp)
+{
+	json_object *m, *c, *as, *on;
+
+	printf("\nbgp: BIRD %s, include %s, alive interface %s, damping %s\n", field(bgp, "socket"),
+	       field(bgp, "include"), field(bgp, "alive_interface"), field(bgp, "damping"));
+	if (json_object_object_get_ex(bgp, "maintenance", &m) &&
+	    json_object_object_get_ex(m, "on", &on) && json_object_get_boolean(on))
+		printf("  maintenance on since %s, deadline %s, until flows < %s\n",
+		       field(m, "since"), field(m, "deadline"), field(m, "until_flows"));
+	else
+		printf("  maintenance off\n");
+	if (json_object_object_get_ex(bgp, "last_configure", &c))
+		printf("  last configure: %s at %s: %s (%s replies, %s failures)\n",
+		       field(c, "result"), field(c, "at"), field(c, "message"),
+		       field(c, "configures_total"), field(c, "failures_total"));
+	printf("  %-20s %-9s %-20s %-20s %7s %-10s %5s %5s %5s %s\n", "prefix", "state", "reason",
+	       "since", "penalty", "suppressed", "trans", "flaps", "supp", "vips");
+	if (!json_object_object_get_ex(bgp, "addresses", &as))
+		return;
+	for (size_t i = 0; i < json_object_array_length(as); i++) {
+		json_object *a = json_object_array_get_idx(as, i), *vips;
+		char names[256] = "";
+
+		if (json_object_object_get_ex(a, "vips", &vips))
+			for (size_t j = 0; j < json_object_array_length(vips); j++)
+				snprintf(
+					names + strlen(names), sizeof(names) - strlen(names),
+					"%s%s", j ? "," : "",
+					json_object_get_string(json_object_array_get_idx(vips, j)));
+		printf("  %-20s %-9s %-20s %-20s %7s %-10s %5s %5s %5s %s\n", field(a, "prefix"),
+		       field(a, "state"), field(a, "reason"), field(a, "since"),
+		       field(a, "penalty"), field(a, "suppressed"), field(a, "transitions"),
+		       field(a, "flaps"), field(a, "suppressions"), names);
+	}
+}
+
+static int lb_maintenance(const struct lb_opts *o, const struct fp_lbnode *p)
+{
+	json_object *req = json_object_new_object(), *r, *bgp;
+
+	json_object_object_add(req, "cmd", json_object_new_string("maintenance"));
+	json_object_object_add(req, "on", json_object_new_boolean(!strcmp(o->target, "on")));
+	if (o->deadline_ms >= 0)
+		json_object_object_add(req, "deadline_ms", json_object_new_int64(o->deadline_ms));
+	if (o->until_flows >= 0)
+		json_object_object_add(req, "until_flows", json_object_new_int64(o->until_flows));
+	r = ask(p, req);
+	json_object_put(req);
+	if (!r)
+		return 1;
+	if (json_object_object_get_ex(r, "bgp", &bgp) && bgp)
+		print_bgp(bgp);
+	json_object_put(r);
+	return 0;
+}
+
 static int lb_status(const struct lb_opts *o, const struct fp_lbnode *p)
 {
 	json_object *req = json_object_new_object(), *r, *vips;
@@ -811,6 +883,12 @@ static int lb_status(const struct lb_opts *o, const struct fp_lbnode *p)
 			}
 		}
 	}
+	{
+		json_object *bgp;
+
+		if (json_object_object_get_ex(r, "bgp", &bgp) && bgp)
+			print_bgp(bgp);
+	}
 	json_object_put(r);
 	return 0;
 }
@@ -858,12 +936,16 @@ int cmd_lb(int argc, char **argv)
 		{ "source", required_argument, NULL, 'S' },
 		{ "metrics", required_argument, NULL, 'M' },
 		{ "force", no_argument, NULL, 'F' },
+		{ "deadline", required_argument, NULL, 'D' },
+		{ "until-flows", required_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	struct lb_opts o = { .pin_root = DEFAULT_PIN_ROOT,
 			     .run_dir = DEFAULT_RUN_DIR,
-			     .backend = -1 };
+			     .backend = -1,
+			     .deadline_ms = -1,
+			     .until_flows = -1 };
 	const struct subcommand *sub = NULL;
 	struct fp_lbnode paths;
 	char cmd[16];
@@ -956,6 +1038,35 @@ int cmd_lb(int argc, char **argv)
 			o.metrics = optarg;
 			break;
 		}
+		case 'D': {
+			double v = strtod(optarg, &end);
+			double unit = !strcmp(end, "ms")	   ? 1
+				      : !strcmp(end, "s") || !*end ? 1000
+				      : !strcmp(end, "m")	   ? 60000
+				      : !strcmp(end, "h")	   ? 3600000
+								   : -1;
+
+			if (end == optarg || unit < 0 || !(v >= 0) || v * unit > 7 * 86400e3) {
+				fprintf(stderr,
+					"flowpin lb %s: --deadline '%s': a duration (90s, 10m, 1h, "
+					"500ms; 0: none), at most 7 days\n",
+					sub->name, optarg);
+				return 2;
+			}
+			o.deadline_ms = (long long)(v * unit);
+			break;
+		}
+		case 'U': {
+			long long n = strtoll(optarg, &end, 10);
+
+			if (*end || !*optarg || n < 0) {
+				fprintf(stderr, "flowpin lb %s: --until-flows '%s': a count >= 0\n",
+					sub->name, optarg);
+				return 2;
+			}
+			o.until_flows = n;
+			break;
+		}
 		case 'b': {
 			long id = strtol(optarg, &end, 10);
 
@@ -980,6 +1091,20 @@ int cmd_lb(int argc, char **argv)
 		}
 		o.target = argv[1 + optind++];
 	}
+	if (sub->run == lb_maintenance) {
+		if (optind >= argc - 1 ||
+		    (strcmp(argv[1 + optind], "on") && strcmp(argv[1 + optind], "off"))) {
+			fprintf(stderr, "flowpin lb maintenance: on or off is required\n");
+			sub_usage(sub, stderr);
+			return 2;
+		}
+		o.target = argv[1 + optind++];
+		if (!strcmp(o.target, "off") && (o.deadline_ms >= 0 || o.until_flows >= 0)) {
+			fprintf(stderr, "flowpin lb maintenance off: --deadline and --until-flows "
+					"go with on\n");
+			return 2;
+		}
+	}
 	if (optind < argc - 1) {
 		fprintf(stderr, "flowpin lb %s: unexpected argument '%s'\n", sub->name,
 			argv[optind + 1]);
@@ -996,7 +1121,7 @@ int cmd_lb(int argc, char **argv)
 		return 2;
 	}
 	if (!if_nametoindex(o.dev) && sub->run != lb_down && sub->run != lb_status &&
-	    sub->run != lb_override) {
+	    sub->run != lb_override && sub->run != lb_maintenance) {
 		fp_err("--dev %s: no such interface\n", o.dev);
 		return 1;
 	}

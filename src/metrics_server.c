@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <event2/event.h>
 #include <microhttpd.h>
+#include <flowpin/bgpd.h>
 #include <flowpin/lb.h>
 #include <flowpin/lbd.h>
 #include <flowpin/log.h>
@@ -110,6 +111,20 @@ static char *scrape(struct metrics_server *m, size_t *len)
 		d.status = status.vips;
 		d.n_status = status.n;
 		body = fp_metrics_render(&s, &d, len);
+	}
+	if (body && m->lbd) {
+		/* The BGP driver's series (its own mutex), after the rest. */
+		char *bgp = fp_bgpd_metrics(fp_lbd_bgpd(m->lbd));
+		size_t extra = bgp ? strlen(bgp) : 0;
+		char *more = extra ? realloc(body, *len + extra + 1) : body;
+
+		if (more) {
+			memcpy(more + *len, bgp ? bgp : "", extra);
+			*len += extra;
+			more[*len] = 0;
+			body = more;
+		}
+		free(bgp);
 	}
 	status_copy_free(&status);
 	fp_stats_release(&s);

@@ -108,6 +108,7 @@ void fp_lbd_status_refresh_health(struct fp_lbd *d);
  * only): one JSON object per line in, one per line back, then the daemon closes.
  *   {"cmd":"status"}
  *   {"cmd":"drain"|"undrain"|"disable","backend":"ID or ADDRESS"[,"vip":"NAME"]}
+ *   {"cmd":"maintenance","on":true|false[,"deadline_ms":N][,"until_flows":N]}
  * Replies {"ok":true,...} or {"ok":false,"error":"..."}. Requests longer than
  * FP_LBD_MAX_REQUEST bytes are answered with an error.
  */
@@ -122,6 +123,8 @@ int fp_lbd_request(const struct fp_lbnode *n, const char *request, char **reply)
 
 /* The daemon's event loop, for modules that add events (valid from started() on). */
 struct event_base *fp_lbd_base(struct fp_lbd *d);
+/* The BGP driver (flowpin/bgpd.h; NULL before started()), for the metrics. */
+struct fp_bgpd *fp_lbd_bgpd(struct fp_lbd *d);
 /* The node's paths (pin directory, run directory). */
 const struct fp_lbnode *fp_lbd_node(const struct fp_lbd *d);
 
