@@ -151,7 +151,8 @@ static void maint_load(struct fp_bgpd *b)
 
 /* ---- BIRD ---- */
 
-static void log_failure(struct fp_bgpd *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_failure(struct fp_bgpd *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void log_failure(struct fp_bgpd *b, const char *fmt, ...)
 {
 	char msg[512];
@@ -287,7 +288,8 @@ static void sample(struct fp_bgpd *b)
 		if (g->a.state != was || g->a.reason != why) {
 			prefix_str(&g->addr, pfx, sizeof(pfx));
 			fp_log_event("bgp: %s (%s): %s -> %s (%s), penalty %.0f\n", pfx, g->names,
-				     fp_announce_state_name(was), fp_announce_state_name(g->a.state),
+				     fp_announce_state_name(was),
+				     fp_announce_state_name(g->a.state),
 				     fp_announce_reason_name(g->a.reason),
 				     fp_announce_penalty(&g->a, &b->params, now));
 		}
@@ -363,8 +365,8 @@ static void seed(struct fp_bgpd *b, struct group *gs, size_t n, uint64_t now)
 	struct fp_bird *bird = NULL;
 	char msg[256], pfx[64];
 	char *left = read_small_file(b->bgp.include);
-	bool reachable = !fp_bird_connect(b->bgp.socket, (int)b->bgp.timeout_ms, &bird, msg,
-					  sizeof(msg));
+	bool reachable =
+		!fp_bird_connect(b->bgp.socket, (int)b->bgp.timeout_ms, &bird, msg, sizeof(msg));
 
 	if (!reachable)
 		fp_warn("bgp: BIRD (%s): %s: starting from %s\n", b->bgp.socket, msg,
@@ -385,9 +387,9 @@ static void seed(struct fp_bgpd *b, struct group *gs, size_t n, uint64_t now)
 		if (!fp_announce_in_bgp(s) && (!reachable || b->bgp.alive_interface[0]) &&
 		    include_has(left, pfx))
 			s = FP_ANNOUNCE_ANNOUNCED;
-		fp_announce_init(&gs[i].a, fp_announce_in_bgp(s) ? FP_ANNOUNCE_ANNOUNCED
-								 : FP_ANNOUNCE_WITHDRAWN,
-				 now);
+		fp_announce_init(
+			&gs[i].a,
+			fp_announce_in_bgp(s) ? FP_ANNOUNCE_ANNOUNCED : FP_ANNOUNCE_WITHDRAWN, now);
 		if (fp_announce_in_bgp(s))
 			fp_log_event("bgp: %s (%s): in BGP already: kept announced\n", pfx,
 				     gs[i].names);
@@ -430,8 +432,9 @@ int fp_bgpd_configure(struct fp_bgpd *b, const struct fp_config *cfg)
 		gs[i].vips = found[i].vips;
 		for (size_t v = 0; v < cfg->n_vips && v < FP_MAX_VIPS && len < 200; v++)
 			if (found[i].vips & (1ULL << v))
-				len += (size_t)snprintf(gs[i].names + len, sizeof(gs[i].names) - len,
-							"%s%s", len ? " " : "", cfg->vips[v].name);
+				len += (size_t)snprintf(gs[i].names + len,
+							sizeof(gs[i].names) - len, "%s%s",
+							len ? " " : "", cfg->vips[v].name);
 		/* Kept across reloads by address; a new address starts withdrawn. */
 		bool kept = false;
 
@@ -446,7 +449,8 @@ int fp_bgpd_configure(struct fp_bgpd *b, const struct fp_config *cfg)
 	if (b->seeded && b->alive_fd >= 0 && strcmp(b->alive_name, cfg->bgp.alive_interface))
 		fp_warn("bgp: alive_interface changed (%s -> %s): takes a restart of the daemon; "
 			"routes stay via %s\n",
-			b->alive_name, cfg->bgp.alive_interface[0] ? cfg->bgp.alive_interface : "none",
+			b->alive_name,
+			cfg->bgp.alive_interface[0] ? cfg->bgp.alive_interface : "none",
 			b->alive_name);
 	b->bgp = cfg->bgp;
 	if (b->alive_fd >= 0)
@@ -474,7 +478,8 @@ int fp_bgpd_configure(struct fp_bgpd *b, const struct fp_config *cfg)
 			     "damping %s\n",
 			     n, cfg->bgp.socket, cfg->bgp.include,
 			     b->alive_fd >= 0 ? ", alive interface " : "",
-			     b->alive_fd >= 0 ? b->alive_name : "", cfg->bgp.damping ? "on" : "off");
+			     b->alive_fd >= 0 ? b->alive_name : "",
+			     cfg->bgp.damping ? "on" : "off");
 	}
 	pthread_mutex_lock(&b->lock);
 	memcpy(b->groups, gs, sizeof(b->groups));
@@ -559,9 +564,9 @@ json_object *fp_bgpd_status_json(struct fp_bgpd *b)
 						      : b->last_result == 0 ? "ok"
 									    : "error"));
 	json_object_object_add(c, "message", json_object_new_string(b->last_msg));
-	json_object_object_add(
-		c, "at",
-		time_json((uint64_t)b->last_at.tv_sec * FP_NS_PER_SEC + (uint64_t)b->last_at.tv_nsec));
+	json_object_object_add(c, "at",
+			       time_json((uint64_t)b->last_at.tv_sec * FP_NS_PER_SEC +
+					 (uint64_t)b->last_at.tv_nsec));
 	json_object_object_add(c, "configures_total",
 			       json_object_new_int64((int64_t)b->configures_total));
 	json_object_object_add(c, "failures_total",
@@ -581,13 +586,12 @@ json_object *fp_bgpd_status_json(struct fp_bgpd *b)
 		json_object_object_add(j, "vips", names);
 		json_object_object_add(j, "state",
 				       json_object_new_string(fp_announce_state_name(g->a.state)));
-		json_object_object_add(j, "reason",
-				       json_object_new_string(fp_announce_reason_name(g->a.reason)));
-		json_object_object_add(j, "since", time_json(mono_to_real(g->a.since_ns)));
 		json_object_object_add(
-			j, "penalty",
-			json_object_new_int64((int64_t)llround(
-				fp_announce_penalty(&g->a, &b->params, now))));
+			j, "reason", json_object_new_string(fp_announce_reason_name(g->a.reason)));
+		json_object_object_add(j, "since", time_json(mono_to_real(g->a.since_ns)));
+		json_object_object_add(j, "penalty",
+				       json_object_new_int64((int64_t)llround(
+					       fp_announce_penalty(&g->a, &b->params, now))));
 		json_object_object_add(j, "suppressed", json_object_new_boolean(g->a.suppressed));
 		json_object_object_add(j, "transitions",
 				       json_object_new_int64((int64_t)g->a.transitions));
@@ -641,7 +645,8 @@ static void add(struct text *t, const char *fmt, ...)
 
 char *fp_bgpd_metrics(struct fp_bgpd *b)
 {
-	static const enum fp_announce_state states[] = { FP_ANNOUNCE_ANNOUNCED, FP_ANNOUNCE_DRAINING,
+	static const enum fp_announce_state states[] = { FP_ANNOUNCE_ANNOUNCED,
+							 FP_ANNOUNCE_DRAINING,
 							 FP_ANNOUNCE_WITHDRAWN };
 	struct text t = { 0 };
 	uint64_t now = mono_ns();
@@ -675,10 +680,10 @@ char *fp_bgpd_metrics(struct fp_bgpd *b)
 		add(&t, "flowpin_bgp_suppressed{prefix=\"%s\"} %d\n", pfx,
 		    b->groups[i].a.suppressed);
 	}
-#define COUNTER(name, field, help)                                                 \
-	HEAD(name, "counter", help);                                               \
-	for (size_t i = 0; i < b->n; i++) {                                        \
-		prefix_str(&b->groups[i].addr, pfx, sizeof(pfx));                  \
+#define COUNTER(name, field, help)                                                        \
+	HEAD(name, "counter", help);                                                      \
+	for (size_t i = 0; i < b->n; i++) {                                               \
+		prefix_str(&b->groups[i].addr, pfx, sizeof(pfx));                         \
 		add(&t, name "{prefix=\"%s\"} %" PRIu64 "\n", pfx, b->groups[i].a.field); \
 	}
 	COUNTER("flowpin_bgp_transitions_total", transitions, "Announcement state changes");

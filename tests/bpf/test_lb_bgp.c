@@ -182,8 +182,8 @@ static pid_t start_daemon(void)
 /* `flowpin lb ARGS --dev lb0 --run-dir RUN`; its exit status, stdout into @out. */
 static int lb(char *out, size_t cap, const char *args)
 {
-	return fp_test_sh(out, cap, "ip netns exec %s %s lb %s --dev lb0 --run-dir %s 2>&1",
-			  fx.ns, fx.flowpin, args, fx.run);
+	return fp_test_sh(out, cap, "ip netns exec %s %s lb %s --dev lb0 --run-dir %s 2>&1", fx.ns,
+			  fx.flowpin, args, fx.run);
 }
 
 static int setup(void **state)
@@ -364,9 +364,8 @@ static void test_bird_stopped_never_blocks(void **state)
 	kill(fx.bird, SIGSTOP);
 	for (int i = 0; i < 3; i++) {
 		t = now_ms();
-		assert_int_equal(lb(out, sizeof(out), i == 1 ? "maintenance on --deadline 0"
-							    : "status"),
-				 0);
+		assert_int_equal(
+			lb(out, sizeof(out), i == 1 ? "maintenance on --deadline 0" : "status"), 0);
 		t = now_ms() - t;
 		print_message("# control socket answered in %lld ms with BIRD stopped\n", t);
 		assert_true(t < 1000); /* the BIRD timeout is 300 ms; the daemon's loop runs */
