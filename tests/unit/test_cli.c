@@ -115,7 +115,7 @@ static void test_check_ok_and_errors(void **state)
 	assert_int_equal(run(&out, "check --config examples/flowpin.yaml --backend"), 0);
 	assert_string_equal(
 		out, "examples/flowpin.yaml: ok: 3 VIPs, 6 backends (4 active), "
-		     "table_size 65537, encap_port 6080, 3 LB source prefixes, health checks on 0 "
+		     "table_size 65537, encap_port 6080, 3 LB source prefixes, health checks on 3 "
 		     "VIPs\n");
 	free(out);
 	assert_int_equal(run(&out, "check --config examples/flowpin.yaml"), 1);
