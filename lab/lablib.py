@@ -43,6 +43,17 @@ N_SOURCES = 32  # client source addresses per family
 FABRIC_MTU = 1600  # >= 1500 + FP_MAX_ENCAP_OVERHEAD (92)
 ENCAP_PORT = 6080
 HASH_KEY = "0123456789abcdef0123456789abcdef"
+# The LB nodes' health checks (docs/config.md "health"), fleet-wide: faster than GLB's
+# defaults (2 s, 1 s, 3, 3) so a scenario sees a backend leave within seconds.
+HEALTH = {"interval_ms": 1000, "timeout_ms": 500, "rise": 2, "fall": 2,
+          "checks": ["{kind: tcp}"]}
+
+
+def health_bound(h=HEALTH):
+    """Seconds from a backend's failure until its checkers call it down, at most: the
+    first failing round starts within one interval, `fall` rounds in all, the last one
+    may wait for its timeout."""
+    return (h["fall"] * h["interval_ms"] + h["timeout_ms"]) / 1000.0
 
 # One VIP per pinning mode; the IPv6 pair covers the extremes.
 VIPS = [
@@ -376,15 +387,15 @@ class Lab:
             self.sh(self.fpclient, "gen", "--size", str(size), "--seed", str(seed), "--out", path)
         return "/" + name
 
-    def start_nginx(self):
-        for b in BACKENDS:
+    def start_nginx(self, backends=BACKENDS):
+        for b in backends:
             d = os.path.join(self.dir, "nginx-" + b)
-            os.makedirs(os.path.join(d, "tmp"))
+            os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
             conf = os.path.join(d, "nginx.conf")
             with open(conf, "w") as f:
                 f.write(NGINX_CONF % {"dir": d, "www": os.path.join(self.dir, "www"), "name": b})
             self.start("nginx-" + b, b, ["nginx", "-e", os.path.join(d, "error.log"), "-c", conf])
-        self.wait_for(lambda: all(":80 " in self.sh("ss", "-Htln", ns=b) for b in BACKENDS),
+        self.wait_for(lambda: all(":80 " in self.sh("ss", "-Htln", ns=b) for b in backends),
                       "nginx listening on every backend", lambda: self.log_tail("nginx-b1"))
 
     def wait_for(self, cond, what, why=lambda: "", timeout=10.0):

@@ -10,6 +10,7 @@ EVENT_KINDS = {
     "route": ({"to"}, {"to"}),
     "ecmp": ({"nodes"}, {"nodes"}),
     "backend": ({"action", "id", "nodes"}, {"action", "id"}),
+    "backend-fail": ({"id", "what"}, {"id", "what"}),
     "lb-fail": ({"node", "how"}, {"node"}),
     "lb-recover": ({"node"}, {"node"}),
     "lb-restart": ({"node", "how"}, {"node", "how"}),
@@ -32,6 +33,7 @@ FAIL_HOWS = ("link", "crash")  # lb-fail: link down (BFD notices) or kill -9 wit
 MAX_PREPEND = 8
 VIP_NAMES = [name for name, _, _ in VIPS]
 BACKEND_ACTIONS = ("add", "drain", "remove")
+FAIL_WHATS = ("nginx", "agent")  # backend-fail: the service dies, or the flowpin agent
 RESTART_HOWS = ("kill", "down")  # lb-restart: kill -9 + up (take-over), or down + up (cold)
 # survive: 0 broken; break: > 0 broken; few: at most 1% of the flows (at least 1) may
 # break, for Maglev's near-minimal disruption (a handful of other buckets move too);
@@ -296,6 +298,14 @@ def load(path):
             event["id"] = ids[0] if ids else None
             event["nodes"] = (_nodes(arg["nodes"], line_of(arg, "nodes"), field + ".nodes", err)
                               if "nodes" in arg and arg["nodes"] != "all" else list(LB_NODES))
+        elif kind == "backend-fail":
+            ids = _ids([arg["id"]] if "id" in arg else [], line_of(arg, "id"), field + ".id", err)
+            event["id"] = ids[0] if ids else None
+            w = arg.get("what")
+            if w is not None and w not in FAIL_WHATS:
+                err(line_of(arg, "what"), field + ".what", "one of %s, got %r" %
+                    (", ".join(FAIL_WHATS), w))
+            event["what"] = w
         elif kind in ("lb-fail", "lb-recover", "lb-upgrade") and "node" in arg:
             event["nodes"] = _nodes([arg["node"]], line_of(arg, "node"), field + ".node", err)
             h = arg.get("how", "link") if kind == "lb-fail" else None
