@@ -398,6 +398,22 @@ class Lab:
         self.wait_for(lambda: all(":80 " in self.sh("ss", "-Htln", ns=b) for b in backends),
                       "nginx listening on every backend", lambda: self.log_tail("nginx-b1"))
 
+    def kill_nginx(self, b):
+        """nginx on backend b dies: master and workers, SIGKILL (killing the master
+        alone leaves its workers serving)."""
+        self.stop("nginx-" + b, sig=signal.SIGKILL)
+        r = subprocess.run(["ip", "netns", "pids", self.ns(b)], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+        for pid in r.stdout.split():
+            try:
+                with open("/proc/%s/comm" % pid) as f:
+                    if f.read().strip() == "nginx":
+                        os.kill(int(pid), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        self.wait_for(lambda: ":80 " not in self.sh("ss", "-Htln", ns=b),
+                      "nginx on %s to be gone" % b)
+
     def wait_for(self, cond, what, why=lambda: "", timeout=10.0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
