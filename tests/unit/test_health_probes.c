@@ -422,7 +422,7 @@ static void test_https(void **state)
 {
 	__u16 tls_port, plain_port;
 	struct MHD_Daemon *tls, *plain;
-	char *key, *cert;
+	char *key = NULL, *cert = NULL;
 
 	(void)state;
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES || !make_cert(&key, &cert)) {
