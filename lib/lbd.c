@@ -372,7 +372,7 @@ static int save_overrides(struct fp_lbd *d)
 	return err;
 }
 
-/* Copies the daemon's overrides, pruned against @cfg (without a word: see commit()). */
+/* Copies the daemon's overrides, pruned against @cfg (silently: apply_file() logs what goes). */
 static int overrides_for(struct fp_lbd *d, const struct fp_config *cfg, struct fp_overrides *out)
 {
 	memset(out, 0, sizeof(*out));

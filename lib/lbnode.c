@@ -406,27 +406,6 @@ int fp_lbnode_stop(struct fp_lb *lb, const char *dev, const char *pin_dir)
 	return err;
 }
 
-/* SIGUSR1: `lb reload --config` applied a file and recorded its path; adopt it. */
-void fp_lbnode_adopt_config(const struct fp_lbnode *n, char *config_abs, size_t len, pid_t from)
-{
-	char adopted[PATH_MAX] = "";
-	struct fp_config *now = NULL;
-
-	fp_lbnode_read_record(n, adopted, sizeof(adopted));
-	if (adopted[0] && strcmp(adopted, config_abs)) {
-		fp_log_event("SIGUSR1 from pid %d: `flowpin lb reload` applied %s; SIGHUP now "
-			     "re-reads it\n",
-			     (int)from, adopted);
-		snprintf(config_abs, len, "%s", adopted);
-	} else {
-		fp_log_event("SIGUSR1 from pid %d: `flowpin lb reload` applied %s\n", (int)from,
-			     config_abs);
-	}
-	if (!fp_config_load(config_abs, &now, stderr))
-		fp_lbnode_prime_neighbours(now);
-	fp_config_free(now);
-}
-
 /*
  * Whether this process's mounts differ from its parent's: `ip netns exec` unshares the
  * mount namespace and then execs us, so the shell that ran it does not see our mounts.

@@ -93,8 +93,6 @@ int fp_lbnode_start(const struct fp_lbnode *n, const struct fp_config *cfg, stru
 int fp_lbnode_take_over(const struct fp_lbnode *n, const struct fp_config *cfg, struct fp_lb **out);
 /* Detaches @lb's program from @dev (never someone else's), then removes the pins. */
 int fp_lbnode_stop(struct fp_lb *lb, const char *dev, const char *pin_dir);
-/* SIGUSR1: `lb reload --config` applied a recorded file; follow it in @config_abs. */
-void fp_lbnode_adopt_config(const struct fp_lbnode *n, char *config_abs, size_t len, pid_t from);
 /* Whether this process's mounts differ from its parent's (`ip netns exec`). */
 bool fp_lbnode_private_mounts(void);
 
