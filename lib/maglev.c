@@ -223,12 +223,17 @@ static int cmp_u16(const void *a, const void *b)
 	return (int)*(const __u16 *)a - (int)*(const __u16 *)b;
 }
 
+__u32 fp_backend_new_flow_weight(const struct fp_backend_cfg *b)
+{
+	return b->state == FP_BACKEND_ACTIVE ? b->weight : 0;
+}
+
 size_t fp_vip_active_list(const struct fp_vip_cfg *vip, __u16 *list)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < vip->n_backends; i++)
-		if (vip->backends[i].state == FP_BACKEND_ACTIVE)
+		if (fp_backend_new_flow_weight(&vip->backends[i]))
 			list[n++] = (__u16)vip->backends[i].id;
 	qsort(list, n, sizeof(*list), cmp_u16);
 	return n;
@@ -246,9 +251,7 @@ int fp_maglev_build_vip(const struct fp_config *cfg, const struct fp_vip_cfg *vi
 		return -ENOMEM;
 	for (size_t i = 0; i < vip->n_backends; i++) {
 		b[i].id = vip->backends[i].id;
-		/* Draining and down backends take no new buckets; draining keeps its sessions. */
-		b[i].weight =
-			vip->backends[i].state == FP_BACKEND_ACTIVE ? vip->backends[i].weight : 0;
+		b[i].weight = fp_backend_new_flow_weight(&vip->backends[i]);
 	}
 	ret = fp_maglev_build(b, vip->n_backends, cfg->table_size, &cfg->hash_key, table);
 	free(b);

@@ -66,6 +66,15 @@ static void count_slots(const __u16 *table, __u32 m, __u32 *counts)
 		counts[table[i] <= FP_MAX_BACKEND_ID ? table[i] : 0]++;
 }
 
+/* A backend's part of the new flows: its new-flow weight, or 1 if it has one and the
+ * pinning mode ignores weights. */
+static __u32 share_weight(const struct fp_backend_cfg *b, bool weighted)
+{
+	__u32 w = fp_backend_new_flow_weight(b);
+
+	return weighted ? w : w > 0;
+}
+
 /*
  * Every backend's slots of @m and its share; the ideal share is weight / sum of active
  * weights, or 1 / number of active backends when the pinning mode ignores weights.
@@ -80,16 +89,14 @@ static void print_shares(const struct fp_vip_cfg *vip, const __u32 *counts, __u3
 		int len = (int)strlen(fp_addr_str(&vip->backends[i].addr, addr, sizeof(addr)));
 
 		width = len > width ? len : width;
-		if (vip->backends[i].state == FP_BACKEND_ACTIVE)
-			active_weight += weighted ? vip->backends[i].weight : 1;
+		active_weight += share_weight(&vip->backends[i], weighted);
 	}
 	printf("  %5s  %-*s %6s  %-8s %8s %8s %8s\n", "id", width, "address", "weight", "state",
 	       "slots", "share", "ideal");
 	for (size_t i = 0; i < vip->n_backends; i++) {
 		const struct fp_backend_cfg *b = &vip->backends[i];
-		double ideal = b->state == FP_BACKEND_ACTIVE && active_weight > 0
-				       ? 100.0 * (weighted ? b->weight : 1) / active_weight
-				       : 0;
+		double ideal =
+			active_weight > 0 ? 100.0 * share_weight(b, weighted) / active_weight : 0;
 
 		printf("  %5u  %-*s %6u  %-8s %8u %7.3f%% %7.3f%%\n", b->id, width,
 		       fp_addr_str(&b->addr, addr, sizeof(addr)), b->weight,

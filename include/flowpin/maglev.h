@@ -53,6 +53,15 @@ bool fp_is_prime(__u32 n);
 
 struct fp_config;
 struct fp_vip_cfg;
+struct fp_backend_cfg;
+
+/*
+ * The weight a backend takes new flows with: its own while active, 0 while draining or
+ * down (it keeps the flows it has where sessions keep them). The one rule behind
+ * fp_maglev_build_vip(), fp_vip_active_list() and the shares `flowpin table` prints.
+ */
+__u32 fp_backend_new_flow_weight(const struct fp_backend_cfg *b);
+
 /*
  * fp_maglev_build_vip - a VIP's table under @cfg (its hash key and table size): active
  * backends with their weights, draining and down backends with weight 0. @table has
@@ -63,7 +72,7 @@ int fp_maglev_build_vip(const struct fp_config *cfg, const struct fp_vip_cfg *vi
 
 /*
  * fp_vip_active_list - what a VIP without a Maglev table (none, table) picks from: the
- * ids of its active backends, sorted, so every LB node with the same config has the
+ * ids of its backends with a new-flow weight (weights themselves do not count), sorted, so every LB node with the same config has the
  * same list. @list has room for vip->n_backends ids. Returns how many it wrote.
  */
 size_t fp_vip_active_list(const struct fp_vip_cfg *vip, __u16 *list);
