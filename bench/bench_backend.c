@@ -25,6 +25,7 @@
 #include <flowpin/backend.h>
 #include <flowpin/fibns.h>
 #include <flowpin/log.h>
+#include <flowpin/tunnelprobe.h>
 #include "common/pkt.h"
 
 #define ROUNDS 21
@@ -87,6 +88,27 @@ static int frame(struct path *p, const char *lb, const char *hop0, const char *h
 	return p->len;
 }
 
+/* An LB node's tunnel health probe (lib/tunnelprobe.c) from @lb to @self. */
+static int probe_frame(struct path *p, const char *lb, const char *self)
+{
+	struct fp_pkt_spec s = { 0 };
+	__u8 probe[FP_PROBE_SIZE];
+
+	memcpy(s.dst_mac, own_mac, 6);
+	s.src = fp_pkt_addr(lb);
+	s.dst = fp_pkt_addr(self);
+	s.proto = IPPROTO_UDP;
+	s.sport = 50000;
+	s.dport = 6080;
+	s.payload = probe;
+	s.payload_len = fp_tunnel_probe_build(probe, sizeof(probe), 1);
+	memset(p->frame, 0, 60);
+	p->len = fp_pkt_build(&s, p->frame, sizeof(p->frame));
+	if (p->len > 0 && p->len < 60)
+		p->len = 60;
+	return p->len;
+}
+
 static int run_once(int prog, int ifindex, struct path *p, __u32 *ns, __u32 *retval)
 {
 	static __u8 out[FP_PKT_MAX];
@@ -125,7 +147,7 @@ static int connection(__u16 *port)
 
 int main(void)
 {
-	static struct path paths[6];
+	static struct path paths[7];
 	struct fp_prefix sources[2];
 	struct fp_addr self[2];
 	struct fp_backend_cfg backends[4] = { { .id = 1 }, { .id = 2 }, { .id = 3 }, { .id = 4 } };
@@ -191,6 +213,9 @@ int main(void)
 	frame(&paths[n++], "192.0.2.10", "192.0.2.1", "198.51.100.2", "10.9.0.1", "10.100.0.1",
 	      4444, FP_TCP_ACK);
 
+	paths[n] = (struct path){ .name = "tunnel_probe (reflected to the LB)",
+				  .counter = FP_BACKEND_TUNNEL_PROBE };
+	probe_frame(&paths[n++], "192.0.2.10", "192.0.2.1");
 	/* Each path must take the branch it is named after, or its figure means nothing. */
 	for (int i = 0; i < n; i++) {
 		if (paths[i].len <= 0 ||

@@ -106,7 +106,10 @@ expect reply fd00:f::1 fd00:f::11 "agent up: IPv6 probe reflected"
 # Both ends: a veth with RX checksumming on marks a NONE skb as verified.
 in_ns lb ethtool -K eth0 tx off rx off >/dev/null || die "ethtool on lb's eth0"
 in_ns be ethtool -K eth0 tx off rx off >/dev/null || die "ethtool on be's eth0"
-csum_errors() { in_ns lb awk '$1 == "Udp:" && $2 ~ /^[0-9]/ { print $7 }' /proc/net/snmp; }
+csum_errors() { # lb's UDP checksum errors, IPv4 + IPv6
+	in_ns lb awk '$1 == "Udp:" && $2 ~ /^[0-9]/ { n += $8 } $1 == "Udp6InCsumErrors" { n += $2 }
+		END { print n + 0 }' /proc/net/snmp /proc/net/snmp6
+}
 errors=$(csum_errors)
 expect reply 10.0.0.1 10.0.0.11 "checksum offload off: IPv4 reply's UDP checksum verifies"
 expect reply fd00:f::1 fd00:f::11 "checksum offload off: IPv6 reply's UDP checksum verifies"
