@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * `flowpin check` and `flowpin table`, run as an operator would run them: the built
- * binary (build/flowpin, from the repository root where the test runner starts), its
- * exit status and its output. The numbers printed by `table` are checked against
+ * binary of this test's own build (build/flowpin, or build/san/flowpin under make
+ * test-sanitize: fp_test_flowpin_path()), its exit status and its output. The numbers printed by `table` are checked against
  * tables built here with the library.
  */
 #include <errno.h>
@@ -19,16 +19,18 @@
 #include <sys/stat.h>
 #include <flowpin/config.h>
 #include <flowpin/maglev.h>
+#include "common/run.h"
 
-#define FLOWPIN "build/flowpin"
+/* The flowpin of the build this test belongs to, never another build's. */
+static char flowpin[256];
 
 static char tmpdir[] = "/tmp/flowpin-test-cli.XXXXXX";
 
 static int setup(void **state)
 {
 	(void)state;
-	if (access(FLOWPIN, X_OK)) {
-		fprintf(stderr, "%s missing: run make first\n", FLOWPIN);
+	if (fp_test_flowpin_path(flowpin, sizeof(flowpin)) || access(flowpin, X_OK)) {
+		fprintf(stderr, "%s missing: run make first\n", flowpin);
 		return -1;
 	}
 	return mkdtemp(tmpdir) ? 0 : -1;
@@ -43,10 +45,10 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* Runs "build/flowpin ARGS" with stderr merged into stdout; returns the exit status. */
+/* Runs "flowpin ARGS" with stderr merged into stdout; returns the exit status. */
 static int run(char **output, const char *fmt, ...)
 {
-	char args[1024], cmd[1200], buf[4096];
+	char args[1024], cmd[1400], buf[4096];
 	size_t len = 0, n;
 	va_list ap;
 	FILE *p;
@@ -55,7 +57,7 @@ static int run(char **output, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", FLOWPIN, args);
+	snprintf(cmd, sizeof(cmd), "%s %s 2>&1", flowpin, args);
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	*output = calloc(1, 1);
