@@ -194,9 +194,15 @@ static int setup(void **state)
 		return 0;
 	if (fp_fibns_enter(NULL, &fx.ns))
 		return -1;
+	/*
+	 * nodad: a new IPv6 address is tentative until the kernel's DAD work has run, even
+	 * on lo where no DAD happens, and bind() to it fails (EADDRNOTAVAIL) until then: a
+	 * group setup that failed under load.
+	 */
 	if (sh("ip addr add 10.100.0.1/32 dev lo && ip addr add 10.200.0.5/32 dev lo && "
 	       "ip addr add 10.200.0.7/32 dev lo && "
-	       "ip -6 addr add fd00:100::1/128 dev lo && ip -6 addr add fd00:200::5/128 dev lo"))
+	       "ip -6 addr add fd00:100::1/128 dev lo nodad && "
+	       "ip -6 addr add fd00:200::5/128 dev lo nodad"))
 		return -1;
 	/* Always answer with SYN cookies: the syncookie test needs a real one. */
 	if (sh("echo 2 > /proc/sys/net/ipv4/tcp_syncookies"))

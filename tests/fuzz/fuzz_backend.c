@@ -198,7 +198,7 @@ static void setup(void)
 	if (fp_fibns_enter(NULL, &fx.ns))
 		FUZZ_FAIL("cannot build the network namespace");
 	sh("ip addr add 10.100.0.1/32 dev lo && ip addr add 10.100.0.2/32 dev lo && "
-	   "ip addr add 10.200.0.5/32 dev lo && ip -6 addr add fd00:100::1/128 dev lo && "
+	   "ip addr add 10.200.0.5/32 dev lo && ip -6 addr add fd00:100::1/128 dev lo nodad && "
 	   "ip -6 addr add fd00:200::5/128 dev lo nodad && "
 	   "ip route add unreachable 198.51.100.9/32 && "
 	   "echo 2 > /proc/sys/net/ipv4/tcp_syncookies");
