@@ -419,8 +419,9 @@ static int apply_file(struct fp_lbd *d, const char *path, const char *why)
 					 d->overrides.v[i].what);
 		err = apply(d, cfg, &ov, why);
 		if (!err) {
-			fp_overrides_prune(&old, cfg, log_dropped, NULL);
+			/* Saved first: a reader who saw the log line finds the file saved. */
 			save_overrides(d);
+			fp_overrides_prune(&old, cfg, log_dropped, NULL);
 		}
 		fp_overrides_free(&old);
 	} else {
@@ -1123,6 +1124,7 @@ static int drop_caps(bool bind_service)
  */
 static void overrides_read(struct fp_lbd *d, const struct fp_config *cfg)
 {
+	struct fp_overrides loaded = { 0 };
 	int err = fp_overrides_load(d->node->overrides_file, &d->overrides, stderr);
 
 	if (err) {
@@ -1133,8 +1135,15 @@ static void overrides_read(struct fp_lbd *d, const struct fp_config *cfg)
 	if (d->overrides.n)
 		fp_log_event("%s: %zu run-time override(s) kept from the previous daemon\n",
 			     d->node->overrides_file, d->overrides.n);
-	if (fp_overrides_prune(&d->overrides, cfg, log_dropped, NULL))
+	for (size_t i = 0; i < d->overrides.n; i++)
+		fp_overrides_set(&loaded, d->overrides.v[i].vip, d->overrides.v[i].backend,
+				 d->overrides.v[i].what);
+	if (fp_overrides_prune(&d->overrides, cfg, NULL, NULL)) {
+		/* Saved before the lines that say so, as in apply_file(). */
 		save_overrides(d);
+		fp_overrides_prune(&loaded, cfg, log_dropped, NULL);
+	}
+	fp_overrides_free(&loaded);
 }
 
 /* Load or take over, apply, record: the node runs the effective config when this returns 0. */

@@ -65,7 +65,9 @@ int fp_lbnode_claim(const struct fp_lbnode *n, struct fp_instance **out)
 
 /*
  * Written aside and renamed: a reader never sees half a file. The aside name is unique
- * (mkstemp): two writers never write into the same temporary file.
+ * (mkstemp): two writers never write into the same temporary file. Synced before the
+ * rename: once this returns 0 (and the daemon answers a request that wrote it), a
+ * power cut leaves the new file or the old one, never an empty one.
  */
 int fp_lbnode_write_file(const char *path, const char *text)
 {
@@ -85,7 +87,7 @@ int fp_lbnode_write_file(const char *path, const char *text)
 		unlink(tmp);
 		return err;
 	}
-	if (fchmod(fd, 0644) || fputs(text, f) < 0)
+	if (fchmod(fd, 0644) || fputs(text, f) < 0 || fflush(f) || fsync(fd))
 		err = -EIO;
 	if (fclose(f) && !err)
 		err = -errno;
