@@ -44,9 +44,10 @@ FABRIC_MTU = 1600  # >= 1500 + FP_MAX_ENCAP_OVERHEAD (92)
 ENCAP_PORT = 6080
 HASH_KEY = "0123456789abcdef0123456789abcdef"
 # The LB nodes' health checks (docs/config.md "health"), fleet-wide: faster than GLB's
-# defaults (2 s, 1 s, 3, 3) so a scenario sees a backend leave within seconds.
+# defaults (2 s, 1 s, 3, 3) so a scenario sees a backend leave within seconds. tcp sees
+# nginx die; tunnel (reflected by the backend agent) sees the agent go.
 HEALTH = {"interval_ms": 1000, "timeout_ms": 500, "rise": 2, "fall": 2,
-          "checks": ["{kind: tcp}"]}
+          "checks": ["{kind: tcp}", "{kind: tunnel}"]}
 
 
 def health_bound(h=HEALTH):
