@@ -1334,6 +1334,14 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 		fp_err("--run-dir %s: %s\n", n->run_dir, strerror(-err));
 		goto out;
 	}
+	{
+		char why[PATH_MAX + 160];
+
+		if (fp_lbnode_check_run_dir(n->run_dir, why, sizeof(why))) {
+			fp_err("--run-dir %s: refused\n", why);
+			goto out;
+		}
+	}
 	/* The node is ours (the pid file, locked for life) or a daemon runs: refused. */
 	if (fp_lbnode_claim(n, &d->instance))
 		goto out;

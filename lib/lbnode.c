@@ -63,6 +63,59 @@ int fp_lbnode_claim(const struct fp_lbnode *n, struct fp_instance **out)
 	return err;
 }
 
+static bool owner_ok(const struct stat *st)
+{
+	return st->st_uid == 0 || st->st_uid == geteuid();
+}
+
+int fp_lbnode_check_run_dir(const char *dir, char *msg, size_t msglen)
+{
+	char path[PATH_MAX], *slash;
+	struct stat st;
+
+	if (!realpath(dir, path) || stat(path, &st)) {
+		int err = errno;
+
+		snprintf(msg, msglen, "%s: %s", dir, strerror(err));
+		return -err;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(msg, msglen, "%s: not a directory", dir);
+		return -ENOTDIR;
+	}
+	if (!owner_ok(&st) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		snprintf(msg, msglen,
+			 "%s: owned by uid %u, mode %04o: the run directory must be owned by "
+			 "root (or this user) and writable by nobody else",
+			 dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	/* realpath: no symlink left, so each prefix is the directory itself. */
+	while ((slash = strrchr(path, '/')) != NULL) {
+		if (slash == path)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(path, &st)) {
+			int err = errno;
+
+			snprintf(msg, msglen, "%s: %s", path, strerror(err));
+			return -err;
+		}
+		if (!owner_ok(&st) ||
+		    ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
+			snprintf(msg, msglen,
+				 "%s: owned by uid %u, mode %04o: others could move the run "
+				 "directory %s under it",
+				 path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), dir);
+			return -EPERM;
+		}
+		if (slash == path)
+			break;
+	}
+	return 0;
+}
+
 /*
  * Written aside and renamed: a reader never sees half a file. The aside name is unique
  * (mkstemp): two writers never write into the same temporary file. Synced before the

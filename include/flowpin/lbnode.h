@@ -52,6 +52,16 @@ struct fp_lbnode {
 int fp_lbnode_init(struct fp_lbnode *n, const char *dev, const char *pin_root, const char *run_dir);
 
 /*
+ * Whether @dir is fit to hold the node's files, which root writes and reads back there
+ * (pid, record, overrides, maintenance, control socket): a directory owned by root or
+ * this euid, writable by nobody else, under ancestors nobody else can rename it in
+ * (owned by root or this euid, and not group/other-writable unless sticky). Anyone else
+ * who can write there could plant a symlink root then writes through, or a file root
+ * obeys. Returns 0 or a negative errno with why in @msg.
+ */
+int fp_lbnode_check_run_dir(const char *dir, char *msg, size_t msglen);
+
+/*
  * Makes this process the node's daemon: <run-dir>/<dev>.pid created, holding our pid and
  * locked for the process's life (flowpin/instance.h; fp_instance_release() removes it).
  * Returns 0, -EBUSY when a daemon runs on the node, or another negative errno (said why).
