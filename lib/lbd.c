@@ -50,7 +50,9 @@
 #endif
 
 #define MAX_CONNECTIONS 16
-#define CONN_TIMEOUT_S	10
+/* Requests are flat objects: deeper is hostile (json-c's default is 32). */
+#define CTL_MAX_DEPTH  4
+#define CONN_TIMEOUT_S 10
 
 struct fp_lbd {
 	const struct fp_lbnode *node;
@@ -804,15 +806,49 @@ static void handle_override(struct conn *c, const char *cmd, const char *backend
 	reply(c, r);
 }
 
-static void handle_line(struct conn *c, const char *line)
+/*
+ * One request: exactly @len bytes of one JSON object (blanks around it), strict JSON,
+ * UTF-8, nested at most CTL_MAX_DEPTH deep. A NUL or anything after the object is
+ * refused, so the daemon never acts on a prefix of what was sent.
+ */
+static json_object *parse_request(const char *line, size_t len, const char **why)
 {
-	enum json_tokener_error jerr;
-	json_object *req = json_tokener_parse_verbose(line, &jerr), *o;
-	const char *cmd = NULL, *backend = NULL, *vip = NULL;
+	json_tokener *tok = json_tokener_new_ex(CTL_MAX_DEPTH);
+	json_object *req = NULL;
+	size_t end;
 
-	if (!req || !json_object_is_type(req, json_type_object)) {
-		reply_error(c, "not a JSON object (%s)",
-			    req ? "another JSON type" : json_tokener_error_desc(jerr));
+	*why = "out of memory";
+	if (!tok)
+		return NULL;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	if (memchr(line, '\0', len)) {
+		*why = "a NUL byte";
+	} else if (!(req = json_tokener_parse_ex(tok, line, (int)len))) {
+		*why = json_tokener_get_error(tok) == json_tokener_continue
+			       ? "unexpected end of data"
+			       : json_tokener_error_desc(json_tokener_get_error(tok));
+	} else {
+		end = json_tokener_get_parse_end(tok);
+		end += strspn(line + end, " \t\r");
+		*why = end != len				     ? "something after the object"
+		       : !json_object_is_type(req, json_type_object) ? "another JSON type"
+								     : NULL;
+		if (*why) {
+			json_object_put(req);
+			req = NULL;
+		}
+	}
+	json_tokener_free(tok);
+	return req;
+}
+
+static void handle_line(struct conn *c, const char *line, size_t len)
+{
+	const char *cmd = NULL, *backend = NULL, *vip = NULL, *why;
+	json_object *req = parse_request(line, len, &why), *o;
+
+	if (!req) {
+		reply_error(c, "not a JSON object (%s)", why);
 		goto out;
 	}
 	if (json_object_object_get_ex(req, "cmd", &o) && json_object_is_type(o, json_type_string))
@@ -859,7 +895,7 @@ static void conn_read(struct bufferevent *bev, void *arg)
 	if (len > FP_LBD_MAX_REQUEST)
 		reply_error(c, "request longer than %d bytes", FP_LBD_MAX_REQUEST);
 	else
-		handle_line(c, line);
+		handle_line(c, line, len);
 	free(line);
 }
 

@@ -1768,6 +1768,19 @@ static void test_runtime_overrides(void **state)
 	assert_non_null(strstr(out, "{\"ok\":false,\"error\":\"not a JSON object"));
 	assert_int_equal(ctl_raw(l, "[1,2]\n", 6, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "\"ok\":false"));
+	/* The daemon acts on all of a request or none of it (review, issue 9). */
+	assert_int_equal(ctl_raw(l, "{\"cmd\":\"status\"}\0x\n", 19, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "not a JSON object (a NUL byte)"));
+	assert_int_equal(ctl_raw(l, "{\"cmd\":\"status\"} {\"cmd\":\"x\"}\n", 29, out, sizeof(out)),
+			 0);
+	assert_non_null(strstr(out, "not a JSON object (unexpected character)"));
+	assert_int_equal(ctl_raw(l, "{\"cmd\":\"st\xff\"}\n", 14, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "not a JSON object (invalid utf-8 string)"));
+	assert_int_equal(
+		ctl_raw(l, "{\"cmd\":\"status\",\"x\":[[[[[[1]]]]]]}\n", 35, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "not a JSON object (nesting too deep)"));
+	assert_int_equal(ctl_raw(l, "{\"cmd\":\"status\"}\r\n", 18, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "\"ok\":true"));
 	assert_int_equal(ctl_raw(l, "{\"cmd\":\"reboot\"}\n", 17, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "unknown cmd 'reboot'"));
 	assert_int_equal(ctl_raw(l, "{\"cmd\":\"drain\",\"backend\":1}\n", 28, out, sizeof(out)),
