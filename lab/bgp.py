@@ -6,8 +6,11 @@
 Each LB node announces the VIPs it carries from the static protocols `flowpin_v4` and
 `flowpin_v6` of an include file in exactly the shape flowpin's announcer writes it
 (CONTRACTS.md "BGP"): `route VIP/32 blackhole;`, a draining VIP with the
-GRACEFUL_SHUTDOWN community (65535, 0), a withdrawn VIP absent. Until the LB daemon
-drives BIRD, the lab writes that file (temp file + rename) and runs `birdc configure`.
+GRACEFUL_SHUTDOWN community (65535, 0), a withdrawn VIP absent. In a scenario with
+`bgp: {flowpin: true}` the announcing nodes' `flowpin lb` writes that file and
+configures BIRD itself (a `bgp` section in their config, lib/bgpd.c), and the lab only
+models what it announces; elsewhere the lab writes it (temp file + rename) and runs
+`birdc configure`, so every other BGP event stays exact.
 The node's own config (written by the lab, as an operator would) includes it and exports
 those two protocols to the router, with the lab's AS-path prepend and MED.
 
@@ -89,6 +92,9 @@ class Bgp:
         self.dir = os.path.join(lab.dir, "bird")
         self.nodes = {n: NodeState() for n in LB_NODES}
         self.last_detect = None
+        # Nodes whose flowpin lb drives BIRD (a scenario's bgp.flowpin): flowpin writes
+        # their include file, the lab only models what it announces (expected_fib()).
+        self.flowpin_nodes = set()
 
     # ------------------------------------------------------------ files
     def node_dir(self, node):
@@ -238,8 +244,10 @@ filter vips_in_v6 {
 
     def configure(self, node):
         """Rewrites the node's include and config files and has BIRD apply them. BIRD
-        checks the whole config first and keeps the old one on any error."""
-        self.write_atomic(self.include_path(node), self.include_text(node))
+        checks the whole config first and keeps the old one on any error. The include
+        of a node whose flowpin drives BIRD is flowpin's."""
+        if node not in self.flowpin_nodes:
+            self.write_atomic(self.include_path(node), self.include_text(node))
         self.write_atomic(self.config_path(node), self.node_config_text(node))
         if not self.lab.running("bird-" + node):
             return  # killed (bgp-cut kill, lb-fail): read when BIRD starts again

@@ -26,6 +26,8 @@ EVENT_KINDS = {
     "bgp-med": ({"node", "med"}, {"node", "med"}),
     "bgp-cut": ({"node", "how"}, {"node"}),
     "bgp-restore": ({"node"}, {"node"}),
+    # `flowpin lb maintenance on|off` on a node whose flowpin drives BIRD (bgp.flowpin)
+    "bgp-maintenance": ({"node", "action", "deadline"}, {"node", "action"}),
 }
 BGP_EVENTS = {k for k in EVENT_KINDS if k.startswith("bgp-")}
 CUT_HOWS = ("block", "kill")  # bgp-cut: packets dropped (BFD notices) or BIRD killed
@@ -217,13 +219,21 @@ def load(path):
                     s.timeouts[k] = need_num(tm, k, "timeouts.", 1, 86400, integer=True)
 
     # initial BGP policy per LB node (the nodes of `route` announce, the others do not)
-    s.bgp_prepend, s.bgp_med = {}, {}
+    # flowpin: the announcing nodes' flowpin lb drives their BIRD (a `bgp` section in
+    # their config; the lab stops writing their include file)
+    s.bgp_prepend, s.bgp_med, s.bgp_flowpin = {}, {}, False
     g = doc.get("bgp")
     if g is not None:
         if not isinstance(g, Mapping):
-            err(line_of(doc, "bgp"), "bgp", "must be {prepend: {NODE: N}, med: {NODE: N}}")
+            err(line_of(doc, "bgp"), "bgp",
+                "must be {prepend: {NODE: N}, med: {NODE: N}, flowpin: BOOL}")
         else:
-            check_keys(g, {"prepend", "med"}, "bgp")
+            check_keys(g, {"prepend", "med", "flowpin"}, "bgp")
+            if "flowpin" in g:
+                if not isinstance(g["flowpin"], bool):
+                    err(line_of(g, "flowpin"), "bgp.flowpin", "must be true or false")
+                else:
+                    s.bgp_flowpin = g["flowpin"]
             for key, hi, out in (("prepend", MAX_PREPEND, s.bgp_prepend),
                                  ("med", 0xffffffff, s.bgp_med)):
                 m = g.get(key)
@@ -325,6 +335,14 @@ def load(path):
             elif kind == "bgp-med":
                 event["med"] = need_num(arg, "med", field + ".", 0, 0xffffffff, integer=True,
                                         default=0)
+            elif kind == "bgp-maintenance":
+                a = arg.get("action")
+                a = {True: "on", False: "off"}.get(a, a) if isinstance(a, bool) else a
+                if a not in ("on", "off"):
+                    err(line_of(arg, "action"), field + ".action", "on or off, got %r" % (a,))
+                event["action"] = a
+                event["deadline"] = need_num(arg, "deadline", field + ".", 0, 3600,
+                                             default=0)
             elif kind == "bgp-cut":
                 h = arg.get("how", "block")
                 if h not in CUT_HOWS:
@@ -347,7 +365,7 @@ def load(path):
     s.events.sort(key=lambda e: e["at"])  # stable: same-time events keep file order
     # BIRD installs plain multipath routes: a resilient nexthop group is the static
     # lab's (ip nexthop), so such a scenario cannot have BGP events or policy.
-    s.uses_bgp = bool(s.bgp_prepend or s.bgp_med or
+    s.uses_bgp = bool(s.bgp_prepend or s.bgp_med or s.bgp_flowpin or
                       any(e["kind"] in BGP_EVENTS for e in s.events))
     if s.uses_bgp and s.route_group == "resilient":
         for e in s.events:

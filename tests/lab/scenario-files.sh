@@ -61,6 +61,8 @@ check_bad "YAML syntax" "  - {at: 5, route: {to: lb2}" "6: yaml:"
 # BGP events (lab/bgp.py)
 check_bad "unknown VIP in a BGP event" "  - {at: 5, bgp-withdraw: {node: lb1, vip: [full, nope]}}" \
 	"5: events[0].bgp-withdraw.vip: no VIP 'nope'"
+check_bad "bgp-maintenance without action" "  - {at: 5, bgp-maintenance: {node: lb1}}" \
+	"5: events[0].bgp-maintenance.action: missing"
 check_bad "BGP event on an unknown node" "  - {at: 5, bgp-drain: {node: lb7}}" \
 	"5: events[0].bgp-drain.node: no LB node 'lb7'"
 check_bad "prepend count out of range" "  - {at: 5, bgp-prepend: {node: lb1, count: 99}}" \
