@@ -355,11 +355,21 @@ int fp_backend_read_state(const char *dir, struct fp_backend_attach_info *info)
 	__u32 zero = 0;
 	int fd, err = 0;
 
+	struct bpf_map_info map = { 0 };
+	__u32 len = sizeof(map);
+
 	snprintf(path, sizeof(path), "%s/state", dir);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return -errno;
-	if (bpf_map_lookup_elem(fd, &zero, info))
+	/* The lookup writes the map's own value size into *info: an agent of another
+	 * build (or anything pinned there) must not write past it. */
+	if (bpf_obj_get_info_by_fd(fd, &map, &len))
+		err = -errno;
+	else if (map.type != BPF_MAP_TYPE_ARRAY || map.key_size != sizeof(zero) ||
+		 map.value_size != sizeof(*info))
+		err = -EPROTO;
+	else if (bpf_map_lookup_elem(fd, &zero, info))
 		err = -errno;
 	close(fd);
 	return err;

@@ -79,8 +79,19 @@ static int map_table(struct fp_lb *lb)
 
 static int read_info(const struct fp_lb *lb, struct fp_info *out)
 {
-	__u32 zero = 0;
+	struct bpf_map_info map = { 0 };
+	__u32 zero = 0, len = sizeof(map);
 
+	if (bpf_obj_get_info_by_fd(lb->fd[M_INFO], &map, &len))
+		return -errno;
+	/* The lookup writes the map's own value size into *out: the info map of another
+	 * layout (a larger struct fp_info) must not write past it. */
+	if (map.key_size != sizeof(zero) || map.value_size != sizeof(*out)) {
+		fp_err("lb: the pinned maps are from another flowpin version (info values of %u "
+		       "bytes, want %zu)\n",
+		       map.value_size, sizeof(*out));
+		return -EPROTO;
+	}
 	if (bpf_map_lookup_elem(lb->fd[M_INFO], &zero, out))
 		return -errno;
 	if (out->magic != FP_INFO_MAGIC) {

@@ -15,13 +15,16 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 #include <linux/bpf.h>
@@ -1439,6 +1442,45 @@ static void test_counters_of_another_build_refused(void **state)
 	assert_int_equal(fp_backend_read_counters(fx.counters_fd, out), 0);
 }
 
+/*
+ * The pinned `state` map of an agent of another build, whose struct is larger: refused
+ * (-EPROTO), and nothing written past the caller's struct. The lookup used to copy the
+ * map's own value size into the caller's struct on the stack (`backend down`): 32
+ * bytes into 24 here, caught by the guard after it with or without a sanitizer. In a
+ * bpffs of this test's own, in a private mount namespace.
+ */
+static void test_state_of_another_build_refused(void **state)
+{
+	struct {
+		struct fp_backend_attach_info info;
+		__u8 guard[64];
+	} out;
+	__u8 value[sizeof(out.info) + 8], zeros[sizeof(out.guard)] = { 0 };
+	char dir[] = "/tmp/flowpin-test-state.XXXXXX", path[64];
+	__u32 zero = 0;
+	int fd, err;
+
+	(void)state;
+	REQUIRE_READY();
+	assert_int_equal(unshare(CLONE_NEWNS), 0);
+	assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(mount("bpf", dir, "bpf", 0, "mode=0700"), 0);
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "state", sizeof(__u32), sizeof(value), 1, NULL);
+	assert_true(fd >= 0);
+	memset(value, 0x5a, sizeof(value));
+	assert_int_equal(bpf_map_update_elem(fd, &zero, value, BPF_ANY), 0);
+	snprintf(path, sizeof(path), "%s/state", dir);
+	assert_int_equal(bpf_obj_pin(fd, path), 0);
+	close(fd);
+	memset(&out, 0, sizeof(out));
+	err = fp_backend_read_state(dir, &out.info);
+	umount2(dir, MNT_DETACH);
+	rmdir(dir);
+	assert_memory_equal(out.guard, zeros, sizeof(zeros));
+	assert_int_equal(err, -EPROTO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1469,6 +1511,7 @@ int main(void)
 		cmocka_unit_test(test_tunnel_probe_reflected),
 		cmocka_unit_test(test_tunnel_probe_hostile),
 		cmocka_unit_test(test_counters_of_another_build_refused),
+		cmocka_unit_test(test_state_of_another_build_refused),
 	};
 
 	fp_log_route_libbpf();
