@@ -51,8 +51,10 @@
 
 #define MAX_CONNECTIONS 16
 /* Requests are flat objects: deeper is hostile (json-c's default is 32). */
-#define CTL_MAX_DEPTH  4
-#define CONN_TIMEOUT_S 10
+#define CTL_MAX_DEPTH 4
+/* lb maintenance --deadline's bound, for a request sent by other means too. */
+#define MAINT_MAX_DEADLINE_MS (7LL * 86400 * 1000)
+#define CONN_TIMEOUT_S	      10
 
 struct fp_lbd {
 	const struct fp_lbnode *node;
@@ -663,12 +665,25 @@ static void handle_maintenance(struct conn *c, json_object *req)
 		return;
 	}
 	on = json_object_get_boolean(o);
-	if (json_object_object_get_ex(req, "deadline_ms", &o) &&
-	    json_object_is_type(o, json_type_int))
-		deadline = json_object_get_int64(o);
-	if (json_object_object_get_ex(req, "until_flows", &o) &&
-	    json_object_is_type(o, json_type_int))
-		flows = json_object_get_int64(o);
+	/* As the CLI bounds them: a deadline past 7 days would overflow ns arithmetic. */
+	if (json_object_object_get_ex(req, "deadline_ms", &o)) {
+		deadline = json_object_is_type(o, json_type_int) ? json_object_get_int64(o) : -2;
+		if (deadline < -1 || deadline > MAINT_MAX_DEADLINE_MS) {
+			reply_error(c,
+				    "maintenance: \"deadline_ms\": an integer 0..%lld (-1: the "
+				    "config's): nothing changed",
+				    (long long)MAINT_MAX_DEADLINE_MS);
+			return;
+		}
+	}
+	if (json_object_object_get_ex(req, "until_flows", &o)) {
+		flows = json_object_is_type(o, json_type_int) ? json_object_get_int64(o) : -2;
+		if (flows < -1 || flows == INT64_MAX) {
+			reply_error(c, "maintenance: \"until_flows\": an integer >= 0 (-1: the "
+				       "config's): nothing changed");
+			return;
+		}
+	}
 	if (fp_bgpd_maintenance(c->d->bgpd, on, deadline, flows, msg, sizeof(msg))) {
 		reply_error(c, "maintenance: %s: nothing changed", msg);
 		return;

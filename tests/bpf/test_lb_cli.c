@@ -1781,6 +1781,21 @@ static void test_runtime_overrides(void **state)
 	assert_non_null(strstr(out, "not a JSON object (nesting too deep)"));
 	assert_int_equal(ctl_raw(l, "{\"cmd\":\"status\"}\r\n", 18, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "\"ok\":true"));
+	/* Out of range or not an integer: refused before anything looks at BGP. */
+	assert_int_equal(ctl_raw(l,
+				 "{\"cmd\":\"maintenance\",\"on\":true,"
+				 "\"deadline_ms\":9223372036854775807}\n",
+				 66, out, sizeof(out)),
+			 0);
+	assert_non_null(strstr(out, "maintenance: \\\"deadline_ms\\\": an integer 0.."));
+	assert_int_equal(ctl_raw(l, "{\"cmd\":\"maintenance\",\"on\":true,\"deadline_ms\":1.5}\n",
+				 50, out, sizeof(out)),
+			 0);
+	assert_non_null(strstr(out, "maintenance: \\\"deadline_ms\\\": an integer 0.."));
+	assert_int_equal(ctl_raw(l, "{\"cmd\":\"maintenance\",\"on\":true,\"until_flows\":-5}\n",
+				 49, out, sizeof(out)),
+			 0);
+	assert_non_null(strstr(out, "maintenance: \\\"until_flows\\\": an integer >= 0"));
 	assert_int_equal(ctl_raw(l, "{\"cmd\":\"reboot\"}\n", 17, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "unknown cmd 'reboot'"));
 	assert_int_equal(ctl_raw(l, "{\"cmd\":\"drain\",\"backend\":1}\n", 28, out, sizeof(out)),
