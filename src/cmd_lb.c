@@ -142,6 +142,8 @@ static const struct subcommand subcommands[] = {
 	  "and generation; per backend its id, address, config state, run-time override,\n"
 	  "health (state, since, last reason; \"unchecked\" without health checks) and the\n"
 	  "effective state the node applies (the most restrictive of the three).\n"
+	  "With a bgp section: BIRD's socket, maintenance, the last configure, and per\n"
+	  "announced address its state, reason, since, flap penalty and counters.\n"
 	  "--json: the daemon's reply, one JSON object.\n" },
 	{ "drain", lb_override, "lb drain BACKEND --dev IFACE [--vip NAME] [--run-dir DIR]",
 	  ",dev,vip,run-dir,",
