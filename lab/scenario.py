@@ -36,7 +36,8 @@ MAX_PREPEND = 8
 VIP_NAMES = [name for name, _, _ in VIPS]
 BACKEND_ACTIONS = ("add", "drain", "remove")
 FAIL_WHATS = ("nginx", "agent")  # backend-fail: the service dies, or the flowpin agent
-RESTART_HOWS = ("kill", "down")  # lb-restart: kill -9 + up (take-over), or down + up (cold)
+# lb-restart: kill -9 or SIGTERM + up (take-over), or down + up (cold)
+RESTART_HOWS = ("kill", "term", "down")
 # survive: 0 broken; break: > 0 broken; few: at most 1% of the flows (at least 1) may
 # break, for Maglev's near-minimal disruption (a handful of other buckets move too);
 # any: not asserted.

@@ -73,7 +73,8 @@ struct fp_lbd {
 	struct evconnlistener *ctl;
 	bool ctl_bound;
 	int connections;
-	int rc; /* exit status once the loop ends */
+	int rc;	     /* exit status once the loop ends */
+	bool detach; /* `lb down` asked: detach, withdraw, unpin at exit (else leave it) */
 
 	/* The status model: written by the loop, read by anyone, under status_lock. */
 	pthread_mutex_t status_lock;
@@ -499,7 +500,9 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 		} else if (si.ssi_signo == SIGUSR1) {
 			on_sigusr1(d, (pid_t)si.ssi_pid);
 		} else {
-			fp_log_event("%s from pid %d: detaching from %s\n",
+			fp_log_event("%s from pid %d: exiting, leaving the program attached to %s "
+				     "with its pins (the next `flowpin lb up` takes it over); "
+				     "`flowpin lb down` detaches\n",
 				     strsignal((int)si.ssi_signo), (int)si.ssi_pid, d->node->dev);
 			d->rc = 0;
 			event_base_loopbreak(d->base);
@@ -822,6 +825,26 @@ static void handle_override(struct conn *c, const char *cmd, const char *backend
 }
 
 /*
+ * {"cmd":"down"} (`flowpin lb down`): the reply goes out now, then the loop ends and
+ * fp_lbd_run() detaches, withdraws and unpins; the client waits for the pid file to go.
+ */
+static void handle_down(struct conn *c)
+{
+	json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "ok", json_object_new_boolean(true));
+	json_object_object_add(r, "pid", json_object_new_int((int)getpid()));
+	fp_log_event("down asked by pid %d (uid %u) on the control socket: detaching from %s\n",
+		     (int)c->pid, (unsigned)c->uid, c->d->node->dev);
+	reply(c, r);
+	/* A few bytes on a unix socket: out at once, before the loop stops. */
+	evbuffer_write(bufferevent_get_output(c->bev), bufferevent_getfd(c->bev));
+	c->d->detach = true;
+	c->d->rc = 0;
+	event_base_loopbreak(c->d->base);
+}
+
+/*
  * One request: exactly @len bytes of one JSON object (blanks around it), strict JSON,
  * UTF-8, nested at most CTL_MAX_DEPTH deep. A NUL or anything after the object is
  * refused, so the daemon never acts on a prefix of what was sent.
@@ -879,13 +902,17 @@ static void handle_line(struct conn *c, const char *line, size_t len)
 		handle_status(c);
 	} else if (!strcmp(cmd, "maintenance")) {
 		handle_maintenance(c, req);
+	} else if (!strcmp(cmd, "down")) {
+		handle_down(c);
 	} else if (!strcmp(cmd, "drain") || !strcmp(cmd, "undrain") || !strcmp(cmd, "disable")) {
 		if (!backend)
 			reply_error(c, "%s: no \"backend\" string", cmd);
 		else
 			handle_override(c, cmd, backend, vip);
 	} else {
-		reply_error(c, "unknown cmd '%.32s' (status, drain, undrain, disable, maintenance)",
+		reply_error(c,
+			    "unknown cmd '%.32s' (status, drain, undrain, disable, maintenance, "
+			    "down)",
 			    cmd);
 	}
 out:
@@ -1446,8 +1473,13 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 	}
 	/* Before the pins go: a scrape in flight still finds them. */
 	hook_stopping(d);
-	if (d->rc) {
-		fp_lbnode_stop(d->lb, n->dev, n->pin_dir);
+	/*
+	 * SIGTERM/SIGINT (systemctl stop and restart) or a loop error: the program keeps
+	 * forwarding with its pins, state files, routes and BGP announcements, as after
+	 * kill -9; the next `up` takes it over. Only `lb down` (d->detach) goes further.
+	 */
+	if (!d->detach) {
+		files = false; /* the record stays for the next daemon, as after a crash */
 		goto out;
 	}
 	d->rc = 1;
@@ -1456,7 +1488,7 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 	if (fp_lbnode_stop(d->lb, n->dev, n->pin_dir))
 		goto out;
 	fp_vip_routes_remove();
-	/* `down` (SIGTERM) starts the next `up` from the file alone. */
+	/* After `down` the next `up` starts from the file alone. */
 	unlink(n->overrides_file);
 	fp_log_event("down: detached from %s, pins removed, VIP blackhole routes removed\n",
 		     n->dev);

@@ -311,25 +311,46 @@ out:
 	return rc;
 }
 
+/* Waits up to 10 s for the daemon's pid file to go: 0, or -ETIMEDOUT. */
+static int wait_exit(const struct fp_lbnode *p)
+{
+	for (int i = 0; i < 100 && fp_lbnode_read_pid(p->pid_file) > 0; i++)
+		usleep(100000);
+	return fp_lbnode_read_pid(p->pid_file) > 0 ? -ETIMEDOUT : 0;
+}
+
+/*
+ * Asks the daemon to detach over its control socket ({"cmd":"down"}); SIGTERM alone
+ * leaves the program running (a restart). A daemon that does not know "down" (an older
+ * build still running after an upgrade) detaches on SIGTERM: that is the fallback.
+ */
 static int lb_down(const struct lb_opts *o, const struct fp_lbnode *p)
 {
 	struct fp_lb *lb = NULL;
 	int pid = fp_lbnode_read_pid(p->pid_file);
+	char *reply = NULL;
+	bool asked;
 	int err;
 
 	if (pid > 0) {
-		if (kill(pid, SIGTERM)) {
+		asked = !fp_lbd_request(p, "{\"cmd\":\"down\"}", &reply) && reply &&
+			strstr(reply, "\"ok\":true");
+		free(reply);
+		if (!asked && kill(pid, SIGTERM)) {
 			fp_err("pid %d: %s\n", pid, strerror(errno));
 			return 1;
 		}
-		for (int i = 0; i < 100 && fp_lbnode_read_pid(p->pid_file) > 0; i++)
-			usleep(100000);
-		if (fp_lbnode_read_pid(p->pid_file) > 0) {
-			fp_err("pid %d did not exit within 10 s of SIGTERM\n", pid);
+		if (wait_exit(p)) {
+			fp_err("pid %d did not exit within 10 s of %s\n", pid,
+			       asked ? "`down` on its control socket" : "SIGTERM");
 			return 1;
 		}
-		printf("flowpin lb on %s stopped (pid %d)\n", o->dev, pid);
-		return 0;
+		if (access(p->pin_dir, F_OK)) {
+			printf("flowpin lb on %s stopped (pid %d)\n", o->dev, pid);
+			return 0;
+		}
+		/* Its pins outlived it (it failed to detach, or SIGTERM left them): ours now. */
+		fp_warn("pid %d exited leaving %s: detaching here\n", pid, p->pin_dir);
 	}
 	/* No daemon (killed, crashed): clean up what it left. */
 	err = fp_lb_open_pinned(p->pin_dir, &lb);

@@ -529,6 +529,12 @@ static void test_down(void **state)
 	char out[4096], path[160];
 	int status = -1;
 
+	/* The daemon's files, and an override file, before. */
+	snprintf(path, sizeof(path), "%s/lb0.config", l->run);
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/lb0.overrides", l->run);
+	if (access(path, F_OK))
+		assert_int_equal(write_text(path, ""), 0);
 	assert_int_equal(LB(l, out, sizeof(out), "down --dev lb0 --pin-root '%s' --run-dir '%s'",
 			    l->pins, l->run),
 			 0);
@@ -537,11 +543,20 @@ static void test_down(void **state)
 	l->daemon = 0;
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	/* The daemon itself detached, asked on its control socket (not SIGTERM, which
+	 * leaves the program: then this CLI would have cleaned up, and said so). */
+	assert_true(file_contains(l->log, "down asked by pid"));
 	assert_true(file_contains(l->log, "down: detached from lb0, pins removed"));
+	assert_null(strstr(out, "exited leaving"));
 	snprintf(path, sizeof(path), "%s/lb0", l->pins);
 	assert_int_equal(access(path, F_OK), -1);
-	snprintf(path, sizeof(path), "%s/lb0.pid", l->run);
-	assert_int_equal(access(path, F_OK), -1);
+	for (int i = 0; i < 4; i++) {
+		static const char *const files[] = { "pid", "config", "overrides", "ctl" };
+
+		snprintf(path, sizeof(path), "%s/lb0.%s", l->run, files[i]);
+		if (!access(path, F_OK))
+			fail_msg("%s left by lb down", path);
+	}
 	assert_int_equal(fp_test_sh(out, sizeof(out), "ip -n %s link show dev lb0", l->lb_ns), 0);
 	assert_null(strstr(out, "xdp"));
 	/* Nothing left to stop. */
@@ -883,9 +898,8 @@ static void fresh_node(struct lab *l)
  * with no program and an empty session table. The same build with the same settings
  * is adopted as it runs: the attached program never changes.
  */
-static void test_restart_keeps_state(void **state)
+static void restart_keeps_state(struct lab *l, int sig)
 {
-	struct lab *l = lab_or_skip(state);
 	static char before[16384], after[16384], again[16384], out[16384];
 	struct xdp_watch w;
 	struct xdp_watch_result r;
@@ -919,7 +933,20 @@ static void test_restart_keeps_state(void **state)
 	vip_packets = json_number(out, "\"vip\":\"198.51.100.10:54\"", "packets");
 	udp_stream_start(l, 54, 41000, &u);
 	xdp_watch_start(l, &w);
-	kill_daemon(l);
+	if (sig == SIGKILL) {
+		kill_daemon(l);
+	} else {
+		int status;
+
+		/* What systemctl stop and restart send: the daemon leaves the program. */
+		kill(l->daemon, sig);
+		assert_int_equal(waitpid(l->daemon, &status, 0), l->daemon);
+		l->daemon = 0;
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		assert_true(file_contains(l->log, "exiting, leaving the program attached to lb0 "
+						  "with its pins"));
+		assert_true(file_contains(l->log, "`flowpin lb down` detaches"));
+	}
 	usleep(50000);
 	l->daemon = start_daemon_with(l, l->tbl);
 	wait_up(l);
@@ -961,6 +988,68 @@ static void test_restart_keeps_state(void **state)
 			 0);
 	assert_int_equal(json_number(out, NULL, "session_insert"), inserts);
 	assert_true(json_number(out, NULL, "session_hit") >= 16);
+}
+
+static void test_restart_keeps_state(void **state)
+{
+	restart_keeps_state(lab_or_skip(state), SIGKILL);
+}
+
+/*
+ * The same through SIGTERM (systemctl restart): the daemon exits 0 leaving the program
+ * attached and its maps pinned, the next `up` adopts it with every session entry.
+ * Before, SIGTERM detached and unpinned: the watch saw no program, the sessions went.
+ */
+static void test_sigterm_keeps_state(void **state)
+{
+	restart_keeps_state(lab_or_skip(state), SIGTERM);
+}
+
+/*
+ * `lb down` after a daemon that is gone, killed (kill -9) or stopped by SIGTERM (which
+ * leaves the program now): it detaches flowpin's program and removes the pins and the
+ * daemon's files itself. Fails if `down` needed a live daemon.
+ */
+static void test_down_dead_daemon(void **state)
+{
+	struct lab *l = lab_or_skip(state);
+	static const int sigs[] = { SIGKILL, SIGTERM };
+	char out[4096], path[160];
+
+	for (int k = 0; k < 2; k++) {
+		int status;
+
+		fresh_node(l);
+		l->daemon = start_daemon_with(l, l->tbl);
+		wait_up(l);
+		kill(l->daemon, sigs[k]);
+		assert_int_equal(waitpid(l->daemon, &status, 0), l->daemon);
+		l->daemon = 0;
+		snprintf(path, sizeof(path), "%s/lb0/prog", l->pins);
+		assert_int_equal(access(path, F_OK), 0);
+		assert_int_equal(
+			fp_test_sh(out, sizeof(out), "ip -n %s link show dev lb0", l->lb_ns), 0);
+		assert_non_null(strstr(out, "xdp"));
+
+		assert_int_equal(LB(l, out, sizeof(out),
+				    "down --dev lb0 --pin-root '%s' --run-dir '%s'", l->pins,
+				    l->run),
+				 0);
+		if (!strstr(out, "no daemon was running on lb0: detached flowpin's program"))
+			fail_msg("signal %d: %s", sigs[k], out);
+		snprintf(path, sizeof(path), "%s/lb0", l->pins);
+		assert_int_equal(access(path, F_OK), -1);
+		for (int i = 0; i < 4; i++) {
+			static const char *const files[] = { "pid", "config", "overrides", "ctl" };
+
+			snprintf(path, sizeof(path), "%s/lb0.%s", l->run, files[i]);
+			if (!access(path, F_OK))
+				fail_msg("signal %d: %s left by lb down", sigs[k], path);
+		}
+		assert_int_equal(
+			fp_test_sh(out, sizeof(out), "ip -n %s link show dev lb0", l->lb_ns), 0);
+		assert_null(strstr(out, "xdp"));
+	}
 }
 
 /*
@@ -2487,6 +2576,8 @@ int main(void)
 		cmocka_unit_test(test_down),
 		cmocka_unit_test(test_forwarding_off_warns),
 		cmocka_unit_test(test_restart_keeps_state),
+		cmocka_unit_test(test_sigterm_keeps_state),
+		cmocka_unit_test(test_down_dead_daemon),
 		cmocka_unit_test(test_restart_unit_caps),
 		cmocka_unit_test(test_restart_refused),
 		cmocka_unit_test(test_runtime_overrides),
