@@ -552,13 +552,19 @@ struct conn {
 	pid_t pid;
 	uid_t uid;
 	bool closing;
+	bool down; /* {"cmd":"down"} answered: the loop ends once the reply is out */
 };
 
 static void conn_free(struct conn *c)
 {
-	c->d->connections--;
+	struct fp_lbd *d = c->d;
+	bool down = c->down;
+
+	d->connections--;
 	bufferevent_free(c->bev);
 	free(c);
+	if (down)
+		event_base_loopbreak(d->base);
 }
 
 static void reply(struct conn *c, json_object *r)
@@ -825,8 +831,9 @@ static void handle_override(struct conn *c, const char *cmd, const char *backend
 }
 
 /*
- * {"cmd":"down"} (`flowpin lb down`): the reply goes out now, then the loop ends and
- * fp_lbd_run() detaches, withdraws and unpins; the client waits for the pid file to go.
+ * {"cmd":"down"} (`flowpin lb down`): the reply goes out, then (conn_free()) the loop
+ * ends and fp_lbd_run() withdraws, detaches and unpins; the client waits for the pid
+ * file to go.
  */
 static void handle_down(struct conn *c)
 {
@@ -837,11 +844,9 @@ static void handle_down(struct conn *c)
 	fp_log_event("down asked by pid %d (uid %u) on the control socket: detaching from %s\n",
 		     (int)c->pid, (unsigned)c->uid, c->d->node->dev);
 	reply(c, r);
-	/* A few bytes on a unix socket: out at once, before the loop stops. */
-	evbuffer_write(bufferevent_get_output(c->bev), bufferevent_getfd(c->bev));
+	c->down = true;
 	c->d->detach = true;
 	c->d->rc = 0;
-	event_base_loopbreak(c->d->base);
 }
 
 /*

@@ -4,13 +4,15 @@
  *
  *   up      load bpf/lb.bpf.o (lib/lb.c), pin program and maps under <pin-root>/<dev>/,
  *           attach to --dev, then stay in the foreground: SIGHUP re-reads the config,
- *           SIGUSR1 adopts a file `lb reload --config` applied, SIGTERM/SIGINT detach,
- *           unpin and exit 0. Over the pins of a daemon that died: take its program
- *           and maps over without a gap, or refuse (fp_lbnode_take_over()).
+ *           SIGUSR1 adopts a file `lb reload --config` applied, SIGTERM/SIGINT exit 0
+ *           leaving the program attached and pinned (a restart). Over the pins of a
+ *           daemon that is gone: take its program and maps over without a gap, or
+ *           refuse (fp_lbnode_take_over()).
  *   reload  with --config: validate and apply that file through the pinned maps, record
  *           it and tell the daemon (SIGUSR1), all under the apply lock; without: SIGHUP
  *           the daemon.
- *   down    SIGTERM the daemon and wait; with no daemon left, detach and unpin here.
+ *   down    ask the daemon to detach and unpin ({"cmd":"down"} on its control socket)
+ *           and wait; with no daemon left, detach and unpin here.
  *   stats   counters, per VIP and per backend, from the pinned maps.
  *   flows   the session table, like `conntrack -L`.
  *
@@ -95,15 +97,17 @@ static const struct subcommand subcommands[] = {
 	  "IFACE, writes RUN-DIR/IFACE.pid and stays in the foreground, one log line per\n"
 	  "config apply and per signal.\n"
 	  "  SIGHUP          re-read the config; a bad one is refused, the running one stays\n"
-	  "  SIGTERM/SIGINT  detach, remove the pins, exit 0\n"
+	  "  SIGTERM/SIGINT  exit 0 leaving the program attached, its pins and state files:\n"
+	  "                  the next `up` takes it over (systemctl restart is hitless);\n"
+	  "                  `flowpin lb down` detaches\n"
 	  "Listens on RUN-DIR/IFACE.ctl (mode 0600) for `lb status` and `lb drain|undrain|\n"
 	  "disable`, re-applies the overrides RUN-DIR/IFACE.overrides holds, and once running\n"
 	  "keeps CAP_NET_ADMIN alone of its capabilities.\n"
-	  "After a daemon that died (kill -9, crash): takes its program and maps over without\n"
-	  "detaching (sessions and counters kept, config applied as a new generation): the\n"
-	  "same program is adopted as it runs, another build's is swapped in atomically (an\n"
-	  "upgrade). Refuses, changing nothing, when that would lose them (another layout,\n"
-	  "settings fixed at load, another --xdp-mode).\n"
+	  "After a daemon that is gone (SIGTERM, kill -9, crash): takes its program and maps\n"
+	  "over without detaching (sessions and counters kept, config applied as a new\n"
+	  "generation): the same program is adopted as it runs, another build's is swapped\n"
+	  "in atomically (an upgrade). Refuses, changing nothing, when that would lose them\n"
+	  "(another layout, settings fixed at load, another --xdp-mode).\n"
 	  "--force: over maps of another layout or settings fixed at load, start fresh\n"
 	  "instead: program and maps replaced in place, every session lost (counted).\n"
 	  "Warns when IFACE does not forward a family the config has backends of.\n"
@@ -119,8 +123,10 @@ static const struct subcommand subcommands[] = {
 	  "Without: sends SIGHUP to the daemon, which re-reads its own file.\n" },
 	{ "down", lb_down, "lb down --dev IFACE [--pin-root DIR] [--run-dir DIR]",
 	  ",dev,pin-root,run-dir,",
-	  "Stops the daemon (SIGTERM, waits up to 10 s). With no daemon (it was killed), detaches\n"
-	  "flowpin's program (never another one) and removes the pins itself.\n" },
+	  "Asks the daemon on RUN-DIR/IFACE.ctl to withdraw its BGP routes, detach, remove the\n"
+	  "pins and its files and exit, and waits up to 10 s (an older daemon that does not\n"
+	  "know the request: SIGTERM). With no daemon (killed, or ended by SIGTERM), detaches\n"
+	  "flowpin's program (never another one) and removes the pins and files itself.\n" },
 	{ "stats", lb_stats,
 	  "lb stats --dev IFACE [--interval S] [--json] [--pin-root DIR] [--run-dir DIR]",
 	  ",dev,interval,json,pin-root,run-dir,",
@@ -336,7 +342,8 @@ static int lb_down(const struct lb_opts *o, const struct fp_lbnode *p)
 		asked = !fp_lbd_request(p, "{\"cmd\":\"down\"}", &reply) && reply &&
 			strstr(reply, "\"ok\":true");
 		free(reply);
-		if (!asked && kill(pid, SIGTERM)) {
+		/* ESRCH: it exited meanwhile (its reply lost): clean up below. */
+		if (!asked && kill(pid, SIGTERM) && errno != ESRCH) {
 			fp_err("pid %d: %s\n", pid, strerror(errno));
 			return 1;
 		}

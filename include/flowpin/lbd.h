@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The LB node daemon (`flowpin lb up`): starts or takes over the node (flowpin/lbnode.h),
- * then runs one libevent event_base until SIGTERM/SIGINT:
+ * then runs one libevent event_base until SIGTERM/SIGINT or `lb down`:
  *
  *   SIGHUP          re-read the recorded config (<run-dir>/<dev>.config), apply it
  *   SIGUSR1         `lb reload --config` applied and recorded a file: follow it
- *   SIGTERM/SIGINT  detach our program, remove the pins and the VIP routes, return 0
+ *   SIGTERM/SIGINT  return 0 leaving everything as it is (program attached, pins, VIP
+ *                   routes, BGP announcements, state files): a restart, taken over by
+ *                   the next `up` (systemctl restart and stop send SIGTERM)
+ *   {"cmd":"down"}  on the control socket (`lb down`): withdraw in BGP, detach, remove
+ *                   the pins, the VIP routes and the files, return 0
  *
  * Signals are read from a signalfd (the sender's pid goes into the log line) and handled
  * between events, never in the middle of an apply. Every apply holds the apply lock
@@ -109,6 +113,7 @@ void fp_lbd_status_refresh_health(struct fp_lbd *d);
  *   {"cmd":"status"}
  *   {"cmd":"drain"|"undrain"|"disable","backend":"ID or ADDRESS"[,"vip":"NAME"]}
  *   {"cmd":"maintenance","on":true|false[,"deadline_ms":N][,"until_flows":N]}
+ *   {"cmd":"down"}  replies {"ok":true,"pid":N}, then detaches and exits (see above)
  * Replies {"ok":true,...} or {"ok":false,"error":"..."}. Requests longer than
  * FP_LBD_MAX_REQUEST bytes are answered with an error.
  */

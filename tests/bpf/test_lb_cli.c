@@ -539,6 +539,8 @@ static void test_down(void **state)
 			    l->pins, l->run),
 			 0);
 	assert_non_null(strstr(out, "stopped"));
+	if (strstr(out, "error"))
+		fail_msg("the daemon's reply was lost: %s", out);
 	assert_int_equal(waitpid(l->daemon, &status, 0), l->daemon);
 	l->daemon = 0;
 	assert_true(WIFEXITED(status));

@@ -46,7 +46,7 @@ check_bad "bad backend action" "  - {at: 5, backend: {action: grow, id: 2}}" \
 check_bad "backend id out of range" "  - {at: 5, backend: {action: add, id: 9}}" \
 	"5: events[0].backend.id: backend id must be 1..5"
 check_bad "bad lb-restart how" "  - {at: 5, lb-restart: {node: lb2, how: reboot}}" \
-	"5: events[0].lb-restart.how: one of kill, down"
+	"5: events[0].lb-restart.how: one of kill, term, down"
 check_bad "lb-restart without how" "  - {at: 5, lb-restart: {node: lb2}}" \
 	"5: events[0].lb-restart.how: missing"
 check_bad "lb-upgrade without node" "  - {at: 5, lb-upgrade: {}}" \
