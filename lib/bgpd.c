@@ -144,7 +144,15 @@ static void maint_load(struct fp_bgpd *b)
 		b->maint.until_flows = flows;
 		fp_log_event("bgp: %s: maintenance kept from the previous daemon\n", b->maint_file);
 	} else {
-		fp_warn("%s: not a maintenance record: ignored\n", b->maint_file);
+		/* Fail safe: a record we cannot read may have said "on"; announcing again
+		 * would pull traffic onto a node in maintenance. Drained, no deadline. */
+		b->maint.on = true;
+		b->maint.since_ns = mono_ns();
+		b->maint.deadline_ns = 0;
+		b->maint.until_flows = 0;
+		fp_err("%s: not a maintenance record: the node stays in maintenance (drained, "
+		       "no deadline) until `flowpin lb maintenance off`\n",
+		       b->maint_file);
 	}
 	fclose(f);
 }

@@ -167,15 +167,17 @@ int fp_overrides_load(const char *path, struct fp_overrides *o, FILE *err)
 		if (line[strspn(line, " \t\r\n")] == 0 || line[strspn(line, " \t")] == '#')
 			continue;
 		if (!whole || parse_line(line, vip, &id, &what)) {
+			/* Refused whole: skipping a line would put a drained or disabled
+			 * backend back into service. Every bad line is named. */
 			if (err)
-				fprintf(err,
-					"%s:%d: expected \"VIP BACKEND-ID drain|disable\": line "
-					"ignored\n",
+				fprintf(err, "%s:%d: expected \"VIP BACKEND-ID drain|disable\"\n",
 					path, lineno);
+			rc = -EINVAL;
 			continue;
 		}
-		rc = fp_overrides_set(o, vip, id, what);
-		if (rc)
+		if (!rc)
+			rc = fp_overrides_set(o, vip, id, what);
+		if (rc && rc != -EINVAL)
 			break;
 	}
 	fclose(f);

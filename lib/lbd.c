@@ -1205,15 +1205,18 @@ static int drop_caps(bool bind_service)
  * The overrides a restart finds (<run-dir>/<dev>.overrides, from a daemon that was
  * killed or crashed), pruned against @cfg with a log line each; saved back if any went.
  */
-static void overrides_read(struct fp_lbd *d, const struct fp_config *cfg)
+static int overrides_read(struct fp_lbd *d, const struct fp_config *cfg)
 {
 	struct fp_overrides loaded = { 0 };
 	int err = fp_overrides_load(d->node->overrides_file, &d->overrides, stderr);
 
+	/* Refused, not ignored: starting without them would undrain what an operator
+	 * drained. Nothing of the node has changed yet. */
 	if (err) {
-		fp_warn("%s: %s: starting without run-time overrides\n", d->node->overrides_file,
-			strerror(-err));
-		return;
+		fp_err("%s: %s: refused to start; fix the file or remove it (run-time drains of "
+		       "the previous daemon)\n",
+		       d->node->overrides_file, strerror(-err));
+		return err;
 	}
 	if (d->overrides.n)
 		fp_log_event("%s: %zu run-time override(s) kept from the previous daemon\n",
@@ -1227,6 +1230,7 @@ static void overrides_read(struct fp_lbd *d, const struct fp_config *cfg)
 		fp_overrides_prune(&loaded, cfg, log_dropped, NULL);
 	}
 	fp_overrides_free(&loaded);
+	return 0;
 }
 
 /* Load or take over, apply, record: the node runs the effective config when this returns 0. */
@@ -1444,10 +1448,10 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 		fp_err("event loop: cannot create it\n");
 		goto out;
 	}
-	/* Before the node changes: a second daemon is refused with nothing touched. */
-	if (signals_watch(d) || ctl_open(d))
+	/* Before the node changes: a corrupt overrides file or a second daemon is refused with
+	 * nothing touched. */
+	if (overrides_read(d, d->cfg) || signals_watch(d) || ctl_open(d))
 		goto out;
-	overrides_read(d, d->cfg);
 	if (node_up(d, &adopted, &files))
 		goto out;
 	if (!adopted) {

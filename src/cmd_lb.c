@@ -293,9 +293,13 @@ static int lb_reload(const struct lb_opts *o, const struct fp_lbnode *p)
 		goto out;
 	/* The daemon's run-time overrides stay in effect (read under the lock). */
 	err = fp_overrides_load(p->overrides_file, &overrides, stderr);
-	if (err)
-		fp_warn("%s: %s: applied without the run-time overrides\n", p->overrides_file,
-			strerror(-err));
+	if (err) {
+		/* Applying without them would undrain what an operator drained. */
+		fp_err("%s: %s: nothing applied; fix the file or remove it\n", p->overrides_file,
+		       strerror(-err));
+		fp_lb_unlock(lb);
+		goto out;
+	}
 	if (fp_lbnode_apply_file(lb, config_abs, "flowpin lb reload", o->dev, &overrides)) {
 		fp_lb_unlock(lb);
 		goto out;

@@ -1907,6 +1907,37 @@ static void test_runtime_overrides(void **state)
 	assert_true(file_contains(path, "web 2 drain\n"));
 	assert_true(file_contains(path, "tbl 3 disable\n"));
 	kill_daemon(l);
+	/* A corrupt overrides file: refused whole, the file named by line, nothing started
+	 * (skipping the line would undrain a backend). Then repaired. */
+	{
+		char saved[512] = "", bad[600];
+		FILE *f = fopen(path, "r");
+		size_t n;
+
+		assert_non_null(f);
+		n = fread(saved, 1, sizeof(saved) - 1, f);
+		fclose(f);
+		saved[n] = 0;
+		char where[64];
+		int lines = 0;
+		__u32 prog = attached_prog(l);
+
+		for (const char *c = saved; *c; c++)
+			lines += *c == '\n';
+		snprintf(bad, sizeof(bad), "%sweb 2 drian\n", saved);
+		snprintf(where, sizeof(where), "lb0.overrides:%d: expected", lines + 1);
+		assert_int_equal(write_text(path, bad), 0);
+		assert_int_equal(LB_UP_REFUSED(l, out, sizeof(out),
+					       "--config '%s' --dev lb0 --xdp-mode generic "
+					       "--pin-root '%s' --run-dir '%s'",
+					       l->tbl, l->pins, l->run),
+				 1);
+		assert_non_null(strstr(out, where));
+		assert_non_null(strstr(out, "refused to start"));
+		assert_int_equal(attached_prog(l), prog); /* the node untouched */
+		assert_true(file_contains(path, "web 2 drian\n"));
+		assert_int_equal(write_text(path, saved), 0);
+	}
 	l->daemon = start_daemon_with(l, l->tbl);
 	wait_up(l);
 	assert_true(file_contains(l->log, "lb0.ctl: left by a daemon that is gone: replaced"));
