@@ -17,14 +17,13 @@
  *   flows   the session table, like `conntrack -L`.
  *
  * This file is options and printing: the daemon is lib/lbd.c (flowpin/lbd.h), the
- * node's lifecycle and files lib/lbnode.c (flowpin/lbnode.h), the stats model
- * lib/stats.c.
+ * node's lifecycle and files lib/lbnode.c (flowpin/lbnode.h), reload, down and the
+ * control-socket client lib/lbctl.c (flowpin/lbctl.h), the stats model lib/stats.c.
  * Exit status: 0 done, 1 error, 2 usage.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,14 +35,13 @@
 #include <netinet/in.h>
 #include <json-c/json.h>
 #include <flowpin/config.h>
-#include <flowpin/effective.h>
 #include <flowpin/lb.h>
+#include <flowpin/lbctl.h>
 #include <flowpin/lbd.h>
 #include <flowpin/lbnode.h>
 #include <flowpin/log.h>
 #include <flowpin/maps.h>
 #include <flowpin/stats.h>
-#include <flowpin/viproute.h>
 #include "cli.h"
 #include "commands.h"
 #include "metrics_server.h"
@@ -246,34 +244,17 @@ static int lb_up(const struct lb_opts *o, const struct fp_lbnode *p)
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* reload, down                                                                        */
-
-static int open_pinned(const struct fp_lbnode *p, struct fp_lb **lb)
-{
-	/* fp_lb_open_pinned() names the missing pin; add where we looked. */
-	int err = fp_lb_open_pinned(p->pin_dir, lb);
-
-	if (err == -ENOENT)
-		fp_err("(--dev and --pin-root must match those of `flowpin lb up`)\n");
-	return err;
-}
+/* reload, down (lib/lbctl.c)                                                          */
 
 static int lb_reload(const struct lb_opts *o, const struct fp_lbnode *p)
 {
 	char config_abs[PATH_MAX];
-	struct fp_overrides overrides = { 0 };
-	struct fp_lb *lb = NULL;
-	int pid = fp_lbnode_read_pid(p->pid_file), rc = 1, err;
+	int pid;
 
 	if (!o->config) {
-		if (pid <= 0) {
-			fp_err("%s: no flowpin lb daemon on %s to signal\n", p->pid_file, o->dev);
+		pid = fp_lbctl_signal_reload(p);
+		if (pid < 0)
 			return 1;
-		}
-		if (kill(pid, SIGHUP)) {
-			fp_err("pid %d: %s\n", pid, strerror(errno));
-			return 1;
-		}
 		printf("sent SIGHUP to pid %d: it re-reads its config (its log says how it went)\n",
 		       pid);
 		return 0;
@@ -282,109 +263,21 @@ static int lb_reload(const struct lb_opts *o, const struct fp_lbnode *p)
 		fp_err("--config %s: %s\n", o->config, strerror(errno));
 		return 1;
 	}
-	if (open_pinned(p, &lb))
-		goto out;
-	/*
-	 * Apply, record and signal under one hold of the apply lock: two reloads at once
-	 * leave the record naming the file whose generation runs (the later one), and the
-	 * daemon's SIGHUP, which reads the record under the same lock, re-reads that file.
-	 */
-	if (fp_lb_lock(lb))
-		goto out;
-	/* The daemon's run-time overrides stay in effect (read under the lock). */
-	err = fp_overrides_load(p->overrides_file, &overrides, stderr);
-	if (err) {
-		/* Applying without them would undrain what an operator drained. */
-		fp_err("%s: %s: nothing applied; fix the file or remove it\n", p->overrides_file,
-		       strerror(-err));
-		fp_lb_unlock(lb);
-		goto out;
-	}
-	if (fp_lbnode_apply_file(lb, config_abs, "flowpin lb reload", o->dev, &overrides)) {
-		fp_lb_unlock(lb);
-		goto out;
-	}
-	pid = fp_lbnode_read_pid(p->pid_file);
-	if (pid > 0) {
-		err = fp_lbnode_write_file(p->config_file, config_abs);
-
-		if (err || kill(pid, SIGUSR1))
-			fp_warn("applied, but the daemon (pid %d) was not told (%s): its next "
-				"SIGHUP re-reads its old file\n",
-				pid, strerror(err ? -err : errno));
-	}
-	fp_lb_unlock(lb);
-	rc = 0;
-out:
-	fp_overrides_free(&overrides);
-	fp_lb_close(lb);
-	return rc;
+	return fp_lbctl_reload_file(p, config_abs) ? 1 : 0;
 }
 
-/* Waits up to 10 s for the daemon's pid file to go: 0, or -ETIMEDOUT. */
-static int wait_exit(const struct fp_lbnode *p)
-{
-	for (int i = 0; i < 100 && fp_lbnode_read_pid(p->pid_file) > 0; i++)
-		usleep(100000);
-	return fp_lbnode_read_pid(p->pid_file) > 0 ? -ETIMEDOUT : 0;
-}
-
-/*
- * Asks the daemon to detach over its control socket ({"cmd":"down"}); SIGTERM alone
- * leaves the program running (a restart). A daemon that does not know "down" (an older
- * build still running after an upgrade) detaches on SIGTERM: that is the fallback.
- */
 static int lb_down(const struct lb_opts *o, const struct fp_lbnode *p)
 {
-	struct fp_lb *lb = NULL;
-	int pid = fp_lbnode_read_pid(p->pid_file);
-	char *reply = NULL;
-	bool asked;
-	int err;
+	int pid, r = fp_lbctl_down(p, &pid);
 
-	if (pid > 0) {
-		asked = !fp_lbd_request(p, "{\"cmd\":\"down\"}", &reply) && reply &&
-			strstr(reply, "\"ok\":true");
-		free(reply);
-		/* ESRCH: it exited meanwhile (its reply lost): clean up below. */
-		if (!asked && kill(pid, SIGTERM) && errno != ESRCH) {
-			fp_err("pid %d: %s\n", pid, strerror(errno));
-			return 1;
-		}
-		if (wait_exit(p)) {
-			fp_err("pid %d did not exit within 10 s of %s\n", pid,
-			       asked ? "`down` on its control socket" : "SIGTERM");
-			return 1;
-		}
-		if (access(p->pin_dir, F_OK)) {
-			printf("flowpin lb on %s stopped (pid %d)\n", o->dev, pid);
-			return 0;
-		}
-		/* Its pins outlived it (it failed to detach, or SIGTERM left them): ours now. */
-		fp_warn("pid %d exited leaving %s: detaching here\n", pid, p->pin_dir);
-	}
-	/* No daemon (killed, crashed): clean up what it left. */
-	err = fp_lb_open_pinned(p->pin_dir, &lb);
-	if (err == -ENOENT) {
-		fp_err("%s: nothing to stop: no daemon (%s) and no pins (%s)\n", o->dev,
-		       p->pid_file, p->pin_dir);
+	if (r < 0)
 		return 1;
-	}
-	if (!err)
-		err = fp_lbnode_stop(lb, o->dev, p->pin_dir);
-	fp_lb_close(lb);
-	if (err) {
-		fp_err("%s: %s\n", p->pin_dir, strerror(-err));
-		return 1;
-	}
-	unlink(p->pid_file);
-	unlink(p->config_file);
-	unlink(p->overrides_file);
-	unlink(p->ctl_file);
-	fp_vip_routes_remove();
-	printf("no daemon was running on %s: detached flowpin's program, removed %s and the VIP "
-	       "blackhole routes\n",
-	       o->dev, p->pin_dir);
+	if (r == FP_LBCTL_DOWN_STOPPED)
+		printf("flowpin lb on %s stopped (pid %d)\n", o->dev, pid);
+	else
+		printf("no daemon was running on %s: detached flowpin's program, removed %s and "
+		       "the VIP blackhole routes\n",
+		       o->dev, p->pin_dir);
 	return 0;
 }
 
@@ -594,7 +487,7 @@ static int lb_stats(const struct lb_opts *o, const struct fp_lbnode *p)
 	struct fp_lb *lb = NULL;
 	int rc = 1;
 
-	if (open_pinned(p, &lb))
+	if (fp_lbctl_open_pinned(p, &lb))
 		goto out;
 	if (fp_stats_take(lb, now)) {
 		fp_err("%s: cannot read the counters\n", p->pin_dir);
@@ -733,7 +626,7 @@ static int lb_flows(const struct lb_opts *o, const struct fp_lbnode *p)
 			o->vip);
 		return 2;
 	}
-	if (open_pinned(p, &lb))
+	if (fp_lbctl_open_pinned(p, &lb))
 		goto out;
 	err = fp_stats_take(lb, &f.maps);
 	if (!err) {
@@ -768,33 +661,6 @@ out:
 
 /* ---------------------------------------------------------------------------------- */
 /* status, drain, undrain, disable: requests to the daemon's control socket            */
-
-/* The daemon's reply to @req (freed by the caller), or NULL after saying why. */
-static json_object *ask(const struct fp_lbnode *p, json_object *req)
-{
-	const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	json_object *r, *ok, *error;
-	char *line = NULL;
-
-	if (fp_lbd_request(p, text, &line))
-		return NULL;
-	r = json_tokener_parse(line);
-	if (!r || !json_object_is_type(r, json_type_object) ||
-	    !json_object_object_get_ex(r, "ok", &ok)) {
-		fp_err("%s: the daemon's reply is not what flowpin expects: %.200s\n", p->ctl_file,
-		       line);
-		json_object_put(r);
-		r = NULL;
-	} else if (!json_object_get_boolean(ok)) {
-		fp_err("%s\n", json_object_object_get_ex(r, "error", &error)
-				       ? json_object_get_string(error)
-				       : "refused");
-		json_object_put(r);
-		r = NULL;
-	}
-	free(line);
-	return r;
-}
 
 static const char *field(json_object *o, const char *name)
 {
@@ -847,16 +713,9 @@ static void print_bgp(json_object *bgp)
 
 static int lb_maintenance(const struct lb_opts *o, const struct fp_lbnode *p)
 {
-	json_object *req = json_object_new_object(), *r, *bgp;
+	json_object *r, *bgp;
 
-	json_object_object_add(req, "cmd", json_object_new_string("maintenance"));
-	json_object_object_add(req, "on", json_object_new_boolean(!strcmp(o->target, "on")));
-	if (o->deadline_ms >= 0)
-		json_object_object_add(req, "deadline_ms", json_object_new_int64(o->deadline_ms));
-	if (o->until_flows >= 0)
-		json_object_object_add(req, "until_flows", json_object_new_int64(o->until_flows));
-	r = ask(p, req);
-	json_object_put(req);
+	r = fp_lbctl_maintenance(p, !strcmp(o->target, "on"), o->deadline_ms, o->until_flows);
 	if (!r)
 		return 1;
 	if (json_object_object_get_ex(r, "bgp", &bgp) && bgp)
@@ -867,11 +726,8 @@ static int lb_maintenance(const struct lb_opts *o, const struct fp_lbnode *p)
 
 static int lb_status(const struct lb_opts *o, const struct fp_lbnode *p)
 {
-	json_object *req = json_object_new_object(), *r, *vips;
+	json_object *r = fp_lbctl_status(p), *vips;
 
-	json_object_object_add(req, "cmd", json_object_new_string("status"));
-	r = ask(p, req);
-	json_object_put(req);
 	if (!r)
 		return 1;
 	if (o->json) {
@@ -929,14 +785,8 @@ static int lb_status(const struct lb_opts *o, const struct fp_lbnode *p)
 
 static int lb_override(const struct lb_opts *o, const struct fp_lbnode *p)
 {
-	json_object *req = json_object_new_object(), *r, *changed;
+	json_object *r = fp_lbctl_override(p, o->command, o->target, o->vip), *changed;
 
-	json_object_object_add(req, "cmd", json_object_new_string(o->command));
-	json_object_object_add(req, "backend", json_object_new_string(o->target));
-	if (o->vip)
-		json_object_object_add(req, "vip", json_object_new_string(o->vip));
-	r = ask(p, req);
-	json_object_put(req);
 	if (!r)
 		return 1;
 	if (json_object_object_get_ex(r, "changed", &changed)) {
