@@ -28,6 +28,10 @@ EVENT_KINDS = {
     "bgp-restore": ({"node"}, {"node"}),
     # `flowpin lb maintenance on|off` on a node whose flowpin drives BIRD (bgp.flowpin)
     "bgp-maintenance": ({"node", "action", "deadline"}, {"node", "action"}),
+    # the node's tcp health checks fail for half of every `period` s, for `for` s
+    # (`ip rule ... ipproto tcp dport 80 prohibit` in its namespace: the data plane's
+    # packets to the backends are UDP and pass)
+    "health-flap": ({"node", "period", "for"}, {"node", "for"}),
 }
 BGP_EVENTS = {k for k in EVENT_KINDS if k.startswith("bgp-")}
 CUT_HOWS = ("block", "kill")  # bgp-cut: packets dropped (BFD notices) or BIRD killed
@@ -56,7 +60,8 @@ def expectation_holds(want, broken, total):
         return broken <= max(1, -(-total // 100))
     return True
 TOP_KEYS = {"name", "description", "traffic", "route", "backends", "timeouts", "bgp", "events",
-            "expect"}
+            "expect", "health", "route_changes"}
+HEALTH_KEYS = {"interval_ms", "timeout_ms", "rise", "fall"}
 TRAFFIC_KEYS = {"flows", "size", "rate", "idle", "timeout"}
 TIMEOUT_KEYS = {"tcp_established", "tcp_transitory", "udp"}
 
@@ -222,14 +227,21 @@ def load(path):
     # initial BGP policy per LB node (the nodes of `route` announce, the others do not)
     # flowpin: the announcing nodes' flowpin lb drives their BIRD (a `bgp` section in
     # their config; the lab stops writing their include file)
-    s.bgp_prepend, s.bgp_med, s.bgp_flowpin = {}, {}, False
+    s.bgp_prepend, s.bgp_med, s.bgp_flowpin, s.bgp_damping = {}, {}, False, True
     g = doc.get("bgp")
     if g is not None:
         if not isinstance(g, Mapping):
             err(line_of(doc, "bgp"), "bgp",
                 "must be {prepend: {NODE: N}, med: {NODE: N}, flowpin: BOOL}")
         else:
-            check_keys(g, {"prepend", "med", "flowpin"}, "bgp")
+            check_keys(g, {"prepend", "med", "flowpin", "damping"}, "bgp")
+            if "damping" in g:  # flowpin's flap damping (bgp.damping.enabled)
+                if not isinstance(g["damping"], bool):
+                    err(line_of(g, "damping"), "bgp.damping", "must be true or false")
+                elif not g.get("flowpin"):
+                    err(line_of(g, "damping"), "bgp.damping", "needs flowpin: true")
+                else:
+                    s.bgp_damping = g["damping"]
             if "flowpin" in g:
                 if not isinstance(g["flowpin"], bool):
                     err(line_of(g, "flowpin"), "bgp.flowpin", "must be true or false")
@@ -251,6 +263,34 @@ def load(path):
                         v = need_num(m, node, "bgp.%s." % key, 0, hi, integer=True)
                         if v is not None:
                             out[node] = v
+
+    # health: this scenario's health checks (lablib.HEALTH's fields, the rest as there);
+    # route_changes: {max: N} and/or {min: N}, the router's changes of its route to the
+    # watched VIP (BGP lab)
+    s.health = {}
+    h = doc.get("health")
+    if h is not None:
+        if not isinstance(h, Mapping):
+            err(line_of(doc, "health"), "health", "must be a mapping of %s" %
+                ", ".join(sorted(HEALTH_KEYS)))
+        else:
+            check_keys(h, HEALTH_KEYS, "health")
+            for k in sorted(set(h) & HEALTH_KEYS):
+                v = need_num(h, k, "health.", 1, 60000 if k.endswith("_ms") else 100,
+                             integer=True)
+                if v is not None:
+                    s.health[k] = v
+    s.route_changes = {}
+    rc = doc.get("route_changes")
+    if rc is not None:
+        if not isinstance(rc, Mapping):
+            err(line_of(doc, "route_changes"), "route_changes", "must be {max: N, min: N}")
+        else:
+            check_keys(rc, {"max", "min"}, "route_changes")
+            for k in sorted(set(rc) & {"max", "min"}):
+                v = need_num(rc, k, "route_changes.", 0, 100000, integer=True)
+                if v is not None:
+                    s.route_changes[k] = v
 
     # events
     s.events = []
@@ -350,6 +390,12 @@ def load(path):
                     err(line_of(arg, "how"), field + ".how", "one of %s, got %r" %
                         (", ".join(CUT_HOWS), h))
                 event["how"] = h
+        elif kind == "health-flap":
+            if "node" in arg:
+                event["nodes"] = _nodes([arg["node"]], line_of(arg, "node"), field + ".node",
+                                        err)
+            event["period"] = need_num(arg, "period", field + ".", 0.2, 60, default=1)
+            event["for"] = need_num(arg, "for", field + ".", 0, 600, default=0)
         elif kind == "lb-restart":
             if "node" in arg:
                 event["nodes"] = _nodes([arg["node"]], line_of(arg, "node"), field + ".node", err)

@@ -97,6 +97,15 @@ check_bad_file "prepend for an unknown node" "$head3
 bgp: {prepend: {lb1: 1, lb9: 2}}" ":4: bgp.prepend.lb9: no LB node 'lb9'"
 check_bad_file "unknown key under bgp" "$head3
 bgp: {localpref: {lb1: 1}}" ":4: bgp.localpref: unknown key"
+check_bad_file "damping without flowpin driving BIRD" "$head3
+bgp: {damping: false}" ":4: bgp.damping: needs flowpin: true"
+check_bad_file "unknown health key" "$head3
+health: {interval_ms: 200, every: 1}" ":4: health.every: unknown key"
+check_bad_file "route_changes not a number" "$head3
+route_changes: {max: lots}" ":4: route_changes.max: must be a whole number"
+check_bad_file "health-flap without for" "$head3
+events:
+  - {at: 5, health-flap: {node: lb1}}" ":5: events[0].health-flap.for: missing"
 check_bad_file "BGP event with a resilient group (static routing)" "$head3
 route: {ecmp: [lb1, lb2], group: resilient}
 events:
