@@ -274,9 +274,12 @@ static int flood_mode(enum fp_pinning mode, int cpus)
 	 * different CPUs establish flows at the same moment, and two flows whose
 	 * probation marks share a slot can overwrite each other's mark between a
 	 * handshake ACK and the next packet; that flow is then promoted by its next
-	 * packet. Without this pass that race left 1998 of 2000 on a loaded machine.
+	 * packet. Without this pass that race left 1998 of 2000 on a loaded machine; one
+	 * pass still left 1999 once (CI, sanitizer build), so live flows keep sending until
+	 * all are promoted (at most 4 segments each). The flood below is what is tested.
 	 */
-	legit_flows(lb, backend, 1);
+	for (int pass = 0; pass < 4 && (pass == 0 || count_now(lb).legit != LEGIT); pass++)
+		legit_flows(lb, backend, 1);
 	c = count_now(lb);
 	assert_int_equal(c.legit, LEGIT);
 
