@@ -20,6 +20,7 @@
 #include <flowpin/bgpd.h>
 #include <flowpin/bird.h>
 #include <flowpin/log.h>
+#include <flowpin/text.h>
 
 struct group {
 	struct fp_addr addr;
@@ -613,50 +614,12 @@ json_object *fp_bgpd_status_json(struct fp_bgpd *b)
 	return o;
 }
 
-struct text {
-	char *s;
-	size_t len, cap;
-	bool failed;
-};
-
-static void add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->failed)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			t->failed = true;
-			return;
-		}
-		if (t->s && t->len + (size_t)n < t->cap) {
-			t->len += (size_t)n;
-			return;
-		}
-		size_t want = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
-		char *more = realloc(t->s, want);
-
-		if (!more) {
-			t->failed = true;
-			return;
-		}
-		t->s = more;
-		t->cap = want;
-	}
-}
-
 char *fp_bgpd_metrics(struct fp_bgpd *b)
 {
 	static const enum fp_announce_state states[] = { FP_ANNOUNCE_ANNOUNCED,
 							 FP_ANNOUNCE_DRAINING,
 							 FP_ANNOUNCE_WITHDRAWN };
-	struct text t = { 0 };
+	struct fp_text t = { 0 };
 	uint64_t now = mono_ns();
 	char pfx[64];
 
@@ -667,47 +630,50 @@ char *fp_bgpd_metrics(struct fp_bgpd *b)
 		pthread_mutex_unlock(&b->lock);
 		return NULL;
 	}
-#define HEAD(name, type, help) add(&t, "# HELP " name " " help "\n# TYPE " name " " type "\n")
+#define HEAD(name, type, help) \
+	fp_text_add(&t, "# HELP " name " " help "\n# TYPE " name " " type "\n")
 	HEAD("flowpin_bgp_state", "gauge",
 	     "1 for the announcement state of the address (announced, draining, withdrawn)");
 	for (size_t i = 0; i < b->n; i++) {
 		prefix_str(&b->groups[i].addr, pfx, sizeof(pfx));
 		for (size_t s = 0; s < 3; s++)
-			add(&t, "flowpin_bgp_state{prefix=\"%s\",state=\"%s\"} %d\n", pfx,
-			    fp_announce_state_name(states[s]), b->groups[i].a.state == states[s]);
+			fp_text_add(&t, "flowpin_bgp_state{prefix=\"%s\",state=\"%s\"} %d\n", pfx,
+				    fp_announce_state_name(states[s]),
+				    b->groups[i].a.state == states[s]);
 	}
 	HEAD("flowpin_bgp_penalty", "gauge", "Flap penalty of the address, decayed to now");
 	for (size_t i = 0; i < b->n; i++) {
 		prefix_str(&b->groups[i].addr, pfx, sizeof(pfx));
-		add(&t, "flowpin_bgp_penalty{prefix=\"%s\"} %.0f\n", pfx,
-		    fp_announce_penalty(&b->groups[i].a, &b->params, now));
+		fp_text_add(&t, "flowpin_bgp_penalty{prefix=\"%s\"} %.0f\n", pfx,
+			    fp_announce_penalty(&b->groups[i].a, &b->params, now));
 	}
 	HEAD("flowpin_bgp_suppressed", "gauge", "1 while damping holds the address draining");
 	for (size_t i = 0; i < b->n; i++) {
 		prefix_str(&b->groups[i].addr, pfx, sizeof(pfx));
-		add(&t, "flowpin_bgp_suppressed{prefix=\"%s\"} %d\n", pfx,
-		    b->groups[i].a.suppressed);
+		fp_text_add(&t, "flowpin_bgp_suppressed{prefix=\"%s\"} %d\n", pfx,
+			    b->groups[i].a.suppressed);
 	}
-#define COUNTER(name, field, help)                                                        \
-	HEAD(name, "counter", help);                                                      \
-	for (size_t i = 0; i < b->n; i++) {                                               \
-		prefix_str(&b->groups[i].addr, pfx, sizeof(pfx));                         \
-		add(&t, name "{prefix=\"%s\"} %" PRIu64 "\n", pfx, b->groups[i].a.field); \
+#define COUNTER(name, field, help)                                                                \
+	HEAD(name, "counter", help);                                                              \
+	for (size_t i = 0; i < b->n; i++) {                                                       \
+		prefix_str(&b->groups[i].addr, pfx, sizeof(pfx));                                 \
+		fp_text_add(&t, name "{prefix=\"%s\"} %" PRIu64 "\n", pfx, b->groups[i].a.field); \
 	}
 	COUNTER("flowpin_bgp_transitions_total", transitions, "Announcement state changes");
 	COUNTER("flowpin_bgp_flaps_total", flaps, "Flaps charged a damping penalty");
 	COUNTER("flowpin_bgp_suppressions_total", suppressions, "Times damping began suppressing");
 #undef COUNTER
 	HEAD("flowpin_bgp_maintenance", "gauge", "1 while `flowpin lb maintenance on` holds");
-	add(&t, "flowpin_bgp_maintenance %d\n", b->maint.on);
+	fp_text_add(&t, "flowpin_bgp_maintenance %d\n", b->maint.on);
 	HEAD("flowpin_bgp_configures_total", "counter", "BIRD configure replies received");
-	add(&t, "flowpin_bgp_configures_total %" PRIu64 "\n", b->configures_total);
+	fp_text_add(&t, "flowpin_bgp_configures_total %" PRIu64 "\n", b->configures_total);
 	HEAD("flowpin_bgp_configure_failures_total", "counter",
 	     "Include writes and BIRD configures that failed");
-	add(&t, "flowpin_bgp_configure_failures_total %" PRIu64 "\n", b->configure_failures_total);
+	fp_text_add(&t, "flowpin_bgp_configure_failures_total %" PRIu64 "\n",
+		    b->configure_failures_total);
 	HEAD("flowpin_bgp_last_configure_ok", "gauge",
 	     "1 when BIRD took the last include file flowpin sent");
-	add(&t, "flowpin_bgp_last_configure_ok %d\n", b->last_result == 0);
+	fp_text_add(&t, "flowpin_bgp_last_configure_ok %d\n", b->last_result == 0);
 #undef HEAD
 	pthread_mutex_unlock(&b->lock);
 	if (t.failed) {

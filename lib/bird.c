@@ -22,6 +22,7 @@
 #include <linux/if_tun.h>
 #include <event2/event.h>
 #include <flowpin/bird.h>
+#include <flowpin/text.h>
 
 static void say(char *msg, size_t msglen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -55,51 +56,8 @@ bool fp_bird_ifname_ok(const char *name)
 	return true;
 }
 
-/* A growing string; on allocation failure it stays failed and says so at the end. */
-struct text {
-	char *s;
-	size_t len, cap;
-	bool failed;
-};
-
-static void add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void add(struct text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->failed)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			t->failed = true;
-			return;
-		}
-		if (t->s && t->len + (size_t)n < t->cap) {
-			t->len += (size_t)n;
-			return;
-		}
-		size_t cap = t->cap ? t->cap * 2 : 1024;
-
-		while (cap <= t->len + (size_t)n)
-			cap *= 2;
-		char *s = realloc(t->s, cap);
-
-		if (!s) {
-			t->failed = true;
-			return;
-		}
-		t->s = s;
-		t->cap = cap;
-	}
-}
-
 /* A comment from outside: printable ASCII only (a newline would end it), cut at 200 bytes. */
-static void add_comment(struct text *t, const char *c)
+static void add_comment(struct fp_text *t, const char *c)
 {
 	char safe[201];
 	size_t n = 0;
@@ -109,44 +67,48 @@ static void add_comment(struct text *t, const char *c)
 	for (; *c && n < sizeof(safe) - 1; c++)
 		safe[n++] = (*c >= 0x20 && *c < 0x7f) ? *c : '?';
 	safe[n] = '\0';
-	add(t, " # %s", safe);
+	fp_text_add(t, " # %s", safe);
 }
 
-static void add_protocol(struct text *t, const struct fp_bird_route *routes, size_t n, bool v4,
+static void add_protocol(struct fp_text *t, const struct fp_bird_route *routes, size_t n, bool v4,
 			 const char *alive_ifname)
 {
-	add(t, "protocol static %s {\n\t%s;\n", v4 ? FP_BIRD_PROTO_V4 : FP_BIRD_PROTO_V6,
-	    v4 ? "ipv4" : "ipv6");
+	fp_text_add(t, "protocol static %s {\n\t%s;\n", v4 ? FP_BIRD_PROTO_V4 : FP_BIRD_PROTO_V6,
+		    v4 ? "ipv4" : "ipv6");
 	for (size_t i = 0; i < n; i++) {
 		const struct fp_bird_route *r = &routes[i];
 		char buf[INET6_ADDRSTRLEN];
 
 		if (fp_addr_v4(&r->addr) != v4 || r->state == FP_ANNOUNCE_WITHDRAWN)
 			continue;
-		add(t, "\troute %s/%d ", fp_addr_str(&r->addr, buf, sizeof(buf)), v4 ? 32 : 128);
+		fp_text_add(t, "\troute %s/%d ", fp_addr_str(&r->addr, buf, sizeof(buf)),
+			    v4 ? 32 : 128);
 		if (alive_ifname)
-			add(t, "via \"%s\"", alive_ifname);
+			fp_text_add(t, "via \"%s\"", alive_ifname);
 		else
-			add(t, "blackhole");
+			fp_text_add(t, "blackhole");
 		if (r->state == FP_ANNOUNCE_DRAINING)
-			add(t,
-			    " { bgp_community.add((65535, 0)); }"); /* RFC 8326 GRACEFUL_SHUTDOWN */
-		add(t, ";");
+			fp_text_add(
+				t,
+				" { bgp_community.add((65535, 0)); }"); /* RFC 8326 GRACEFUL_SHUTDOWN */
+		fp_text_add(t, ";");
 		add_comment(t, r->comment);
-		add(t, "%s\n", r->state == FP_ANNOUNCE_DRAINING ? " (draining)" : "");
+		fp_text_add(t, "%s\n", r->state == FP_ANNOUNCE_DRAINING ? " (draining)" : "");
 	}
-	add(t, "}\n");
+	fp_text_add(t, "}\n");
 }
 
 int fp_bird_include_render(const struct fp_bird_route *routes, size_t n, const char *alive_ifname,
 			   char **out)
 {
-	struct text t = { 0 };
+	struct fp_text t = { 0 };
 
 	*out = NULL;
 	if (alive_ifname && !fp_bird_ifname_ok(alive_ifname))
 		return -EINVAL;
-	add(&t, "# The BGP announcements of this flowpin LB node: written by flowpin, replaced\n"
+	fp_text_add(
+		&t,
+		"# The BGP announcements of this flowpin LB node: written by flowpin, replaced\n"
 		"# at every change (do not edit). Announced: a route; draining: a route with the\n"
 		"# GRACEFUL_SHUTDOWN community (RFC 8326); withdrawn: no route.\n"
 		"# docs/operator-lb.md \"BGP stability shaping\".\n");
