@@ -19,6 +19,7 @@
 #include <flowpin/maglev.h>
 #include <flowpin/maps.h>
 #include <flowpin/siphash.h>
+#include <flowpin/ticket.h>
 #include <flowpin/wire.h>
 
 #define FIELD_MAX 128
@@ -44,6 +45,7 @@ struct loader {
 	const struct fp_health_cfg *fleet_health; /* what each VIP's `health` inherits */
 	bool fleet_timeout_given;		  /* the fleet's timeout is not the default */
 	const yaml_node_t *bgp_vips;		  /* bgp.vips, resolved once the VIPs are loaded */
+	bool allow_example_key;			  /* allow_example_key: true */
 	bool bgp_not_a_mapping;			  /* reported: nothing below it to check */
 };
 
@@ -755,9 +757,69 @@ static void load_vip_health(struct loader *ld, const yaml_node_t *node, const ch
 	}
 }
 
-enum { V_NAME, V_ADDRESS, V_PORT, V_PROTOCOL, V_PINNING, V_HASH, V_BACKENDS, V_HEALTH, V_N };
-static const char *const vip_keys[V_N] = { "name",    "address", "port",     "protocol",
-					   "pinning", "hash",	 "backends", "health" };
+enum {
+	V_NAME,
+	V_ADDRESS,
+	V_PORT,
+	V_PROTOCOL,
+	V_PINNING,
+	V_HASH,
+	V_BACKENDS,
+	V_HEALTH,
+	V_TICKETS,
+	V_N
+};
+static const char *const vip_keys[V_N] = { "name", "address",  "port",	 "protocol", "pinning",
+					   "hash", "backends", "health", "tickets" };
+
+enum { TK_BITS, TK_N };
+static const char *const ticket_keys[TK_N] = { "bits" };
+
+/*
+ * tickets: {bits: K} (TCP VIPs only; `{}` = the defaults). Sets vip->ticket_bits; the
+ * backend ids are checked against 2^K once they are loaded (check_ticket_ids).
+ */
+static void load_tickets(struct loader *ld, const yaml_node_t *node, const char *prefix,
+			 struct fp_vip_cfg *vip, bool proto_known)
+{
+	yaml_node_t *t[TK_N];
+	char field[FIELD_MAX];
+	unsigned long long n;
+
+	fieldf(field, "%s.tickets", prefix);
+	vip->tickets_line = (int)line_of(node);
+	if (proto_known && vip->proto != IPPROTO_TCP) {
+		report(ld, line_of(node), field,
+		       "TCP VIPs only (the ticket travels in the TCP timestamp option)");
+		return;
+	}
+	if (map_fields(ld, node, field, ticket_keys, TK_N, t))
+		return;
+	vip->ticket_bits = FP_TICKET_DEFAULT_BITS;
+	fieldf(field, "%s.tickets.bits", prefix);
+	if (t[TK_BITS] &&
+	    !parse_uint(ld, t[TK_BITS], field, FP_TICKET_MIN_BITS, FP_TICKET_MAX_BITS, &n))
+		vip->ticket_bits = (__u8)n;
+}
+
+/* A ticket names a backend by its id in K bits: every id of a ticket VIP is < 2^K. */
+static void check_ticket_ids(struct loader *ld, const struct fp_vip_cfg *vip, const char *prefix)
+{
+	char field[FIELD_MAX];
+
+	if (!vip->ticket_bits)
+		return;
+	for (size_t i = 0; i < vip->n_backends; i++) {
+		const struct fp_backend_cfg *b = &vip->backends[i];
+
+		if (b->id >> vip->ticket_bits) {
+			fieldf(field, "%s.backends[%zu].id", prefix, i);
+			report(ld, (size_t)b->line, field,
+			       "%u does not fit a ticket of %u bits (tickets.bits)", b->id,
+			       vip->ticket_bits);
+		}
+	}
+}
 
 static bool name_ok(const char *s)
 {
@@ -893,6 +955,8 @@ static int load_vip(struct loader *ld, const yaml_node_t *node, const char *pref
 	}
 	fieldf(field, "%s.health", prefix);
 	load_vip_health(ld, v[V_HEALTH], field, vip, vip_index);
+	if (v[V_TICKETS])
+		load_tickets(ld, v[V_TICKETS], prefix, vip, v[V_PROTOCOL] && vip->proto);
 	if (!v[V_BACKENDS]) {
 		missing(ld, node, prefix, "backends");
 		return 0;
@@ -928,6 +992,7 @@ static int load_vip(struct loader *ld, const yaml_node_t *node, const char *pref
 			     &vip->backends[i]);
 	}
 #undef F
+	check_ticket_ids(ld, vip, prefix);
 	return check_backend_repeats(ld, vip, prefix);
 }
 
@@ -1005,6 +1070,7 @@ static void load_hash_key(struct loader *ld, const yaml_node_t *root, yaml_node_
 
 	if (v[C_ALLOW_EXAMPLE_KEY])
 		parse_bool(ld, v[C_ALLOW_EXAMPLE_KEY], "allow_example_key", &allow);
+	ld->allow_example_key = allow;
 	if (!v[C_HASH_KEY]) {
 		if (ld->use & FP_CONFIG_FOR_LB)
 			missing(ld, root, "", "hash_key");
@@ -1025,6 +1091,36 @@ static void load_hash_key(struct loader *ld, const yaml_node_t *root, yaml_node_
 		       "knows it can aim flows at one backend; generate one with "
 		       "'od -An -tx1 -N16 /dev/urandom | tr -d \" \\n\"' (a lab or test may "
 		       "set allow_example_key: true)");
+}
+
+/*
+ * A backend with a ticket VIP keys its tickets under hash_key (flowpin/ticket.h): it
+ * needs one, and a published one would let anybody read and forge tickets. An LB node
+ * checks the same in load_hash_key().
+ */
+static void check_ticket_key(struct loader *ld, const yaml_node_t *root, yaml_node_t *const *v,
+			     const struct fp_config *cfg)
+{
+	const struct fp_vip_cfg *vip = NULL;
+
+	if (!(ld->use & FP_CONFIG_FOR_BACKEND) || (ld->use & FP_CONFIG_FOR_LB))
+		return;
+	for (size_t i = 0; i < cfg->n_vips && !vip; i++)
+		if (cfg->vips[i].ticket_bits)
+			vip = &cfg->vips[i];
+	if (!vip)
+		return;
+	if (!v[C_HASH_KEY])
+		report(ld, line_of(root), "hash_key",
+		       "missing: vips[%zu] (%s) has tickets (line %d), keyed under the hash key",
+		       (size_t)(vip - cfg->vips), vip->name, vip->tickets_line);
+	else if (cfg->have_hash_key && !ld->allow_example_key && is_published_key(&cfg->hash_key))
+		report(ld, line_of(v[C_HASH_KEY]), "hash_key",
+		       "is a key published with flowpin (the example's or the lab's): vips[%zu] "
+		       "(%s) has tickets, and whoever knows the key can read and forge them; "
+		       "generate one with 'od -An -tx1 -N16 /dev/urandom | tr -d \" \\n\"' (a lab "
+		       "or test may set allow_example_key: true)",
+		       (size_t)(vip - cfg->vips), vip->name);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -1432,6 +1528,7 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 		}
 	}
 	resolve_bgp_vips(ld, cfg);
+	check_ticket_key(ld, root, v, cfg);
 	/* An LB node's bucket array holds every VIP slot's two tables. */
 	if (ld->use & FP_CONFIG_FOR_LB) {
 		__u32 slots = fp_config_vip_slots(count), max = fp_config_max_table_size(slots);

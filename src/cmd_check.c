@@ -61,7 +61,7 @@ int cmd_check(int argc, char **argv)
 {
 	struct check_opts o = {};
 	struct fp_config *cfg = NULL;
-	size_t backends = 0, active = 0, checked = 0;
+	size_t backends = 0, active = 0, checked = 0, ticketed = 0;
 	int rc = cli_parse(&check_command, argc, argv, &o);
 
 	if (rc != CLI_RUN)
@@ -76,6 +76,7 @@ int cmd_check(int argc, char **argv)
 	for (size_t i = 0; i < cfg->n_vips; i++) {
 		backends += cfg->vips[i].n_backends;
 		checked += cfg->vips[i].health.n_checks > 0;
+		ticketed += cfg->vips[i].ticket_bits > 0;
 		for (size_t j = 0; j < cfg->vips[i].n_backends; j++)
 			active += cfg->vips[i].backends[j].state == FP_BACKEND_ACTIVE;
 	}
@@ -84,6 +85,8 @@ int cmd_check(int argc, char **argv)
 	       o.path, cfg->n_vips, cfg->n_vips == 1 ? "" : "s", backends, backends == 1 ? "" : "s",
 	       active, cfg->table_size, cfg->encap_port, cfg->n_lb_sources,
 	       cfg->n_lb_sources == 1 ? "" : "es", checked, checked == 1 ? "" : "s");
+	if (ticketed)
+		printf(", TCP tickets on %zu VIP%s", ticketed, ticketed == 1 ? "" : "s");
 	if (cfg->bgp.enabled) {
 		struct fp_bgp_group groups[FP_MAX_VIPS];
 		size_t n = fp_bgp_groups(cfg, groups);

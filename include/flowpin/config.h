@@ -163,6 +163,8 @@ struct fp_vip_cfg {
 	struct fp_backend_cfg *backends;
 	size_t n_backends;
 	struct fp_health_cfg health; /* the VIP's checks, the fleet-wide ones inherited */
+	__u8 ticket_bits;	     /* TCP tickets (flowpin/ticket.h): K; 0 = no tickets */
+	int tickets_line;	     /* the VIP's `tickets` (0 without) */
 	int line;
 };
 
@@ -174,7 +176,7 @@ struct fp_timeouts {
 
 struct fp_config {
 	char *path;
-	bool have_hash_key;	     /* always for FP_CONFIG_FOR_LB; backends need none */
+	bool have_hash_key;	     /* always for FP_CONFIG_FOR_LB; backends: with tickets */
 	struct fp_hash_key hash_key; /* fleet-wide secret, 32 hex digits in the file */
 	__u32 table_size;	     /* prime, >= 100 x backends of the largest VIP */
 	__u16 encap_port;	     /* host order */
@@ -198,7 +200,8 @@ struct fp_config {
  * Who reads the file decides a few rules; the rest apply to everyone.
  *   LB       hash_key required (and not a published one, unless allow_example_key);
  *            table_size x VIP slots must fit the bucket array.
- *   BACKEND  hash_key optional (backends never use it); lb_sources required, at most
+ *   BACKEND  hash_key optional unless a VIP has tickets (the ticket is keyed under
+ *            it; then not a published one either); lb_sources required, at most
  *            FP_MAX_LB_SOURCES.
  *   FLEET    both: the file every node of a fleet loads (what `flowpin check` checks).
  */

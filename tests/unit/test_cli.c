@@ -106,6 +106,8 @@ static const char *write_config(const char *name, size_t n_backends, size_t skip
 	return write_config_pinning(name, n_backends, skip_index, NULL);
 }
 
+static char *write_text(const char *name, const char *text, mode_t mode);
+
 static void test_check_ok_and_errors(void **state)
 {
 	char *out, *bad;
@@ -113,13 +115,33 @@ static void test_check_ok_and_errors(void **state)
 	char want[512];
 
 	(void)state;
-	/* The example's key is published: fine for backends, refused for LB nodes. */
-	assert_int_equal(run(&out, "check --config examples/flowpin.yaml --backend"), 0);
-	assert_string_equal(
-		out, "examples/flowpin.yaml: ok: 3 VIPs, 6 backends (4 active), "
-		     "table_size 65537, encap_port 6080, 3 LB source prefixes, health checks on 3 "
-		     "VIPs\n");
+	/*
+	 * The example's key is published: refused for LB nodes, and for backends too since
+	 * its web VIP has tickets (keyed under it); allowed, the file is fine.
+	 */
+	assert_int_equal(run(&out, "check --config examples/flowpin.yaml --backend"), 1);
+	assert_non_null(strstr(out,
+			       "examples/flowpin.yaml:16: hash_key: is a key published with "
+			       "flowpin (the example's or the lab's): vips[0] (web) has tickets"));
 	free(out);
+	{
+		char text[16384] = "";
+		FILE *ex = fopen("examples/flowpin.yaml", "r");
+
+		assert_non_null(ex);
+		assert_true(fread(text, 1, sizeof(text) - 64, ex) > 100);
+		fclose(ex);
+		strcat(text, "allow_example_key: true\n");
+		bad = write_text("example.yaml", text, 0600);
+	}
+	assert_int_equal(run(&out, "check --config %s --backend", bad), 0);
+	snprintf(want, sizeof(want),
+		 "%s: ok: 3 VIPs, 6 backends (4 active), table_size 65537, encap_port 6080, 3 LB "
+		 "source prefixes, health checks on 3 VIPs, TCP tickets on 1 VIP\n",
+		 bad);
+	assert_string_equal(out, want);
+	free(out);
+	free(bad);
 	assert_int_equal(run(&out, "check --config examples/flowpin.yaml"), 1);
 	assert_non_null(strstr(out, "examples/flowpin.yaml:16: hash_key: is a key published with "
 				    "flowpin"));

@@ -386,7 +386,7 @@ static void test_vip_errors(void **state)
 	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n"
 			"    weight: 5\n" ONE_BACKEND,
 	       "7: vips[0].weight: unknown key (known: name, address, port, protocol, pinning, "
-	       "hash, backends, health)");
+	       "hash, backends, health, tickets)");
 	EXPECT(VIP_HEAD "  - 192.0.2.1\n",
 	       "3: vips[0]: must be a mapping (key: value lines), got a scalar");
 }
@@ -1297,6 +1297,95 @@ static void test_hash_key_rules(void **state)
 #undef PUBLISHED
 }
 
+/* tickets: {bits: K} (issue 11): TCP only, 1..12, every id < 2^K, backends need the key. */
+static void test_tickets(void **state)
+{
+	struct load_result r;
+
+	(void)state;
+#define TVIP(proto, tickets)                                                                      \
+	VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: 80\n    protocol: " proto "\n" \
+		 "    tickets: " tickets "\n" /* line 7 */
+	load_text_for(TVIP("tcp", "{}") ONE_BACKEND, FP_CONFIG_FOR_LB, &r);
+	if (r.ret)
+		fail_msg("%s", r.errors);
+	assert_int_equal(r.cfg->vips[0].ticket_bits, 8);
+	assert_int_equal(r.cfg->vips[0].tickets_line, 7);
+	result_free(&r);
+	load_text_for(TVIP("tcp", "{bits: 12}") "    backends: [{id: 4095, address: 10.0.0.1}]\n",
+		      FP_CONFIG_FOR_FLEET, &r);
+	assert_int_equal(r.ret, -EINVAL); /* only for lb_sources */
+	assert_null(strstr(r.errors, "ticket"));
+	result_free(&r);
+	load_text_for(TVIP("tcp", "{bits: 1}") ONE_BACKEND, FP_CONFIG_FOR_LB, &r);
+	assert_int_equal(r.ret, 0);
+	assert_int_equal(r.cfg->vips[0].ticket_bits, 1);
+	result_free(&r);
+	load_text_for(VALID_HEAD, FP_CONFIG_FOR_LB, &r); /* no tickets unless asked */
+	assert_int_equal(r.cfg->vips[0].ticket_bits, 0);
+	result_free(&r);
+
+	EXPECT(TVIP("udp", "{bits: 8}") ONE_BACKEND,
+	       "7: vips[0].tickets: TCP VIPs only (the ticket travels in the TCP timestamp "
+	       "option)");
+	EXPECT(TVIP("tcp", "{bits: 0}") ONE_BACKEND,
+	       "7: vips[0].tickets.bits: must be 1..12, got 0");
+	EXPECT(TVIP("tcp", "{bits: 13}") ONE_BACKEND,
+	       "7: vips[0].tickets.bits: must be 1..12, got 13");
+	EXPECT(TVIP("tcp", "{bits: 8, key: x}") ONE_BACKEND,
+	       "7: vips[0].tickets.key: unknown key (known: bits)");
+	EXPECT(TVIP("tcp", "8") ONE_BACKEND,
+	       "7: vips[0].tickets: must be a mapping (key: value lines), got a scalar");
+	EXPECT(TVIP("tcp", "{bits: 8}") "    backends:\n"
+					"      - {id: 255, address: 10.0.0.1}\n"
+					"      - {id: 256, address: 10.0.0.2}\n" /* 10 */
+					"      - {id: 300, address: 10.0.0.3}\n",
+	       "10: vips[0].backends[1].id: 256 does not fit a ticket of 8 bits (tickets.bits)",
+	       "11: vips[0].backends[2].id: 300 does not fit a ticket of 8 bits (tickets.bits)");
+	EXPECT(TVIP("tcp", "{bits: 2}") "    backends: [{id: 4, address: 10.0.0.1}]\n",
+	       "8: vips[0].backends[0].id: 4 does not fit a ticket of 2 bits (tickets.bits)");
+
+#define BODY                                                                                     \
+	"vips:\n"                                                                                \
+	"  - {name: w, address: 198.51.100.1, port: 80, protocol: tcp, backends: [{id: 1, "      \
+	"address: 10.0.0.1}]}\n"                                                                 \
+	"  - {name: t, address: 198.51.100.1, port: 443, protocol: tcp, tickets: {}, backends: " \
+	"[{id: 1, address: 10.0.0.1}]}\n"                                                        \
+	"lb_sources: [10.9.0.0/24]\n"
+	/* A backend keys its tickets under hash_key: it needs one, and not a published one. */
+	load_text_for(BODY, FP_CONFIG_FOR_BACKEND, &r);
+	assert_int_equal(r.ret, -EINVAL);
+	assert_string_equal(
+		strstr(r.errors, "for.yaml:"),
+		"for.yaml:1: hash_key: missing: vips[1] (t) has tickets (line 3), keyed "
+		"under the hash key\n");
+	result_free(&r);
+	load_text_for("hash_key: 000102030405060708090a0b0c0d0e0f\n" BODY, FP_CONFIG_FOR_BACKEND,
+		      &r);
+	assert_int_equal(r.ret, -EINVAL);
+	assert_non_null(strstr(r.errors, "for.yaml:1: hash_key: is a key published with flowpin "
+					 "(the example's or the lab's): vips[1] (t) has tickets, "
+					 "and whoever knows the key can read and forge them"));
+	result_free(&r);
+	load_text_for("hash_key: 000102030405060708090a0b0c0d0e0f\nallow_example_key: true\n" BODY,
+		      FP_CONFIG_FOR_BACKEND, &r);
+	assert_int_equal(r.ret, 0);
+	result_free(&r);
+	load_text_for("hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n" BODY, FP_CONFIG_FOR_BACKEND,
+		      &r);
+	if (r.ret)
+		fail_msg("%s", r.errors);
+	assert_true(r.cfg->have_hash_key);
+	result_free(&r);
+	/* A fleet check says it once, as the LB's rule. */
+	load_text_for(BODY, FP_CONFIG_FOR_FLEET, &r);
+	assert_string_equal(strstr(r.errors, "for.yaml:"),
+			    "for.yaml:1: hash_key: missing (required)\n");
+	result_free(&r);
+#undef BODY
+#undef TVIP
+}
+
 /* A key file others can read is named, with the fix; it still loads. */
 static void test_key_file_mode(void **state)
 {
@@ -1443,6 +1532,7 @@ int main(void)
 		cmocka_unit_test(test_setting_lines),
 		cmocka_unit_test(test_size_and_depth_caps),
 		cmocka_unit_test(test_hash_key_rules),
+		cmocka_unit_test(test_tickets),
 		cmocka_unit_test(test_key_file_mode),
 		cmocka_unit_test(test_mode_and_state_tables),
 		cmocka_unit_test(test_names),
