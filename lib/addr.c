@@ -42,3 +42,47 @@ const char *fp_addr_str(const struct fp_addr *a, char *buf, size_t len)
 	}
 	return buf;
 }
+
+int fp_endpoint_parse(const char *s, struct fp_addr *addr, int *port)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *h = s, *colon = NULL;
+	size_t hlen;
+
+	if (!s || !*s)
+		return -EINVAL;
+	*port = -1;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || (close[1] && close[1] != ':'))
+			return -EINVAL;
+		h = s + 1;
+		hlen = (size_t)(close - h);
+		colon = close[1] ? close + 1 : NULL;
+	} else {
+		colon = strchr(s, ':');
+		if (colon && strchr(colon + 1, ':'))
+			colon = NULL; /* an IPv6 literal without a port */
+		hlen = colon ? (size_t)(colon - s) : strlen(s);
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	if (fp_addr_parse(host, addr) || (s[0] == '[' && fp_addr_v4(addr)))
+		return -EINVAL;
+	if (colon) {
+		size_t digits = strspn(colon + 1, "0123456789");
+		long p = 0;
+
+		if (digits == 0 || digits > 5 || colon[1 + digits])
+			return -EINVAL;
+		for (size_t i = 1; i <= digits; i++)
+			p = p * 10 + (colon[i] - '0');
+		if (p > 65535)
+			return -EINVAL;
+		*port = (int)p;
+	}
+	return 0;
+}

@@ -505,35 +505,37 @@ const char *fp_check_kind_name(enum fp_check_kind k)
 	return (unsigned)k < FP_CHECK_KIND__COUNT ? fp_check_kind_names[k] : "?";
 }
 
-/*
- * A duration: "2" or "2s" (seconds), "500ms" (milliseconds), digits only before the
- * unit, in [min_ms, max_ms]. *out in milliseconds.
- */
-static int parse_duration(struct loader *ld, const yaml_node_t *node, const char *field,
-			  __u32 min_ms, __u32 max_ms, __u32 *out)
+int fp_duration_parse(const char *s, __u64 *ms)
 {
-	const char *s = scalar(ld, node, field, "a duration");
+	size_t digits = strspn(s, "0123456789");
 	unsigned long long v = 0, scale = 1000;
-	size_t n, digits;
 
-	if (!s)
-		return -EINVAL;
-	n = strlen(s);
-	digits = strspn(s, "0123456789");
 	if (digits == 0 || digits > 10)
-		goto bad;
+		return -EINVAL;
 	if (!strcmp(s + digits, "ms"))
 		scale = 1;
 	else if (!strcmp(s + digits, "m"))
 		scale = 60 * 1000;
 	else if (!strcmp(s + digits, "h"))
 		scale = 3600 * 1000;
-	else if (strcmp(s + digits, "s") && digits != n)
-		goto bad;
+	else if (strcmp(s + digits, "s") && s[digits])
+		return -EINVAL;
 	for (size_t i = 0; i < digits; i++)
 		v = v * 10 + (unsigned long long)(s[i] - '0');
-	v *= scale;
-	if (v < min_ms || v > max_ms)
+	*ms = v * scale;
+	return 0;
+}
+
+/* A duration (fp_duration_parse()) in [min_ms, max_ms]. *out in milliseconds. */
+static int parse_duration(struct loader *ld, const yaml_node_t *node, const char *field,
+			  __u32 min_ms, __u32 max_ms, __u32 *out)
+{
+	const char *s = scalar(ld, node, field, "a duration");
+	__u64 v;
+
+	if (!s)
+		return -EINVAL;
+	if (fp_duration_parse(s, &v) || v < min_ms || v > max_ms)
 		goto bad;
 	*out = (__u32)v;
 	return 0;

@@ -452,46 +452,24 @@ char *fp_metrics_render(const struct fp_stats_snapshot *s, const struct fp_metri
 
 int fp_metrics_parse_listen(const char *text, struct sockaddr_storage *ss)
 {
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon, *h = text;
-	size_t hlen;
-	char *end;
-	long port;
+	struct fp_addr a;
+	int port;
 
 	memset(ss, 0, sizeof(*ss));
-	colon = strrchr(text, ':');
-	if (!colon || colon == text)
+	if (fp_endpoint_parse(text, &a, &port) || port < 1)
 		return -EINVAL;
-	hlen = (size_t)(colon - text);
-	if (text[0] == '[') {
-		if (hlen < 3 || text[hlen - 1] != ']')
-			return -EINVAL;
-		h = text + 1;
-		hlen -= 2;
-	}
-	if (hlen >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (errno || *end || !colon[1] || colon[1] == '-' || colon[1] == '+' || port < 1 ||
-	    port > 65535)
-		return -EINVAL;
-	if (text[0] == '[') {
-		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-
-		if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1)
-			return -EINVAL;
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((__u16)port);
-	} else {
+	if (fp_addr_v4(&a)) {
 		struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
 
-		if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
-			return -EINVAL;
+		memcpy(&a4->sin_addr, a.a + 12, 4);
 		a4->sin_family = AF_INET;
 		a4->sin_port = htons((__u16)port);
+	} else {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+
+		memcpy(&a6->sin6_addr, a.a, 16);
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((__u16)port);
 	}
 	return 0;
 }

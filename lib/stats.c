@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <flowpin/stats.h>
 
 /* build/gen/flowpin_version.h, written by the Makefile from git (FP_VERSION, FP_COMMIT);
@@ -171,6 +172,8 @@ const char *fp_layout_name(__u32 magic, char buf[8])
 	return buf;
 }
 
+const char *const fp_verdict_names[FP_VERDICT__MAX] = { "pass", "drop", "tx", "redirect" };
+
 const char *fp_counter_verdict(int counter)
 {
 	const char *name;
@@ -184,15 +187,15 @@ const char *fp_counter_verdict(int counter)
 	switch (counter) {
 	case FP_CNT_TX:
 	case FP_CNT_ICMP_TOO_BIG:
-		return "tx";
+		return fp_verdict_names[FP_VERDICT_TX];
 	case FP_CNT_REDIRECT:
-		return "redirect";
+		return fp_verdict_names[FP_VERDICT_REDIRECT];
 	}
 	name = fp_counter_names[counter];
 	if (!strncmp(name, "pass_", 5))
-		return "pass";
+		return fp_verdict_names[FP_VERDICT_PASS];
 	if (!strncmp(name, "drop_", 5))
-		return "drop";
+		return fp_verdict_names[FP_VERDICT_DROP];
 	return NULL;
 }
 
@@ -278,4 +281,76 @@ const char *fp_entry_state_name(enum fp_entry_state state)
 const char *fp_backend_entry_state(const struct fp_backend_entry *b)
 {
 	return fp_entry_state_name(fp_backend_entry_state_of(b));
+}
+
+void fp_stats_verdicts(const struct fp_stats_snapshot *s, unsigned long long out[FP_VERDICT__MAX])
+{
+	memset(out, 0, FP_VERDICT__MAX * sizeof(out[0]));
+	for (int i = 0; i < FP_CNT__MAX; i++)
+		for (int v = 0; v < FP_VERDICT__MAX; v++)
+			if (fp_counter_verdict(i) &&
+			    !strcmp(fp_counter_verdict(i), fp_verdict_names[v]))
+				out[v] += s->counters[i];
+}
+
+const char *fp_session_state_name(__u8 state)
+{
+	static const char *const names[] = {
+		[FP_SESS_UDP] = "udp",
+		[FP_SESS_TCP_SYN] = "syn",
+		[FP_SESS_TCP_EST] = "established",
+		[FP_SESS_TCP_CLOSING] = "closing",
+	};
+
+	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
+}
+
+struct flow_walk {
+	const struct fp_stats_snapshot *s;
+	const struct fp_flow_filter *f;
+	fp_stats_flow_cb cb;
+	void *arg;
+	__u64 now_ns;
+};
+
+static int walk_flow(const struct fp_flow_key *k, const struct fp_session *session, void *ctx)
+{
+	struct flow_walk *w = ctx;
+	const struct fp_flow_filter *f = w->f;
+	const struct fp_stats_vip *vip;
+	struct fp_stats_flow flow = { .key = k, .session = session };
+
+	if (f->by_vip && memcmp(k->dst, f->vip.a, 16))
+		return 0;
+	if (f->vip_port >= 0 && ntohs(k->dport) != f->vip_port)
+		return 0;
+	if (f->backend >= 0 && session->backend != f->backend)
+		return 0;
+	vip = fp_stats_session_vip(w->s, k);
+	if (vip)
+		flow.backend = fp_stats_find_backend(w->s, vip->vip.index, session->backend);
+	flow.idle_s = w->now_ns > session->last_seen_ns
+			      ? (w->now_ns - session->last_seen_ns) / 1000000000ULL
+			      : 0;
+	return w->cb(&flow, w->arg);
+}
+
+int fp_stats_for_each_flow(const struct fp_lb *lb, const struct fp_stats_snapshot *s,
+			   const struct fp_flow_filter *f, fp_stats_flow_cb cb, void *arg)
+{
+	struct flow_walk w = { s, f, cb, arg, 0 };
+	struct timespec ts;
+
+	/* Sessions stamp bpf_ktime_get_coarse_ns(): CLOCK_MONOTONIC. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	w.now_ns = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+	return fp_lb_for_each_session(lb, walk_flow, &w);
+}
+
+int fp_flow_filter_vip(struct fp_flow_filter *f, const char *endpoint)
+{
+	if (fp_endpoint_parse(endpoint, &f->vip, &f->vip_port))
+		return -EINVAL;
+	f->by_vip = true;
+	return 0;
 }

@@ -39,24 +39,126 @@ int cli_getopt(const char *cmd, int argc, char **argv, const char *optstring,
 	return '?';
 }
 
-int cli_parse(const struct cli_command *c, int argc, char **argv, void *opts)
+/* The usage of @c, or of @verb of @v when there is one. */
+static void print_usage(const struct cli_command *c, const struct cli_verbs *v,
+			const struct cli_verb *verb, FILE *out)
+{
+	if (verb)
+		cli_verb_usage(v, verb, out);
+	else
+		c->usage(out);
+}
+
+/* "--name" of the option whose val is @opt, for messages. */
+static const char *option_name(const struct cli_command *c, int opt)
+{
+	for (const struct option *o = c->options; o->name; o++)
+		if (o->val == opt)
+			return o->name;
+	return "?";
+}
+
+static int parse(const struct cli_command *c, const struct cli_verbs *v,
+		 const struct cli_verb *verb, int argc, char **argv, void *opts)
 {
 	int opt, rc;
 
 	optind = 1;
 	while ((opt = cli_getopt(c->name, argc, argv, c->shortopts, c->options, NULL)) != -1) {
 		if (opt == 'h') {
-			c->usage(stdout);
+			print_usage(c, v, verb, stdout);
 			return 0;
 		}
 		if (opt == '?') {
-			c->usage(stderr);
+			print_usage(c, v, verb, stderr);
+			return 2;
+		}
+		if (verb && !strchr(verb->takes, opt)) {
+			fprintf(stderr, "flowpin %s: --%s does not apply here\n", c->name,
+				option_name(c, opt));
+			print_usage(c, v, verb, stderr);
 			return 2;
 		}
 		rc = c->take(opts, opt, optarg);
 		if (rc)
 			return rc;
 	}
+	return CLI_RUN;
+}
+
+int cli_parse(const struct cli_command *c, int argc, char **argv, void *opts)
+{
+	return parse(c, NULL, NULL, argc, argv, opts);
+}
+
+void cli_verb_usage(const struct cli_verbs *v, const struct cli_verb *verb, FILE *out)
+{
+	if (!verb->help) {
+		v->command.usage(out);
+		return;
+	}
+	fprintf(out, "usage: flowpin %s\n\n%s", verb->synopsis, verb->help);
+	if (v->footer)
+		fprintf(out, "\n%s", v->footer);
+}
+
+void cli_verb_synopses(const struct cli_verbs *v, FILE *out)
+{
+	for (size_t i = 0; i < v->n_verbs; i++)
+		fprintf(out, "  flowpin %s\n", v->verbs[i].synopsis);
+}
+
+/* "up, down, stats": the verbs of @v, into @buf. */
+static const char *verb_list(const struct cli_verbs *v, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < v->n_verbs && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", v->verbs[i].name);
+	return buf;
+}
+
+int cli_parse_verb(const struct cli_verbs *v, int argc, char **argv, void *opts,
+		   const struct cli_verb **verb, char *name, size_t name_len)
+{
+	struct cli_command c = v->command;
+	char verbs[256];
+	int rc;
+
+	*verb = NULL;
+	if (argc >= 2 &&
+	    (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
+		c.usage(stdout);
+		return 0;
+	}
+	if (argc < 2 || argv[1][0] == '-')
+		return cli_usage_error(c.name, c.usage, "a command is required (%s)\n",
+				       verb_list(v, verbs, sizeof(verbs)));
+	for (size_t i = 0; i < v->n_verbs && !*verb; i++)
+		if (!strcmp(argv[1], v->verbs[i].name))
+			*verb = &v->verbs[i];
+	if (!*verb)
+		return cli_usage_error(c.name, c.usage, "no command '%s' (%s)\n", argv[1],
+				       verb_list(v, verbs, sizeof(verbs)));
+	snprintf(name, name_len, "%s %s", c.name, (*verb)->name);
+	c.name = name;
+	rc = parse(&c, v, *verb, argc - 1, argv + 1, opts);
+	if (rc != CLI_RUN)
+		return rc;
+	optind++; /* an index into @argv, not argv + 1 */
+	if ((*verb)->operand) {
+		if (optind >= argc) {
+			fprintf(stderr, "flowpin %s: %s is required\n", name, (*verb)->operand);
+			cli_verb_usage(v, *verb, stderr);
+			return 2;
+		}
+		rc = c.take(opts, CLI_OPERAND, argv[optind++]);
+		if (rc)
+			return rc;
+	}
+	if (optind < argc)
+		return cli_usage_error(name, NULL, "unexpected argument '%s'\n", argv[optind]);
 	return CLI_RUN;
 }
 

@@ -23,10 +23,11 @@ int cli_getopt(const char *cmd, int argc, char **argv, const char *optstring,
 	       const struct option *longopts, int *longindex);
 
 /*
- * One command's options, declared once (every cmd_*.c but cmd_lb.c for now): getopt's
- * short options, the long options, the usage text, and one function that takes each
- * option into the command's own options struct. cli_parse() runs them; the command then
- * checks what is required and what belongs together.
+ * One command's options, declared once (every cmd_*.c): getopt's short options, the long
+ * options, the usage text, and one function that takes each option into the command's
+ * own options struct. cli_parse() runs them; the command then checks what is required
+ * and what belongs together. A command of verbs (lb, backend) declares one such table
+ * for all its verbs, and each verb the options it takes (struct cli_verb).
  */
 struct cli_command {
 	const char *name;	      /* as typed, for messages: "check", "backend up" */
@@ -37,7 +38,8 @@ struct cli_command {
 	int (*take)(void *opts, int opt, const char *arg);
 };
 
-#define CLI_RUN (-1) /* cli_parse(): every option taken, run the command */
+#define CLI_RUN	    (-1) /* cli_parse(): every option taken, run the command */
+#define CLI_OPERAND 1	 /* the take function's opt for a verb's operand */
 
 /*
  * cli_parse - takes every option of @argv (argv[0] is the command's own word) into
@@ -46,6 +48,46 @@ struct cli_command {
  * stderr), or what @c->take returned.
  */
 int cli_parse(const struct cli_command *c, int argc, char **argv, void *opts);
+
+/*
+ * One verb of a command of verbs ("lb up", "backend stats").
+ */
+struct cli_verb {
+	const char *name;     /* "up" */
+	const char *synopsis; /* its usage line after "flowpin ": "lb up --config FILE ..." */
+	/* The options it takes, by their val in the command's table ("cdp"; -h/--help
+	 * always); another verb's option is "--X does not apply here". */
+	const char *takes;
+	/* Its one required operand, as the message names it ("BACKEND (an id or an
+	 * address)"), taken as option CLI_OPERAND; NULL: none. */
+	const char *operand;
+	const char *help; /* what it does, for `CMD VERB --help`; NULL: the command's usage */
+	int (*run)(const void *opts);
+};
+
+struct cli_verbs {
+	struct cli_command command; /* "lb": every verb's options, the command's usage */
+	const struct cli_verb *verbs;
+	size_t n_verbs;
+	const char *footer; /* after a verb's help: defaults, exit status */
+};
+
+/*
+ * cli_parse_verb - argv[1] names the verb, its options follow (parsed as cli_parse()
+ * does, with the verb's own help and "--X does not apply here"), then its operand; any
+ * other argument is a usage error. "CMD VERB" is written into @name (for messages)
+ * before anything is taken. Returns CLI_RUN with *@verb set; 0 after CMD --help, -h or
+ * help, or after VERB --help; 2 after a missing or unknown verb or a usage error
+ * (message, and usage, on stderr); or what the take function returned.
+ */
+int cli_parse_verb(const struct cli_verbs *v, int argc, char **argv, void *opts,
+		   const struct cli_verb **verb, char *name, size_t name_len);
+
+/* A verb's help: "usage: flowpin SYNOPSIS", its help (or the command's usage), the footer. */
+void cli_verb_usage(const struct cli_verbs *v, const struct cli_verb *verb, FILE *out);
+
+/* Every verb's synopsis, one "  flowpin SYNOPSIS" line each. */
+void cli_verb_synopses(const struct cli_verbs *v, FILE *out);
 
 /*
  * A usage error: "flowpin CMD: MESSAGE" on stderr, then @usage(stderr) unless NULL.

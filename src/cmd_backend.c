@@ -43,12 +43,13 @@ struct backend_opts {
 	double interval;
 };
 
+static const struct cli_verb backend_verbs[3];
+
 static void usage(FILE *out)
 {
+	for (size_t i = 0; i < sizeof(backend_verbs) / sizeof(backend_verbs[0]); i++)
+		fprintf(out, "%s flowpin %s\n", i ? "      " : "usage:", backend_verbs[i].synopsis);
 	fprintf(out,
-		"usage: flowpin backend up --config FILE --dev IFACE [--pin-root DIR]\n"
-		"       flowpin backend down [--pin-root DIR]\n"
-		"       flowpin backend stats [--pin-root DIR] [--interval S]\n"
 		"\n"
 		"up     binds the config's VIPs on lo (/32, /128), sets the sysctls direct server\n"
 		"       return needs (arp_ignore=1, arp_announce=2, rp_filter 1 -> 2, forwarding "
@@ -389,8 +390,9 @@ static int pin_dir(const char *pin_root, char *buf, size_t len)
 
 /* ---- up ----------------------------------------------------------------------------- */
 
-static int backend_up(const struct backend_opts *o)
+static int backend_up(const void *opts)
 {
+	const struct backend_opts *o = opts;
 	struct fp_addr self[FP_BACKEND_MAX_SELF];
 	struct fp_backend_attach_info info;
 	struct fp_backend_opts bo = { 0 };
@@ -495,8 +497,9 @@ out:
 
 /* ---- down ----------------------------------------------------------------------------- */
 
-static int backend_down(const struct backend_opts *o)
+static int backend_down(const void *opts)
 {
+	const struct backend_opts *o = opts;
 	struct fp_backend_attach_info info;
 	struct fp_instance *instance;
 	char dir[PATH_MAX];
@@ -565,8 +568,9 @@ static int backend_down(const struct backend_opts *o)
 
 /* ---- stats ---------------------------------------------------------------------------- */
 
-static int backend_stats(const struct backend_opts *o)
+static int backend_stats(const void *opts)
 {
+	const struct backend_opts *o = opts;
 	__u64 now[FP_BACKEND_NR_COUNTERS], prev[FP_BACKEND_NR_COUNTERS];
 	char dir[PATH_MAX], path[PATH_MAX + 16];
 	int fd, err, first = 1;
@@ -647,46 +651,34 @@ static const struct option backend_options[] = {
 	{ "help", no_argument, NULL, 'h' },	      {},
 };
 
-static const struct {
-	const char *name;
-	int (*run)(const struct backend_opts *o);
-} subcommands[] = {
-	{ "up", backend_up },
-	{ "down", backend_down },
-	{ "stats", backend_stats },
+/* Name, synopsis, the options it takes (their vals above), operand, help, run. */
+static const struct cli_verb backend_verbs[3] = {
+	{ "up", "backend up --config FILE --dev IFACE [--pin-root DIR]", "cdp", NULL, NULL,
+	  backend_up },
+	{ "down", "backend down [--pin-root DIR]", "p", NULL, NULL, backend_down },
+	{ "stats", "backend stats [--pin-root DIR] [--interval S]", "pi", NULL, NULL,
+	  backend_stats },
+};
+
+static const struct cli_verbs backend_command = {
+	{ "backend", "c:d:p:i:h", backend_options, usage, backend_option },
+	backend_verbs,
+	sizeof(backend_verbs) / sizeof(backend_verbs[0]),
+	NULL,
 };
 
 int cmd_backend(int argc, char **argv)
 {
 	struct backend_opts o = { .pin_root = FP_DEFAULT_PIN_ROOT };
-	struct cli_command command = { NULL, "c:d:p:i:h", backend_options, usage, backend_option };
-	const char *verb;
+	const struct cli_verb *verb;
 	char cmd[32];
 	int rc;
 
-	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		usage(stdout);
-		return 0;
-	}
-	if (argc < 2 || argv[1][0] == '-')
-		return cli_usage_error("backend", usage, "up, down or stats?\n");
-	verb = argv[1];
-	snprintf(cmd, sizeof(cmd), "backend %.16s", verb);
-	command.name = o.command = cmd;
-	rc = cli_parse(&command, argc - 1, argv + 1, &o);
+	o.command = cmd;
+	rc = cli_parse_verb(&backend_command, argc, argv, &o, &verb, cmd, sizeof(cmd));
 	if (rc != CLI_RUN)
 		return rc;
-	if (optind != argc - 1)
-		return cli_usage_error("backend", NULL, "unexpected argument '%s'\n",
-				       argv[optind + 1]);
-	if (o.interval > 0 && strcmp(verb, "stats"))
-		return cli_usage_error(cmd, NULL, "--interval belongs to 'stats'\n");
-	if (!strcmp(verb, "up") && (!o.config || !o.dev))
+	if (verb->run == backend_up && (!o.config || !o.dev))
 		return cli_usage_error(cmd, NULL, "--config FILE and --dev IFACE are required\n");
-	if ((o.config || o.dev) && strcmp(verb, "up"))
-		return cli_usage_error(cmd, NULL, "--config/--dev belong to 'up'\n");
-	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
-		if (!strcmp(verb, subcommands[i].name))
-			return subcommands[i].run(&o);
-	return cli_usage_error("backend", NULL, "no command '%s' (up, down, stats)\n", verb);
+	return verb->run(&o);
 }

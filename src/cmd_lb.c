@@ -1,24 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * flowpin lb: the XDP load balancer on this node.
- *
- *   up      load bpf/lb.bpf.o (lib/lb.c), pin program and maps under <pin-root>/<dev>/,
- *           attach to --dev, then stay in the foreground: SIGHUP re-reads the config,
- *           SIGUSR1 adopts a file `lb reload --config` applied, SIGTERM/SIGINT exit 0
- *           leaving the program attached and pinned (a restart). Over the pins of a
- *           daemon that is gone: take its program and maps over without a gap, or
- *           refuse (fp_lbnode_take_over()).
- *   reload  with --config: validate and apply that file through the pinned maps, record
- *           it and tell the daemon (SIGUSR1), all under the apply lock; without: SIGHUP
- *           the daemon.
- *   down    ask the daemon to detach and unpin ({"cmd":"down"} on its control socket)
- *           and wait; with no daemon left, detach and unpin here.
- *   stats   counters, per VIP and per backend, from the pinned maps.
- *   flows   the session table, like `conntrack -L`.
- *
- * This file is options and printing: the daemon is lib/lbd.c (flowpin/lbd.h), the
- * node's lifecycle and files lib/lbnode.c (flowpin/lbnode.h), reload, down and the
- * control-socket client lib/lbctl.c (flowpin/lbctl.h), the stats model lib/stats.c.
+ * flowpin lb: the XDP load balancer on this node. Options and printing: the daemon is
+ * lib/lbd.c (flowpin/lbd.h), the node's lifecycle and files lib/lbnode.c
+ * (flowpin/lbnode.h), reload, down and the control-socket client lib/lbctl.c
+ * (flowpin/lbctl.h), the stats model and the session walk lib/stats.c (flowpin/stats.h).
+ * What each command does is its help text (the table at the end).
  * Exit status: 0 done, 1 error, 2 usage.
  */
 #include <errno.h>
@@ -34,6 +20,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <json-c/json.h>
+#include <flowpin/backend.h>
 #include <flowpin/config.h>
 #include <flowpin/lb.h>
 #include <flowpin/lbctl.h>
@@ -41,162 +28,29 @@
 #include <flowpin/lbnode.h>
 #include <flowpin/log.h>
 #include <flowpin/maps.h>
+#include <flowpin/metrics.h>
 #include <flowpin/stats.h>
 #include "cli.h"
 #include "commands.h"
 #include "metrics_server.h"
 
-#define DEFAULT_PIN_ROOT "/sys/fs/bpf/flowpin"
-#define DEFAULT_RUN_DIR	 "/run/flowpin"
+#define DEFAULT_RUN_DIR "/run/flowpin"
 
 struct lb_opts {
+	const char *command; /* "lb up", for messages */
+	const char *verb;    /* "up" */
 	const char *config;
-	const char *dev;
-	const char *pin_root;
-	const char *run_dir;
 	const char *vip;
 	const char *metrics;   /* --metrics ADDR:PORT, NULL: off */
-	const char *command;   /* the subcommand's name */
 	const char *target;    /* drain/undrain/disable: BACKEND; maintenance: on|off */
 	long long deadline_ms; /* maintenance: -1 the config's default */
 	long long until_flows; /* maintenance: -1 the config's default */
 	int backend;	       /* -1: any */
-	int xdp_generic;
-	double interval; /* 0: once */
+	double interval;       /* 0: once */
 	int json;
-	int force; /* up: start fresh over maps whose state cannot be carried over */
 	struct cli_sources sources; /* --source, at most one per family */
+	struct fp_lbnode node;	    /* --dev, --pin-root, --run-dir, --xdp-mode, --force */
 };
-
-struct subcommand {
-	const char *name;
-	int (*run)(const struct lb_opts *o, const struct fp_lbnode *p);
-	const char *usage;
-	const char *options; /* long options this subcommand accepts: ",a,b," */
-	const char *help;
-};
-
-static int lb_up(const struct lb_opts *o, const struct fp_lbnode *p);
-static int lb_reload(const struct lb_opts *o, const struct fp_lbnode *p);
-static int lb_down(const struct lb_opts *o, const struct fp_lbnode *p);
-static int lb_stats(const struct lb_opts *o, const struct fp_lbnode *p);
-static int lb_flows(const struct lb_opts *o, const struct fp_lbnode *p);
-static int lb_status(const struct lb_opts *o, const struct fp_lbnode *p);
-static int lb_override(const struct lb_opts *o, const struct fp_lbnode *p);
-static int lb_maintenance(const struct lb_opts *o, const struct fp_lbnode *p);
-
-static const struct subcommand subcommands[] = {
-	{ "up", lb_up,
-	  "lb up --config FILE --dev IFACE [--xdp-mode native|generic] [--source ADDR]...\n"
-	  "             [--metrics ADDR:PORT] [--force] [--pin-root DIR] [--run-dir DIR]",
-	  ",config,dev,xdp-mode,source,metrics,force,pin-root,run-dir,",
-	  "Loads the XDP program, pins it and its maps under PIN-ROOT/IFACE/ (mounting bpffs\n"
-	  "at /sys/fs/bpf, or at a PIN-ROOT elsewhere, if it is not on one), attaches it to\n"
-	  "IFACE, writes RUN-DIR/IFACE.pid and stays in the foreground, one log line per\n"
-	  "config apply and per signal.\n"
-	  "  SIGHUP          re-read the config; a bad one is refused, the running one stays\n"
-	  "  SIGTERM/SIGINT  exit 0 leaving the program attached, its pins and state files:\n"
-	  "                  the next `up` takes it over (systemctl restart is hitless);\n"
-	  "                  `flowpin lb down` detaches\n"
-	  "Listens on RUN-DIR/IFACE.ctl (mode 0600) for `lb status` and `lb drain|undrain|\n"
-	  "disable`, re-applies the overrides RUN-DIR/IFACE.overrides holds, and once running\n"
-	  "keeps CAP_NET_ADMIN alone of its capabilities.\n"
-	  "After a daemon that is gone (SIGTERM, kill -9, crash): takes its program and maps\n"
-	  "over without detaching (sessions and counters kept, config applied as a new\n"
-	  "generation): the same program is adopted as it runs, another build's is swapped\n"
-	  "in atomically (an upgrade). Refuses, changing nothing, when that would lose them\n"
-	  "(another layout, settings fixed at load, another --xdp-mode).\n"
-	  "--force: over maps of another layout or settings fixed at load, start fresh\n"
-	  "instead: program and maps replaced in place, every session lost (counted).\n"
-	  "Warns when IFACE does not forward a family the config has backends of.\n"
-	  "--source ADDR: outer source address of the encapsulation, one per family\n"
-	  "(default: IFACE's first address of each family).\n"
-	  "--metrics ADDR:PORT: serve Prometheus metrics on http://ADDR:PORT/metrics (off by\n"
-	  "default; IPv6 as [ADDR]:PORT), a fresh snapshot of the pinned maps per scrape.\n" },
-	{ "reload", lb_reload,
-	  "lb reload --dev IFACE [--config FILE] [--pin-root DIR] [--run-dir DIR]",
-	  ",config,dev,pin-root,run-dir,",
-	  "With --config: validates FILE, applies it as a new generation through the pinned\n"
-	  "maps (no daemon needed), and makes a running daemon re-read FILE on later SIGHUPs.\n"
-	  "Without: sends SIGHUP to the daemon, which re-reads its own file.\n" },
-	{ "down", lb_down, "lb down --dev IFACE [--pin-root DIR] [--run-dir DIR]",
-	  ",dev,pin-root,run-dir,",
-	  "Asks the daemon on RUN-DIR/IFACE.ctl to withdraw its BGP routes, detach, remove the\n"
-	  "pins and its files and exit, and waits up to 10 s (an older daemon that does not\n"
-	  "know the request: SIGTERM). With no daemon (killed, or ended by SIGTERM), detaches\n"
-	  "flowpin's program (never another one) and removes the pins and files itself.\n" },
-	{ "stats", lb_stats,
-	  "lb stats --dev IFACE [--interval S] [--json] [--pin-root DIR] [--run-dir DIR]",
-	  ",dev,interval,json,pin-root,run-dir,",
-	  "Global counters by name (every decision and every drop/pass reason), packets by\n"
-	  "verdict, session-table and probation occupancy, generation and config applies,\n"
-	  "the daemon (its pid file in --run-dir) and this build; per VIP (packets, bytes,\n"
-	  "backends by state) and per backend (packets). --interval S: every S seconds, with\n"
-	  "rates, until interrupted. --json: one JSON object per sample.\n" },
-	{ "flows", lb_flows,
-	  "lb flows --dev IFACE [--vip ADDR[:PORT]] [--backend ID] [--pin-root DIR]",
-	  ",dev,vip,backend,pin-root,",
-	  "The session table, one flow per line: protocol, source, destination (the VIP),\n"
-	  "backend id and address, generation, state, idle seconds. IPv6 with a port:\n"
-	  "--vip [ADDR]:PORT. The count goes to stderr, with the number of flows in\n"
-	  "probation (seen once, no entry yet; not listed).\n" },
-	{ "status", lb_status, "lb status --dev IFACE [--json] [--run-dir DIR]",
-	  ",dev,json,run-dir,",
-	  "Asks the daemon (its control socket RUN-DIR/IFACE.ctl): per VIP its address, mode\n"
-	  "and generation; per backend its id, address, config state, run-time override,\n"
-	  "health (state, since, last reason; \"unchecked\" without health checks) and the\n"
-	  "effective state the node applies (the most restrictive of the three).\n"
-	  "With a bgp section: BIRD's socket, maintenance, the last configure, and per\n"
-	  "announced address its state, reason, since, flap penalty and counters.\n"
-	  "--json: the daemon's reply, one JSON object.\n" },
-	{ "drain", lb_override, "lb drain BACKEND --dev IFACE [--vip NAME] [--run-dir DIR]",
-	  ",dev,vip,run-dir,",
-	  "Run-time override: BACKEND (an id or an address) takes no new flows (weight 0) in\n"
-	  "VIP NAME, or without --vip in every VIP that has it; its flows stay. Applied by\n"
-	  "the daemon as a new generation, without editing the config file, and kept in\n"
-	  "RUN-DIR/IFACE.overrides over a restart or crash of the daemon (not over `lb\n"
-	  "down`). An unknown backend or VIP changes nothing.\n" },
-	{ "undrain", lb_override, "lb undrain BACKEND --dev IFACE [--vip NAME] [--run-dir DIR]",
-	  ",dev,vip,run-dir,",
-	  "Removes BACKEND's run-time override (drain or disable): the config file's state\n"
-	  "applies again, as a new generation.\n" },
-	{ "disable", lb_override, "lb disable BACKEND --dev IFACE [--vip NAME] [--run-dir DIR]",
-	  ",dev,vip,run-dir,",
-	  "Run-time override: BACKEND is out of every table, like `state: down` in the file\n"
-	  "(its flows break). As drain otherwise.\n" },
-	{ "maintenance", lb_maintenance,
-	  "lb maintenance on|off --dev IFACE [--deadline DURATION] [--until-flows N]\n"
-	  "             [--run-dir DIR]",
-	  ",dev,deadline,until-flows,run-dir,",
-	  "BGP (the config's bgp section): on drains every announced address of the node at\n"
-	  "once (announced with the GRACEFUL_SHUTDOWN community: routers prefer other nodes),\n"
-	  "then withdraws it once DURATION has passed (e.g. 90s, 10m, 1h; 0: no deadline) or\n"
-	  "the node's flows fell below N, whichever comes first (defaults: bgp.maintenance).\n"
-	  "off returns every address to what its health says at once. Kept in\n"
-	  "RUN-DIR/IFACE.maintenance over a restart or crash of the daemon (not over `lb\n"
-	  "down`). Prints the addresses' states.\n" },
-};
-
-#define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
-
-static void usage(FILE *out)
-{
-	fprintf(out, "usage: flowpin lb COMMAND [OPTIONS]\n\n");
-	for (size_t i = 0; i < N_SUBCOMMANDS; i++)
-		fprintf(out, "  flowpin %s\n", subcommands[i].usage);
-	fprintf(out,
-		"\nDefaults: --pin-root %s, --run-dir %s, --xdp-mode native.\n"
-		"'flowpin lb COMMAND --help' explains one command. Exit status: 0 done, 1 error, "
-		"2 usage.\n",
-		DEFAULT_PIN_ROOT, DEFAULT_RUN_DIR);
-}
-
-static void sub_usage(const struct subcommand *s, FILE *out)
-{
-	fprintf(out, "usage: flowpin %s\n\n%s", s->usage, s->help);
-	fprintf(out, "\nDefaults: --pin-root %s, --run-dir %s. Exit status: 0, 1 error, 2 usage.\n",
-		DEFAULT_PIN_ROOT, DEFAULT_RUN_DIR);
-}
 
 /* The metrics server rides on the daemon's hooks: started once the program runs. */
 struct up_metrics {
@@ -222,8 +76,9 @@ static void up_stopping(void *arg)
 	m->server = NULL;
 }
 
-static int lb_up(const struct lb_opts *o, const struct fp_lbnode *p)
+static int lb_up(const void *opts)
 {
+	const struct lb_opts *o = opts;
 	struct up_metrics m = { .listen = o->metrics };
 	struct fp_lbd_hooks hooks = {
 		.started = up_started, /* applies are counted in the maps (fp_lb_apply()) */
@@ -232,27 +87,23 @@ static int lb_up(const struct lb_opts *o, const struct fp_lbnode *p)
 	};
 	struct sockaddr_storage ss;
 
-	/* The daemon drops its capabilities before the metrics server binds. */
+	/* The daemon drops its capabilities before the metrics server binds (sin_port and
+	 * sin6_port share their place). */
 	if (o->metrics && !fp_metrics_parse_listen(o->metrics, &ss))
 		hooks.bind_service = ntohs(((struct sockaddr_in *)&ss)->sin_port) < 1024;
-
-	if (!o->config) {
-		fprintf(stderr, "flowpin lb up: --config is required\n");
-		return 2;
-	}
-	return fp_lbd_run(p, o->config, &hooks);
+	if (!o->config)
+		return cli_usage_error(o->command, NULL, "--config is required\n");
+	return fp_lbd_run(&o->node, o->config, &hooks);
 }
 
-/* ---------------------------------------------------------------------------------- */
-/* reload, down (lib/lbctl.c)                                                          */
-
-static int lb_reload(const struct lb_opts *o, const struct fp_lbnode *p)
+static int lb_reload(const void *opts)
 {
+	const struct lb_opts *o = opts;
 	char config_abs[PATH_MAX];
 	int pid;
 
 	if (!o->config) {
-		pid = fp_lbctl_signal_reload(p);
+		pid = fp_lbctl_signal_reload(&o->node);
 		if (pid < 0)
 			return 1;
 		printf("sent SIGHUP to pid %d: it re-reads its config (its log says how it went)\n",
@@ -263,21 +114,22 @@ static int lb_reload(const struct lb_opts *o, const struct fp_lbnode *p)
 		fp_err("--config %s: %s\n", o->config, strerror(errno));
 		return 1;
 	}
-	return fp_lbctl_reload_file(p, config_abs) ? 1 : 0;
+	return fp_lbctl_reload_file(&o->node, config_abs) ? 1 : 0;
 }
 
-static int lb_down(const struct lb_opts *o, const struct fp_lbnode *p)
+static int lb_down(const void *opts)
 {
-	int pid, r = fp_lbctl_down(p, &pid);
+	const struct lb_opts *o = opts;
+	int pid, r = fp_lbctl_down(&o->node, &pid);
 
 	if (r < 0)
 		return 1;
 	if (r == FP_LBCTL_DOWN_STOPPED)
-		printf("flowpin lb on %s stopped (pid %d)\n", o->dev, pid);
+		printf("flowpin lb on %s stopped (pid %d)\n", o->node.dev, pid);
 	else
 		printf("no daemon was running on %s: detached flowpin's program, removed %s and "
 		       "the VIP blackhole routes\n",
-		       o->dev, p->pin_dir);
+		       o->node.dev, o->node.pin_dir);
 	return 0;
 }
 
@@ -293,26 +145,63 @@ static const char *endpoint_str(const __u8 addr16[16], __u16 port, char *buf, si
 	return cli_endpoint_str(&a, port, buf, len);
 }
 
-/* Packets by verdict (the decision counters summed by XDP action). */
-static void verdict_totals(const struct fp_stats_snapshot *s, unsigned long long out[4])
-{
-	static const char *const verdicts[4] = { "pass", "drop", "tx", "redirect" };
+/* One backend row of a VIP, printed as text or JSON; rate < 0: no previous sample. */
+typedef void (*backend_row)(const struct fp_stats_backend *b, const char *addr, double rate,
+			    bool first);
 
-	memset(out, 0, 4 * sizeof(out[0]));
-	for (int i = 0; i < FP_CNT__MAX; i++)
-		for (int v = 0; v < 4; v++)
-			if (fp_counter_verdict(i) && !strcmp(fp_counter_verdict(i), verdicts[v]))
-				out[v] += s->counters[i];
+static void each_backend(const struct fp_stats_snapshot *now, const struct fp_stats_snapshot *prev,
+			 double secs, __u32 vip_index, backend_row row)
+{
+	char addr[INET6_ADDRSTRLEN];
+	bool first = true;
+
+	for (size_t j = 0; j < now->n_backends; j++) {
+		const struct fp_stats_backend *b = &now->backends[j];
+		const struct fp_stats_backend *pb;
+		struct fp_addr a;
+
+		if (b->vip_index != vip_index)
+			continue;
+		memcpy(a.a, b->backend.addr, 16);
+		pb = fp_stats_find_backend(prev, b->vip_index, b->backend.id);
+		row(b, fp_addr_str(&a, addr, sizeof(addr)),
+		    pb ? fp_stats_rate(b->traffic.packets, pb->traffic.packets, secs) : -1, first);
+		first = false;
+	}
+}
+
+static void json_backend(const struct fp_stats_backend *b, const char *addr, double rate,
+			 bool first)
+{
+	printf("%s{\"id\":%u,\"address\":\"%s\",\"state\":\"%s\",\"packets\":%llu",
+	       first ? "" : ",", b->backend.id, addr, fp_backend_entry_state(&b->backend),
+	       (unsigned long long)b->traffic.packets);
+	if (rate >= 0)
+		printf(",\"packets_per_s\":%.1f", rate);
+	printf("}");
+}
+
+static void text_backend(const struct fp_stats_backend *b, const char *addr, double rate,
+			 bool first)
+{
+	(void)first;
+	printf("  %-8u %-40s %-9s %14llu", b->backend.id, addr, fp_backend_entry_state(&b->backend),
+	       (unsigned long long)b->traffic.packets);
+	if (rate >= 0)
+		printf(" %9.1f", rate);
+	printf("\n");
 }
 
 static void print_node_json(const struct fp_stats_snapshot *s)
 {
-	unsigned long long v[4];
+	unsigned long long v[FP_VERDICT__MAX];
 	char layout[8];
 
-	verdict_totals(s, v);
-	printf(",\"verdicts\":{\"pass\":%llu,\"drop\":%llu,\"tx\":%llu,\"redirect\":%llu}", v[0],
-	       v[1], v[2], v[3]);
+	fp_stats_verdicts(s, v);
+	printf(",\"verdicts\":{");
+	for (int i = 0; i < FP_VERDICT__MAX; i++)
+		printf("%s\"%s\":%llu", i ? "," : "", fp_verdict_names[i], v[i]);
+	printf("}");
 	printf(",\"node\":{\"layout\":\"%s\",\"generation\":%u,\"applies\":%llu,"
 	       "\"apply_errors\":%llu,\"daemon_pid\":%d,\"daemon_start_time\":%.2f,"
 	       "\"read_seconds\":%.6f,\"version\":\"%s\",\"commit\":\"%s\"}",
@@ -326,29 +215,37 @@ static void print_node_json(const struct fp_stats_snapshot *s)
 	       s->info.probation_slots);
 }
 
+/* "name":value for every counter, totals or rates. */
+static void json_counters(const struct fp_stats_snapshot *now, const struct fp_stats_snapshot *prev,
+			  double secs)
+{
+	for (int i = 0; i < FP_CNT__MAX; i++) {
+		printf("%s\"%s\":", i ? "," : "", fp_counter_names[i]);
+		if (prev)
+			printf("%.1f", fp_stats_rate(now->counters[i], prev->counters[i], secs));
+		else
+			printf("%llu", (unsigned long long)now->counters[i]);
+	}
+}
+
 static void print_stats_json(const struct fp_stats_snapshot *now,
 			     const struct fp_stats_snapshot *prev, double secs)
 {
-	char ep[INET6_ADDRSTRLEN + 8], addr[INET6_ADDRSTRLEN];
+	char ep[INET6_ADDRSTRLEN + 8];
 
 	printf("{\"interval\":%.3f,\"counters\":{", secs);
-	for (int i = 0; i < FP_CNT__MAX; i++)
-		printf("%s\"%s\":%llu", i ? "," : "", fp_counter_names[i],
-		       (unsigned long long)now->counters[i]);
+	json_counters(now, NULL, secs);
 	printf("}");
 	print_node_json(now);
 	if (prev) {
 		printf(",\"rates\":{");
-		for (int i = 0; i < FP_CNT__MAX; i++)
-			printf("%s\"%s\":%.1f", i ? "," : "", fp_counter_names[i],
-			       fp_stats_rate(now->counters[i], prev->counters[i], secs));
+		json_counters(now, prev, secs);
 		printf("}");
 	}
 	printf(",\"vips\":[");
 	for (size_t i = 0; i < now->n_vips; i++) {
 		const struct fp_stats_vip *v = &now->vips[i];
 		const struct fp_stats_vip *pv = fp_stats_find_vip(prev, v->vip.index);
-		int first = 1;
 
 		endpoint_str(v->key.addr, ntohs(v->key.port), ep, sizeof(ep));
 		printf("%s{\"vip\":\"%s\",\"protocol\":\"%s\",\"pinning\":\"%s\","
@@ -367,26 +264,7 @@ static void print_stats_json(const struct fp_stats_snapshot *now,
 			       fp_stats_rate(v->traffic.packets, pv->traffic.packets, secs),
 			       8 * fp_stats_rate(v->traffic.bytes, pv->traffic.bytes, secs));
 		printf(",\"backends\":[");
-		for (size_t j = 0; j < now->n_backends; j++) {
-			const struct fp_stats_backend *b = &now->backends[j];
-			const struct fp_stats_backend *pb;
-			struct fp_addr a;
-
-			if (b->vip_index != v->vip.index)
-				continue;
-			memcpy(a.a, b->backend.addr, 16);
-			printf("%s{\"id\":%u,\"address\":\"%s\",\"state\":\"%s\",\"packets\":%llu",
-			       first ? "" : ",", b->backend.id, fp_addr_str(&a, addr, sizeof(addr)),
-			       fp_backend_entry_state(&b->backend),
-			       (unsigned long long)b->traffic.packets);
-			pb = fp_stats_find_backend(prev, b->vip_index, b->backend.id);
-			if (pb)
-				printf(",\"packets_per_s\":%.1f",
-				       fp_stats_rate(b->traffic.packets, pb->traffic.packets,
-						     secs));
-			printf("}");
-			first = 0;
-		}
+		each_backend(now, prev, secs, v->vip.index, json_backend);
 		printf("]}");
 	}
 	printf("]}\n");
@@ -395,14 +273,14 @@ static void print_stats_json(const struct fp_stats_snapshot *now,
 /* The node's lines of `lb stats`: what the metrics' node families say. */
 static void print_node(const struct fp_stats_snapshot *s)
 {
-	unsigned long long v[4];
+	unsigned long long v[FP_VERDICT__MAX];
 	char layout[8], when[64] = "unknown";
 	time_t t = (time_t)s->daemon_start_time;
 	struct tm tm;
 
-	verdict_totals(s, v);
-	printf("\npackets by verdict: %llu pass, %llu drop, %llu tx, %llu redirect\n", v[0], v[1],
-	       v[2], v[3]);
+	fp_stats_verdicts(s, v);
+	printf("\npackets by verdict: %llu pass, %llu drop, %llu tx, %llu redirect\n",
+	       v[FP_VERDICT_PASS], v[FP_VERDICT_DROP], v[FP_VERDICT_TX], v[FP_VERDICT_REDIRECT]);
 	printf("sessions: %llu entries (%llu live) of %u; probation: %u live marks of %u slots "
 	       "(read in %.3f s)\n",
 	       (unsigned long long)s->sessions.entries, (unsigned long long)s->sessions.live,
@@ -423,7 +301,7 @@ static void print_stats(const struct fp_stats_snapshot *now, const struct fp_sta
 			int json)
 {
 	double secs = fp_stats_seconds(now, prev);
-	char ep[INET6_ADDRSTRLEN + 8], addr[INET6_ADDRSTRLEN];
+	char ep[INET6_ADDRSTRLEN + 8];
 
 	if (json) {
 		print_stats_json(now, prev, secs);
@@ -458,30 +336,15 @@ static void print_stats(const struct fp_stats_snapshot *now, const struct fp_sta
 		       v->backends[FP_ENTRY_DOWN], v->backends[FP_ENTRY_REMOVED]);
 		printf("\n  %-8s %-40s %-9s %14s%s\n", "backend", "address", "state", "packets",
 		       prev ? "        /s" : "");
-		for (size_t j = 0; j < now->n_backends; j++) {
-			const struct fp_stats_backend *b = &now->backends[j];
-			const struct fp_stats_backend *pb;
-			struct fp_addr a;
-
-			if (b->vip_index != v->vip.index)
-				continue;
-			memcpy(a.a, b->backend.addr, 16);
-			printf("  %-8u %-40s %-9s %14llu", b->backend.id,
-			       fp_addr_str(&a, addr, sizeof(addr)),
-			       fp_backend_entry_state(&b->backend),
-			       (unsigned long long)b->traffic.packets);
-			pb = fp_stats_find_backend(prev, b->vip_index, b->backend.id);
-			if (pb)
-				printf(" %9.1f", fp_stats_rate(b->traffic.packets,
-							       pb->traffic.packets, secs));
-			printf("\n");
-		}
+		each_backend(now, prev, secs, v->vip.index, text_backend);
 	}
 	fflush(stdout);
 }
 
-static int lb_stats(const struct lb_opts *o, const struct fp_lbnode *p)
+static int lb_stats(const void *opts)
 {
+	const struct lb_opts *o = opts;
+	const struct fp_lbnode *p = &o->node;
 	struct fp_stats_snapshot a = {}, b = {};
 	struct fp_stats_snapshot *now = &a, *prev = &b;
 	struct fp_lb *lb = NULL;
@@ -523,126 +386,54 @@ out:
 	return rc;
 }
 
-struct flows_filter {
-	int by_vip;
-	struct fp_addr vip;
-	int vip_port; /* -1: any */
-	int backend;  /* -1: any */
-	size_t shown;
-	struct fp_stats_snapshot maps; /* VIPs and backends, for the backends' addresses */
-	__u64 now_ns;
-};
-
-static const char *const session_state_names[] = {
-	[FP_SESS_UDP] = "udp",
-	[FP_SESS_TCP_SYN] = "syn",
-	[FP_SESS_TCP_EST] = "established",
-	[FP_SESS_TCP_CLOSING] = "closing",
-};
-
-static int print_flow(const struct fp_flow_key *k, const struct fp_session *s, void *arg)
+static int print_flow(const struct fp_stats_flow *f, void *arg)
 {
-	struct flows_filter *f = arg;
+	const struct fp_flow_key *k = f->key;
 	char src[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8], baddr[INET6_ADDRSTRLEN] = "?";
-	const struct fp_stats_vip *vip;
-	const struct fp_stats_backend *b = NULL;
-	__u64 idle =
-		f->now_ns > s->last_seen_ns ? (f->now_ns - s->last_seen_ns) / 1000000000ULL : 0;
+	size_t *shown = arg;
 
-	if (f->by_vip && memcmp(k->dst, f->vip.a, 16))
-		return 0;
-	if (f->vip_port >= 0 && ntohs(k->dport) != f->vip_port)
-		return 0;
-	if (f->backend >= 0 && s->backend != f->backend)
-		return 0;
-	vip = fp_stats_session_vip(&f->maps, k);
-	if (vip)
-		b = fp_stats_find_backend(&f->maps, vip->vip.index, s->backend);
-	if (b) {
+	if (f->backend) {
 		struct fp_addr a;
 
-		memcpy(a.a, b->backend.addr, 16);
+		memcpy(a.a, f->backend->backend.addr, 16);
 		fp_addr_str(&a, baddr, sizeof(baddr));
 	}
 	printf("%-4s src=%s dst=%s backend=%u(%s) gen=%u state=%s idle=%llus\n",
 	       cli_proto_name(k->proto), endpoint_str(k->src, ntohs(k->sport), src, sizeof(src)),
-	       endpoint_str(k->dst, ntohs(k->dport), dst, sizeof(dst)), s->backend, baddr,
-	       s->generation,
-	       s->state < sizeof(session_state_names) / sizeof(session_state_names[0])
-		       ? session_state_names[s->state]
-		       : "?",
-	       (unsigned long long)idle);
-	f->shown++;
+	       endpoint_str(k->dst, ntohs(k->dport), dst, sizeof(dst)), f->session->backend, baddr,
+	       f->session->generation, fp_session_state_name(f->session->state),
+	       (unsigned long long)f->idle_s);
+	(*shown)++;
 	return 0;
 }
 
-/* "ADDR", "ADDR:PORT" (IPv4), "[ADDR]:PORT" or "ADDR" (IPv6). */
-static int parse_vip_filter(const char *s, struct flows_filter *f)
+static int lb_flows(const void *opts)
 {
-	char buf[INET6_ADDRSTRLEN + 8], *colon, *end;
-	long port = -1;
-
-	if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf))
-		return -EINVAL;
-	if (buf[0] == '[') {
-		char *close = strchr(buf, ']');
-
-		if (!close)
-			return -EINVAL;
-		*close = 0;
-		if (close[1] == ':') {
-			port = strtol(close + 2, &end, 10);
-			if (*end || close[2] == 0)
-				return -EINVAL;
-		} else if (close[1]) {
-			return -EINVAL;
-		}
-		memmove(buf, buf + 1, strlen(buf + 1) + 1);
-	} else if ((colon = strchr(buf, ':')) && !strchr(colon + 1, ':')) {
-		*colon = 0;
-		port = strtol(colon + 1, &end, 10);
-		if (*end || colon[1] == 0)
-			return -EINVAL;
-	}
-	if (port > 65535 || fp_addr_parse(buf, &f->vip))
-		return -EINVAL;
-	f->by_vip = 1;
-	f->vip_port = (int)port;
-	return 0;
-}
-
-static int lb_flows(const struct lb_opts *o, const struct fp_lbnode *p)
-{
-	struct flows_filter f = { .vip_port = -1, .backend = o->backend };
+	const struct lb_opts *o = opts;
+	const struct fp_lbnode *p = &o->node;
+	struct fp_flow_filter f = { .vip_port = -1, .backend = o->backend };
+	struct fp_stats_snapshot maps = {}; /* VIPs and backends, for the backends' addresses */
 	struct fp_lb *lb = NULL;
 	struct fp_info info = { 0 };
 	__u32 probation = 0;
+	size_t shown = 0;
 	int err, rc = 1;
 
-	if (o->vip && parse_vip_filter(o->vip, &f)) {
-		fprintf(stderr,
-			"flowpin lb flows: --vip '%s': expected ADDR, ADDR:PORT or "
-			"[ADDR6]:PORT\n",
-			o->vip);
-		return 2;
-	}
+	if (o->vip && fp_flow_filter_vip(&f, o->vip))
+		return cli_usage_error(o->command, NULL,
+				       "--vip '%s': expected ADDR, ADDR:PORT or [ADDR6]:PORT\n",
+				       o->vip);
 	if (fp_lbctl_open_pinned(p, &lb))
 		goto out;
-	err = fp_stats_take(lb, &f.maps);
-	if (!err) {
-		struct timespec ts;
-
-		/* Sessions stamp bpf_ktime_get_ns(): CLOCK_MONOTONIC. */
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		f.now_ns = (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
-		err = fp_lb_for_each_session(lb, print_flow, &f);
-	}
+	err = fp_stats_take(lb, &maps);
+	if (!err)
+		err = fp_stats_for_each_flow(lb, &maps, &f, print_flow, &shown);
 	if (err) {
 		fp_err("%s: reading the session table: %s\n", p->pin_dir, strerror(-err));
 		goto out;
 	}
 	fflush(stdout); /* the count follows the flows, also when both go to a terminal */
-	fprintf(stderr, "%zu flows shown\n", f.shown);
+	fprintf(stderr, "%zu flows shown\n", shown);
 	/* Probation keeps a fingerprint of each flow, not its tuple: a count, every VIP. */
 	err = fp_lb_count_probation(lb, &probation);
 	if (!err)
@@ -655,12 +446,12 @@ static int lb_flows(const struct lb_opts *o, const struct fp_lbnode *p)
 	rc = 0;
 out:
 	fp_lb_close(lb);
-	fp_stats_release(&f.maps);
+	fp_stats_release(&maps);
 	return rc;
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* status, drain, undrain, disable: requests to the daemon's control socket            */
+/* status, drain, undrain, disable, maintenance: requests to the daemon's control socket */
 
 static const char *field(json_object *o, const char *name)
 {
@@ -711,11 +502,16 @@ static void print_bgp(json_object *bgp)
 	}
 }
 
-static int lb_maintenance(const struct lb_opts *o, const struct fp_lbnode *p)
+static int lb_maintenance(const void *opts)
 {
+	const struct lb_opts *o = opts;
 	json_object *r, *bgp;
 
-	r = fp_lbctl_maintenance(p, !strcmp(o->target, "on"), o->deadline_ms, o->until_flows);
+	if (!strcmp(o->target, "off") && (o->deadline_ms >= 0 || o->until_flows >= 0))
+		return cli_usage_error("lb maintenance off", NULL,
+				       "--deadline and --until-flows go with on\n");
+	r = fp_lbctl_maintenance(&o->node, !strcmp(o->target, "on"), o->deadline_ms,
+				 o->until_flows);
 	if (!r)
 		return 1;
 	if (json_object_object_get_ex(r, "bgp", &bgp) && bgp)
@@ -724,9 +520,10 @@ static int lb_maintenance(const struct lb_opts *o, const struct fp_lbnode *p)
 	return 0;
 }
 
-static int lb_status(const struct lb_opts *o, const struct fp_lbnode *p)
+static int lb_status(const void *opts)
 {
-	json_object *r = fp_lbctl_status(p), *vips;
+	const struct lb_opts *o = opts;
+	json_object *r = fp_lbctl_status(&o->node), *vips;
 
 	if (!r)
 		return 1;
@@ -783,9 +580,10 @@ static int lb_status(const struct lb_opts *o, const struct fp_lbnode *p)
 	return 0;
 }
 
-static int lb_override(const struct lb_opts *o, const struct fp_lbnode *p)
+static int lb_override(const void *opts)
 {
-	json_object *r = fp_lbctl_override(p, o->command, o->target, o->vip), *changed;
+	const struct lb_opts *o = opts;
+	json_object *r = fp_lbctl_override(&o->node, o->verb, o->target, o->vip), *changed;
 
 	if (!r)
 		return 1;
@@ -804,220 +602,282 @@ static int lb_override(const struct lb_opts *o, const struct fp_lbnode *p)
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* options                                                                             */
+
+/* --deadline: a duration (fp_duration_parse()), 0 for none, at most 7 days. */
+static int take_deadline(struct lb_opts *o, const char *arg)
+{
+	__u64 ms;
+
+	if (fp_duration_parse(arg, &ms) || ms > 7 * 86400 * 1000ULL)
+		return cli_usage_error(o->command, NULL,
+				       "--deadline '%s': a duration (90s, 10m, 1h, 500ms; 0: "
+				       "none), at most 7 days\n",
+				       arg);
+	o->deadline_ms = (long long)ms;
+	return 0;
+}
+
+/* A count or id of digits only, in [min, max]; -1 when it is not. */
+static long long number(const char *arg, long long min, long long max)
+{
+	char *end;
+	long long n;
+
+	errno = 0;
+	n = strtoll(arg, &end, 10);
+	return *arg && !*end && !errno && n >= min && n <= max ? n : -1;
+}
+
+static int lb_option(void *opts, int opt, const char *arg)
+{
+	struct lb_opts *o = opts;
+	struct sockaddr_storage ss;
+
+	switch (opt) {
+	case CLI_OPERAND: /* drain/undrain/disable: BACKEND; maintenance: on|off */
+		if (!strcmp(o->command, "lb maintenance") && strcmp(arg, "on") &&
+		    strcmp(arg, "off"))
+			return cli_usage_error(o->command, NULL, "on or off is required\n");
+		o->target = arg;
+		break;
+	case 'c':
+		o->config = arg;
+		break;
+	case 'd':
+		o->node.dev = arg;
+		break;
+	case 'm':
+		if (strcmp(arg, "native") && strcmp(arg, "generic"))
+			return cli_usage_error(o->command, NULL,
+					       "--xdp-mode '%s': native or generic\n", arg);
+		o->node.xdp_generic = !strcmp(arg, "generic");
+		break;
+	case 'p':
+		o->node.pin_root = arg;
+		break;
+	case 'r':
+		o->node.run_dir = arg;
+		break;
+	case 'i':
+		return cli_parse_interval(o->command, arg, &o->interval) ? 2 : 0;
+	case 'j':
+		o->json = 1;
+		break;
+	case 'F':
+		o->node.force = true;
+		break;
+	case 'S':
+		return cli_parse_source(o->command, arg, &o->sources) ? 2 : 0;
+	case 'V':
+		o->vip = arg;
+		break;
+	case 'M':
+		if (fp_metrics_parse_listen(arg, &ss))
+			return cli_usage_error(
+				o->command, NULL,
+				"--metrics '%s': ADDR:PORT (IPv6 as [ADDR]:PORT, port "
+				"1..65535)\n",
+				arg);
+		o->metrics = arg;
+		break;
+	case 'D':
+		return take_deadline(o, arg);
+	case 'U':
+		o->until_flows = number(arg, 0, LLONG_MAX);
+		if (o->until_flows < 0)
+			return cli_usage_error(o->command, NULL,
+					       "--until-flows '%s': a count >= 0\n", arg);
+		break;
+	case 'b':
+		o->backend = (int)number(arg, 1, FP_MAX_BACKEND_ID);
+		if (o->backend < 0)
+			return cli_usage_error(o->command, NULL, "--backend '%s': an id, 1..%d\n",
+					       arg, FP_MAX_BACKEND_ID);
+		break;
+	}
+	return 0;
+}
+
+static const struct option lb_options[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "dev", required_argument, NULL, 'd' },
+	{ "xdp-mode", required_argument, NULL, 'm' },
+	{ "pin-root", required_argument, NULL, 'p' },
+	{ "run-dir", required_argument, NULL, 'r' },
+	{ "interval", required_argument, NULL, 'i' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "vip", required_argument, NULL, 'V' },
+	{ "backend", required_argument, NULL, 'b' },
+	{ "source", required_argument, NULL, 'S' },
+	{ "metrics", required_argument, NULL, 'M' },
+	{ "force", no_argument, NULL, 'F' },
+	{ "deadline", required_argument, NULL, 'D' },
+	{ "until-flows", required_argument, NULL, 'U' },
+	{ "help", no_argument, NULL, 'h' },
+	{},
+};
+
+/* Name, synopsis, the options it takes (their vals above), operand, help, run. */
+static const struct cli_verb lb_verbs[] = {
+	{ "up",
+	  "lb up --config FILE --dev IFACE [--xdp-mode native|generic] [--source ADDR]...\n"
+	  "             [--metrics ADDR:PORT] [--force] [--pin-root DIR] [--run-dir DIR]",
+	  "cdmSMFpr", NULL,
+	  "Loads the XDP program, pins it and its maps under PIN-ROOT/IFACE/ (mounting bpffs\n"
+	  "at /sys/fs/bpf, or at a PIN-ROOT elsewhere, if it is not on one), attaches it to\n"
+	  "IFACE, writes RUN-DIR/IFACE.pid and stays in the foreground, one log line per\n"
+	  "config apply and per signal.\n"
+	  "  SIGHUP          re-read the config; a bad one is refused, the running one stays\n"
+	  "  SIGTERM/SIGINT  exit 0 leaving the program attached, its pins and state files:\n"
+	  "                  the next `up` takes it over (systemctl restart is hitless);\n"
+	  "                  `flowpin lb down` detaches\n"
+	  "Listens on RUN-DIR/IFACE.ctl (mode 0600) for `lb status` and `lb drain|undrain|\n"
+	  "disable`, re-applies the overrides RUN-DIR/IFACE.overrides holds, and once running\n"
+	  "keeps CAP_NET_ADMIN alone of its capabilities.\n"
+	  "After a daemon that is gone (SIGTERM, kill -9, crash): takes its program and maps\n"
+	  "over without detaching (sessions and counters kept, config applied as a new\n"
+	  "generation): the same program is adopted as it runs, another build's is swapped\n"
+	  "in atomically (an upgrade). Refuses, changing nothing, when that would lose them\n"
+	  "(another layout, settings fixed at load, another --xdp-mode).\n"
+	  "--force: over maps of another layout or settings fixed at load, start fresh\n"
+	  "instead: program and maps replaced in place, every session lost (counted).\n"
+	  "Warns when IFACE does not forward a family the config has backends of.\n"
+	  "--source ADDR: outer source address of the encapsulation, one per family\n"
+	  "(default: IFACE's first address of each family).\n"
+	  "--metrics ADDR:PORT: serve Prometheus metrics on http://ADDR:PORT/metrics (off by\n"
+	  "default; IPv6 as [ADDR]:PORT), a fresh snapshot of the pinned maps per scrape.\n",
+	  lb_up },
+	{ "reload", "lb reload --dev IFACE [--config FILE] [--pin-root DIR] [--run-dir DIR]",
+	  "cdpr", NULL,
+	  "With --config: validates FILE, applies it as a new generation through the pinned\n"
+	  "maps (no daemon needed), and makes a running daemon re-read FILE on later SIGHUPs.\n"
+	  "Without: sends SIGHUP to the daemon, which re-reads its own file.\n",
+	  lb_reload },
+	{ "down", "lb down --dev IFACE [--pin-root DIR] [--run-dir DIR]", "dpr", NULL,
+	  "Asks the daemon on RUN-DIR/IFACE.ctl to withdraw its BGP routes, detach, remove the\n"
+	  "pins and its files and exit, and waits up to 10 s (an older daemon that does not\n"
+	  "know the request: SIGTERM). With no daemon (killed, or ended by SIGTERM), detaches\n"
+	  "flowpin's program (never another one) and removes the pins and files itself.\n",
+	  lb_down },
+	{ "stats", "lb stats --dev IFACE [--interval S] [--json] [--pin-root DIR] [--run-dir DIR]",
+	  "dijpr", NULL,
+	  "Global counters by name (every decision and every drop/pass reason), packets by\n"
+	  "verdict, session-table and probation occupancy, generation and config applies,\n"
+	  "the daemon (its pid file in --run-dir) and this build; per VIP (packets, bytes,\n"
+	  "backends by state) and per backend (packets). --interval S: every S seconds, with\n"
+	  "rates, until interrupted. --json: one JSON object per sample.\n",
+	  lb_stats },
+	{ "flows", "lb flows --dev IFACE [--vip ADDR[:PORT]] [--backend ID] [--pin-root DIR]",
+	  "dVbp", NULL,
+	  "The session table, one flow per line: protocol, source, destination (the VIP),\n"
+	  "backend id and address, generation, state, idle seconds. IPv6 with a port:\n"
+	  "--vip [ADDR]:PORT. The count goes to stderr, with the number of flows in\n"
+	  "probation (seen once, no entry yet; not listed).\n",
+	  lb_flows },
+	{ "status", "lb status --dev IFACE [--json] [--run-dir DIR]", "djr", NULL,
+	  "Asks the daemon (its control socket RUN-DIR/IFACE.ctl): per VIP its address, mode\n"
+	  "and generation; per backend its id, address, config state, run-time override,\n"
+	  "health (state, since, last reason; \"unchecked\" without health checks) and the\n"
+	  "effective state the node applies (the most restrictive of the three).\n"
+	  "With a bgp section: BIRD's socket, maintenance, the last configure, and per\n"
+	  "announced address its state, reason, since, flap penalty and counters.\n"
+	  "--json: the daemon's reply, one JSON object.\n",
+	  lb_status },
+	{ "drain", "lb drain BACKEND --dev IFACE [--vip NAME] [--run-dir DIR]", "dVr",
+	  "BACKEND (an id or an address)",
+	  "Run-time override: BACKEND (an id or an address) takes no new flows (weight 0) in\n"
+	  "VIP NAME, or without --vip in every VIP that has it; its flows stay. Applied by\n"
+	  "the daemon as a new generation, without editing the config file, and kept in\n"
+	  "RUN-DIR/IFACE.overrides over a restart or crash of the daemon (not over `lb\n"
+	  "down`). An unknown backend or VIP changes nothing.\n",
+	  lb_override },
+	{ "undrain", "lb undrain BACKEND --dev IFACE [--vip NAME] [--run-dir DIR]", "dVr",
+	  "BACKEND (an id or an address)",
+	  "Removes BACKEND's run-time override (drain or disable): the config file's state\n"
+	  "applies again, as a new generation.\n",
+	  lb_override },
+	{ "disable", "lb disable BACKEND --dev IFACE [--vip NAME] [--run-dir DIR]", "dVr",
+	  "BACKEND (an id or an address)",
+	  "Run-time override: BACKEND is out of every table, like `state: down` in the file\n"
+	  "(its flows break). As drain otherwise.\n",
+	  lb_override },
+	{ "maintenance",
+	  "lb maintenance on|off --dev IFACE [--deadline DURATION] [--until-flows N]\n"
+	  "             [--run-dir DIR]",
+	  "dDUr", "on or off",
+	  "BGP (the config's bgp section): on drains every announced address of the node at\n"
+	  "once (announced with the GRACEFUL_SHUTDOWN community: routers prefer other nodes),\n"
+	  "then withdraws it once DURATION has passed (e.g. 90s, 10m, 1h; 0: no deadline) or\n"
+	  "the node's flows fell below N, whichever comes first (defaults: bgp.maintenance).\n"
+	  "off returns every address to what its health says at once. Kept in\n"
+	  "RUN-DIR/IFACE.maintenance over a restart or crash of the daemon (not over `lb\n"
+	  "down`). Prints the addresses' states.\n",
+	  lb_maintenance },
+};
+
+static void usage(FILE *out);
+
+static const struct cli_verbs lb_command = {
+	{ "lb", "h", lb_options, usage, lb_option },
+	lb_verbs,
+	sizeof(lb_verbs) / sizeof(lb_verbs[0]),
+	"Defaults: --pin-root " FP_DEFAULT_PIN_ROOT ", --run-dir " DEFAULT_RUN_DIR
+	". Exit status: 0, 1 error, 2 usage.\n",
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: flowpin lb COMMAND [OPTIONS]\n\n");
+	cli_verb_synopses(&lb_command, out);
+	fprintf(out,
+		"\nDefaults: --pin-root %s, --run-dir %s, --xdp-mode native.\n"
+		"'flowpin lb COMMAND --help' explains one command. Exit status: 0 done, 1 error, "
+		"2 usage.\n",
+		FP_DEFAULT_PIN_ROOT, DEFAULT_RUN_DIR);
+}
 
 int cmd_lb(int argc, char **argv)
 {
-	static const struct option all_options[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "dev", required_argument, NULL, 'd' },
-		{ "xdp-mode", required_argument, NULL, 'm' },
-		{ "pin-root", required_argument, NULL, 'p' },
-		{ "run-dir", required_argument, NULL, 'r' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "vip", required_argument, NULL, 'V' },
-		{ "backend", required_argument, NULL, 'b' },
-		{ "source", required_argument, NULL, 'S' },
-		{ "metrics", required_argument, NULL, 'M' },
-		{ "force", no_argument, NULL, 'F' },
-		{ "deadline", required_argument, NULL, 'D' },
-		{ "until-flows", required_argument, NULL, 'U' },
-		{ "help", no_argument, NULL, 'h' },
-		{},
+	struct lb_opts o = {
+		.backend = -1,
+		.deadline_ms = -1,
+		.until_flows = -1,
+		.node = { .pin_root = FP_DEFAULT_PIN_ROOT, .run_dir = DEFAULT_RUN_DIR },
 	};
-	struct lb_opts o = { .pin_root = DEFAULT_PIN_ROOT,
-			     .run_dir = DEFAULT_RUN_DIR,
-			     .backend = -1,
-			     .deadline_ms = -1,
-			     .until_flows = -1 };
-	const struct subcommand *sub = NULL;
-	struct fp_lbnode paths;
-	char cmd[16];
-	int opt, index;
+	const struct cli_verb *verb;
+	struct fp_lbnode given;
+	const char *dev;
+	char cmd[32];
+	int rc;
 
-	if (argc < 2) {
-		usage(stderr);
+	o.command = cmd;
+	rc = cli_parse_verb(&lb_command, argc, argv, &o, &verb, cmd, sizeof(cmd));
+	if (rc != CLI_RUN)
+		return rc;
+	o.verb = verb->name;
+	dev = o.node.dev;
+	if (!dev) {
+		fprintf(stderr, "flowpin %s: --dev is required\n", cmd);
+		cli_verb_usage(&lb_command, verb, stderr);
 		return 2;
 	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-		usage(stdout);
-		return 0;
-	}
-	for (size_t i = 0; i < N_SUBCOMMANDS; i++)
-		if (!strcmp(argv[1], subcommands[i].name))
-			sub = &subcommands[i];
-	if (!sub) {
-		fprintf(stderr, "flowpin lb: no command '%s'\n", argv[1]);
-		usage(stderr);
-		return 2;
-	}
-	snprintf(cmd, sizeof(cmd), "lb %s", sub->name);
-	optind = 1;
-	while ((opt = cli_getopt(cmd, argc - 1, argv + 1, "h", all_options, &index)) != -1) {
-		char needle[32], *end;
-
-		if (opt == 'h') {
-			sub_usage(sub, stdout);
-			return 0;
-		}
-		if (opt == '?') {
-			sub_usage(sub, stderr);
-			return 2;
-		}
-		snprintf(needle, sizeof(needle), ",%s,", all_options[index].name);
-		if (!strstr(sub->options, needle)) {
-			fprintf(stderr, "flowpin lb %s: --%s does not apply here\n", sub->name,
-				all_options[index].name);
-			sub_usage(sub, stderr);
-			return 2;
-		}
-		switch (opt) {
-		case 'c':
-			o.config = optarg;
-			break;
-		case 'd':
-			o.dev = optarg;
-			break;
-		case 'm':
-			if (!strcmp(optarg, "native") || !strcmp(optarg, "generic")) {
-				o.xdp_generic = !strcmp(optarg, "generic");
-				break;
-			}
-			fprintf(stderr, "flowpin lb %s: --xdp-mode '%s': native or generic\n",
-				sub->name, optarg);
-			return 2;
-		case 'p':
-			o.pin_root = optarg;
-			break;
-		case 'r':
-			o.run_dir = optarg;
-			break;
-		case 'i':
-			if (cli_parse_interval(cmd, optarg, &o.interval))
-				return 2;
-			break;
-		case 'j':
-			o.json = 1;
-			break;
-		case 'F':
-			o.force = 1;
-			break;
-		case 'S':
-			if (cli_parse_source(cmd, optarg, &o.sources))
-				return 2;
-			break;
-		case 'V':
-			o.vip = optarg;
-			break;
-		case 'M': {
-			struct sockaddr_storage ss;
-
-			if (fp_metrics_parse_listen(optarg, &ss)) {
-				fprintf(stderr,
-					"flowpin lb %s: --metrics '%s': ADDR:PORT (IPv6 as "
-					"[ADDR]:PORT, port 1..65535)\n",
-					sub->name, optarg);
-				return 2;
-			}
-			o.metrics = optarg;
-			break;
-		}
-		case 'D': {
-			double v = strtod(optarg, &end);
-			double unit = !strcmp(end, "ms")	   ? 1
-				      : !strcmp(end, "s") || !*end ? 1000
-				      : !strcmp(end, "m")	   ? 60000
-				      : !strcmp(end, "h")	   ? 3600000
-								   : -1;
-
-			if (end == optarg || unit < 0 || !(v >= 0) || v * unit > 7 * 86400e3) {
-				fprintf(stderr,
-					"flowpin lb %s: --deadline '%s': a duration (90s, 10m, 1h, "
-					"500ms; 0: none), at most 7 days\n",
-					sub->name, optarg);
-				return 2;
-			}
-			o.deadline_ms = (long long)(v * unit);
-			break;
-		}
-		case 'U': {
-			long long n = strtoll(optarg, &end, 10);
-
-			if (*end || !*optarg || n < 0) {
-				fprintf(stderr, "flowpin lb %s: --until-flows '%s': a count >= 0\n",
-					sub->name, optarg);
-				return 2;
-			}
-			o.until_flows = n;
-			break;
-		}
-		case 'b': {
-			long id = strtol(optarg, &end, 10);
-
-			if (*end || !*optarg || id < 1 || id > FP_MAX_BACKEND_ID) {
-				fprintf(stderr, "flowpin lb %s: --backend '%s': an id, 1..%d\n",
-					sub->name, optarg, FP_MAX_BACKEND_ID);
-				return 2;
-			}
-			o.backend = (int)id;
-			break;
-		}
-		}
-	}
-	o.command = sub->name;
-	if (sub->run == lb_override) {
-		if (optind >= argc - 1) {
-			fprintf(stderr,
-				"flowpin lb %s: BACKEND (an id or an address) is required\n",
-				sub->name);
-			sub_usage(sub, stderr);
-			return 2;
-		}
-		o.target = argv[1 + optind++];
-	}
-	if (sub->run == lb_maintenance) {
-		if (optind >= argc - 1 ||
-		    (strcmp(argv[1 + optind], "on") && strcmp(argv[1 + optind], "off"))) {
-			fprintf(stderr, "flowpin lb maintenance: on or off is required\n");
-			sub_usage(sub, stderr);
-			return 2;
-		}
-		o.target = argv[1 + optind++];
-		if (!strcmp(o.target, "off") && (o.deadline_ms >= 0 || o.until_flows >= 0)) {
-			fprintf(stderr, "flowpin lb maintenance off: --deadline and --until-flows "
-					"go with on\n");
-			return 2;
-		}
-	}
-	if (optind < argc - 1) {
-		fprintf(stderr, "flowpin lb %s: unexpected argument '%s'\n", sub->name,
-			argv[optind + 1]);
-		return 2;
-	}
-	if (!o.dev) {
-		fprintf(stderr, "flowpin lb %s: --dev is required\n", sub->name);
-		sub_usage(sub, stderr);
-		return 2;
-	}
-	if (strlen(o.dev) >= IF_NAMESIZE || strchr(o.dev, '/') || o.dev[0] == '.') {
-		fprintf(stderr, "flowpin lb %s: --dev '%s' is not an interface name\n", sub->name,
-			o.dev);
-		return 2;
-	}
-	if (!if_nametoindex(o.dev) && sub->run != lb_down && sub->run != lb_status &&
-	    sub->run != lb_override && sub->run != lb_maintenance) {
-		fp_err("--dev %s: no such interface\n", o.dev);
+	if (strlen(dev) >= IF_NAMESIZE || strchr(dev, '/') || dev[0] == '.')
+		return cli_usage_error(cmd, NULL, "--dev '%s' is not an interface name\n", dev);
+	/* Those that ask the daemon, or clean up after it, work without the device. */
+	if (!if_nametoindex(dev) && verb->run != lb_down && verb->run != lb_status &&
+	    verb->run != lb_override && verb->run != lb_maintenance) {
+		fp_err("--dev %s: no such interface\n", dev);
 		return 1;
 	}
-	if (fp_lbnode_init(&paths, o.dev, o.pin_root, o.run_dir)) {
-		fprintf(stderr, "flowpin lb %s: --pin-root/--run-dir too long\n", sub->name);
-		return 2;
-	}
-	paths.xdp_generic = o.xdp_generic;
-	paths.force = o.force;
-	paths.sources.v4 = o.sources.v4;
-	paths.sources.v6 = o.sources.v6;
-	paths.sources.have_v4 = o.sources.have_v4;
-	paths.sources.have_v6 = o.sources.have_v6;
-	return sub->run(&o, &paths);
+	given = o.node; /* fp_lbnode_init() starts from zero */
+	if (fp_lbnode_init(&o.node, dev, given.pin_root, given.run_dir))
+		return cli_usage_error(cmd, NULL, "--pin-root/--run-dir too long\n");
+	o.node.xdp_generic = given.xdp_generic;
+	o.node.force = given.force;
+	o.node.sources.v4 = o.sources.v4;
+	o.node.sources.v6 = o.sources.v6;
+	o.node.sources.have_v4 = o.sources.have_v4;
+	o.node.sources.have_v6 = o.sources.have_v6;
+	return verb->run(&o);
 }

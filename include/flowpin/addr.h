@@ -24,6 +24,12 @@ struct fp_prefix {
 const char *fp_addr_str(const struct fp_addr *a, char *buf, size_t len);
 /* Parses an IPv4 or IPv6 literal. Returns 0 or -EINVAL. */
 int fp_addr_parse(const char *s, struct fp_addr *out);
+/*
+ * An endpoint as an operator types it: "ADDR" (either family), "IPV4:PORT", "[IPV6]" or
+ * "[IPV6]:PORT"; the port digits only, 0..65535. *@port is -1 without one. Returns 0 or
+ * -EINVAL.
+ */
+int fp_endpoint_parse(const char *s, struct fp_addr *addr, int *port);
 static inline bool fp_addr_v4(const struct fp_addr *a)
 {
 	return fp_addr_is_v4(a->a);

@@ -84,6 +84,13 @@ enum fp_check_kind {
 extern const char *const fp_check_kind_names[FP_CHECK_KIND__COUNT];
 const char *fp_check_kind_name(enum fp_check_kind k);
 
+/*
+ * A duration as the config and the CLI write it: digits, then "ms", "s" (or nothing:
+ * seconds), "m" or "h" ("500ms", "2", "2s", "10m", "1h"). *@ms in milliseconds; the
+ * caller checks the range. Returns 0 or -EINVAL.
+ */
+int fp_duration_parse(const char *s, __u64 *ms);
+
 #define FP_MAX_CHECKS		   8	/* per VIP; all must pass */
 #define FP_CHECK_PATH_MAX	   256	/* http(s) path, with its '/' */
 #define FP_CHECK_HOST_MAX	   254	/* http(s) Host header: a DNS name (253) */

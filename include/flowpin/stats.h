@@ -8,8 +8,10 @@
 #ifndef FLOWPIN_STATS_H
 #define FLOWPIN_STATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
+#include <flowpin/addr.h>
 #include <flowpin/lb.h>
 #include <flowpin/maps.h>
 
@@ -82,6 +84,11 @@ const char *fp_layout_name(__u32 magic, char buf[8]);
  */
 const char *fp_counter_verdict(int counter);
 
+/* Packets by verdict: the decision counters summed by fp_counter_verdict(). */
+enum { FP_VERDICT_PASS, FP_VERDICT_DROP, FP_VERDICT_TX, FP_VERDICT_REDIRECT, FP_VERDICT__MAX };
+extern const char *const fp_verdict_names[FP_VERDICT__MAX]; /* "pass", "drop", "tx", ... */
+void fp_stats_verdicts(const struct fp_stats_snapshot *s, unsigned long long out[FP_VERDICT__MAX]);
+
 /* Seconds from @prev to @now; 0 without @prev. */
 double fp_stats_seconds(const struct fp_stats_snapshot *now, const struct fp_stats_snapshot *prev);
 /* Per second; 0 without a previous figure (or after a counter reset). */
@@ -99,5 +106,34 @@ const struct fp_stats_vip *fp_stats_session_vip(const struct fp_stats_snapshot *
 const char *fp_backend_entry_state(const struct fp_backend_entry *b);
 enum fp_entry_state fp_backend_entry_state_of(const struct fp_backend_entry *b);
 const char *fp_entry_state_name(enum fp_entry_state state);
+
+/* "udp", "syn", "established", "closing" (enum fp_tcp_state); "?" for another value. */
+const char *fp_session_state_name(__u8 state);
+
+/* Which sessions `lb flows` shows. Zero-initialised with vip_port and backend -1: all. */
+struct fp_flow_filter {
+	bool by_vip;
+	struct fp_addr vip;
+	int vip_port; /* -1: any */
+	int backend;  /* -1: any */
+};
+
+/* --vip ADDR[:PORT] (fp_endpoint_parse()) into @f. 0 or -EINVAL. */
+int fp_flow_filter_vip(struct fp_flow_filter *f, const char *endpoint);
+
+/* One session of the table, with what the snapshot knows of it. */
+struct fp_stats_flow {
+	const struct fp_flow_key *key;
+	const struct fp_session *session;
+	const struct fp_stats_backend *backend; /* NULL: no longer in the VIP's block */
+	__u64 idle_s;				/* since its last refresh */
+};
+
+typedef int (*fp_stats_flow_cb)(const struct fp_stats_flow *flow, void *arg);
+
+/* Calls @cb for each session of @lb that @f selects, @s giving VIPs and backends. Returns
+ * 0, what @cb returned (not 0: stops), or a negative errno. */
+int fp_stats_for_each_flow(const struct fp_lb *lb, const struct fp_stats_snapshot *s,
+			   const struct fp_flow_filter *f, fp_stats_flow_cb cb, void *arg);
 
 #endif

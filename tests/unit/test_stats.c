@@ -4,6 +4,7 @@
  * that went back, as after a reset, rates 0), lookups by VIP index and backend id, the
  * VIP a session belongs to (exact port before the all-ports VIP), backend states.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,6 +90,76 @@ static void test_verdicts(void **state)
 	assert_true(decisions > 10 && decisions < FP_CNT__MAX);
 }
 
+/* Packets by verdict: each decision counter in its verdict's sum, the others in none. */
+static void test_verdict_totals(void **state)
+{
+	struct fp_stats_snapshot s = {};
+	unsigned long long v[FP_VERDICT__MAX];
+
+	(void)state;
+	s.counters[FP_CNT_PASS_NOT_VIP] = 1;
+	s.counters[FP_CNT_DROP_FIB] = 20;
+	s.counters[FP_CNT_DROP_TTL_ZERO] = 300;
+	s.counters[FP_CNT_TX] = 4000;
+	s.counters[FP_CNT_ICMP_TOO_BIG] = 50000;
+	s.counters[FP_CNT_REDIRECT] = 600000;
+	s.counters[FP_CNT_SESSION_HIT] = 7000000;
+	fp_stats_verdicts(&s, v);
+	assert_int_equal(v[FP_VERDICT_PASS], 1);
+	assert_int_equal(v[FP_VERDICT_DROP], 320);
+	assert_int_equal(v[FP_VERDICT_TX], 54000);
+	assert_int_equal(v[FP_VERDICT_REDIRECT], 600000);
+	assert_string_equal(fp_verdict_names[FP_VERDICT_REDIRECT], "redirect");
+}
+
+/* `lb flows --vip`: the endpoints an operator types, and what is refused. */
+static void test_flow_filter_vip(void **state)
+{
+	static const struct {
+		const char *text;
+		const char *addr; /* NULL: refused */
+		int port;
+	} cases[] = {
+		{ "198.51.100.10", "198.51.100.10", -1 },
+		{ "198.51.100.10:53", "198.51.100.10", 53 },
+		{ "198.51.100.10:0", "198.51.100.10", 0 },
+		{ "2001:db8::1", "2001:db8::1", -1 },
+		{ "[2001:db8::1]", "2001:db8::1", -1 },
+		{ "[2001:db8::1]:443", "2001:db8::1", 443 },
+		{ "2001:db8::1:443", "2001:db8::1:443", -1 }, /* an address, no port */
+		{ "", NULL, 0 },
+		{ ":53", NULL, 0 },
+		{ "198.51.100.10:", NULL, 0 },
+		{ "198.51.100.10:65536", NULL, 0 },
+		{ "198.51.100.10:-1", NULL, 0 },
+		{ "198.51.100.10:+53", NULL, 0 },
+		{ "198.51.100.10:53x", NULL, 0 },
+		{ "[198.51.100.10]:53", NULL, 0 },
+		{ "[2001:db8::1]443", NULL, 0 },
+		{ "[2001:db8::1", NULL, 0 },
+		{ "[]:53", NULL, 0 },
+		{ "web:80", NULL, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fp_flow_filter f = { .vip_port = -1, .backend = -1 };
+		struct fp_addr want;
+		int rc = fp_flow_filter_vip(&f, cases[i].text);
+
+		print_message("'%s'\n", cases[i].text);
+		if (!cases[i].addr) {
+			assert_int_equal(rc, -EINVAL);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_true(f.by_vip);
+		assert_int_equal(fp_addr_parse(cases[i].addr, &want), 0);
+		assert_memory_equal(f.vip.a, want.a, 16);
+		assert_int_equal(f.vip_port, cases[i].port);
+	}
+}
+
 /* This process's start time from /proc: after boot, not after now. */
 static void test_process_start(void **state)
 {
@@ -119,9 +190,10 @@ static void test_layout_name(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rates),	    cmocka_unit_test(test_lookups),
-		cmocka_unit_test(test_verdicts),    cmocka_unit_test(test_process_start),
-		cmocka_unit_test(test_layout_name),
+		cmocka_unit_test(test_rates),		cmocka_unit_test(test_lookups),
+		cmocka_unit_test(test_verdicts),	cmocka_unit_test(test_process_start),
+		cmocka_unit_test(test_layout_name),	cmocka_unit_test(test_verdict_totals),
+		cmocka_unit_test(test_flow_filter_vip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
