@@ -41,7 +41,7 @@ CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers
 SANITIZE ?=
 CFLAGS   += $(SANITIZE)
 CPPFLAGS += -Iinclude -I$(BUILD)/skel -I$(BUILD)/gen -D_GNU_SOURCE
-LDLIBS   := -lbpf -lxdp -lyaml -lpcap -lelf -lz -lmicrohttpd -levent -lcurl -ljson-c -lcap -lm
+LDLIBS   := -lbpf -lxdp -lyaml -lpcap -lelf -lz -lmicrohttpd -levent -lcurl -ljson-c -lcap -lcrypto -lm
 
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Iinclude -I/usr/include/$(shell uname -m)-linux-gnu

@@ -16,6 +16,7 @@
 #include <flowpin/backend.h>
 #include <flowpin/bird.h>
 #include <flowpin/config.h>
+#include <flowpin/text.h>
 #include <flowpin/maglev.h>
 #include <flowpin/maps.h>
 #include <flowpin/siphash.h>
@@ -458,11 +459,15 @@ const char *fp_backend_state_name(enum fp_backend_state s)
 static const char *const proto_names[] = { "tcp", "udp" };
 static const char *const hash_names[] = { "5-tuple", "addresses" };
 
-enum { B_ID, B_ADDRESS, B_WEIGHT, B_STATE, B_N };
-static const char *const backend_keys[B_N] = { "id", "address", "weight", "state" };
+enum { B_ID, B_ADDRESS, B_WEIGHT, B_STATE, B_SERVER_ID, B_N };
+static const char *const backend_keys[B_N] = { "id", "address", "weight", "state", "server_id" };
 
+/*
+ * One backend. Its server_id is checked by the VIP (check_server_ids()), which knows
+ * whether it has quic_lb and the length: *@server_id gets the node, or NULL.
+ */
 static void load_backend(struct loader *ld, const yaml_node_t *node, const char *prefix,
-			 struct fp_backend_cfg *b)
+			 struct fp_backend_cfg *b, yaml_node_t **server_id)
 {
 	yaml_node_t *v[B_N];
 	char field[FIELD_MAX];
@@ -472,8 +477,10 @@ static void load_backend(struct loader *ld, const yaml_node_t *node, const char 
 	b->weight = 100;
 	b->state = FP_BACKEND_ACTIVE;
 	b->line = (int)line_of(node);
+	*server_id = NULL;
 	if (map_fields(ld, node, prefix, backend_keys, B_N, v))
 		return;
+	*server_id = v[B_SERVER_ID];
 #define F(key) (fieldf(field, "%s.%s", prefix, key), field)
 	if (!v[B_ID])
 		missing(ld, node, prefix, "id");
@@ -769,10 +776,11 @@ enum {
 	V_BACKENDS,
 	V_HEALTH,
 	V_TICKETS,
+	V_QUIC_LB,
 	V_N
 };
 static const char *const vip_keys[V_N] = { "name", "address",  "port",	 "protocol", "pinning",
-					   "hash", "backends", "health", "tickets" };
+					   "hash", "backends", "health", "tickets",  "quic_lb" };
 
 enum { TK_BITS, TK_N };
 static const char *const ticket_keys[TK_N] = { "bits" };
@@ -821,6 +829,145 @@ static void check_ticket_ids(struct loader *ld, const struct fp_vip_cfg *vip, co
 			       vip->ticket_bits);
 		}
 	}
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* quic_lb: QUIC-LB connection IDs (flowpin/quiclb.h, docs/quic-lb.md)                 */
+
+enum { Q_CONFIG_ID, Q_SERVER_ID_LEN, Q_NONCE_LEN, Q_KEY, Q_N };
+static const char *const quic_lb_keys[Q_N] = { "config_id", "server_id_len", "nonce_len", "key" };
+
+/*
+ * A VIP's quic_lb, with the draft's limits (include/flowpin/quiclb.h). A bad
+ * server_id_len stays 0, and the backends' server_id are then not checked against it.
+ */
+static void load_quic_lb(struct loader *ld, const yaml_node_t *node, const char *prefix,
+			 struct fp_vip_cfg *vip)
+{
+	struct fp_quiclb_cfg *q = &vip->quic_lb;
+	yaml_node_t *v[Q_N];
+	char field[FIELD_MAX];
+	unsigned long long n;
+	const char *s;
+
+	vip->quic_lb_line = (int)line_of(node);
+	if (map_fields(ld, node, prefix, quic_lb_keys, Q_N, v))
+		return;
+	vip->has_quic_lb = true;
+#define F(key) (fieldf(field, "%s.%s", prefix, key), field)
+	if (vip->proto && vip->proto != IPPROTO_UDP)
+		report(ld, line_of(node), prefix,
+		       "only for UDP VIPs (QUIC runs over UDP), this VIP's protocol is tcp");
+	if (v[Q_CONFIG_ID] && v[Q_CONFIG_ID]->type == YAML_SCALAR_NODE &&
+	    !strcmp((const char *)v[Q_CONFIG_ID]->data.scalar.value, "7"))
+		report(ld, line_of(v[Q_CONFIG_ID]), F("config_id"),
+		       "must be 0..%d, got 7 (0b111 marks unroutable connection IDs)",
+		       FP_QUICLB_MAX_CONFIG_ID);
+	else if (v[Q_CONFIG_ID] &&
+		 !parse_uint(ld, v[Q_CONFIG_ID], F("config_id"), 0, FP_QUICLB_MAX_CONFIG_ID, &n))
+		q->config_id = (__u8)n;
+	if (!v[Q_SERVER_ID_LEN])
+		missing(ld, node, prefix, "server_id_len");
+	else if (!parse_uint(ld, v[Q_SERVER_ID_LEN], F("server_id_len"), FP_QUICLB_MIN_SID,
+			     FP_QUICLB_MAX_SID, &n))
+		q->server_id_len = (__u8)n;
+	if (!v[Q_NONCE_LEN])
+		missing(ld, node, prefix, "nonce_len");
+	else if (!parse_uint(ld, v[Q_NONCE_LEN], F("nonce_len"), FP_QUICLB_MIN_NONCE,
+			     FP_QUICLB_MAX_NONCE, &n))
+		q->nonce_len = (__u8)n;
+	if (q->server_id_len && q->nonce_len &&
+	    q->server_id_len + q->nonce_len > FP_QUICLB_MAX_PLAINTEXT)
+		report(ld, line_of(v[Q_NONCE_LEN]), F("nonce_len"),
+		       "server_id_len + nonce_len must be at most %d (a QUIC v1 connection ID is "
+		       "at most %d octets with the first), got %u + %u",
+		       FP_QUICLB_MAX_PLAINTEXT, FP_QUICLB_MAX_CID, q->server_id_len, q->nonce_len);
+	if (v[Q_KEY] && (s = scalar(ld, v[Q_KEY], F("key"), "32 hex digits"))) {
+		if (fp_hex_parse(s, q->key, sizeof(q->key)))
+			report(ld, line_of(v[Q_KEY]), field,
+			       "must be 32 hex digits (an AES-128 key), got '%s' (%zu characters)",
+			       s, strlen(s));
+		else
+			q->encrypted = true;
+	}
+#undef F
+}
+
+static int by_server_id(const void *a, const void *b)
+{
+	const struct fp_backend_cfg *const *x = a, *const *y = b;
+	int c = memcmp((*x)->server_id, (*y)->server_id, sizeof((*x)->server_id));
+
+	return c ? c : (*x < *y ? -1 : *x > *y);
+}
+
+/*
+ * Backends' server_id: required on every backend of a quic_lb VIP, exactly
+ * server_id_len octets in hex, unique within the VIP (the LB maps it back to one
+ * backend); an error on any other VIP. @nodes[i]: backends[i]'s server_id or NULL.
+ */
+static int check_server_ids(struct loader *ld, struct fp_vip_cfg *vip, const char *prefix,
+			    yaml_node_t *const *nodes, const yaml_node_t *quic_lb)
+{
+	size_t n = vip->n_backends, n_sorted = 0, len = vip->quic_lb.server_id_len;
+	char field[FIELD_MAX], hex[2 * FP_QUICLB_MAX_SID + 1];
+	const struct fp_backend_cfg **sorted;
+	const char *s;
+
+	sorted = calloc(n ? n : 1, sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct fp_backend_cfg *b = &vip->backends[i];
+
+		fieldf(field, "%s.backends[%zu].server_id", prefix, i);
+		if (!nodes[i]) {
+			if (vip->has_quic_lb)
+				report(ld, (size_t)b->line, field,
+				       "missing (required: the VIP has quic_lb, line %d)",
+				       vip->quic_lb_line);
+			continue;
+		}
+		if (!quic_lb) {
+			report(ld, line_of(nodes[i]), field,
+			       "only for backends of a VIP with quic_lb");
+			continue;
+		}
+		if (!vip->has_quic_lb || !len)
+			continue; /* quic_lb itself is wrong: reported there */
+		s = scalar(ld, nodes[i], field, "hex digits");
+		if (!s)
+			continue;
+		if (fp_hex_parse(s, b->server_id, len)) {
+			memset(b->server_id, 0, sizeof(b->server_id));
+			report(ld, line_of(nodes[i]), field,
+			       "must be %zu octet%s in hex (%zu digits, quic_lb.server_id_len), "
+			       "got '%s'",
+			       len, len == 1 ? "" : "s", 2 * len, s);
+			continue;
+		}
+		sorted[n_sorted++] = b;
+	}
+	/* Each repeat once, against the first backend with that server_id. */
+	if (n_sorted)
+		qsort(sorted, n_sorted, sizeof(*sorted), by_server_id);
+	for (size_t i = 1, first = 0; i < n_sorted; i++) {
+		const struct fp_backend_cfg *b = sorted[i], *o = sorted[first];
+
+		if (memcmp(b->server_id, o->server_id, sizeof(b->server_id))) {
+			first = i;
+			continue;
+		}
+		size_t bi = (size_t)(b - vip->backends), oi = (size_t)(o - vip->backends);
+
+		fp_hex(b->server_id, len, hex);
+		fieldf(field, "%s.backends[%zu].server_id", prefix, bi);
+		report(ld, line_of(nodes[bi]), field,
+		       "duplicate server_id %s (also backends[%zu], line %zu)", hex, oi,
+		       line_of(nodes[oi]));
+	}
+	free(sorted);
+	return 0;
 }
 
 static bool name_ok(const char *s)
@@ -959,6 +1106,10 @@ static int load_vip(struct loader *ld, const yaml_node_t *node, const char *pref
 	load_vip_health(ld, v[V_HEALTH], field, vip, vip_index);
 	if (v[V_TICKETS])
 		load_tickets(ld, v[V_TICKETS], prefix, vip, v[V_PROTOCOL] && vip->proto);
+	if (v[V_QUIC_LB]) {
+		fieldf(field, "%s.quic_lb", prefix);
+		load_quic_lb(ld, v[V_QUIC_LB], field, vip);
+	}
 	if (!v[V_BACKENDS]) {
 		missing(ld, node, prefix, "backends");
 		return 0;
@@ -986,16 +1137,23 @@ static int load_vip(struct loader *ld, const yaml_node_t *node, const char *pref
 	if (!vip->backends)
 		return -ENOMEM;
 	vip->n_backends = count;
+	yaml_node_t **server_ids = calloc(count, sizeof(*server_ids));
+	int ret;
+
+	if (!server_ids)
+		return -ENOMEM;
 	for (size_t i = 0; i < count; i++) {
 		char bprefix[FIELD_MAX];
 
 		fieldf(bprefix, "%s.backends[%zu]", prefix, i);
 		load_backend(ld, yaml_document_get_node(ld->doc, items[i]), bprefix,
-			     &vip->backends[i]);
+			     &vip->backends[i], &server_ids[i]);
 	}
 #undef F
 	check_ticket_ids(ld, vip, prefix);
-	return check_backend_repeats(ld, vip, prefix);
+	ret = check_server_ids(ld, vip, prefix, server_ids, v[V_QUIC_LB]);
+	free(server_ids);
+	return ret ? ret : check_backend_repeats(ld, vip, prefix);
 }
 
 /* Smallest prime >= n (for a helpful suggestion). */

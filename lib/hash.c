@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include <flowpin/siphash.h>
+#include <flowpin/text.h>
 
 static __u64 load_le64(const __u8 *p)
 {
@@ -45,30 +46,12 @@ __u64 fp_siphash(const struct fp_hash_key *key, const void *data, size_t len, in
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int fp_hash_key_parse(const char *hex, struct fp_hash_key *out)
 {
 	__u8 bytes[16];
 
-	if (!hex || !out || strlen(hex) != 32)
+	if (!out || fp_hex_parse(hex, bytes, sizeof(bytes)))
 		return -EINVAL;
-	for (int i = 0; i < 16; i++) {
-		int hi = hex_digit(hex[2 * i]), lo = hex_digit(hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		bytes[i] = (__u8)(hi << 4 | lo);
-	}
 	out->k0 = load_le64(bytes);
 	out->k1 = load_le64(bytes + 8);
 	return 0;

@@ -24,6 +24,7 @@ packages=(
 	libcurl4-openssl-dev               # HTTP(S) health checks through curl's multi interface, not a hand-written client
 	libjson-c-dev                      # JSON for the control socket and status (json-c, as FRR uses)
 	libcap-dev                         # the daemon drops the capabilities it no longer needs after loading
+	libssl-dev                         # libcrypto's AES-128-ECB for QUIC-LB connection IDs (lib/quiclb.c): a vetted, constant-time AES, not our own
 )
 
 missing=()

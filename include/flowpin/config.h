@@ -11,6 +11,7 @@
 #include <flowpin/addr.h>
 #include <flowpin/hash.h>
 #include <flowpin/pinning.h>
+#include <flowpin/quiclb.h>
 
 #define FP_MAX_VIPS		   64
 #define FP_MAX_BACKEND_ID	   4095 /* backend ids are 1..4095: an index into BPF arrays */
@@ -157,7 +158,8 @@ struct fp_backend_cfg {
 	struct fp_addr addr;
 	__u32 weight; /* 1..65535, default 100 */
 	enum fp_backend_state state;
-	int line; /* where it was defined, for messages */
+	__u8 server_id[FP_QUICLB_MAX_SID]; /* quic_lb VIPs only: server_id_len octets, rest 0 */
+	int line;			   /* where it was defined, for messages */
 };
 
 struct fp_vip_cfg {
@@ -172,6 +174,9 @@ struct fp_vip_cfg {
 	struct fp_health_cfg health; /* the VIP's checks, the fleet-wide ones inherited */
 	__u8 ticket_bits;	     /* TCP tickets (flowpin/ticket.h): K; 0 = no tickets */
 	int tickets_line;	     /* the VIP's `tickets` (0 without) */
+	bool has_quic_lb;	     /* UDP VIPs only; docs/quic-lb.md */
+	struct fp_quiclb_cfg quic_lb;
+	int quic_lb_line;
 	int line;
 };
 

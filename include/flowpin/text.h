@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A growing string for text the daemon renders (the BIRD include, metrics): appended to
- * with printf formats; after an allocation failure it stays failed and the caller says
- * so once at the end. Userspace only.
+ * Text helpers, userspace only: a growing string for text the daemon renders (the BIRD
+ * include, metrics), and hex for keys and identifiers in config files and on the CLI.
  */
 #ifndef FLOWPIN_TEXT_H
 #define FLOWPIN_TEXT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <linux/types.h>
 
+/*
+ * A growing string: appended to with printf formats; after an allocation failure it
+ * stays failed and the caller says so once at the end.
+ */
 struct fp_text {
 	char *s; /* NUL-terminated once anything was added; free() it */
 	size_t len, cap;
@@ -17,5 +21,13 @@ struct fp_text {
 };
 
 void fp_text_add(struct fp_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * fp_hex_parse - exactly @len octets from @s: 2 x @len hex digits (either case), nothing
+ * else. Returns 0, or -EINVAL (and @out partly written).
+ */
+int fp_hex_parse(const char *s, __u8 *out, size_t len);
+/* fp_hex - @len octets as 2 x @len lowercase hex digits and a NUL into @out. */
+void fp_hex(const __u8 *in, size_t len, char *out);
 
 #endif

@@ -386,7 +386,7 @@ static void test_vip_errors(void **state)
 	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n"
 			"    weight: 5\n" ONE_BACKEND,
 	       "7: vips[0].weight: unknown key (known: name, address, port, protocol, pinning, "
-	       "hash, backends, health, tickets)");
+	       "hash, backends, health, tickets, quic_lb)");
 	EXPECT(VIP_HEAD "  - 192.0.2.1\n",
 	       "3: vips[0]: must be a mapping (key: value lines), got a scalar");
 }
@@ -739,7 +739,8 @@ static void test_backend_errors(void **state)
 	       "14: vips[0].backends[2].weight: must be 1..65535, got 65536",
 	       "15: vips[0].backends[2].state: must be active, draining or down, got 'up'",
 	       "17: vips[0].backends[3].address: not an IPv4 or IPv6 address: '10.0.0.300'",
-	       "18: vips[0].backends[3].port: unknown key (known: id, address, weight, state)",
+	       "18: vips[0].backends[3].port: unknown key (known: id, address, weight, state, "
+	       "server_id)",
 	       "19: vips[0].backends[4].address: missing (required)");
 	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n"
 			"    backends:\n"
@@ -1505,6 +1506,150 @@ static void test_names(void **state)
 	assert_int_equal(fp_addr_parse("", &a), -EINVAL);
 }
 
+/* quic_lb (docs/quic-lb.md): the fields as loaded, plaintext and encrypted. */
+static void test_quic_lb_config(void **state)
+{
+	const char *text = VIP_HEAD
+		"  - name: quic\n"
+		"    address: 192.0.2.1\n"
+		"    port: 443\n"
+		"    protocol: udp\n"
+		"    quic_lb: {config_id: 6, server_id_len: 3, nonce_len: 16,\n" /* line 7 */
+		"              key: 8F95F09245765F80256934E50C66207F}\n"
+		"    backends:\n"
+		"      - {id: 1, address: 10.0.0.1, server_id: '0a0b0c'}\n"
+		"      - {id: 2, address: 10.0.0.2, server_id: FFFFFF}\n"
+		"  - name: plain\n"
+		"    address: 192.0.2.1\n"
+		"    port: 8443\n"
+		"    protocol: udp\n"
+		"    quic_lb: {server_id_len: 1, nonce_len: 4}\n"
+		"    backends:\n"
+		"      - {id: 1, address: 10.0.0.1, server_id: 00}\n"
+		"  - name: other\n"
+		"    address: 192.0.2.1\n"
+		"    port: 53\n"
+		"    protocol: udp\n" ONE_BACKEND;
+	static const __u8 key[16] = { 0x8f, 0x95, 0xf0, 0x92, 0x45, 0x76, 0x5f, 0x80,
+				      0x25, 0x69, 0x34, 0xe5, 0x0c, 0x66, 0x20, 0x7f };
+	static const __u8 sid1[FP_QUICLB_MAX_SID] = { 0x0a, 0x0b, 0x0c };
+	static const __u8 sid2[FP_QUICLB_MAX_SID] = { 0xff, 0xff, 0xff };
+	static const __u8 zero[FP_QUICLB_MAX_SID];
+	struct load_result r;
+
+	(void)state;
+	load(write_file("quic.yaml", text), &r);
+	if (r.ret)
+		fail_msg("valid file rejected: %s", r.errors);
+	const struct fp_vip_cfg *q = &r.cfg->vips[0], *p = &r.cfg->vips[1], *o = &r.cfg->vips[2];
+
+	assert_true(q->has_quic_lb);
+	assert_int_equal(q->quic_lb_line, 7);
+	assert_int_equal(q->quic_lb.config_id, 6);
+	assert_int_equal(q->quic_lb.server_id_len, 3);
+	assert_int_equal(q->quic_lb.nonce_len, 16);
+	assert_true(q->quic_lb.encrypted);
+	assert_memory_equal(q->quic_lb.key, key, 16);
+	assert_memory_equal(q->backends[0].server_id, sid1, FP_QUICLB_MAX_SID);
+	assert_memory_equal(q->backends[1].server_id, sid2, FP_QUICLB_MAX_SID);
+	assert_true(p->has_quic_lb);
+	assert_int_equal(p->quic_lb.config_id, 0); /* the default */
+	assert_false(p->quic_lb.encrypted);	   /* no key: plaintext */
+	assert_memory_equal(p->quic_lb.key, zero, 16);
+	assert_memory_equal(p->backends[0].server_id, zero, FP_QUICLB_MAX_SID);
+	assert_false(o->has_quic_lb);
+	assert_int_equal(fp_quiclb_cfg_check(&q->quic_lb), 0);
+	result_free(&r);
+}
+
+#define UDP_VIP	     "  - name: q\n    address: 192.0.2.1\n    port: 443\n    protocol: udp\n"
+#define QUIC_BACKEND "    backends: [{id: 1, address: 10.0.0.1, server_id: '01'}]\n"
+
+static void test_quic_lb_errors(void **state)
+{
+	(void)state;
+	/* The draft's limits, each at its first bad value. */
+	EXPECT(VIP_HEAD UDP_VIP
+	       "    quic_lb: {config_id: 7, server_id_len: 0, nonce_len: 3, key: 00}\n" /* 7 */
+	       QUIC_BACKEND,
+	       "7: vips[0].quic_lb.config_id: must be 0..6, got 7 (0b111 marks unroutable "
+	       "connection IDs)",
+	       "7: vips[0].quic_lb.server_id_len: must be 1..15, got 0",
+	       "7: vips[0].quic_lb.nonce_len: must be 4..18, got 3",
+	       "7: vips[0].quic_lb.key: must be 32 hex digits (an AES-128 key), got '00' (2 "
+	       "characters)");
+	EXPECT(VIP_HEAD UDP_VIP
+	       "    quic_lb: {config_id: 8, server_id_len: 16, nonce_len: 19, extra: 1}\n" /* 7 */
+	       QUIC_BACKEND,
+	       "7: vips[0].quic_lb.config_id: must be 0..6, got 8",
+	       "7: vips[0].quic_lb.server_id_len: must be 1..15, got 16",
+	       "7: vips[0].quic_lb.nonce_len: must be 4..18, got 19",
+	       "7: vips[0].quic_lb.extra: unknown key (known: config_id, server_id_len, "
+	       "nonce_len, key)");
+	/* 15 + 4 and 1 + 18 are the largest; one more octet is a 21-octet CID. */
+	EXPECT(VIP_HEAD UDP_VIP
+	       "    quic_lb: {server_id_len: 15, nonce_len: 5}\n" /* 7 */
+	       "    backends: [{id: 1, address: 10.0.0.1, server_id: "
+	       "000102030405060708090a0b0c0d0e}]\n"
+	       "  - name: r\n    address: 192.0.2.1\n    port: 444\n    protocol: udp\n"
+	       "    quic_lb: {server_id_len: 1, nonce_len: 18}\n" /* 12 */
+	       "    backends: [{id: 1, address: 10.0.0.1, server_id: '01'}]\n",
+	       "7: vips[0].quic_lb.nonce_len: server_id_len + nonce_len must be at most 19 (a QUIC "
+	       "v1 connection ID is at most 20 octets with the first), got 15 + 5");
+	EXPECT(VIP_HEAD UDP_VIP "    quic_lb: {nonce_len: 4, key: [1]}\n" /* 7 */ QUIC_BACKEND,
+	       "7: vips[0].quic_lb.server_id_len: missing (required)",
+	       "7: vips[0].quic_lb.key: must be 32 hex digits, got a list");
+	EXPECT(VIP_HEAD UDP_VIP "    quic_lb: 1\n" /* 7 */ QUIC_BACKEND,
+	       "7: vips[0].quic_lb: must be a mapping (key: value lines), got a scalar");
+	/* TCP VIPs have no QUIC. */
+	EXPECT(VIP_HEAD "  - name: t\n    address: 192.0.2.1\n    port: 443\n    protocol: tcp\n"
+			"    quic_lb: {server_id_len: 1, nonce_len: 4}\n" /* 7 */
+			"    backends: [{id: 1, address: 10.0.0.1, server_id: '01'}]\n",
+	       "7: vips[0].quic_lb: only for UDP VIPs (QUIC runs over UDP), this VIP's protocol "
+	       "is tcp");
+	/* Server IDs: required, exact length, hex, unique within the VIP; not elsewhere. */
+	EXPECT(VIP_HEAD UDP_VIP
+	       "    quic_lb: {server_id_len: 2, nonce_len: 4}\n" /* 7 */
+	       "    backends:\n"
+	       "      - {id: 1, address: 10.0.0.1}\n"			   /* 9 */
+	       "      - {id: 2, address: 10.0.0.2, server_id: '010'}\n"	   /* 10 */
+	       "      - {id: 3, address: 10.0.0.3, server_id: '0g01'}\n"   /* 11 */
+	       "      - {id: 4, address: 10.0.0.4, server_id: '010203'}\n" /* 12 */
+	       "      - {id: 5, address: 10.0.0.5, server_id: 'aB01'}\n"   /* 13 */
+	       "      - {id: 6, address: 10.0.0.6, server_id: 'Ab01'}\n"   /* 14 */
+	       "      - {id: 7, address: 10.0.0.7, server_id: {a: 1}}\n"   /* 15 */
+	       "      - {id: 8, address: 10.0.0.8, server_id: 'ab01'}\n"   /* 16 */
+	       "  - name: plain\n    address: 192.0.2.9\n    port: 53\n    protocol: udp\n"
+	       "    backends: [{id: 1, address: 10.0.0.1, server_id: '01'}]\n", /* 21 */
+	       "9: vips[0].backends[0].server_id: missing (required: the VIP has quic_lb, line 7)",
+	       "10: vips[0].backends[1].server_id: must be 2 octets in hex (4 digits, "
+	       "quic_lb.server_id_len), got '010'",
+	       "11: vips[0].backends[2].server_id: must be 2 octets in hex (4 digits, "
+	       "quic_lb.server_id_len), got '0g01'",
+	       "12: vips[0].backends[3].server_id: must be 2 octets in hex (4 digits, "
+	       "quic_lb.server_id_len), got '010203'",
+	       "14: vips[0].backends[5].server_id: duplicate server_id ab01 (also backends[4], "
+	       "line 13)",
+	       "15: vips[0].backends[6].server_id: must be hex digits, got a mapping",
+	       "16: vips[0].backends[7].server_id: duplicate server_id ab01 (also backends[4], "
+	       "line 13)",
+	       "21: vips[1].backends[0].server_id: only for backends of a VIP with quic_lb");
+	/* The same server ID in two VIPs is fine: each VIP maps its own. */
+	const char *two =
+		VIP_HEAD UDP_VIP "    quic_lb: {server_id_len: 1, nonce_len: 4}\n"
+				 "    backends: [{id: 1, address: 10.0.0.1, server_id: '01'}]\n"
+				 "  - name: r\n    address: 192.0.2.1\n    port: 444\n"
+				 "    protocol: udp\n"
+				 "    quic_lb: {server_id_len: 1, nonce_len: 4}\n"
+				 "    backends: [{id: 1, address: 10.0.0.1, server_id: '01'}]\n";
+	struct load_result r;
+
+	load(write_file("two.yaml", two), &r);
+	if (r.ret)
+		fail_msg("valid file rejected: %s", r.errors);
+	result_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1536,6 +1681,8 @@ int main(void)
 		cmocka_unit_test(test_key_file_mode),
 		cmocka_unit_test(test_mode_and_state_tables),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_quic_lb_config),
+		cmocka_unit_test(test_quic_lb_errors),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
