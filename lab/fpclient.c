@@ -26,7 +26,10 @@
  * SIGUSR2 resumes. SIGTERM/SIGINT end the run: open flows count as timeout.
  *
  * Output: one line per flow on --out (or stdout):
- *   flow TARGET SRC SPORT BACKEND OUTCOME BYTES SECONDS DETAIL
+ *   flow TARGET SRC SPORT BACKEND OUTCOME BYTES SECONDS TS DETAIL
+ * TS: whether the connection negotiated TCP timestamps (TCP_INFO): `ts`, `nots`, or `-`
+ * when the handshake never finished (the lab's client without timestamps must show
+ * `nots` on every flow, the other client `ts`).
  * and on stderr "fpclient: started N flows" once every flow has been launched, then a
  * summary per target at the end. Exit status 0 when the run itself worked, whatever
  * the flows' outcomes (the runner judges those); 2 for bad arguments.
@@ -75,6 +78,7 @@ struct flow {
 	char detail[64];
 	char backend[32];
 	uint16_t sport;
+	signed char ts; /* timestamps negotiated: 1, 0, -1 = handshake not finished */
 	uint64_t range_start, range_end; /* current request: bytes [start, end) */
 	uint64_t received;		 /* body bytes of the current request so far */
 	uint64_t total;			 /* body bytes verified over the whole flow */
@@ -493,6 +497,12 @@ static void on_writable(struct flow *f)
 			finish_errno(f, err, "connect");
 			return;
 		}
+		struct tcp_info ti;
+
+		len = sizeof(ti);
+		memset(&ti, 0, sizeof(ti));
+		if (!getsockopt(f->fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+			f->ts = (ti.tcpi_options & TCPI_OPT_TIMESTAMPS) ? 1 : 0;
 		uint64_t first_end = opt_idle_at && opt_idle_at < opt_size ? opt_idle_at : opt_size;
 
 		start_request(f, 0, first_end);
@@ -702,6 +712,7 @@ static int cmd_run(int argc, char **argv)
 		int fam;
 
 		f->fd = -1;
+		f->ts = -1;
 		f->target = i % n_targets;
 		fam = targets[f->target].addr.ss_family == AF_INET6;
 		/* Round-robin over the sources of the target's family. */
@@ -820,9 +831,12 @@ static int cmd_run(int argc, char **argv)
 			finish(f, OUT_TIMEOUT, sig_stop ? "stopped" : "not-finished");
 		}
 		targets[f->target].n_outcome[f->outcome]++;
-		fprintf(out, "flow %s %s %u %s %s %llu %.3f %s\n", targets[f->target].name,
+		fprintf(out, "flow %s %s %u %s %s %llu %.3f %s %s\n", targets[f->target].name,
 			sockaddr_str(&sources[f->source], src, sizeof(src)), f->sport, f->backend,
 			outcome_name[f->outcome], (unsigned long long)f->total, f->t_end - t0,
+			f->ts < 0 ? "-"
+			: f->ts	  ? "ts"
+				  : "nots",
 			f->detail);
 	}
 	for (int t = 0; t < n_targets; t++) {

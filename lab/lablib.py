@@ -56,9 +56,11 @@ def health_bound(h=HEALTH):
     may wait for its timeout."""
     return (h["fall"] * h["interval_ms"] + h["timeout_ms"]) / 1000.0
 
-# One VIP per pinning mode; the IPv6 pair covers the extremes.
+# One VIP per pinning mode; the IPv6 pair covers the extremes. A mode is a pinning
+# mode, or "full+ticket": `pinning: full` with `tickets: {}` (TCP connection tickets,
+# issue 11; TICKET_MODES).
 VIPS = [
-    # name, pinning, address
+    # name, mode, address
     ("none", "none", "10.100.0.1"),
     ("table", "table", "10.100.0.2"),
     ("hash", "hash", "10.100.0.3"),
@@ -66,8 +68,26 @@ VIPS = [
     ("full", "full", "10.100.0.5"),
     ("none/v6", "none", "fd00:100::1"),
     ("full/v6", "full", "fd00:100::5"),
+    ("full+ticket", "full+ticket", "10.100.0.6"),
 ]
-MODES = ["none", "table", "hash", "hash+table", "full"]
+MODES = ["none", "table", "hash", "hash+table", "full", "full+ticket"]
+TICKET_MODES = {"full+ticket": "full"}  # mode -> its VIP's pinning (with tickets: {})
+
+# The client without TCP timestamps (Windows' default): Linux has no per-socket switch,
+# net.ipv4.tcp_timestamps is per namespace, so it is a second client namespace behind
+# the router (tcp_timestamps=0). Its flows go to the ticket VIP only and are a column of
+# their own, which gets no ticket and must behave like `full`: its expectation is
+# `full`'s (COLUMNS).
+NOTS_CLIENT = "client-nots"
+NOTS_VIP = "full+ticket"
+NOTS_COLUMN = "full+ticket/no-ts"
+# The survival table's columns: (name, the mode whose expectation applies)
+COLUMNS = [(name, mode) for name, mode, _ in VIPS] + [(NOTS_COLUMN, "full")]
+
+
+def vip_pinning(mode):
+    """The config's `pinning` of a VIP of this mode, and whether it has tickets."""
+    return TICKET_MODES.get(mode, mode), mode in TICKET_MODES
 
 
 def node_index(name):
@@ -96,6 +116,18 @@ def client_sources():
     v4 = ["172.16.1.%d" % i for i in range(1, N_SOURCES + 1)]
     v6 = ["fd00:16::1:%x" % i for i in range(1, N_SOURCES + 1)]
     return v4, v6
+
+
+def nots_sources():
+    """The source addresses of the client without timestamps (IPv4 only)."""
+    return ["172.17.1.%d" % i for i in range(1, N_SOURCES + 1)]
+
+
+def lb_counter_names():
+    """The LB's counter names (FP_COUNTERS in include/flowpin/maps.h, as `flowpin lb
+    stats` prints them): what a scenario's `counters:` may name."""
+    with open(os.path.join(ROOT, "include", "flowpin", "maps.h")) as f:
+        return set(re.findall(r'X\(\s*[A-Z0-9_]+\s*,\s*"([a-z0-9_]+)"', f.read()))
 
 
 def kill_netns_pids(ns):
@@ -248,7 +280,7 @@ class Lab:
         self.bpffs_mounted = True
         log("bringing up lab %s (run dir %s)" % (self.id, self.dir))
 
-        nodes = ["client", "router", "fabric"] + LB_NODES + BACKENDS
+        nodes = ["client", NOTS_CLIENT, "router", "fabric"] + LB_NODES + BACKENDS
         for n in nodes:
             self.sh("ip", "netns", "add", self.ns(n))
             self.namespaces.append(n)
@@ -276,6 +308,18 @@ class Lab:
         self.ip("client", "-6", "route", "add", "default", "via", "fd00:16::1")
         self.ip("router", "addr", "add", "172.16.0.1/16", "dev", "eth-client")
         self.ip("router", "addr", "add", "fd00:16::1/64", "dev", "eth-client", "nodad")
+
+        # client-nots <-> router: the client without TCP timestamps (NOTS_CLIENT)
+        self.ip(NOTS_CLIENT, "link", "add", "eth0", "type", "veth", "peer", "name", "eth-nots",
+                "netns", self.ns("router"))
+        self.ip(NOTS_CLIENT, "link", "set", "eth0", "up")
+        self.sh("ethtool", "-K", "eth0", "tx", "off", ns=NOTS_CLIENT)
+        self.sysctl(NOTS_CLIENT, "net.ipv4.tcp_timestamps=0")
+        self.ip("router", "link", "set", "eth-nots", "up")
+        self.ip(NOTS_CLIENT, "addr", "add", "172.17.0.2/16", "dev", "eth0")
+        self._batch(NOTS_CLIENT, ["addr add %s/16 dev eth0" % a for a in nots_sources()])
+        self.ip(NOTS_CLIENT, "route", "add", "default", "via", "172.17.0.1")
+        self.ip("router", "addr", "add", "172.17.0.1/16", "dev", "eth-nots")
 
         # fabric: one bridge, one port per router/LB/backend
         self.ip("fabric", "link", "add", "br0", "mtu", str(FABRIC_MTU), "type", "bridge")

@@ -3,7 +3,7 @@
 FILE:LINE: FIELD: message before anything starts. docs/lab.md describes the format."""
 import yaml
 
-from lablib import LB_NODES, BACKENDS, MODES, VIPS
+from lablib import LB_NODES, BACKENDS, MODES, VIPS, lb_counter_names
 
 EVENT_KINDS = {
     # kind: (allowed keys of its argument mapping, required keys)
@@ -60,7 +60,27 @@ def expectation_holds(want, broken, total):
         return broken <= max(1, -(-total // 100))
     return True
 TOP_KEYS = {"name", "description", "traffic", "route", "backends", "timeouts", "bgp", "events",
-            "expect", "health", "route_changes"}
+            "expect", "health", "route_changes", "counters"}
+# counters: bounds on `flowpin lb stats` counters summed over the LB nodes at the end of
+# the scenario (what shows *why* flows survived): min, max, and min_per_flow (at least
+# that many times the flows per VIP, as run: --flows counts).
+COUNTER_BOUNDS = {"min", "max", "min_per_flow"}
+
+
+def counter_holds(bound, value, flows):
+    """Whether a counter's value meets its bounds (a dict of COUNTER_BOUNDS)."""
+    lo = max(bound.get("min", 0), bound.get("min_per_flow", 0) * flows)
+    return value >= lo and ("max" not in bound or value <= bound["max"])
+
+
+def counter_want(bound, flows):
+    """The bounds in words, e.g. ">= 40" or "<= 0"."""
+    parts = []
+    if "min" in bound or "min_per_flow" in bound:
+        parts.append(">= %g" % max(bound.get("min", 0), bound.get("min_per_flow", 0) * flows))
+    if "max" in bound:
+        parts.append("<= %d" % bound["max"])
+    return " and ".join(parts)
 HEALTH_KEYS = {"interval_ms", "timeout_ms", "rise", "fall"}
 TRAFFIC_KEYS = {"flows", "size", "rate", "idle", "timeout"}
 TIMEOUT_KEYS = {"tcp_established", "tcp_transitory", "udp"}
@@ -291,6 +311,33 @@ def load(path):
                 v = need_num(rc, k, "route_changes.", 0, 100000, integer=True)
                 if v is not None:
                     s.route_changes[k] = v
+
+    s.counters = {}
+    c = doc.get("counters")
+    if c is not None:
+        if not isinstance(c, Mapping):
+            err(line_of(doc, "counters"), "counters",
+                "must be a mapping {COUNTER: {min: N, max: N, min_per_flow: N}}")
+        else:
+            known = lb_counter_names()
+            for name in c:
+                field = "counters.%s" % name
+                if name not in known:
+                    err(line_of(c, name), field, "no LB counter %r (FP_COUNTERS in "
+                        "include/flowpin/maps.h, as `flowpin lb stats` names them)" % (name,))
+                    continue
+                b = c[name]
+                if not isinstance(b, Mapping) or not b:
+                    err(line_of(c, name), field, "must be a mapping of %s" %
+                        ", ".join(sorted(COUNTER_BOUNDS)))
+                    continue
+                check_keys(b, COUNTER_BOUNDS, field)
+                bound = {}
+                for k in sorted(set(b) & COUNTER_BOUNDS):
+                    v = need_num(b, k, field + ".", 0, 1 << 62, integer=k != "min_per_flow")
+                    if v is not None:
+                        bound[k] = v
+                s.counters[name] = bound
 
     # events
     s.events = []

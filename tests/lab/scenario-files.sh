@@ -22,7 +22,7 @@ done
 # message lab/run must print for it.
 header='name: bad
 traffic: {flows: 10, size: 300000, rate: 20000}
-expect: {none: any, table: any, hash: any, hash+table: any, full: any}
+expect: {none: any, table: any, hash: any, hash+table: any, full: any, full+ticket: any}
 events:'
 check_bad() { # description, line 5, expected "LINE: FIELD: message" fragment
 	local file="$tmp/bad.yaml"
@@ -92,7 +92,7 @@ check_bad_file() { # description, file text, expected fragment, [lab/run option]
 }
 head3='name: bad
 traffic: {flows: 10, size: 300000, rate: 20000}
-expect: {none: any, table: any, hash: any, hash+table: any, full: any}'
+expect: {none: any, table: any, hash: any, hash+table: any, full: any, full+ticket: any}'
 check_bad_file "prepend for an unknown node" "$head3
 bgp: {prepend: {lb1: 1, lb9: 2}}" ":4: bgp.prepend.lb9: no LB node 'lb9'"
 check_bad_file "unknown key under bgp" "$head3
@@ -106,6 +106,16 @@ route_changes: {max: lots}" ":4: route_changes.max: must be a whole number"
 check_bad_file "health-flap without for" "$head3
 events:
   - {at: 5, health-flap: {node: lb1}}" ":5: events[0].health-flap.for: missing"
+check_bad_file "counter that the LB has not" "$head3
+counters: {session_hit: {min: 1}, tickets_galore: {min: 1}}" ":4: counters.tickets_galore: no LB counter 'tickets_galore'"
+check_bad_file "unknown counter bound" "$head3
+counters:
+  session_hit: {least: 1}" ":5: counters.session_hit.least: unknown key"
+check_bad_file "negative counter bound" "$head3
+counters: {session_hit: {max: -1}}" ":4: counters.session_hit.max: must be a whole number"
+check_bad_file "expectation of the ticket column missing" 'name: bad
+traffic: {flows: 10, size: 300000, rate: 20000}
+expect: {none: any, table: any, hash: any, hash+table: any, full: any}' ":3: expect.full+ticket: missing"
 check_bad_file "BGP event with a resilient group (static routing)" "$head3
 route: {ecmp: [lb1, lb2], group: resilient}
 events:
