@@ -5,7 +5,8 @@
  *
  *   1. parse; not for a VIP -> XDP_PASS (ICMP errors: take the quoted flow, reversed)
  *   2. VIP lookup by (address, port, protocol), then (address, 0, protocol)
- *   3. (connection tickets: a later issue)
+ *   3. on a session miss, connection tickets: a QUIC-LB connection ID naming a live
+ *      backend of the VIP (bpf/quic.h) -> that backend
  *   4. session table hit -> that backend
  *   5. miss -> flow hash -> bucket -> [owner now, owner in the previous generation]
  *   6. encapsulate (flowpin/wire.h), next hop from bpf_fib_lookup, XDP_TX or redirect
@@ -118,6 +119,7 @@
 #include "csum.h"
 #include "icmp_reply.h"
 #include "encap.h"
+#include "quic.h"
 
 /* Settings fixed at load (lib/lb.c sets them through the skeleton). */
 const volatile __u64 hash_k0 = 0;
@@ -808,6 +810,50 @@ static __always_inline void admit(const struct fp_vip *vip, const struct packet 
 }
 
 /*
+ * Step 3 for a UDP VIP with quic_lb, on a session miss: the backend the packet's QUIC-LB
+ * connection ID names (bpf/quic.h), when it is a backend of this VIP that is neither
+ * down nor removed (draining ones keep their connections). Returns 1 with @ch filled
+ * (one hop; admission as for a settled bucket: the server named itself), or 0 with
+ * the reason counted: the normal path then decides, the same on every node.
+ */
+static __always_inline int quic_ticket(struct xdp_md *ctx, const struct fp_vip *vip,
+				       const struct packet *pkt, __u64 hash, __u64 now,
+				       struct fp_stats *st, struct choice *ch)
+{
+	struct fp_quic_server_key key = {};
+	struct fp_backend_entry *b;
+	struct fp_quic_server *srv;
+	int reason;
+
+	if (pkt->icmp || pkt->fragment)
+		return 0; /* no UDP payload: the normal path */
+	reason = fp_quic_lb_server(ctx, pkt->l4_off + sizeof(struct udphdr),
+				   pkt->l3_off + pkt->ip_len, vip->index, &key);
+	if (reason) {
+		count(st, reason);
+		return 0;
+	}
+	srv = bpf_map_lookup_elem(&quic_servers, &key);
+	if (!srv) {
+		count(st, FP_CNT_QUIC_LB_UNKNOWN_SERVER);
+		return 0;
+	}
+	b = lookup_backend(vip, srv->backend);
+	if (!b || b->id != srv->backend ||
+	    (b->flags & (FP_BACKEND_F_DOWN | FP_BACKEND_F_REMOVED))) {
+		count(st, FP_CNT_QUIC_LB_DEAD_BACKEND);
+		return 0;
+	}
+	count(st, FP_CNT_QUIC_LB_HIT);
+	ch->hop[0] = srv->backend;
+	ch->hop_count = 1;
+	ch->sport = fp_hash_sport(hash);
+	if (fp_pinning_uses_sessions(vip->pinning) && admissible(pkt))
+		admission(pkt, hash, now, ch);
+	return 1;
+}
+
+/*
  * Step 5: no session. The flow hash picks the backend(s) by the VIP's pinning mode
  * (table mode: its probation mark first); ch->admit says what admit() records, as the
  * session admission rule above says. Returns CONTINUE with @ch filled, or a final
@@ -1186,7 +1232,7 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 	}
 	if (pkt.icmp)
 		count(st, FP_CNT_ICMP_ROUTED);
-	/* 3. Connection tickets: a later issue. */
+	/* 3. Connection tickets: on a session miss, below. */
 	/*
 	 * 4. Session table (a hit needs no hash: the entry keeps the outer port). In the
 	 * hash modes a SYN reads it in step 5, and only where an entry can name another
@@ -1199,9 +1245,17 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 		count(st, FP_CNT_SESSION_HIT);
 	} else {
 		/* 5. Miss: flow hash -> bucket -> hop list. */
+		__u64 hash;
+
 		key.k0 = hash_k0;
 		key.k1 = hash_k1;
-		v = choose_backend(&vip, &pkt, fp_flow_hash(&key, &pkt.flow), now, &ch);
+		hash = fp_flow_hash(&key, &pkt.flow);
+		/* 3. Tickets: a QUIC-LB connection ID naming a live backend. */
+		if ((vip.flags & FP_VIP_F_QUIC_LB) &&
+		    quic_ticket(ctx, &vip, &pkt, hash, now, st, &ch))
+			v = CONTINUE;
+		else
+			v = choose_backend(&vip, &pkt, hash, now, &ch);
 		if (v == CONTINUE && ch.syn_check &&
 		    session_lookup(&vip, &pkt, st, now, epoch, &ch)) {
 			count(st, FP_CNT_SESSION_HIT);

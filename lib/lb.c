@@ -14,12 +14,15 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <flowpin/bpffs.h>
 #include <flowpin/lb.h>
 #include <flowpin/log.h>
 #include <flowpin/plan.h>
+#include <flowpin/siphash.h>
 #include "lb.skel.h"
+#include "quic_key.skel.h"
 
 #define NSEC 1000000000ULL
 
@@ -37,11 +40,15 @@ enum {
 	M_VIP_CACHE,
 	M_PROBATION,
 	M_VIP_ADDRS,
+	M_QUIC_LB,
+	M_QUIC_SERVERS,
+	M_QUIC_CRYPTO,
 	M_N
 };
-static const char *const map_names[M_N] = { "vips",	  "buckets",   "backends",  "sessions",
-					    "stats",	  "traffic",   "ratelimit", "info",
-					    "flow_cache", "vip_cache", "probation", "vip_addrs" };
+static const char *const map_names[M_N] = { "vips",	  "buckets",	  "backends",	"sessions",
+					    "stats",	  "traffic",	  "ratelimit",	"info",
+					    "flow_cache", "vip_cache",	  "probation",	"vip_addrs",
+					    "quic_lb",	  "quic_servers", "quic_crypto" };
 #define PROG_PIN "prog"
 
 struct fp_lb {
@@ -144,6 +151,71 @@ static void skel_maps(struct lb *skel, struct bpf_map *maps[M_N])
 	maps[M_VIP_CACHE] = skel->maps.vip_cache;
 	maps[M_PROBATION] = skel->maps.probation;
 	maps[M_VIP_ADDRS] = skel->maps.vip_addrs;
+	maps[M_QUIC_LB] = skel->maps.quic_lb;
+	maps[M_QUIC_SERVERS] = skel->maps.quic_servers;
+	maps[M_QUIC_CRYPTO] = skel->maps.quic_crypto;
+}
+
+/*
+ * The kptr of `quic_crypto` (bpf/quic_crypto.h): clang before 15 drops the
+ * btf_type_tag("kptr") of struct fp_quic_crypto's member, so the object's BTF has a
+ * plain pointer there and the kernel would treat the field as an ordinary 8 bytes
+ * (no kptr: the programs could not store or use a crypto context). Before load, the
+ * member is pointed at a new PTR -> TYPE_TAG "kptr" -> struct bpf_crypto_ctx, the
+ * BTF a newer clang emits. Nothing to do when the tag is already there.
+ */
+static int restore_kptr_tag(struct bpf_object *obj)
+{
+	struct btf *btf = bpf_object__btf(obj);
+	const struct btf_type *t, *ptr;
+	int id, tag, new_ptr;
+	__u32 target;
+
+	if (!btf)
+		return -ENOENT;
+	id = btf__find_by_name_kind(btf, "fp_quic_crypto", BTF_KIND_STRUCT);
+	if (id < 0)
+		return id;
+	t = btf__type_by_id(btf, id);
+	if (btf_vlen(t) != 1)
+		return -EINVAL;
+	ptr = btf__type_by_id(btf, btf_members(t)[0].type);
+	if (!ptr || !btf_is_ptr(ptr))
+		return -EINVAL;
+	target = ptr->type;
+	if (btf_is_type_tag(btf__type_by_id(btf, target)))
+		return 0;
+	tag = btf__add_type_tag(btf, "kptr", target);
+	if (tag < 0)
+		return tag;
+	new_ptr = btf__add_ptr(btf, tag);
+	if (new_ptr < 0)
+		return new_ptr;
+	/* Adding types may move the type data: look the struct up again. */
+	t = btf__type_by_id(btf, id);
+	((struct btf_member *)btf_members(t))[0].type = new_ptr;
+	return 0;
+}
+
+/* lb__open() with the kptr restored (restore_kptr_tag()). */
+static struct lb *open_skel(void)
+{
+	struct lb *skel = lb__open();
+	int err;
+
+	if (!skel) {
+		fp_err("lb: cannot open the BPF object: %s\n", strerror(errno));
+		return NULL;
+	}
+	err = restore_kptr_tag(skel->obj);
+	if (err) {
+		fp_err("lb: cannot mark the quic_crypto kptr in the object's BTF: %s\n",
+		       strerror(-err));
+		lb__destroy(skel);
+		errno = -err;
+		return NULL;
+	}
+	return skel;
 }
 
 static __u32 effective_new_flow_rate(const struct fp_lb_opts *opts)
@@ -236,10 +308,9 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 		goto out;
 	}
 
-	skel = lb__open();
+	skel = open_skel();
 	if (!skel) {
 		err = -errno;
-		fp_err("lb: cannot open the BPF object: %s\n", strerror(errno));
 		goto out;
 	}
 	lb->skel = skel;
@@ -254,6 +325,9 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 		err = bpf_map__set_max_entries(skel->maps.sessions, sessions);
 	if (!err)
 		err = bpf_map__set_max_entries(skel->maps.probation, probation);
+	if (!err)
+		err = bpf_map__set_max_entries(skel->maps.quic_servers,
+					       max_vips * FP_BACKEND_SLOTS);
 	skel->rodata->probation_slots = probation;
 	if (err)
 		goto out;
@@ -761,10 +835,257 @@ static int sync_vip_addrs(struct fp_lb *lb, const struct fp_config *cfg)
 	return 0;
 }
 
+/*
+ * ---- QUIC-LB (bpf/quic.h): per VIP index its config (`quic_lb`), its servers
+ * (`quic_servers`) and, for single-pass AES, its kernel AES context (`quic_crypto`) ----
+ *
+ * AES-128-ECB as the crypto API names it: the table-based generic implementation first
+ * (about 2.6x faster than the fixed-time one on machines without AES instructions;
+ * docs/security.md weighs its cache-timing exposure), the kernel's default otherwise.
+ */
+static const char *const quic_aes_algos[] = { "ecb(aes-generic)", "ecb(aes)" };
+
+/* Whether the `quic_crypto` context of a VIP was made with this key (never 0). */
+static __u64 quic_key_check(const struct fp_info *info, const __u8 key[FP_QUICLB_KEY_LEN])
+{
+	struct fp_hash_key k = { info->hash_key.k0, info->hash_key.k1 };
+
+	return fp_siphash(&k, key, FP_QUICLB_KEY_LEN, 2, 4) | 1;
+}
+
+struct quic_key_job {
+	__u32 index;
+	const struct fp_vip_cfg *vip; /* NULL: release the index's context */
+};
+
+/* One context made (job->vip's key) or released, through fp_quic_key(). */
+static int quic_key_run(int prog_fd, const struct fp_config *cfg, const struct quic_key_job *job)
+{
+	struct fp_quic_key_args a;
+	int err = 0;
+
+	for (size_t i = 0; i < sizeof(quic_aes_algos) / sizeof(quic_aes_algos[0]); i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .ctx_in = &a, .ctx_size_in = sizeof(a));
+
+		memset(&a, 0, sizeof(a));
+		a.vip_index = job->index;
+		if (job->vip) {
+			a.key_len = FP_QUICLB_KEY_LEN;
+			memcpy(a.key, job->vip->quic_lb.key, FP_QUICLB_KEY_LEN);
+			snprintf(a.algo, sizeof(a.algo), "%s", quic_aes_algos[i]);
+		}
+		err = bpf_prog_test_run_opts(prog_fd, &o) ? -errno : a.err;
+		memset(a.key, 0, sizeof(a.key));
+		/* The crypto API answers -ENOENT for an algorithm it does not have. */
+		if (err != -ENOENT || !job->vip)
+			break;
+	}
+	if (err && job->vip)
+		fp_err("%s:%d: quic_lb.key: the kernel cannot make an AES-128-ECB context for vip "
+		       "%s (bpf_crypto_ctx_create: %s); single-pass QUIC-LB in XDP needs Linux >= "
+		       "6.10 with the bpf_crypto kfuncs and the ecb(aes) cipher\n",
+		       cfg->path, job->vip->quic_lb_line, job->vip->name, strerror(-err));
+	else if (err)
+		fp_err("lb: releasing the QUIC-LB AES context of VIP index %u: %s\n", job->index,
+		       strerror(-err));
+	return err;
+}
+
+/* Runs @n key jobs: loads bpf/quic_key.bpf.c over our `quic_crypto` map, once. */
+static int quic_keys(struct fp_lb *lb, const struct fp_config *cfg, const struct quic_key_job *jobs,
+		     size_t n)
+{
+	struct quic_key *skel;
+	int err;
+
+	if (!n)
+		return 0;
+	skel = quic_key__open();
+	if (!skel) {
+		err = -errno;
+		fp_err("lb: cannot open the QUIC-LB key program: %s\n", strerror(errno));
+		return err;
+	}
+	err = restore_kptr_tag(skel->obj);
+	if (!err)
+		err = bpf_map__reuse_fd(skel->maps.quic_crypto, lb->fd[M_QUIC_CRYPTO]);
+	if (!err)
+		err = quic_key__load(skel);
+	if (err) {
+		fp_err("lb: the kernel refused the QUIC-LB key program: %s (the bpf_crypto kfuncs "
+		       "need Linux >= 6.10; run with -v)\n",
+		       strerror(-err));
+		goto out;
+	}
+	for (size_t i = 0; i < n && !err; i++)
+		err = quic_key_run(bpf_program__fd(skel->progs.fp_quic_key), cfg, &jobs[i]);
+out:
+	quic_key__destroy(skel);
+	return err;
+}
+
+static void quic_server_key(const struct fp_vip_plan *p, const struct fp_backend_cfg *b,
+			    struct fp_quic_server_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->vip_index = p->value.index;
+	k->len = p->cfg->quic_lb.server_id_len;
+	memcpy(k->server_id, b->server_id, k->len);
+}
+
+/*
+ * Before the flips (a VIP's FP_VIP_F_QUIC_LB appears only once its context, servers
+ * and config are in place): AES contexts for new keys first (a kernel that cannot make
+ * one fails the apply before anything else is written), then the VIPs' servers, then
+ * their configs. @was_aes: indexes whose running config was single-pass, for
+ * prune_quic().
+ */
+static int write_quic(struct fp_lb *lb, const struct fp_config *cfg, const struct fp_plan *plan,
+		      const struct fp_info *info, bool was_aes[FP_VIP_SLOTS_MAX])
+{
+	struct quic_key_job jobs[FP_VIP_SLOTS_MAX];
+	size_t n_jobs = 0;
+	int err;
+
+	for (__u32 i = 0; i < FP_VIP_SLOTS_MAX; i++) {
+		struct fp_quic_lb cur;
+
+		was_aes[i] = !bpf_map_lookup_elem(lb->fd[M_QUIC_LB], &i, &cur) &&
+			     cur.mode == FP_QUIC_LB_AES_1PASS;
+	}
+	for (size_t i = 0; i < plan->n_vips; i++) {
+		const struct fp_vip_plan *p = &plan->vips[i];
+		struct fp_quic_lb q, cur;
+
+		if (!fp_plan_quic_lb(p->cfg, &q)) {
+			if (p->cfg->has_quic_lb)
+				fp_warn("%s:%d: quic_lb: four-pass CIDs (server_id_len + nonce_len "
+					"!= 16 with a key) are not decoded in XDP: vip %s is "
+					"routed "
+					"by its pinning mode alone\n",
+					cfg->path, p->cfg->quic_lb_line, p->cfg->name);
+			continue;
+		}
+		if (q.mode != FP_QUIC_LB_AES_1PASS)
+			continue;
+		if (bpf_map_lookup_elem(lb->fd[M_QUIC_LB], &p->value.index, &cur) ||
+		    cur.mode != FP_QUIC_LB_AES_1PASS ||
+		    cur.key_check != quic_key_check(info, p->cfg->quic_lb.key))
+			jobs[n_jobs++] = (struct quic_key_job){ p->value.index, p->cfg };
+	}
+	err = quic_keys(lb, cfg, jobs, n_jobs);
+	if (err)
+		return err;
+	for (size_t i = 0; i < plan->n_vips; i++) {
+		const struct fp_vip_plan *p = &plan->vips[i];
+		struct fp_quic_lb q;
+
+		if (!fp_plan_quic_lb(p->cfg, &q))
+			continue;
+		for (size_t b = 0; b < p->cfg->n_backends; b++) {
+			struct fp_quic_server v = { .backend = (__u16)p->cfg->backends[b].id };
+			struct fp_quic_server_key k;
+
+			quic_server_key(p, &p->cfg->backends[b], &k);
+			if (bpf_map_update_elem(lb->fd[M_QUIC_SERVERS], &k, &v, BPF_ANY)) {
+				err = -errno;
+				fp_err("lb: writing the QUIC-LB servers of vip %s: %s\n",
+				       p->cfg->name, strerror(errno));
+				return err;
+			}
+		}
+		if (q.mode == FP_QUIC_LB_AES_1PASS)
+			q.key_check = quic_key_check(info, p->cfg->quic_lb.key);
+		if (bpf_map_update_elem(lb->fd[M_QUIC_LB], &p->value.index, &q, BPF_ANY)) {
+			err = -errno;
+			fp_err("lb: writing the QUIC-LB config of vip %s: %s\n", p->cfg->name,
+			       strerror(errno));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* The planned VIP that decodes QUIC-LB CIDs at @index, or NULL. */
+static const struct fp_vip_plan *quic_vip(const struct fp_plan *plan, __u32 index,
+					  struct fp_quic_lb *q)
+{
+	for (size_t i = 0; i < plan->n_vips; i++)
+		if (plan->vips[i].value.index == index && fp_plan_quic_lb(plan->vips[i].cfg, q))
+			return &plan->vips[i];
+	return NULL;
+}
+
+static bool quic_server_wanted(const struct fp_plan *plan, const struct fp_quic_server_key *k)
+{
+	const struct fp_vip_plan *p;
+	struct fp_quic_lb q;
+
+	p = quic_vip(plan, k->vip_index, &q);
+	if (!p || k->len != q.server_id_len)
+		return false;
+	for (size_t b = 0; b < p->cfg->n_backends; b++) {
+		struct fp_quic_server_key mine;
+
+		quic_server_key(p, &p->cfg->backends[b], &mine);
+		if (!memcmp(&mine, k, sizeof(mine)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * After the flips: what no VIP decodes any more goes (configs, servers named by no
+ * backend, AES contexts of VIPs without a single-pass key now).
+ */
+static int prune_quic(struct fp_lb *lb, const struct fp_config *cfg, const struct fp_plan *plan,
+		      const bool was_aes[FP_VIP_SLOTS_MAX])
+{
+	struct quic_key_job jobs[FP_VIP_SLOTS_MAX];
+	struct fp_quic_server_key key, next, *stale = NULL;
+	size_t n_jobs = 0, n_stale = 0, cap = 0;
+	int fd = lb->fd[M_QUIC_SERVERS], err;
+
+	for (__u32 i = 0; i < FP_VIP_SLOTS_MAX; i++) {
+		struct fp_quic_lb q;
+		bool wanted = quic_vip(plan, i, &q) != NULL;
+
+		if (was_aes[i] && (!wanted || q.mode != FP_QUIC_LB_AES_1PASS))
+			jobs[n_jobs++] = (struct quic_key_job){ i, NULL };
+		if (!wanted && bpf_map_delete_elem(lb->fd[M_QUIC_LB], &i) && errno != ENOENT)
+			return -errno;
+	}
+	for (err = bpf_map_get_next_key(fd, NULL, &next); !err;
+	     err = bpf_map_get_next_key(fd, &key, &next)) {
+		key = next;
+		if (quic_server_wanted(plan, &key))
+			continue;
+		if (n_stale == cap) {
+			struct fp_quic_server_key *more;
+
+			cap = cap ? 2 * cap : 64;
+			more = realloc(stale, cap * sizeof(*stale));
+			if (!more) {
+				free(stale);
+				return -ENOMEM;
+			}
+			stale = more;
+		}
+		stale[n_stale++] = key;
+	}
+	err = 0;
+	for (size_t i = 0; i < n_stale && !err; i++)
+		if (bpf_map_delete_elem(fd, &stale[i]) && errno != ENOENT)
+			err = -errno;
+	free(stale);
+	return err ? err : quic_keys(lb, cfg, jobs, n_jobs);
+}
+
 static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *generation)
 {
 	struct fp_vip_key cur_keys[FP_VIP_SLOTS_MAX];
 	struct fp_vip cur_vals[FP_VIP_SLOTS_MAX];
+	bool was_aes[FP_VIP_SLOTS_MAX];
 	struct fp_plan plan = {};
 	struct fp_running run;
 	struct fp_info info;
@@ -817,6 +1138,10 @@ static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *ge
 			goto out;
 		}
 	}
+	/* QUIC-LB servers name backends; a VIP's flag flips on with its table. */
+	err = write_quic(lb, cfg, &plan, &info, was_aes);
+	if (err)
+		goto out;
 	for (size_t i = 0; i < plan.n_vips; i++) {
 		const struct fp_vip_plan *p = &plan.vips[i];
 
@@ -851,6 +1176,9 @@ static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *ge
 	if (err)
 		goto out;
 	err = prune_backends(lb, plan.vips, plan.n_vips);
+	if (err)
+		goto out;
+	err = prune_quic(lb, cfg, &plan, was_aes);
 	if (err)
 		goto out;
 	if (plan.any_change) {
@@ -988,11 +1316,11 @@ static const char *map_type_name(__u32 type)
 /*
  * The layout check behind FP_INFO_MAGIC: each pinned map has the type, key and value
  * sizes and flags this build's program declares (its size may differ: the maps keep
- * theirs), and the program uses no map that would not be carried over but these three,
+ * theirs), and the program uses no map that would not be carried over but these four,
  * each new with each program: .rodata (the settings fixed at load, set again from the
- * config and options, and checked equal where they must be), csum_scratch (scratch
- * space, no state) and icmp_bucket (the ICMP reply rate limiter: a new program starts
- * with a full bucket, one burst). lb.bpf.c has no .data or .bss: a new one would be
+ * config and options, and checked equal where they must be), csum_scratch and
+ * quic_scratch (scratch space, no state) and icmp_bucket (the ICMP reply rate limiter:
+ * a new program starts with a full bucket, one burst). lb.bpf.c has no .data or .bss: a new one would be
  * refused here until it is pinned. -EPROTO, every difference logged, when not.
  */
 static int check_shapes(struct lb *skel, struct bpf_map *maps[M_N], const struct fp_lb *running)
@@ -1023,7 +1351,7 @@ static int check_shapes(struct lb *skel, struct bpf_map *maps[M_N], const struct
 	bpf_object__for_each_map(map, skel->obj)
 	{
 		bool kept = map == skel->maps.rodata || map == skel->maps.csum_scratch ||
-			    map == skel->maps.icmp_bucket;
+			    map == skel->maps.icmp_bucket || map == skel->maps.quic_scratch;
 
 		for (int i = 0; i < M_N && !kept; i++)
 			kept = map == maps[i];
@@ -1064,10 +1392,9 @@ int fp_lb_open_over(const struct fp_lb *running, const struct fp_config *cfg,
 		err = -errno;
 		goto out;
 	}
-	lb->skel = lb__open();
+	lb->skel = open_skel();
 	if (!lb->skel) {
 		err = -errno;
-		fp_err("lb: cannot open the BPF object: %s\n", strerror(errno));
 		goto out;
 	}
 	set_program_settings(lb->skel, cfg, opts);

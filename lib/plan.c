@@ -112,6 +112,8 @@ static int plan_vip(const struct fp_config *cfg, const struct fp_running *run, s
 	}
 	p->value.pinning = (__u8)p->cfg->pinning;
 	p->value.flags = p->cfg->hash_addresses_only ? FP_VIP_F_HASH_ADDRS : 0;
+	if (fp_plan_quic_lb(p->cfg, NULL))
+		p->value.flags |= FP_VIP_F_QUIC_LB;
 	if (p->current) {
 		p->exists = true;
 		p->value.index = p->current->index;
@@ -219,4 +221,25 @@ void fp_plan_free(struct fp_plan *plan)
 	free(plan->vips);
 	plan->vips = NULL;
 	plan->n_vips = 0;
+}
+
+bool fp_plan_quic_lb(const struct fp_vip_cfg *v, struct fp_quic_lb *out)
+{
+	const struct fp_quiclb_cfg *q = &v->quic_lb;
+	struct fp_quic_lb x = {};
+
+	if (!v->has_quic_lb || v->proto != IPPROTO_UDP)
+		return false;
+	if (!q->encrypted)
+		x.mode = FP_QUIC_LB_PLAINTEXT;
+	else if (q->server_id_len + q->nonce_len == FP_QUICLB_BLOCK)
+		x.mode = FP_QUIC_LB_AES_1PASS;
+	else
+		return false; /* four-pass: not decoded in XDP (docs/design.md step 3) */
+	x.config_id = q->config_id;
+	x.server_id_len = q->server_id_len;
+	x.nonce_len = q->nonce_len;
+	if (out)
+		*out = x;
+	return true;
 }

@@ -54,6 +54,7 @@ struct fp_vip_addr {
 FP_STATIC_ASSERT(sizeof(struct fp_vip_addr) == 4, "vip address value");
 
 #define FP_VIP_F_HASH_ADDRS 0x01 /* flow key without ports: fragments follow the flow */
+#define FP_VIP_F_QUIC_LB    0x02 /* UDP VIP with quic_lb: step 3 reads QUIC-LB CIDs */
 
 /*
  * Value of the `vips` map. Userspace replaces the whole value in one update: that is
@@ -274,6 +275,68 @@ FP_INLINE __u32 fp_flow_cache_slot(const struct fp_flow_key *k)
 		       (64 - FP_FLOW_CACHE_BITS));
 }
 
+/*
+ * QUIC-LB (issue 12; bpf/quic.h, docs/design.md step 3). Three maps, written by
+ * lib/lb.c at every apply:
+ *  - `quic_lb` hash, key the VIP index (__u32), value struct fp_quic_lb: how the VIP's
+ *    servers build their connection IDs. A hash, not an array: userspace replaces a
+ *    value whole (a reader never sees half of a changed config).
+ *  - `quic_servers` hash, key struct fp_quic_server_key (VIP index, server ID), value
+ *    struct fp_quic_server: the backend id a server ID names in that VIP.
+ *  - `quic_crypto` array, index the VIP index, value one kptr to the kernel's
+ *    struct bpf_crypto_ctx (AES-128-ECB under the VIP's key), made and released by
+ *    the SEC("syscall") program of bpf/quic_key.bpf.c, which lib/lb.c loads over
+ *    this map and runs; userspace sees 8 opaque bytes per entry.
+ */
+#define FP_QUIC_LB_CID_MAX	 20 /* QUIC v1 connection IDs: at most 20 octets */
+#define FP_QUIC_LB_SERVER_ID_MAX 15
+enum fp_quic_lb_mode {
+	FP_QUIC_LB_PLAINTEXT = 1, /* server ID in clear after the first octet */
+	FP_QUIC_LB_AES_1PASS = 2, /* server ID + nonce = 16 octets: one AES-128-ECB block */
+};
+
+struct fp_quic_lb {
+	__u8 config_id;	    /* 0..6: the top 3 bits of the first octet of its CIDs */
+	__u8 server_id_len; /* 1..FP_QUIC_LB_SERVER_ID_MAX */
+	__u8 nonce_len;
+	__u8 mode; /* enum fp_quic_lb_mode */
+	__u32 pad;
+	/* Userspace only: a keyed hash of the AES key the VIP's `quic_crypto` context was
+	 * made with (lib/lb.c), so an apply makes a context again only for a new key. */
+	__u64 key_check;
+};
+FP_STATIC_ASSERT(sizeof(struct fp_quic_lb) == 16, "quic_lb value");
+
+/* A VIP's CID length: first octet, server ID, nonce. */
+FP_INLINE __u32 fp_quic_lb_cid_len(const struct fp_quic_lb *q)
+{
+	return 1 + (__u32)q->server_id_len + q->nonce_len;
+}
+
+struct fp_quic_server_key {
+	__u32 vip_index;
+	__u8 len;				  /* server_id_len of the VIP's config */
+	__u8 server_id[FP_QUIC_LB_SERVER_ID_MAX]; /* zero past len */
+};
+FP_STATIC_ASSERT(sizeof(struct fp_quic_server_key) == 20, "quic_servers key");
+
+struct fp_quic_server {
+	__u16 backend; /* backend id within the VIP */
+	__u16 pad;
+};
+FP_STATIC_ASSERT(sizeof(struct fp_quic_server) == 4, "quic_servers value");
+
+/* Input and output of the SEC("syscall") program fp_quic_key, run by lib/lb.c. */
+struct fp_quic_key_args {
+	__u32 vip_index;
+	__u32 key_len; /* 16: create the VIP's context; 0: release it */
+	__u8 key[16];
+	char algo[32]; /* crypto API name, "ecb(aes-generic)" ... */
+	__s32 err;     /* out: 0 or a negative errno */
+	__u32 pad;
+};
+FP_STATIC_ASSERT(sizeof(struct fp_quic_key_args) == 64, "syscall program context");
+
 /* `traffic` per-CPU array, index vip_index * FP_BACKEND_SLOTS + id (id 0: the VIP). */
 struct fp_traffic {
 	__u64 packets;
@@ -341,7 +404,19 @@ FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
 	X(DROP_V4_MAPPED, "drop_v4_mapped", "IPv6 packet from or to an IPv4-mapped address")       \
 	X(DROP_TTL_ZERO, "drop_ttl_zero", "IPv4 TTL or IPv6 hop limit 0 (no router forwards it)")  \
 	X(CSUM_COMPLETED, "csum_completed",                                                        \
-	  "TCP/UDP checksum left to TX offload by a same-host client, completed")
+	  "TCP/UDP checksum left to TX offload by a same-host client, completed")                  \
+	X(QUIC_LB_HIT, "quic_lb_hit",                                                              \
+	  "QUIC-LB: the DCID names a live backend of the VIP: sent there")                         \
+	X(QUIC_LB_NO_CID, "quic_lb_no_cid",                                                        \
+	  "QUIC-LB: no server CID (not QUIC, truncated, DCID shorter than the VIP's CIDs)")        \
+	X(QUIC_LB_CONFIG, "quic_lb_config",                                                        \
+	  "QUIC-LB: DCID config bits are not the VIP's config id (0b111: unroutable)")             \
+	X(QUIC_LB_UNKNOWN_SERVER, "quic_lb_unknown_server",                                        \
+	  "QUIC-LB: decoded server ID names no backend of the VIP (random or forged CID)")         \
+	X(QUIC_LB_DEAD_BACKEND, "quic_lb_dead_backend",                                            \
+	  "QUIC-LB: server ID names a down or removed backend: normal path")                       \
+	X(QUIC_LB_DECRYPT_ERROR, "quic_lb_decrypt_error",                                          \
+	  "QUIC-LB: no AES context for the VIP's key, or bpf_crypto_decrypt failed")
 
 enum fp_counter {
 #define FP_COUNTER_ENUM(name, str, help) FP_CNT_##name,
@@ -379,7 +454,7 @@ static const char *const fp_counter_help[FP_CNT__MAX] = {
  * The BPF program reads only cache_epoch (it has the settings as const volatile
  * globals).
  */
-#define FP_INFO_MAGIC 0x666c7039 /* "flp9": bump when any layout in this file changes */
+#define FP_INFO_MAGIC 0x666c703a /* "flp:": bump when any layout in this file changes */
 struct fp_info {
 	__u32 magic;
 	__u32 table_size;

@@ -72,4 +72,11 @@ void fp_plan_pairs(const struct fp_vip_plan *p, const struct fp_running *run,
 
 void fp_plan_free(struct fp_plan *plan);
 
+/*
+ * fp_plan_quic_lb - whether @v's QUIC-LB CIDs are decoded by the XDP program (a UDP VIP
+ * with quic_lb, plaintext or single-pass AES; the four-pass mode is not), and then its
+ * `quic_lb` map value in @out (may be NULL).
+ */
+bool fp_plan_quic_lb(const struct fp_vip_cfg *v, struct fp_quic_lb *out);
+
 #endif
