@@ -27,6 +27,7 @@
 #include <flowpin/fibns.h>
 #include <flowpin/lb.h>
 #include <flowpin/log.h>
+#include <flowpin/quiclb.h>
 #include "common/pkt.h"
 #include "empty.skel.h"
 #include "floor.skel.h"
@@ -34,7 +35,7 @@
 #define ROUNDS	 21
 #define RUNS	 1000
 #define VARIANTS (ROUNDS * RUNS) /* distinct flows for the paths that must miss */
-#define N_PATHS	 9
+#define N_PATHS	 13
 
 /* The published example key: a benchmark may use it, with allow_example_key. */
 static const char config_yaml[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
@@ -60,6 +61,23 @@ static const char config_yaml[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
 				  "      - { id: 2, address: fd00:20::2 }\n"
 				  "  - name: quic\n"
 				  "    address: 198.51.100.10\n"
+				  "    port: 443\n"
+				  "    protocol: udp\n"
+				  "    pinning: full\n"
+				  "    backends:\n"
+				  "      - { id: 1, address: 10.20.0.1 }\n"
+				  "      - { id: 2, address: 10.20.0.2 }\n"
+				  /* quic_lb set below (set_quic_lb()): plaintext, then AES */
+				  "  - name: quicp\n"
+				  "    address: 198.51.100.11\n"
+				  "    port: 443\n"
+				  "    protocol: udp\n"
+				  "    pinning: full\n"
+				  "    backends:\n"
+				  "      - { id: 1, address: 10.20.0.1 }\n"
+				  "      - { id: 2, address: 10.20.0.2 }\n"
+				  "  - name: quica\n"
+				  "    address: 198.51.100.12\n"
 				  "    port: 443\n"
 				  "    protocol: udp\n"
 				  "    pinning: full\n"
@@ -231,6 +249,51 @@ static int prime(int fd, int ifindex, const __u8 *frame, __u32 len, __u32 expect
 	return run.retval == expect ? 0 : -EPROTO;
 }
 
+/*
+ * QUIC-LB on the VIPs quicp (plaintext, 2-octet server IDs) and quica (single-pass AES,
+ * 2 + 14 octets), server IDs 0x0101 and 0x0202, and a QUIC short-header payload of
+ * 1200 octets whose CID names backend 1 of each, in @plain and @aes.
+ */
+static int set_quic_lb(struct fp_config *cfg, __u8 plain[1200], __u8 aes[1200])
+{
+	static const __u8 key[16] = { 0x8f, 0x95, 0xf0, 0x92, 0x45, 0x76, 0x5f, 0x80,
+				      0x25, 0x69, 0x34, 0xe5, 0x0c, 0x66, 0x20, 0x7f };
+	static const __u8 nonce[FP_QUICLB_MAX_NONCE] = { 1, 2, 3,  4,  5,  6,  7,
+							 8, 9, 10, 11, 12, 13, 14 };
+
+	for (size_t i = 0; i < cfg->n_vips; i++) {
+		struct fp_vip_cfg *v = &cfg->vips[i];
+		bool is_aes = !strcmp(v->name, "quica");
+		__u8 *payload = is_aes ? aes : plain;
+		size_t len = 0;
+		int err;
+
+		if (strcmp(v->name, "quicp") && !is_aes)
+			continue;
+		v->has_quic_lb = true;
+		v->quic_lb = (struct fp_quiclb_cfg){ .config_id = 1,
+						     .server_id_len = 2,
+						     .nonce_len = is_aes ? 14 : 6,
+						     .encrypted = is_aes };
+		memcpy(v->quic_lb.key, key, sizeof(key));
+		for (size_t b = 0; b < v->n_backends; b++)
+			memset(v->backends[b].server_id, (int)v->backends[b].id, 2);
+		memset(payload, 0, 1200);
+		payload[0] = 0x41; /* short header */
+		err = fp_quiclb_encode(&v->quic_lb, v->backends[0].server_id, nonce, payload + 1,
+				       &len);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Paths whose every run is a flow never seen (no session to establish first). */
+static bool path_misses(int i)
+{
+	return i == 1 || i == 2 || i == 5 || i == 9 || i == 10 || i == 11;
+}
+
 static void print_machine(void)
 {
 	char model[256] = "unknown CPU", line[512];
@@ -280,7 +343,19 @@ int main(void)
 		/* The packet that creates a session entry (bpf/lb.bpf.c session admission). */
 		{ "promotion", "IPv4 TCP ACK, the second packet of a different flow every run "
 			       "(its first put it in probation): creates the session entry" },
+		/* QUIC-LB (issue 12): step 3 on a miss; the session hit with quic_lb on. */
+		{ "QUIC-LB plaintext, miss",
+		  "IPv4 UDP QUIC short header, 1200 bytes, CID naming backend 1 in plaintext "
+		  "(2-octet server ID), a different flow every run" },
+		{ "QUIC-LB AES, miss", "the same with a single-pass AES-128-ECB CID "
+				       "(bpf_crypto_decrypt), a different flow every run" },
+		{ "UDP miss, no quic_lb",
+		  "IPv4 UDP, 1200 bytes, to a VIP without quic_lb, a "
+		  "different flow every run: the same miss without step 3" },
+		{ "QUIC-LB session hit", "IPv4 UDP QUIC, 1200 bytes, established flow of the AES "
+					 "quic_lb VIP: the QUIC-sized UDP hit with quic_lb on" },
 	};
+	static __u8 quic_plain[1200], quic_aes[1200];
 	struct fp_pkt_spec specs[N_PATHS] = {};
 	char cfg_path[] = "/tmp/flowpin-bench-XXXXXX";
 	int fd, err, rc = 1;
@@ -300,6 +375,11 @@ int main(void)
 	unlink(cfg_path);
 	if (err)
 		goto out;
+	err = set_quic_lb(cfg, quic_plain, quic_aes);
+	if (err) {
+		fprintf(stderr, "bench_xdp: QUIC-LB CIDs: %s\n", strerror(-err));
+		goto out;
+	}
 	err = fp_fibns_enter(NULL, &ns);
 	if (err)
 		goto out;
@@ -362,24 +442,32 @@ int main(void)
 	pr.expect[P_FLOWPIN] = XDP_TX;
 
 	for (int i = 0; i < N_PATHS; i++) {
-		specs[i].src = fp_pkt_addr(i == 3   ? "2001:db8:200::7"
-					   : i == 6 ? "203.0.113.8"
-					   : i == 7 ? "203.0.113.9"
-					   : i == 8 ? "203.0.113.10"
-						    : "203.0.113.7");
-		specs[i].dst = fp_pkt_addr(i == 3 ? "2001:db8:100::10" : "198.51.100.10");
-		specs[i].proto = i == 4 ? IPPROTO_UDP : IPPROTO_TCP;
+		static const char *const src[N_PATHS] = {
+			[3] = "2001:db8:200::7", [6] = "203.0.113.8",	[7] = "203.0.113.9",
+			[8] = "203.0.113.10",	 [9] = "203.0.113.11",	[10] = "203.0.113.12",
+			[11] = "203.0.113.13",	 [12] = "203.0.113.14",
+		};
+		bool udp = i == 4 || i >= 9;
+
+		specs[i].src = fp_pkt_addr(src[i] ? src[i] : "203.0.113.7");
+		specs[i].dst = fp_pkt_addr(i == 3		? "2001:db8:100::10"
+					   : i == 9		? "198.51.100.11"
+					   : i == 10 || i == 12 ? "198.51.100.12"
+								: "198.51.100.10");
+		specs[i].proto = udp ? IPPROTO_UDP : IPPROTO_TCP;
 		specs[i].sport = i == 5 ? 40001 : 40000;
 		specs[i].dport = 443;
-		specs[i].tcp_flags = (i == 1 || i == 5) ? FP_TCP_SYN : FP_TCP_ACK;
-		specs[i].payload_len = i == 4 ? 1200 : 0;
+		specs[i].tcp_flags = udp ? 0 : (i == 1 || i == 5) ? FP_TCP_SYN : FP_TCP_ACK;
+		specs[i].payload_len = udp ? 1200 : 0;
+		specs[i].payload = i == 9 ? quic_plain : (i == 10 || i == 12) ? quic_aes : NULL;
 	}
 	for (int i = 0; i < N_PATHS; i++) {
 		if (i == 6)
 			err = build_colliding_pair(&paths[i], &specs[i]);
 		else
 			err = build_path(&paths[i], &specs[i],
-					 (i == 1 || i == 2 || i == 7 || i == 8) ? VARIANTS : 1);
+					 (i == 7 || i == 8 || (path_misses(i) && i != 5)) ? VARIANTS
+											  : 1);
 		if (err) {
 			fprintf(stderr, "bench_xdp: building packets: %s\n", strerror(-err));
 			goto out;
@@ -395,7 +483,7 @@ int main(void)
 		 * creates nothing in full mode). The promotion path gets the first only.
 		 */
 		int primes = i == 8 ? 1 : 2;
-		for (size_t v = 0; i != 1 && i != 2 && i != 5 && v < paths[i].n * primes; v++) {
+		for (size_t v = 0; !path_misses(i) && v < paths[i].n * primes; v++) {
 			if (prime(pr.fd[P_FLOWPIN], pr.ifindex,
 				  paths[i].frames + (v / primes) * FP_PKT_MAX,
 				  paths[i].lens[v / primes], XDP_TX)) {
@@ -508,6 +596,26 @@ int main(void)
 		       many->ns[P_FLOWPIN] - many->ns[P_EMPTY],
 		       (many->ns[P_FLOWPIN] - many->ns[P_EMPTY]) /
 			       (many->ns[P_FLOOR] - many->ns[P_EMPTY]));
+	}
+	{
+		const struct path *plain = &paths[9], *aes = &paths[10], *udp = &paths[11],
+				  *hit_off = &paths[4], *hit_on = &paths[12];
+		double off = hit_off->ns[P_FLOWPIN] - hit_off->ns[P_EMPTY],
+		       on = hit_on->ns[P_FLOWPIN] - hit_on->ns[P_EMPTY];
+
+		printf("\nQUIC-LB (issue 12): on a session miss, step 3 costs %.0f ns with a "
+		       "plaintext CID and %.0f ns with a single-pass AES CID (bpf_crypto_decrypt) "
+		       "over the same UDP miss to a VIP without quic_lb (%.1fx and %.1fx that "
+		       "miss). The session hit with quic_lb on costs %.0f ns, off %.0f ns (%.2fx): "
+		       "the same instructions (the flow cache answers before step 2 and step 3 "
+		       "runs on a miss only), so a ratio away from 1 is this run's noise.\n",
+		       plain->ns[P_FLOWPIN] - udp->ns[P_FLOWPIN],
+		       aes->ns[P_FLOWPIN] - udp->ns[P_FLOWPIN],
+		       (plain->ns[P_FLOWPIN] - plain->ns[P_EMPTY]) /
+			       (udp->ns[P_FLOWPIN] - udp->ns[P_EMPTY]),
+		       (aes->ns[P_FLOWPIN] - aes->ns[P_EMPTY]) /
+			       (udp->ns[P_FLOWPIN] - udp->ns[P_EMPTY]),
+		       on, off, on / off);
 	}
 	printf("\n");
 	rc = 0;

@@ -67,6 +67,7 @@ struct frame_info {
 	__u16 sport, dport; /* host order */
 	__u8 proto;
 	int tcp_syn;
+	size_t ip_end; /* end of the IP packet by its length field, at most the frame's */
 };
 
 /* The outer headers and hop list of a frame the program encapsulated. */
@@ -93,7 +94,8 @@ static void usage(FILE *out)
 		"BPF_PROG_TEST_RUN and writes the frames it forwards (XDP_TX/REDIRECT) to\n"
 		"OUT.pcap. Prints one line per packet:\n"
 		"  N VERDICT vip=ADDR:PORT/PROTO backend=ID(ADDR) hops=ADDR[,ADDR] gen=G "
-		"reason=COUNTER[,COUNTER]\n"
+		"[quic_sid=HEX|-] reason=COUNTER[,COUNTER]\n"
+		"(quic_sid: VIPs with quic_lb, the server ID the destination CID names)\n"
 		"\n"
 		"  --lb-state fresh  every packet meets an empty session table and probation,\n"
 		"                    as on an LB node that never saw the flow (default)\n"
@@ -317,6 +319,7 @@ static int parse_ip(const __u8 *p, size_t len, size_t off, __u16 ethertype, stru
 		fp_addr_from_v4(fi->src.a, get_be32(p + off + 12));
 		fp_addr_from_v4(fi->dst.a, get_be32(p + off + 16));
 		fi->proto = p[off + 9];
+		fi->ip_end = off + ntohs(*(const __be16 *)(p + off + 2));
 		l4 = off + (p[off] & 0xf) * 4;
 		/* A non-first fragment has no ports. */
 		if ((ntohs(*(const __be16 *)(p + off + 6)) & 0x1fff) != 0)
@@ -327,11 +330,14 @@ static int parse_ip(const __u8 *p, size_t len, size_t off, __u16 ethertype, stru
 		memcpy(fi->src.a, p + off + 8, 16);
 		memcpy(fi->dst.a, p + off + 24, 16);
 		fi->proto = p[off + 6];
+		fi->ip_end = off + 40 + ntohs(*(const __be16 *)(p + off + 4));
 		l4 = off + 40;
 	} else {
 		return -1;
 	}
 	fi->is_ip = 1;
+	if (fi->ip_end > len)
+		fi->ip_end = len;
 	if ((fi->proto == IPPROTO_TCP || fi->proto == IPPROTO_UDP) && l4 + 4 <= len) {
 		fi->sport = ntohs(*(const __be16 *)(p + l4));
 		fi->dport = ntohs(*(const __be16 *)(p + l4 + 2));
@@ -488,6 +494,44 @@ static void print_reasons(const __u64 *before, const __u64 *after)
 		fputs("-", stdout);
 }
 
+/*
+ * For a UDP packet to a VIP with quic_lb: " quic_sid=HEX", the server ID its destination
+ * CID names by lib/quiclb.c's decoder (the XDP program decodes the same way;
+ * tests/bpf/test_replay.c compares them), or " quic_sid=-" (unroutable: no CID of the
+ * VIP's length, other config bits; the reason counters say which). The DCID is taken
+ * as bpf/quic.h takes it: a long header carries its length, a short header has the
+ * VIP's.
+ */
+static void print_quic_sid(const struct fp_vip_cfg *vip, const __u8 *p, size_t len)
+{
+	__u8 sid[FP_QUICLB_MAX_SID];
+	size_t off, dcid_len = 0;
+	struct frame_info fi;
+	int l4;
+
+	if (!vip || !vip->has_quic_lb || vip->proto != IPPROTO_UDP)
+		return;
+	l4 = parse_frame(p, len, &fi);
+	if (l4 < 0 || fi.proto != IPPROTO_UDP)
+		return;
+	off = (size_t)l4 + 8; /* the UDP payload, within fi.ip_end (not link-layer padding) */
+	if (off < fi.ip_end && !(p[off] & 0x80)) {
+		dcid_len = fp_quiclb_cid_len(&vip->quic_lb);
+		off += 1;
+	} else if (off + 6 <= fi.ip_end && p[off + 5] <= FP_QUICLB_MAX_CID) {
+		dcid_len = p[off + 5];
+		off += 6;
+	}
+	if (!dcid_len || off + dcid_len > fi.ip_end ||
+	    fp_quiclb_decode(&vip->quic_lb, p + off, dcid_len, sid)) {
+		fputs(" quic_sid=-", stdout);
+		return;
+	}
+	fputs(" quic_sid=", stdout);
+	for (__u8 i = 0; i < vip->quic_lb.server_id_len; i++)
+		printf("%02x", sid[i]);
+}
+
 static void print_line(size_t number, __u32 verdict, const struct fp_config *cfg, const __u8 *in,
 		       size_t in_len, const __u8 *out, size_t out_len)
 {
@@ -522,6 +566,7 @@ static void print_line(size_t number, __u32 verdict, const struct fp_config *cfg
 	} else {
 		fputs(" backend=- hops=- gen=-", stdout);
 	}
+	print_quic_sid(vip, in, in_len);
 }
 
 /* ---- --backend: the backend agent's tc program ------------------------------------ */
