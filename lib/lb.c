@@ -62,6 +62,10 @@ struct fp_lb {
 	int lock_depth;		 /* lock() calls not yet unlocked */
 	int ncpus;
 	struct fp_info info; /* settings fixed at load (generation: re-read when applying) */
+	/* bpf/quic_key.bpf.c over our quic_crypto map: loaded with the program (the daemon
+	 * drops CAP_BPF after its start, and running a loaded program needs none), or at
+	 * the first key an instance opened from pins sets. */
+	struct quic_key *quic_key;
 };
 
 static int map_table(struct fp_lb *lb)
@@ -218,6 +222,40 @@ static struct lb *open_skel(void)
 	return skel;
 }
 
+/*
+ * Loads bpf/quic_key.bpf.c over our `quic_crypto` map into lb->quic_key, once per
+ * instance (at load: the daemon keeps no CAP_BPF afterwards; running it then needs
+ * none).
+ */
+static int quic_key_load(struct fp_lb *lb)
+{
+	struct quic_key *skel;
+	int err;
+
+	if (lb->quic_key)
+		return 0;
+	skel = quic_key__open();
+	if (!skel) {
+		err = -errno;
+		fp_err("lb: cannot open the QUIC-LB key program: %s\n", strerror(errno));
+		return err;
+	}
+	err = restore_kptr_tag(skel->obj);
+	if (!err)
+		err = bpf_map__reuse_fd(skel->maps.quic_crypto, lb->fd[M_QUIC_CRYPTO]);
+	if (!err)
+		err = quic_key__load(skel);
+	if (err) {
+		fp_err("lb: the kernel refused the QUIC-LB key program: %s (the bpf_crypto kfuncs "
+		       "need Linux >= 6.10; run with -v)\n",
+		       strerror(-err));
+		quic_key__destroy(skel);
+		return err;
+	}
+	lb->quic_key = skel;
+	return 0;
+}
+
 static __u32 effective_new_flow_rate(const struct fp_lb_opts *opts)
 {
 	return opts->new_flow_rate == UINT32_MAX ? 0
@@ -341,6 +379,9 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 	skel_maps(skel, maps);
 	for (int i = 0; i < M_N; i++)
 		lb->fd[i] = bpf_map__fd(maps[i]);
+	err = quic_key_load(lb);
+	if (err)
+		goto out;
 
 	lb->info.magic = FP_INFO_MAGIC;
 	lb->info.table_size = cfg->table_size;
@@ -891,36 +932,14 @@ static int quic_key_run(int prog_fd, const struct fp_config *cfg, const struct q
 	return err;
 }
 
-/* Runs @n key jobs: loads bpf/quic_key.bpf.c over our `quic_crypto` map, once. */
+/* Runs @n key jobs through fp_quic_key(). */
 static int quic_keys(struct fp_lb *lb, const struct fp_config *cfg, const struct quic_key_job *jobs,
 		     size_t n)
 {
-	struct quic_key *skel;
-	int err;
+	int err = n ? quic_key_load(lb) : 0;
 
-	if (!n)
-		return 0;
-	skel = quic_key__open();
-	if (!skel) {
-		err = -errno;
-		fp_err("lb: cannot open the QUIC-LB key program: %s\n", strerror(errno));
-		return err;
-	}
-	err = restore_kptr_tag(skel->obj);
-	if (!err)
-		err = bpf_map__reuse_fd(skel->maps.quic_crypto, lb->fd[M_QUIC_CRYPTO]);
-	if (!err)
-		err = quic_key__load(skel);
-	if (err) {
-		fp_err("lb: the kernel refused the QUIC-LB key program: %s (the bpf_crypto kfuncs "
-		       "need Linux >= 6.10; run with -v)\n",
-		       strerror(-err));
-		goto out;
-	}
 	for (size_t i = 0; i < n && !err; i++)
-		err = quic_key_run(bpf_program__fd(skel->progs.fp_quic_key), cfg, &jobs[i]);
-out:
-	quic_key__destroy(skel);
+		err = quic_key_run(bpf_program__fd(lb->quic_key->progs.fp_quic_key), cfg, &jobs[i]);
 	return err;
 }
 
@@ -1420,7 +1439,9 @@ int fp_lb_open_over(const struct fp_lb *running, const struct fp_config *cfg,
 	lb->prog_fd = bpf_program__fd(lb->skel->progs.fp_lb);
 	for (int i = 0; i < M_N; i++)
 		lb->fd[i] = bpf_map__fd(maps[i]);
-	err = read_info(lb, &lb->info);
+	err = quic_key_load(lb);
+	if (!err)
+		err = read_info(lb, &lb->info);
 	if (!err)
 		err = map_table(lb);
 out:
@@ -2053,6 +2074,7 @@ void fp_lb_close(struct fp_lb *lb)
 			if (lb->fd[i] >= 0)
 				close(lb->fd[i]);
 	}
+	quic_key__destroy(lb->quic_key);
 	lb__destroy(lb->skel);
 	free(lb);
 }
