@@ -21,6 +21,12 @@
  *   flow_cache per-CPU array struct fp_flow_cache_entry (flowpin/maps.h)
  *   vip_cache  per-CPU array struct fp_vip_cache_entry (flowpin/maps.h)
  *   vip_addrs  hash  struct fp_vip_addr_key -> struct fp_vip_addr: every VIP address
+ *   quic_lb    hash  VIP index -> struct fp_quic_lb: QUIC-LB config of the VIPs that
+ *              decode CIDs in XDP (bpf/quic.h)
+ *   quic_servers hash struct fp_quic_server_key -> struct fp_quic_server: server ID of a
+ *              VIP -> backend id
+ *   quic_crypto array of kptrs to the kernel's AES contexts, one per VIP index with a
+ *              single-pass key (written by bpf/quic_key.bpf.c only)
  *
  * The directory itself is the apply lock: fp_lb_apply() holds flock(LOCK_EX) on it, so
  * two processes applying configs (SIGHUP in `lb up` and a `lb reload`) cannot
