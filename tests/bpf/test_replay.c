@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
@@ -24,6 +25,7 @@
 #include <flowpin/config.h>
 #include <flowpin/hash.h>
 #include <flowpin/maglev.h>
+#include <flowpin/quiclb.h>
 #include <flowpin/tunnelprobe.h>
 #include "common/pkt.h"
 #include "common/run.h"
@@ -719,6 +721,130 @@ static void test_replay_backend_usage(void **state)
 	assert_int_equal(run_flowpin(f, out, sizeof(out), bad_socket), 2);
 }
 
+/*
+ * QUIC-LB (issue 12): a capture of QUIC packets to a plaintext IPv4 VIP and a
+ * single-pass AES IPv6 VIP, CIDs from fp_quiclb_encode(): replay prints the server ID
+ * lib/quiclb.c decodes (quic_sid=), and the backend the XDP program chose is the one
+ * with that server ID, for every routable packet; unroutable ones print quic_sid=- and
+ * their reason. The data plane and the userspace decoder must agree.
+ */
+static const char quic_yaml[] = "hash_key: 0f0e0d0c0b0a09080706050403020100\n"
+				"table_size: 307\n"
+				"encap_port: 6080\n"
+				"vips:\n"
+				"  - name: q4\n"
+				"    address: 198.51.100.20\n"
+				"    port: 443\n"
+				"    protocol: udp\n"
+				"    pinning: hash\n"
+				"    quic_lb: { config_id: 2, server_id_len: 2, nonce_len: 5 }\n"
+				"    backends:\n"
+				"      - { id: 1, address: 10.20.0.1, server_id: \"0a01\" }\n"
+				"      - { id: 2, address: 10.20.0.2, server_id: \"0a02\" }\n"
+				"      - { id: 3, address: 10.20.0.3, server_id: \"0a03\" }\n"
+				"  - name: q6\n"
+				"    address: 2001:db8:100::20\n"
+				"    port: 443\n"
+				"    protocol: udp\n"
+				"    pinning: hash\n"
+				"    quic_lb: { config_id: 0, server_id_len: 4, nonce_len: 12,\n"
+				"               key: 4d2ab5e1c1a0cd0d2e3f5a6b7c8d9e0f }\n"
+				"    backends:\n"
+				"      - { id: 5, address: fd00:20::5, server_id: \"c0ffee05\" }\n"
+				"      - { id: 6, address: fd00:20::6, server_id: \"c0ffee06\" }\n";
+
+#define QUIC_PACKETS 24
+
+static void test_replay_quic_lb(void **state)
+{
+	struct fixture *f = *state;
+	struct fp_pkt_spec specs[QUIC_PACKETS] = {};
+	static __u8 payloads[QUIC_PACKETS][64];
+	__u16 named[QUIC_PACKETS] = { 0 }; /* backend the CID names; 0: unroutable */
+	char cfg_path[128], in[128], out_pcap[128], out[16384], line[512];
+	struct fp_config *cfg = NULL;
+	FILE *fp;
+
+	if (geteuid() != 0) {
+		print_message("# needs root (BPF_PROG_TEST_RUN, network namespace)\n");
+		skip();
+	}
+	snprintf(cfg_path, sizeof(cfg_path), "%s/quic.yaml", f->dir);
+	snprintf(in, sizeof(in), "%s/quic-in.pcap", f->dir);
+	snprintf(out_pcap, sizeof(out_pcap), "%s/quic-out.pcap", f->dir);
+	fp = fopen(cfg_path, "w");
+	assert_non_null(fp);
+	assert_true(fputs(quic_yaml, fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(chmod(cfg_path, 0600), 0); /* it holds keys */
+	assert_int_equal(fp_config_load(cfg_path, &cfg, stderr), 0);
+	for (int i = 0; i < QUIC_PACKETS; i++) {
+		const struct fp_vip_cfg *v = &cfg->vips[i % 2];
+		const struct fp_backend_cfg *b = &v->backends[(i / 2) % v->n_backends];
+		__u8 nonce[FP_QUICLB_MAX_NONCE], *p = payloads[i];
+		size_t cid_len = 0, n = 0;
+		int kind = i / 6; /* 0, 1: short header; 2: long v2 Initial; 3: unroutable */
+
+		for (size_t k = 0; k < sizeof(nonce); k++)
+			nonce[k] = (__u8)(i * 37 + k);
+		p[n++] = kind >= 2 ? 0xd3 : 0x41;
+		if (kind >= 2) {
+			memcpy(p + n, "\x6b\x33\x43\xcf", 4); /* QUIC v2 */
+			n += 4;
+			p[n++] = (__u8)fp_quiclb_cid_len(&v->quic_lb);
+		}
+		assert_int_equal(
+			fp_quiclb_encode(&v->quic_lb, b->server_id, nonce, p + n, &cid_len), 0);
+		if (kind == 3)
+			p[n] |= 0xe0; /* config 0b111: unroutable */
+		else
+			named[i] = (__u16)b->id;
+		n += cid_len;
+		memset(p + n, 0x77, sizeof(payloads[i]) - n);
+		specs[i].src = fp_pkt_addr(i % 2 ? "2001:db8:200::7" : "203.0.113.7");
+		specs[i].dst = v->addr;
+		specs[i].proto = IPPROTO_UDP;
+		specs[i].sport = (__u16)(30000 + i);
+		specs[i].dport = 443;
+		specs[i].payload = p;
+		specs[i].payload_len = sizeof(payloads[i]);
+	}
+	assert_int_equal(write_capture(in, specs, QUIC_PACKETS), 0);
+	{
+		const char *const args[] = {
+			"replay", "--config", cfg_path,	       "--in",	 in,
+			"--out",  out_pcap,   "--nexthop-mac", NEXT_HOP, NULL
+		};
+
+		assert_int_equal(run_flowpin(f, out, sizeof(out), args), 0);
+	}
+	for (int i = 0; i < QUIC_PACKETS; i++) {
+		const struct fp_vip_cfg *v = &cfg->vips[i % 2];
+		char want[64];
+
+		get_line(out, i + 1, line, sizeof(line));
+		if (!named[i]) {
+			if (!strstr(line, " quic_sid=- ") || !has_reason(line, "quic_lb_config"))
+				fail_msg("packet %d: expected unroutable: %s", i + 1, line);
+			continue;
+		}
+		snprintf(want, sizeof(want), " backend=%u(", named[i]);
+		if (!strstr(line, want))
+			fail_msg("packet %d: expected backend %u: %s", i + 1, named[i], line);
+		strcpy(want, " quic_sid=");
+		for (int k = 0; k < v->quic_lb.server_id_len; k++)
+			snprintf(want + strlen(want), sizeof(want) - strlen(want), "%02x",
+				 backend_by_id(v, named[i])->server_id[k]);
+		strcat(want, " ");
+		if (!strstr(line, want) || !has_reason(line, "quic_lb_hit"))
+			fail_msg("packet %d: expected%s and quic_lb_hit: %s", i + 1, want, line);
+	}
+	fp_config_free(cfg);
+	unlink(cfg_path);
+	unlink(in);
+	unlink(out_pcap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -729,6 +855,7 @@ int main(void)
 		cmocka_unit_test(test_replay_jumbo_frame),
 		cmocka_unit_test(test_replay_backend),
 		cmocka_unit_test(test_replay_backend_usage),
+		cmocka_unit_test(test_replay_quic_lb),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
