@@ -223,6 +223,10 @@ void fp_plan_free(struct fp_plan *plan)
 	plan->n_vips = 0;
 }
 
+/* bpf/quic.h cannot include flowpin/quiclb.h (its config struct is userspace C). */
+FP_STATIC_ASSERT(FP_QUIC_LB_CID_MAX == FP_QUICLB_MAX_CID, "the BPF decoder's CID limit");
+FP_STATIC_ASSERT(FP_QUIC_LB_SERVER_ID_MAX == FP_QUICLB_MAX_SID, "the BPF decoder's server IDs");
+
 bool fp_plan_quic_lb(const struct fp_vip_cfg *v, struct fp_quic_lb *out)
 {
 	const struct fp_quiclb_cfg *q = &v->quic_lb;
