@@ -1894,6 +1894,57 @@ static void check_mode(struct loader *ld, const struct stat *st, const struct fp
 	     (unsigned int)(st->st_mode & 07777), ld->path);
 }
 
+/* QUIC-LB keys published with flowpin: the example's and the draft's test vectors'. */
+static const char *const published_quic_lb_keys[] = {
+	"3b1c7f0e5d2a49866f10e2d4c5b7a981", /* examples/flowpin.yaml */
+	"8f95f09245765f80256934e50c66207f", /* draft-ietf-quic-load-balancers, appendix B */
+	"fdf726a9893ec05c0632d3956680baf0", /* the draft's worked example */
+	"00000000000000000000000000000000",
+};
+
+/*
+ * A QUIC-LB key is a secret like hash_key: whoever has it reads every CID's server ID.
+ * A published one (unless allow_example_key) and a file others may read are warnings,
+ * not errors: the worst case is what a plaintext config shows anyway (docs/security.md).
+ */
+static void check_quic_lb_keys(struct loader *ld, const struct stat *st,
+			       const struct fp_config *cfg)
+{
+	bool mode_warned = cfg->have_hash_key && !is_published_key(&cfg->hash_key);
+	char field[FIELD_MAX];
+
+	for (size_t i = 0; i < cfg->n_vips; i++) {
+		const struct fp_vip_cfg *v = &cfg->vips[i];
+		bool published = false;
+
+		if (!v->has_quic_lb || !v->quic_lb.encrypted)
+			continue;
+		fieldf(field, "vips[%zu].quic_lb.key", i);
+		for (size_t k = 0;
+		     k < sizeof(published_quic_lb_keys) / sizeof(*published_quic_lb_keys); k++) {
+			__u8 key[FP_QUICLB_KEY_LEN];
+
+			if (!fp_hex_parse(published_quic_lb_keys[k], key, sizeof(key)) &&
+			    !memcmp(key, v->quic_lb.key, sizeof(key)))
+				published = true;
+		}
+		if (published && !ld->allow_example_key)
+			warn(ld, (size_t)v->quic_lb_line, field,
+			     "is a key published with flowpin or the QUIC-LB draft: anyone can "
+			     "read "
+			     "the server IDs of its CIDs; generate one with "
+			     "'od -An -tx1 -N16 /dev/urandom | tr -d \" \\n\"'");
+		if (!published && !mode_warned && (st->st_mode & (S_IRGRP | S_IROTH))) {
+			warn(ld, (size_t)v->quic_lb_line, field,
+			     "%s is readable by %s (mode %04o): the QUIC-LB key is a secret; "
+			     "chmod 600 %s",
+			     ld->path, st->st_mode & S_IROTH ? "every user" : "its group",
+			     (unsigned int)(st->st_mode & 07777), ld->path);
+			mode_warned = true;
+		}
+	}
+}
+
 int fp_config_load(const char *path, struct fp_config **out, FILE *err)
 {
 	return fp_config_load_for(path, FP_CONFIG_FOR_LB, out, err);
@@ -1984,6 +2035,7 @@ int fp_config_load_for(const char *path, enum fp_config_for use, struct fp_confi
 		goto out;
 	}
 	check_mode(&ld, &st, cfg);
+	check_quic_lb_keys(&ld, &st, cfg);
 	*out = cfg;
 	cfg = NULL;
 	ret = 0;

@@ -61,7 +61,7 @@ int cmd_check(int argc, char **argv)
 {
 	struct check_opts o = {};
 	struct fp_config *cfg = NULL;
-	size_t backends = 0, active = 0, checked = 0, ticketed = 0;
+	size_t backends = 0, active = 0, checked = 0, ticketed = 0, quic = 0, plain = 0;
 	int rc = cli_parse(&check_command, argc, argv, &o);
 
 	if (rc != CLI_RUN)
@@ -77,6 +77,8 @@ int cmd_check(int argc, char **argv)
 		backends += cfg->vips[i].n_backends;
 		checked += cfg->vips[i].health.n_checks > 0;
 		ticketed += cfg->vips[i].ticket_bits > 0;
+		quic += cfg->vips[i].has_quic_lb;
+		plain += cfg->vips[i].has_quic_lb && !cfg->vips[i].quic_lb.encrypted;
 		for (size_t j = 0; j < cfg->vips[i].n_backends; j++)
 			active += cfg->vips[i].backends[j].state == FP_BACKEND_ACTIVE;
 	}
@@ -87,6 +89,8 @@ int cmd_check(int argc, char **argv)
 	       cfg->n_lb_sources == 1 ? "" : "es", checked, checked == 1 ? "" : "s");
 	if (ticketed)
 		printf(", TCP tickets on %zu VIP%s", ticketed, ticketed == 1 ? "" : "s");
+	if (quic) /* plaintext CIDs show observers the server: say how many */
+		printf(", QUIC-LB on %zu VIP%s (%zu plaintext)", quic, quic == 1 ? "" : "s", plain);
 	if (cfg->bgp.enabled) {
 		struct fp_bgp_group groups[FP_MAX_VIPS];
 		size_t n = fp_bgp_groups(cfg, groups);

@@ -8,5 +8,6 @@ int cmd_table(int argc, char **argv);	/* src/cmd_table.c */
 int cmd_lb(int argc, char **argv);	/* src/cmd_lb.c: up, down, reload, stats, flows, ... */
 int cmd_replay(int argc, char **argv);	/* src/cmd_replay.c */
 int cmd_backend(int argc, char **argv); /* src/cmd_backend.c: up, down, stats */
+int cmd_quiclb(int argc, char **argv);	/* src/cmd_quiclb.c: encode, decode */
 
 #endif

@@ -23,6 +23,8 @@ static const struct command commands[] = {
 	  "run the real XDP program over a capture" },
 	{ "backend", cmd_backend, "backend up|down|stats ...",
 	  "the tc agent on a backend (decapsulation, second chance)" },
+	{ "quic-lb", cmd_quiclb, "quic-lb encode|decode --config FILE ...",
+	  "QUIC-LB connection IDs of a VIP: make one, or read one" },
 };
 
 static void usage(FILE *out)

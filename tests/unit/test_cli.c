@@ -137,7 +137,8 @@ static void test_check_ok_and_errors(void **state)
 	assert_int_equal(run(&out, "check --config %s --backend", bad), 0);
 	snprintf(want, sizeof(want),
 		 "%s: ok: 3 VIPs, 6 backends (4 active), table_size 65537, encap_port 6080, 3 LB "
-		 "source prefixes, health checks on 3 VIPs, TCP tickets on 1 VIP\n",
+		 "source prefixes, health checks on 3 VIPs, TCP tickets on 1 VIP, QUIC-LB on 1 VIP "
+		 "(0 plaintext)\n",
 		 bad);
 	assert_string_equal(out, want);
 	free(out);
@@ -386,7 +387,8 @@ static void test_option_errors_name_the_command(void **state)
 /* Every command has its help, as 'flowpin help CMD' and as 'CMD --help', on stdout. */
 static void test_help_everywhere(void **state)
 {
-	static const char *const commands[] = { "check", "table", "lb", "replay", "backend" };
+	static const char *const commands[] = { "check",  "table",   "lb",
+						"replay", "backend", "quic-lb" };
 	char *out, want[64];
 
 	(void)state;

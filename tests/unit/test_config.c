@@ -1559,6 +1559,52 @@ static void test_quic_lb_config(void **state)
 	assert_memory_equal(p->backends[0].server_id, zero, FP_QUICLB_MAX_SID);
 	assert_false(o->has_quic_lb);
 	assert_int_equal(fp_quiclb_cfg_check(&q->quic_lb), 0);
+	/* The draft's key is published: a warning (the file loads), as for the mode. */
+	assert_non_null(strstr(r.errors, ":7: vips[0].quic_lb.key: warning: is a key published "
+					 "with flowpin or the QUIC-LB draft"));
+	result_free(&r);
+}
+
+/* A QUIC-LB key of its own in a file others may read: a warning naming the file. */
+static void test_quic_lb_key_mode(void **state)
+{
+	const char *path = write_file(
+		"quic-mode.yaml", "lb_sources: [10.9.0.0/24]\n"
+				  "vips:\n"
+				  "  - name: q\n"
+				  "    address: 192.0.2.1\n"
+				  "    port: 443\n"
+				  "    protocol: udp\n"
+				  "    quic_lb: {server_id_len: 1, nonce_len: 15,\n" /* 7 */
+				  "              key: 0f1e2d3c4b5a69788796a5b4c3d2e1f0}\n"
+				  "    backends: [{id: 1, address: 10.0.0.1, server_id: '01'}]\n");
+	struct load_result r;
+	char want[600];
+
+	(void)state;
+	assert_int_equal(chmod(path, 0640), 0);
+	{
+		FILE *err = open_memstream(&r.errors, &r.errors_len);
+
+		r.ret = fp_config_load_for(path, FP_CONFIG_FOR_BACKEND, &r.cfg, err);
+		fclose(err);
+	}
+	assert_int_equal(r.ret, 0);
+	snprintf(want, sizeof(want),
+		 "%1$s:7: vips[0].quic_lb.key: warning: %1$s is readable by its group (mode "
+		 "0640): the QUIC-LB key is a secret; chmod 600 %1$s\n",
+		 path);
+	assert_string_equal(r.errors, want);
+	result_free(&r);
+	assert_int_equal(chmod(path, 0600), 0);
+	{
+		FILE *err = open_memstream(&r.errors, &r.errors_len);
+
+		r.ret = fp_config_load_for(path, FP_CONFIG_FOR_BACKEND, &r.cfg, err);
+		fclose(err);
+	}
+	assert_int_equal(r.ret, 0);
+	assert_string_equal(r.errors, "");
 	result_free(&r);
 }
 
@@ -1683,6 +1729,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_quic_lb_config),
 		cmocka_unit_test(test_quic_lb_errors),
+		cmocka_unit_test(test_quic_lb_key_mode),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -4,7 +4,8 @@
  * its worked four-pass example (section 5.4.2.4), every test vector of appendix B
  * (plaintext, single pass, four pass with sid < nonce, sid > nonce, odd and even
  * lengths), round trips for every allowed (server_id_len, nonce_len), and the
- * unroutable inputs. Two published vectors are wrong in the draft; each test below
+ * unroutable inputs; then `flowpin quic-lb encode|decode` through the built binary.
+ * Three published values are wrong in the draft; each test below
  * says what is checked instead and docs/quic-lb.md "Errata" says why.
  */
 #include <errno.h>
@@ -12,12 +13,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <flowpin/quiclb.h>
 #include <flowpin/text.h>
+#include "common/run.h"
 
 /* The key of every encrypted vector in appendix B. */
 #define VECTOR_KEY "8f95f09245765f80256934e50c66207f"
@@ -325,6 +329,168 @@ static void test_bad_configs(void **state)
 	assert_int_equal(fp_quiclb_decode(&good, cid, 5, NULL), -EINVAL);
 }
 
+/* ---------------------------------------------------------------------------------- */
+/* flowpin quic-lb, run as an operator would                                            */
+
+static char flowpin[256], config[64];
+
+/* Runs "flowpin quic-lb ARGS" with stderr merged into @out; returns the exit status. */
+static int quic_lb(char *out, size_t cap, const char *args)
+{
+	return fp_test_sh(out, cap, "%s quic-lb %s 2>&1", flowpin, args);
+}
+
+static int cli_setup(void **state)
+{
+	static const char text[] =
+		"lb_sources: [10.9.0.0/24]\n"
+		"allow_example_key: true\n" /* the draft's keys, published */
+		"vips:\n"
+		"  - name: q\n"
+		"    address: 192.0.2.1\n"
+		"    port: 443\n"
+		"    protocol: udp\n"
+		/* the worked example's config */
+		"    quic_lb: {server_id_len: 3, nonce_len: 4, key: "
+		"fdf726a9893ec05c0632d3956680baf0}\n"
+		"    backends:\n"
+		"      - {id: 1, address: 10.0.0.1, server_id: '31441a'}\n"
+		"      - {id: 2, address: 10.0.0.2, server_id: '000002', state: draining}\n"
+		"  - name: p\n"
+		"    address: 192.0.2.1\n"
+		"    port: 444\n"
+		"    protocol: udp\n"
+		"    quic_lb: {config_id: 1, server_id_len: 5, nonce_len: 5}\n"
+		"    backends: [{id: 7, address: 10.0.0.7, server_id: 350d28b420}]\n"
+		"  - name: t\n"
+		"    address: 192.0.2.1\n"
+		"    port: 443\n"
+		"    protocol: tcp\n"
+		"    backends: [{id: 1, address: 10.0.0.1}]\n";
+	FILE *f;
+	int fd;
+
+	(void)state;
+	if (fp_test_flowpin_path(flowpin, sizeof(flowpin)) || access(flowpin, X_OK)) {
+		fprintf(stderr, "%s missing: run make first\n", flowpin);
+		return -1;
+	}
+	snprintf(config, sizeof(config), "/tmp/flowpin-test-quiclb.XXXXXX");
+	fd = mkstemp(config);
+	if (fd < 0)
+		return -1;
+	f = fdopen(fd, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f))
+		return -1;
+	return 0;
+}
+
+static int cli_teardown(void **state)
+{
+	(void)state;
+	return unlink(config);
+}
+
+/* One run: "flowpin quic-lb VERB --config <the test's file> REST". */
+struct cli_case {
+	const char *verb, *rest;
+	int status;
+	const char *want; /* in its output (stderr merged); NULL: not checked */
+};
+
+static void check_cli_cases(const struct cli_case *cases, size_t n)
+{
+	char out[1024], args[512];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct cli_case *c = &cases[i];
+		int status;
+
+		snprintf(args, sizeof(args), "%s --config %s %s", c->verb, config, c->rest);
+		status = quic_lb(out, sizeof(out), args);
+		if (status != c->status || (c->want && !strstr(out, c->want)))
+			fail_msg("quic-lb %s: exit %d, want %d; output:\n%s\nwant in it: %s", args,
+				 status, c->status, out, c->want ? c->want : "-");
+	}
+}
+
+static void test_cli_encode(void **state)
+{
+	static const struct cli_case cases[] = {
+		/* The worked example through the binary, "0x" allowed. */
+		{ "encode", "--vip q --server-id 0x31441a --nonce 9c69c275", 0,
+		  "0767947d29be054a\n" },
+		/* Exactly one of --server-id and --backend; the config's lengths. */
+		{ "encode", "--vip q", 2, "one of --server-id HEX and --backend ID" },
+		{ "encode", "--vip q --backend 1 --server-id 00", 2, "one of --server-id" },
+		{ "encode", "--vip q --server-id 3144", 2,
+		  "--server-id '3144': VIP 'q' needs 3 octets in hex" },
+		{ "encode", "--vip q --backend 1 --nonce 0102030405", 2,
+		  "--nonce '0102030405': VIP 'q' needs 4 octets in hex" },
+		{ "encode", "--vip q --backend 9", 1, "VIP 'q' has no backend with id '9'" },
+		/* Which VIP: two have quic_lb, one has none, one does not exist. */
+		{ "encode", "--backend 1", 1, "2 VIPs have quic_lb: name one with --vip" },
+		{ "encode", "--vip t --backend 1", 1, "VIP 't' has no quic_lb" },
+		{ "encode", "--vip x --backend 1", 1, "no VIP named 'x'" },
+		/* decode's options are not encode's. */
+		{ "decode", "--vip q --nonce 00 0767947d29be054a", 2,
+		  "--nonce does not apply here" },
+	};
+	char out[1024], args[512], first[64];
+
+	(void)state;
+	check_cli_cases(cases, sizeof(cases) / sizeof(cases[0]));
+	assert_int_equal(quic_lb(out, sizeof(out), "encode --backend 1"), 2);
+	assert_non_null(strstr(out, "--config FILE is required"));
+	/* --backend: that backend's server ID; random nonces: two CIDs differ. */
+	snprintf(args, sizeof(args), "encode --config %s --vip q --backend 2", config);
+	assert_int_equal(quic_lb(first, sizeof(first), args), 0);
+	assert_int_equal(strlen(first), 17);
+	assert_int_equal(quic_lb(out, sizeof(out), args), 0);
+	assert_string_not_equal(out, first);
+	first[16] = '\0';
+	snprintf(args, sizeof(args), "decode --config %s --vip q %s", config, first);
+	assert_int_equal(quic_lb(out, sizeof(out), args), 0);
+	assert_non_null(strstr(out, "server_id  000002\nbackend    2 (10.0.0.2, draining)\n"));
+}
+
+static void test_cli_decode(void **state)
+{
+	static const struct cli_case cases[] = {
+		{ "decode", "--vip q 0767947d29be054a", 0,
+		  "cid        0767947d29be054a (8 octets)\n"
+		  "vip        q (four-pass AES, config_id 0, server_id_len 3, nonce_len 4)\n"
+		  "config_id  0\n"
+		  "server_id  31441a\n"
+		  "backend    1 (10.0.0.1, active)\n" },
+		/* Another config's bits, 0b111, one octet short: unroutable, exit 1. */
+		{ "decode", "--vip q 2767947d29be054a", 1,
+		  "config_id  1\nunroutable the config rotation bits are not the VIP's config_id "
+		  "0\n" },
+		{ "decode", "--vip q e767947d29be054a", 1,
+		  "config_id  7 (0b111: unroutable)\nunroutable" },
+		{ "decode", "--vip q 0767947d29be05", 1,
+		  "unroutable 7 octets: the config's CIDs have 8\n" },
+		/* The draft's garbled plaintext vector (erratum 2) names no backend of p. */
+		{ "decode", "--vip p 20a350d28b4203487d970b", 1,
+		  "server_id  a350d28b42\nbackend    none: no backend of 'p' has this "
+		  "server_id\n" },
+		{ "decode", "--vip p 2a350d28b42003487d970b", 0,
+		  "backend    7 (10.0.0.7, active)\n" },
+		/* Not a CID: odd digits, 21 octets, none. */
+		{ "decode", "--vip q 0767947d29be054", 2, "1..20 octets in hex" },
+		{ "decode", "--vip q 000102030405060708090a0b0c0d0e0f1011121314", 2,
+		  "1..20 octets in hex" },
+		{ "decode", "--vip q", 2, "CID (hex) is required" },
+	};
+	char out[1024];
+
+	(void)state;
+	check_cli_cases(cases, sizeof(cases) / sizeof(cases[0]));
+	assert_int_equal(quic_lb(out, sizeof(out), "--help"), 0);
+	assert_non_null(strstr(out, "usage: flowpin quic-lb encode --config FILE"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,7 +498,8 @@ int main(void)
 		cmocka_unit_test(test_encrypted_vectors),  cmocka_unit_test(test_round_trips),
 		cmocka_unit_test(test_random_nonce),	   cmocka_unit_test(test_unroutable),
 		cmocka_unit_test(test_forged_cids_decode), cmocka_unit_test(test_bad_configs),
+		cmocka_unit_test(test_cli_encode),	   cmocka_unit_test(test_cli_decode),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, cli_setup, cli_teardown);
 }
