@@ -3,10 +3,11 @@
  * QUIC-LB connection IDs (lib/quiclb.c) against draft-ietf-quic-load-balancers-21:
  * its worked four-pass example (section 5.4.2.4), every test vector of appendix B
  * (plaintext, single pass, four pass with sid < nonce, sid > nonce, odd and even
- * lengths), round trips for every allowed (server_id_len, nonce_len), and the
- * unroutable inputs; then `flowpin quic-lb encode|decode` through the built binary.
- * Three published values are wrong in the draft; each test below
- * says what is checked instead and docs/quic-lb.md "Errata" says why.
+ * lengths), single-pass vectors of an independent implementation (picoquic), round
+ * trips for every allowed (server_id_len, nonce_len), and the unroutable inputs; then
+ * `flowpin quic-lb encode|decode` through the built binary. Three published values
+ * are wrong in the draft (a fourth erratum is in its pseudocode): each test below says
+ * what is checked instead, and docs/quic-lb.md "Errata" says why.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -144,6 +145,43 @@ static void test_encrypted_vectors(void **state)
 	c.config_id = 0;
 	assert_int_equal(fp_quiclb_decode(&c, cid, sizeof(cid), sid), 0);
 	assert_memory_equal(sid, "\xed\x79\x3a\x51\xd4\x9b\x8f\x5f\xab", 9);
+}
+
+/*
+ * Single-pass CIDs of an independent implementation: picoquic's block-cipher test rows
+ * (private-octopus/picoquic, picoquictest/picoquic_lb_test.c), made for an earlier
+ * draft whose 16-octet block cipher is -21's single pass. Their first octets follow
+ * that draft's rules (length bits or not): octets 1..16 are compared, and the CID
+ * decodes to its server ID.
+ */
+static void test_independent_single_pass(void **state)
+{
+	static const struct vector vs[] = {
+		{ 0, "23", "05231748a80884ed58007847eb9fd0", "411592e4160268398386af84ea7505d4",
+		  "10564f7c0df399f6d93bdddb1a03886f25" },
+		{ 0, "15", "76cd6b6f0d3f0b20fc8e633e3a05f3", "411592e4160268398386af84ea7505d4",
+		  "10d5c03f9dd765d73b3d8610b244f74d02" },
+		{ 1, "a52f", "99278b92a86694ff0ecd64bc2f73", "92ce44aecd636aeeff78da691ef48f77",
+		  "20aa09bc65ed52b1ccd29feb7ef995d318" },
+		{ 0, "0690b3", "958fc9f38fe61b83881b2c5780", "5c49cb9265efe8ae7b1d3886948b0a34",
+		  "10efcffc161d232d113998a49b1dbc4aa0" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
+		__u8 sid[FP_QUICLB_MAX_SID], nonce[FP_QUICLB_MAX_NONCE], cid[FP_QUICLB_MAX_CID];
+		__u8 want[17], back[FP_QUICLB_MAX_SID];
+		struct fp_quiclb_cfg c;
+		size_t len;
+
+		cfg_of(&vs[i], &c, sid, nonce);
+		assert_int_equal(fp_quiclb_encode(&c, sid, nonce, cid, &len), 0);
+		assert_int_equal(len, 17);
+		assert_int_equal(fp_hex_parse(vs[i].cid, want, sizeof(want)), 0);
+		assert_memory_equal(cid + 1, want + 1, 16);
+		assert_int_equal(fp_quiclb_decode(&c, want, sizeof(want), back), 0);
+		assert_memory_equal(back, sid, c.server_id_len);
+	}
 }
 
 static void random_bytes(__u8 *p, size_t n)
@@ -494,11 +532,17 @@ static void test_cli_decode(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_worked_example),	   cmocka_unit_test(test_plaintext_vectors),
-		cmocka_unit_test(test_encrypted_vectors),  cmocka_unit_test(test_round_trips),
-		cmocka_unit_test(test_random_nonce),	   cmocka_unit_test(test_unroutable),
-		cmocka_unit_test(test_forged_cids_decode), cmocka_unit_test(test_bad_configs),
-		cmocka_unit_test(test_cli_encode),	   cmocka_unit_test(test_cli_decode),
+		cmocka_unit_test(test_worked_example),
+		cmocka_unit_test(test_plaintext_vectors),
+		cmocka_unit_test(test_encrypted_vectors),
+		cmocka_unit_test(test_independent_single_pass),
+		cmocka_unit_test(test_round_trips),
+		cmocka_unit_test(test_random_nonce),
+		cmocka_unit_test(test_unroutable),
+		cmocka_unit_test(test_forged_cids_decode),
+		cmocka_unit_test(test_bad_configs),
+		cmocka_unit_test(test_cli_encode),
+		cmocka_unit_test(test_cli_decode),
 	};
 
 	return cmocka_run_group_tests(tests, cli_setup, cli_teardown);
