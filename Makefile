@@ -147,7 +147,10 @@ $(BUILD)/tests/bpf/%: tests/bpf/%.c $(LIB) $(TESTLIB_OBJ) $(HEADERS) $(TEST_HEAD
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TESTLIB_OBJ) $(LIB) $(LDLIBS) -lcmocka -lm -o $@
 
-$(BUILD)/lab/%: lab/%.c $(LIB) $(HEADERS)
+# The lab's QUIC server and client: Debian's libngtcp2 (0.12) with its GnuTLS crypto.
+$(BUILD)/lab/fpquic: LDLIBS += -lngtcp2 -lngtcp2_crypto_gnutls -lgnutls
+
+$(BUILD)/lab/%: lab/%.c lab/labutil.h $(LIB) $(HEADERS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) $(LDLIBS) -lm -o $@

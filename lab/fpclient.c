@@ -51,13 +51,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "labutil.h"
+
 #define MAX_TARGETS 32
 #define MAX_SOURCES 1024
 #define HDR_MAX	    2048
-
-enum outcome { OUT_RUNNING = 0, OUT_COMPLETED, OUT_RESET, OUT_STALLED, OUT_TIMEOUT, OUT_CORRUPTED };
-static const char *outcome_name[] = { "running", "completed", "reset",
-				      "stalled", "timeout",   "corrupted" };
 
 enum phase { PH_WAIT, PH_CONNECTING, PH_SENDING, PH_HEADERS, PH_BODY, PH_IDLE, PH_DONE };
 
@@ -66,7 +64,7 @@ struct target {
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
 	char host[64];
-	unsigned n_flows, n_outcome[6];
+	unsigned n_flows, n_outcome[LAB_OUTCOMES];
 };
 
 struct flow {
@@ -74,7 +72,7 @@ struct flow {
 	int target;
 	int source;
 	enum phase phase;
-	enum outcome outcome;
+	enum lab_outcome outcome;
 	char detail[64];
 	char backend[32];
 	uint16_t sport;
@@ -101,73 +99,6 @@ static const char *opt_path = "/data.bin";
 static volatile sig_atomic_t sig_pause, sig_resume, sig_stop;
 static bool paused;
 static int epfd = -1;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static uint64_t splitmix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-/* Fills buf with the content of bytes [off, off + len). */
-static void content(uint64_t seed, uint64_t off, uint8_t *buf, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		uint64_t pos = off + i;
-
-		buf[i] = (uint8_t)(splitmix64(seed ^ (pos >> 3)) >> (8 * (pos & 7)));
-	}
-}
-
-/* Returns the index of the first byte that differs from the content, or -1. */
-static long check_content(uint64_t off, const uint8_t *data, size_t len)
-{
-	uint8_t want[4096];
-
-	for (size_t done = 0; done < len;) {
-		size_t n = len - done < sizeof(want) ? len - done : sizeof(want);
-
-		content(opt_seed, off + done, want, n);
-		for (size_t i = 0; i < n; i++)
-			if (want[i] != data[done + i])
-				return (long)(done + i);
-		done += n;
-	}
-	return -1;
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *end)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-static int parse_double(const char *s, double *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtod(s, &end);
-	if (errno || end == s || *end || *out < 0)
-		return -EINVAL;
-	return 0;
-}
 
 /* "NAME=ADDR[:PORT]" with ADDR an IPv4 literal or an IPv6 literal in [brackets]. */
 static int parse_target(const char *arg, struct target *t)
@@ -230,37 +161,13 @@ static int parse_target(const char *arg, struct target *t)
 	return 0;
 }
 
-static int parse_source(const char *arg, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (strchr(arg, ':')) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		s6->sin6_family = AF_INET6;
-		return inet_pton(AF_INET6, arg, &s6->sin6_addr) == 1 ? 0 : -EINVAL;
-	}
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-	s4->sin_family = AF_INET;
-	return inet_pton(AF_INET, arg, &s4->sin_addr) == 1 ? 0 : -EINVAL;
-}
-
-static const char *sockaddr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	if (ss->ss_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, buf, len);
-	else
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, buf, len);
-	return buf;
-}
-
-static void finish(struct flow *f, enum outcome o, const char *detail)
+static void finish(struct flow *f, enum lab_outcome o, const char *detail)
 {
 	if (f->outcome != OUT_RUNNING)
 		return;
 	f->outcome = o;
 	f->phase = PH_DONE;
-	f->t_end = now();
+	f->t_end = lab_now();
 	snprintf(f->detail, sizeof(f->detail), "%s", detail && *detail ? detail : "-");
 	if (f->fd >= 0) {
 		/* Broken flows end with an RST so no server keeps sending into a dead flow. */
@@ -324,7 +231,7 @@ static void start_request(struct flow *f, uint64_t start, uint64_t end)
 				      opt_path, t->host);
 	f->req_sent = 0;
 	f->phase = PH_SENDING;
-	f->t_progress = now();
+	f->t_progress = lab_now();
 	set_events(f);
 }
 
@@ -339,7 +246,7 @@ static void launch(struct flow *f)
 	struct sockaddr_storage local;
 	socklen_t local_len = sizeof(local);
 
-	f->t_launch = f->t_progress = now();
+	f->t_launch = f->t_progress = lab_now();
 	fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		finish_errno(f, errno, "socket");
@@ -398,25 +305,16 @@ static long parse_headers(struct flow *f, size_t hdr_end)
 
 static void on_body(struct flow *f, const uint8_t *data, size_t len)
 {
-	uint64_t left = f->range_end - f->range_start - f->received;
-	long bad;
+	char d[64];
 
-	if (len > left) {
-		finish(f, OUT_CORRUPTED, "extra-bytes");
-		return;
-	}
-	bad = check_content(f->range_start + f->received, data, len);
-	if (bad >= 0) {
-		char d[64];
-
-		snprintf(d, sizeof(d), "byte:%llu",
-			 (unsigned long long)(f->range_start + f->received + bad));
+	if (lab_check_piece(opt_seed, f->range_start + f->received,
+			    f->range_end - f->range_start - f->received, data, len, d, sizeof(d))) {
 		finish(f, OUT_CORRUPTED, d);
 		return;
 	}
 	f->received += len;
 	f->total += len;
-	f->t_progress = now();
+	f->t_progress = lab_now();
 	if (f->received < f->range_end - f->range_start)
 		return;
 	if (f->range_end == opt_size) {
@@ -425,7 +323,7 @@ static void on_body(struct flow *f, const uint8_t *data, size_t len)
 	}
 	/* First piece done: go silent, then ask for the rest on the same connection. */
 	f->phase = PH_IDLE;
-	f->t_idle_until = now() + opt_idle_for;
+	f->t_idle_until = lab_now() + opt_idle_for;
 	set_events(f);
 }
 
@@ -478,7 +376,7 @@ static void on_readable(struct flow *f)
 		if (parse_headers(f, hdr_end) < 0)
 			return;
 		f->phase = PH_BODY;
-		f->t_progress = now();
+		f->t_progress = lab_now();
 		if (body_in_hdr)
 			on_body(f, body, body_in_hdr);
 		if (f->phase == PH_BODY && (size_t)n > take)
@@ -518,7 +416,7 @@ static void on_writable(struct flow *f)
 		return;
 	}
 	f->req_sent += n;
-	f->t_progress = now();
+	f->t_progress = lab_now();
 	if (f->req_sent == f->req_len) {
 		f->phase = PH_HEADERS;
 		set_events(f);
@@ -537,7 +435,7 @@ static void on_signal(int sig)
 
 static void set_paused(bool p)
 {
-	double t = now();
+	double t = lab_now();
 
 	paused = p;
 	for (unsigned i = 0; i < n_flows_total; i++) {
@@ -561,10 +459,10 @@ static int cmd_gen(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--size") && i + 1 < argc) {
-			if (parse_u64(argv[++i], &size))
+			if (lab_parse_u64(argv[++i], &size))
 				goto bad;
 		} else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-			if (parse_u64(argv[++i], &seed))
+			if (lab_parse_u64(argv[++i], &seed))
 				goto bad;
 		} else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
 			out = argv[++i];
@@ -582,7 +480,7 @@ static int cmd_gen(int argc, char **argv)
 	for (uint64_t off = 0; off < size;) {
 		size_t n = size - off < sizeof(buf) ? size - off : sizeof(buf);
 
-		content(seed, off, buf, n);
+		lab_content(seed, off, buf, n);
 		if (fwrite(buf, 1, n, fp) != n) {
 			ret = 1;
 			break;
@@ -639,25 +537,25 @@ static int cmd_run(int argc, char **argv)
 			if (n_sources == MAX_SOURCES)
 				err = -E2BIG;
 			else
-				err = parse_source(v, &sources[n_sources++]);
+				err = lab_parse_addr(v, &sources[n_sources++]);
 		} else if (!strcmp(a, "--flows")) {
-			err = parse_u64(v, &per_target);
+			err = lab_parse_u64(v, &per_target);
 		} else if (!strcmp(a, "--size")) {
-			err = parse_u64(v, &opt_size);
+			err = lab_parse_u64(v, &opt_size);
 		} else if (!strcmp(a, "--seed")) {
-			err = parse_u64(v, &opt_seed);
+			err = lab_parse_u64(v, &opt_seed);
 		} else if (!strcmp(a, "--path")) {
 			opt_path = v;
 		} else if (!strcmp(a, "--timeout")) {
-			err = parse_double(v, &opt_timeout);
+			err = lab_parse_double(v, &opt_timeout);
 		} else if (!strcmp(a, "--stall")) {
-			err = parse_double(v, &opt_stall);
+			err = lab_parse_double(v, &opt_stall);
 		} else if (!strcmp(a, "--ramp")) {
-			err = parse_double(v, &opt_ramp);
+			err = lab_parse_double(v, &opt_ramp);
 		} else if (!strcmp(a, "--idle-at")) {
-			err = parse_u64(v, &opt_idle_at);
+			err = lab_parse_u64(v, &opt_idle_at);
 		} else if (!strcmp(a, "--idle-for")) {
-			err = parse_double(v, &opt_idle_for);
+			err = lab_parse_double(v, &opt_idle_for);
 		} else if (!strcmp(a, "--out")) {
 			out_path = v;
 		} else {
@@ -715,16 +613,8 @@ static int cmd_run(int argc, char **argv)
 		f->ts = -1;
 		f->target = i % n_targets;
 		fam = targets[f->target].addr.ss_family == AF_INET6;
-		/* Round-robin over the sources of the target's family. */
-		for (int s = 0;; s = (s + 1) % n_sources) {
-			int idx = (next_src[fam] + s) % n_sources;
-
-			if ((sources[idx].ss_family == AF_INET6) == fam) {
-				f->source = idx;
-				next_src[fam] = idx + 1;
-				break;
-			}
-		}
+		/* Round-robin over the sources of the target's family (checked above). */
+		f->source = lab_next_source(sources, n_sources, fam, &next_src[fam]);
 		targets[f->target].n_flows++;
 		snprintf(f->backend, sizeof(f->backend), "-");
 	}
@@ -737,10 +627,10 @@ static int cmd_run(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	t0 = now();
+	t0 = lab_now();
 	open_flows = n_flows_total;
 	while (open_flows) {
-		double t = now();
+		double t = lab_now();
 		int n;
 
 		if (sig_stop)
@@ -796,7 +686,7 @@ static int cmd_run(int argc, char **argv)
 		}
 
 		/* Timers: idle periods ending, stalls, deadlines. */
-		t = now();
+		t = lab_now();
 		open_flows = n_flows_total - launched;
 		for (unsigned i = 0; i < launched; i++) {
 			struct flow *f = &flows[i];
@@ -827,13 +717,13 @@ static int cmd_run(int argc, char **argv)
 
 		if (f->outcome == OUT_RUNNING) {
 			if (!f->t_launch)
-				f->t_launch = now();
+				f->t_launch = lab_now();
 			finish(f, OUT_TIMEOUT, sig_stop ? "stopped" : "not-finished");
 		}
 		targets[f->target].n_outcome[f->outcome]++;
 		fprintf(out, "flow %s %s %u %s %s %llu %.3f %s %s\n", targets[f->target].name,
-			sockaddr_str(&sources[f->source], src, sizeof(src)), f->sport, f->backend,
-			outcome_name[f->outcome], (unsigned long long)f->total, f->t_end - t0,
+			lab_addr_str(&sources[f->source], src, sizeof(src)), f->sport, f->backend,
+			lab_outcome_name[f->outcome], (unsigned long long)f->total, f->t_end - t0,
 			f->ts < 0 ? "-"
 			: f->ts	  ? "ts"
 				  : "nots",
@@ -842,12 +732,7 @@ static int cmd_run(int argc, char **argv)
 	for (int t = 0; t < n_targets; t++) {
 		const struct target *tg = &targets[t];
 
-		fprintf(stderr,
-			"fpclient: %-10s total %u completed %u reset %u stalled %u timeout %u "
-			"corrupted %u\n",
-			tg->name, tg->n_flows, tg->n_outcome[OUT_COMPLETED],
-			tg->n_outcome[OUT_RESET], tg->n_outcome[OUT_STALLED],
-			tg->n_outcome[OUT_TIMEOUT], tg->n_outcome[OUT_CORRUPTED]);
+		lab_print_summary("fpclient", tg->name, tg->n_flows, tg->n_outcome);
 	}
 out:
 	if (out && out != stdout && fclose(out)) {
