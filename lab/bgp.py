@@ -36,7 +36,7 @@ import subprocess
 import time
 
 import lablib
-from lablib import LB_NODES, VIPS, LabError, log
+from lablib import LB_NODES, ALL_VIPS, LabError, log
 
 BIRD = "/usr/sbin/bird"
 BIRDC = "/usr/sbin/birdc"
@@ -46,8 +46,8 @@ BFD_INTERVAL_MS = 100  # min tx and min rx, both sides
 BFD_MULTIPLIER = 3  # detection time = 3 x 100 ms
 GRACEFUL_SHUTDOWN = "(65535, 0)"  # RFC 8326
 NOWHERE_MAC = "02:f0:00:00:00:ff"  # bgp-cut block: no interface of the lab has it
-VIP_NAMES = [name for name, _, _ in VIPS]
-VIP_ADDR = {name: addr for name, _, addr in VIPS}
+VIP_NAMES = [name for name, _, _ in ALL_VIPS]
+VIP_ADDR = {name: addr for name, _, addr in ALL_VIPS}
 
 # Lab timers: the defaults (5 s before the first connect, 60 s after an error, 120 s
 # between connection attempts) are for the Internet; here a node that comes back must

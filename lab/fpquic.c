@@ -42,8 +42,9 @@
  * error), stalled (no progress for --stall s while bytes were due), timeout (the
  * handshake did not finish within --stall s, or the flow's deadline passed), corrupted
  * (a byte or the answer's header line was wrong). Output, one line per flow:
- *   flow TARGET SRC SPORT BACKEND OUTCOME BYTES SECONDS DETAIL
- * (SRC and SPORT: where the connection started). Exit status 0 when the run itself
+ *   flow TARGET SRC SPORT BACKEND OUTCOME BYTES SECONDS - DETAIL
+ * (SRC and SPORT: where the connection started; "-" where fpclient says whether TCP
+ * timestamps were on). Exit status 0 when the run itself
  * worked, 2 for bad arguments.
  */
 #include <errno.h>
@@ -1455,7 +1456,8 @@ static int cmd_client(int argc, char **argv)
 		}
 		reap(f);
 		targets[f->target].n_outcome[f->outcome]++;
-		fprintf(out, "flow %s %s %u %s %s %llu %.3f %s\n", targets[f->target].name,
+		/* TS (fpclient's TCP timestamps field): "-", QUIC has none. */
+		fprintf(out, "flow %s %s %u %s %s %llu %.3f - %s\n", targets[f->target].name,
 			f->start_src, f->start_port, f->backend, lab_outcome_name[f->outcome],
 			(unsigned long long)f->total, f->t_end - t0, f->detail);
 	}

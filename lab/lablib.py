@@ -35,6 +35,7 @@ FLOWPIN = os.path.join(BUILD, "flowpin")
 # The same flowpin with another build of its XDP program (Makefile REBUILT): lb-upgrade.
 FLOWPIN_REBUILT = os.path.join(BUILD, "flowpin-rebuilt")
 FPCLIENT = os.path.join(BUILD, "lab", "fpclient")
+FPQUIC = os.path.join(BUILD, "lab", "fpquic")
 EMPTY_XDP = os.path.join(BUILD, "bpf", "empty.bpf.o")
 
 LB_NODES = ["lb1", "lb2", "lb3"]
@@ -88,6 +89,44 @@ COLUMNS = [(name, mode) for name, mode, _ in VIPS] + [(NOTS_COLUMN, "full")]
 def vip_pinning(mode):
     """The config's `pinning` of a VIP of this mode, and whether it has tickets."""
     return TICKET_MODES.get(mode, mode), mode in TICKET_MODES
+
+# QUIC (lab/fpquic.c, UDP port 443): the modes that can keep a connection, each without
+# and with QUIC-LB connection IDs. A QUIC scenario's columns and `expect:` keys are these
+# names. The QUIC-LB VIPs' server IDs are quic_lb_server_id(backend id).
+QUIC_PORT = 443
+QUIC_LB = {"config_id": 1, "server_id_len": 2, "nonce_len": 6}  # plaintext CIDs, 9 octets
+QUIC_VIPS = [
+    # name, pinning, address, QUIC-LB config (None: random CIDs, 4-tuple routing only)
+    ("hash/quic", "hash", "10.100.0.13", None),
+    ("hash+table/quic", "hash+table", "10.100.0.14", None),
+    ("full/quic", "full", "10.100.0.15", None),
+    ("hash/quic-lb", "hash", "10.100.0.23", QUIC_LB),
+    ("hash+table/quic-lb", "hash+table", "10.100.0.24", QUIC_LB),
+    ("full/quic-lb", "full", "10.100.0.25", QUIC_LB),
+]
+QUIC_COLUMNS = [name for name, _, _, _ in QUIC_VIPS]
+# Every VIP the LB nodes serve and announce: (name, pinning, address).
+ALL_VIPS = VIPS + [(name, pinning, addr) for name, pinning, addr, _ in QUIC_VIPS]
+
+
+def quic_lb_server_id(backend_id, cfg=QUIC_LB):
+    """Backend bN's QUIC-LB server ID, in hex: 0xb0 then N, server_id_len octets."""
+    return ("b0" + "%02x" % backend_id).rjust(2 * cfg["server_id_len"], "0")
+
+
+def quic_server_vips(backend_id):
+    """fpquic server --vip arguments for backend bN: every QUIC VIP, with its QUIC-LB
+    config and bN's server ID where it has one."""
+    out = []
+    for _, _, addr, lb in QUIC_VIPS:
+        arg = "%s:%d" % (addr, QUIC_PORT)
+        if lb:
+            arg += "/quic-lb=%d,%s,%d" % (lb["config_id"], quic_lb_server_id(backend_id, lb),
+                                          lb["nonce_len"])
+            if lb.get("key"):
+                arg += "," + lb["key"]
+        out.append(arg)
+    return out
 
 
 def node_index(name):
@@ -180,6 +219,7 @@ class Lab:
         self.bgp = None  # lab/bgp.py's Bgp once start_bgp() ran: routes come from BIRD
         self.static_routes = False  # the static VIP prefix routes are in place
         self.flowpin, self.fpclient, self.empty_xdp = FLOWPIN, FPCLIENT, EMPTY_XDP
+        self.fpquic = FPQUIC
         self.flowpin_rebuilt = None  # set by up() when the build has it
 
     # ---------------------------------------------------------------- helpers
@@ -246,7 +286,7 @@ class Lab:
 
     # ---------------------------------------------------------------- topology
     def up(self):
-        for tool in (FLOWPIN, FPCLIENT):
+        for tool in (FLOWPIN, FPCLIENT, FPQUIC):
             if not os.access(tool, os.X_OK):
                 raise LabError("%s missing: run 'make' first" % tool)
         if os.geteuid() != 0:
@@ -266,8 +306,8 @@ class Lab:
         # pull the program out from under a scenario.
         bindir = os.path.join(self.dir, "bin")
         os.makedirs(bindir)
-        for attr, src in (("flowpin", FLOWPIN), ("fpclient", FPCLIENT), ("empty_xdp", EMPTY_XDP),
-                          ("flowpin_rebuilt", FLOWPIN_REBUILT)):
+        for attr, src in (("flowpin", FLOWPIN), ("fpclient", FPCLIENT), ("fpquic", FPQUIC),
+                          ("empty_xdp", EMPTY_XDP), ("flowpin_rebuilt", FLOWPIN_REBUILT)):
             if os.path.exists(src):
                 dst = os.path.join(bindir, os.path.basename(src))
                 shutil.copy2(src, dst)
@@ -442,6 +482,17 @@ class Lab:
             self.start("nginx-" + b, b, ["nginx", "-e", os.path.join(d, "error.log"), "-c", conf])
         self.wait_for(lambda: all(":80 " in self.sh("ss", "-Htln", ns=b) for b in backends),
                       "nginx listening on every backend", lambda: self.log_tail("nginx-b1"))
+
+    def start_quic(self, backends=BACKENDS):
+        """fpquic server on every backend: every QUIC VIP (lab/fpquic.c), DSR like nginx."""
+        for b in backends:
+            argv = [self.fpquic, "server", "--name", b]
+            for v in quic_server_vips(node_index(b)):
+                argv += ["--vip", v]
+            self.start("quic-" + b, b, argv)
+        port = ":%d " % QUIC_PORT
+        self.wait_for(lambda: all(port in self.sh("ss", "-Huln", ns=b) for b in backends),
+                      "fpquic server listening on every backend", lambda: self.log_tail("quic-b1"))
 
     def kill_nginx(self, b):
         """nginx on backend b dies: master and workers, SIGKILL (killing the master

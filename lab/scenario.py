@@ -3,7 +3,7 @@
 FILE:LINE: FIELD: message before anything starts. docs/lab.md describes the format."""
 import yaml
 
-from lablib import LB_NODES, BACKENDS, MODES, VIPS, lb_counter_names
+from lablib import LB_NODES, BACKENDS, MODES, QUIC_COLUMNS, VIPS, lb_counter_names
 
 EVENT_KINDS = {
     # kind: (allowed keys of its argument mapping, required keys)
@@ -32,7 +32,11 @@ EVENT_KINDS = {
     # (`ip rule ... ipproto tcp dport 80 prohibit` in its namespace: the data plane's
     # packets to the backends are UDP and pass)
     "health-flap": ({"node", "period", "for"}, {"node", "for"}),
+    # QUIC scenarios (traffic.quic): every open connection of the client moves, by a NAT
+    # rebinding (new source port) or an active migration (new source address)
+    "quic-move": ({"how"}, {"how"}),
 }
+QUIC_MOVES = ("rebind", "migrate")
 BGP_EVENTS = {k for k in EVENT_KINDS if k.startswith("bgp-")}
 CUT_HOWS = ("block", "kill")  # bgp-cut: packets dropped (BFD notices) or BIRD killed
 FAIL_HOWS = ("link", "crash")  # lb-fail: link down (BFD notices) or kill -9 with link up
@@ -82,7 +86,7 @@ def counter_want(bound, flows):
         parts.append("<= %d" % bound["max"])
     return " and ".join(parts)
 HEALTH_KEYS = {"interval_ms", "timeout_ms", "rise", "fall"}
-TRAFFIC_KEYS = {"flows", "size", "rate", "idle", "timeout"}
+TRAFFIC_KEYS = {"flows", "size", "rate", "idle", "timeout", "quic"}
 TIMEOUT_KEYS = {"tcp_established", "tcp_transitory", "udp"}
 
 
@@ -176,6 +180,7 @@ def load(path):
     t = doc.get("traffic")
     s.flows, s.size, s.rate, s.idle_at, s.idle_for, s.timeout = 0, 0, 0, 0, 0.0, 0
     s.duration = 0.0
+    s.quic = False
     if not isinstance(t, Mapping):
         err(line_of(doc, "traffic"), "traffic", "missing or not a mapping (flows, size, rate)")
     else:
@@ -196,6 +201,9 @@ def load(path):
                     err(line_of(idle, "at"), "traffic.idle.at",
                         "the transfer ends before it would go idle (%d bytes at %d B/s)" %
                         (s.size, s.rate))
+        if "quic" in t and not isinstance(t["quic"], bool):
+            err(line_of(t, "quic"), "traffic.quic", "must be true or false")
+        s.quic = t.get("quic") is True
         s.duration = (s.size / s.rate if s.rate else 0) + s.idle_for
         s.timeout = need_num(t, "timeout", "traffic.", 1, 3600,
                              default=round(s.duration * 2 + 20))
@@ -451,6 +459,14 @@ def load(path):
                 err(line_of(arg, "how"), field + ".how", "one of %s, got %r" %
                     (", ".join(RESTART_HOWS), h))
             event["how"] = h
+        elif kind == "quic-move":
+            h = arg.get("how")
+            if h is not None and h not in QUIC_MOVES:
+                err(line_of(arg, "how"), field + ".how", "one of %s, got %r" %
+                    (", ".join(QUIC_MOVES), h))
+            if not s.quic:
+                err(line_of(e, kind), field, "needs QUIC traffic (traffic.quic: true)")
+            event["how"] = h
         elif kind == "reload":
             event["nodes"] = (_nodes(arg["nodes"], line_of(arg, "nodes"), field + ".nodes", err)
                               if "nodes" in arg and arg["nodes"] != "all" else list(LB_NODES))
@@ -476,8 +492,10 @@ def load(path):
     if not isinstance(x, Mapping):
         err(line_of(doc, "expect"), "expect", "missing: a mapping mode -> %s" % "|".join(EXPECT_VALUES))
     else:
-        check_keys(x, set(MODES), "expect")
-        for m in MODES:
+        # QUIC scenarios: one expectation per QUIC VIP (lablib.QUIC_VIPS), by its name
+        cols = QUIC_COLUMNS if s.quic else MODES
+        check_keys(x, set(cols), "expect")
+        for m in cols:
             if m not in x:
                 err(x.line, "expect." + m, "missing (every mode's expectation is stated)")
             elif x[m] not in EXPECT_VALUES:

@@ -124,6 +124,24 @@ check_bad_file "BGP scenario with --static-routes" "$head3
 events:
   - {at: 5, bgp-withdraw: {node: lb1}}" ": uses BGP events or policy: not with --static-routes" \
 	--static-routes
+# QUIC scenarios (traffic.quic): their own columns, the client's moves only there.
+check_bad_file "quic-move in a TCP scenario" "$head3
+events:
+  - {at: 5, quic-move: {how: rebind}}" ":5: events[0].quic-move: needs QUIC traffic (traffic.quic: true)"
+headq='name: bad
+traffic: {quic: true, flows: 10, size: 300000, rate: 20000}'
+expq='expect: {hash/quic: any, hash+table/quic: any, full/quic: any, hash/quic-lb: any,
+  hash+table/quic-lb: any, full/quic-lb: any}'
+check_bad_file "bad quic-move how" "$headq
+$expq
+events:
+  - {at: 5, quic-move: {how: teleport}}" ":6: events[0].quic-move.how: one of rebind, migrate"
+check_bad_file "TCP mode columns in a QUIC scenario" "$headq
+expect: {none: any, table: any, hash: any, hash+table: any, full: any}" \
+	":3: expect.none: unknown key"
+check_bad_file "a QUIC column without its expectation" "$headq
+expect: {hash/quic: any, hash+table/quic: any, full/quic: any}" \
+	":3: expect.hash/quic-lb: missing (every mode's expectation is stated)"
 
 echo "1..$n"
 exit $failed
