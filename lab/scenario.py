@@ -32,8 +32,9 @@ EVENT_KINDS = {
     # (`ip rule ... ipproto tcp dport 80 prohibit` in its namespace: the data plane's
     # packets to the backends are UDP and pass)
     "health-flap": ({"node", "period", "for"}, {"node", "for"}),
-    # QUIC scenarios (traffic.quic): every open connection of the client moves, by a NAT
-    # rebinding (new source port) or an active migration (new source address)
+    # QUIC scenarios (traffic.quic): the client's connections move, by a NAT rebinding
+    # (new source port: the even-numbered) or an active migration (new source address:
+    # the odd-numbered)
     "quic-move": ({"how"}, {"how"}),
 }
 QUIC_MOVES = ("rebind", "migrate")
