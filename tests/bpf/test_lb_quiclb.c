@@ -618,6 +618,86 @@ static void test_four_pass_not_in_xdp(void **state)
 	t_close(lb);
 }
 
+/*
+ * Key rotation through the pins (`lb reload`: another process, which loads the key
+ * program on first use) and a take-over (a new program over the pinned maps: the AES
+ * contexts are carried in `quic_crypto`, not made again): CIDs route throughout.
+ */
+static void test_pins_and_take_over(void **state)
+{
+	static struct t_config t;
+	struct fp_lb *lb, *other, *next;
+	struct fp_vip_cfg *v;
+	__u8 cid[FP_QUICLB_MAX_CID], payload[128];
+	struct fp_pkt_spec s;
+	char dir[128];
+	size_t cl, pl;
+
+	(void)state;
+	T_NEED_ROOT();
+	quic_config(&t, FP_PIN_HASH);
+	v = &t.vips[1];
+	lb = t_open(&t);
+	snprintf(dir, sizeof(dir), "%s/quic", t_bpffs);
+	assert_int_equal(fp_lb_pin(lb, dir), 0);
+
+	memcpy(v->quic_lb.key, key_b, 16);
+	assert_int_equal(fp_lb_open_pinned(dir, &other), 0);
+	assert_int_equal(fp_lb_apply(other, &t.cfg, NULL), 0);
+	fp_lb_close(other);
+	cl = cid_for(v, 2, 5, cid);
+	pl = quic_payload(SHORT, cid, cl, payload);
+	s = quic_spec(v, 5, payload, pl);
+	expect_sent_to(lb, v, &s, 2);
+
+	assert_int_equal(fp_lb_open_pinned(dir, &other), 0);
+	{
+		struct fp_lb_opts opts = { .have_source_v4 = true, .have_source_v6 = true };
+
+		memcpy(opts.source_v4.a + 10, "\xff\xff", 2);
+		memcpy(opts.source_v4.a + 12, t_ns.own_v4, 4);
+		memcpy(opts.source_v6.a, t_ns.own_v6, 16);
+		assert_int_equal(fp_lb_open_over(other, &t.cfg, &opts, &next), 0);
+	}
+	{
+		__u8 out[FP_PKT_MAX], in[FP_PKT_MAX];
+		struct xdp_md ctx = { .data_end = 0, .ingress_ifindex = t_ns.ifindex };
+		int n = fp_pkt_build(&s, in, sizeof(in));
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_out = out,
+			    .data_size_out = sizeof(out), .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = 1);
+		__u16 hop;
+
+		assert_true(n > 0);
+		o.data_size_in = (__u32)n;
+		ctx.data_end = (__u32)n;
+		assert_int_equal(bpf_prog_test_run_opts(fp_lb_prog_fd(next), &o), 0);
+		assert_int_equal(o.retval, XDP_TX);
+		assert_int_equal(t_hops_of(out, o.data_size_out, v, &hop), 1);
+		assert_int_equal(hop, 2);
+	}
+	assert_int_equal(t_counter(next, FP_CNT_QUIC_LB_HIT), 2);
+	fp_lb_close(next);
+	fp_lb_close(other);
+	assert_int_equal(fp_lb_unpin(dir), 0);
+	t_runs++; /* the take-over's run, counted in the shared maps */
+	t_close(lb);
+}
+
+static int group_setup(void **state)
+{
+	if (t_group_setup(state))
+		return -1;
+	return t_root ? t_bpffs_mount() : 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	t_bpffs_unmount();
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -629,7 +709,8 @@ int main(void)
 		cmocka_unit_test(test_session_hit_reads_no_quic),
 		cmocka_unit_test(test_key_rotation_and_removal),
 		cmocka_unit_test(test_four_pass_not_in_xdp),
+		cmocka_unit_test(test_pins_and_take_over),
 	};
 
-	return cmocka_run_group_tests(tests, t_group_setup, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
