@@ -1167,6 +1167,9 @@ static __u32 next_prime(__u32 n)
 enum { T_ESTABLISHED, T_TRANSITORY, T_UDP, T_N };
 static const char *const timeout_keys[T_N] = { "tcp_established", "tcp_transitory", "udp" };
 
+enum { S_ENTRIES, S_NEW_FLOW_RATE, S_N };
+static const char *const session_keys[S_N] = { "entries", "new_flow_rate" };
+
 enum {
 	C_HASH_KEY,
 	C_ALLOW_EXAMPLE_KEY,
@@ -1177,13 +1180,14 @@ enum {
 	C_VIPS,
 	C_HEALTH,
 	C_BGP,
+	C_SESSIONS,
 	C_N
 };
 static const char *const top_keys[C_N] = { "hash_key",	 "allow_example_key",
 					   "table_size", "encap_port",
 					   "timeouts",	 "lb_sources",
 					   "vips",	 "health",
-					   "bgp" };
+					   "bgp",	 "sessions" };
 
 /*
  * Keys published with flowpin: the example's (also the SipHash paper's test key) and the
@@ -1510,6 +1514,30 @@ static void resolve_bgp_vips(struct loader *ld, struct fp_config *cfg)
 	}
 }
 
+/* `sessions: {entries: N, new_flow_rate: R}`; each line is the field's, else the root's. */
+static void load_sessions(struct loader *ld, const yaml_node_t *root, const yaml_node_t *node,
+			  struct fp_config *cfg)
+{
+	yaml_node_t *f[S_N] = { 0 };
+	unsigned long long n;
+
+	cfg->lines.sessions_entries = cfg->lines.sessions_new_flow_rate = (int)line_of(root);
+	if (!node || map_fields(ld, node, "sessions", session_keys, S_N, f))
+		return;
+	if (f[S_ENTRIES]) {
+		cfg->lines.sessions_entries = (int)line_of(f[S_ENTRIES]);
+		if (!parse_uint(ld, f[S_ENTRIES], "sessions.entries", FP_MIN_SESSION_ENTRIES,
+				FP_MAX_SESSION_ENTRIES, &n))
+			cfg->sessions.entries = (__u32)n;
+	}
+	if (f[S_NEW_FLOW_RATE]) {
+		cfg->lines.sessions_new_flow_rate = (int)line_of(f[S_NEW_FLOW_RATE]);
+		if (!parse_uint(ld, f[S_NEW_FLOW_RATE], "sessions.new_flow_rate", 0,
+				FP_MAX_NEW_FLOW_RATE, &n))
+			cfg->sessions.new_flow_rate = (__u32)n;
+	}
+}
+
 static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_config *cfg)
 {
 	yaml_node_t *v[C_N];
@@ -1523,6 +1551,8 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 	cfg->timeouts.tcp_established = FP_DEFAULT_TCP_ESTABLISHED;
 	cfg->timeouts.tcp_transitory = FP_DEFAULT_TCP_TRANSITORY;
 	cfg->timeouts.udp = FP_DEFAULT_UDP_TIMEOUT;
+	cfg->sessions.entries = FP_DEFAULT_SESSION_ENTRIES;
+	cfg->sessions.new_flow_rate = FP_DEFAULT_NEW_FLOW_RATE;
 	cfg->health.interval_ms = FP_DEFAULT_HEALTH_INTERVAL;
 	cfg->health.timeout_ms = FP_DEFAULT_HEALTH_TIMEOUT;
 	cfg->health.rise = FP_DEFAULT_HEALTH_RISE;
@@ -1569,6 +1599,7 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 			}
 		}
 	}
+	load_sessions(ld, root, v[C_SESSIONS], cfg);
 	if (!v[C_LB_SOURCES] && (ld->use & FP_CONFIG_FOR_BACKEND)) {
 		report(ld, line_of(root), "lb_sources",
 		       "missing: a backend would drop every encapsulated packet (list the LB "

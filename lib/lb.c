@@ -256,6 +256,12 @@ static int quic_key_load(struct fp_lb *lb)
 	return 0;
 }
 
+void fp_lb_opts_sessions(struct fp_lb_opts *opts, const struct fp_sessions_cfg *s)
+{
+	opts->session_entries = s->entries;
+	opts->new_flow_rate = s->new_flow_rate ? s->new_flow_rate : UINT32_MAX;
+}
+
 static __u32 effective_new_flow_rate(const struct fp_lb_opts *opts)
 {
 	return opts->new_flow_rate == UINT32_MAX ? 0
@@ -325,7 +331,9 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 		return -EINVAL;
 	}
 	sessions = opts->session_entries ? opts->session_entries : FP_LB_DEFAULT_SESSIONS;
-	probation = opts->probation_slots ? opts->probation_slots : sessions * 4;
+	probation = opts->probation_slots		 ? opts->probation_slots
+		    : sessions > FP_LB_MAX_PROBATION / 4 ? FP_LB_MAX_PROBATION
+							 : sessions * 4;
 	if (probation < FP_LB_MIN_PROBATION)
 		probation = FP_LB_MIN_PROBATION;
 	if (probation > FP_LB_MAX_PROBATION) {

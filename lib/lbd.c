@@ -409,6 +409,7 @@ static int apply_file(struct fp_lbd *d, const char *path, const char *why)
 		hook_applied(d, err);
 		return err;
 	}
+	fp_lbnode_settings(d->node, cfg);
 	/* Overrides of backends the file no longer has go only if it applies. */
 	err = overrides_for(d, cfg, &ov);
 	if (err) {
@@ -1416,6 +1417,7 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 	}
 	if (fp_config_load(d->config_abs, &d->cfg, stderr))
 		return 1;
+	fp_lbnode_settings(n, d->cfg);
 	err = fp_mkdir_p(n->run_dir, 0755);
 	if (err) {
 		fp_err("--run-dir %s: %s\n", n->run_dir, strerror(-err));

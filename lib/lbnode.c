@@ -267,12 +267,50 @@ void fp_lbnode_check_forwarding(const struct fp_config *cfg, const char *dev)
 	}
 }
 
+/*
+ * The config's `sessions` (with the command line's, fp_lbnode_settings()) against what
+ * runs: the table's size is the map's, fixed at its creation; the new-flow rate is a
+ * constant of the program (@rate: check it too; a take-over loads the program again with
+ * the new one). 0, or -EINVAL after a FILE:LINE: message.
+ */
+static int check_sessions(const struct fp_lb *lb, const struct fp_config *cfg, bool rate)
+{
+	const char *path = cfg->path ? cfg->path : "config";
+	struct fp_info info;
+	int err = fp_lb_info(lb, &info);
+
+	if (err)
+		return err;
+	if (info.session_entries != cfg->sessions.entries) {
+		fp_err("%s:%d: sessions.entries: %u, the running program has %u; changing it "
+		       "needs a restart with a new session table (`flowpin lb up --force`, or "
+		       "down and up): every session is lost\n",
+		       path, cfg->lines.sessions_entries, cfg->sessions.entries,
+		       info.session_entries);
+		return -EINVAL;
+	}
+	if (rate && info.new_flow_rate != cfg->sessions.new_flow_rate) {
+		fp_err("%s:%d: sessions.new_flow_rate: %u, the running program has %u; changing "
+		       "it needs a restart of the daemon (a new `flowpin lb up` takes the program "
+		       "over with it, sessions kept)\n",
+		       path, cfg->lines.sessions_new_flow_rate, cfg->sessions.new_flow_rate,
+		       info.new_flow_rate);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int fp_lbnode_apply_config(struct fp_lb *lb, const struct fp_config *file,
 			   const struct fp_config *applied, const char *why, const char *dev,
 			   __u32 *generation)
 {
 	__u32 gen = 0;
-	int err = fp_lb_apply(lb, applied, &gen);
+	int err = check_sessions(lb, applied, true);
+
+	if (err)
+		fp_lb_count_apply_error(lb);
+	else
+		err = fp_lb_apply(lb, applied, &gen);
 
 	if (err) {
 		fp_log_event("%s: %s not applied (%s); the running config stays\n", why, file->path,
@@ -365,6 +403,14 @@ static void check_sources(const struct fp_config *cfg, const struct fp_lb_opts *
 	}
 }
 
+void fp_lbnode_settings(const struct fp_lbnode *n, struct fp_config *cfg)
+{
+	if (n->have_session_entries)
+		cfg->sessions.entries = n->sessions.entries;
+	if (n->have_new_flow_rate)
+		cfg->sessions.new_flow_rate = n->sessions.new_flow_rate;
+}
+
 /* The loader's options from the command line, sources defaulted from @n->dev. */
 static void loader_opts(const struct fp_lbnode *n, const struct fp_config *cfg,
 			struct fp_lb_opts *opts)
@@ -375,6 +421,9 @@ static void loader_opts(const struct fp_lbnode *n, const struct fp_config *cfg,
 	opts->have_source_v4 = n->sources.have_v4;
 	opts->have_source_v6 = n->sources.have_v6;
 	opts->generic_xdp = n->xdp_generic;
+	opts->session_entries = cfg->sessions.entries;
+	opts->new_flow_rate =
+		cfg->sessions.new_flow_rate ? cfg->sessions.new_flow_rate : UINT32_MAX;
 	default_sources(n->dev, opts);
 	check_sources(cfg, opts, n->dev);
 }
@@ -709,7 +758,7 @@ int fp_lbnode_take_over(const struct fp_lbnode *n, const struct fp_config *cfg, 
 		refuse_adopt(n, "its pins cannot be opened");
 		goto out;
 	}
-	if (fp_lb_check_config(old, cfg)) {
+	if (fp_lb_check_config(old, cfg) || check_sessions(old, cfg, false)) {
 		snprintf(why, sizeof(why), "--config changes settings fixed at load (above)");
 		goto layout;
 	}

@@ -683,6 +683,24 @@ static int lb_option(void *opts, int opt, const char *arg)
 		break;
 	case 'D':
 		return take_deadline(o, arg);
+	case 'E':
+		if (number(arg, FP_MIN_SESSION_ENTRIES, FP_MAX_SESSION_ENTRIES) < 0)
+			return cli_usage_error(o->command, NULL,
+					       "--sessions '%s': entries, %u..%u\n", arg,
+					       FP_MIN_SESSION_ENTRIES, FP_MAX_SESSION_ENTRIES);
+		o->node.sessions.entries = (__u32)number(arg, 0, FP_MAX_SESSION_ENTRIES);
+		o->node.have_session_entries = true;
+		break;
+	case 'R':
+		if (number(arg, 0, FP_MAX_NEW_FLOW_RATE) < 0)
+			return cli_usage_error(
+				o->command, NULL,
+				"--new-flow-rate '%s': per CPU per second, 0..%u (0: "
+				"no limit)\n",
+				arg, FP_MAX_NEW_FLOW_RATE);
+		o->node.sessions.new_flow_rate = (__u32)number(arg, 0, FP_MAX_NEW_FLOW_RATE);
+		o->node.have_new_flow_rate = true;
+		break;
 	case 'U':
 		o->until_flows = number(arg, 0, LLONG_MAX);
 		if (o->until_flows < 0)
@@ -714,6 +732,8 @@ static const struct option lb_options[] = {
 	{ "force", no_argument, NULL, 'F' },
 	{ "deadline", required_argument, NULL, 'D' },
 	{ "until-flows", required_argument, NULL, 'U' },
+	{ "sessions", required_argument, NULL, 'E' },
+	{ "new-flow-rate", required_argument, NULL, 'R' },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -722,8 +742,9 @@ static const struct option lb_options[] = {
 static const struct cli_verb lb_verbs[] = {
 	{ "up",
 	  "lb up --config FILE --dev IFACE [--xdp-mode native|generic] [--source ADDR]...\n"
-	  "             [--metrics ADDR:PORT] [--force] [--pin-root DIR] [--run-dir DIR]",
-	  "cdmSMFpr", NULL,
+	  "             [--metrics ADDR:PORT] [--sessions N] [--new-flow-rate R] [--force]\n"
+	  "             [--pin-root DIR] [--run-dir DIR]",
+	  "cdmSMFprER", NULL,
 	  "Loads the XDP program, pins it and its maps under PIN-ROOT/IFACE/ (mounting bpffs\n"
 	  "at /sys/fs/bpf, or at a PIN-ROOT elsewhere, if it is not on one), attaches it to\n"
 	  "IFACE, writes RUN-DIR/IFACE.pid and stays in the foreground, one log line per\n"
@@ -746,7 +767,10 @@ static const struct cli_verb lb_verbs[] = {
 	  "--source ADDR: outer source address of the encapsulation, one per family\n"
 	  "(default: IFACE's first address of each family).\n"
 	  "--metrics ADDR:PORT: serve Prometheus metrics on http://ADDR:PORT/metrics (off by\n"
-	  "default; IPv6 as [ADDR]:PORT), a fresh snapshot of the pinned maps per scrape.\n",
+	  "default; IPv6 as [ADDR]:PORT), a fresh snapshot of the pinned maps per scrape.\n"
+	  "--sessions N, --new-flow-rate R: over the config's sessions.entries (the session\n"
+	  "table's size, one table every CPU shares; 1024..134217728) and sessions.new_flow_rate\n"
+	  "(session entries created per CPU per second; 0: no limit).\n",
 	  lb_up },
 	{ "reload", "lb reload --dev IFACE [--config FILE] [--pin-root DIR] [--run-dir DIR]",
 	  "cdpr", NULL,
@@ -875,6 +899,9 @@ int cmd_lb(int argc, char **argv)
 		return cli_usage_error(cmd, NULL, "--pin-root/--run-dir too long\n");
 	o.node.xdp_generic = given.xdp_generic;
 	o.node.force = given.force;
+	o.node.sessions = given.sessions;
+	o.node.have_session_entries = given.have_session_entries;
+	o.node.have_new_flow_rate = given.have_new_flow_rate;
 	o.node.sources.v4 = o.sources.v4;
 	o.node.sources.v6 = o.sources.v6;
 	o.node.sources.have_v4 = o.sources.have_v4;

@@ -23,6 +23,13 @@
 #define FP_DEFAULT_TCP_TRANSITORY  30
 #define FP_DEFAULT_UDP_TIMEOUT	   300
 #define FP_MAX_LB_SOURCES	   1024 /* = FP_BACKEND_MAX_LB_SOURCES (flowpin/backend.h) */
+/* The LB node's session table (`sessions`, docs/config.md): entries of the one LRU hash
+ * every CPU shares, and session entries created per CPU per second (0: no limit). */
+#define FP_DEFAULT_SESSION_ENTRIES 262144
+#define FP_MIN_SESSION_ENTRIES	   1024
+#define FP_MAX_SESSION_ENTRIES	   (1U << 27) /* 134,217,728: about 18 GiB of entries */
+#define FP_DEFAULT_NEW_FLOW_RATE   100000
+#define FP_MAX_NEW_FLOW_RATE	   1000000000
 
 /*
  * Caps on the file itself, checked before libyaml builds the document (its scanner is
@@ -186,6 +193,11 @@ struct fp_timeouts {
 	__u32 udp;	       /* UDP flows (default 300) */
 };
 
+struct fp_sessions_cfg {
+	__u32 entries;	     /* FP_MIN_SESSION_ENTRIES..FP_MAX_SESSION_ENTRIES */
+	__u32 new_flow_rate; /* per CPU per second; 0: no limit */
+};
+
 struct fp_config {
 	char *path;
 	bool have_hash_key;	     /* always for FP_CONFIG_FOR_LB; backends: with tickets */
@@ -193,7 +205,8 @@ struct fp_config {
 	__u32 table_size;	     /* prime, >= 100 x backends of the largest VIP */
 	__u16 encap_port;	     /* host order */
 	struct fp_timeouts timeouts;
-	struct fp_prefix *lb_sources; /* backend side: encapsulated packets only from these */
+	struct fp_sessions_cfg sessions; /* LB nodes: fixed at load, `lb up` may override */
+	struct fp_prefix *lb_sources;	 /* backend side: encapsulated packets only from these */
 	size_t n_lb_sources;
 	struct fp_vip_cfg *vips;
 	size_t n_vips;
@@ -205,6 +218,7 @@ struct fp_config {
 	 */
 	struct {
 		int hash_key, table_size, encap_port, timeouts, lb_sources, vips, health, bgp;
+		int sessions_entries, sessions_new_flow_rate;
 	} lines;
 };
 

@@ -44,8 +44,8 @@
 
 struct fp_lb;
 
-#define FP_LB_DEFAULT_SESSIONS	    262144
-#define FP_LB_DEFAULT_NEW_FLOW_RATE 100000 /* session entries per CPU per second */
+#define FP_LB_DEFAULT_SESSIONS	    FP_DEFAULT_SESSION_ENTRIES
+#define FP_LB_DEFAULT_NEW_FLOW_RATE FP_DEFAULT_NEW_FLOW_RATE /* entries per CPU per second */
 #define FP_LB_MIN_PROBATION	    4096
 #define FP_LB_MAX_PROBATION	    (1U << 24) /* 128 MiB of marks */
 
@@ -78,6 +78,10 @@ struct fp_lb_opts {
 	 */
 	bool generic_xdp;
 };
+
+/* The config's `sessions` (flowpin/config.h) as the loader's session_entries and
+ * new_flow_rate (its 0, no limit, is the loader's UINT32_MAX). */
+void fp_lb_opts_sessions(struct fp_lb_opts *opts, const struct fp_sessions_cfg *s);
 
 enum fp_xdp_mode {
 	FP_XDP_NATIVE = 0,

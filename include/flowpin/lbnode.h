@@ -40,9 +40,12 @@ struct fp_lbnode {
 	struct {
 		struct fp_addr v4, v6;
 		bool have_v4, have_v6;
-	} sources;		 /* outer source addresses asked for; the rest from the device's */
-	char pin_dir[PATH_MAX];	 /* <pin-root>/<dev> */
-	char pid_file[PATH_MAX]; /* <run-dir>/<dev>.pid */
+	} sources; /* outer source addresses asked for; the rest from the device's */
+	/* `lb up --sessions N --new-flow-rate R`: over the config's `sessions`. */
+	struct fp_sessions_cfg sessions;
+	bool have_session_entries, have_new_flow_rate;
+	char pin_dir[PATH_MAX];	       /* <pin-root>/<dev> */
+	char pid_file[PATH_MAX];       /* <run-dir>/<dev>.pid */
 	char config_file[PATH_MAX];    /* <run-dir>/<dev>.config */
 	char overrides_file[PATH_MAX]; /* <run-dir>/<dev>.overrides (flowpin/effective.h) */
 	char ctl_file[PATH_MAX];       /* <run-dir>/<dev>.ctl, the daemon's control socket */
@@ -73,6 +76,9 @@ int fp_lbnode_read_pid(const char *path);
 int fp_lbnode_write_file(const char *path, const char *text);
 /* The config path recorded in n->config_file into @path (unchanged without a record). */
 void fp_lbnode_read_record(const struct fp_lbnode *n, char *path, size_t len);
+
+/* The command line's settings over @cfg's (n->sessions), for each config the daemon loads. */
+void fp_lbnode_settings(const struct fp_lbnode *n, struct fp_config *cfg);
 
 /* One empty datagram per (VIP, backend not down) pair: the kernel resolves next hops. */
 void fp_lbnode_prime_neighbours(const struct fp_config *cfg);

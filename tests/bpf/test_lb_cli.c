@@ -1148,6 +1148,17 @@ static void test_restart_refused(void **state)
 		fail_msg("unclear refusal: %s", out);
 	assert_int_equal(attached_prog(l), id);
 
+	/* Another session-table size, from the command line over the file: the same. */
+	assert_int_equal(LB_UP_REFUSED(l, out, sizeof(out),
+				       "--config '%s' --dev lb0 --xdp-mode generic --sessions 2048 "
+				       "--pin-root '%s' --run-dir '%s'",
+				       l->tbl, l->pins, l->run),
+			 1);
+	if (!strstr(out, "sessions.entries: 2048, the running program has 262144") ||
+	    !strstr(out, "Refused, nothing changed; the running program keeps forwarding"))
+		fail_msg("unclear refusal: %s", out);
+	assert_int_equal(attached_prog(l), id);
+
 	assert_int_equal(LB_UP_REFUSED(l, out, sizeof(out),
 				       "--config '%s' --dev lb0 --xdp-mode native --pin-root '%s' "
 				       "--run-dir '%s'",
@@ -1413,7 +1424,7 @@ static void test_upgrade_force_shape_settings(void **state)
 {
 	struct lab *l = lab_or_skip(state);
 	static char out[16384];
-	char path[160], other[160], text[2048];
+	char path[160], other[160], small[160], text[2048];
 	struct fp_info info;
 	__u32 id;
 	int fd;
@@ -1477,6 +1488,55 @@ static void test_upgrade_force_shape_settings(void **state)
 	assert_true(attached_prog(l) != id);
 	assert_int_equal(read_info(l, &info), 0);
 	assert_int_equal(info.table_size, 311);
+
+	/* The file's `sessions`: a table of 2048 and a rate of 9 with --force; a reload
+	 * that would change either is refused, naming the line. */
+	kill_daemon(l);
+	snprintf(small, sizeof(small), "%s/small-sessions.yaml", l->dir);
+	snprintf(text + strlen(text), sizeof(text) - strlen(text),
+		 "\nsessions: {entries: 2048, new_flow_rate: 9}\n");
+	assert_int_equal(write_text(small, text), 0);
+	l->daemon = start_daemon_bin(l, l->flowpin, small, NULL, false, "--force");
+	wait_up(l);
+	assert_int_equal(read_info(l, &info), 0);
+	assert_int_equal(info.session_entries, 2048);
+	assert_int_equal(info.new_flow_rate, 9);
+	{
+		struct bpf_map_info m = {};
+		__u32 len = sizeof(m);
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/lb0/sessions", l->pins);
+		fd = bpf_obj_get(path);
+		assert_true(fd >= 0);
+		assert_int_equal(bpf_obj_get_info_by_fd(fd, &m, &len), 0);
+		close(fd);
+		assert_int_equal(m.max_entries, 2048);
+	}
+	assert_int_equal(LB(l, out, sizeof(out),
+			    "reload --dev lb0 --pin-root '%s' --run-dir '%s' --config '%s'",
+			    l->pins, l->run, other),
+			 1);
+	if (!strstr(out, "sessions.entries: 262144, the running program has 2048; changing it "
+			 "needs a restart"))
+		fail_msg("reload to another session-table size: %s", out);
+	memcpy(strstr(text, "new_flow_rate: 9}"), "new_flow_rate: 8}", 17);
+	assert_int_equal(write_text(small, text), 0);
+	assert_int_equal(LB(l, out, sizeof(out),
+			    "reload --dev lb0 --pin-root '%s' --run-dir '%s' --config '%s'",
+			    l->pins, l->run, small),
+			 1);
+	if (!strstr(out, "sessions.new_flow_rate: 8, the running program has 9; changing it "
+			 "needs a restart of the daemon"))
+		fail_msg("reload to another new-flow rate: %s", out);
+	/* A new `up` takes the program over with the new rate, sessions kept. */
+	kill_daemon(l);
+	l->daemon = start_daemon_bin(l, l->flowpin, small, NULL, false, NULL);
+	wait_up(l);
+	assert_true(file_contains(l->log, "took over the running instance on lb0"));
+	assert_int_equal(read_info(l, &info), 0);
+	assert_int_equal(info.new_flow_rate, 8);
+	assert_int_equal(info.session_entries, 2048);
 	stop_daemon(l);
 }
 

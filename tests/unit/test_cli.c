@@ -353,6 +353,13 @@ static void test_option_errors_name_the_command(void **state)
 		  "flowpin lb up: --metrics '[::1]': ADDR:PORT (IPv6 as [ADDR]:PORT, port "
 		  "1..65535)\n" },
 		{ "lb up --dev lo", "flowpin lb up: --config is required\n" },
+		{ "lb up --dev lo --config x --sessions 1023",
+		  "flowpin lb up: --sessions '1023': entries, 1024..134217728\n" },
+		{ "lb up --dev lo --config x --new-flow-rate 1e6",
+		  "flowpin lb up: --new-flow-rate '1e6': per CPU per second, 0..1000000000 (0: no "
+		  "limit)\n" },
+		{ "lb reload --dev lo --sessions 2048",
+		  "flowpin lb reload: --sessions does not apply here\n" },
 		{ "backend", "flowpin backend: a command is required (up, down, stats)\n" },
 		{ "backend down --interval 1",
 		  "flowpin backend down: --interval does not apply here\n" },

@@ -216,6 +216,8 @@ static void test_defaults(void **state)
 	assert_int_equal(r.cfg->timeouts.tcp_established, 7200);
 	assert_int_equal(r.cfg->timeouts.tcp_transitory, 30);
 	assert_int_equal(r.cfg->timeouts.udp, 300);
+	assert_int_equal(r.cfg->sessions.entries, 262144);
+	assert_int_equal(r.cfg->sessions.new_flow_rate, 100000);
 	assert_int_equal(r.cfg->n_lb_sources, 0);
 	assert_int_equal(r.cfg->vips[0].pinning, FP_PIN_FULL);
 	assert_false(r.cfg->vips[0].hash_addresses_only);
@@ -294,7 +296,7 @@ static void test_top_level_errors(void **state)
 	EXPECT(VALID_HEAD "encap_port: [1]\n", "10: encap_port: must be an integer, got a list");
 	EXPECT(VALID_HEAD "colour: blue\n",
 	       "10: colour: unknown key (known: hash_key, allow_example_key, table_size, "
-	       "encap_port, timeouts, lb_sources, vips, health, bgp)");
+	       "encap_port, timeouts, lb_sources, vips, health, bgp, sessions)");
 	EXPECT(VALID_HEAD "hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n",
 	       "10: hash_key: duplicate key (first at line 1)");
 	EXPECT("- 1\n- 2\n", "1: (top level): must be a mapping (key: value lines), got a list");
@@ -1150,7 +1152,35 @@ static void test_setting_lines(void **state)
 	assert_int_equal(r.cfg->lines.timeouts, 10);
 	assert_int_equal(r.cfg->lines.table_size, 11);
 	assert_int_equal(r.cfg->lines.encap_port, 1); /* defaulted: the top-level mapping */
+	assert_int_equal(r.cfg->lines.sessions_entries, 1);
 	result_free(&r);
+	load(write_file("lines.yaml", VALID_HEAD "sessions:\n  new_flow_rate: 0\n"
+						 "  entries: 1048576\n"),
+	     &r);
+	assert_int_equal(r.ret, 0);
+	assert_int_equal(r.cfg->sessions.entries, 1048576);
+	assert_int_equal(r.cfg->sessions.new_flow_rate, 0); /* no limit */
+	assert_int_equal(r.cfg->lines.sessions_new_flow_rate, 11);
+	assert_int_equal(r.cfg->lines.sessions_entries, 12);
+	result_free(&r);
+}
+
+/* `sessions`: each field's range, FILE:LINE: FIELD: message, nothing else taken. */
+static void test_sessions_errors(void **state)
+{
+	(void)state;
+	EXPECT(VALID_HEAD "sessions:\n  entries: 1023\n  new_flow_rate: 1000000001\n"
+			  "  size: 5\n",
+	       "11: sessions.entries: must be 1024..134217728, got 1023",
+	       "12: sessions.new_flow_rate: must be 0..1000000000, got 1000000001",
+	       "13: sessions.size: unknown key (known: entries, new_flow_rate)");
+	EXPECT(VALID_HEAD "sessions: {entries: 134217729}\n",
+	       "10: sessions.entries: must be 1024..134217728, got 134217729");
+	EXPECT(VALID_HEAD "sessions: {entries: 1m, new_flow_rate: -1}\n",
+	       "10: sessions.entries: must be 1024..134217728, got '1m'",
+	       "10: sessions.new_flow_rate: must be 0..1000000000, got '-1'");
+	EXPECT(VALID_HEAD "sessions: 262144\n",
+	       "10: sessions: must be a mapping (key: value lines), got a scalar");
 }
 
 /* Writes @n "- *b" aliases of one backend into a VIP after @head; malloc'd text. */
@@ -1704,6 +1734,7 @@ int main(void)
 		cmocka_unit_test(test_example_file_is_valid),
 		cmocka_unit_test(test_top_level_errors),
 		cmocka_unit_test(test_timeouts_and_sources),
+		cmocka_unit_test(test_sessions_errors),
 		cmocka_unit_test(test_vip_errors),
 		cmocka_unit_test(test_duplicate_vips),
 		cmocka_unit_test(test_backend_errors),
