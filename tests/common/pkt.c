@@ -91,7 +91,7 @@ static size_t l4_header_len(const struct fp_pkt_spec *s)
 		return 0;
 	switch (s->proto) {
 	case IPPROTO_TCP:
-		return 20;
+		return 20 + (size_t)s->tcp_options_len;
 	case IPPROTO_UDP:
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
@@ -129,7 +129,8 @@ int fp_pkt_build(const struct fp_pkt_spec *s, __u8 *buf, size_t cap)
 	size_t ext_len = 0, l4, len, l4_len;
 	__u8 *p;
 
-	if (v6 == fp_addr_v4(&s->dst) || s->n_vlan > 4 || s->ip_options % 4 || s->ip_options > 40)
+	if (v6 == fp_addr_v4(&s->dst) || s->n_vlan > 4 || s->ip_options % 4 || s->ip_options > 40 ||
+	    s->tcp_options_len % 4 || s->tcp_options_len > 40)
 		return -EINVAL;
 	if (v6)
 		ext_len = 8 * ((size_t)s->n_hbh + s->n_dest + (s->fragment ? 1 : 0));
@@ -209,12 +210,14 @@ int fp_pkt_build(const struct fp_pkt_spec *s, __u8 *buf, size_t cap)
 	else
 		for (size_t i = 0; i < s->payload_len; i++)
 			p[l4_hlen + i] = (__u8)(0x41 + i % 26);
-	if (l4_hlen == 20) { /* TCP */
+	if (s->proto == IPPROTO_TCP && l4_hlen >= 20) {
 		put16(p, s->sport);
 		put16(p + 2, s->dport);
 		put32(p + 4, s->seq);
 		put32(p + 8, s->ack);
-		p[12] = 5 << 4;
+		p[12] = (__u8)(l4_hlen / 4) << 4;
+		if (s->tcp_options_len)
+			memcpy(p + 20, s->tcp_options, s->tcp_options_len);
 		p[13] = s->tcp_flags ? s->tcp_flags : FP_TCP_ACK;
 		put16(p + 14, 65535);
 		put16(p + 16, fp_csum_fold(fp_csum_add(pseudo_sum(s, v6, l4_len), p, l4_len)));

@@ -39,6 +39,9 @@ struct fp_pkt_spec {
 	__u16 sport, dport;
 	__u8 tcp_flags; /* FP_TCP_*; 0 with proto TCP means a bare ACK (FP_TCP_ACK) */
 	__u32 seq, ack;
+	/* TCP options after the 20-byte header, as bytes; doff counts them. */
+	const __u8 *tcp_options;
+	__u8 tcp_options_len; /* multiple of 4, <= 40 */
 	__u8 icmp_type, icmp_code;
 	__u32 icmp_rest; /* host order: id/seq of echo, next-hop MTU of frag-needed ... */
 	__u8 ttl;	 /* 0: 64 */
