@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * flowpin backend agent: tc ingress program on the backend's fabric interface.
+ * flowpin backend agent: tc ingress (and egress) programs on the backend's fabric
+ * interface.
  *
  * Steps (docs/design.md, "Packet path on a backend"):
  *   1. UDP to the encapsulation port? No: pass it on untouched (not_flowpin).
@@ -20,6 +21,9 @@
  *      next hop of the list (second chance) if it is a configured backend of that VIP
  *      (else drop, bad_hop), or deliver when there is none (last_resort), it is this
  *      backend (loop_guard) or there is no route to it (no_route).
+ *   TCP tickets (bpf/backend_ticket.h): a segment to a ticket VIP delivered to a local
+ *   socket gets its TSecr restored; fp_backend_egress, on the device's tc egress, writes
+ *   the ticket into the TSval of the segments a ticket VIP sends.
  *
  * Deliver strips outer IP, UDP, GUE, private word and hops with one
  * bpf_skb_adjust_room(BPF_ADJ_ROOM_MAC) call: the bytes right after the Ethernet header
@@ -136,6 +140,8 @@ static __always_inline int verdict(__u32 counter, int action)
 	count(counter);
 	return action;
 }
+
+#include "backend_ticket.h"
 
 /*
  * Removes everything between the Ethernet header and the inner IP header, which starts
@@ -742,17 +748,36 @@ int fp_backend_ingress(struct __sk_buff *skb)
 
 	/* 4. Where the inner packet goes. */
 	if (l4proto == IPPROTO_TCP) {
+		struct ticket_restore *restore;
 		struct tcphdr *th;
+		__u32 slot = TICKET_SCRATCH_INGRESS;
 
 		if (fp_parse_tcp(&c, &th) != FP_PARSE_OK)
 			return verdict(FP_BACKEND_MALFORMED, TC_ACT_SHOT);
+		/* A ticket VIP: is the TSecr ours to restore (backend_ticket.h)? */
+		restore = tickets_on ? bpf_map_lookup_elem(&ticket_scratch, &slot) : NULL;
+		if (restore) {
+			if (!e.inner_v6)
+				fp_addr_from_v4(restore->flow.src,
+						((struct iphdr *)e.inner_ip)->saddr);
+			else
+				__builtin_memcpy(restore->flow.src,
+						 &((struct ipv6hdr *)e.inner_ip)->saddr, 16);
+			__builtin_memcpy(restore->flow.dst, hop_key.vip, 16);
+			restore->tcp_off = (void *)th - (void *)(long)skb->data;
+			ticket_ingress(skb, restore);
+		}
 		if (th->syn && !th->ack)
 			return deliver(skb, &e, FP_BACKEND_SYN_LOCAL);
 		segment_tuple(&e, th, &tuple);
 		rc = socket_verdict(skb, &tuple, e.inner_v6, e.inner_ip, th,
 				    FP_BACKEND_ESTABLISHED_LOCAL);
-		if (rc >= 0)
+		if (rc >= 0) {
+			/* The local socket's segment: its stack sees its own TSval again. */
+			if (ticket_restore_apply(skb, restore))
+				return verdict(FP_BACKEND_ERROR, TC_ACT_SHOT);
 			return deliver(skb, &e, rc);
+		}
 		return second_chance(skb, &e, c.end, &hop_key);
 	}
 	if (l4proto == IPPROTO_UDP) {
@@ -776,6 +801,13 @@ int fp_backend_ingress(struct __sk_buff *skb)
 		return second_chance(skb, &e, c.end, &hop_key);
 	}
 	return deliver(skb, &e, FP_BACKEND_OTHER_LOCAL);
+}
+
+/* tc egress of the same device: TCP tickets into the TSval of a ticket VIP's segments. */
+SEC("tc")
+int fp_backend_egress(struct __sk_buff *skb)
+{
+	return ticket_egress(skb);
 }
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * Loader of the backend agent's tc program (bpf/backend.bpf.c): settings into rodata,
- * allowed LB sources into the LPM trie, tc ingress attach on a clsact qdisc, pinning,
- * counters. The contract is in flowpin/backend.h.
+ * Loader of the backend agent's tc programs (bpf/backend.bpf.c): settings into rodata
+ * (the ticket key among them), allowed LB sources into the LPM trie, the config's sets
+ * and TCP tickets into their maps, tc ingress (and egress, with tickets) attach on a
+ * clsact qdisc, pinning, counters. The contract is in flowpin/backend.h.
  */
 #include <errno.h>
 #include <limits.h>
@@ -11,11 +12,14 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <flowpin/backend.h>
 #include <flowpin/bpffs.h>
 #include <flowpin/log.h>
+#include <flowpin/ticket.h>
 #include <flowpin/wire.h>
 #include "backend.skel.h"
 
@@ -34,7 +38,9 @@
 
 struct fp_backend {
 	struct backend *skel;
+	size_t ticket_vips;	/* TCP VIPs this host writes tickets for */
 	int ifindex;		/* 0 when not attached */
+	bool egress;		/* the egress filter is attached too (ticket_vips > 0) */
 	bool qdisc_created;	/* we made the clsact qdisc: remove it on detach */
 	char pin_dir[PATH_MAX]; /* "" when not pinned */
 };
@@ -137,6 +143,91 @@ static int fill_sets(struct fp_backend *b, const struct fp_backend_opts *opts)
 	return 0;
 }
 
+static bool is_self(const struct fp_backend_opts *opts, const struct fp_addr *a)
+{
+	for (size_t i = 0; i < opts->n_self_addrs; i++)
+		if (!memcmp(&opts->self_addrs[i], a, sizeof(*a)))
+			return true;
+	return false;
+}
+
+/*
+ * This host's ticket id on @vip: the id of its first backend entry (an address of this
+ * host) when the VIP has tickets. A host listed twice (by its IPv4 and its IPv6 fabric
+ * address, say) writes the first entry's id: either names this host, and an LB sends
+ * the flow to that entry's address. Returns 1 with *@sid set, 0 when it writes no
+ * tickets for @vip.
+ */
+static int ticket_sid(const struct fp_backend_opts *opts, const struct fp_vip_cfg *vip, __u16 *sid)
+{
+	if (!vip->ticket_bits || vip->proto != IPPROTO_TCP)
+		return 0;
+	for (size_t i = 0; i < vip->n_backends; i++) {
+		if (is_self(opts, &vip->backends[i].addr)) {
+			*sid = (__u16)vip->backends[i].id;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Counts the VIPs this host writes tickets for; checks that it can. */
+static int count_ticket_vips(const struct fp_backend_opts *opts, size_t *n)
+{
+	*n = 0;
+	for (size_t v = 0; v < opts->n_vips; v++) {
+		__u16 sid;
+		int rc = ticket_sid(opts, &opts->vips[v], &sid);
+
+		if (rc && (sid >> opts->vips[v].ticket_bits || !sid)) {
+			fp_err("backend: VIP %s: id %u does not fit a ticket of %u bits\n",
+			       opts->vips[v].name, sid, opts->vips[v].ticket_bits);
+			return -EINVAL;
+		}
+		*n += (size_t)rc;
+	}
+	if (*n && !opts->hash_key) {
+		fp_err("backend: %zu VIP%s with TCP tickets on this host, and no hash_key to key "
+		       "them under\n",
+		       *n, *n == 1 ? "" : "s");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * tickets: every TCP VIP of the config, with this host's id where it writes tickets and
+ * bits 0 elsewhere (so a port-0 ticket VIP of the same address does not cover it).
+ */
+static int fill_tickets(struct fp_backend *b, const struct fp_backend_opts *opts)
+{
+	int fd = bpf_map__fd(b->skel->maps.tickets);
+
+	for (size_t v = 0; v < opts->n_vips; v++) {
+		const struct fp_vip_cfg *vip = &opts->vips[v];
+		struct fp_backend_ticket_key key = { .port = htons(vip->port),
+						     .proto = IPPROTO_TCP };
+		struct fp_backend_ticket t = { 0 };
+		__u16 sid;
+
+		if (vip->proto != IPPROTO_TCP)
+			continue;
+		memcpy(key.vip, vip->addr.a, 16);
+		if (ticket_sid(opts, vip, &sid) == 1) {
+			t.sid = sid;
+			t.bits = vip->ticket_bits;
+		}
+		if (bpf_map_update_elem(fd, &key, &t, BPF_ANY)) {
+			int err = -errno;
+
+			fp_err("backend: cannot add the tickets of VIP %s: %s\n", vip->name,
+			       strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
 /* Distinct (VIP address, backend address) pairs of @opts, an upper bound is enough. */
 static size_t count_next_hops(const struct fp_backend_opts *opts)
 {
@@ -184,6 +275,16 @@ int fp_backend_load(const struct fp_backend_opts *opts, struct fp_backend **out)
 		goto out;
 	}
 	b->skel->rodata->encap_port = opts->encap_port ? opts->encap_port : FP_DEFAULT_ENCAP_PORT;
+	err = count_ticket_vips(opts, &b->ticket_vips);
+	if (err)
+		goto out;
+	if (b->ticket_vips) {
+		struct fp_hash_key tk;
+
+		fp_ticket_key_derive(opts->hash_key, &tk);
+		memcpy((void *)&b->skel->rodata->ticket_key, &tk, sizeof(tk));
+		b->skel->rodata->tickets_on = 1;
+	}
 	err = backend__load(b->skel);
 	if (err) {
 		/* libbpf has printed the verifier's log (a warning) by now. */
@@ -195,6 +296,8 @@ int fp_backend_load(const struct fp_backend_opts *opts, struct fp_backend **out)
 	err = fill_lb_sources(b, opts);
 	if (!err)
 		err = fill_sets(b, opts);
+	if (!err)
+		err = fill_tickets(b, opts);
 	if (err)
 		goto out;
 	*out = b;
@@ -207,6 +310,16 @@ out:
 int fp_backend_prog_fd(const struct fp_backend *b)
 {
 	return b ? bpf_program__fd(b->skel->progs.fp_backend_ingress) : -EINVAL;
+}
+
+int fp_backend_egress_prog_fd(const struct fp_backend *b)
+{
+	return b ? bpf_program__fd(b->skel->progs.fp_backend_egress) : -EINVAL;
+}
+
+size_t fp_backend_ticket_vips(const struct fp_backend *b)
+{
+	return b ? b->ticket_vips : 0;
 }
 
 int fp_backend_counters_fd(const struct fp_backend *b)
@@ -264,6 +377,20 @@ int fp_backend_attach(struct fp_backend *b, int ifindex)
 		goto out;
 	}
 	b->ifindex = ifindex;
+	if (b->ticket_vips) {
+		/* TCP tickets: the same handle and priority on the egress side. */
+		hook.attach_point = BPF_TC_EGRESS;
+		tc.prog_fd = fp_backend_egress_prog_fd(b);
+		tc.prog_id = 0;
+		err = bpf_tc_attach(&hook, &tc);
+		if (err) {
+			fp_err("backend: cannot attach the tc egress filter on ifindex %d: %s\n",
+			       ifindex, strerror(-err));
+			fp_backend_detach(b);
+			goto out;
+		}
+		b->egress = true;
+	}
 	err = bpf_map_update_elem(bpf_map__fd(b->skel->maps.state), &zero, &st, BPF_ANY);
 	if (err) {
 		err = -errno;
@@ -292,6 +419,20 @@ int fp_backend_detach(struct fp_backend *b)
 	if (err && err != -ENOENT)
 		fp_err("backend: cannot detach the tc filter from ifindex %d: %s\n", b->ifindex,
 		       strerror(-err));
+	if (b->egress) {
+		int e;
+
+		tc_init(&hook, &tc, b->ifindex);
+		hook.attach_point = BPF_TC_EGRESS;
+		e = bpf_tc_detach(&hook, &tc);
+		if (e && e != -ENOENT) {
+			fp_err("backend: cannot detach the tc egress filter from ifindex %d: %s\n",
+			       b->ifindex, strerror(-e));
+			if (!err || err == -ENOENT)
+				err = e;
+		}
+		b->egress = false;
+	}
 	if (b->qdisc_created) {
 		/* Both attach points: that is how libbpf removes the qdisc itself. */
 		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
@@ -343,6 +484,11 @@ int fp_backend_detach_info(const struct fp_backend_attach_info *info)
 	tc_init(&hook, &tc, (int)info->ifindex);
 	tc.handle = info->handle;
 	tc.priority = info->priority;
+	err = bpf_tc_detach(&hook, &tc);
+	if (err && err != -ENOENT)
+		return err;
+	/* The egress filter (TCP tickets), if the agent had one: same handle, priority. */
+	hook.attach_point = BPF_TC_EGRESS;
 	err = bpf_tc_detach(&hook, &tc);
 	return err == -ENOENT ? 0 : err;
 }

@@ -2,8 +2,9 @@
 /*
  * flowpin backend: the tc agent on a backend (bpf/backend.bpf.c through lib/backend.c).
  *
- *   up     bind the config's VIPs on lo, set the sysctls DSR needs (printed, old -> new),
- *          attach the program to the device's tc ingress, pin its maps under
+ *   up     bind the config's VIPs on lo, set the sysctls DSR (and TCP tickets) need
+ *          (printed, old -> new), attach the programs to the device's tc ingress (and
+ *          egress, with TCP tickets), pin its maps under
  *          <pin-root>/backend/, stay in the foreground; SIGTERM/SIGINT undo everything
  *   down   ask the running agent to undo everything (SIGTERM), or clean up after one
  *          that died (filter and pins)
@@ -54,12 +55,12 @@ static void usage(FILE *out)
 		"up     binds the config's VIPs on lo (/32, /128), sets the sysctls direct server\n"
 		"       return needs (arp_ignore=1, arp_announce=2, rp_filter 1 -> 2, forwarding "
 		"on\n"
-		"       IFACE for the second-chance forward; each printed as old -> new), "
-		"attaches\n"
-		"       the decapsulating tc program to IFACE's ingress, pins its maps under\n"
-		"       DIR/backend/ (mounting bpffs if needed) and stays in the "
-		"foreground.\n"
-		"       SIGTERM or SIGINT undoes all of it.\n"
+		"       IFACE for the second-chance forward; with TCP tickets on a VIP of this\n"
+		"       host, tcp_timestamps=2; each printed as old -> new), attaches the\n"
+		"       decapsulating tc program to IFACE's ingress (with tickets, the ticket\n"
+		"       writer to its egress), pins its maps under DIR/backend/ (mounting bpffs\n"
+		"       if needed) and stays in the foreground. SIGTERM or SIGINT undoes all\n"
+		"       of it.\n"
 		"down   stops the running 'backend up' (which undoes everything); if it died,\n"
 		"       removes its tc filter and pins (its VIPs and sysctls stay: say so).\n"
 		"stats  prints the counters (docs/backend.md); with --interval, every S seconds\n"
@@ -77,7 +78,7 @@ static void usage(FILE *out)
 
 /* ---- sysctls and VIPs: every change remembered, undone in reverse order ------------- */
 
-#define MAX_SYSCTLS 8
+#define MAX_SYSCTLS 12
 
 struct undo {
 	struct {
@@ -175,6 +176,18 @@ static int is_1(long v)
 static int is_0(long v)
 {
 	return v == 0;
+}
+
+/*
+ * TCP tickets: the ingress restores the TSecr's top bits from the TCP clock, which is
+ * only the stack's timestamp clock without the per-connection random offset of
+ * tcp_timestamps=1 (flowpin/ticket.h). 0 would send no timestamps at all: no tickets.
+ */
+static int set_ticket_sysctls(struct undo *u)
+{
+	return set_sysctl(u, "/proc/sys/net/ipv4/tcp_timestamps", "2", not_2,
+			  "TCP tickets: timestamps without a random offset per connection, so "
+			  "the ticket's top bits come back from the clock");
 }
 
 static int set_dsr_sysctls(struct undo *u, const char *dev)
@@ -413,7 +426,7 @@ static int backend_up(const void *opts)
 	sigaddset(&stop, SIGHUP);
 	sigprocmask(SIG_BLOCK, &stop, NULL);
 
-	/* Backends never hash: hash_key is optional; lb_sources is required. */
+	/* Backends never hash: hash_key is needed for tickets only; lb_sources is required. */
 	err = fp_config_load_for(o->config, FP_CONFIG_FOR_BACKEND, &cfg, stderr);
 	if (err)
 		goto out;
@@ -456,12 +469,15 @@ static int backend_up(const void *opts)
 	bo.n_self_addrs = n_self;
 	bo.vips = cfg->vips;
 	bo.n_vips = cfg->n_vips;
+	bo.hash_key = cfg->have_hash_key ? &cfg->hash_key : NULL;
 	err = fp_backend_load(&bo, &be);
 	if (err)
 		goto out;
 	err = bind_vips(u, cfg);
 	if (!err)
 		err = set_dsr_sysctls(u, o->dev);
+	if (!err && fp_backend_ticket_vips(be))
+		err = set_ticket_sysctls(u);
 	if (!err) {
 		err = fp_backend_attach(be, ifindex);
 		attached = !err;
@@ -471,9 +487,11 @@ static int backend_up(const void *opts)
 	if (err)
 		goto out;
 	printf("flowpin backend: up on %s (encap_port %u, %zu LB source prefix%s, %zu own "
-	       "address%s), maps in %s; SIGTERM or 'flowpin backend down' undoes it\n",
+	       "address%s, TCP tickets on %zu VIP%s), maps in %s; SIGTERM or 'flowpin backend "
+	       "down' undoes it\n",
 	       o->dev, cfg->encap_port, cfg->n_lb_sources, cfg->n_lb_sources == 1 ? "" : "es",
-	       n_self, n_self == 1 ? "" : "es", dir);
+	       n_self, n_self == 1 ? "" : "es", fp_backend_ticket_vips(be),
+	       fp_backend_ticket_vips(be) == 1 ? "" : "s", dir);
 	fflush(stdout);
 	if (sigwait(&stop, &sig) == 0)
 		printf("flowpin backend: %s, undoing\n", strsignal(sig));

@@ -867,6 +867,7 @@ static int replay_backend(struct backend_replay *r, const __u8 next_hop_mac[6])
 	opts.n_self_addrs = r->n_self;
 	opts.vips = cfg->vips;
 	opts.n_vips = cfg->n_vips;
+	opts.hash_key = &cfg->hash_key; /* TCP tickets of the --self backends restored */
 	err = fp_backend_load(&opts, &be);
 	if (err)
 		goto out;

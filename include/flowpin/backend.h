@@ -17,6 +17,13 @@
  *               only inner destinations accepted
  *   next_hops   hash, struct fp_backend_hop_key -> __u8: (VIP address, backend address)
  *               of every backend of the config, the only second-chance destinations
+ *   tickets     hash, struct fp_backend_ticket_key -> struct fp_backend_ticket: every
+ *               TCP VIP of the config, and this host's id on those with TCP tickets
+ *
+ * Programs: fp_backend_ingress on the device's tc ingress (decapsulation, second chance,
+ * TCP tickets' TSecr restored), fp_backend_egress on its tc egress (TCP tickets written
+ * into the TSval of segments from a ticket VIP). The ticket key, derived from hash_key
+ * (fp_ticket_key_derive()), is the programs' rodata.
  */
 #ifndef FLOWPIN_BACKEND_H
 #define FLOWPIN_BACKEND_H
@@ -24,9 +31,11 @@
 #include <flowpin/compiler.h>
 
 /*
- * Every verdict of the program has exactly one counter; (name, meaning).
+ * Every verdict of the ingress program has exactly one counter; (name, meaning).
  * The first nine are the program's decisions; the rest split "deliver" by reason so
- * no verdict goes uncounted.
+ * no verdict goes uncounted. The ticket_* counters are no verdicts: they count what the
+ * TCP tickets (flowpin/ticket.h) did to a segment, the egress program's work included,
+ * beside the segment's verdict.
  */
 #define FP_BACKEND_COUNTERS(X)                                                                    \
 	X(SYN_LOCAL, "syn_local", "inner TCP SYN, delivered locally")                             \
@@ -64,7 +73,15 @@
 	X(TUNNEL_PROBE_PAYLOAD, "tunnel_probe_payload",                                           \
 	  "tunnel probe with bytes after its header (it has none): dropped")                      \
 	X(CONTROL_UNKNOWN, "control_unknown",                                                     \
-	  "GUE control message of another type or magic (no flowpin probe): dropped")
+	  "GUE control message of another type or magic (no flowpin probe): dropped")             \
+	X(TICKET_WRITTEN, "ticket_written",                                                       \
+	  "egress: TCP segment from a ticket VIP, its TSval rewritten into a ticket")             \
+	X(TICKET_RESTORED, "ticket_restored",                                                     \
+	  "ingress: TCP segment to a ticket VIP delivered with its TSecr restored")               \
+	X(TICKET_NO_TIMESTAMP, "ticket_no_timestamp",                                             \
+	  "ingress: TCP segment to a ticket VIP without a timestamp option (no ticket)")          \
+	X(TICKET_MISMATCH, "ticket_mismatch",                                                     \
+	  "ingress: TCP ACK to a ticket VIP whose TSecr names another backend: left as it is")
 
 #define FP_BACKEND_COUNTER_ENUM(id, name, help) FP_BACKEND_##id,
 enum fp_backend_counter { FP_BACKEND_COUNTERS(FP_BACKEND_COUNTER_ENUM) FP_BACKEND_NR_COUNTERS };
@@ -102,10 +119,34 @@ struct fp_backend_hop_key {
 };
 FP_STATIC_ASSERT(sizeof(struct fp_backend_hop_key) == 32, "two addresses, no padding");
 
+/*
+ * Key of tickets: every TCP VIP of the config, by (address, port) as the VIP says it
+ * (port 0 = every port; the programs try the segment's port first, then 0).
+ */
+struct fp_backend_ticket_key {
+	__u8 vip[16]; /* IPv4-mapped for IPv4 */
+	__be16 port;  /* the VIP's port, network order; 0 for a port-0 VIP */
+	__u8 proto;   /* IPPROTO_TCP */
+	__u8 pad;     /* zero */
+};
+FP_STATIC_ASSERT(sizeof(struct fp_backend_ticket_key) == 20, "no hidden padding");
+
+/*
+ * Value of tickets: what this host writes into the TCP timestamps of the VIP's flows.
+ * bits 0: no tickets (the VIP has none, or this host is none of its backends); such a
+ * VIP's entry keeps a port-0 ticket VIP of the same address from applying to it.
+ */
+struct fp_backend_ticket {
+	__u16 sid; /* this host's backend id in the VIP, < 2^bits */
+	__u8 bits; /* the VIP's tickets.bits (K), 1..FP_TICKET_MAX_BITS; 0 = none */
+	__u8 pad;  /* zero */
+};
+FP_STATIC_ASSERT(sizeof(struct fp_backend_ticket) == 4, "no hidden padding");
+
 /* Who attached the program (written by `flowpin backend up`, read by down/stats). */
 struct fp_backend_attach_info {
 	__u32 pid;	    /* the foreground `flowpin backend up` process */
-	__u32 ifindex;	    /* device with the tc ingress filter, in the network namespace: */
+	__u32 ifindex;	    /* device with the tc filters (ingress, egress), in the netns: */
 	__u64 netns_cookie; /* SO_NETNS_COOKIE of the agent's network namespace */
 	__u32 handle;	    /* tc filter handle and priority, for detaching */
 	__u32 priority;
@@ -138,6 +179,11 @@ struct fp_backend_opts {
 	 */
 	const struct fp_vip_cfg *vips;
 	size_t n_vips;
+	/*
+	 * The fleet's hash_key, needed when this host is a backend of a VIP with TCP
+	 * tickets (the loader derives the ticket key from it); NULL otherwise.
+	 */
+	const struct fp_hash_key *hash_key;
 };
 
 struct fp_backend;
@@ -147,13 +193,17 @@ const char *fp_backend_counter_help(unsigned int counter);
 
 /* Opens and loads the program with @opts. Returns 0 or a negative errno (message printed). */
 int fp_backend_load(const struct fp_backend_opts *opts, struct fp_backend **out);
-void fp_backend_destroy(struct fp_backend *b); /* detaches and unpins what it did; NULL ok */
-int fp_backend_prog_fd(const struct fp_backend *b);
+void fp_backend_destroy(struct fp_backend *b);	    /* detaches and unpins what it did; NULL ok */
+int fp_backend_prog_fd(const struct fp_backend *b); /* ingress */
+int fp_backend_egress_prog_fd(const struct fp_backend *b); /* egress (TCP tickets) */
+/* How many TCP VIPs this host writes tickets for (backend entries on ticket VIPs). */
+size_t fp_backend_ticket_vips(const struct fp_backend *b);
 int fp_backend_counters_fd(const struct fp_backend *b);
 
 /*
- * fp_backend_attach - tc ingress filter on @ifindex (creates the clsact qdisc if missing;
- * a qdisc that existed before is left in place on detach). Returns 0 or a negative errno.
+ * fp_backend_attach - tc ingress and egress filters on @ifindex (creates the clsact qdisc
+ * if missing; a qdisc that existed before is left in place on detach). Returns 0 or a
+ * negative errno.
  */
 int fp_backend_attach(struct fp_backend *b, int ifindex);
 int fp_backend_detach(struct fp_backend *b);

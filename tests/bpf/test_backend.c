@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -34,9 +35,12 @@
 #include <flowpin/backend.h>
 #include <flowpin/fibns.h>
 #include <flowpin/log.h>
+#include <flowpin/ticket.h>
 #include <flowpin/tunnelprobe.h>
 #include <flowpin/wire.h>
+#include "common/hash_vectors.h"
 #include "common/pkt.h"
+#include "common/ticket_vectors.h"
 
 #define ENCAP_PORT 6080
 #define VIP_PORT   80
@@ -46,10 +50,13 @@ static struct {
 	struct fp_fibns ns;
 	struct fp_backend *be;
 	int counters_fd;
-	int fds[8];
+	int fds[16];
 	int n_fds;
 	__u16 est_port_v4; /* client ports of the real established connections */
 	__u16 est_port_v6;
+	__u16 tkt_port_v4; /* client ports of the real connections to the ticket VIPs */
+	__u16 tkt_port_v6;
+	struct fp_hash_key ticket_key; /* fp_ticket_key_derive(fp_vector_key) */
 } fx;
 
 static const char *const vip4 = "10.100.0.1", *const vip6 = "fd00:100::1";
@@ -64,6 +71,13 @@ static const char *const stranger4 = "203.0.113.9", *const stranger6 = "2001:db8
 static const char *const unrouted4 = "198.51.100.9";
 /* Another VIP, with a backend of its own that is no backend of vip4/vip6. */
 static const char *const vip4_other = "10.100.0.2", *const other_vip_backend4 = "198.51.100.3";
+/*
+ * TCP tickets (flowpin/ticket.h), the fleet key fp_vector_key: the VIP of the published
+ * vectors (tests/common/ticket_vectors.h) on port 443 (this host id 5) and 80 (id 255),
+ * K = 8; an IPv6 VIP with K = 12 (id 4095); a TCP VIP without tickets (id 5 here too).
+ */
+static const char *const tvip4 = "198.51.100.10", *const tvip6 = "fd00:300::1";
+static const char *const plain_vip4 = "198.51.100.20";
 
 /* ---- helpers --------------------------------------------------------------------- */
 
@@ -154,8 +168,9 @@ static __u16 connect_from(const char *client, const char *vip, int listener)
  * and an unrouted one, both families (an LB writes hops of the outer family, whatever the
  * inner one); vip4_other served by a backend of its own.
  */
-static struct fp_backend_cfg fleet_backends[7];
-static struct fp_vip_cfg fleet[3];
+static struct fp_backend_cfg fleet_backends[16];
+static struct fp_vip_cfg fleet[7];
+#define FLEET_VIPS 7
 
 static void fleet_init(void)
 {
@@ -182,6 +197,38 @@ static void fleet_init(void)
 	fleet[2].addr = fp_pkt_addr(vip4_other);
 	fleet[2].backends = &fleet_backends[n];
 	fleet[2].n_backends = 1;
+	n++;
+	/* Ticket VIPs: this host (self4/self6) and the previous owner, ids as above. */
+	{
+		static const struct {
+			const char *vip;
+			__u16 port;
+			__u8 bits;
+			__u32 self_id;
+			const char *self, *other;
+		} t[] = {
+			{ tvip4, 443, 8, 5, self4, other4 },
+			{ tvip4, 80, 8, 255, self4, other4 },
+			{ tvip6, 80, 12, 4095, self6, other6 },
+			{ plain_vip4, 80, 0, 5, self4, other4 },
+		};
+
+		for (size_t i = 0; i < 4; i++) {
+			struct fp_vip_cfg *v = &fleet[3 + i];
+
+			snprintf(v->name, sizeof(v->name), "tickets%zu", i);
+			v->addr = fp_pkt_addr(t[i].vip);
+			v->port = t[i].port;
+			v->proto = IPPROTO_TCP;
+			v->ticket_bits = t[i].bits;
+			v->backends = &fleet_backends[n];
+			v->n_backends = 2;
+			fleet_backends[n].id = t[i].self_id;
+			fleet_backends[n++].addr = fp_pkt_addr(t[i].self);
+			fleet_backends[n].id = 7;
+			fleet_backends[n++].addr = fp_pkt_addr(t[i].other);
+		}
+	}
 }
 
 static int setup(void **state)
@@ -212,13 +259,19 @@ static int setup(void **state)
 		return -1;
 	if (sh("ip route add unreachable 198.51.100.9/32"))
 		return -1;
+	/* Ticket VIPs, and the stack's TSval as tickets want it (no per-connection offset). */
+	if (sh("ip addr add 198.51.100.10/32 dev lo && ip -6 addr add fd00:300::1/128 dev lo "
+	       "nodad && echo 2 > /proc/sys/net/ipv4/tcp_timestamps"))
+		return -1;
 	l4 = listen_on(vip4);
 	l6 = listen_on(vip6);
 	if (l4 < 0 || l6 < 0)
 		return -1;
 	fx.est_port_v4 = connect_from(client4, vip4, l4);
 	fx.est_port_v6 = connect_from(client6, vip6, l6);
-	if (!fx.est_port_v4 || !fx.est_port_v6) {
+	fx.tkt_port_v4 = connect_from(client4, tvip4, listen_on(tvip4));
+	fx.tkt_port_v6 = connect_from(client6, tvip6, listen_on(tvip6));
+	if (!fx.est_port_v4 || !fx.est_port_v6 || !fx.tkt_port_v4 || !fx.tkt_port_v6) {
 		fprintf(stderr, "# set-up: no established connection to the VIPs\n");
 		return -1;
 	}
@@ -235,7 +288,9 @@ static int setup(void **state)
 	opts.n_self_addrs = 2;
 	fleet_init();
 	opts.vips = fleet;
-	opts.n_vips = 3;
+	opts.n_vips = FLEET_VIPS;
+	opts.hash_key = &fp_vector_key;
+	fp_ticket_key_derive(&fp_vector_key, &fx.ticket_key);
 	if (fp_backend_load(&opts, &fx.be))
 		return -1;
 	fx.counters_fd = fp_backend_counters_fd(fx.be);
@@ -333,7 +388,7 @@ struct run_result {
 	__u64 delta[FP_BACKEND_NR_COUNTERS];
 };
 
-static void run(const __u8 *frame, size_t len, struct run_result *r)
+static void run_prog(int prog_fd, const __u8 *frame, size_t len, struct run_result *r)
 {
 	struct __sk_buff ctx = { 0 };
 	__u64 before[FP_BACKEND_NR_COUNTERS], after[FP_BACKEND_NR_COUNTERS];
@@ -346,7 +401,7 @@ static void run(const __u8 *frame, size_t len, struct run_result *r)
 	ctx.ifindex = (__u32)fx.ns.ifindex;
 	ctx.ingress_ifindex = (__u32)fx.ns.ifindex;
 	assert_int_equal(fp_backend_read_counters(fx.counters_fd, before), 0);
-	err = bpf_prog_test_run_opts(fp_backend_prog_fd(fx.be), &opts);
+	err = bpf_prog_test_run_opts(prog_fd, &opts);
 	if (err)
 		fail_msg("test run of a %zu-byte frame: %s", len, strerror(-err));
 	assert_int_equal(fp_backend_read_counters(fx.counters_fd, after), 0);
@@ -356,24 +411,40 @@ static void run(const __u8 *frame, size_t len, struct run_result *r)
 		r->delta[i] = after[i] - before[i];
 }
 
-/* Exactly @counter moved, by one. */
-static void assert_counted(const struct run_result *r, unsigned int counter)
+static void run(const __u8 *frame, size_t len, struct run_result *r)
+{
+	run_prog(fp_backend_prog_fd(fx.be), frame, len, r);
+}
+
+#define NO_COUNTER FP_BACKEND_NR_COUNTERS
+
+/* Exactly @counter and @also (a ticket_* counter, or NO_COUNTER) moved, by one. */
+static void assert_counted_also(const struct run_result *r, unsigned int counter, unsigned int also)
 {
 	for (unsigned int i = 0; i < FP_BACKEND_NR_COUNTERS; i++) {
-		if (r->delta[i] != (i == counter ? 1 : 0))
-			fail_msg("counter %s moved by %llu, expected %s to move by 1",
+		if (r->delta[i] != (i == counter || i == also ? 1 : 0))
+			fail_msg("counter %s moved by %llu, expected %s (and %s) to move by 1",
 				 fp_backend_counter_name(i), (unsigned long long)r->delta[i],
-				 fp_backend_counter_name(counter));
+				 fp_backend_counter_name(counter), fp_backend_counter_name(also));
 	}
 }
 
-/* Delivered: the same MACs, the inner family's EtherType, then the inner packet. */
-static void assert_delivered(const struct run_result *r, const __u8 *frame, const __u8 *inner,
-			     size_t inner_len, unsigned int counter)
+/* Exactly @counter moved, by one. */
+static void assert_counted(const struct run_result *r, unsigned int counter)
+{
+	assert_counted_also(r, counter, NO_COUNTER);
+}
+
+/*
+ * Delivered: the same MACs, the inner family's EtherType, then the inner packet;
+ * @counter and @also moved.
+ */
+static void assert_delivered_also(const struct run_result *r, const __u8 *frame, const __u8 *inner,
+				  size_t inner_len, unsigned int counter, unsigned int also)
 {
 	__u8 want[FP_PKT_MAX];
 
-	assert_counted(r, counter);
+	assert_counted_also(r, counter, also);
 	assert_int_equal(r->retval, TC_ACT_OK);
 	memcpy(want, frame, 12);
 	want[12] = (inner[0] >> 4) == 4 ? 0x08 : 0x86;
@@ -381,6 +452,12 @@ static void assert_delivered(const struct run_result *r, const __u8 *frame, cons
 	memcpy(want + 14, inner, inner_len);
 	assert_int_equal(r->out_len, 14 + inner_len);
 	assert_memory_equal(r->out, want, 14 + inner_len);
+}
+
+static void assert_delivered(const struct run_result *r, const __u8 *frame, const __u8 *inner,
+			     size_t inner_len, unsigned int counter)
+{
+	assert_delivered_also(r, frame, inner, inner_len, counter, NO_COUNTER);
 }
 
 static void assert_dropped(const struct run_result *r, unsigned int counter)
@@ -1422,6 +1499,387 @@ static void test_tunnel_probe_hostile(void **state)
 	}
 }
 
+/* ---- TCP tickets (issue 11; bpf/backend_ticket.h) -------------------------------------- */
+
+static __u32 clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u32)((__u64)ts.tv_sec * 1000 + (__u64)ts.tv_nsec / 1000000);
+}
+
+/* TCP option layouts; ts: offset of the timestamp option's kind byte, -1 for "none". */
+struct ts_layout {
+	const char *what;
+	__u8 len;
+	__u8 bytes[40];
+	int ts;
+};
+
+static const struct ts_layout ts_layouts[] = {
+	{ "NOP NOP TS (Linux's)", 12, { 1, 1, 8, 10 }, 2 },
+	{ "TS first, NOP NOP after", 12, { 8, 10, [10] = 1, [11] = 1 }, 0 },
+	{ "NOP TS NOP: the values at odd offsets", 12, { 1, 8, 10, [11] = 1 }, 1 },
+	{ "MSS, SACK-permitted, TS (a SYN-ACK's)", 16, { 2, 4, 5, 0xb4, 4, 2, 8, 10 }, 6 },
+	{ "NOP NOP SACK block, NOP NOP TS",
+	  24,
+	  { 1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1, 8, 10 },
+	  14 },
+	{ "window scale, TS at an odd offset, NOP NOP EOL",
+	  16,
+	  { 3, 3, 7, 8, 10, [13] = 1, [14] = 1, [15] = 0 },
+	  3 },
+	{ "EOL before TS: none", 16, { 0, 0, 0, 0, 8, 10 }, -1 },
+	{ "TS of length 8: none", 12, { 1, 1, 8, 8, [10] = 1, [11] = 1 }, -1 },
+	{ "an option running past the header: none",
+	  12,
+	  { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 5, 10 },
+	  -1 },
+	{ "no options", 0, { 0 }, -1 },
+};
+
+static void put_be32(__u8 *p, __u32 v)
+{
+	p[0] = (__u8)(v >> 24);
+	p[1] = (__u8)(v >> 16);
+	p[2] = (__u8)(v >> 8);
+	p[3] = (__u8)v;
+}
+
+/* @l's options with TSval @tsval and TSecr @tsecr where the option is. */
+static void layout_with(const struct ts_layout *l, __u32 tsval, __u32 tsecr, __u8 *out)
+{
+	memcpy(out, l->bytes, sizeof(l->bytes));
+	if (l->ts >= 0) {
+		put_be32(out + l->ts + 2, tsval);
+		put_be32(out + l->ts + 6, tsecr);
+	}
+}
+
+static void ticket_flow(const char *client, const char *vip, __u16 cport, __u16 vport,
+			struct fp_flow_key *f)
+{
+	struct fp_pkt_spec s = tcp_spec(client, vip, cport, FP_TCP_ACK);
+
+	s.dport = vport;
+	fp_pkt_flow_key(&s, 0, f);
+}
+
+/* A segment VIP:@vport -> @client:@cport with @opts (egress: Ethernet, IP, TCP). */
+static int egress_frame(const char *vip, __u16 vport, const char *client, __u16 cport,
+			const __u8 *opts, __u8 opts_len, __u8 *out)
+{
+	struct fp_pkt_spec s = tcp_spec(vip, client, vport, FP_TCP_ACK | FP_TCP_PSH);
+	int len;
+
+	s.dport = cport;
+	s.tcp_options = opts;
+	s.tcp_options_len = opts_len;
+	len = fp_pkt_build(&s, out, FP_PKT_MAX);
+	assert_true(len > 0);
+	return len;
+}
+
+/*
+ * Egress: the segment from @vip leaves with TSval @want (the rest as it was, the TCP
+ * checksum right: the expected frame is built whole with it), or untouched when the
+ * layout has no timestamp or @want is @tsval.
+ */
+static void egress_case(const char *vip, __u16 vport, const char *client, __u16 cport,
+			const struct ts_layout *l, __u32 tsval, __u32 want)
+{
+	__u8 opts[40], frame[FP_PKT_MAX], expect[FP_PKT_MAX];
+	struct run_result r;
+	int len, want_len;
+
+	layout_with(l, tsval, 0x01020304, opts);
+	len = egress_frame(vip, vport, client, cport, opts, l->len, frame);
+	layout_with(l, want, 0x01020304, opts);
+	want_len = egress_frame(vip, vport, client, cport, opts, l->len, expect);
+	run_prog(fp_backend_egress_prog_fd(fx.be), frame, (size_t)len, &r);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_int_equal(r.out_len, (__u32)want_len);
+	if (l->ts < 0 || want == tsval) {
+		assert_counted_also(&r, NO_COUNTER, NO_COUNTER);
+		assert_memory_equal(r.out, frame, (size_t)len);
+		return;
+	}
+	assert_counted(&r, FP_BACKEND_TICKET_WRITTEN);
+	if (memcmp(r.out, expect, (size_t)want_len))
+		fail_msg("%s: %s -> %s: the egress frame is not the expected one", l->what, vip,
+			 client);
+}
+
+/* The published vectors, byte for byte, in every option layout. */
+static void test_ticket_egress_vectors(void **state)
+{
+	(void)state;
+	REQUIRE_READY();
+	/* Vector 1 (tvip4:443, id 5) and 2 (tvip4:80, id 255); K = 8. */
+	for (size_t v = 0; v < 2; v++) {
+		const struct fp_ticket_vector *t = &fp_ticket_vectors[v];
+
+		assert_string_equal(t->vip, tvip4);
+		for (size_t i = 0; i < sizeof(ts_layouts) / sizeof(ts_layouts[0]); i++)
+			egress_case(t->vip, t->vip_port, t->client, t->client_port, &ts_layouts[i],
+				    t->tsval, t->ticket);
+	}
+}
+
+/* IPv6, K = 12, id 4095: the ticket from the (vector-checked) C functions. */
+static void test_ticket_egress_v6(void **state)
+{
+	struct fp_flow_key f;
+	__u32 tsval = 0xdeadbeef;
+	__u64 fh;
+
+	(void)state;
+	REQUIRE_READY();
+	ticket_flow(client6, tvip6, 41000, 80, &f);
+	fh = fp_ticket_flow_hash(&fx.ticket_key, &f);
+	for (size_t i = 0; i < sizeof(ts_layouts) / sizeof(ts_layouts[0]); i++)
+		egress_case(tvip6, 80, client6, 41000, &ts_layouts[i], tsval,
+			    fp_ticket_encode(tsval, fh, 4095, 12));
+}
+
+/* Not a ticket VIP of this host: nothing changes, nothing counts. */
+static void test_ticket_egress_untouched(void **state)
+{
+	const struct ts_layout *l = &ts_layouts[0];
+
+	(void)state;
+	REQUIRE_READY();
+	egress_case(plain_vip4, 80, client4, 40000, l, 0x12345678, 0x12345678); /* no tickets */
+	egress_case(vip4, 80, client4, 40000, l, 0x12345678, 0x12345678);	/* proto unset */
+	egress_case(tvip4, 8080, client4, 40000, l, 0x12345678, 0x12345678);	/* other port */
+	egress_case(self4, 443, "10.9.0.1", 40000, l, 0x12345678, 0x12345678);	/* not a VIP */
+	egress_case("10.9.0.1", 40000, tvip4, 443, l, 0x12345678, 0x12345678);	/* towards it */
+}
+
+/*
+ * Every cut of a ticket segment is safe: untouched while the timestamp option is not
+ * whole, rewritten once it is (the egress reads the headers only: the local stack's
+ * payload is in page fragments, beyond what the program sees).
+ */
+static void test_ticket_egress_truncated(void **state)
+{
+	const struct fp_ticket_vector *t = &fp_ticket_vectors[0];
+	__u8 opts[40], frame[FP_PKT_MAX], cut[FP_PKT_MAX], want[FP_PKT_MAX];
+	const size_t ts_end = 14 + 20 + 20 + 12; /* the options end with the TSecr */
+	struct run_result r;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	layout_with(&ts_layouts[0], t->tsval, 0x01020304, opts);
+	len = egress_frame(t->vip, t->vip_port, t->client, t->client_port, opts, 12, frame);
+	layout_with(&ts_layouts[0], t->ticket, 0x01020304, opts);
+	assert_int_equal(
+		egress_frame(t->vip, t->vip_port, t->client, t->client_port, opts, 12, want), len);
+	/* A test run needs the IP header. */
+	for (size_t n = 14 + 20; n < (size_t)len; n++) {
+		memcpy(cut, frame, n);
+		run_prog(fp_backend_egress_prog_fd(fx.be), cut, n, &r);
+		assert_int_equal(r.retval, TC_ACT_OK);
+		if (n < ts_end) {
+			assert_counted_also(&r, NO_COUNTER, NO_COUNTER);
+			assert_memory_equal(r.out, cut, n);
+			continue;
+		}
+		/* The TSval and the checksum (the whole segment's, payload included). */
+		assert_counted(&r, FP_BACKEND_TICKET_WRITTEN);
+		assert_memory_equal(r.out, want, n);
+	}
+}
+
+/* What the egress leaves to others: IPv6 extension headers, IPv4 fragments. */
+static void test_ticket_egress_odd_packets(void **state)
+{
+	const struct fp_ticket_vector *t = &fp_ticket_vectors[0];
+	struct fp_pkt_spec s = tcp_spec(tvip6, client6, 80, FP_TCP_ACK);
+	__u8 opts[40], frame[FP_PKT_MAX];
+	struct run_result r;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	layout_with(&ts_layouts[0], 1, 2, opts);
+	s.dport = 41000;
+	s.tcp_options = opts;
+	s.tcp_options_len = 12;
+	s.n_dest = 1;
+	len = fp_pkt_build(&s, frame, sizeof(frame));
+	assert_true(len > 0);
+	run_prog(fp_backend_egress_prog_fd(fx.be), frame, (size_t)len, &r);
+	assert_int_equal(r.retval, TC_ACT_OK);
+	assert_counted_also(&r, NO_COUNTER, NO_COUNTER);
+	assert_memory_equal(r.out, frame, (size_t)len);
+	s = tcp_spec(t->vip, t->client, t->vip_port, FP_TCP_ACK);
+	s.dport = t->client_port;
+	s.tcp_options = opts;
+	s.tcp_options_len = 12;
+	s.fragment = 1;
+	s.more_fragments = 1;
+	len = fp_pkt_build(&s, frame, sizeof(frame));
+	assert_true(len > 0);
+	run_prog(fp_backend_egress_prog_fd(fx.be), frame, (size_t)len, &r);
+	assert_counted_also(&r, NO_COUNTER, NO_COUNTER);
+	assert_memory_equal(r.out, frame, (size_t)len);
+}
+
+/*
+ * Ingress: a segment of the real connection @client:@cport -> @vip:80, TSecr @tsecr in
+ * layout @l, delivered with TSecr @want (and the checksum right: the expected inner
+ * packet is built whole with it); @verdict and @also counted.
+ */
+static void ingress_case(const char *client, const char *vip, __u16 cport, const char *lb,
+			 const char *self, const char *other, const struct ts_layout *l, __u8 flags,
+			 __u32 tsecr, __u32 want, unsigned int verdict, unsigned int also)
+{
+	struct fp_pkt_spec s = tcp_spec(client, vip, cport, flags);
+	__u8 opts[40], inner[FP_PKT_MAX], want_inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct run_result r;
+	size_t ilen;
+	int len;
+
+	layout_with(l, 0x11223344, tsecr, opts);
+	s.tcp_options = opts;
+	s.tcp_options_len = l->len;
+	ilen = inner_packet(&s, inner);
+	len = encap(inner, ilen, lb, self, other, 0, 2, frame);
+	layout_with(l, 0x11223344, want, opts);
+	assert_int_equal(inner_packet(&s, want_inner), ilen);
+	run(frame, (size_t)len, &r);
+	assert_delivered_also(&r, frame, want_inner, ilen, verdict, also);
+}
+
+static void ingress_restores(const char *client, const char *vip, __u16 cport, __u16 sid, __u8 bits,
+			     const char *lb, const char *self, const char *other)
+{
+	struct fp_flow_key f;
+	__u64 fh;
+
+	ticket_flow(client, vip, cport, 80, &f);
+	fh = fp_ticket_flow_hash(&fx.ticket_key, &f);
+	for (size_t i = 0; i < sizeof(ts_layouts) / sizeof(ts_layouts[0]); i++) {
+		const struct ts_layout *l = &ts_layouts[i];
+		/* Sent 1.5 s ago, and one sent just now (the clock of the program's run). */
+		__u32 t1 = clock_ms() - 1500, t2 = clock_ms();
+		__u32 e1 = fp_ticket_encode(t1, fh, sid, bits),
+		      e2 = fp_ticket_encode(t2, fh, sid, bits);
+
+		if (l->ts < 0) {
+			ingress_case(client, vip, cport, lb, self, other, l, FP_TCP_ACK, e1, e1,
+				     FP_BACKEND_ESTABLISHED_LOCAL, FP_BACKEND_TICKET_NO_TIMESTAMP);
+			continue;
+		}
+		ingress_case(client, vip, cport, lb, self, other, l, FP_TCP_ACK, e1, t1,
+			     FP_BACKEND_ESTABLISHED_LOCAL, FP_BACKEND_TICKET_RESTORED);
+		ingress_case(client, vip, cport, lb, self, other, l, FP_TCP_ACK | FP_TCP_PSH, e2,
+			     t2, FP_BACKEND_ESTABLISHED_LOCAL, FP_BACKEND_TICKET_RESTORED);
+		/* A ticket naming the previous owner (id 7) is not ours: left alone. */
+		e1 = fp_ticket_encode(t1, fh, 7, bits);
+		ingress_case(client, vip, cport, lb, self, other, l, FP_TCP_ACK, e1, e1,
+			     FP_BACKEND_ESTABLISHED_LOCAL, FP_BACKEND_TICKET_MISMATCH);
+	}
+}
+
+static void test_ticket_ingress_restores(void **state)
+{
+	(void)state;
+	REQUIRE_READY();
+	ingress_restores(client4, tvip4, fx.tkt_port_v4, 255, 8, lb4, self4, other4);
+	ingress_restores(client4, tvip4, fx.tkt_port_v4, 255, 8, lb6, self6, other6);
+	ingress_restores(client6, tvip6, fx.tkt_port_v6, 4095, 12, lb6, self6, other6);
+	ingress_restores(client6, tvip6, fx.tkt_port_v6, 4095, 12, lb4, self4, other4);
+}
+
+/*
+ * Forged tickets and tickets of other flows: whatever TSecr a client sends, it is
+ * restored only when it names this host for its own flow, which a forger hits 1 time
+ * in 2^K; every other value reaches the stack as sent.
+ */
+static void test_ticket_ingress_forged(void **state)
+{
+	const struct ts_layout *l = &ts_layouts[0];
+	struct fp_flow_key f, other;
+	unsigned int restored = 0;
+	__u64 fh, oh;
+	__u32 t;
+
+	(void)state;
+	REQUIRE_READY();
+	ticket_flow(client4, tvip4, fx.tkt_port_v4, 80, &f);
+	ticket_flow(client4, tvip4, (__u16)(fx.tkt_port_v4 + 1), 80, &other);
+	fh = fp_ticket_flow_hash(&fx.ticket_key, &f);
+	oh = fp_ticket_flow_hash(&fx.ticket_key, &other);
+	t = clock_ms() - 100;
+	/*
+	 * Tickets for the flow next door (the client's previous connection), and made
+	 * under another key (what a client guessing the key sends).
+	 */
+	for (__u32 i = 0; i < 2 * 256; i++) {
+		__u64 made_with = i < 256 ? oh : fh ^ 0x5555555500000000ULL;
+		__u32 replayed = fp_ticket_encode(t, made_with, (__u16)(i % 256), 8);
+		int ours = fp_ticket_sid(replayed, fh, 8) == 255;
+
+		ingress_case(client4, tvip4, fx.tkt_port_v4, lb4, self4, other4, l, FP_TCP_ACK,
+			     replayed,
+			     ours ? fp_ticket_restore(replayed, fh, 8, clock_ms()) : replayed,
+			     FP_BACKEND_ESTABLISHED_LOCAL,
+			     ours ? FP_BACKEND_TICKET_RESTORED : FP_BACKEND_TICKET_MISMATCH);
+		restored += ours;
+	}
+	/* One value of 256 names id 255 under each: exactly one each time. */
+	assert_int_equal(restored, 2);
+}
+
+/* What tickets leave alone on ingress. */
+static void test_ticket_ingress_untouched(void **state)
+{
+	const struct ts_layout *l = &ts_layouts[0], *none = &ts_layouts[9];
+	struct fp_pkt_spec s;
+	__u8 opts[40], inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct fp_flow_key f;
+	struct run_result r;
+	size_t ilen;
+	__u32 e;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	/* A SYN: its TSecr (0) echoes nothing; a SYN without timestamps is counted. */
+	ingress_case("10.9.0.1", tvip4, 4444, lb4, self4, other4, l, FP_TCP_SYN, 0, 0,
+		     FP_BACKEND_SYN_LOCAL, NO_COUNTER);
+	ingress_case("10.9.0.1", tvip4, 4444, lb4, self4, other4, none, FP_TCP_SYN, 0, 0,
+		     FP_BACKEND_SYN_LOCAL, FP_BACKEND_TICKET_NO_TIMESTAMP);
+	/* A VIP without tickets: no ticket counter whatever the TSecr. */
+	ingress_case("10.9.0.1", plain_vip4, 4444, lb4, self4, other4, l, FP_TCP_SYN, 5, 5,
+		     FP_BACKEND_SYN_LOCAL, NO_COUNTER);
+	ingress_case("10.9.0.1", vip4, 4444, lb4, self4, other4, none, FP_TCP_SYN, 5, 5,
+		     FP_BACKEND_SYN_LOCAL, NO_COUNTER);
+
+	/*
+	 * A ticket naming this host on a flow without a socket here: forwarded to the next
+	 * hop with the TSecr as it came (restoring is for the local stack only).
+	 */
+	ticket_flow("10.9.0.1", tvip4, 4444, 80, &f);
+	e = fp_ticket_encode(clock_ms() - 10, fp_ticket_flow_hash(&fx.ticket_key, &f), 255, 8);
+	s = tcp_spec("10.9.0.1", tvip4, 4444, FP_TCP_ACK);
+	layout_with(l, 1, e, opts);
+	s.tcp_options = opts;
+	s.tcp_options_len = l->len;
+	ilen = inner_packet(&s, inner);
+	len = encap(inner, ilen, lb4, self4, other4, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_forwarded(&r, frame, (size_t)len, other4);
+	/* ... and, no hop left, delivered as it came (the stack answers RST). */
+	len = encap(inner, ilen, lb4, self4, NULL, 0, 1, frame);
+	run(frame, (size_t)len, &r);
+	assert_delivered(&r, frame, inner, ilen, FP_BACKEND_LAST_RESORT);
+}
+
 /*
  * The counters map is the agent's layout check: a pinned map of another length (an
  * agent of the build before the tunnel probe had 19 counters) is refused by name, not
@@ -1510,6 +1968,14 @@ int main(void)
 		cmocka_unit_test(test_no_route),
 		cmocka_unit_test(test_tunnel_probe_reflected),
 		cmocka_unit_test(test_tunnel_probe_hostile),
+		cmocka_unit_test(test_ticket_egress_vectors),
+		cmocka_unit_test(test_ticket_egress_v6),
+		cmocka_unit_test(test_ticket_egress_untouched),
+		cmocka_unit_test(test_ticket_egress_truncated),
+		cmocka_unit_test(test_ticket_egress_odd_packets),
+		cmocka_unit_test(test_ticket_ingress_restores),
+		cmocka_unit_test(test_ticket_ingress_forged),
+		cmocka_unit_test(test_ticket_ingress_untouched),
 		cmocka_unit_test(test_counters_of_another_build_refused),
 		cmocka_unit_test(test_state_of_another_build_refused),
 	};

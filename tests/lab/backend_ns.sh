@@ -42,14 +42,6 @@ counter() { # backend name
 }
 
 
-step() { # client-dir step -> prints the client's result
-	touch "$1/go.$2"
-	if wait_for "$1/result.$2" 10; then
-		cat "$1/result.$2"
-	else
-		echo "no result"
-	fi
-}
 
 # ---- topology -----------------------------------------------------------------------
 netns_add cl lb b1 b2

@@ -29,3 +29,12 @@ wait_for() { # file [seconds, default 10]
 	done
 	return 1
 }
+
+step() { # client-dir step -> prints the result of backend_ns_lb.py client's step
+	touch "$1/go.$2"
+	if wait_for "$1/result.$2" 10; then
+		cat "$1/result.$2"
+	else
+		echo "no result"
+	fi
+}
