@@ -6,7 +6,8 @@
  *   1. parse; not for a VIP -> XDP_PASS (ICMP errors: take the quoted flow, reversed)
  *   2. VIP lookup by (address, port, protocol), then (address, 0, protocol)
  *   3. on a session miss, connection tickets: a QUIC-LB connection ID naming a live
- *      backend of the VIP (bpf/quic.h) -> that backend
+ *      backend of the VIP (bpf/quic.h), or a TCP timestamp ticket naming one
+ *      (tcp_ticket(), flowpin/ticket.h) -> that backend
  *   4. session table hit -> that backend
  *   5. miss -> flow hash -> bucket -> [owner now, owner in the previous generation]
  *   6. encapsulate (flowpin/wire.h), next hop from bpf_fib_lookup, XDP_TX or redirect
@@ -114,6 +115,7 @@
 #include <flowpin/hash.h>
 #include <flowpin/maps.h>
 #include <flowpin/pinning.h>
+#include <flowpin/ticket.h>
 #include <flowpin/wire.h>
 #include "parse.h"
 #include "csum.h"
@@ -124,6 +126,9 @@
 /* Settings fixed at load (lib/lb.c sets them through the skeleton). */
 const volatile __u64 hash_k0 = 0;
 const volatile __u64 hash_k1 = 0;
+/* The TCP ticket key (flowpin/ticket.h), derived from the hash key by the loader. */
+const volatile __u64 ticket_k0 = 0;
+const volatile __u64 ticket_k1 = 0;
 const volatile __u32 table_size = 1; /* never 0: a bucket is hash % table_size */
 const volatile __u16 encap_port = FP_DEFAULT_ENCAP_PORT; /* host order */
 const volatile __be32 source_v4 = 0;			 /* 0: no IPv4 source */
@@ -854,6 +859,58 @@ static __always_inline int quic_ticket(struct xdp_md *ctx, const struct fp_vip *
 }
 
 /*
+ * Step 3 for a TCP VIP with tickets, on a session miss: the backend the segment's TSecr
+ * names (flowpin/ticket.h), when it is a backend of this VIP that is neither down nor
+ * removed (draining ones keep their connections). Never for a SYN (it echoes nothing),
+ * an ICMP error or a fragment. The ticket is keyed by the full 5-tuple whatever the
+ * VIP's `hash`, so the ports come from the TCP header again. Returns 1 with @ch filled:
+ * one hop, and the same admission as any miss of a settled bucket (probation first,
+ * then a session entry for the ticket's backend, under the new-flow rate), so a forged
+ * ticket evicts nothing a forged miss could not. Else 0 with the reason counted: the
+ * normal path decides, the same on every node.
+ */
+static __always_inline int tcp_ticket(struct xdp_md *ctx, const struct fp_vip *vip,
+				      const struct packet *pkt, __u64 hash, __u64 now,
+				      struct fp_stats *st, struct choice *ch)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct fp_hash_key key = { ticket_k0, ticket_k1 };
+	struct fp_flow_key flow = pkt->flow;
+	struct fp_backend_entry *b;
+	struct tcphdr *th;
+	__u8 *ts;
+	__u16 sid;
+
+	if (pkt->icmp || pkt->fragment || (pkt->tcp_flags & TCP_FLAGS_SYN))
+		return 0;
+	/* One verifier state for every parse path (parse.h fp_tcp_timestamp()). */
+	th = data + (pkt->l4_off & 0x3ff);
+	if ((void *)(th + 1) > data_end)
+		return 0;
+	ts = fp_tcp_timestamp(th, data_end);
+	if (!ts) {
+		count(st, FP_CNT_TICKET_NO_TIMESTAMP);
+		return 0;
+	}
+	flow.sport = th->source;
+	flow.dport = th->dest;
+	sid = fp_ticket_sid(fp_tcp_ts_get32(ts + 4), fp_ticket_flow_hash(&key, &flow),
+			    vip->ticket_bits);
+	b = lookup_backend(vip, sid);
+	if (!b || b->id != sid || (b->flags & (FP_BACKEND_F_DOWN | FP_BACKEND_F_REMOVED))) {
+		count(st, FP_CNT_TICKET_INVALID);
+		return 0;
+	}
+	count(st, FP_CNT_TICKET_HIT);
+	ch->hop[0] = sid;
+	ch->hop_count = 1;
+	ch->sport = fp_hash_sport(hash);
+	if (fp_pinning_uses_sessions(vip->pinning) && admissible(pkt))
+		admission(pkt, hash, now, ch);
+	return 1;
+}
+
+/*
  * Step 5: no session. The flow hash picks the backend(s) by the VIP's pinning mode
  * (table mode: its probation mark first); ch->admit says what admit() records, as the
  * session admission rule above says. Returns CONTINUE with @ch filled, or a final
@@ -1250,9 +1307,12 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 		key.k0 = hash_k0;
 		key.k1 = hash_k1;
 		hash = fp_flow_hash(&key, &pkt.flow);
-		/* 3. Tickets: a QUIC-LB connection ID naming a live backend. */
+		/* 3. Tickets: a QUIC-LB connection ID or a TCP ticket naming a live backend. */
 		if ((vip.flags & FP_VIP_F_QUIC_LB) &&
 		    quic_ticket(ctx, &vip, &pkt, hash, now, st, &ch))
+			v = CONTINUE;
+		else if (vip.ticket_bits && pkt.flow.proto == IPPROTO_TCP &&
+			 tcp_ticket(ctx, &vip, &pkt, hash, now, st, &ch))
 			v = CONTINUE;
 		else
 			v = choose_backend(&vip, &pkt, hash, now, &ch);

@@ -21,6 +21,7 @@
 #include <flowpin/log.h>
 #include <flowpin/plan.h>
 #include <flowpin/siphash.h>
+#include <flowpin/ticket.h>
 #include "lb.skel.h"
 #include "quic_key.skel.h"
 
@@ -273,8 +274,13 @@ static __u32 effective_new_flow_rate(const struct fp_lb_opts *opts)
 static void set_program_settings(struct lb *skel, const struct fp_config *cfg,
 				 const struct fp_lb_opts *opts)
 {
+	struct fp_hash_key ticket;
+
 	skel->rodata->hash_k0 = cfg->hash_key.k0;
 	skel->rodata->hash_k1 = cfg->hash_key.k1;
+	fp_ticket_key_derive(&cfg->hash_key, &ticket);
+	skel->rodata->ticket_k0 = ticket.k0;
+	skel->rodata->ticket_k1 = ticket.k1;
 	skel->rodata->table_size = cfg->table_size;
 	skel->rodata->encap_port = cfg->encap_port;
 	if (opts->have_source_v4)
@@ -398,6 +404,13 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 	lb->info.cache_epoch = 1;
 	lb->info.hash_key.k0 = cfg->hash_key.k0;
 	lb->info.hash_key.k1 = cfg->hash_key.k1;
+	{
+		struct fp_hash_key ticket;
+
+		fp_ticket_key_derive(&cfg->hash_key, &ticket);
+		lb->info.ticket_key.k0 = ticket.k0;
+		lb->info.ticket_key.k1 = ticket.k1;
+	}
 	lb->info.encap_port = cfg->encap_port;
 	lb->info.session_entries = sessions;
 	lb->info.timeout_tcp_established = cfg->timeouts.tcp_established;

@@ -61,7 +61,8 @@ static int plan_table(const struct fp_config *cfg, const struct fp_running *run,
 	}
 
 	p->changed = true;
-	if (current && current->pinning == v->pinning && current->flags == p->value.flags) {
+	if (current && current->pinning == v->pinning && current->flags == p->value.flags &&
+	    current->ticket_bits == p->value.ticket_bits) {
 		const struct fp_bucket *active = active_table(run, current);
 
 		if (fp_pinning_uses_maglev(v->pinning)) {
@@ -114,6 +115,7 @@ static int plan_vip(const struct fp_config *cfg, const struct fp_running *run, s
 	p->value.flags = p->cfg->hash_addresses_only ? FP_VIP_F_HASH_ADDRS : 0;
 	if (fp_plan_quic_lb(p->cfg, NULL))
 		p->value.flags |= FP_VIP_F_QUIC_LB;
+	p->value.ticket_bits = p->cfg->proto == IPPROTO_TCP ? p->cfg->ticket_bits : 0;
 	if (p->current) {
 		p->exists = true;
 		p->value.index = p->current->index;

@@ -66,8 +66,8 @@ struct fp_vip {
 	__u8 slot;	  /* active half of this VIP's bucket block: 0 or 1 */
 	__u8 pinning;	  /* enum fp_pinning (flowpin/pinning.h) */
 	__u8 flags;	  /* FP_VIP_F_* */
-	__u8 pad;
-	__u32 n_list; /* none/table modes: backends in buckets[0..n_list-1] of the slot */
+	__u8 ticket_bits; /* TCP VIP with tickets (flowpin/ticket.h): K; 0 = none */
+	__u32 n_list;	  /* none/table modes: backends in buckets[0..n_list-1] of the slot */
 };
 FP_STATIC_ASSERT(sizeof(struct fp_vip) == 16, "vip value");
 
@@ -416,7 +416,13 @@ FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
 	X(QUIC_LB_DEAD_BACKEND, "quic_lb_dead_backend",                                            \
 	  "QUIC-LB: server ID names a down or removed backend: normal path")                       \
 	X(QUIC_LB_DECRYPT_ERROR, "quic_lb_decrypt_error",                                          \
-	  "QUIC-LB: no AES context for the VIP's key, or bpf_crypto_decrypt failed")
+	  "QUIC-LB: no AES context for the VIP's key, or bpf_crypto_decrypt failed")               \
+	X(TICKET_HIT, "ticket_hit",                                                                \
+	  "TCP ticket: the TSecr names a live backend of the VIP: sent there")                     \
+	X(TICKET_INVALID, "ticket_invalid",                                                        \
+	  "TCP ticket: the TSecr names no live backend of the VIP (forged, stale): normal path")   \
+	X(TICKET_NO_TIMESTAMP, "ticket_no_timestamp",                                              \
+	  "TCP ticket VIP: segment without a timestamp option (or a malformed one): normal path")
 
 enum fp_counter {
 #define FP_COUNTER_ENUM(name, str, help) FP_CNT_##name,
@@ -454,7 +460,7 @@ static const char *const fp_counter_help[FP_CNT__MAX] = {
  * The BPF program reads only cache_epoch (it has the settings as const volatile
  * globals).
  */
-#define FP_INFO_MAGIC 0x666c703a /* "flp:": bump when any layout in this file changes */
+#define FP_INFO_MAGIC 0x666c703b /* "flp;": bump when any layout in this file changes */
 struct fp_info {
 	__u32 magic;
 	__u32 table_size;
@@ -481,7 +487,12 @@ struct fp_info {
 	 * (lib/lb.c), kept across take-overs. Metrics and `lb stats` read them. */
 	__u64 applies;
 	__u64 apply_errors;
+	/* The TCP ticket key (flowpin/ticket.h fp_ticket_key_derive() of hash_key), as the
+	 * program has it (const volatile ticket_k0/k1). */
+	struct {
+		__u64 k0, k1;
+	} ticket_key;
 };
-FP_STATIC_ASSERT(sizeof(struct fp_info) == 104, "info");
+FP_STATIC_ASSERT(sizeof(struct fp_info) == 120, "info");
 
 #endif
