@@ -5,7 +5,8 @@
 # rebuilt program swapped in under traffic), bgp-drain (the carrying
 # node's routes get the GRACEFUL_SHUTDOWN community: BIRD on every node, the router
 # moves the flows; routes come from BGP in all of them) and bgp-maintenance (the same
-# drain by `flowpin lb maintenance on`, flowpin driving BIRD) with 40 flows per VIP, one
+# drain by `flowpin lb maintenance on`, flowpin driving BIRD) and two-changes-idle (TCP
+# tickets: two drains while idle, the carrying node restarted cold) with 40 flows per VIP, one
 # TAP line per scenario x mode expectation (docs/lab.md). The runner builds its
 # namespaces and removes them, also on failure or Ctrl-C.
 set -uo pipefail
@@ -18,4 +19,4 @@ fi
 # shellcheck source=lab/lab-id.bash
 source lab/lab-id.bash # removes this lab, and no other, if the runner was killed hard
 lab_run --tap --flows 40 shift shift-during-change backend-drain lb-restart lb-restart-cold \
-	bgp-drain bgp-maintenance lb-upgrade
+	bgp-drain bgp-maintenance lb-upgrade two-changes-idle
