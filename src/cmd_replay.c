@@ -43,6 +43,7 @@
 #include <flowpin/fibns.h>
 #include <flowpin/lb.h>
 #include <flowpin/log.h>
+#include <flowpin/ticket.h>
 #include <flowpin/wire.h>
 #include "cli.h"
 #include "commands.h"
@@ -67,6 +68,7 @@ struct frame_info {
 	__u16 sport, dport; /* host order */
 	__u8 proto;
 	int tcp_syn;
+	int fragment;  /* an IPv4 fragment, first or not (IPv6 ones are not TCP here) */
 	size_t ip_end; /* end of the IP packet by its length field, at most the frame's */
 };
 
@@ -94,8 +96,11 @@ static void usage(FILE *out)
 		"BPF_PROG_TEST_RUN and writes the frames it forwards (XDP_TX/REDIRECT) to\n"
 		"OUT.pcap. Prints one line per packet:\n"
 		"  N VERDICT vip=ADDR:PORT/PROTO backend=ID(ADDR) hops=ADDR[,ADDR] gen=G "
-		"[quic_sid=HEX|-] reason=COUNTER[,COUNTER]\n"
-		"(quic_sid: VIPs with quic_lb, the server ID the destination CID names)\n"
+		"[quic_sid=HEX|-] [TICKET] reason=COUNTER[,COUNTER]\n"
+		"(quic_sid: VIPs with quic_lb, the server ID the destination CID names;\n"
+		"TICKET: TCP VIPs with tickets, ticket=syn, ticket=no_timestamp or\n"
+		" tsecr=HEX ticket=ID(active|draining|down|unknown) step3=take|no: the server id\n"
+		" the TSecr names and whether a session miss goes there)\n"
 		"\n"
 		"  --lb-state fresh  every packet meets an empty session table and probation,\n"
 		"                    as on an LB node that never saw the flow (default)\n"
@@ -321,6 +326,7 @@ static int parse_ip(const __u8 *p, size_t len, size_t off, __u16 ethertype, stru
 		fi->proto = p[off + 9];
 		fi->ip_end = off + ntohs(*(const __be16 *)(p + off + 2));
 		l4 = off + (p[off] & 0xf) * 4;
+		fi->fragment = (ntohs(*(const __be16 *)(p + off + 6)) & 0x3fff) != 0;
 		/* A non-first fragment has no ports. */
 		if ((ntohs(*(const __be16 *)(p + off + 6)) & 0x1fff) != 0)
 			l4 = len;
@@ -532,6 +538,98 @@ static void print_quic_sid(const struct fp_vip_cfg *vip, const __u8 *p, size_t l
 		printf("%02x", sid[i]);
 }
 
+/*
+ * The TSecr of the TCP header at @p + @l4 (frame length @len), by the rules of the
+ * program's parser (bpf/parse.h fp_tcp_timestamp()): the first timestamp option among
+ * at most 40 option bytes within doff and the frame, none after an EOL, none when doff
+ * is below 5, an option's length below 2 or past doff, or the timestamp option's length
+ * not 10. Returns 1 with *@tsecr set, or 0.
+ */
+static int tcp_tsecr(const __u8 *p, size_t len, size_t l4, __u32 *tsecr)
+{
+	size_t doff, end, off;
+
+	if (l4 + 20 > len)
+		return 0;
+	doff = (size_t)(p[l4 + 12] >> 4) * 4;
+	end = l4 + doff;
+	if (doff < 20 || end > len)
+		return 0;
+	for (off = l4 + 20; off < end;) {
+		__u8 kind = p[off], olen;
+
+		if (kind == 0) /* EOL */
+			return 0;
+		if (kind == 1) { /* NOP */
+			off++;
+			continue;
+		}
+		if (off + 2 > end)
+			return 0;
+		olen = p[off + 1];
+		if (olen < 2 || off + olen > end)
+			return 0;
+		if (kind == 8) {
+			if (olen != 10)
+				return 0;
+			*tsecr = ntohl(get_be32(p + off + 6));
+			return 1;
+		}
+		off += olen;
+	}
+	return 0;
+}
+
+/*
+ * For a TCP segment to a VIP with tickets, what step 3 reads on a session miss
+ * (docs/design.md): " ticket=syn" (a SYN echoes nothing and never takes a ticket),
+ * " ticket=no_timestamp", or " tsecr=HEX ticket=ID(STATE) step3=take|no": the server
+ * id the TSecr names, decoded with the program's own fp_ticket_sid() under the ticket
+ * key the loader derives from hash_key, the state of the VIP's backend with that id
+ * (unknown: none), and whether step 3 sends the segment there on a session miss (a
+ * backend that is not down). Nothing for fragments and other VIPs. The reason
+ * counters say what the program did: ticket_hit, ticket_invalid, ticket_no_timestamp,
+ * or session_hit (a session answers before any ticket is read).
+ */
+static void print_tcp_ticket(const struct fp_config *cfg, const struct fp_vip_cfg *vip,
+			     const __u8 *p, size_t len)
+{
+	const struct fp_backend_cfg *b = NULL;
+	struct fp_hash_key key;
+	struct fp_flow_key flow = {};
+	struct frame_info fi;
+	__u32 tsecr;
+	__u16 sid;
+	int l4;
+
+	if (!vip || !vip->ticket_bits || vip->proto != IPPROTO_TCP)
+		return;
+	l4 = parse_frame(p, len, &fi);
+	if (l4 < 0 || fi.proto != IPPROTO_TCP || fi.fragment || (size_t)l4 + 20 > len)
+		return;
+	if (p[l4 + 13] & 0x02) { /* any SYN, SYN-ACK included, as the program tests it */
+		fputs(" ticket=syn", stdout);
+		return;
+	}
+	if (!tcp_tsecr(p, len, (size_t)l4, &tsecr)) {
+		fputs(" ticket=no_timestamp", stdout);
+		return;
+	}
+	memcpy(flow.src, fi.src.a, 16);
+	memcpy(flow.dst, fi.dst.a, 16);
+	flow.sport = htons(fi.sport);
+	flow.dport = htons(fi.dport);
+	flow.proto = IPPROTO_TCP;
+	fp_ticket_key_derive(&cfg->hash_key, &key);
+	sid = fp_ticket_sid(tsecr, fp_ticket_flow_hash(&key, &flow), vip->ticket_bits);
+	for (size_t i = 0; i < vip->n_backends && !b; i++)
+		if (vip->backends[i].id == sid)
+			b = &vip->backends[i];
+	printf(" tsecr=%08x ticket=%u(%s) step3=%s", tsecr, sid,
+	       b ? fp_backend_state_name(b->state) : "unknown",
+	       b && b->state != FP_BACKEND_DOWN ? "take" : "no");
+}
+
 static void print_line(size_t number, __u32 verdict, const struct fp_config *cfg, const __u8 *in,
 		       size_t in_len, const __u8 *out, size_t out_len)
 {
@@ -567,6 +665,7 @@ static void print_line(size_t number, __u32 verdict, const struct fp_config *cfg
 		fputs(" backend=- hops=- gen=-", stdout);
 	}
 	print_quic_sid(vip, in, in_len);
+	print_tcp_ticket(cfg, vip, in, in_len);
 }
 
 /* ---- --backend: the backend agent's tc program ------------------------------------ */

@@ -28,6 +28,7 @@
 #include <flowpin/quiclb.h>
 #include <flowpin/tunnelprobe.h>
 #include "common/pkt.h"
+#include "common/ticket_vectors.h"
 #include "common/run.h"
 
 #define TABLE_SIZE 251
@@ -845,6 +846,355 @@ static void test_replay_quic_lb(void **state)
 	unlink(out_pcap);
 }
 
+/*
+ * TCP tickets: replay prints what step 3 reads on a session miss, from the published
+ * vectors (tests/common/ticket_vectors.h, computed by an independent model): the TSecr,
+ * the server id it names, that backend's state and whether the miss goes there, and the
+ * program's frame goes to that backend. Forged TSecr values (the vector's ticket with
+ * low bits flipped) name an unknown, a down, a draining and another live backend; a
+ * segment without the option, one with a malformed option, a SYN and a VIP without
+ * tickets print what the program does with them.
+ */
+static const char ticket_yaml[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
+				  "allow_example_key: true\n"
+				  "table_size: 401\n"
+				  "encap_port: 6080\n"
+				  "vips:\n"
+				  "  - name: t443\n"
+				  "    address: 198.51.100.10\n"
+				  "    port: 443\n"
+				  "    protocol: tcp\n"
+				  "    pinning: full\n"
+				  "    tickets: { bits: 8 }\n"
+				  "    backends:\n"
+				  "      - { id: 5, address: 10.20.0.5 }\n"
+				  "      - { id: 6, address: 10.20.0.6 }\n"
+				  "      - { id: 7, address: 10.20.0.7, state: down }\n"
+				  "      - { id: 8, address: 10.20.0.8, state: draining }\n"
+				  "  - name: t80\n"
+				  "    address: 198.51.100.10\n"
+				  "    port: 80\n"
+				  "    protocol: tcp\n"
+				  "    pinning: hash\n"
+				  "    tickets: {}\n"
+				  "    backends:\n"
+				  "      - { id: 1, address: 10.20.1.1 }\n"
+				  "      - { id: 255, address: 10.20.1.255 }\n"
+				  "  - name: t6\n"
+				  "    address: 2001:db8::10\n"
+				  "    port: 443\n"
+				  "    protocol: tcp\n"
+				  "    pinning: full\n"
+				  "    tickets: { bits: 12 }\n"
+				  "    backends:\n"
+				  "      - { id: 2, address: fd00:20::2 }\n"
+				  "      - { id: 4095, address: fd00:20::fff }\n"
+				  "  - name: plain\n"
+				  "    address: 198.51.100.11\n"
+				  "    port: 443\n"
+				  "    protocol: tcp\n"
+				  "    pinning: full\n"
+				  "    backends:\n"
+				  "      - { id: 1, address: 10.20.2.1 }\n";
+
+#define TICKET_PACKETS 13
+
+/*
+ * The backend the VIP's table (its live backends: fp_maglev_build_vip()) gives the flow
+ * of @s, and the flow hash into *@hash.
+ */
+static __u32 table_owner(const struct fp_config *cfg, const struct fp_vip_cfg *vip,
+			 const struct fp_pkt_spec *s, __u64 *hash)
+{
+	__u16 table[1024];
+	struct fp_flow_key key;
+
+	assert_true(cfg->table_size <= 1024);
+	assert_int_equal(fp_maglev_build_vip(cfg, vip, table), 0);
+	fp_pkt_flow_key(s, 0, &key);
+	*hash = fp_flow_hash(&cfg->hash_key, &key);
+	return table[fp_hash_bucket(*hash, cfg->table_size)];
+}
+
+/* A segment of vector @v's flow, carrying @opts (@len bytes) as its TCP options. */
+static struct fp_pkt_spec vector_segment(const struct fp_ticket_vector *v, const __u8 *opts,
+					 __u8 len)
+{
+	struct fp_pkt_spec s = {};
+
+	s.src = fp_pkt_addr(v->client);
+	s.dst = fp_pkt_addr(v->vip);
+	s.proto = IPPROTO_TCP;
+	s.sport = v->client_port;
+	s.dport = v->vip_port;
+	s.tcp_flags = FP_TCP_ACK;
+	s.seq = 1000;
+	s.payload_len = 20;
+	s.tcp_options = opts;
+	s.tcp_options_len = len;
+	return s;
+}
+
+/* NOP NOP TS(tsval 0x01020304, @tsecr), as Linux sends them, into @o. */
+static void ts_option(__u8 o[12], __u32 tsecr)
+{
+	const __u8 v[12] = { 1,
+			     1,
+			     8,
+			     10,
+			     1,
+			     2,
+			     3,
+			     4,
+			     (__u8)(tsecr >> 24),
+			     (__u8)(tsecr >> 16),
+			     (__u8)(tsecr >> 8),
+			     (__u8)tsecr };
+
+	memcpy(o, v, sizeof(v));
+}
+
+static void test_replay_tcp_tickets(void **state)
+{
+	struct fixture *f = *state;
+	const struct fp_ticket_vector *v0 = &fp_ticket_vectors[0], *v1 = &fp_ticket_vectors[1],
+				      *v3 = &fp_ticket_vectors[3];
+	static __u8 opts[TICKET_PACKETS][40];
+	static __u8 got[TICKET_PACKETS][FP_PKT_MAX];
+	struct fp_pkt_spec specs[TICKET_PACKETS];
+	/* The backend each forwarded packet must reach (id; 0: the bucket's owner). */
+	__u32 to[TICKET_PACKETS];
+	char cfg_path[128], in[128], out_pcap[128], out[16384], line[512], want[512], addr[64];
+	int got_len[TICKET_PACKETS];
+	struct fp_config *cfg = NULL;
+	const struct fp_vip_cfg *t443, *t80, *t6, *plain;
+	__u32 own0, own_plain;
+	__u64 hash;
+	size_t n;
+	FILE *fp;
+
+	if (geteuid() != 0) {
+		print_message("# needs root (BPF_PROG_TEST_RUN, network namespace)\n");
+		skip();
+	}
+	/* The vectors this test is built on (bits and ports as the config says). */
+	assert_int_equal(v0->bits, 8);
+	assert_int_equal(v0->sid, 5);
+	assert_int_equal(v1->bits, 8);
+	assert_int_equal(v1->sid, 255);
+	assert_int_equal(v3->bits, 12);
+	assert_int_equal(v3->sid, 4095);
+	snprintf(cfg_path, sizeof(cfg_path), "%s/ticket.yaml", f->dir);
+	snprintf(in, sizeof(in), "%s/ticket-in.pcap", f->dir);
+	snprintf(out_pcap, sizeof(out_pcap), "%s/ticket-out.pcap", f->dir);
+	fp = fopen(cfg_path, "w");
+	assert_non_null(fp);
+	assert_true(fputs(ticket_yaml, fp) >= 0);
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(chmod(cfg_path, 0600), 0); /* it holds the key */
+	assert_int_equal(fp_config_load(cfg_path, &cfg, stderr), 0);
+	t443 = &cfg->vips[0];
+	t80 = &cfg->vips[1];
+	t6 = &cfg->vips[2];
+	plain = &cfg->vips[3];
+
+	/* 1-3: the vectors' tickets, echoed: each names its backend. */
+	ts_option(opts[0], v0->ticket);
+	specs[0] = vector_segment(v0, opts[0], 12);
+	to[0] = 5;
+	ts_option(opts[1], v1->ticket);
+	specs[1] = vector_segment(v1, opts[1], 12);
+	to[1] = 255;
+	ts_option(opts[2], v3->ticket);
+	specs[2] = vector_segment(v3, opts[2], 12);
+	to[2] = 4095;
+	/* 4-7: forged, the low bits flipped: the id named is the vector's id ^ the flip. */
+	for (int i = 0; i < 4; i++) {
+		static const __u32 flip[4] = { 5 ^ 9, 5 ^ 7, 5 ^ 8, 5 ^ 6 };
+
+		ts_option(opts[3 + i], v0->ticket ^ flip[i]);
+		specs[3 + i] = vector_segment(v0, opts[3 + i], 12);
+	}
+	to[3] = to[4] = 0; /* unknown 9, down 7: the normal path */
+	to[5] = 8;	   /* draining keeps its connections */
+	to[6] = 6;	   /* another live backend: a forger's success */
+	/* 8: no options at all. */
+	specs[7] = vector_segment(v0, NULL, 0);
+	to[7] = 0;
+	/* 9: a timestamp option of length 8 (malformed): none read. */
+	ts_option(opts[8], v0->ticket);
+	opts[8][3] = 8;
+	specs[8] = vector_segment(v0, opts[8], 12);
+	to[8] = 0;
+	/* 10: SACK-permitted, a SACK block and EOL padding around the ticket. */
+	{
+		const __u8 o[28] = { 4,
+				     2,
+				     5,
+				     10,
+				     0,
+				     0,
+				     0,
+				     1,
+				     0,
+				     0,
+				     0,
+				     2,
+				     1,
+				     8,
+				     10,
+				     9,
+				     9,
+				     9,
+				     9,
+				     (__u8)(v0->ticket >> 24),
+				     (__u8)(v0->ticket >> 16),
+				     (__u8)(v0->ticket >> 8),
+				     (__u8)v0->ticket,
+				     0,
+				     0,
+				     0,
+				     0,
+				     0 };
+
+		memcpy(opts[9], o, sizeof(o));
+		specs[9] = vector_segment(v0, opts[9], 28);
+		to[9] = 5;
+	}
+	/* 11: the SYN of the flow, timestamp option with TSecr 0. */
+	ts_option(opts[10], 0);
+	specs[10] = vector_segment(v0, opts[10], 12);
+	specs[10].tcp_flags = FP_TCP_SYN;
+	specs[10].payload_len = 0;
+	to[10] = 0;
+	/* 12: a VIP without tickets: nothing read, nothing printed. */
+	ts_option(opts[11], v0->ticket);
+	specs[11] = vector_segment(v0, opts[11], 12);
+	specs[11].dst = plain->addr;
+	to[11] = 1;
+	/* 13: a ticket of another flow (vector 0's, on vector 0's VIP, another client port). */
+	ts_option(opts[12], v0->ticket);
+	specs[12] = vector_segment(v0, opts[12], 12);
+	specs[12].sport = (__u16)(v0->client_port + 1);
+	to[12] = 0; /* checked below: whatever id it names, the line says which */
+	assert_int_equal(write_capture(in, specs, TICKET_PACKETS), 0);
+	{
+		const char *const args[] = {
+			"replay", "--config", cfg_path,	       "--in",	 in,
+			"--out",  out_pcap,   "--nexthop-mac", NEXT_HOP, NULL
+		};
+
+		if (run_flowpin(f, out, sizeof(out), args) != 0) {
+			read_stderr(f, line, sizeof(line));
+			fail_msg("replay failed: %s", line);
+		}
+	}
+	own0 = table_owner(cfg, t443, &specs[7], &hash);
+	own_plain = table_owner(cfg, plain, &specs[11], &hash);
+	assert_int_equal(own_plain, 1);
+
+	{
+		char b[8][256];
+		const struct fp_backend_cfg *own = backend_by_id(t443, own0);
+		const char *own_addr = fp_addr_str(&own->addr, addr, sizeof(addr));
+		const char *const wants[TICKET_PACKETS] = {
+			"1 TX vip=198.51.100.10:443/tcp backend=5(10.20.0.5) hops=10.20.0.5 gen=1 "
+			"tsecr=a2ecfd8b ticket=5(active) step3=take "
+			"reason=tx,miss_non_syn,probation_insert,ticket_hit",
+			"2 TX vip=198.51.100.10:80/tcp backend=255(10.20.1.255) hops=10.20.1.255 "
+			"gen=1 tsecr=9bb8cd05 ticket=255(active) step3=take "
+			"reason=tx,miss_non_syn,ticket_hit",
+			"3 TX vip=[2001:db8::10]:443/tcp backend=4095(fd00:20::fff) "
+			"hops=fd00:20::fff gen=1 tsecr=bddeb105 ticket=4095(active) step3=take "
+			"reason=tx,miss_non_syn,probation_insert,ticket_hit",
+			b[0],
+			b[1],
+			"6 TX vip=198.51.100.10:443/tcp backend=8(10.20.0.8) hops=10.20.0.8 gen=1 "
+			"tsecr=a2ecfd86 ticket=8(draining) step3=take "
+			"reason=tx,miss_non_syn,probation_insert,ticket_hit",
+			"7 TX vip=198.51.100.10:443/tcp backend=6(10.20.0.6) hops=10.20.0.6 gen=1 "
+			"tsecr=a2ecfd88 ticket=6(active) step3=take "
+			"reason=tx,miss_non_syn,probation_insert,ticket_hit",
+			b[2],
+			b[3],
+			"10 TX vip=198.51.100.10:443/tcp backend=5(10.20.0.5) hops=10.20.0.5 gen=1 "
+			"tsecr=a2ecfd8b ticket=5(active) step3=take "
+			"reason=tx,miss_non_syn,probation_insert,ticket_hit",
+			b[4],
+			"12 TX vip=198.51.100.11:443/tcp backend=1(10.20.2.1) hops=10.20.2.1 gen=1 "
+			"reason=tx,miss_non_syn,probation_insert",
+			NULL,
+		};
+
+		snprintf(b[0], sizeof(b[0]),
+			 "4 TX vip=198.51.100.10:443/tcp backend=%u(%s) hops=%s gen=1 "
+			 "tsecr=a2ecfd87 ticket=9(unknown) step3=no "
+			 "reason=tx,miss_non_syn,probation_insert,ticket_invalid",
+			 own0, own_addr, own_addr);
+		snprintf(b[1], sizeof(b[1]),
+			 "5 TX vip=198.51.100.10:443/tcp backend=%u(%s) hops=%s gen=1 "
+			 "tsecr=a2ecfd89 ticket=7(down) step3=no "
+			 "reason=tx,miss_non_syn,probation_insert,ticket_invalid",
+			 own0, own_addr, own_addr);
+		for (int i = 0; i < 2; i++)
+			snprintf(b[2 + i], sizeof(b[2 + i]),
+				 "%d TX vip=198.51.100.10:443/tcp backend=%u(%s) hops=%s gen=1 "
+				 "ticket=no_timestamp "
+				 "reason=tx,miss_non_syn,probation_insert,ticket_no_timestamp",
+				 8 + i, own0, own_addr, own_addr);
+		snprintf(b[4], sizeof(b[4]),
+			 "11 TX vip=198.51.100.10:443/tcp backend=%u(%s) hops=%s gen=1 "
+			 "ticket=syn reason=tx,miss_syn",
+			 own0, own_addr, own_addr);
+		for (int i = 0; i < TICKET_PACKETS - 1; i++) {
+			get_line(out, i + 1, line, sizeof(line));
+			assert_string_equal(line, wants[i]);
+		}
+	}
+	/*
+	 * 13: another flow's ticket names some id at random (the decode is keyed by the
+	 * 5-tuple): whatever it names, the line and the program agree.
+	 */
+	get_line(out, 13, line, sizeof(line));
+	{
+		unsigned int named = 0;
+		char state_name[16] = "";
+		const char *t = strstr(line, " ticket=");
+
+		assert_non_null(t);
+		assert_int_equal(sscanf(t, " ticket=%u(%15[a-z])", &named, state_name), 2);
+		assert_int_not_equal(named, 5); /* vector 0's flow hash is not this flow's */
+		snprintf(want, sizeof(want), "13 TX vip=198.51.100.10:443/tcp backend=");
+		assert_memory_equal(line, want, strlen(want));
+		if (strstr(line, "step3=take")) {
+			assert_true(has_reason(line, "ticket_hit"));
+			to[12] = named;
+		} else {
+			assert_true(has_reason(line, "ticket_invalid"));
+		}
+	}
+	/* The output capture: every packet forwarded, byte for byte to its backend. */
+	n = read_capture(out_pcap, got, got_len, TICKET_PACKETS);
+	assert_int_equal(n, TICKET_PACKETS);
+	for (size_t i = 0; i < n; i++) {
+		const struct fp_vip_cfg *v = i == 1 ? t80 : i == 2 ? t6 : i == 11 ? plain : t443;
+		__u32 owner = table_owner(cfg, v, &specs[i], &hash);
+		__u8 frame[FP_PKT_MAX];
+		int len = expected_frame(&specs[i], backend_by_id(v, to[i] ? to[i] : owner), hash,
+					 frame, sizeof(frame));
+
+		assert_true(len > 0);
+		assert_int_equal(got_len[i], len);
+		if (memcmp(got[i], frame, (size_t)len))
+			fail_msg("packet %zu: not the frame for backend %u", i + 1,
+				 to[i] ? to[i] : owner);
+	}
+	fp_config_free(cfg);
+	unlink(cfg_path);
+	unlink(in);
+	unlink(out_pcap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -856,6 +1206,7 @@ int main(void)
 		cmocka_unit_test(test_replay_backend),
 		cmocka_unit_test(test_replay_backend_usage),
 		cmocka_unit_test(test_replay_quic_lb),
+		cmocka_unit_test(test_replay_tcp_tickets),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
