@@ -75,7 +75,10 @@ lb_pid=$!
 "$FLOWPIN" backend up --config "$TMP/flowpin.yaml" --dev v1 >"$TMP/backend.log" 2>&1 &
 backend_pid=$!
 
-if wait_for "$TMP/run/v0.pid" 10 && kill -0 "$lb_pid" 2>/dev/null; then
+# The pid file is claimed first; the program is pinned once the verifier has passed it,
+# which takes seconds on a loaded machine (the LB program is ~700k verified insns).
+if wait_for "$TMP/run/v0.pid" 10 && wait_for "$pins/v0/prog" 60 &&
+	kill -0 "$lb_pid" 2>/dev/null; then
 	tap ok "lb up with the default pin root runs"
 else
 	tap fail "lb up with the default pin root runs" "$(logs)"

@@ -138,6 +138,8 @@ in_ns lb "$FLOWPIN" lb up --config "$tmp/flowpin.yaml" --dev eth0 --xdp-mode "$X
 pids+=($!)
 wait_for "$tmp/bpf/b1/backend/counters" 10 || die "backend agent did not come up"
 wait_for "$tmp/run-lb/eth0.pid" 10 || die "flowpin lb up did not come up"
+# Up once the program is pinned (after the verifier: seconds on a loaded machine).
+wait_for "$tmp/bpf/lb/eth0/prog" 60 || die "flowpin lb up did not pin its program"
 
 # Server: for each connection, read to EOF, answer "LENGTH SHA256", close.
 cat >"$tmp/server.py" <<'EOF'
