@@ -87,7 +87,7 @@ def counter_want(bound, flows):
         parts.append("<= %d" % bound["max"])
     return " and ".join(parts)
 HEALTH_KEYS = {"interval_ms", "timeout_ms", "rise", "fall"}
-TRAFFIC_KEYS = {"flows", "size", "rate", "idle", "timeout", "quic"}
+TRAFFIC_KEYS = {"flows", "size", "rate", "idle", "timeout", "quic", "stall"}
 TIMEOUT_KEYS = {"tcp_established", "tcp_transitory", "udp"}
 
 
@@ -180,6 +180,7 @@ def load(path):
     # traffic
     t = doc.get("traffic")
     s.flows, s.size, s.rate, s.idle_at, s.idle_for, s.timeout = 0, 0, 0, 0, 0.0, 0
+    s.stall = 3
     s.duration = 0.0
     s.quic = False
     if not isinstance(t, Mapping):
@@ -208,6 +209,8 @@ def load(path):
         s.duration = (s.size / s.rate if s.rate else 0) + s.idle_for
         s.timeout = need_num(t, "timeout", "traffic.", 1, 3600,
                              default=round(s.duration * 2 + 20))
+        # Seconds without progress that count as a stall (fpclient --stall).
+        s.stall = need_num(t, "stall", "traffic.", 1, 60, default=3)
 
     # initial route
     r = doc.get("route")
