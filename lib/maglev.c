@@ -1,16 +1,29 @@
 // SPDX-License-Identifier: MIT
 /*
- * Weighted Maglev (Eisenbud et al., NSDI 2016, section 3.4) and table generations.
+ * Bucket tables: rendezvous with bounded shares, and table generations.
  *
- * Each backend walks its own permutation of the m slots, (offset + j * skip) mod m,
- * and in turn takes the next slot nobody holds. Weights: every round each backend earns
- * credit weight * n and takes one turn per sum(weights) of credit it holds, so with
- * equal weights it is exactly the paper's one turn per round (shares within one slot),
- * and otherwise a backend's slots stay within 2 + weight * n / sum (its turns per
- * round) of m * weight / sum: credit never exceeds one turn's worth, and the table can
- * fill in the middle of a round (tests/unit/test_maglev.c checks the bound). Backends
- * take turns in id order, so the table depends on the set of (id, weight), never on the
- * order of the config.
+ * Every backend walks its own permutation of the m buckets, (offset + j * skip) mod m,
+ * one bucket per step, and reaches the bucket of step j at time (j + u_j) / weight,
+ * u_j a jitter in [0, 1) hashed from (id, j). In global time order (ties: smaller id
+ * first) a backend takes the bucket it reaches if nobody holds it yet and its share
+ * allows it. Without share bounds a bucket would go to the backend that reaches it
+ * first: rendezvous (highest random weight) hashing, where a change moves only the
+ * buckets that must move (docs/design.md, "Bucket tables"). With m / N buckets per
+ * backend rendezvous alone misses weights by sqrt(m / N) buckets, 12% at N = 1000, so
+ * each backend's count is bounded: at least floor_k = ceil(99% of its ideal share
+ * m * weight / sum) and at most ceil_k = floor(101% of it), each bound widened to the
+ * integer on its side of the ideal when the 1% is less than one bucket. A backend
+ * under its floor always takes; between floor and ceiling it takes from a shared
+ * budget of m - sum(floor_k) extra buckets, first come in time order; at its ceiling,
+ * or at its floor once the budget is spent, it stops. sum(ceil_k) >= m, so the table
+ * fills and every count ends within its bounds: shares within 1% of the weights, or
+ * within one bucket where 1% is less than a bucket.
+ *
+ * The table depends on the set of (id, weight), the key and m: never on config order.
+ * All arithmetic is integer (times compared by 128-bit cross products), so every node
+ * builds the same bytes. Reaching a bucket somebody already holds does nothing, so a
+ * walker jumps over held buckets straight to its next free one (a byte per bucket, as
+ * Maglev's population loop does) and only those arrivals go through the heap.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,10 +35,12 @@
 struct walker {
 	__u32 id;
 	__u32 weight;
-	__u32 next; /* slot this backend looks at next: offset + j * skip, mod m */
-	__u32 skip;
-	__u32 skip2, skip3, skip4; /* 2, 3 and 4 x skip, mod m: see next_free() */
-	__u64 credit;
+	__u32 pos;		/* bucket of step j: offset + j * skip, mod m */
+	__u32 skip;		/* 0 < skip < m */
+	__u64 j;		/* steps taken: at most m between two buckets taken */
+	__u64 seed;		/* the jitter of step j is a hash of (seed, j) */
+	unsigned __int128 time; /* (j << 32) + jitter(j): arrival time * weight, 2^-32 steps */
+	__u32 count, floor, ceil;
 };
 
 bool fp_is_prime(__u32 n)
@@ -47,80 +62,137 @@ static int by_id(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/*
- * One byte per slot, not one bit: 64 KiB for the default table still sits in L1/L2,
- * and a probe is one load with no shift (measured: ~20% faster build than a bitmap).
- */
-static inline __u32 slot_taken(const __u8 *taken, __u32 c)
+/* splitmix64's finalizer: a fixed bijection, the same on every node. */
+static __u64 mix64(__u64 z)
 {
-	return taken[c];
+	z += 0x9e3779b97f4a7c15ULL;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
 }
 
-static inline __u32 slot_step(__u32 c, __u32 skip, __u32 m)
+static unsigned __int128 arrival(const struct walker *w)
 {
-	c += skip;
-	return c >= m ? c - m : c;
+	return (unsigned __int128)w->j << 32 | mix64(w->seed ^ w->j) >> 32;
 }
 
 /*
- * First free slot on @b's walk, from @c on. Nearly all of the build time is here: about
- * M ln M probes in all, most of them late, when few slots are free. So it tests four
- * positions of the walk at once, each computed from @c with a precomputed multiple of
- * the skip (independent loads, a short dependency chain), and picks the first free one
- * without a branch: one loop exit misprediction per turn, not one per probe.
+ * @a reaches its bucket before @b: time_a / weight_a < time_b / weight_b, ties by id.
+ * Exact: times stay below 2^96 (j < 2^64) and weights below 2^16.
  */
-static inline __u32 next_free(const __u8 *taken, __u32 c, const struct walker *b, __u32 m)
+static bool earlier(const struct walker *a, const struct walker *b)
+{
+	unsigned __int128 x = a->time * b->weight, y = b->time * a->weight;
+
+	return x < y || (x == y && a->id < b->id);
+}
+
+static void sift_down(struct walker **heap, size_t n, size_t i)
 {
 	for (;;) {
-		__u32 cand[4] = { c, slot_step(c, b->skip, m), slot_step(c, b->skip2, m),
-				  slot_step(c, b->skip3, m) };
-		__u32 busy = slot_taken(taken, cand[0]) | slot_taken(taken, cand[1]) << 1 |
-			     slot_taken(taken, cand[2]) << 2 | slot_taken(taken, cand[3]) << 3;
+		size_t l = 2 * i + 1, r = l + 1, s = i;
 
-		if (busy != 0xf)
-			return cand[__builtin_ctz(~busy)];
-		c = slot_step(c, b->skip4, m);
+		if (l < n && earlier(heap[l], heap[s]))
+			s = l;
+		if (r < n && earlier(heap[r], heap[s]))
+			s = r;
+		if (s == i)
+			return;
+		struct walker *t = heap[i];
+
+		heap[i] = heap[s];
+		heap[s] = t;
+		i = s;
 	}
 }
 
+/* Steps @w to its next bucket nobody holds (its current one if free). */
+static void to_free(struct walker *w, const __u8 *taken, __u32 m)
+{
+	while (taken[w->pos]) {
+		w->pos += w->skip;
+		if (w->pos >= m)
+			w->pos -= m;
+		w->j++;
+	}
+	w->time = arrival(w);
+}
+
 /*
- * Fills @table from walkers sorted by id, all with weight > 0. @n > 0.
- * Terminates: m is prime and 0 < skip < m, so each walk visits every slot.
+ * Share bounds of weight @wt out of @sum in @m buckets: floor = ceil(0.99 ideal) but at
+ * most floor(ideal); ceil = floor(1.01 ideal) but at least ceil(ideal).
  */
+static void share_bounds(__u64 wt, __u64 sum, __u32 m, __u32 *lo, __u32 *hi)
+{
+	__u64 x = (__u64)m * wt; /* ideal = x / sum */
+	__u64 ideal_lo = x / sum, ideal_hi = (x + sum - 1) / sum;
+	__u64 l = (99 * x + 100 * sum - 1) / (100 * sum), h = 101 * x / (100 * sum);
+
+	*lo = (__u32)(l < ideal_lo ? l : ideal_lo);
+	*hi = (__u32)(h > ideal_hi ? h : ideal_hi);
+}
+
+/* Fills @table from walkers sorted by id, all with weight > 0. @n > 0. */
 static int fill(struct walker *w, size_t n, __u32 m, __u16 *table)
 {
 	__u8 *taken = calloc(m, 1);
-	__u64 sum = 0;
+	struct walker **heap = calloc(n, sizeof(*heap));
+	__u64 sum = 0, budget = m;
 	__u32 filled = 0;
+	size_t hn = 0;
+	int ret = -ENOMEM;
 
-	if (!taken)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
+	if (!taken || !heap)
+		goto out;
+	for (size_t i = 0; i < n; i++)
 		sum += w[i].weight;
-		w[i].skip2 = (__u32)(2ULL * w[i].skip % m);
-		w[i].skip3 = (__u32)(3ULL * w[i].skip % m);
-		w[i].skip4 = (__u32)(4ULL * w[i].skip % m);
+	for (size_t i = 0; i < n; i++) {
+		share_bounds(w[i].weight, sum, m, &w[i].floor, &w[i].ceil);
+		budget -= w[i].floor; /* sum of floors <= m */
+		w[i].time = arrival(&w[i]);
+		heap[hn++] = &w[i];
 	}
-	for (;;) {
-		for (size_t i = 0; i < n; i++) {
-			struct walker *b = &w[i];
+	for (size_t i = hn / 2; i-- > 0;)
+		sift_down(heap, hn, i);
+	/*
+	 * Terminates: an open walker takes the first free bucket it reaches, and its walk
+	 * visits every bucket in m steps. sum(ceil) >= m and sum(floor) + budget = m, so
+	 * the heap cannot run dry before the table is full.
+	 */
+	while (filled < m) {
+		struct walker *b;
 
-			b->credit += (__u64)b->weight * n;
-			while (b->credit >= sum) {
-				__u32 c = next_free(taken, b->next, b, m);
+		if (!hn) {
+			ret = -EFAULT; /* unreachable, see above */
+			goto out;
+		}
+		b = heap[0];
+		if (!taken[b->pos]) {
+			bool take = b->count < b->floor;
 
-				b->credit -= sum;
-				taken[c] = 1;
-				table[c] = (__u16)b->id;
-				b->next = slot_step(c, b->skip, m);
-				if (++filled == m)
-					goto out;
+			if (!take && b->count < b->ceil && budget) {
+				take = true;
+				budget--;
+			}
+			if (take) {
+				taken[b->pos] = 1;
+				table[b->pos] = (__u16)b->id;
+				b->count++;
+				filled++;
 			}
 		}
+		if (b->count >= b->ceil || (b->count >= b->floor && !budget)) {
+			heap[0] = heap[--hn]; /* closed for good */
+		} else {
+			to_free(b, taken, m);
+		}
+		sift_down(heap, hn, 0);
 	}
+	ret = 0;
 out:
+	free(heap);
 	free(taken);
-	return 0;
+	return ret;
 }
 
 /* Common checks and the empty case; *@n_out = walkers with weight, sorted by id. */
@@ -131,7 +203,7 @@ static int prepare(struct walker *w, size_t n, __u32 m, __u16 *table, size_t *n_
 	if (!table || !fp_is_prime(m))
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
-		if (w[i].id == FP_NO_BACKEND || w[i].id > 0xffff)
+		if (w[i].id == FP_NO_BACKEND || w[i].id > 0xffff || w[i].weight > 0xffff)
 			return -EINVAL;
 		if (w[i].weight)
 			w[k++] = w[i];
@@ -147,20 +219,15 @@ static int prepare(struct walker *w, size_t n, __u32 m, __u16 *table, size_t *n_
 	return 0;
 }
 
-/* Permutation of backend @id under the fleet key: two SipHash values of the id. */
-static void permutation(const struct fp_hash_key *key, __u32 id, __u32 m, __u32 *offset,
-			__u32 *skip)
+/* SipHash-2-4 under the fleet key of the 8-byte message id | tag << 32. */
+static __u64 id_hash(const struct fp_hash_key *key, __u32 id, __u32 tag)
 {
-	/* id in the low half, a tag in the high half: offset and skip are independent. */
-	__u64 msg_offset = (__u64)id, msg_skip = (__u64)id | (1ULL << 32);
+	__u64 msg = (__u64)id | (__u64)tag << 32;
 	__u8 buf[8];
 
 	for (int i = 0; i < 8; i++)
-		buf[i] = (__u8)(msg_offset >> (8 * i));
-	*offset = (__u32)(fp_siphash(key, buf, 8, 2, 4) % m);
-	for (int i = 0; i < 8; i++)
-		buf[i] = (__u8)(msg_skip >> (8 * i));
-	*skip = (__u32)(fp_siphash(key, buf, 8, 2, 4) % (m - 1)) + 1;
+		buf[i] = (__u8)(msg >> (8 * i));
+	return fp_siphash(key, buf, 8, 2, 4);
 }
 
 int fp_maglev_build(const struct fp_maglev_backend *backends, size_t n, __u32 m,
@@ -182,36 +249,12 @@ int fp_maglev_build(const struct fp_maglev_backend *backends, size_t n, __u32 m,
 	ret = prepare(w, n, m, table, &k);
 	if (ret || !k)
 		goto out;
-	for (size_t i = 0; i < k; i++)
-		permutation(key, w[i].id, m, &w[i].next, &w[i].skip);
-	ret = fill(w, k, m, table);
-out:
-	free(w);
-	return ret;
-}
-
-int fp_maglev_populate(const __u32 *ids, const __u32 *weights, const __u32 *offset,
-		       const __u32 *skip, size_t n, __u32 m, __u16 *table)
-{
-	struct walker *w = NULL;
-	size_t k;
-	int ret = -EINVAL;
-
-	if (n && (!ids || !weights || !offset || !skip))
-		return -EINVAL;
-	w = calloc(n ? n : 1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		if (offset[i] >= m || skip[i] == 0 || skip[i] >= m)
-			goto out;
-		w[i] = (struct walker){
-			.id = ids[i], .weight = weights[i], .next = offset[i], .skip = skip[i]
-		};
+	for (size_t i = 0; i < k; i++) {
+		/* Tags 0, 1, 2: offset, skip and jitter seed are independent. */
+		w[i].pos = (__u32)(id_hash(key, w[i].id, 0) % m);
+		w[i].skip = (__u32)(id_hash(key, w[i].id, 1) % (m - 1)) + 1;
+		w[i].seed = id_hash(key, w[i].id, 2);
 	}
-	ret = prepare(w, n, m, table, &k);
-	if (ret || !k)
-		goto out;
 	ret = fill(w, k, m, table);
 out:
 	free(w);

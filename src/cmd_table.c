@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * flowpin table: what the Maglev tables of a config look like, and what a change would
+ * flowpin table: what the bucket tables of a config look like, and what a change would
  * move — each backend's slots and share, and with --previous, how many buckets change
  * owner against the fewest any table could move, and from whom to whom.
  */
@@ -23,7 +23,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: flowpin table --config FILE [--previous FILE] [--vip NAME]\n"
 		"\n"
-		"Builds each VIP's Maglev table from FILE and prints every backend's slots and\n"
+		"Builds each VIP's bucket table from FILE and prints every backend's slots and\n"
 		"share (ideal = weight / sum of active weights). With --previous, compares with\n"
 		"the tables of the config now in service: buckets that change owner, the ideal\n"
 		"(the fewest any table could move for the new shares), their ratio, and a\n"
@@ -254,7 +254,7 @@ static const struct fp_vip_cfg *find_vip(const struct fp_config *cfg, const stru
 }
 
 /*
- * none and table use no Maglev table: the data plane picks from the sorted list of
+ * none and table use no bucket table: the data plane picks from the sorted list of
  * active backends, by flow hash mod N (none) or round robin for new flows (table).
  * Each active backend gets one position of N.
  */
@@ -268,18 +268,18 @@ static void print_list_shares(const struct fp_vip_cfg *vip, const __u16 *list, s
 	if (!n)
 		printf("  no active backend: every new flow is dropped (drop_no_backend)\n");
 	else if (vip->pinning == FP_PIN_NONE)
-		printf("  pinning none: no Maglev table; flow hash mod %zu over the active "
+		printf("  pinning none: no bucket table; flow hash mod %zu over the active "
 		       "backends above, in id order\n",
 		       n);
 	else
-		printf("  pinning table: no Maglev table; new flows round-robin over the %zu "
+		printf("  pinning table: no bucket table; new flows round-robin over the %zu "
 		       "active backends above, the session table keeps established ones\n",
 		       n);
 }
 
 /*
  * What a change does to a none/table VIP, or to one whose pinning moves between the
- * Maglev modes and these. For none, the share of flow hashes whose backend changes:
+ * bucket table modes and these. For none, the share of flow hashes whose backend changes:
  * exact over a * b consecutive hash values, which cover every (h mod a, h mod b) pair.
  */
 static void print_list_change(const struct fp_vip_cfg *old, const struct fp_vip_cfg *vip)

@@ -15,7 +15,7 @@ struct command {
 static const struct command commands[] = {
 	{ "check", cmd_check, "check --config FILE", "validate a config file, print every error" },
 	{ "table", cmd_table, "table --config FILE [--previous FILE]",
-	  "each backend's share of the Maglev table, and what a change moves" },
+	  "each backend's share of the bucket table, and what a change moves" },
 	{ "lb", cmd_lb, "lb COMMAND ...",
 	  "the XDP load balancer on this node: up, down, reload, stats, flows, status, drain, "
 	  "undrain, disable" },

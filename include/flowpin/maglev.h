@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Maglev lookup tables (Eisenbud et al., NSDI 2016) and table generations.
+ * Bucket tables (rendezvous with bounded shares, lib/maglev.c) and table generations.
+ * The file keeps its historical name; the construction is no longer Maglev's.
  * Userspace only; the data plane sees the result as arrays of struct fp_bucket.
  */
 #ifndef FLOWPIN_MAGLEV_H
@@ -11,6 +12,13 @@
 #include <flowpin/hash.h>
 #include <flowpin/maps.h>
 
+/*
+ * The name of the construction below, for the config's optional `table_construction`
+ * field: a config naming it is refused by every binary that builds other tables.
+ * Change it whenever fp_maglev_build() changes a single bucket for some input.
+ */
+#define FP_TABLE_CONSTRUCTION "rendezvous-v1"
+
 struct fp_maglev_backend {
 	__u32 id;     /* stable id from config: the permutation depends on it, not on position */
 	__u32 weight; /* 0 = takes no buckets (draining) */
@@ -19,21 +27,15 @@ struct fp_maglev_backend {
 /*
  * fp_maglev_build - fill @table[0..m-1] with backend ids (FP_NO_BACKEND when no backend
  * has weight). The result depends only on (ids, weights, m, key), never on the order
- * of @backends. Backend i's walk is offset_i + j * skip_i (mod m), with offset and skip
- * two SipHash-2-4 values of its id under @key; backends take turns in id order, each
- * turn worth sum(weights) of credit, earned at weight * n per round (lib/maglev.c).
- * @m must be prime; ids 1..65535 and unique. Returns 0, -EINVAL or -ENOMEM.
+ * of @backends: rendezvous hashing with each backend's bucket count bounded to within
+ * 1% of m * weight / sum(weights), or within one bucket where 1% is less than a bucket
+ * (the construction: lib/maglev.c; why: docs/design.md "Bucket tables"). Every
+ * backend's walk, offset + j * skip (mod m), and the jitter of its arrival times come
+ * from SipHash-2-4 values of its id under @key. @m must be prime; ids 1..65535 and
+ * unique; weights 0..65535. Returns 0, -EINVAL or -ENOMEM.
  */
 int fp_maglev_build(const struct fp_maglev_backend *backends, size_t n, __u32 m,
 		    const struct fp_hash_key *key, __u16 *table);
-
-/*
- * fp_maglev_populate - the same population loop with explicit (offset, skip) per
- * backend (offset < m, 0 < skip < m), for tests against the paper's worked example.
- * Turns are in id order, as in fp_maglev_build(). Returns 0, -EINVAL or -ENOMEM.
- */
-int fp_maglev_populate(const __u32 *ids, const __u32 *weights, const __u32 *offset,
-		       const __u32 *skip, size_t n, __u32 m, __u16 *table);
 
 /*
  * Per-bucket hop pairs for generation g+1 (@next) over the pairs of the running

@@ -507,14 +507,14 @@ static void test_table_list_modes(void **state)
 	assert_non_null(table9);
 	assert_int_equal(run(&out, "table --config %s --previous %s", none9, none10), 0);
 	if (!strstr(out, "      8  10.0.0.8     100  active          1  11.111%  11.111%\n") ||
-	    !strstr(out, "  pinning none: no Maglev table; flow hash mod 9 over the active "
+	    !strstr(out, "  pinning none: no bucket table; flow hash mod 9 over the active "
 			 "backends above, in id order\n") ||
 	    !strstr(out, "  change: 90.000% of flows move (hash mod 10 -> mod 9, no session "
 			 "table)\n"))
 		fail_msg("none, 10 -> 9 backends:\n%s", out);
 	free(out);
 	assert_int_equal(run(&out, "table --config %s --previous %s", table9, none10), 0);
-	if (!strstr(out, "  pinning table: no Maglev table; new flows round-robin over the 9 "
+	if (!strstr(out, "  pinning table: no bucket table; new flows round-robin over the 9 "
 			 "active backends above") ||
 	    !strstr(out, "  change: pinning none -> table: "))
 		fail_msg("none -> table:\n%s", out);

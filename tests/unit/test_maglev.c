@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * Maglev tables: the paper's worked example, balance with equal and unequal weights,
- * disruption when one backend comes or goes, determinism (ids, not positions), and
- * the generation hop pairs the data plane uses for second chance.
+ * Bucket tables (rendezvous with bounded shares, lib/maglev.c): the vectors of the
+ * independent model (tests/model/table_model.py), shares within 1% of the weights (or
+ * one bucket), disruption when one backend comes or goes, determinism (ids, not
+ * positions), and the generation hop pairs the data plane uses for second chance.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <flowpin/maglev.h>
+#include "../common/table_vectors.h"
 
 #define M_SMALL 65537
 #define M_LARGE 655373
@@ -35,43 +37,72 @@ static void count_slots(const __u16 *t, __u32 m, __u32 *counts)
 		counts[t[i]]++;
 }
 
-/*
- * NSDI 2016, section 3.4, table 1: M = 7, (offset, skip) B0 = (3, 4), B1 = (0, 2),
- * B2 = (3, 1). Backend ids start at 1, so ids 1..3 here.
- */
-static void test_paper_example(void **state)
+/* The C construction reproduces the independent model's tables exactly. */
+static void test_model_vectors(void **state)
 {
-	const __u32 ids[] = { 1, 2, 3 }, weights[] = { 1, 1, 1 };
-	const __u32 offset[] = { 3, 0, 3 }, skip[] = { 4, 2, 1 };
-	const __u16 want[7] = { 2, 1, 2, 1, 3, 3, 1 };
-	const __u32 ids_no2[] = { 1, 3 }, w_no2[] = { 1, 1 };
-	const __u32 offset_no2[] = { 3, 3 }, skip_no2[] = { 4, 1 };
-	const __u16 want_no2[7] = { 1, 1, 1, 1, 3, 3, 3 };
-	__u16 t[7], t2[7];
-
 	(void)state;
-	assert_int_equal(fp_maglev_populate(ids, weights, offset, skip, 3, 7, t), 0);
-	assert_memory_equal(t, want, sizeof(want));
-	assert_int_equal(fp_maglev_populate(ids_no2, w_no2, offset_no2, skip_no2, 2, 7, t2), 0);
-	assert_memory_equal(t2, want_no2, sizeof(want_no2));
-	/* B2's two slots move, and one more (slot 6, B1 -> B3): near-minimal, not minimal. */
-	assert_int_equal(fp_table_disruption(t, t2, 7), 3);
+	for (size_t v = 0; v < sizeof(fp_table_vectors) / sizeof(fp_table_vectors[0]); v++) {
+		const struct fp_table_vector *tv = &fp_table_vectors[v];
+		struct fp_maglev_backend *b = calloc(tv->n, sizeof(*b));
+		__u16 *t = table_new(tv->m);
+		__u64 h = 0xcbf29ce484222325ULL;
+
+		assert_non_null(b);
+		for (size_t i = 0; i < tv->n; i++)
+			b[i] = (struct fp_maglev_backend){ tv->backends[i][0], tv->backends[i][1] };
+		assert_int_equal(fp_maglev_build(b, tv->n, tv->m, &key, t), 0);
+		if (tv->table)
+			assert_memory_equal(t, tv->table, tv->m * sizeof(*t));
+		for (__u32 i = 0; i < tv->m; i++)
+			for (int k = 0; k < 2; k++)
+				h = (h ^ (__u8)(t[i] >> (8 * k))) * 0x100000001b3ULL;
+		if (h != tv->fnv1a64)
+			fail_msg("vector %s: table differs from the model (fnv %016llx, want "
+				 "%016llx)",
+				 tv->name, (unsigned long long)h, (unsigned long long)tv->fnv1a64);
+		for (size_t i = 0; i < tv->n; i++) {
+			__u32 c = 0;
+
+			for (__u32 j = 0; j < tv->m; j++)
+				c += t[j] == b[i].id && b[i].weight;
+			assert_int_equal(c, tv->counts[i]);
+		}
+		print_message("# vector %s (m=%u, %zu backends): equal to the model\n", tv->name,
+			      tv->m, tv->n);
+		free(t);
+		free(b);
+	}
 }
 
-static void test_populate_rejects_bad_permutations(void **state)
+/*
+ * The share contract: |count - ideal| <= 1% of ideal, or < 1 bucket where 1% is less
+ * than a bucket; ideal = m * weight / sum. Returns the worst relative error of shares
+ * of at least 100 buckets (where 1% is at least one bucket).
+ */
+static double check_shares(const struct fp_maglev_backend *b, size_t n, __u32 m, const __u16 *t)
 {
-	const __u32 ids[] = { 1, 2 }, weights[] = { 1, 1 };
-	const __u32 offset[] = { 3, 0 }, bad_offset[] = { 7, 0 };
-	const __u32 skip[] = { 4, 2 }, zero_skip[] = { 4, 0 }, big_skip[] = { 7, 2 };
-	const __u32 dup_ids[] = { 2, 2 };
-	__u16 t[8];
+	__u32 *counts = calloc(65536, sizeof(*counts));
+	double sum = 0, worst = 0;
+	__u32 total = 0;
 
-	(void)state;
-	assert_int_equal(fp_maglev_populate(ids, weights, bad_offset, skip, 2, 7, t), -EINVAL);
-	assert_int_equal(fp_maglev_populate(ids, weights, offset, zero_skip, 2, 7, t), -EINVAL);
-	assert_int_equal(fp_maglev_populate(ids, weights, offset, big_skip, 2, 7, t), -EINVAL);
-	assert_int_equal(fp_maglev_populate(dup_ids, weights, offset, skip, 2, 7, t), -EINVAL);
-	assert_int_equal(fp_maglev_populate(ids, weights, offset, skip, 2, 8, t), -EINVAL);
+	assert_non_null(counts);
+	count_slots(t, m, counts);
+	for (size_t i = 0; i < n; i++)
+		sum += b[i].weight;
+	for (size_t i = 0; i < n; i++) {
+		double ideal = m * (b[i].weight / sum), err = counts[b[i].id] - ideal;
+
+		err = err < 0 ? -err : err;
+		total += counts[b[i].id];
+		if (err > 0.01 * ideal + 1e-9 && err >= 1.0)
+			fail_msg("backend %u weight %u of %.0f: %u buckets, ideal %.2f", b[i].id,
+				 b[i].weight, sum, counts[b[i].id], ideal);
+		if (ideal >= 100 && err / ideal > worst)
+			worst = err / ideal;
+	}
+	assert_int_equal(total, m);
+	free(counts);
+	return worst;
 }
 
 static struct fp_maglev_backend *equal_backends(size_t n, __u32 first_id)
@@ -86,143 +117,78 @@ static struct fp_maglev_backend *equal_backends(size_t n, __u32 first_id)
 	return b;
 }
 
-static void test_equal_weights_within_one_slot(void **state)
+static void test_equal_weights_within_one_percent(void **state)
 {
 	static const size_t ns[] = { 1, 2, 3, 10, 100, 1000 };
-	__u32 *counts = calloc(65536, sizeof(*counts));
 	__u16 *t = table_new(M_SMALL);
 
 	(void)state;
-	assert_non_null(counts);
 	for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
 		struct fp_maglev_backend *b = equal_backends(ns[k], 1);
-		__u32 lo = UINT32_MAX, hi = 0;
 
 		assert_int_equal(fp_maglev_build(b, ns[k], M_SMALL, &key, t), 0);
-		count_slots(t, M_SMALL, counts);
-		assert_int_equal(counts[FP_NO_BACKEND], 0);
-		for (size_t i = 0; i < ns[k]; i++) {
-			lo = counts[b[i].id] < lo ? counts[b[i].id] : lo;
-			hi = counts[b[i].id] > hi ? counts[b[i].id] : hi;
-		}
-		print_message("# N=%zu: slots per backend %u..%u\n", ns[k], lo, hi);
-		assert_true(hi - lo <= 1);
-		assert_true(lo == M_SMALL / ns[k]);
+		print_message("# N=%zu: worst share error %.3f%%\n", ns[k],
+			      100 * check_shares(b, ns[k], M_SMALL, t));
 		free(b);
 	}
 	free(t);
-	free(counts);
-}
-
-/* Each backend's share within 1% (relative) of weight / sum of weights. */
-static void check_weighted(const struct fp_maglev_backend *b, size_t n, __u32 m, double *worst)
-{
-	__u32 *counts = calloc(65536, sizeof(*counts));
-	__u16 *t = table_new(m);
-	double sum = 0;
-
-	assert_non_null(counts);
-	assert_int_equal(fp_maglev_build(b, n, m, &key, t), 0);
-	count_slots(t, m, counts);
-	for (size_t i = 0; i < n; i++)
-		sum += b[i].weight;
-	*worst = 0;
-	for (size_t i = 0; i < n; i++) {
-		double want = m * (b[i].weight / sum);
-		double err = (counts[b[i].id] - want) / want;
-
-		if (err < 0)
-			err = -err;
-		if (err > *worst)
-			*worst = err;
-		if (err > 0.01)
-			fail_msg("backend %u weight %u: %u slots, want %.1f (%.2f%% off)", b[i].id,
-				 b[i].weight, counts[b[i].id], want, 100 * err);
-	}
-	free(t);
-	free(counts);
 }
 
 static void test_weights_within_one_percent(void **state)
 {
 	struct fp_maglev_backend ten[10], hundred[100];
+	struct fp_maglev_backend extreme[3] = { { 1, 65535 }, { 2, 1 }, { 3, 30000 } };
+	__u16 *t = table_new(M_LARGE);
 	__u64 s = 42;
-	double worst;
 
 	(void)state;
 	for (int i = 0; i < 10; i++)
 		ten[i] = (struct fp_maglev_backend){ .id = (__u32)(i + 1),
 						     .weight = (__u32)(100 * (i + 1)) };
-	check_weighted(ten, 10, M_SMALL, &worst);
+	assert_int_equal(fp_maglev_build(ten, 10, M_SMALL, &key, t), 0);
 	print_message("# N=10 weights 100..1000, M=%u: worst share error %.3f%%\n", M_SMALL,
-		      100 * worst);
+		      100 * check_shares(ten, 10, M_SMALL, t));
 	for (int i = 0; i < 100; i++) {
 		s = s * 6364136223846793005ULL + 1442695040888963407ULL;
 		hundred[i] = (struct fp_maglev_backend){ .id = (__u32)(3 * i + 7),
 							 .weight = (__u32)(100 + (s >> 33) % 900) };
 	}
-	check_weighted(hundred, 100, M_LARGE, &worst);
+	assert_int_equal(fp_maglev_build(hundred, 100, M_LARGE, &key, t), 0);
 	print_message("# N=100 weights 100..999, M=%u: worst share error %.3f%%\n", M_LARGE,
-		      100 * worst);
-	/* Extremes: 1 and 65535 side by side still fill the table exactly. */
-	struct fp_maglev_backend extreme[3] = { { 1, 65535 }, { 2, 1 }, { 3, 30000 } };
-	__u32 *counts = calloc(65536, sizeof(*counts));
-	__u16 *t = table_new(M_SMALL);
-
-	assert_non_null(counts);
+		      100 * check_shares(hundred, 100, M_LARGE, t));
+	/* Extremes: 1 and 65535 side by side; the light one gets at most one bucket. */
 	assert_int_equal(fp_maglev_build(extreme, 3, M_SMALL, &key, t), 0);
-	count_slots(t, M_SMALL, counts);
-	assert_int_equal(counts[1] + counts[2] + counts[3], M_SMALL);
-	assert_true(counts[2] <= 2); /* 65537 / 95536 = 0.69 slot */
+	check_shares(extreme, 3, M_SMALL, t);
 	free(t);
-	free(counts);
 }
 
-/*
- * The slot granularity bound behind the 1% figure: a backend's slot count is within
- * 2 + weight * N / sum (its turns per round) of m * weight / sum, for any weights. Light
- * backends are within 2 slots; the 1% holds once a share is a few hundred slots.
- */
-static void test_weighted_slot_error_bound(void **state)
+/* Random weightings, 1..65535 or 1..100, N up to 296, both sizes: the share contract. */
+static void test_random_weights_share_contract(void **state)
 {
 	struct fp_maglev_backend *b = calloc(300, sizeof(*b));
-	__u32 *counts = calloc(65536, sizeof(*counts));
 	__u16 *t = table_new(M_LARGE);
 	__u64 s = 99;
 	double worst = 0;
 
 	(void)state;
 	assert_non_null(b);
-	assert_non_null(counts);
 	for (int trial = 0; trial < 60; trial++) {
 		size_t n = 1 + trial * 5;
-		__u32 m = trial % 2 ? M_SMALL : M_LARGE;
-		double sum = 0;
+		__u32 m = trial % 2 ? M_SMALL : (trial % 4 ? 1031 : M_LARGE);
+		double w;
 
 		for (size_t i = 0; i < n; i++) {
 			s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-			b[i].id = (__u32)(i + 1);
-			/* A third of the trials with 1..65535, the rest 1..100. */
+			b[i].id = (__u32)(i * 13 % 4093 + 1);
 			b[i].weight = (__u32)(1 + (s >> 33) % (trial % 3 ? 100 : 65535));
-			sum += b[i].weight;
 		}
 		assert_int_equal(fp_maglev_build(b, n, m, &key, t), 0);
-		count_slots(t, m, counts);
-		for (size_t i = 0; i < n; i++) {
-			double ideal = (double)m * b[i].weight / sum;
-			double err = counts[b[i].id] > ideal ? counts[b[i].id] - ideal
-							     : ideal - counts[b[i].id];
-
-			worst = err > worst ? err : worst;
-			if (err >= 2 + b[i].weight * n / sum)
-				fail_msg("trial %d: backend %u weight %u of %.0f: %u slots, ideal "
-					 "%.2f",
-					 trial, b[i].id, b[i].weight, sum, counts[b[i].id], ideal);
-		}
+		w = check_shares(b, n, m, t);
+		worst = w > worst ? w : worst;
 	}
-	print_message("# 60 random weightings: worst slot error %.3f\n", worst);
+	print_message("# 60 random weightings: worst share error %.3f%% (shares >= 100 buckets)\n",
+		      100 * worst);
 	free(t);
-	free(counts);
 	free(b);
 }
 
@@ -254,6 +220,7 @@ static void test_build_rejects_bad_input(void **state)
 	struct fp_maglev_backend dup[2] = { { 5, 100 }, { 5, 100 } };
 	struct fp_maglev_backend zero_id[1] = { { 0, 100 } };
 	struct fp_maglev_backend ok[1] = { { 1, 100 } };
+	struct fp_maglev_backend heavy[1] = { { 1, 65536 } }, big_id[1] = { { 65536, 1 } };
 	__u16 t[102];
 
 	(void)state;
@@ -262,6 +229,8 @@ static void test_build_rejects_bad_input(void **state)
 	assert_int_equal(fp_maglev_build(dup, 2, 101, &key, t), -EINVAL);
 	assert_int_equal(fp_maglev_build(zero_id, 1, 101, &key, t), -EINVAL);
 	assert_int_equal(fp_maglev_build(ok, 1, 101, NULL, t), -EINVAL);
+	assert_int_equal(fp_maglev_build(heavy, 1, 101, &key, t), -EINVAL);
+	assert_int_equal(fp_maglev_build(big_id, 1, 101, &key, t), -EINVAL);
 }
 
 /* moved / ideal when backend @gone (an index) leaves a set of n equal backends. */
@@ -297,26 +266,36 @@ static double add_ratio(size_t n, __u32 new_id, __u32 m)
 	return ratio;
 }
 
-static void test_one_of_ten_moves_near_ideal(void **state)
+/*
+ * Near-minimal movement where the shares leave room (N = 10: 6,554 buckets each, 1% is
+ * 65), and a bound on the cost of exact shares at N = 100 and 1000 (docs/design.md,
+ * "Bucket tables": measured 1.2-1.3 and about 4; Maglev moved 1.55 and 6.8).
+ */
+static void test_disruption(void **state)
 {
-	double worst_remove = 0, worst_add = 0;
+	static const struct {
+		size_t n;
+		double bound;
+	} cases[] = { { 10, 1.03 }, { 100, 1.4 }, { 1000, 5.0 } };
 
 	(void)state;
-	for (size_t gone = 0; gone < 10; gone++) {
-		double r = remove_ratio(10, gone, M_SMALL);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		size_t n = cases[c].n;
+		double worst_remove = 0, worst_add = 0;
 
-		worst_remove = r > worst_remove ? r : worst_remove;
-		assert_true(r >= 1.0); /* the removed backend's own slots always move */
-		assert_true(r <= 1.1);
-	}
-	for (__u32 id = 11; id <= 20; id++) {
-		double r = add_ratio(10, id, M_SMALL);
+		for (size_t k = 0; k < 5; k++) {
+			double r = remove_ratio(n, k * n / 5, M_SMALL);
+			double a = add_ratio(n, (__u32)(n + 1 + 17 * k), M_SMALL);
 
-		worst_add = r > worst_add ? r : worst_add;
-		assert_true(r <= 1.1);
+			worst_remove = r > worst_remove ? r : worst_remove;
+			worst_add = a > worst_add ? a : worst_add;
+			assert_true(r >= 0.99); /* its own buckets (>= 99% of m / n) always move */
+		}
+		print_message("# N=%zu, M=%u: worst moved/ideal removing 1: %.3f, adding 1: %.3f\n",
+			      n, M_SMALL, worst_remove, worst_add);
+		assert_true(worst_remove <= cases[c].bound);
+		assert_true(worst_add <= cases[c].bound);
 	}
-	print_message("# N=10, M=%u: worst moved/ideal removing 1: %.3f, adding 1: %.3f\n", M_SMALL,
-		      worst_remove, worst_add);
 }
 
 /* Only ids and weights count: shuffling the array gives a byte-identical table. */
@@ -409,14 +388,13 @@ static void test_generation_pairs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_paper_example),
-		cmocka_unit_test(test_populate_rejects_bad_permutations),
-		cmocka_unit_test(test_equal_weights_within_one_slot),
+		cmocka_unit_test(test_model_vectors),
+		cmocka_unit_test(test_equal_weights_within_one_percent),
 		cmocka_unit_test(test_weights_within_one_percent),
-		cmocka_unit_test(test_weighted_slot_error_bound),
+		cmocka_unit_test(test_random_weights_share_contract),
 		cmocka_unit_test(test_zero_weight_and_empty),
 		cmocka_unit_test(test_build_rejects_bad_input),
-		cmocka_unit_test(test_one_of_ten_moves_near_ideal),
+		cmocka_unit_test(test_disruption),
 		cmocka_unit_test(test_order_independent),
 		cmocka_unit_test(test_is_prime),
 		cmocka_unit_test(test_generation_pairs),
