@@ -1181,13 +1181,20 @@ enum {
 	C_HEALTH,
 	C_BGP,
 	C_SESSIONS,
+	C_TABLE_CONSTRUCTION,
 	C_N
 };
-static const char *const top_keys[C_N] = { "hash_key",	 "allow_example_key",
-					   "table_size", "encap_port",
-					   "timeouts",	 "lb_sources",
-					   "vips",	 "health",
-					   "bgp",	 "sessions" };
+static const char *const top_keys[C_N] = { "hash_key",
+					   "allow_example_key",
+					   "table_size",
+					   "encap_port",
+					   "timeouts",
+					   "lb_sources",
+					   "vips",
+					   "health",
+					   "bgp",
+					   "sessions",
+					   "table_construction" };
 
 /*
  * Keys published with flowpin: the example's (also the SipHash paper's test key) and the
@@ -1583,6 +1590,21 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 				       next_prime(cfg->table_size));
 			}
 		}
+	}
+	if (v[C_TABLE_CONSTRUCTION]) {
+		/*
+		 * One value: the field exists so that a binary building other tables refuses
+		 * the file instead of silently disagreeing (docs/config.md).
+		 */
+		const char *s = scalar(ld, v[C_TABLE_CONSTRUCTION], "table_construction", "a word");
+
+		if (s && strcmp(s, FP_TABLE_CONSTRUCTION))
+			report(ld, line_of(v[C_TABLE_CONSTRUCTION]), "table_construction",
+			       "must be %s, got '%s'%s", FP_TABLE_CONSTRUCTION, s,
+			       strcmp(s, "maglev")
+				       ? ""
+				       : " (this flowpin builds no Maglev tables; every "
+					 "node of a fleet must build the same ones)");
 	}
 	if (v[C_ENCAP_PORT] && !parse_uint(ld, v[C_ENCAP_PORT], "encap_port", 1, 65535, &n))
 		cfg->encap_port = (__u16)n;

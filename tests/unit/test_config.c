@@ -151,7 +151,8 @@ static void test_valid_full_file(void **state)
 		"    hash: addresses\n"
 		"    backends:\n"
 		"      - id: 7\n"
-		"        address: 10.20.0.7\n";
+		"        address: 10.20.0.7\n"
+		"table_construction: rendezvous-v1\n";
 	struct load_result r;
 	char buf[64];
 
@@ -289,6 +290,14 @@ static void test_top_level_errors(void **state)
 	EXPECT(VALID_HEAD "table_size: 97\n",
 	       "10: table_size: 97 is less than 100 x 1 backends of vips[0] (web); use a prime >= "
 	       "100, e.g. 101");
+	/* One construction: the field makes binaries that build other tables refuse. */
+	EXPECT(VALID_HEAD "table_construction: maglev\n",
+	       "10: table_construction: must be rendezvous-v1, got 'maglev' (this flowpin builds "
+	       "no Maglev tables; every node of a fleet must build the same ones)");
+	EXPECT(VALID_HEAD "table_construction: rendezvous-v2\n",
+	       "10: table_construction: must be rendezvous-v1, got 'rendezvous-v2'");
+	EXPECT(VALID_HEAD "table_construction: [rendezvous-v1]\n",
+	       "10: table_construction: must be a word, got a list");
 	EXPECT(VALID_HEAD "encap_port: 0\n", "10: encap_port: must be 1..65535, got 0");
 	EXPECT(VALID_HEAD "encap_port: 65536\n", "10: encap_port: must be 1..65535, got 65536");
 	EXPECT(VALID_HEAD "encap_port: -1\n", "10: encap_port: must be 1..65535, got '-1'");
@@ -296,7 +305,8 @@ static void test_top_level_errors(void **state)
 	EXPECT(VALID_HEAD "encap_port: [1]\n", "10: encap_port: must be an integer, got a list");
 	EXPECT(VALID_HEAD "colour: blue\n",
 	       "10: colour: unknown key (known: hash_key, allow_example_key, table_size, "
-	       "encap_port, timeouts, lb_sources, vips, health, bgp, sessions)");
+	       "encap_port, timeouts, lb_sources, vips, health, bgp, sessions, "
+	       "table_construction)");
 	EXPECT(VALID_HEAD "hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n",
 	       "10: hash_key: duplicate key (first at line 1)");
 	EXPECT("- 1\n- 2\n", "1: (top level): must be a mapping (key: value lines), got a list");
