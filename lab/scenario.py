@@ -48,7 +48,7 @@ FAIL_WHATS = ("nginx", "agent")  # backend-fail: the service dies, or the flowpi
 # lb-restart: kill -9 or SIGTERM + up (take-over), or down + up (cold)
 RESTART_HOWS = ("kill", "term", "down")
 # survive: 0 broken; break: > 0 broken; few: at most 1% of the flows (at least 1) may
-# break, for Maglev's near-minimal disruption (a handful of other buckets move too);
+# break, for the bucket table's near-minimal disruption (a handful of other buckets move too);
 # any: not asserted.
 EXPECT_VALUES = ("survive", "break", "few", "any")
 EXPECT_MARK = {"survive": "✔", "break": "✘", "few": "≈", "any": "·"}

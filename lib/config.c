@@ -1182,6 +1182,7 @@ enum {
 	C_BGP,
 	C_SESSIONS,
 	C_TABLE_CONSTRUCTION,
+	C_SHARE_TOLERANCE,
 	C_N
 };
 static const char *const top_keys[C_N] = { "hash_key",
@@ -1194,7 +1195,8 @@ static const char *const top_keys[C_N] = { "hash_key",
 					   "health",
 					   "bgp",
 					   "sessions",
-					   "table_construction" };
+					   "table_construction",
+					   "share_tolerance" };
 
 /*
  * Keys published with flowpin: the example's (also the SipHash paper's test key) and the
@@ -1554,6 +1556,7 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 	int err;
 
 	cfg->table_size = FP_DEFAULT_TABLE_SIZE;
+	cfg->share_tolerance = FP_DEFAULT_SHARE_TOLERANCE;
 	cfg->encap_port = FP_DEFAULT_ENCAP_PORT;
 	cfg->timeouts.tcp_established = FP_DEFAULT_TCP_ESTABLISHED;
 	cfg->timeouts.tcp_transitory = FP_DEFAULT_TCP_TRANSITORY;
@@ -1606,6 +1609,9 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 				       : " (this flowpin builds no Maglev tables; every "
 					 "node of a fleet must build the same ones)");
 	}
+	if (v[C_SHARE_TOLERANCE] &&
+	    !parse_uint(ld, v[C_SHARE_TOLERANCE], "share_tolerance", 0, FP_MAX_SHARE_TOLERANCE, &n))
+		cfg->share_tolerance = (__u32)n;
 	if (v[C_ENCAP_PORT] && !parse_uint(ld, v[C_ENCAP_PORT], "encap_port", 1, 65535, &n))
 		cfg->encap_port = (__u16)n;
 	if (v[C_TIMEOUTS]) {

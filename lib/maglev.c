@@ -10,14 +10,15 @@
  * first: rendezvous (highest random weight) hashing, where a change moves only the
  * buckets that must move (docs/design.md, "Bucket tables"). With m / N buckets per
  * backend rendezvous alone misses weights by sqrt(m / N) buckets, 12% at N = 1000, so
- * each backend's count is bounded: at least floor_k = ceil(99% of its ideal share
- * m * weight / sum) and at most ceil_k = floor(101% of it), each bound widened to the
- * integer on its side of the ideal when the 1% is less than one bucket. A backend
+ * each backend's count is bounded by a share tolerance t (the config's share_tolerance,
+ * 1% by default): at least floor_k = ceil((100 - t)% of its ideal share m * weight /
+ * sum) and at most ceil_k = floor((100 + t)% of it), each bound widened to the integer
+ * on its side of the ideal when t% is less than one bucket. A backend
  * under its floor always takes; between floor and ceiling it takes from a shared
  * budget of m - sum(floor_k) extra buckets, first come in time order; at its ceiling,
  * or at its floor once the budget is spent, it stops. sum(ceil_k) >= m, so the table
- * fills and every count ends within its bounds: shares within 1% of the weights, or
- * within one bucket where 1% is less than a bucket.
+ * fills and every count ends within its bounds: shares within t% of the weights, or
+ * within one bucket where t% is less than a bucket.
  *
  * The table depends on the set of (id, weight), the key and m: never on config order.
  * All arithmetic is integer (times compared by 128-bit cross products), so every node
@@ -119,21 +120,22 @@ static void to_free(struct walker *w, const __u8 *taken, __u32 m)
 }
 
 /*
- * Share bounds of weight @wt out of @sum in @m buckets: floor = ceil(0.99 ideal) but at
- * most floor(ideal); ceil = floor(1.01 ideal) but at least ceil(ideal).
+ * Share bounds of weight @wt out of @sum in @m buckets, tolerance @t percent (0..100):
+ * floor = ceil((1 - t/100) ideal) but at most floor(ideal); ceil = floor((1 + t/100)
+ * ideal) but at least ceil(ideal).
  */
-static void share_bounds(__u64 wt, __u64 sum, __u32 m, __u32 *lo, __u32 *hi)
+static void share_bounds(__u64 wt, __u64 sum, __u32 m, __u32 t, __u32 *lo, __u32 *hi)
 {
 	__u64 x = (__u64)m * wt; /* ideal = x / sum */
 	__u64 ideal_lo = x / sum, ideal_hi = (x + sum - 1) / sum;
-	__u64 l = (99 * x + 100 * sum - 1) / (100 * sum), h = 101 * x / (100 * sum);
+	__u64 l = ((100 - t) * x + 100 * sum - 1) / (100 * sum), h = (100 + t) * x / (100 * sum);
 
 	*lo = (__u32)(l < ideal_lo ? l : ideal_lo);
 	*hi = (__u32)(h > ideal_hi ? h : ideal_hi);
 }
 
 /* Fills @table from walkers sorted by id, all with weight > 0. @n > 0. */
-static int fill(struct walker *w, size_t n, __u32 m, __u16 *table)
+static int fill(struct walker *w, size_t n, __u32 m, __u32 tolerance, __u16 *table)
 {
 	__u8 *taken = calloc(m, 1);
 	struct walker **heap = calloc(n, sizeof(*heap));
@@ -147,7 +149,7 @@ static int fill(struct walker *w, size_t n, __u32 m, __u16 *table)
 	for (size_t i = 0; i < n; i++)
 		sum += w[i].weight;
 	for (size_t i = 0; i < n; i++) {
-		share_bounds(w[i].weight, sum, m, &w[i].floor, &w[i].ceil);
+		share_bounds(w[i].weight, sum, m, tolerance, &w[i].floor, &w[i].ceil);
 		budget -= w[i].floor; /* sum of floors <= m */
 		w[i].time = arrival(&w[i]);
 		heap[hn++] = &w[i];
@@ -230,14 +232,14 @@ static __u64 id_hash(const struct fp_hash_key *key, __u32 id, __u32 tag)
 	return fp_siphash(key, buf, 8, 2, 4);
 }
 
-int fp_maglev_build(const struct fp_maglev_backend *backends, size_t n, __u32 m,
-		    const struct fp_hash_key *key, __u16 *table)
+int fp_table_build(const struct fp_maglev_backend *backends, size_t n, __u32 m,
+		   const struct fp_hash_key *key, __u32 tolerance, __u16 *table)
 {
 	struct walker *w = NULL;
 	size_t k;
 	int ret;
 
-	if ((n && !backends) || !key)
+	if ((n && !backends) || !key || tolerance > FP_MAX_SHARE_TOLERANCE)
 		return -EINVAL;
 	w = calloc(n ? n : 1, sizeof(*w));
 	if (!w)
@@ -255,10 +257,16 @@ int fp_maglev_build(const struct fp_maglev_backend *backends, size_t n, __u32 m,
 		w[i].skip = (__u32)(id_hash(key, w[i].id, 1) % (m - 1)) + 1;
 		w[i].seed = id_hash(key, w[i].id, 2);
 	}
-	ret = fill(w, k, m, table);
+	ret = fill(w, k, m, tolerance, table);
 out:
 	free(w);
 	return ret;
+}
+
+int fp_maglev_build(const struct fp_maglev_backend *backends, size_t n, __u32 m,
+		    const struct fp_hash_key *key, __u16 *table)
+{
+	return fp_table_build(backends, n, m, key, FP_DEFAULT_SHARE_TOLERANCE, table);
 }
 
 static int cmp_u16(const void *a, const void *b)
@@ -296,7 +304,8 @@ int fp_maglev_build_vip(const struct fp_config *cfg, const struct fp_vip_cfg *vi
 		b[i].id = vip->backends[i].id;
 		b[i].weight = fp_backend_new_flow_weight(&vip->backends[i]);
 	}
-	ret = fp_maglev_build(b, vip->n_backends, cfg->table_size, &cfg->hash_key, table);
+	ret = fp_table_build(b, vip->n_backends, cfg->table_size, &cfg->hash_key,
+			     cfg->share_tolerance, table);
 	free(b);
 	return ret;
 }

@@ -203,6 +203,7 @@ struct fp_config {
 	bool have_hash_key;	     /* always for FP_CONFIG_FOR_LB; backends: with tickets */
 	struct fp_hash_key hash_key; /* fleet-wide secret, 32 hex digits in the file */
 	__u32 table_size;	     /* prime, >= 100 x backends of the largest VIP */
+	__u32 share_tolerance;	     /* percent, 0..50: bucket table shares vs weights */
 	__u16 encap_port;	     /* host order */
 	struct fp_timeouts timeouts;
 	struct fp_sessions_cfg sessions; /* LB nodes: fixed at load, `lb up` may override */

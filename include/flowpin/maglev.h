@@ -19,21 +19,30 @@
  */
 #define FP_TABLE_CONSTRUCTION "rendezvous-v1"
 
+/* Share tolerance in percent (the config's share_tolerance): default and largest. */
+#define FP_DEFAULT_SHARE_TOLERANCE 1
+#define FP_MAX_SHARE_TOLERANCE	   50
+
 struct fp_maglev_backend {
 	__u32 id;     /* stable id from config: the permutation depends on it, not on position */
 	__u32 weight; /* 0 = takes no buckets (draining) */
 };
 
 /*
- * fp_maglev_build - fill @table[0..m-1] with backend ids (FP_NO_BACKEND when no backend
- * has weight). The result depends only on (ids, weights, m, key), never on the order
- * of @backends: rendezvous hashing with each backend's bucket count bounded to within
- * 1% of m * weight / sum(weights), or within one bucket where 1% is less than a bucket
- * (the construction: lib/maglev.c; why: docs/design.md "Bucket tables"). Every
- * backend's walk, offset + j * skip (mod m), and the jitter of its arrival times come
- * from SipHash-2-4 values of its id under @key. @m must be prime; ids 1..65535 and
- * unique; weights 0..65535. Returns 0, -EINVAL or -ENOMEM.
+ * fp_table_build - fill @table[0..m-1] with backend ids (FP_NO_BACKEND when no backend
+ * has weight). The result depends only on (ids, weights, m, key, tolerance), never on
+ * the order of @backends: rendezvous hashing with each backend's bucket count bounded
+ * to within @tolerance percent (0..FP_MAX_SHARE_TOLERANCE) of m * weight /
+ * sum(weights), or within one bucket where that is less than a bucket (the
+ * construction: lib/maglev.c; why: docs/design.md "Bucket tables"). Every backend's
+ * walk, offset + j * skip (mod m), and the jitter of its arrival times come from
+ * SipHash-2-4 values of its id under @key. @m must be prime; ids 1..65535 and unique;
+ * weights 0..65535. Returns 0, -EINVAL or -ENOMEM.
  */
+int fp_table_build(const struct fp_maglev_backend *backends, size_t n, __u32 m,
+		   const struct fp_hash_key *key, __u32 tolerance, __u16 *table);
+
+/* fp_table_build() with the default tolerance, FP_DEFAULT_SHARE_TOLERANCE. */
 int fp_maglev_build(const struct fp_maglev_backend *backends, size_t n, __u32 m,
 		    const struct fp_hash_key *key, __u16 *table);
 
@@ -65,7 +74,7 @@ struct fp_backend_cfg;
 __u32 fp_backend_new_flow_weight(const struct fp_backend_cfg *b);
 
 /*
- * fp_maglev_build_vip - a VIP's table under @cfg (its hash key and table size): active
+ * fp_maglev_build_vip - a VIP's table under @cfg (hash key, table size, share tolerance): active
  * backends with their weights, draining and down backends with weight 0. @table has
  * cfg->table_size entries. The one builder of a VIP's table: an LB node applies
  * (lib/lb.c) exactly what `flowpin table` previews. Returns 0 or a negative errno.

@@ -57,6 +57,7 @@ static inline void t_config_init(struct t_config *t, __u32 table_size)
 	t->cfg.path = "test.yaml";
 	t->cfg.hash_key = t_key;
 	t->cfg.table_size = table_size;
+	t->cfg.share_tolerance = FP_DEFAULT_SHARE_TOLERANCE;
 	t->cfg.encap_port = FP_DEFAULT_ENCAP_PORT;
 	t->cfg.timeouts.tcp_established = 7200;
 	t->cfg.timeouts.tcp_transitory = 30;

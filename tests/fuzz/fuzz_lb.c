@@ -168,6 +168,7 @@ static void build_config(int which)
 	c->path = "fuzz.yaml";
 	c->hash_key = (struct fp_hash_key){ 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL };
 	c->table_size = 1031;
+	c->share_tolerance = 1; /* the loader's default, FP_DEFAULT_SHARE_TOLERANCE */
 	c->encap_port = ENCAP_PORT;
 	c->timeouts.tcp_established = 7200;
 	c->timeouts.tcp_transitory = 30;

@@ -152,7 +152,8 @@ static void test_valid_full_file(void **state)
 		"    backends:\n"
 		"      - id: 7\n"
 		"        address: 10.20.0.7\n"
-		"table_construction: rendezvous-v1\n";
+		"table_construction: rendezvous-v1\n"
+		"share_tolerance: 5\n";
 	struct load_result r;
 	char buf[64];
 
@@ -164,6 +165,7 @@ static void test_valid_full_file(void **state)
 	assert_int_equal(r.cfg->hash_key.k0, 0x7766554433221100ULL);
 	assert_int_equal(r.cfg->hash_key.k1, 0xffeeddccbbaa9988ULL);
 	assert_int_equal(r.cfg->table_size, 655373);
+	assert_int_equal(r.cfg->share_tolerance, 5);
 	assert_int_equal(r.cfg->encap_port, 7000);
 	assert_int_equal(r.cfg->timeouts.tcp_established, 3600);
 	assert_int_equal(r.cfg->timeouts.tcp_transitory, 10);
@@ -212,6 +214,7 @@ static void test_defaults(void **state)
 	load(write_file("min.yaml", VALID_HEAD), &r);
 	if (r.ret)
 		fail_msg("minimal file rejected: %s", r.errors);
+	assert_int_equal(r.cfg->share_tolerance, 1);
 	assert_int_equal(r.cfg->table_size, 65537);
 	assert_int_equal(r.cfg->encap_port, 6080);
 	assert_int_equal(r.cfg->timeouts.tcp_established, 7200);
@@ -298,6 +301,9 @@ static void test_top_level_errors(void **state)
 	       "10: table_construction: must be rendezvous-v1, got 'rendezvous-v2'");
 	EXPECT(VALID_HEAD "table_construction: [rendezvous-v1]\n",
 	       "10: table_construction: must be a word, got a list");
+	EXPECT(VALID_HEAD "share_tolerance: 51\n", "10: share_tolerance: must be 0..50, got 51");
+	EXPECT(VALID_HEAD "share_tolerance: 1.5\n",
+	       "10: share_tolerance: must be 0..50, got '1.5'");
 	EXPECT(VALID_HEAD "encap_port: 0\n", "10: encap_port: must be 1..65535, got 0");
 	EXPECT(VALID_HEAD "encap_port: 65536\n", "10: encap_port: must be 1..65535, got 65536");
 	EXPECT(VALID_HEAD "encap_port: -1\n", "10: encap_port: must be 1..65535, got '-1'");
@@ -306,7 +312,7 @@ static void test_top_level_errors(void **state)
 	EXPECT(VALID_HEAD "colour: blue\n",
 	       "10: colour: unknown key (known: hash_key, allow_example_key, table_size, "
 	       "encap_port, timeouts, lb_sources, vips, health, bgp, sessions, "
-	       "table_construction)");
+	       "table_construction, share_tolerance)");
 	EXPECT(VALID_HEAD "hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n",
 	       "10: hash_key: duplicate key (first at line 1)");
 	EXPECT("- 1\n- 2\n", "1: (top level): must be a mapping (key: value lines), got a list");

@@ -47,6 +47,7 @@ static void cfg_init(struct cfg *c)
 	c->cfg.path = "plan.yaml";
 	c->cfg.hash_key = key;
 	c->cfg.table_size = M;
+	c->cfg.share_tolerance = FP_DEFAULT_SHARE_TOLERANCE;
 	c->cfg.vips = c->vips;
 }
 
