@@ -105,8 +105,21 @@ QUIC_VIPS = [
     ("full/quic-lb", "full", "10.100.0.25", QUIC_LB),
 ]
 QUIC_COLUMNS = [name for name, _, _, _ in QUIC_VIPS]
+# The anycast resolver VIP, UDP port 53: dnsmasq on every backend answers for the
+# lab's names (lab/tor.py: Tor's exit relay resolves the website through it). Hash
+# pinning: a query and its answer are one datagram each, any backend answers alike.
+DNS_VIP = ("dns", "hash", "10.100.0.53")
+DNS_PORT = 53
 # Every VIP the LB nodes serve and announce: (name, pinning, address).
-ALL_VIPS = VIPS + [(name, pinning, addr) for name, pinning, addr, _ in QUIC_VIPS]
+ALL_VIPS = (VIPS + [(name, pinning, addr) for name, pinning, addr, _ in QUIC_VIPS] +
+            [DNS_VIP])
+# Tor scenarios (traffic.tor, lab/tor.py): downloads through the lab's Tor network to
+# each IPv4 VIP (the exit relay is IPv4), expected by mode; and the exit relay's DNS
+# queries to the resolver VIP (tor-dns events), expected as `dns`.
+TOR_DNS_COLUMN = "tor/dns"
+TOR_COLUMNS = [("tor/" + name, mode) for name, mode, addr in VIPS if ":" not in addr] + \
+    [(TOR_DNS_COLUMN, "dns")]
+TOR_EXPECT_KEYS = MODES + ["dns"]
 
 
 def quic_lb_server_id(backend_id, cfg=QUIC_LB):
@@ -217,6 +230,7 @@ class Lab:
         self.nh_group_type = None
         self.route_nodes = []  # LB nodes the VIP routes point at now
         self.bgp = None  # lab/bgp.py's Bgp once start_bgp() ran: routes come from BIRD
+        self.tor = None  # lab/tor.py's TorNet once start_tor() ran
         self.static_routes = False  # the static VIP prefix routes are in place
         self.flowpin, self.fpclient, self.empty_xdp = FLOWPIN, FPCLIENT, EMPTY_XDP
         self.fpquic = FPQUIC
@@ -410,6 +424,32 @@ class Lab:
                     "eth0", "nud", "permanent")
         log("topology up: client, router, fabric, %s, %s" % (" ".join(LB_NODES), " ".join(BACKENDS)))
 
+    def add_edge_node(self, name, index):
+        """A namespace of its own on the client side of the router (the Internet side:
+        clients, Tor relays), linked to it by a veth pair: NAME's eth0 has
+        172.18.INDEX.2/24, the router's `eth-NAME` 172.18.INDEX.1/24 and the node's
+        default route. INDEX 1..254, one per node; the name, with `eth-`, must fit an
+        interface name (11 characters). Returns the node's address. Like the clients,
+        it reaches the VIPs through the router and gets the backends' replies (DSR)
+        straight from it; the lab removes it with everything else."""
+        if not 1 <= index <= 254 or len(name) > 11:
+            raise LabError("edge node %r: index 1..254 and a name of at most 11 characters"
+                           % name)
+        addr, gw = "172.18.%d.2" % index, "172.18.%d.1" % index
+        self.sh("ip", "netns", "add", self.ns(name))
+        self.namespaces.append(name)
+        self.ip(name, "link", "set", "lo", "up")
+        self.ip(name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth-" + name,
+                "netns", self.ns("router"))
+        # a remote host's packets cross a wire with finished checksums (see the client)
+        self.sh("ethtool", "-K", "eth0", "tx", "off", ns=name)
+        self.ip(name, "link", "set", "eth0", "up")
+        self.ip(name, "addr", "add", addr + "/24", "dev", "eth0")
+        self.ip(name, "route", "add", "default", "via", gw)
+        self.ip("router", "link", "set", "eth-" + name, "up")
+        self.ip("router", "addr", "add", gw + "/24", "dev", "eth-" + name)
+        return addr
+
     def lb_network(self, lb):
         """Addresses, default routes and permanent neighbour entries (router and every
         backend) of an LB node. Called again whenever the node's link comes back up:
@@ -525,6 +565,12 @@ class Lab:
         import bgp  # only the BGP lab needs it
         self.bgp = bgp.Bgp(self)
         self.bgp.start()
+
+    def start_tor(self):
+        """The lab's Tor network (lab/tor.py): starts bootstrapping, returns at once."""
+        import tor  # only Tor scenarios need it
+        self.tor = tor.TorNet(self)
+        self.tor.start()
 
     def bgp_routed(self, group="hash-threshold"):
         """Whether routes with this group type come from BGP: in the BGP lab, unless

@@ -3,7 +3,8 @@
 FILE:LINE: FIELD: message before anything starts. docs/lab.md describes the format."""
 import yaml
 
-from lablib import LB_NODES, BACKENDS, MODES, QUIC_COLUMNS, VIPS, lb_counter_names
+from lablib import LB_NODES, BACKENDS, MODES, QUIC_COLUMNS, TOR_EXPECT_KEYS, VIPS, \
+    lb_counter_names
 
 EVENT_KINDS = {
     # kind: (allowed keys of its argument mapping, required keys)
@@ -36,6 +37,12 @@ EVENT_KINDS = {
     # (new source port: the even-numbered) or an active migration (new source address:
     # the odd-numbered)
     "quic-move": ({"how"}, {"how"}),
+    # every LB node's backend set replaced in one reload (one new generation: a hop
+    # list then names the owner before it), e.g. {active: [2], draining: [1]}
+    "backends": ({"active", "draining"}, set()),
+    # Tor scenarios (traffic.tor): the exit relay resolves a fresh name through the
+    # resolver VIP every `every` s for `for` s (tor-resolve through the Tor client)
+    "tor-dns": ({"for", "every"}, {"for"}),
 }
 QUIC_MOVES = ("rebind", "migrate")
 BGP_EVENTS = {k for k in EVENT_KINDS if k.startswith("bgp-")}
@@ -87,7 +94,7 @@ def counter_want(bound, flows):
         parts.append("<= %d" % bound["max"])
     return " and ".join(parts)
 HEALTH_KEYS = {"interval_ms", "timeout_ms", "rise", "fall"}
-TRAFFIC_KEYS = {"flows", "size", "rate", "idle", "timeout", "quic", "stall"}
+TRAFFIC_KEYS = {"flows", "size", "rate", "idle", "timeout", "quic", "stall", "tor"}
 TIMEOUT_KEYS = {"tcp_established", "tcp_transitory", "udp"}
 
 
@@ -182,7 +189,7 @@ def load(path):
     s.flows, s.size, s.rate, s.idle_at, s.idle_for, s.timeout = 0, 0, 0, 0, 0.0, 0
     s.stall = 3
     s.duration = 0.0
-    s.quic = False
+    s.quic = s.tor = False
     if not isinstance(t, Mapping):
         err(line_of(doc, "traffic"), "traffic", "missing or not a mapping (flows, size, rate)")
     else:
@@ -206,6 +213,13 @@ def load(path):
         if "quic" in t and not isinstance(t["quic"], bool):
             err(line_of(t, "quic"), "traffic.quic", "must be true or false")
         s.quic = t.get("quic") is True
+        if "tor" in t and not isinstance(t["tor"], bool):
+            err(line_of(t, "tor"), "traffic.tor", "must be true or false")
+        s.tor = t.get("tor") is True
+        if s.tor and s.quic:
+            err(line_of(t, "tor"), "traffic.tor", "a scenario is QUIC or Tor, not both")
+        if s.tor and "idle" in t:
+            err(line_of(t, "idle"), "traffic.idle", "not with Tor downloads (curl)")
         s.duration = (s.size / s.rate if s.rate else 0) + s.idle_for
         s.timeout = need_num(t, "timeout", "traffic.", 1, 3600,
                              default=round(s.duration * 2 + 20))
@@ -471,6 +485,21 @@ def load(path):
             if not s.quic:
                 err(line_of(e, kind), field, "needs QUIC traffic (traffic.quic: true)")
             event["how"] = h
+        elif kind == "backends":
+            event["backends"] = {}
+            for state in ("active", "draining"):
+                for i in _ids(arg.get(state, []), line_of(arg, state), field + "." + state,
+                              err):
+                    if i in event["backends"]:
+                        err(line_of(arg, state), field + "." + state, "b%d named twice" % i)
+                    event["backends"][i] = state
+            if "active" not in event["backends"].values():
+                err(arg.line, field + ".active", "at least one backend must stay active")
+        elif kind == "tor-dns":
+            if not s.tor:
+                err(line_of(e, kind), field, "needs Tor traffic (traffic.tor: true)")
+            event["for"] = need_num(arg, "for", field + ".", 0.1, 600, default=1)
+            event["every"] = need_num(arg, "every", field + ".", 0.05, 60, default=0.25)
         elif kind == "reload":
             event["nodes"] = (_nodes(arg["nodes"], line_of(arg, "nodes"), field + ".nodes", err)
                               if "nodes" in arg and arg["nodes"] != "all" else list(LB_NODES))
@@ -497,7 +526,12 @@ def load(path):
         err(line_of(doc, "expect"), "expect", "missing: a mapping mode -> %s" % "|".join(EXPECT_VALUES))
     else:
         # QUIC scenarios: one expectation per QUIC VIP (lablib.QUIC_VIPS), by its name
+        # Tor scenarios: every mode, and `dns` (the exit's queries to the resolver VIP)
+        # when it has tor-dns events
+        s.tor_dns = any(e["kind"] == "tor-dns" for e in s.events)
         cols = QUIC_COLUMNS if s.quic else MODES
+        if s.tor:
+            cols = [k for k in TOR_EXPECT_KEYS if k != "dns" or s.tor_dns]
         check_keys(x, set(cols), "expect")
         for m in cols:
             if m not in x:

@@ -26,6 +26,8 @@ packages=(
 	libcap-dev                         # the daemon drops the capabilities it no longer needs after loading
 	libssl-dev                         # libcrypto's AES-128-ECB for QUIC-LB connection IDs (lib/quiclb.c): a vetted, constant-time AES, not our own
 	libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev  # lab/fpquic: a real QUIC stack (ngtcp2 0.12, TLS by GnuTLS) for the QUIC-LB scenarios, not a hand-written one
+	tor                                # lab/tor.py: a private Tor network (authorities, relays, an exit, a client; tor-gencert makes the authorities' keys) whose exit reaches the website on a VIP (its service is not started: policy-rc.d)
+	dnsmasq-base                       # lab: the anycast resolver VIP's DNS server on the backends (the binary alone, no service), which Tor's exit asks
 )
 
 missing=()
@@ -51,7 +53,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# Debian starts nginx (and BIRD) on install; the lab starts its own instances inside
+# Debian starts nginx (and BIRD, tor) on install; the lab starts its own instances inside
 # namespaces, so keep the host's service manager from starting them.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
 	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
