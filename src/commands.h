@@ -9,5 +9,6 @@ int cmd_lb(int argc, char **argv);	/* src/cmd_lb.c: up, down, reload, stats, flo
 int cmd_replay(int argc, char **argv);	/* src/cmd_replay.c */
 int cmd_backend(int argc, char **argv); /* src/cmd_backend.c: up, down, stats */
 int cmd_quiclb(int argc, char **argv);	/* src/cmd_quiclb.c: encode, decode */
+int cmd_sim(int argc, char **argv);	/* src/cmd_sim.c: the fleet simulator */
 
 #endif

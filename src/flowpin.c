@@ -25,6 +25,8 @@ static const struct command commands[] = {
 	  "the tc agent on a backend (decapsulation, second chance)" },
 	{ "quic-lb", cmd_quiclb, "quic-lb encode|decode --config FILE ...",
 	  "QUIC-LB connection IDs of a VIP: make one, or read one" },
+	{ "sim", cmd_sim, "sim [--scenario FILE] [--out DIR]",
+	  "what each pinning method buys across an anycast fleet (simulated)" },
 };
 
 static void usage(FILE *out)

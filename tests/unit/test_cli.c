@@ -394,8 +394,8 @@ static void test_option_errors_name_the_command(void **state)
 /* Every command has its help, as 'flowpin help CMD' and as 'CMD --help', on stdout. */
 static void test_help_everywhere(void **state)
 {
-	static const char *const commands[] = { "check",  "table",   "lb",
-						"replay", "backend", "quic-lb" };
+	static const char *const commands[] = { "check",   "table",   "lb", "replay",
+						"backend", "quic-lb", "sim" };
 	char *out, want[64];
 
 	(void)state;
