@@ -33,11 +33,12 @@
 
 #define LAB_EVENTS(X)                                                                             \
 	X(ROUTE, "route")                                                                         \
-	X(ECMP, "ecmp") X(BACKEND, "backend") X(BACKEND_FAIL, "backend-fail")                     \
-		X(LB_FAIL, "lb-fail") X(LB_RECOVER, "lb-recover") X(LB_RESTART, "lb-restart")     \
-			X(LB_UPGRADE, "lb-upgrade") X(RELOAD, "reload") X(PAUSE, "pause")         \
-				X(RESUME, "resume") X(BGP_ANNOUNCE, "bgp-announce") X(            \
-					BGP_WITHDRAW, "bgp-withdraw") X(BGP_DRAIN, "bgp-drain")   \
+	X(ECMP, "ecmp")                                                                           \
+	X(BACKEND, "backend")                                                                     \
+	X(BACKEND_FAIL, "backend-fail") X(LB_FAIL, "lb-fail") X(LB_RECOVER, "lb-recover")         \
+		X(LB_RESTART, "lb-restart") X(LB_UPGRADE, "lb-upgrade") X(RELOAD, "reload")       \
+			X(PAUSE, "pause") X(RESUME, "resume") X(BGP_ANNOUNCE, "bgp-announce")     \
+				X(BGP_WITHDRAW, "bgp-withdraw") X(BGP_DRAIN, "bgp-drain")         \
 					X(BGP_PREPEND, "bgp-prepend") X(BGP_MED, "bgp-med") X(    \
 						BGP_CUT, "bgp-cut") X(BGP_RESTORE, "bgp-restore") \
 						X(BGP_MAINTENANCE, "bgp-maintenance")             \
@@ -249,6 +250,7 @@ static void load_event(struct fp_sim_yaml *y, yaml_node_t *node, size_t idx,
 		fp_sim_yaml_report(y, kind_node, field,
 				   "event kind '%s' is not replayed by the simulator",
 				   text(kind_node));
+		y->unknown++;
 		return;
 	}
 	snprintf(field, sizeof(field), "events[%zu].%s", idx, text(kind_node));
@@ -349,18 +351,18 @@ static void load_expect(struct fp_sim_yaml *y, yaml_node_t *x, struct fp_sim_lab
 
 int fp_sim_lab_load(const char *path, struct fp_sim_lab **out, FILE *err)
 {
-	static const char *const traffic_keys[] = { "flows", "size",	"rate",
-						    "idle",  "timeout", "quic" };
+	static const char *const traffic_keys[] = { "flows", "size",	"rate", "idle",
+						    "quic",  "timeout", "stall" };
 	static const char *const route_keys[] = { "to", "ecmp", "group" };
 	static const char *const backend_keys[] = { "active", "draining" };
 	static const char *const timeout_keys[] = { "tcp_established", "tcp_transitory", "udp" };
 	static const char *const bgp_keys[] = { "prepend", "med", "flowpin", "damping" };
 	static const char *const idle_keys[] = { "at", "for" };
 	struct fp_sim_lab *lab = calloc(1, sizeof(*lab));
-	yaml_node_t *root, *v[T__N], *t[6], *r[3], *b[2], *to[3], *g[4], *id[2];
+	yaml_node_t *root, *v[T__N], *t[7], *r[3], *b[2], *to[3], *g[4], *id[2];
 	struct fp_sim_yaml y;
 	double x;
-	int errors;
+	int errors, unknown;
 
 	*out = NULL;
 	if (!lab)
@@ -383,9 +385,10 @@ int fp_sim_lab_load(const char *path, struct fp_sim_lab **out, FILE *err)
 		goto done;
 	if (v[T_NAME] && fp_sim_yaml_scalar(&y, v[T_NAME], "name"))
 		snprintf(lab->name, sizeof(lab->name), "%s", text(v[T_NAME]));
-	if (v[T_TRAFFIC] && fp_sim_yaml_fields(&y, v[T_TRAFFIC], "traffic", traffic_keys, 6, t)) {
-		if (t[5])
-			fp_sim_yaml_bool(&y, t[5], "traffic.quic", &lab->quic);
+	if (v[T_TRAFFIC] && fp_sim_yaml_fields(&y, v[T_TRAFFIC], "traffic", traffic_keys, 7, t)) {
+		/* timeout and stall are the client's timing: not replayed */
+		if (t[4])
+			fp_sim_yaml_bool(&y, t[4], "traffic.quic", &lab->quic);
 		if (t[0] && fp_sim_yaml_number(&y, t[0], "traffic.flows", 1, 5000, false, &x))
 			lab->flows = (unsigned)x;
 		if (t[1])
@@ -461,10 +464,11 @@ int fp_sim_lab_load(const char *path, struct fp_sim_lab **out, FILE *err)
 	else
 		load_expect(&y, v[T_EXPECT], lab);
 done:
+	unknown = y.unknown;
 	errors = fp_sim_yaml_close(&y, err);
 	if (errors) {
 		fp_sim_lab_free(lab);
-		return -EINVAL;
+		return errors == unknown ? -EOPNOTSUPP : -EINVAL;
 	}
 	*out = lab;
 	return 0;

@@ -179,6 +179,7 @@ bool fp_sim_yaml_fields(struct fp_sim_yaml *y, const yaml_node_t *node, const ch
 					strncat(known, ", ", sizeof(known) - strlen(known) - 1);
 			}
 			fp_sim_yaml_report(y, k, field, "unknown key (known: %s)", known);
+			y->unknown++;
 			continue;
 		}
 		if (values[i]) {

@@ -338,7 +338,11 @@ struct fp_sim_lab {
 	enum fp_sim_expect expect[FP_SIM_MAX_COLUMNS];
 };
 
-/* Loads a lab scenario (a file of lab/scenarios, docs/lab.md): FILE:LINE: FIELD errors. */
+/*
+ * Loads a lab scenario (a file of lab/scenarios, docs/lab.md): FILE:LINE: FIELD errors.
+ * -EOPNOTSUPP when the only problems are keys or event kinds the simulator does not
+ * know (a lab newer than the simulator), -EINVAL for anything else.
+ */
 int fp_sim_lab_load(const char *path, struct fp_sim_lab **out, FILE *err);
 void fp_sim_lab_free(struct fp_sim_lab *lab);
 /*

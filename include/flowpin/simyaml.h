@@ -20,6 +20,7 @@ struct fp_sim_yaml {
 	yaml_document_t doc;
 	bool loaded;
 	int errors;
+	int unknown;	 /* of them, unknown keys (a newer file than this reader) */
 	char **problems; /* "FILE:LINE: FIELD: message", with their lines */
 	size_t *lines;
 	size_t n_problems;

@@ -29,7 +29,7 @@
 static void test_lab_scenarios(void **state)
 {
 	glob_t g;
-	unsigned scenarios = 0, disagree = 0, breaks = 0;
+	unsigned scenarios = 0, disagree = 0, breaks = 0, newer = 0;
 
 	(void)state;
 	assert_int_equal(glob("lab/scenarios/*.yaml", 0, NULL, &g), 0);
@@ -39,7 +39,17 @@ static void test_lab_scenarios(void **state)
 		char line[512];
 		int o;
 
-		assert_int_equal(fp_sim_lab_load(g.gl_pathv[i], &lab, stderr), 0);
+		int err = fp_sim_lab_load(g.gl_pathv[i], &lab, stderr);
+
+		if (err == -EOPNOTSUPP) {
+			/* the lab grew a key or an event the simulator cannot replay yet: said
+			 * above, counted, and bounded below */
+			print_message("%s: not replayed (newer than the simulator)\n",
+				      g.gl_pathv[i]);
+			newer++;
+			continue;
+		}
+		assert_int_equal(err, 0);
 		assert_int_equal(fp_sim_lab_run(lab, 1, broken, total), 0);
 		o = snprintf(line, sizeof(line), "%-26s", lab->name);
 		for (unsigned c = 0; c < lab->n_columns; c++) {
@@ -61,10 +71,11 @@ static void test_lab_scenarios(void **state)
 		fp_sim_lab_free(lab);
 	}
 	globfree(&g);
-	print_message("%u scenarios, %u predictions that disagree with the lab\n", scenarios,
-		      disagree);
-	assert_true(scenarios >= 20);
-	assert_true(breaks > 0); /* the agreement includes predicting breakage */
+	print_message("%u scenarios replayed, %u not (newer), %u predictions that disagree with "
+		      "the lab\n",
+		      scenarios, newer, disagree);
+	assert_true(scenarios >= 29); /* every scenario of the lab when the simulator came */
+	assert_true(breaks > 0);      /* the agreement includes predicting breakage */
 	assert_int_equal(disagree, 0);
 }
 
@@ -242,6 +253,34 @@ static void test_params_errors(void **state)
 	unlink(path);
 }
 
+/* A lab scenario newer than the simulator is told apart from a broken one. */
+static void test_lab_newer_or_broken(void **state)
+{
+	static const char *const files[] = {
+		"name: x\ntraffic: {flows: 10}\nevents:\n  - {at: 5, pop: {to: b}}\n"
+		"expect: {none: any, table: any, hash: any, hash+table: any, full: any, "
+		"full+ticket: any}\n",
+		"name: x\ntraffic: {flows: 10}\nevents:\n  - {at: 5, route: {to: lb9}}\n"
+		"expect: {none: any, table: any, hash: any, hash+table: any, full: any, "
+		"full+ticket: any}\n",
+	};
+	const int want[] = { -EOPNOTSUPP, -EINVAL };
+
+	(void)state;
+	for (unsigned i = 0; i < 2; i++) {
+		char path[] = "/tmp/flowpin-sim-lab-XXXXXX";
+		struct fp_sim_lab *lab = NULL;
+		int fd = mkstemp(path);
+
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, files[i], strlen(files[i])), (ssize_t)strlen(files[i]));
+		close(fd);
+		assert_int_equal(fp_sim_lab_load(path, &lab, stderr), want[i]);
+		assert_null(lab);
+		unlink(path);
+	}
+}
+
 /* examples/sim.yaml writes out the defaults: loading it changes nothing. */
 static void test_example_is_the_default(void **state)
 {
@@ -273,9 +312,13 @@ static void test_example_is_the_default(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lab_scenarios), cmocka_unit_test(test_trend),
-		cmocka_unit_test(test_flap_moves),    cmocka_unit_test(test_fleet_small),
-		cmocka_unit_test(test_params_errors), cmocka_unit_test(test_example_is_the_default),
+		cmocka_unit_test(test_lab_scenarios),
+		cmocka_unit_test(test_trend),
+		cmocka_unit_test(test_flap_moves),
+		cmocka_unit_test(test_fleet_small),
+		cmocka_unit_test(test_params_errors),
+		cmocka_unit_test(test_example_is_the_default),
+		cmocka_unit_test(test_lab_newer_or_broken),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
