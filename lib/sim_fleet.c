@@ -183,10 +183,9 @@ int fp_sim_params_load(const char *path, struct fp_sim_params *p, FILE *err)
 	if (v[6]) {
 		yaml_node_t *c[FP_SIM_CAUSE__COUNT];
 
-		/* every cause but the lab's own */
 		if (fp_sim_yaml_fields(&y, v[6], "causes", fp_sim_cause_names,
-				       FP_SIM_CAUSE__COUNT - 1, c))
-			for (unsigned i = 0; i + 1 < FP_SIM_CAUSE__COUNT; i++)
+				       FP_SIM_CAUSES_SCENARIO, c))
+			for (unsigned i = 0; i < FP_SIM_CAUSES_SCENARIO; i++)
 				if (c[i])
 					load_cause(&y, c[i], fp_sim_cause_names[i], &out.causes[i]);
 	}
@@ -359,8 +358,9 @@ struct fleet {
 	__u32 *site_prefix_start, *site_prefixes; /* prefixes whose primary or alt is a site */
 	/* sites */
 	unsigned *servers, *down, *spiking;
-	__u8 *node_out;	   /* [site][node][variant]: reasons the node is out of ECMP */
-	__u8 *server_busy; /* [site][id]: a deploy or a failure is under way */
+	__u8 *node_out;	    /* [site][node][variant]: reasons the node is down (rebooting, spare) */
+	__u8 *node_drained; /* the same layout: health flaps that drain it */
+	__u8 *server_busy;  /* [site][id]: a deploy or a failure is under way */
 	unsigned max_id;
 	double mu, sigma;
 };
@@ -370,14 +370,25 @@ static __u8 *node_out(struct fleet *F, unsigned s, unsigned n, unsigned v)
 	return &F->node_out[((size_t)s * FP_SIM_MAX_NODES + n) * FP_SIM_VARIANTS + v];
 }
 
+static __u8 *node_drained(struct fleet *F, unsigned s, unsigned n, unsigned v)
+{
+	return &F->node_drained[((size_t)s * FP_SIM_MAX_NODES + n) * FP_SIM_VARIANTS + v];
+}
+
 static void members_update(struct fleet *F, unsigned s, unsigned v, enum fp_sim_cause cause)
 {
-	__u32 m = 0;
+	__u32 m = 0, up = 0;
 
-	for (unsigned n = 0; n < F->w.sites[s].n_nodes; n++)
-		if (!*node_out(F, s, n, v))
+	for (unsigned n = 0; n < F->w.sites[s].n_nodes; n++) {
+		if (*node_out(F, s, n, v))
+			continue;
+		up |= 1U << n;
+		if (!*node_drained(F, s, n, v))
 			m |= 1U << n;
-	fp_sim_site_members(&F->w, s, v, m, cause);
+	}
+	/* every node up drains: their drained routes still carry the site (a backup,
+	 * never a blackhole: RFC 8326, flowpin/announce.h) */
+	fp_sim_site_members(&F->w, s, v, m ? m : up, cause);
 }
 
 static unsigned other_site(struct fleet *F, __u32 p, unsigned s)
@@ -580,7 +591,7 @@ static int handle(struct fleet *F, struct ev e)
 			}
 		} else {
 			for (unsigned v = 0; v < w->n_variants; v++) {
-				__u8 *o = node_out(F, s, e.b, v);
+				__u8 *o = node_drained(F, s, e.b, v);
 
 				if (!(e.variants & (1U << v)))
 					continue;
@@ -653,7 +664,8 @@ static int handle(struct fleet *F, struct ev e)
 			err = err ? err : schedule(F, next);
 		} else {
 			for (unsigned k = 0; k < add && !err; k++) {
-				fp_sim_server_gone(w, s, (__u16)(base + 1 + k), cause);
+				fp_sim_server_gone(w, s, (__u16)(base + 1 + k),
+						   FP_SIM_CAUSE_SERVER_GONE);
 				err = site_cfg_change(F, s, (__u16)(base + 1 + k), FP_BACKEND_DOWN,
 						      true, cause);
 			}
@@ -685,7 +697,7 @@ static int handle(struct fleet *F, struct ev e)
 		} else if ((cause == FP_SIM_CAUSE_SERVER_DEPLOY && e.phase == 1) ||
 			   (cause == FP_SIM_CAUSE_SERVER_FAILURE && e.phase == 0)) {
 			/* it goes down: what it still holds breaks in every method */
-			fp_sim_server_gone(w, s, id, cause);
+			fp_sim_server_gone(w, s, id, FP_SIM_CAUSE_SERVER_GONE);
 			err = site_cfg_change(F, s, id, FP_BACKEND_DOWN, false, cause);
 			next.t = e.t +
 				 (cause == FP_SIM_CAUSE_SERVER_DEPLOY ? cc->extra : cc->duration);
@@ -809,6 +821,7 @@ static int fleet_setup(struct fleet *F)
 	F->down = calloc(p->sites, sizeof(unsigned));
 	F->spiking = calloc(p->sites, sizeof(unsigned));
 	F->node_out = calloc((size_t)p->sites * FP_SIM_MAX_NODES * FP_SIM_VARIANTS, 1);
+	F->node_drained = calloc((size_t)p->sites * FP_SIM_MAX_NODES * FP_SIM_VARIANTS, 1);
 	F->server_busy = calloc((size_t)p->sites * (F->max_id + 1), 1);
 	F->primary = calloc(p->prefixes, sizeof(__u32));
 	F->alt = calloc(p->prefixes, sizeof(__u32));
@@ -823,9 +836,9 @@ static int fleet_setup(struct fleet *F)
 	F->site_prefixes = calloc(2 * (size_t)p->prefixes, sizeof(__u32));
 	count = calloc(p->sites + 1, sizeof(__u32));
 	b = calloc(F->max_id + 1, sizeof(*b));
-	if (!F->servers || !F->down || !F->spiking || !F->node_out || !F->server_busy ||
-	    !F->primary || !F->alt || !F->head || !F->salt || !F->flip || !F->shift ||
-	    !F->multipath || !F->unstable || !F->multi || !F->site_prefix_start ||
+	if (!F->servers || !F->down || !F->spiking || !F->node_out || !F->node_drained ||
+	    !F->server_busy || !F->primary || !F->alt || !F->head || !F->salt || !F->flip ||
+	    !F->shift || !F->multipath || !F->unstable || !F->multi || !F->site_prefix_start ||
 	    !F->site_prefixes || !count || !b) {
 		err = -ENOMEM;
 		goto out;
@@ -887,7 +900,7 @@ static int fleet_setup(struct fleet *F)
 	/* flow durations: lognormal through the two published quantiles */
 	F->sigma = (log(900) - log(2)) / (probit(p->under_15m) - probit(p->under_2s));
 	F->mu = log(2) - F->sigma * probit(p->under_2s);
-	for (unsigned c = 0; c + 1 < FP_SIM_CAUSE__COUNT && !err; c++)
+	for (unsigned c = 0; c < FP_SIM_CAUSES_SCENARIO && !err; c++)
 		err = next_of(F, c, 0, units_of(F, c));
 out:
 	free(count);
@@ -915,6 +928,7 @@ static void fleet_free(struct fleet *F)
 	free(F->down);
 	free(F->spiking);
 	free(F->node_out);
+	free(F->node_drained);
 	free(F->server_busy);
 }
 

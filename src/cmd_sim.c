@@ -139,9 +139,9 @@ static void print_result(FILE *out, const struct fp_sim_params *p, const struct 
 		r->flows, lng->flows, p->duration / 3600, p->sites, p->servers, p->lb_nodes,
 		p->prefixes, p->seed);
 	fprintf(out, "events:");
-	for (unsigned c = 0; c + 1 < FP_SIM_CAUSE__COUNT; c++)
+	for (unsigned c = 0; c < FP_SIM_CAUSES_SCENARIO; c++)
 		fprintf(out, " %s %llu%s", fp_sim_cause_names[c], r->events[c],
-			c + 2 < FP_SIM_CAUSE__COUNT ? "," : "\n");
+			c + 1 < FP_SIM_CAUSES_SCENARIO ? "," : "\n");
 	fprintf(out, "tables built: %llu; peak live flows: %llu; %.1f s CPU, %.0f MiB max RSS\n\n",
 		r->table_builds, r->peak_flows, r->cpu_seconds, r->max_rss_mib);
 
@@ -177,7 +177,7 @@ static void print_result(FILE *out, const struct fp_sim_params *p, const struct 
 	for (unsigned c = 0; c < r->n_columns; c++)
 		fprintf(out, "---|");
 	fprintf(out, "\n");
-	for (unsigned cause = 0; cause + 1 < FP_SIM_CAUSE__COUNT; cause++) {
+	for (unsigned cause = 0; cause < FP_SIM_CAUSES_REPORTED; cause++) {
 		fprintf(out, "| %s |", fp_sim_cause_names[cause]);
 		for (unsigned c = 0; c < r->n_columns; c++) {
 			const struct fp_sim_tally *b = r->by_cause[MAIN_VARIANT][c][cause];
@@ -213,12 +213,12 @@ static int write_dat(const char *dir, const char *name, const struct fp_sim_resu
 	if (!f)
 		return -errno;
 	fprintf(f, "method");
-	for (unsigned cause = 0; cause + 1 < FP_SIM_CAUSE__COUNT; cause++)
+	for (unsigned cause = 0; cause < FP_SIM_CAUSES_REPORTED; cause++)
 		fprintf(f, "\t%s", fp_sim_cause_names[cause]);
 	fprintf(f, "\n");
 	for (unsigned c = 0; c < r->n_columns; c++) {
 		fprintf(f, "%s", r->columns[c].name);
-		for (unsigned cause = 0; cause + 1 < FP_SIM_CAUSE__COUNT; cause++) {
+		for (unsigned cause = 0; cause < FP_SIM_CAUSES_REPORTED; cause++) {
 			const struct fp_sim_tally *b = &r->by_cause[MAIN_VARIANT][c][cause][k];
 
 			fprintf(f, "\t%.6f",
@@ -257,6 +257,12 @@ static const char gnuplot_script[] =
 	"set terminal svg size 1200,900 dynamic font 'sans,11' background '#ffffff'\n"
 	"set output 'sim.svg'\n"
 	"set datafile separator '\\t'\n"
+	"set termoption noenhanced\n"
+	"# one colour per cause (12), the routing variants take the first four\n"
+	"colours = '#4e79a7 #f28e2b #e15759 #76b7b2 #59a14f #edc948 #b07aa1 #ff9da7 #9c755f "
+	"#bab0ac #1b1b1b #17becf'\n"
+	"do for [i=1:12] { set linetype i lc rgb word(colours, i) }\n"
+	"set key autotitle columnhead\n"
 	"set style data histograms\n"
 	"set style histogram rowstacked\n"
 	"set style fill solid 0.85 border -1\n"
@@ -264,20 +270,22 @@ static const char gnuplot_script[] =
 	"set key outside right top vertical font ',9'\n"
 	"set grid ytics\n"
 	"set xtics rotate by -30\n"
+	"set xrange [-0.6:5.6]\n"
 	"set multiplot layout 2,2 title '%s'\n"
 	"set ylabel 'broken flows (%%)'\n"
 	"set title 'all flows, by cause (%s)'\n"
-	"plot for [i=2:12] 'sim-flows.dat' using i:xtic(1) title columnheader(i)\n"
+	"plot for [i=2:13] 'sim-flows.dat' using i:xtic(1)\n"
 	"set ylabel 'broken bytes (%%)'\n"
 	"set title 'bytes of broken flows, by cause'\n"
-	"plot for [i=2:12] 'sim-bytes.dat' using i:xtic(1) notitle\n"
+	"unset key\n"
+	"plot for [i=2:13] 'sim-bytes.dat' using i:xtic(1)\n"
 	"set ylabel 'broken flows (%%)'\n"
 	"set title 'long-lived flows (websockets, Tor), by cause'\n"
-	"plot for [i=2:12] 'sim-long.dat' using i:xtic(1) notitle\n"
+	"plot for [i=2:13] 'sim-long.dat' using i:xtic(1)\n"
 	"set style histogram clustered gap 1\n"
 	"set title 'all flows, per routing variant'\n"
-	"set key inside left top\n"
-	"plot for [i=2:5] 'sim-variants.dat' using i:xtic(1) title columnheader(i)\n"
+	"set key inside right top autotitle columnhead\n"
+	"plot for [i=2:5] 'sim-variants.dat' using i:xtic(1)\n"
 	"unset multiplot\n";
 
 static int write_plot(const char *dir, const struct fp_sim_params *p, const struct fp_sim_result *r)

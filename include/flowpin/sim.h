@@ -59,6 +59,8 @@
 	X(SERVER_DEPLOY, "server-deploy", "a server drains, restarts, comes back")                \
 	X(SERVER_FAILURE, "server-failure", "a server dies: health checks take it out")           \
 	X(MAINTENANCE, "maintenance", "a site is drained for a maintenance window")               \
+	X(SERVER_GONE, "server-gone",                                                             \
+	  "the flow's own server died, restarted or left: no method keeps it")                    \
 	X(LAB, "lab", "a lab scenario's event")
 
 enum fp_sim_cause {
@@ -67,6 +69,10 @@ enum fp_sim_cause {
 #undef FP_X
 		FP_SIM_CAUSE__COUNT
 };
+
+/* The causes a scenario sets (those before server-gone), and those a run reports. */
+#define FP_SIM_CAUSES_SCENARIO FP_SIM_CAUSE_SERVER_GONE
+#define FP_SIM_CAUSES_REPORTED FP_SIM_CAUSE_LAB
 
 extern const char *const fp_sim_cause_names[FP_SIM_CAUSE__COUNT];
 extern const char *const fp_sim_cause_help[FP_SIM_CAUSE__COUNT];

@@ -189,7 +189,7 @@ static void test_fleet_small(void **state)
 	p.duration = 6 * 3600;
 	p.table_size = 4099;
 	/* denser events, so a short run sees every cause */
-	for (unsigned c = 0; c + 1 < FP_SIM_CAUSE__COUNT; c++)
+	for (unsigned c = 0; c < FP_SIM_CAUSES_SCENARIO; c++)
 		p.causes[c].rate *= 4;
 	p.causes[FP_SIM_CAUSE_CATCHMENT_FLIP].share = 0.05;
 	assert_int_equal(fp_sim_fleet_run(&p, r, NULL), 0);
@@ -213,6 +213,11 @@ static void test_fleet_small(void **state)
 		assert_true(f[5] <= f[4]); /* tickets on top */
 		assert_true(f[4] > 0);	   /* catchment changes break even full */
 	}
+	/* every node decides alike for none and hash: routing inside a site is invisible */
+	for (unsigned v = 1; v < FP_SIM_VARIANTS; v++)
+		for (unsigned c = 0; c < 3; c += 2)
+			assert_true(r->broken[v][c][FP_SIM_ALL].flows ==
+				    r->broken[0][c][FP_SIM_ALL].flows);
 	/* resilient ECMP keeps `table`'s flows on their node when nodes join */
 	assert_true(r->broken[FP_SIM_V_RESILIENT][1][FP_SIM_ALL].flows <
 		    r->broken[0][1][FP_SIM_ALL].flows);
@@ -297,7 +302,7 @@ static void test_example_is_the_default(void **state)
 	assert_true(p.under_2s == d.under_2s && p.under_15m == d.under_15m && p.rate == d.rate);
 	assert_true(p.long_share == d.long_share && p.long_mean == d.long_mean &&
 		    p.long_rate == d.long_rate);
-	for (unsigned c = 0; c + 1 < FP_SIM_CAUSE__COUNT; c++) {
+	for (unsigned c = 0; c < FP_SIM_CAUSES_SCENARIO; c++) {
 		print_message("%s: rate %g duration %g share %g extra %g\n", fp_sim_cause_names[c],
 			      p.causes[c].rate, p.causes[c].duration, p.causes[c].share,
 			      p.causes[c].extra);
