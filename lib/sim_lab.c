@@ -31,19 +31,28 @@
 #define LAB_SOURCES    32 /* client source addresses (lab/lablib.py N_SOURCES) */
 #define LAB_MAX_EVENTS 256
 
-#define LAB_EVENTS(X)                                                                             \
-	X(ROUTE, "route")                                                                         \
-	X(ECMP, "ecmp")                                                                           \
-	X(BACKEND, "backend")                                                                     \
-	X(BACKEND_FAIL, "backend-fail") X(LB_FAIL, "lb-fail") X(LB_RECOVER, "lb-recover")         \
-		X(LB_RESTART, "lb-restart") X(LB_UPGRADE, "lb-upgrade") X(RELOAD, "reload")       \
-			X(PAUSE, "pause") X(RESUME, "resume") X(BGP_ANNOUNCE, "bgp-announce")     \
-				X(BGP_WITHDRAW, "bgp-withdraw") X(BGP_DRAIN, "bgp-drain")         \
-					X(BGP_PREPEND, "bgp-prepend") X(BGP_MED, "bgp-med") X(    \
-						BGP_CUT, "bgp-cut") X(BGP_RESTORE, "bgp-restore") \
-						X(BGP_MAINTENANCE, "bgp-maintenance")             \
-							X(HEALTH_FLAP, "health-flap")             \
-								X(QUIC_MOVE, "quic-move")
+#define LAB_EVENTS(X)                         \
+	X(ROUTE, "route")                     \
+	X(ECMP, "ecmp")                       \
+	X(BACKEND, "backend")                 \
+	X(BACKEND_FAIL, "backend-fail")       \
+	X(LB_FAIL, "lb-fail")                 \
+	X(LB_RECOVER, "lb-recover")           \
+	X(LB_RESTART, "lb-restart")           \
+	X(LB_UPGRADE, "lb-upgrade")           \
+	X(RELOAD, "reload")                   \
+	X(PAUSE, "pause")                     \
+	X(RESUME, "resume")                   \
+	X(BGP_ANNOUNCE, "bgp-announce")       \
+	X(BGP_WITHDRAW, "bgp-withdraw")       \
+	X(BGP_DRAIN, "bgp-drain")             \
+	X(BGP_PREPEND, "bgp-prepend")         \
+	X(BGP_MED, "bgp-med")                 \
+	X(BGP_CUT, "bgp-cut")                 \
+	X(BGP_RESTORE, "bgp-restore")         \
+	X(BGP_MAINTENANCE, "bgp-maintenance") \
+	X(HEALTH_FLAP, "health-flap")         \
+	X(QUIC_MOVE, "quic-move")
 
 enum lab_kind {
 #define FP_X(name, str) LAB_##name,
