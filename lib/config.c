@@ -34,6 +34,7 @@ struct problem {
 
 _Static_assert(FP_MAX_LB_SOURCES == FP_BACKEND_MAX_LB_SOURCES, "one limit, one value");
 _Static_assert(FP_MAX_VIPS == FP_VIP_SLOTS_MAX, "one limit, one value");
+_Static_assert(FP_POP_NAME_MAX == FP_POP_NAME_LEN, "one limit, one value");
 
 struct loader {
 	const char *path;
@@ -48,6 +49,8 @@ struct loader {
 	const yaml_node_t *bgp_vips;		  /* bgp.vips, resolved once the VIPs are loaded */
 	bool allow_example_key;			  /* allow_example_key: true */
 	bool bgp_not_a_mapping;			  /* reported: nothing below it to check */
+	const struct fp_config *cfg;		  /* its pops, loaded before the VIPs */
+	bool pops_given;			  /* the file has `pops` (maybe malformed) */
 };
 
 /* Rewrites control characters in @s as \n, \t or \xNN, in place, cutting to fit @size. */
@@ -459,8 +462,57 @@ const char *fp_backend_state_name(enum fp_backend_state s)
 static const char *const proto_names[] = { "tcp", "udp" };
 static const char *const hash_names[] = { "5-tuple", "addresses" };
 
-enum { B_ID, B_ADDRESS, B_WEIGHT, B_STATE, B_SERVER_ID, B_N };
-static const char *const backend_keys[B_N] = { "id", "address", "weight", "state", "server_id" };
+enum { B_ID, B_ADDRESS, B_WEIGHT, B_STATE, B_SERVER_ID, B_POP, B_N };
+static const char *const backend_keys[B_N] = { "id",	"address",   "weight",
+					       "state", "server_id", "pop" };
+
+/* The names of the config's sites, "a, b, c", for messages. */
+static void pop_names(const struct fp_config *cfg, char *out, size_t size)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < cfg->n_pops; i++) {
+		if (i)
+			strncat(out, ", ", size - strlen(out) - 1);
+		strncat(out, cfg->pops[i].name, size - strlen(out) - 1);
+	}
+}
+
+/* A backend's `pop`: required when the file has `pops`, refused when it has none. */
+static void load_backend_pop(struct loader *ld, const yaml_node_t *node, const yaml_node_t *pop,
+			     const char *prefix, struct fp_backend_cfg *b)
+{
+	char field[FIELD_MAX], names[FP_MAX_POPS * (FP_POP_NAME_MAX + 2)];
+	const char *s;
+
+	b->pop = -1;
+	fieldf(field, "%s.pop", prefix);
+	if (!ld->pops_given) {
+		if (pop)
+			report(ld, line_of(pop), field,
+			       "the config has no `pops`: a backend's site is named only in a "
+			       "fleet of sites");
+		return;
+	}
+	if (!ld->cfg->n_pops)
+		return; /* `pops` itself was refused */
+	if (!pop) {
+		report(ld, line_of(node), field,
+		       "missing (required: the config has `pops`, every backend names its "
+		       "site)");
+		return;
+	}
+	s = scalar(ld, pop, field, "a site name");
+	if (!s)
+		return;
+	for (size_t i = 0; i < ld->cfg->n_pops; i++) {
+		if (!strcmp(ld->cfg->pops[i].name, s)) {
+			b->pop = (int)i;
+			return;
+		}
+	}
+	pop_names(ld->cfg, names, sizeof(names));
+	report(ld, line_of(pop), field, "no site named '%s' in pops (sites: %s)", s, names);
+}
 
 /*
  * One backend. Its server_id is checked by the VIP (check_server_ids()), which knows
@@ -481,6 +533,7 @@ static void load_backend(struct loader *ld, const yaml_node_t *node, const char 
 	if (map_fields(ld, node, prefix, backend_keys, B_N, v))
 		return;
 	*server_id = v[B_SERVER_ID];
+	load_backend_pop(ld, node, v[B_POP], prefix, b);
 #define F(key) (fieldf(field, "%s.%s", prefix, key), field)
 	if (!v[B_ID])
 		missing(ld, node, prefix, "id");
@@ -1183,6 +1236,7 @@ enum {
 	C_SESSIONS,
 	C_TABLE_CONSTRUCTION,
 	C_SHARE_TOLERANCE,
+	C_POPS,
 	C_N
 };
 static const char *const top_keys[C_N] = { "hash_key",
@@ -1196,7 +1250,152 @@ static const char *const top_keys[C_N] = { "hash_key",
 					   "bgp",
 					   "sessions",
 					   "table_construction",
-					   "share_tolerance" };
+					   "share_tolerance",
+					   "pops" };
+
+enum { P_NAME, P_LBS, P_N };
+static const char *const pop_keys[P_N] = { "name", "lbs" };
+
+/* A site's name: 1..31 of A-Z a-z 0-9 . _ - (its maps and messages hold 32 bytes). */
+static bool pop_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= FP_POP_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * `pops`: the fleet's sites, each with every LB node address of it (the outer
+ * destination of cross-site hops to it and the only accepted outer source of hops from
+ * it). Names unique; an address belongs to one site only.
+ */
+static void load_pops(struct loader *ld, const yaml_node_t *node, struct fp_config *cfg)
+{
+	yaml_node_item_t *items;
+	size_t count;
+	char field[FIELD_MAX], prefix[FIELD_MAX], buf[INET6_ADDRSTRLEN];
+
+	ld->pops_given = true;
+	if (node->type != YAML_SEQUENCE_NODE) {
+		report(ld, line_of(node), "pops", "must be a list of sites");
+		return;
+	}
+	items = node->data.sequence.items.start;
+	count = (size_t)(node->data.sequence.items.top - items);
+	if (count == 0 || count > FP_MAX_POPS) {
+		report(ld, line_of(node), "pops", "1..%d sites, got %zu", FP_MAX_POPS, count);
+		return;
+	}
+	for (size_t i = 0; i < count; i++) {
+		const yaml_node_t *item = yaml_document_get_node(ld->doc, items[i]);
+		struct fp_pop_cfg *pop = &cfg->pops[i];
+		yaml_node_t *v[P_N];
+		const char *s;
+
+		fieldf(prefix, "pops[%zu]", i);
+		pop->line = (int)line_of(item);
+		if (map_fields(ld, item, prefix, pop_keys, P_N, v))
+			continue;
+		fieldf(field, "%s.name", prefix);
+		if (!v[P_NAME]) {
+			missing(ld, item, prefix, "name");
+		} else if ((s = scalar(ld, v[P_NAME], field, "a site name"))) {
+			if (!pop_name_ok(s)) {
+				report(ld, line_of(v[P_NAME]), field,
+				       "must be 1..%d characters of A-Z a-z 0-9 . _ -, got '%s'",
+				       FP_POP_NAME_MAX - 1, s);
+			} else {
+				for (size_t j = 0; j < i; j++) {
+					if (!strcmp(cfg->pops[j].name, s)) {
+						report(ld, line_of(v[P_NAME]), field,
+						       "duplicate site '%s' (also pops[%zu], line "
+						       "%d)",
+						       s, j, cfg->pops[j].line);
+						break;
+					}
+				}
+				strcpy(pop->name, s);
+			}
+		}
+		fieldf(field, "%s.lbs", prefix);
+		if (!v[P_LBS]) {
+			missing(ld, item, prefix, "lbs");
+			continue;
+		}
+		if (v[P_LBS]->type != YAML_SEQUENCE_NODE) {
+			report(ld, line_of(v[P_LBS]), field, "must be a list of addresses");
+			continue;
+		}
+		yaml_node_item_t *addrs = v[P_LBS]->data.sequence.items.start;
+		size_t n = (size_t)(v[P_LBS]->data.sequence.items.top - addrs);
+
+		if (n == 0 || n > FP_MAX_POP_LBS) {
+			report(ld, line_of(v[P_LBS]), field, "1..%d LB node addresses, got %zu",
+			       FP_MAX_POP_LBS, n);
+			continue;
+		}
+		for (size_t k = 0; k < n; k++) {
+			const yaml_node_t *a = yaml_document_get_node(ld->doc, addrs[k]);
+			struct fp_addr addr;
+			bool repeat = false;
+
+			fieldf(field, "%s.lbs[%zu]", prefix, k);
+			if (parse_addr(ld, a, field, &addr))
+				continue;
+			/* One site per address: it is how a receiving LB knows the sender. */
+			for (size_t j = 0; j <= i && !repeat; j++) {
+				for (size_t l = 0; l < cfg->pops[j].n_lbs && !repeat; l++) {
+					if (memcmp(&cfg->pops[j].lbs[l], &addr, sizeof(addr)))
+						continue;
+					repeat = true;
+					report(ld, line_of(a), field,
+					       "duplicate LB address %s (also pops[%zu] '%s', line "
+					       "%d)",
+					       fp_addr_str(&addr, buf, sizeof(buf)), j,
+					       cfg->pops[j].name, cfg->pops[j].line);
+				}
+			}
+			if (!repeat) {
+				pop->lb_lines[pop->n_lbs] = (int)line_of(a);
+				pop->lbs[pop->n_lbs++] = addr;
+			}
+		}
+	}
+	cfg->n_pops = count;
+}
+
+/* An LB address that is also a VIP: cross-site hops to it would be taken for traffic
+ * to the VIP (and dropped, drop_gue_to_vip). */
+static void check_pop_addresses(struct loader *ld, const struct fp_config *cfg)
+{
+	char field[FIELD_MAX], buf[INET6_ADDRSTRLEN];
+
+	for (size_t i = 0; i < cfg->n_pops; i++) {
+		for (size_t k = 0; k < cfg->pops[i].n_lbs; k++) {
+			for (size_t v = 0; v < cfg->n_vips; v++) {
+				if (memcmp(&cfg->vips[v].addr, &cfg->pops[i].lbs[k],
+					   sizeof(struct fp_addr)))
+					continue;
+				fieldf(field, "pops[%zu].lbs", i);
+				report(ld, (size_t)cfg->pops[i].lb_lines[k], field,
+				       "%s is the address of vips[%zu] (%s, line %d): an LB "
+				       "node's cross-site address cannot be a VIP",
+				       fp_addr_str(&cfg->pops[i].lbs[k], buf, sizeof(buf)), v,
+				       cfg->vips[v].name, cfg->vips[v].line);
+				break;
+			}
+		}
+	}
+}
 
 /*
  * Keys published with flowpin: the example's (also the SipHash paper's test key) and the
@@ -1573,10 +1772,15 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 
 	/* Where each setting is, for whoever applies the config; a default is the root's. */
 	int *line_of_key[C_N] = {
-		[C_HASH_KEY] = &cfg->lines.hash_key,	 [C_TABLE_SIZE] = &cfg->lines.table_size,
-		[C_ENCAP_PORT] = &cfg->lines.encap_port, [C_TIMEOUTS] = &cfg->lines.timeouts,
-		[C_LB_SOURCES] = &cfg->lines.lb_sources, [C_VIPS] = &cfg->lines.vips,
-		[C_HEALTH] = &cfg->lines.health,	 [C_BGP] = &cfg->lines.bgp
+		[C_HASH_KEY] = &cfg->lines.hash_key,
+		[C_TABLE_SIZE] = &cfg->lines.table_size,
+		[C_ENCAP_PORT] = &cfg->lines.encap_port,
+		[C_TIMEOUTS] = &cfg->lines.timeouts,
+		[C_LB_SOURCES] = &cfg->lines.lb_sources,
+		[C_VIPS] = &cfg->lines.vips,
+		[C_HEALTH] = &cfg->lines.health,
+		[C_BGP] = &cfg->lines.bgp,
+		[C_POPS] = &cfg->lines.pops,
 	};
 
 	for (int i = 0; i < C_N; i++)
@@ -1671,6 +1875,9 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 			    &ld->fleet_timeout_given);
 	}
 	load_bgp(ld, v[C_BGP], &cfg->bgp);
+	ld->cfg = cfg;
+	if (v[C_POPS])
+		load_pops(ld, v[C_POPS], cfg);
 	if (!v[C_VIPS]) {
 		missing(ld, root, "", "vips");
 		return 0;
@@ -1747,6 +1954,7 @@ static int load_root(struct loader *ld, const yaml_node_t *root, struct fp_confi
 		}
 	}
 	resolve_bgp_vips(ld, cfg);
+	check_pop_addresses(ld, cfg);
 	check_ticket_key(ld, root, v, cfg);
 	/* An LB node's bucket array holds every VIP slot's two tables. */
 	if (ld->use & FP_CONFIG_FOR_LB) {
@@ -2109,6 +2317,76 @@ out:
 	if (f)
 		fclose(f);
 	return ret;
+}
+
+const struct fp_pop_cfg *fp_config_pop(const struct fp_config *cfg, int pop)
+{
+	return pop >= 0 && (size_t)pop < cfg->n_pops ? &cfg->pops[pop] : NULL;
+}
+
+int fp_config_select_pop(struct fp_config *cfg, const char *name, FILE *err)
+{
+	const char *path = cfg->path ? cfg->path : "config";
+	char names[FP_MAX_POPS * (FP_POP_NAME_MAX + 2)];
+	size_t pop;
+
+	if (!cfg->n_pops) {
+		if (!name)
+			return 0;
+		fprintf(err,
+			"%s:%d: pops: --pop %s given, but the config has no sites (no "
+			"`pops`)\n",
+			path, cfg->lines.pops, name);
+		return -EINVAL;
+	}
+	pop_names(cfg, names, sizeof(names));
+	if (!name) {
+		fprintf(err,
+			"%s:%d: pops: the config is a fleet of sites (%s): --pop NAME is "
+			"required\n",
+			path, cfg->lines.pops, names);
+		return -EINVAL;
+	}
+	for (pop = 0; pop < cfg->n_pops; pop++)
+		if (!strcmp(cfg->pops[pop].name, name))
+			break;
+	if (pop == cfg->n_pops) {
+		fprintf(err, "%s:%d: pops: --pop %s: no such site (sites: %s)\n", path,
+			cfg->lines.pops, name, names);
+		return -EINVAL;
+	}
+	if (cfg->pop_selected) {
+		if (cfg->local_pop == pop)
+			return 0;
+		fprintf(err, "%s:%d: pops: --pop %s: the config was made site %s's already\n", path,
+			cfg->lines.pops, name, cfg->pops[cfg->local_pop].name);
+		return -EINVAL;
+	}
+	for (size_t v = 0; v < cfg->n_vips; v++) {
+		struct fp_vip_cfg *vip = &cfg->vips[v];
+		size_t n = vip->n_backends + vip->n_remote, local = 0;
+		struct fp_backend_cfg *sorted;
+
+		if (!n)
+			continue;
+		sorted = malloc(n * sizeof(*sorted));
+		if (!sorted)
+			return -ENOMEM;
+		/* Stable: this site's backends in file order, then the others'. */
+		for (size_t b = 0; b < n; b++)
+			if (vip->backends[b].pop == (int)pop)
+				sorted[local++] = vip->backends[b];
+		for (size_t b = 0, r = local; b < n; b++)
+			if (vip->backends[b].pop != (int)pop)
+				sorted[r++] = vip->backends[b];
+		memcpy(vip->backends, sorted, n * sizeof(*sorted));
+		free(sorted);
+		vip->n_backends = local;
+		vip->n_remote = n - local;
+	}
+	cfg->pop_selected = true;
+	cfg->local_pop = pop;
+	return 0;
 }
 
 void fp_config_free(struct fp_config *cfg)

@@ -273,12 +273,15 @@ static struct fp_config *config_copy(const struct fp_config *cfg)
 		*dst = *src;
 		dst->backends = NULL;
 		c->n_vips = v + 1;
-		if (!src->n_backends)
+		/* Other sites' backends too (fp_config_select_pop()): they follow. */
+		size_t n = src->n_backends + src->n_remote;
+
+		if (!n)
 			continue;
-		dst->backends = malloc(src->n_backends * sizeof(*dst->backends));
+		dst->backends = malloc(n * sizeof(*dst->backends));
 		if (!dst->backends)
 			goto fail;
-		memcpy(dst->backends, src->backends, src->n_backends * sizeof(*dst->backends));
+		memcpy(dst->backends, src->backends, n * sizeof(*dst->backends));
 	}
 	return c;
 fail:

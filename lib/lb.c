@@ -302,6 +302,9 @@ static void set_info_sources(struct fp_info *info, const struct fp_lb_opts *opts
 		memcpy(info->source_v4, opts->source_v4.a + 12, 4);
 	if (opts->have_source_v6)
 		memcpy(info->source_v6, opts->source_v6.a, 16);
+	/* The site goes with the sources: a take-over may name another (`lb up --pop`). */
+	memcpy(info->pop, opts->pop, sizeof(info->pop));
+	info->pop[sizeof(info->pop) - 1] = '\0';
 }
 
 int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struct fp_lb **out)
@@ -1121,6 +1124,29 @@ static int prune_quic(struct fp_lb *lb, const struct fp_config *cfg, const struc
 	return err ? err : quic_keys(lb, cfg, jobs, n_jobs);
 }
 
+/*
+ * A config is applied as the node's own site's (fp_config_select_pop() with the site
+ * `info` records, `lb up --pop`): never as another site's, never unselected.
+ */
+static int check_site(const struct fp_info *info, const struct fp_config *cfg)
+{
+	const char *site = cfg->pop_selected ? cfg->pops[cfg->local_pop].name : "";
+
+	if (!cfg->n_pops && !info->pop[0])
+		return 0;
+	if (cfg->n_pops && cfg->pop_selected && !strncmp(site, info->pop, sizeof(info->pop)))
+		return 0;
+	fp_err("%s:%d: pops: the node runs as site '%.*s', the config is %s%s%s\n",
+	       cfg->path ? cfg->path : "config", cfg->lines.pops, (int)sizeof(info->pop) - 1,
+	       info->pop,
+	       !cfg->n_pops	   ? "without sites"
+	       : cfg->pop_selected ? "site '"
+				   : "",
+	       cfg->n_pops && !cfg->pop_selected ? "not made any site's (no --pop)" : site,
+	       cfg->pop_selected ? "'" : "");
+	return -EINVAL;
+}
+
 static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *generation)
 {
 	struct fp_vip_key cur_keys[FP_VIP_SLOTS_MAX];
@@ -1138,6 +1164,9 @@ static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *ge
 	if (err)
 		return err;
 	err = check_fits(&info, cfg);
+	if (err)
+		return err;
+	err = check_site(&info, cfg);
 	if (err)
 		return err;
 

@@ -94,6 +94,30 @@ int fp_lbctl_open_pinned(const struct fp_lbnode *n, struct fp_lb **lb)
 	return err;
 }
 
+int fp_lbctl_check_pop(const struct fp_lbnode *n)
+{
+	struct fp_lb *lb = NULL;
+	struct fp_info info;
+	int err;
+
+	if (!n->pop)
+		return 0;
+	err = fp_lbctl_open_pinned(n, &lb);
+	if (!err)
+		err = fp_lb_info(lb, &info);
+	fp_lb_close(lb);
+	if (err)
+		return err;
+	info.pop[sizeof(info.pop) - 1] = '\0';
+	if (!strcmp(info.pop, n->pop))
+		return 0;
+	fp_err("--pop %s: the node on %s runs as %s%s%s; a reload never changes it (lb down, "
+	       "then lb up --pop)\n",
+	       n->pop, n->dev, info.pop[0] ? "site '" : "no site", info.pop,
+	       info.pop[0] ? "'" : "");
+	return -EINVAL;
+}
+
 int fp_lbctl_signal_reload(const struct fp_lbnode *n)
 {
 	int pid = fp_lbnode_read_pid(n->pid_file);

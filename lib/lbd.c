@@ -402,6 +402,13 @@ static int apply_file(struct fp_lbd *d, const char *path, const char *why)
 	int err;
 
 	err = fp_config_load(path, &cfg, stderr);
+	if (!err) {
+		err = fp_config_select_pop(cfg, d->node->pop, stderr);
+		if (err) {
+			fp_config_free(cfg);
+			cfg = NULL;
+		}
+	}
 	if (err) {
 		fp_log_event("%s: %s refused (%s); the running config stays\n", why, path,
 			     strerror(-err));
@@ -1415,8 +1422,12 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 		fp_err("--config %s: %s\n", config, strerror(errno));
 		return 1;
 	}
-	if (fp_config_load(d->config_abs, &d->cfg, stderr))
+	if (fp_config_load(d->config_abs, &d->cfg, stderr) ||
+	    fp_config_select_pop(d->cfg, n->pop, stderr)) {
+		fp_config_free(d->cfg);
+		d->cfg = NULL;
 		return 1;
+	}
 	fp_lbnode_settings(n, d->cfg);
 	err = fp_mkdir_p(n->run_dir, 0755);
 	if (err) {

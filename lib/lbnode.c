@@ -327,6 +327,18 @@ int fp_lbnode_apply_config(struct fp_lb *lb, const struct fp_config *file,
 	return 0;
 }
 
+/* Makes @cfg the view of the site the running node was started as (`info`). */
+static int select_running_pop(struct fp_lb *lb, struct fp_config *cfg)
+{
+	struct fp_info info;
+	int err = fp_lb_info(lb, &info);
+
+	if (err)
+		return err;
+	info.pop[sizeof(info.pop) - 1] = '\0';
+	return fp_config_select_pop(cfg, info.pop[0] ? info.pop : NULL, stderr);
+}
+
 /*
  * Loads @path and applies it as the next generation, @overrides in effect. The running
  * config stays on error. @dev: the LB's device, for the forwarding check.
@@ -338,10 +350,13 @@ int fp_lbnode_apply_file(struct fp_lb *lb, const char *path, const char *why, co
 	int err;
 
 	err = fp_config_load(path, &cfg, stderr);
+	if (!err)
+		err = select_running_pop(lb, cfg);
 	if (err) {
 		fp_log_event("%s: %s refused (%s); the running config stays\n", why, path,
 			     strerror(-err));
 		fp_lb_count_apply_error(lb);
+		fp_config_free(cfg);
 		return err;
 	}
 	err = fp_effective_config(cfg, overrides, NULL, NULL, &applied, NULL);
@@ -403,6 +418,36 @@ static void check_sources(const struct fp_config *cfg, const struct fp_lb_opts *
 	}
 }
 
+/*
+ * In a fleet of sites, the other sites accept cross-site hops only from the addresses
+ * the sender's site lists in `lbs`: warns for an outer source this node would use that
+ * its own site does not list.
+ */
+static void check_pop_sources(const struct fp_config *cfg, const struct fp_lb_opts *opts)
+{
+	const struct fp_pop_cfg *pop;
+	const struct fp_addr *src[2] = { opts->have_source_v4 ? &opts->source_v4 : NULL,
+					 opts->have_source_v6 ? &opts->source_v6 : NULL };
+	char buf[INET6_ADDRSTRLEN];
+
+	if (!cfg->pop_selected)
+		return;
+	pop = &cfg->pops[cfg->local_pop];
+	for (int f = 0; f < 2; f++) {
+		bool listed = false;
+
+		if (!src[f])
+			continue;
+		for (size_t i = 0; i < pop->n_lbs && !listed; i++)
+			listed = !memcmp(&pop->lbs[i], src[f], sizeof(*src[f]));
+		if (!listed)
+			fp_warn("%s:%d: pops: this node's outer source %s is not in site %s's lbs: "
+				"the other sites drop its cross-site packets (pop_drop_source)\n",
+				cfg->path ? cfg->path : "config", pop->line,
+				fp_addr_str(src[f], buf, sizeof(buf)), pop->name);
+	}
+}
+
 void fp_lbnode_settings(const struct fp_lbnode *n, struct fp_config *cfg)
 {
 	if (n->have_session_entries)
@@ -421,11 +466,14 @@ static void loader_opts(const struct fp_lbnode *n, const struct fp_config *cfg,
 	opts->have_source_v4 = n->sources.have_v4;
 	opts->have_source_v6 = n->sources.have_v6;
 	opts->generic_xdp = n->xdp_generic;
+	if (n->pop)
+		snprintf(opts->pop, sizeof(opts->pop), "%s", n->pop);
 	opts->session_entries = cfg->sessions.entries;
 	opts->new_flow_rate =
 		cfg->sessions.new_flow_rate ? cfg->sessions.new_flow_rate : UINT32_MAX;
 	default_sources(n->dev, opts);
 	check_sources(cfg, opts, n->dev);
+	check_pop_sources(cfg, opts);
 }
 
 /* Load, pin, attach; on failure nothing stays behind. */

@@ -11,7 +11,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: flowpin check --config FILE [--lb | --backend]\n"
+		"usage: flowpin check --config FILE [--lb | --backend] [--pop NAME]\n"
 		"\n"
 		"Validates FILE (see examples/flowpin.yaml and docs/config.md) with the same\n"
 		"rules and limits as 'flowpin lb up' and 'flowpin backend up'. Prints every\n"
@@ -22,6 +22,8 @@ static void usage(FILE *out)
 		"  -c, --config FILE   the config file\n"
 		"      --lb            only the LB nodes' rules (lb_sources optional)\n"
 		"      --backend       only the backends' rules (hash_key optional)\n"
+		"      --pop NAME      also as an LB node of site NAME would load it (lb up\n"
+		"                      --pop): NAME must be one of the file's `pops`\n"
 		"  -h, --help          this text\n"
 		"\n"
 		"Without --lb or --backend the file must do for both, as a fleet's file does.\n");
@@ -30,6 +32,7 @@ static void usage(FILE *out)
 struct check_opts {
 	const char *path;
 	int use; /* FP_CONFIG_FOR_* bits; 0: the fleet's */
+	const char *pop;
 };
 
 static int check_option(void *opts, int opt, const char *arg)
@@ -42,15 +45,15 @@ static int check_option(void *opts, int opt, const char *arg)
 		o->use |= FP_CONFIG_FOR_LB;
 	else if (opt == 'B')
 		o->use |= FP_CONFIG_FOR_BACKEND;
+	else if (opt == 'P')
+		o->pop = arg;
 	return 0;
 }
 
 static const struct option check_options[] = {
-	{ "config", required_argument, NULL, 'c' },
-	{ "lb", no_argument, NULL, 'L' },
-	{ "backend", no_argument, NULL, 'B' },
-	{ "help", no_argument, NULL, 'h' },
-	{},
+	{ "config", required_argument, NULL, 'c' }, { "lb", no_argument, NULL, 'L' },
+	{ "backend", no_argument, NULL, 'B' },	    { "pop", required_argument, NULL, 'P' },
+	{ "help", no_argument, NULL, 'h' },	    {},
 };
 
 static const struct cli_command check_command = {
@@ -73,6 +76,10 @@ int cmd_check(int argc, char **argv)
 	if (fp_config_load_for(o.path, o.use ? (enum fp_config_for)o.use : FP_CONFIG_FOR_FLEET,
 			       &cfg, stderr))
 		return 1;
+	if (o.pop && fp_config_select_pop(cfg, o.pop, stderr)) {
+		fp_config_free(cfg);
+		return 1;
+	}
 	for (size_t i = 0; i < cfg->n_vips; i++) {
 		backends += cfg->vips[i].n_backends;
 		checked += cfg->vips[i].health.n_checks > 0;
@@ -91,6 +98,23 @@ int cmd_check(int argc, char **argv)
 		printf(", TCP tickets on %zu VIP%s", ticketed, ticketed == 1 ? "" : "s");
 	if (quic) /* plaintext CIDs show observers the server: say how many */
 		printf(", QUIC-LB on %zu VIP%s (%zu plaintext)", quic, quic == 1 ? "" : "s", plain);
+	if (cfg->n_pops) {
+		size_t lbs = 0;
+
+		for (size_t i = 0; i < cfg->n_pops; i++)
+			lbs += cfg->pops[i].n_lbs;
+		printf(", %zu site%s (%zu LB address%s)", cfg->n_pops, cfg->n_pops == 1 ? "" : "s",
+		       lbs, lbs == 1 ? "" : "es");
+		if (cfg->pop_selected) {
+			size_t remote = 0;
+
+			for (size_t i = 0; i < cfg->n_vips; i++)
+				remote += cfg->vips[i].n_remote;
+			printf(", as site %s: %zu backend%s here, %zu at other sites",
+			       cfg->pops[cfg->local_pop].name, backends, backends == 1 ? "" : "s",
+			       remote);
+		}
+	}
 	if (cfg->bgp.enabled) {
 		struct fp_bgp_group groups[FP_MAX_VIPS];
 		size_t n = fp_bgp_groups(cfg, groups);

@@ -102,6 +102,8 @@ static int lb_reload(const void *opts)
 	char config_abs[PATH_MAX];
 	int pid;
 
+	if (fp_lbctl_check_pop(&o->node))
+		return 1;
 	if (!o->config) {
 		pid = fp_lbctl_signal_reload(&o->node);
 		if (pid < 0)
@@ -707,6 +709,9 @@ static int lb_option(void *opts, int opt, const char *arg)
 			return cli_usage_error(o->command, NULL,
 					       "--until-flows '%s': a count >= 0\n", arg);
 		break;
+	case 'P':
+		o->node.pop = arg;
+		break;
 	case 'b':
 		o->backend = (int)number(arg, 1, FP_MAX_BACKEND_ID);
 		if (o->backend < 0)
@@ -734,6 +739,7 @@ static const struct option lb_options[] = {
 	{ "until-flows", required_argument, NULL, 'U' },
 	{ "sessions", required_argument, NULL, 'E' },
 	{ "new-flow-rate", required_argument, NULL, 'R' },
+	{ "pop", required_argument, NULL, 'P' },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -743,8 +749,8 @@ static const struct cli_verb lb_verbs[] = {
 	{ "up",
 	  "lb up --config FILE --dev IFACE [--xdp-mode native|generic] [--source ADDR]...\n"
 	  "             [--metrics ADDR:PORT] [--sessions N] [--new-flow-rate R] [--force]\n"
-	  "             [--pin-root DIR] [--run-dir DIR]",
-	  "cdmSMFprER", NULL,
+	  "             [--pop NAME] [--pin-root DIR] [--run-dir DIR]",
+	  "cdmSMFprERP", NULL,
 	  "Loads the XDP program, pins it and its maps under PIN-ROOT/IFACE/ (mounting bpffs\n"
 	  "at /sys/fs/bpf, or at a PIN-ROOT elsewhere, if it is not on one), attaches it to\n"
 	  "IFACE, writes RUN-DIR/IFACE.pid and stays in the foreground, one log line per\n"
@@ -770,13 +776,19 @@ static const struct cli_verb lb_verbs[] = {
 	  "default; IPv6 as [ADDR]:PORT), a fresh snapshot of the pinned maps per scrape.\n"
 	  "--sessions N, --new-flow-rate R: over the config's sessions.entries (the session\n"
 	  "table's size, one table every CPU shares; 1024..134217728) and sessions.new_flow_rate\n"
-	  "(session entries created per CPU per second; 0: no limit).\n",
+	  "(session entries created per CPU per second; 0: no limit).\n"
+	  "--pop NAME: the node's site in a config with `pops` (required there, refused\n"
+	  "without): its tables and health checks use only that site's backends; a ticket\n"
+	  "naming another site's backend goes to that site's LB nodes.\n",
 	  lb_up },
-	{ "reload", "lb reload --dev IFACE [--config FILE] [--pin-root DIR] [--run-dir DIR]",
-	  "cdpr", NULL,
+	{ "reload",
+	  "lb reload --dev IFACE [--config FILE] [--pop NAME] [--pin-root DIR] [--run-dir DIR]",
+	  "cdprP", NULL,
 	  "With --config: validates FILE, applies it as a new generation through the pinned\n"
 	  "maps (no daemon needed), and makes a running daemon re-read FILE on later SIGHUPs.\n"
-	  "Without: sends SIGHUP to the daemon, which re-reads its own file.\n",
+	  "Without: sends SIGHUP to the daemon, which re-reads its own file.\n"
+	  "Every config is applied as the site the node was started as (lb up --pop); --pop\n"
+	  "NAME, when given, must be that site: a reload never changes it.\n",
 	  lb_reload },
 	{ "down", "lb down --dev IFACE [--pin-root DIR] [--run-dir DIR]", "dpr", NULL,
 	  "Asks the daemon on RUN-DIR/IFACE.ctl to withdraw its BGP routes, detach, remove the\n"
@@ -902,6 +914,7 @@ int cmd_lb(int argc, char **argv)
 	o.node.sessions = given.sessions;
 	o.node.have_session_entries = given.have_session_entries;
 	o.node.have_new_flow_rate = given.have_new_flow_rate;
+	o.node.pop = given.pop;
 	o.node.sources.v4 = o.sources.v4;
 	o.node.sources.v6 = o.sources.v6;
 	o.node.sources.have_v4 = o.sources.have_v4;

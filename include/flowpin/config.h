@@ -30,6 +30,12 @@
 #define FP_MAX_SESSION_ENTRIES	   (1U << 27) /* 134,217,728: about 18 GiB of entries */
 #define FP_DEFAULT_NEW_FLOW_RATE   100000
 #define FP_MAX_NEW_FLOW_RATE	   1000000000
+/* A fleet of sites (`pops`, docs/config.md): names of 1..31 characters, at most
+ * FP_MAX_POPS sites of at most FP_MAX_POP_LBS LB addresses each (= the BPF maps' limits,
+ * flowpin/maps.h FP_POP_SLOTS and FP_POP_LB_SLOTS). */
+#define FP_MAX_POPS	16
+#define FP_MAX_POP_LBS	16
+#define FP_POP_NAME_MAX 32
 
 /*
  * Caps on the file itself, checked before libyaml builds the document (its scanner is
@@ -166,6 +172,7 @@ struct fp_backend_cfg {
 	__u32 weight; /* 1..65535, default 100 */
 	enum fp_backend_state state;
 	__u8 server_id[FP_QUICLB_MAX_SID]; /* quic_lb VIPs only: server_id_len octets, rest 0 */
+	int pop;			   /* index into fp_config.pops (when n_pops > 0) */
 	int line;			   /* where it was defined, for messages */
 };
 
@@ -178,6 +185,10 @@ struct fp_vip_cfg {
 	bool hash_addresses_only; /* port-0 VIPs: hash (src, dst, proto), so fragments follow */
 	struct fp_backend_cfg *backends;
 	size_t n_backends;
+	/* After fp_config_select_pop(): the backends of other sites, kept after the local
+	 * ones, at backends[n_backends .. n_backends + n_remote). Tables, health checks and
+	 * everything that walks backends[0 .. n_backends) see only this site's. */
+	size_t n_remote;
 	struct fp_health_cfg health; /* the VIP's checks, the fleet-wide ones inherited */
 	__u8 ticket_bits;	     /* TCP tickets (flowpin/ticket.h): K; 0 = no tickets */
 	int tickets_line;	     /* the VIP's `tickets` (0 without) */
@@ -198,6 +209,15 @@ struct fp_sessions_cfg {
 	__u32 new_flow_rate; /* per CPU per second; 0: no limit */
 };
 
+/* One site of the fleet: its name and every LB node address of it (docs/config.md). */
+struct fp_pop_cfg {
+	char name[FP_POP_NAME_MAX];
+	struct fp_addr lbs[FP_MAX_POP_LBS];
+	int lb_lines[FP_MAX_POP_LBS]; /* where each is, for messages */
+	size_t n_lbs;
+	int line;
+};
+
 struct fp_config {
 	char *path;
 	bool have_hash_key;	     /* always for FP_CONFIG_FOR_LB; backends: with tickets */
@@ -213,12 +233,17 @@ struct fp_config {
 	size_t n_vips;
 	struct fp_health_cfg health; /* the fleet-wide default (top-level `health`) */
 	struct fp_bgp_cfg bgp;
+	struct fp_pop_cfg pops[FP_MAX_POPS]; /* `pops`; none: one site, as without */
+	size_t n_pops;
+	/* fp_config_select_pop(): pops[local_pop] is this node's site (pop_selected). */
+	bool pop_selected;
+	size_t local_pop;
 	/*
 	 * Where each top-level setting is (the top-level mapping's line when it is left at
 	 * its default), for the messages of whoever applies the config ("needs a restart").
 	 */
 	struct {
-		int hash_key, table_size, encap_port, timeouts, lb_sources, vips, health, bgp;
+		int hash_key, table_size, encap_port, timeouts, lb_sources, vips, health, bgp, pops;
 		int sessions_entries, sessions_new_flow_rate;
 	} lines;
 };
@@ -247,6 +272,18 @@ enum fp_config_for {
 int fp_config_load(const char *path, struct fp_config **out, FILE *err); /* FOR_LB */
 int fp_config_load_for(const char *path, enum fp_config_for use, struct fp_config **out, FILE *err);
 void fp_config_free(struct fp_config *cfg);
+
+/*
+ * fp_config_select_pop - makes @cfg the view of an LB node of site @name: every VIP's
+ * backends of other sites move behind its own (vip->n_remote), so its tables, health
+ * checks and everything else that walks backends[0 .. n_backends) use only this site's.
+ * @name NULL: allowed only for a config without `pops`. Errors as "FILE:LINE: FIELD:
+ * message" on @err: --pop missing though the file has pops, given though it has none,
+ * naming no site. Returns 0 or -EINVAL (then @cfg is unchanged).
+ */
+int fp_config_select_pop(struct fp_config *cfg, const char *name, FILE *err);
+/* The site of index @pop of @cfg, or NULL. */
+const struct fp_pop_cfg *fp_config_pop(const struct fp_config *cfg, int pop);
 
 /*
  * VIP slots an LB node reserves for @n_vips VIPs: twice as many (so reloads can add VIPs

@@ -77,6 +77,8 @@ struct fp_lb_opts {
 	 * finishes them (bpf/csum.h fp_csum_complete_partial(), counter csum_completed).
 	 */
 	bool generic_xdp;
+	/* The node's site (`lb up --pop`), recorded in `info`; "" without sites. */
+	char pop[FP_POP_NAME_LEN];
 };
 
 /* The config's `sessions` (flowpin/config.h) as the loader's session_entries and

@@ -35,6 +35,12 @@ int fp_lbctl_open_pinned(const struct fp_lbnode *n, struct fp_lb **lb);
 
 /* SIGHUP to the node's daemon (it re-reads its own file). Its pid, or a negative errno. */
 int fp_lbctl_signal_reload(const struct fp_lbnode *n);
+/*
+ * `lb reload --pop NAME`: a reload never changes the node's site; refused (-EINVAL,
+ * said why) unless NAME is the site the running node records (struct fp_info pop).
+ * 0 without --pop.
+ */
+int fp_lbctl_check_pop(const struct fp_lbnode *n);
 
 /*
  * `lb reload --config`: under one hold of the apply lock, applies @config_abs (an

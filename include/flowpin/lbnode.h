@@ -44,6 +44,8 @@ struct fp_lbnode {
 	/* `lb up --sessions N --new-flow-rate R`: over the config's `sessions`. */
 	struct fp_sessions_cfg sessions;
 	bool have_session_entries, have_new_flow_rate;
+	/* `lb up --pop NAME`: the node's site in a config with `pops` (NULL: none). */
+	const char *pop;
 	char pin_dir[PATH_MAX];	       /* <pin-root>/<dev> */
 	char pid_file[PATH_MAX];       /* <run-dir>/<dev>.pid */
 	char config_file[PATH_MAX];    /* <run-dir>/<dev>.config */

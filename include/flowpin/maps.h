@@ -27,6 +27,7 @@ FP_STATIC_ASSERT(sizeof(struct fp_bucket) == 4, "bucket is two backend ids");
  */
 #define FP_BACKEND_SLOTS 4096 /* backend ids 1..4095 (FP_MAX_BACKEND_ID) */
 #define FP_VIP_SLOTS_MAX 64   /* = FP_MAX_VIPS of flowpin/config.h */
+#define FP_POP_NAME_LEN	 32   /* = FP_POP_NAME_MAX of flowpin/config.h, with its NUL */
 
 /* Key of the `vips` hash map. IPv4 stored IPv4-mapped (flowpin/flow.h). */
 struct fp_vip_key {
@@ -460,7 +461,7 @@ static const char *const fp_counter_help[FP_CNT__MAX] = {
  * The BPF program reads only cache_epoch (it has the settings as const volatile
  * globals).
  */
-#define FP_INFO_MAGIC 0x666c703b /* "flp;": bump when any layout in this file changes */
+#define FP_INFO_MAGIC 0x666c703c /* "flp<": bump when any layout in this file changes */
 struct fp_info {
 	__u32 magic;
 	__u32 table_size;
@@ -492,7 +493,10 @@ struct fp_info {
 	struct {
 		__u64 k0, k1;
 	} ticket_key;
+	/* The node's site (`lb up --pop`, docs/config.md "pops"), NUL-terminated; "" for a
+	 * node of a config without sites. `lb reload` applies every config as this site's. */
+	char pop[FP_POP_NAME_LEN];
 };
-FP_STATIC_ASSERT(sizeof(struct fp_info) == 120, "info");
+FP_STATIC_ASSERT(sizeof(struct fp_info) == 152, "info");
 
 #endif

@@ -1599,6 +1599,94 @@ static void test_forwarding_off_warns(void **state)
 	stop_daemon(l);
 }
 
+/* A fleet of two sites: this node (10.99.0.1) is site a's; backend 7 is site b's. */
+static const char pops_config[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
+				  "table_size: 307\n"
+				  "pops:\n"
+				  "  - {name: a, lbs: [10.99.0.1]}\n"
+				  "  - {name: b, lbs: [10.98.0.1]}\n"
+				  "vips:\n"
+				  "  - name: web\n"
+				  "    address: 198.51.100.10\n"
+				  "    port: 80\n"
+				  "    protocol: tcp\n"
+				  "    backends:\n"
+				  "      - { id: 1, address: 10.99.0.10, pop: a }\n"
+				  "      - { id: 7, address: 10.98.0.21, pop: b }\n"
+				  "%s"
+				  "allow_example_key: true\n";
+
+/*
+ * `lb up --pop`: required by a config with `pops`, refused by one without; the node's
+ * tables hold its own site's backends only; `lb reload` applies every file as that site
+ * and refuses another --pop, or a file without sites, changing nothing.
+ */
+static void test_pops(void **state)
+{
+	struct lab *l = lab_or_skip(state);
+	char out[16384], text[2048], pops[160], pops2[160];
+	int status;
+
+	fresh_node(l);
+	snprintf(pops, sizeof(pops), "%s/pops.yaml", l->dir);
+	snprintf(pops2, sizeof(pops2), "%s/pops2.yaml", l->dir);
+	snprintf(text, sizeof(text), pops_config, "");
+	assert_int_equal(write_text(pops, text), 0);
+	snprintf(text, sizeof(text), pops_config,
+		 "      - { id: 2, address: 10.99.0.11, pop: a }\n");
+	assert_int_equal(write_text(pops2, text), 0);
+
+	/* No --pop: refused before anything is loaded. */
+	l->daemon = start_daemon_with(l, pops);
+	assert_int_equal(waitpid(l->daemon, &status, 0), l->daemon);
+	l->daemon = 0;
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	if (!file_contains(l->log, "pops.yaml:4: pops: the config is a fleet of sites (a, b): "
+				   "--pop NAME is required")) {
+		fp_test_sh(out, sizeof(out), "cat '%s'", l->log);
+		fail_msg("no --pop refusal: %s", out);
+	}
+	/* --pop a: up; the maps hold backend 1, not site b's 7. */
+	l->daemon = start_daemon_bin(l, l->flowpin, pops, NULL, false, "--pop=a");
+	wait_up(l);
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
+			 0);
+	assert_non_null(strstr(out, "\"address\":\"10.99.0.10\""));
+	assert_null(strstr(out, "\"address\":\"10.98.0.21\""));
+	/* Another site or none: refused, generation 1 stays. */
+	assert_int_equal(LB(l, out, sizeof(out),
+			    "reload --dev lb0 --pin-root '%s' --run-dir '%s' --config '%s' --pop b",
+			    l->pins, l->run, pops2),
+			 1);
+	assert_non_null(strstr(out, "--pop b: the node on lb0 runs as site 'a'; a reload never "
+				    "changes it"));
+	assert_int_equal(LB(l, out, sizeof(out),
+			    "reload --dev lb0 --pin-root '%s' --run-dir '%s' --config '%s'",
+			    l->pins, l->run, l->good),
+			 1);
+	assert_non_null(strstr(out, "good.yaml:1: pops: --pop a given, but the config has no "
+				    "sites"));
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
+			 0);
+	assert_int_equal(json_number(out, "\"vip\":\"198.51.100.10:80\"", "generation"), 1);
+	/* Same site, with or without --pop: applied as site a's. */
+	assert_int_equal(LB(l, out, sizeof(out),
+			    "reload --dev lb0 --pin-root '%s' --run-dir '%s' --config '%s' --pop a",
+			    l->pins, l->run, pops2),
+			 0);
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
+			 0);
+	assert_int_equal(json_number(out, "\"vip\":\"198.51.100.10:80\"", "generation"), 2);
+	assert_non_null(strstr(out, "\"address\":\"10.99.0.11\""));
+	assert_null(strstr(out, "\"address\":\"10.98.0.21\""));
+	/* SIGHUP: the daemon re-reads pops2.yaml as site a's too. */
+	assert_int_equal(LB(l, out, sizeof(out), "reload --dev lb0 --pin-root '%s' --run-dir '%s'",
+			    l->pins, l->run),
+			 0);
+	assert_true(wait_log(l->log, "reload: applied"));
+	stop_daemon(l);
+}
+
 static pid_t spawn_reload(const struct lab *l, const char *config, const char *log)
 {
 	pid_t pid;
@@ -2691,6 +2779,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent_reloads),
 		cmocka_unit_test(test_down),
 		cmocka_unit_test(test_forwarding_off_warns),
+		cmocka_unit_test(test_pops),
 		cmocka_unit_test(test_restart_keeps_state),
 		cmocka_unit_test(test_sigterm_keeps_state),
 		cmocka_unit_test(test_down_dead_daemon),

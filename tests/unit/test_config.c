@@ -312,7 +312,7 @@ static void test_top_level_errors(void **state)
 	EXPECT(VALID_HEAD "colour: blue\n",
 	       "10: colour: unknown key (known: hash_key, allow_example_key, table_size, "
 	       "encap_port, timeouts, lb_sources, vips, health, bgp, sessions, "
-	       "table_construction, share_tolerance)");
+	       "table_construction, share_tolerance, pops)");
 	EXPECT(VALID_HEAD "hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n",
 	       "10: hash_key: duplicate key (first at line 1)");
 	EXPECT("- 1\n- 2\n", "1: (top level): must be a mapping (key: value lines), got a list");
@@ -758,7 +758,7 @@ static void test_backend_errors(void **state)
 	       "15: vips[0].backends[2].state: must be active, draining or down, got 'up'",
 	       "17: vips[0].backends[3].address: not an IPv4 or IPv6 address: '10.0.0.300'",
 	       "18: vips[0].backends[3].port: unknown key (known: id, address, weight, state, "
-	       "server_id)",
+	       "server_id, pop)",
 	       "19: vips[0].backends[4].address: missing (required)");
 	EXPECT(VIP_HEAD "  - name: web\n    address: 192.0.2.1\n    port: 80\n    protocol: tcp\n"
 			"    backends:\n"
@@ -1742,6 +1742,143 @@ static void test_quic_lb_errors(void **state)
 	result_free(&r);
 }
 
+/* A fleet of two sites, three backends (one down); the error cases edit it. */
+#define POPS_HEAD                                                                   \
+	"hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n"		      /* line 1 */  \
+	"pops:\n"						      /* line 2 */  \
+	"  - name: a\n"						      /* line 3 */  \
+	"    lbs: [10.99.0.11, 10.99.0.12, 'fd00:99::11']\n"	      /* line 4 */  \
+	"  - name: b\n"						      /* line 5 */  \
+	"    lbs: [10.98.0.11]\n"				      /* line 6 */  \
+	"vips:\n"						      /* line 7 */  \
+	"  - name: web\n"					      /* line 8 */  \
+	"    address: 198.51.100.10\n"				      /* line 9 */  \
+	"    port: 443\n"					      /* line 10 */ \
+	"    protocol: tcp\n"					      /* line 11 */ \
+	"    backends:\n"					      /* line 12 */ \
+	"      - {id: 7, address: 10.98.0.21, pop: b}\n"	      /* line 13 */ \
+	"      - {id: 1, address: 10.99.0.21, pop: a}\n"	      /* line 14 */ \
+	"      - {id: 2, address: 10.99.0.22, pop: a, state: down}\n" /* 15 */
+
+/* `pops`, backends' `pop`, and the view of one site (fp_config_select_pop()). */
+static void test_pops(void **state)
+{
+	struct load_result r;
+	FILE *devnull = fopen("/dev/null", "w");
+	char *msg = NULL;
+	size_t len = 0;
+	FILE *err;
+
+	(void)state;
+	load(write_file("pops.yaml", POPS_HEAD), &r);
+	if (r.ret)
+		fail_msg("valid file rejected: %s", r.errors);
+	assert_int_equal(r.cfg->n_pops, 2);
+	assert_string_equal(r.cfg->pops[0].name, "a");
+	assert_int_equal(r.cfg->pops[0].n_lbs, 3);
+	assert_int_equal(r.cfg->pops[0].line, 3);
+	assert_int_equal(r.cfg->pops[1].n_lbs, 1);
+	assert_int_equal(r.cfg->lines.pops, 3);
+	assert_int_equal(r.cfg->vips[0].n_backends, 3); /* unselected: every site's */
+	assert_int_equal(r.cfg->vips[0].backends[0].pop, 1);
+	assert_int_equal(r.cfg->vips[0].backends[1].pop, 0);
+	assert_false(r.cfg->pop_selected);
+
+	/* --pop missing, unknown: refused, nothing changed. */
+	err = open_memstream(&msg, &len);
+	assert_int_equal(fp_config_select_pop(r.cfg, NULL, err), -EINVAL);
+	assert_int_equal(fp_config_select_pop(r.cfg, "c", err), -EINVAL);
+	fclose(err);
+	assert_non_null(strstr(msg, ":3: pops: the config is a fleet of sites (a, b): --pop NAME "
+				    "is required\n"));
+	assert_non_null(strstr(msg, ":3: pops: --pop c: no such site (sites: a, b)\n"));
+	free(msg);
+	assert_int_equal(r.cfg->vips[0].n_backends, 3);
+	assert_int_equal(r.cfg->vips[0].n_remote, 0);
+
+	/* Site a: its two backends, in file order, then b's. */
+	assert_int_equal(fp_config_select_pop(r.cfg, "a", devnull), 0);
+	assert_true(r.cfg->pop_selected);
+	assert_int_equal(r.cfg->local_pop, 0);
+	assert_int_equal(r.cfg->vips[0].n_backends, 2);
+	assert_int_equal(r.cfg->vips[0].n_remote, 1);
+	assert_int_equal(r.cfg->vips[0].backends[0].id, 1);
+	assert_int_equal(r.cfg->vips[0].backends[1].id, 2);
+	assert_int_equal(r.cfg->vips[0].backends[2].id, 7);
+	assert_int_equal(r.cfg->vips[0].backends[2].pop, 1);
+	assert_int_equal(fp_config_select_pop(r.cfg, "a", devnull), 0); /* again: the same */
+	assert_int_equal(fp_config_select_pop(r.cfg, "b", devnull), -EINVAL);
+	/* Its tables are site a's alone. */
+	{
+		__u16 *owners = calloc(r.cfg->table_size, sizeof(*owners));
+
+		assert_non_null(owners);
+		assert_int_equal(fp_maglev_build_vip(r.cfg, &r.cfg->vips[0], owners), 0);
+		for (__u32 i = 0; i < r.cfg->table_size; i++)
+			assert_int_equal(owners[i], 1); /* 2 is down, 7 is site b's */
+		free(owners);
+	}
+	result_free(&r);
+
+	/* A file without pops: --pop refused, no --pop fine. */
+	load(write_file("nopops.yaml", VALID_HEAD), &r);
+	assert_int_equal(r.ret, 0);
+	assert_int_equal(fp_config_select_pop(r.cfg, NULL, devnull), 0);
+	assert_int_equal(fp_config_select_pop(r.cfg, "a", devnull), -EINVAL);
+	assert_int_equal(r.cfg->vips[0].n_backends, 1);
+	result_free(&r);
+	fclose(devnull);
+}
+
+static void test_pops_errors(void **state)
+{
+	(void)state;
+	/* A backend without `pop`, one naming no site, `pop` without `pops`. */
+	EXPECT(POPS_HEAD "      - {id: 3, address: 10.99.0.23}\n"
+			 "      - {id: 4, address: 10.99.0.24, pop: c}\n"
+			 "      - {id: 5, address: 10.99.0.25, pop: [a]}\n",
+	       "16: vips[0].backends[3].pop: missing (required: the config has `pops`, every "
+	       "backend names its site)",
+	       "17: vips[0].backends[4].pop: no site named 'c' in pops (sites: a, b)",
+	       "18: vips[0].backends[5].pop: must be a site name, got a list");
+	EXPECT(VALID_HEAD "        pop: a\n",
+	       "10: vips[0].backends[0].pop: the config has no `pops`: a backend's site is named "
+	       "only in a fleet of sites");
+	/* Names, repeats, addresses. */
+	EXPECT("hash_key: 5a1f0e9d8c7b6a594837261504f3e2d1\n"
+	       "pops:\n"
+	       "  - name: a\n"
+	       "    lbs: [10.99.0.11, 10.99.0.11]\n"
+	       "  - name: a\n"
+	       "    lbs: [10.98.0.11, 224.0.0.1, 10.99.0.11, 198.51.100.10]\n"
+	       "  - name: 'bad name'\n"
+	       "    lbs: []\n"
+	       "  - name: 0123456789012345678901234567890123\n"
+	       "  - lbs: 10.1.1.1\n"
+	       "    colour: red\n"
+	       "vips:\n"
+	       "  - name: web\n"
+	       "    address: 198.51.100.10\n"
+	       "    port: 443\n"
+	       "    protocol: tcp\n"
+	       "    backends: [{id: 1, address: 10.99.0.21, pop: a}]\n",
+	       "4: pops[0].lbs[1]: duplicate LB address 10.99.0.11 (also pops[0] 'a', line 3)",
+	       "5: pops[1].name: duplicate site 'a' (also pops[0], line 3)",
+	       "6: pops[1].lbs[1]: must be a unicast address, got '224.0.0.1'",
+	       "6: pops[1].lbs[2]: duplicate LB address 10.99.0.11 (also pops[0] 'a', line 3)",
+	       "6: pops[1].lbs: 198.51.100.10 is the address of vips[0] (web, line 13): an LB "
+	       "node's cross-site address cannot be a VIP",
+	       "7: pops[2].name: must be 1..31 characters of A-Z a-z 0-9 . _ -, got 'bad name'",
+	       "8: pops[2].lbs: 1..16 LB node addresses, got 0",
+	       "9: pops[3].name: must be 1..31 characters of A-Z a-z 0-9 . _ -, got "
+	       "'0123456789012345678901234567890123'",
+	       "9: pops[3].lbs: missing (required)", "10: pops[4].name: missing (required)",
+	       "10: pops[4].lbs: must be a list of addresses",
+	       "11: pops[4].colour: unknown key (known: name, lbs)");
+	EXPECT(VALID_HEAD "pops: []\n", "10: pops: 1..16 sites, got 0");
+	EXPECT(VALID_HEAD "pops: {a: 1}\n", "10: pops: must be a list of sites");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1777,6 +1914,8 @@ int main(void)
 		cmocka_unit_test(test_quic_lb_config),
 		cmocka_unit_test(test_quic_lb_errors),
 		cmocka_unit_test(test_quic_lb_key_mode),
+		cmocka_unit_test(test_pops),
+		cmocka_unit_test(test_pops_errors),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
