@@ -47,6 +47,7 @@ struct fp_encap {
 	__u32 overhead;	  /* fp_encap_overhead(v6, hop_count) */
 	__u32 inner_len;  /* the inner IP packet */
 	__u32 generation; /* the table generation, into the private word */
+	__u8 type;	  /* FP_PRIV_TYPE_HOPS, or FP_PRIV_TYPE_CROSS_SITE (one hop) */
 };
 
 /*
@@ -124,7 +125,7 @@ static __always_inline int fp_encap_write(struct xdp_md *ctx, const struct fp_en
 	gue->proto = e->inner_v6 ? IPPROTO_IPV6 : IPPROTO_IPIP;
 	gue->flags = bpf_htons(FP_GUE_FLAG_PRIV);
 	priv = (void *)(gue + 1);
-	priv->type = FP_PRIV_TYPE_HOPS;
+	priv->type = e->type;
 	priv->hop_index = 0;
 	priv->hop_count = e->hop_count;
 	priv->flags = e->v6 ? FP_PRIV_FLAG_V6 : 0;

@@ -3,6 +3,8 @@
  * flowpin's XDP program on load-balancer nodes. The entry function fp_lb() reads as
  * the list of steps in docs/design.md ("Packet path on an LB node"):
  *
+ *   0. a cross-site message from another site's LB node (bpf/pop.h): its outer
+ *      headers stripped, the steps below run on the inner packet; or dropped
  *   1. parse; not for a VIP -> XDP_PASS (ICMP errors: take the quoted flow, reversed)
  *   2. VIP lookup by (address, port, protocol), then (address, 0, protocol)
  *   3. on a session miss, connection tickets: a QUIC-LB connection ID naming a live
@@ -10,7 +12,8 @@
  *      (tcp_ticket(), flowpin/ticket.h) -> that backend
  *   4. session table hit -> that backend
  *   5. miss -> flow hash -> bucket -> [owner now, owner in the previous generation]
- *   6. encapsulate (flowpin/wire.h), next hop from bpf_fib_lookup, XDP_TX or redirect
+ *   6. encapsulate (flowpin/wire.h), next hop from bpf_fib_lookup, XDP_TX or redirect;
+ *      a backend of another site: to one of that site's LB nodes, marked cross-site
  *
  * Every packet ends in exactly one verdict counter (flowpin/maps.h FP_COUNTERS).
  *
@@ -68,6 +71,12 @@
  *    refreshes its entry (which extends, never shortens, the pinning).
  * Only an entry's own timeout, its backend marked down, or the LRU under pressure end
  * a pinning. (FP_SESS_TCP_CLOSING is not set any more.)
+ *
+ * Cross-site rule (a fleet of sites; bpf/pop.h): only a ticket sends a packet to another
+ * site (the tables hold this site's backends only), one hop, and a packet that came
+ * cross-site never goes out cross-site again (pop_drop_loop), never reaches the stack,
+ * and leaves no probation mark or session entry: a flood of forged cross-site packets
+ * changes no state here.
  *
  * Other decisions (each with its counter in flowpin/maps.h):
  *  - Loop rule: nothing addressed to a VIP address leaves the node except encapsulated
@@ -234,7 +243,7 @@ struct packet {
 	struct fp_flow_key flow; /* for ICMP errors: the quoted flow, reversed */
 	__u32 l3_off;		 /* IP header offset in the frame */
 	__u32 ip_len;		 /* IP packet length (without link-layer padding) */
-	__u32 l4_off;		 /* TCP/UDP header offset in the frame (not for ICMP errors) */
+	__u32 l4_off; /* TCP/UDP header offset in the frame (ICMP errors: the quoted one) */
 	__u8 v6;
 	__u8 tos;	/* IPv4 TOS / IPv6 traffic class, copied to the outer header */
 	__u8 tcp_flags; /* byte 13 of the TCP header; 0 for UDP */
@@ -269,6 +278,8 @@ struct choice {
 #define VERDICT_ACTION(v)	 ((v)&0xff)
 #define VERDICT_COUNTER(v)	 ((__u32)(v) >> 8)
 #define CONTINUE		 0xff /* action: go on with the next step */
+
+#include "pop.h"
 
 static __always_inline int parse_error_verdict(int err)
 {
@@ -428,6 +439,8 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct packet *pkt)
 		err = parse_icmp_error(&c, pkt);
 		if (err != CONTINUE)
 			return err;
+		/* The quoted L4 header (tcp_ticket() reads a quoted segment's ticket). */
+		pkt->l4_off = c.pos - data - 2 * sizeof(__be16);
 		goto check_length;
 	}
 	if (l4proto != IPPROTO_TCP && l4proto != IPPROTO_UDP)
@@ -861,48 +874,86 @@ static __always_inline int quic_ticket(struct xdp_md *ctx, const struct fp_vip *
 /*
  * Step 3 for a TCP VIP with tickets, on a session miss: the backend the segment's TSecr
  * names (flowpin/ticket.h), when it is a backend of this VIP that is neither down nor
- * removed (draining ones keep their connections). Never for a SYN (it echoes nothing),
- * an ICMP error or a fragment. The ticket is keyed by the full 5-tuple whatever the
+ * removed (draining ones keep their connections). Never for a SYN (it echoes nothing)
+ * or a fragment. An ICMP error (too big) quotes a segment the backend sent: its TSval is
+ * the ticket as the backend wrote it, read when the quoted header lies whole inside the
+ * error, so path-MTU discovery reaches the flow's owner here and at any other site.
+ * The ticket is keyed by the full 5-tuple whatever the
  * VIP's `hash`, so the ports come from the TCP header again. Returns 1 with @ch filled:
  * one hop, and the same admission as any miss of a settled bucket (probation first,
  * then a session entry for the ticket's backend, under the new-flow rate), so a forged
  * ticket evicts nothing a forged miss could not. Else 0 with the reason counted: the
  * normal path decides, the same on every node.
  */
+/*
+ * The server id a segment's ticket carries (flowpin/ticket.h), or -1 when it has no
+ * timestamp option (or a malformed one). @l4_off: its TCP header; @quote_end: 0, or for
+ * the segment an ICMP error quotes (a backend's, VIP -> client: its TSval is the ticket)
+ * the end of the error's IP packet, which the quoted header must lie within. @flow: the
+ * flow's addresses, client -> VIP. A global function: the option walk is verified once,
+ * not once per path that reaches it (it cost ~120k verified instructions inline).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fp_flow_key);
+	__uint(max_entries, 1);
+} ticket_flow SEC(".maps"); /* fp_lb_ticket_sid()'s flow key: off the combined stack */
+
+__attribute__((noinline)) int fp_lb_ticket_sid(struct xdp_md *ctx, const struct fp_flow_key *flow,
+					       __u32 l4_off, __u32 quote_end, __u32 bits)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct fp_hash_key key = { ticket_k0, ticket_k1 };
+	struct fp_flow_key *f;
+	struct tcphdr *th;
+	__u32 zero = 0;
+	__u8 *ts;
+
+	f = bpf_map_lookup_elem(&ticket_flow, &zero);
+	if (!flow || !f)
+		return -1;
+	*f = *flow;
+	th = data + (l4_off & 0x3ff);
+	if ((void *)(th + 1) > data_end)
+		return -1;
+	if (quote_end && l4_off + th->doff * 4 > quote_end)
+		return -1;
+	ts = fp_tcp_timestamp(th, data_end);
+	if (!ts)
+		return -1;
+	if (quote_end) { /* the backend's segment: its TSval */
+		f->sport = th->dest;
+		f->dport = th->source;
+		return fp_ticket_sid(fp_tcp_ts_get32(ts), fp_ticket_flow_hash(&key, f), bits);
+	}
+	f->sport = th->source;
+	f->dport = th->dest;
+	return fp_ticket_sid(fp_tcp_ts_get32(ts + 4), fp_ticket_flow_hash(&key, f), bits);
+}
+
 static __always_inline int tcp_ticket(struct xdp_md *ctx, const struct fp_vip *vip,
 				      const struct packet *pkt, __u64 hash, __u64 now,
 				      struct fp_stats *st, struct choice *ch)
 {
-	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
-	struct fp_hash_key key = { ticket_k0, ticket_k1 };
-	struct fp_flow_key flow = pkt->flow;
 	struct fp_backend_entry *b;
-	struct tcphdr *th;
-	__u8 *ts;
-	__u16 sid;
+	int sid;
 
-	if (pkt->icmp || pkt->fragment || (pkt->tcp_flags & TCP_FLAGS_SYN))
+	if (pkt->fragment || (pkt->tcp_flags & TCP_FLAGS_SYN))
 		return 0;
-	/* One verifier state for every parse path (parse.h fp_tcp_timestamp()). */
-	th = data + (pkt->l4_off & 0x3ff);
-	if ((void *)(th + 1) > data_end)
-		return 0;
-	ts = fp_tcp_timestamp(th, data_end);
-	if (!ts) {
+	sid = fp_lb_ticket_sid(ctx, &pkt->flow, pkt->l4_off,
+			       pkt->icmp ? pkt->l3_off + pkt->ip_len : 0, vip->ticket_bits);
+	if (sid < 0) {
 		count(st, FP_CNT_TICKET_NO_TIMESTAMP);
 		return 0;
 	}
-	flow.sport = th->source;
-	flow.dport = th->dest;
-	sid = fp_ticket_sid(fp_tcp_ts_get32(ts + 4), fp_ticket_flow_hash(&key, &flow),
-			    vip->ticket_bits);
-	b = lookup_backend(vip, sid);
+	b = lookup_backend(vip, (__u16)sid);
 	if (!b || b->id != sid || (b->flags & (FP_BACKEND_F_DOWN | FP_BACKEND_F_REMOVED))) {
 		count(st, FP_CNT_TICKET_INVALID);
 		return 0;
 	}
 	count(st, FP_CNT_TICKET_HIT);
-	ch->hop[0] = sid;
+	ch->hop[0] = (__u16)sid;
 	ch->hop_count = 1;
 	ch->sport = fp_hash_sport(hash);
 	if (fp_pinning_uses_sessions(vip->pinning) && admissible(pkt))
@@ -1097,9 +1148,10 @@ static __always_inline void finish_partial_csum(struct xdp_md *ctx, const struct
  */
 static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *vip,
 				       const struct packet *pkt, __u64 now, struct choice *ch,
-				       struct fp_stats *st)
+				       struct fp_stats *st, int cross)
 {
 	struct fp_backend_entry *b0, *b1 = NULL;
+	__u8 type = FP_PRIV_TYPE_HOPS;
 	__u32 src6[4], overhead;
 	struct fp_encap e;
 	__be32 src4 = source_v4;
@@ -1108,6 +1160,20 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *
 	b0 = lookup_backend(vip, ch->hop[0]);
 	if (!b0 || b0->id != ch->hop[0])
 		return VERDICT(XDP_DROP, FP_CNT_DROP_NO_BACKEND);
+	load_source_v6(src6);
+	if (b0->flags & FP_BACKEND_F_REMOTE) {
+		/* Another site's backend (a ticket named it): one hop to that site's LB
+		 * node, marked cross-site. A packet that came cross-site never goes out
+		 * cross-site again: it crosses at most once (bpf/pop.h). */
+		if (cross)
+			return VERDICT(XDP_DROP, FP_CNT_POP_DROP_LOOP);
+		b0 = fp_pop_lb(b0->pop, ch->sport, src4 != 0,
+			       (src6[0] | src6[1] | src6[2] | src6[3]) != 0);
+		if (!b0)
+			return VERDICT(XDP_DROP, FP_CNT_DROP_NO_SOURCE);
+		ch->hop_count = 1;
+		type = FP_PRIV_TYPE_CROSS_SITE;
+	}
 	v6 = (b0->flags & FP_BACKEND_F_V6) != 0;
 	if (ch->hop_count == 2) {
 		b1 = lookup_backend(vip, ch->hop[1]);
@@ -1122,7 +1188,6 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *
 	}
 	overhead = fp_encap_overhead(v6, ch->hop_count);
 
-	load_source_v6(src6);
 	if (v6 ? !(src6[0] | src6[1] | src6[2] | src6[3]) : !src4)
 		return VERDICT(XDP_DROP, FP_CNT_DROP_NO_SOURCE);
 	rc = resolve_nexthop(ctx, b0, v6, src4, src6, now);
@@ -1150,8 +1215,11 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct fp_vip *
 	e.overhead = overhead;
 	e.inner_len = pkt->ip_len;
 	e.generation = vip->generation;
+	e.type = type;
 	if (fp_encap_write(ctx, &e))
 		return VERDICT(XDP_DROP, FP_CNT_DROP_ADJUST);
+	if (type == FP_PRIV_TYPE_CROSS_SITE)
+		count(st, FP_CNT_POP_OUT);
 
 	if (b0->nh.ifindex == ctx->ingress_ifindex)
 		return VERDICT(XDP_TX, FP_CNT_TX);
@@ -1185,9 +1253,9 @@ static __always_inline int encapsulated(int v)
 /* Step 6 and the traffic counters of what leaves. */
 static __always_inline int forward(struct xdp_md *ctx, const struct fp_vip *vip,
 				   const struct packet *pkt, __u64 now, struct choice *ch,
-				   struct fp_stats *st)
+				   struct fp_stats *st, int cross)
 {
-	int v = encapsulate(ctx, vip, pkt, now, ch, st);
+	int v = encapsulate(ctx, vip, pkt, now, ch, st, cross);
 
 	if (encapsulated(v))
 		count_traffic(vip, ch->hop[0], pkt->ip_len);
@@ -1237,7 +1305,13 @@ static __always_inline __u32 cache_epoch(void)
 	return i ? i->cache_epoch : 0;
 }
 
-static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
+/*
+ * The steps for one packet. @cross: a cross-site packet fp_pop_ingress() stripped (the
+ * inner one): it must be for a VIP, and goes where a session or its ticket says, to this
+ * site's backends only; it leaves no probation mark and no session entry, and fp_lb()
+ * never passes it to the stack.
+ */
+static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st, int cross)
 {
 	struct packet pkt = {};
 	struct choice ch = {};
@@ -1265,10 +1339,15 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 		count(st, FP_CNT_SESSION_HIT);
 		count(st, FP_CNT_FLOW_CACHE_HIT);
 		/* Straight to 6, a copy of its own: one hop, fewer registers to keep. */
-		return forward(ctx, &vip, &pkt, now, &ch, st);
+		v = forward(ctx, &vip, &pkt, now, &ch, st, cross);
+		if (cross && encapsulated(v))
+			count(st, FP_CNT_POP_IN);
+		return v;
 	}
 	/* 2. VIP. */
 	if (!lookup_vip(&pkt, epoch, &vip)) {
+		if (cross)
+			return VERDICT(XDP_DROP, FP_CNT_POP_DROP_INVALID);
 		if (pkt.fragment)
 			v = VERDICT(XDP_PASS, FP_CNT_PASS_FRAGMENT);
 		else
@@ -1314,6 +1393,8 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 		else if (vip.ticket_bits && pkt.flow.proto == IPPROTO_TCP &&
 			 tcp_ticket(ctx, &vip, &pkt, hash, now, st, &ch))
 			v = CONTINUE;
+		else if (cross) /* sent here for a ticket naming no live backend */
+			v = VERDICT(XDP_DROP, FP_CNT_POP_DROP_INVALID);
 		else
 			v = choose_backend(&vip, &pkt, hash, now, &ch);
 		if (v == CONTINUE && ch.syn_check &&
@@ -1326,7 +1407,13 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st)
 		}
 	}
 	/* 6. Encapsulate and send. */
-	v = forward(ctx, &vip, &pkt, now, &ch, st);
+	v = forward(ctx, &vip, &pkt, now, &ch, st, cross);
+	if (cross) {
+		/* Nothing a cross-site packet says is remembered here (bpf/pop.h). */
+		if (encapsulated(v))
+			count(st, FP_CNT_POP_IN);
+		return v;
+	}
 	/* 5b. Admission (a probation mark or a session entry) only for a packet that
 	 * left: one dropped in step 6 (too big, no route) must not pin, or fill the
 	 * table with, a flow that never reached anyone. */
@@ -1347,7 +1434,7 @@ int fp_lb(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
 	struct fp_stats *st;
-	int v;
+	int v, cross;
 
 #ifdef FP_BUILD_ID
 	asm volatile("r0 = %[id]" ::[id] "i"(FP_BUILD_ID) : "r0");
@@ -1355,7 +1442,17 @@ int fp_lb(struct xdp_md *ctx)
 	st = bpf_map_lookup_elem(&stats, &zero);
 	if (!st)
 		return XDP_PASS; /* cannot happen: a one-entry array */
-	v = lb(ctx, st);
+	/* 0. A cross-site message from another site's LB node: stripped, or dropped. */
+	v = fp_pop_ingress(ctx);
+	if (v != FP_POP_NOT_CROSS && v != FP_POP_CROSS) {
+		count(st, VERDICT_COUNTER(v));
+		return VERDICT_ACTION(v);
+	}
+	cross = v == FP_POP_CROSS;
+	v = lb(ctx, st, cross);
+	/* What came cross-site never reaches the stack: it would route it on. */
+	if (cross && VERDICT_ACTION(v) == XDP_PASS)
+		v = VERDICT(XDP_DROP, FP_CNT_POP_DROP_INVALID);
 	count(st, VERDICT_COUNTER(v));
 	return VERDICT_ACTION(v);
 }

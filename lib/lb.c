@@ -44,12 +44,16 @@ enum {
 	M_QUIC_LB,
 	M_QUIC_SERVERS,
 	M_QUIC_CRYPTO,
+	M_POPS,
+	M_POP_LBS,
+	M_POP_ADDRS,
 	M_N
 };
-static const char *const map_names[M_N] = { "vips",	  "buckets",	  "backends",	"sessions",
-					    "stats",	  "traffic",	  "ratelimit",	"info",
-					    "flow_cache", "vip_cache",	  "probation",	"vip_addrs",
-					    "quic_lb",	  "quic_servers", "quic_crypto" };
+static const char *const map_names[M_N] = {
+	"vips",	     "buckets",	     "backends",    "sessions",	 "stats",     "traffic",
+	"ratelimit", "info",	     "flow_cache",  "vip_cache", "probation", "vip_addrs",
+	"quic_lb",   "quic_servers", "quic_crypto", "pops",	 "pop_lbs",   "pop_addrs"
+};
 #define PROG_PIN "prog"
 
 struct fp_lb {
@@ -159,6 +163,9 @@ static void skel_maps(struct lb *skel, struct bpf_map *maps[M_N])
 	maps[M_QUIC_LB] = skel->maps.quic_lb;
 	maps[M_QUIC_SERVERS] = skel->maps.quic_servers;
 	maps[M_QUIC_CRYPTO] = skel->maps.quic_crypto;
+	maps[M_POPS] = skel->maps.pops;
+	maps[M_POP_LBS] = skel->maps.pop_lbs;
+	maps[M_POP_ADDRS] = skel->maps.pop_addrs;
 }
 
 /*
@@ -672,11 +679,15 @@ static int write_slot(struct fp_lb *lb, const struct fp_vip_plan *p, const struc
 	return 0;
 }
 
+/*
+ * Every backend of the VIP: this site's, then (fp_config_select_pop()) the other sites',
+ * flagged FP_BACKEND_F_REMOTE with their site: in no table, reached only by a ticket.
+ */
 static int write_backends(struct fp_lb *lb, const struct fp_vip_plan *p)
 {
 	const struct fp_vip_cfg *v = p->cfg;
 
-	for (size_t i = 0; i < v->n_backends; i++) {
+	for (size_t i = 0; i < v->n_backends + v->n_remote; i++) {
 		const struct fp_backend_cfg *b = &v->backends[i];
 		__u32 index = p->value.index * FP_BACKEND_SLOTS + b->id;
 		struct fp_backend_entry e = {};
@@ -688,6 +699,10 @@ static int write_backends(struct fp_lb *lb, const struct fp_vip_plan *p)
 			e.flags |= FP_BACKEND_F_DOWN;
 		if (b->state == FP_BACKEND_DRAINING)
 			e.flags |= FP_BACKEND_F_DRAINING;
+		if (i >= v->n_backends) {
+			e.flags |= FP_BACKEND_F_REMOTE;
+			e.pop = (__u8)b->pop;
+		}
 		if (bpf_map_update_elem(lb->fd[M_BACKENDS], &index, &e, BPF_ANY))
 			return -errno;
 	}
@@ -799,7 +814,7 @@ static int prune_backends(struct fp_lb *lb, const struct fp_vip_plan *plans, siz
 			break;
 		}
 		memset(in_cfg, 0, sizeof(in_cfg));
-		for (size_t b = 0; b < p->cfg->n_backends; b++)
+		for (size_t b = 0; b < p->cfg->n_backends + p->cfg->n_remote; b++)
 			in_cfg[p->cfg->backends[b].id] = pp[i].keep[p->cfg->backends[b].id] = true;
 		for (__u32 j = 0; j < m; j++) {
 			pp[i].keep[active[j].owner % FP_BACKEND_SLOTS] = true;
@@ -892,6 +907,83 @@ static int sync_vip_addrs(struct fp_lb *lb, const struct fp_config *cfg)
 		for (size_t i = 0; i < cfg->n_vips && !used; i++)
 			used = !memcmp(key.addr, cfg->vips[i].addr.a, sizeof(key.addr));
 		if (!used && n_stale < FP_VIP_SLOTS_MAX)
+			stale[n_stale++] = key;
+	}
+	for (size_t i = 0; i < n_stale; i++)
+		if (bpf_map_delete_elem(fd, &stale[i]) && errno != ENOENT)
+			return -errno;
+	return 0;
+}
+
+/*
+ * ---- Sites (flowpin/maps.h `pops`, `pop_lbs`, `pop_addrs`; bpf/pop.h) ----
+ *
+ * Every site's LB addresses, IPv4 ones first, and in `pop_addrs` whether each is this
+ * node's site's. New entries are written before stale ones go: a cross-site packet from
+ * a site that stays is never refused in between. A config without sites leaves them
+ * empty: every cross-site packet is then dropped (pop_drop_source).
+ */
+static int sync_pops(struct fp_lb *lb, const struct fp_config *cfg)
+{
+	struct fp_vip_addr_key key, next, stale[FP_POP_SLOTS * FP_POP_LB_SLOTS];
+	int fd = lb->fd[M_POP_ADDRS], err;
+	size_t n_stale = 0;
+
+	for (__u32 pop = 0; pop < FP_POP_SLOTS; pop++) {
+		const struct fp_pop_cfg *c = pop < cfg->n_pops ? &cfg->pops[pop] : NULL;
+		struct fp_pop value = {};
+		__u32 slot = 0;
+
+		for (int v6 = 0; v6 < 2; v6++) {
+			for (size_t i = 0; c && i < c->n_lbs; i++) {
+				struct fp_backend_entry e = {};
+				__u32 index = pop * FP_POP_LB_SLOTS + slot;
+
+				if (fp_addr_v4(&c->lbs[i]) == v6)
+					continue;
+				memcpy(e.addr, c->lbs[i].a, 16);
+				e.flags = v6 ? FP_BACKEND_F_V6 : 0;
+				if (bpf_map_update_elem(lb->fd[M_POP_LBS], &index, &e, BPF_ANY))
+					return -errno;
+				slot++;
+				if (v6)
+					value.n_v6++;
+				else
+					value.n_v4++;
+			}
+		}
+		if (bpf_map_update_elem(lb->fd[M_POPS], &pop, &value, BPF_ANY))
+			return -errno;
+		for (; slot < FP_POP_LB_SLOTS; slot++) {
+			struct fp_backend_entry e = {};
+			__u32 index = pop * FP_POP_LB_SLOTS + slot;
+
+			if (bpf_map_update_elem(lb->fd[M_POP_LBS], &index, &e, BPF_ANY))
+				return -errno;
+		}
+		for (size_t i = 0; c && i < c->n_lbs; i++) {
+			struct fp_pop_addr a = { .pop = (__u8)pop,
+						 .local = cfg->pop_selected &&
+							  cfg->local_pop == pop };
+
+			memcpy(key.addr, c->lbs[i].a, sizeof(key.addr));
+			if (bpf_map_update_elem(fd, &key, &a, BPF_ANY)) {
+				err = -errno;
+				fp_err("lb: writing the LB addresses of site %s: %s\n", c->name,
+				       strerror(errno));
+				return err;
+			}
+		}
+	}
+	for (err = bpf_map_get_next_key(fd, NULL, &next); !err;
+	     err = bpf_map_get_next_key(fd, &key, &next)) {
+		bool used = false;
+
+		key = next;
+		for (size_t p = 0; p < cfg->n_pops && !used; p++)
+			for (size_t i = 0; i < cfg->pops[p].n_lbs && !used; i++)
+				used = !memcmp(key.addr, cfg->pops[p].lbs[i].a, sizeof(key.addr));
+		if (!used && n_stale < sizeof(stale) / sizeof(stale[0]))
 			stale[n_stale++] = key;
 	}
 	for (size_t i = 0; i < n_stale; i++)
@@ -1025,7 +1117,7 @@ static int write_quic(struct fp_lb *lb, const struct fp_config *cfg, const struc
 
 		if (!fp_plan_quic_lb(p->cfg, &q))
 			continue;
-		for (size_t b = 0; b < p->cfg->n_backends; b++) {
+		for (size_t b = 0; b < p->cfg->n_backends + p->cfg->n_remote; b++) {
 			struct fp_quic_server v = { .backend = (__u16)p->cfg->backends[b].id };
 			struct fp_quic_server_key k;
 
@@ -1067,7 +1159,7 @@ static bool quic_server_wanted(const struct fp_plan *plan, const struct fp_quic_
 	p = quic_vip(plan, k->vip_index, &q);
 	if (!p || k->len != q.server_id_len)
 		return false;
-	for (size_t b = 0; b < p->cfg->n_backends; b++) {
+	for (size_t b = 0; b < p->cfg->n_backends + p->cfg->n_remote; b++) {
 		struct fp_quic_server_key mine;
 
 		quic_server_key(p, &p->cfg->backends[b], &mine);
@@ -1198,7 +1290,13 @@ static int apply_locked(struct fp_lb *lb, const struct fp_config *cfg, __u32 *ge
 	if (err)
 		goto out;
 
-	/* Backends first: the new tables may name them. Then tables, then the flips. */
+	/* Sites, then backends (other sites' name theirs), then tables, then the flips:
+	 * the new tables may name them. */
+	err = sync_pops(lb, cfg);
+	if (err) {
+		fp_err("lb: writing the sites: %s\n", strerror(-err));
+		goto out;
+	}
 	for (size_t i = 0; i < plan.n_vips; i++) {
 		err = write_backends(lb, &plan.vips[i]);
 		if (err) {

@@ -123,6 +123,9 @@ enum fp_backend_flags {
 	 * (informational; lib/lb.c prune_backends() empties the entry once no live
 	 * session names it). */
 	FP_BACKEND_F_REMOVED = 0x08,
+	/* A backend of another site (flowpin/config.h `pops`): in no table of this node;
+	 * a ticket naming it sends the packet to one of that site's LB nodes (`pop`). */
+	FP_BACKEND_F_REMOTE = 0x10,
 };
 
 /*
@@ -150,10 +153,40 @@ struct fp_backend_entry {
 	__u8 addr[16];
 	__u16 id; /* == the index's id when present; 0 = empty entry */
 	__u16 flags;
-	__u32 pad;
+	__u8 pop; /* FP_BACKEND_F_REMOTE: its site, the index into `pops` */
+	__u8 pad[3];
 	struct fp_nexthop nh; /* the program's cache; zero from userspace */
 };
 FP_STATIC_ASSERT(sizeof(struct fp_backend_entry) == 72, "backend entry");
+
+/*
+ * A fleet of sites (flowpin/config.h `pops`; bpf/pop.h, docs/design.md "Cross-site
+ * forwarding"). Three maps, written by lib/lb.c at every apply:
+ *  - `pops` array, index the site (its place in the config): struct fp_pop, how many
+ *    LB addresses of each family the site has;
+ *  - `pop_lbs` array, index site * FP_POP_LB_SLOTS + i: the site's LB addresses as
+ *    struct fp_backend_entry (addr, FP_BACKEND_F_V6, the program's next-hop cache), its
+ *    IPv4 ones first (i < n_v4), then its IPv6 ones: the outer destinations of
+ *    cross-site hops;
+ *  - `pop_addrs` hash, struct fp_vip_addr_key -> struct fp_pop_addr: every LB address
+ *    of every site, with whether it is this node's site's. A cross-site packet is
+ *    accepted only from another site's address, to one of this site's.
+ */
+#define FP_POP_SLOTS	16 /* = FP_MAX_POPS of flowpin/config.h */
+#define FP_POP_LB_SLOTS 16 /* = FP_MAX_POP_LBS */
+struct fp_pop {
+	__u8 n_v4; /* IPv4 LB addresses: pop_lbs[site * FP_POP_LB_SLOTS + 0 .. n_v4) */
+	__u8 n_v6; /* IPv6 ones: pop_lbs[... + n_v4 .. n_v4 + n_v6) */
+	__u16 pad;
+};
+FP_STATIC_ASSERT(sizeof(struct fp_pop) == 4, "pops value");
+
+struct fp_pop_addr {
+	__u8 pop;   /* its site */
+	__u8 local; /* 1: this node's own site */
+	__u16 pad;
+};
+FP_STATIC_ASSERT(sizeof(struct fp_pop_addr) == 4, "pop_addrs value");
 
 /* TCP state of a session entry: decides its idle timeout. */
 enum fp_tcp_state {
@@ -423,7 +456,17 @@ FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
 	X(TICKET_INVALID, "ticket_invalid",                                                        \
 	  "TCP ticket: the TSecr names no live backend of the VIP (forged, stale): normal path")   \
 	X(TICKET_NO_TIMESTAMP, "ticket_no_timestamp",                                              \
-	  "TCP ticket VIP: segment without a timestamp option (or a malformed one): normal path")
+	  "TCP ticket VIP: segment without a timestamp option (or a malformed one): normal path")  \
+	X(POP_OUT, "pop_out",                                                                      \
+	  "cross-site: a ticket names another site's backend: sent to that site's LB node")        \
+	X(POP_IN, "pop_in",                                                                        \
+	  "cross-site: received from another site's LB node, sent to this site's backend")         \
+	X(POP_DROP_SOURCE, "pop_drop_source",                                                      \
+	  "cross-site packet not from another site's LB address (or not to this site's)")          \
+	X(POP_DROP_LOOP, "pop_drop_loop",                                                          \
+	  "cross-site packet whose ticket names another site's backend: never sent on again")      \
+	X(POP_DROP_INVALID, "pop_drop_invalid",                                                    \
+	  "cross-site packet malformed, not to a VIP, or no ticket naming a live backend here")
 
 enum fp_counter {
 #define FP_COUNTER_ENUM(name, str, help) FP_CNT_##name,

@@ -32,7 +32,12 @@
 
 #define FP_GUE_FLAG_PRIV      0x0001 /* host order of the 16-bit flags field: P bit */
 #define FP_PRIV_TYPE_HOPS     0xF1   /* "flowpin, version 1" in the first private byte */
-#define FP_PRIV_FLAG_V6	      0x01   /* hops are IPv6 addresses */
+/* "flowpin, version 2": a cross-site message, LB node to LB node of another site
+ * (docs/wire-format.md "Cross-site messages"). Same layout, one hop: the receiving LB
+ * node's address. Backends drop it (not 0xF1); LB nodes take it only on encap_port and
+ * only from another site's `lbs`. */
+#define FP_PRIV_TYPE_CROSS_SITE 0xF2
+#define FP_PRIV_FLAG_V6		0x01 /* hops are IPv6 addresses */
 
 struct fp_guehdr {
 	__u8 hlen_ver; /* version (2 bits, 0) | C (1 bit, 0) | Hlen (5 bits), MSB first */

@@ -315,7 +315,7 @@ int fp_pkt_encap(const struct fp_encap_spec *e, const __u8 *inner, size_t inner_
 	put16(p + 2, FP_GUE_FLAG_PRIV);
 	p += 4;
 	/* Private word and generation. */
-	p[0] = FP_PRIV_TYPE_HOPS;
+	p[0] = e->type ? e->type : FP_PRIV_TYPE_HOPS;
 	p[1] = e->hop_index;
 	p[2] = e->hop_count;
 	p[3] = v6 ? FP_PRIV_FLAG_V6 : 0;

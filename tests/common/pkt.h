@@ -82,6 +82,7 @@ struct fp_encap_spec {
 	__u8 hop_index;		  /* 0 as the LB writes it */
 	struct fp_addr hops[2];	  /* hops[0] is the outer destination */
 	__u32 generation;
+	__u8 type; /* private type: 0 is FP_PRIV_TYPE_HOPS */
 };
 
 /*
