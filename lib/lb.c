@@ -1518,7 +1518,8 @@ static int check_shapes(struct lb *skel, struct bpf_map *maps[M_N], const struct
 	bpf_object__for_each_map(map, skel->obj)
 	{
 		bool kept = map == skel->maps.rodata || map == skel->maps.csum_scratch ||
-			    map == skel->maps.icmp_bucket || map == skel->maps.quic_scratch;
+			    map == skel->maps.icmp_bucket || map == skel->maps.quic_scratch ||
+			    map == skel->maps.ticket_flow;
 
 		for (int i = 0; i < M_N && !kept; i++)
 			kept = map == maps[i];
