@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TCP connection tickets on the backend (issue 11; the math: flowpin/ticket.h).
+ * TCP connection tickets on the backend (docs/backend.md; the math: flowpin/ticket.h).
  *
  *   egress   a TCP segment from a ticket VIP of this host, with a timestamp option: its
  *            TSval becomes the ticket (fp_ticket_encode() with this host's id). Every

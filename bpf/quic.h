@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * QUIC-LB in XDP (issue 12, docs/design.md step 3): the server ID a QUIC packet's
+ * QUIC-LB in XDP (docs/design.md step 3): the server ID a QUIC packet's
  * destination connection ID carries, by the draft's encodings
  * (draft-ietf-quic-load-balancers; lib/quiclb.c is the userspace side):
  *

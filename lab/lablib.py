@@ -59,7 +59,7 @@ def health_bound(h=HEALTH):
 
 # One VIP per pinning mode; the IPv6 pair covers the extremes. A mode is a pinning
 # mode, or "full+ticket": `pinning: full` with `tickets: {}` (TCP connection tickets,
-# issue 11; TICKET_MODES).
+# docs/backend.md; TICKET_MODES).
 VIPS = [
     # name, mode, address
     ("none", "none", "10.100.0.1"),

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The daemon's BGP driver (issue 10, docs/operator-lb.md "BGP stability shaping"): one
+ * The daemon's BGP driver (docs/operator-lb.md "BGP stability shaping"): one
  * announcement state machine (flowpin/announce.h) per announced address of the config's
  * `bgp` section, sampled every bgp.interval on the daemon's event loop; on a change the
  * BIRD include file is rewritten (only when its text changes) and `configure` is sent

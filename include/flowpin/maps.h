@@ -310,7 +310,7 @@ FP_INLINE __u32 fp_flow_cache_slot(const struct fp_flow_key *k)
 }
 
 /*
- * QUIC-LB (issue 12; bpf/quic.h, docs/design.md step 3). Three maps, written by
+ * QUIC-LB (bpf/quic.h, docs/design.md step 3). Three maps, written by
  * lib/lb.c at every apply:
  *  - `quic_lb` hash, key the VIP index (__u32), value struct fp_quic_lb: how the VIP's
  *    servers build their connection IDs. A hash, not an array: userspace replaces a

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TCP connection tickets (issue 11, method 3): the backend's identity in the TCP
+ * TCP connection tickets (pinning method 3): the backend's identity in the TCP
  * timestamps, written once for both BPF programs, the library, replay and the tests.
  *
  * The backend's tc egress program rewrites the TSval of every segment it sends from a
@@ -42,6 +42,11 @@
 FP_INLINE void fp_ticket_key_derive(const struct fp_hash_key *fleet, struct fp_hash_key *ticket)
 {
 	struct fp_flow_key label;
+	/*
+	 * The label's bytes, "issue 11" included, are part of the published test vectors
+	 * (tests/common/ticket_vectors.h, tests/lab/ticket_sid.py) and of every fleet's
+	 * tickets: changing one byte changes every ticket key. Never edit it.
+	 */
 	const char text[] = "flowpin TCP ticket key, issue 11, word ";
 
 	FP_STATIC_ASSERT(sizeof(text) == sizeof(label), "the label fills a flow key");

@@ -1499,7 +1499,7 @@ static void test_tunnel_probe_hostile(void **state)
 	}
 }
 
-/* ---- TCP tickets (issue 11; bpf/backend_ticket.h) -------------------------------------- */
+/* ---- TCP tickets (bpf/backend_ticket.h) ----------------------------------------------- */
 
 static __u32 clock_ms(void)
 {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The daemon drives a real BIRD 2 (issue 10): `flowpin lb up` with a `bgp` section in a
+ * The daemon drives a real BIRD 2: `flowpin lb up` with a `bgp` section in a
  * network namespace of the test's, BIRD started there with its control socket and
  * config in a private directory (no BGP protocol: what is checked is what BIRD has, over
  * its socket). In order, on one daemon and one BIRD:

@@ -2026,7 +2026,7 @@ static void test_runtime_overrides(void **state)
 	assert_non_null(strstr(out, "{\"ok\":false,\"error\":\"not a JSON object"));
 	assert_int_equal(ctl_raw(l, "[1,2]\n", 6, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "\"ok\":false"));
-	/* The daemon acts on all of a request or none of it (review, issue 9). */
+	/* The daemon acts on all of a request or none of it. */
 	assert_int_equal(ctl_raw(l, "{\"cmd\":\"status\"}\0x\n", 19, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "not a JSON object (a NUL byte)"));
 	assert_int_equal(ctl_raw(l, "{\"cmd\":\"status\"} {\"cmd\":\"x\"}\n", 29, out, sizeof(out)),

@@ -4,7 +4,7 @@
  * checks fail in a burst, each check on its own timer, so the daemon applies one
  * effective config per backend: 4 -> 3 -> 2 -> 1 active (health-down = draining), then
  * fail-open (health alone empties the VIP: all active), and back the same way. The
- * promise (issue 9): established flows of a health-down (draining) backend stay pinned
+ * rule under test: established flows of a health-down (draining) backend stay pinned
  * in the modes with sessions. Node A has the flows' sessions and applies every step;
  * node B (no sessions for them, the config as it was, a stable table) is where the
  * route moves meanwhile: it must send every flow to its backend, or to a hop list that
@@ -200,7 +200,8 @@ static void test_flows_after_a_flap(void **state)
 	(void)state;
 	T_NEED_ROOT();
 	if (!getenv("FP_TEST_KNOWN_GAPS")) {
-		fprintf(stderr, "# SKIP known gap: full, flows started after a flap (issue 9)\n");
+		fprintf(stderr,
+			"# SKIP known gap: full, flows started after a flap (docs/lab.md)\n");
 		skip();
 	}
 	for (size_t m = 0; m < sizeof(session_modes) / sizeof(session_modes[0]); m++)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * QUIC-LB in the LB XDP program (issue 12, bpf/quic.h, docs/design.md step 3): CIDs made
+ * QUIC-LB in the LB XDP program (bpf/quic.h, docs/design.md step 3): CIDs made
  * by lib/quiclb.c's fp_quiclb_encode() (plaintext and single-pass AES) send a packet
  * without session to the backend they name, whatever its bucket says, as the exact
  * frame; long headers (v1 and v2 type bits) and short headers; v4 and v6. Unroutable

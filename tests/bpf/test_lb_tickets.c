@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Step 3 for TCP (issue 11): on a session miss, a segment whose TSecr carries a ticket
+ * Step 3 for TCP: on a session miss, a segment whose TSecr carries a ticket
  * (flowpin/ticket.h) naming a live backend of its VIP goes to that backend, one hop,
  * whatever the bucket says; anything else takes the normal path, counted. The tickets
  * here are made with fp_ticket_encode() under the key the loader derives, exactly as a

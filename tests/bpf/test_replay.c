@@ -723,7 +723,7 @@ static void test_replay_backend_usage(void **state)
 }
 
 /*
- * QUIC-LB (issue 12): a capture of QUIC packets to a plaintext IPv4 VIP and a
+ * QUIC-LB: a capture of QUIC packets to a plaintext IPv4 VIP and a
  * single-pass AES IPv6 VIP, CIDs from fp_quiclb_encode(): replay prints the server ID
  * lib/quiclb.c decodes (quic_sid=), and the backend the XDP program chose is the one
  * with that server ID, for every routable packet; unroutable ones print quic_sid=- and

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TCP ticket test vectors (issue 11, flowpin/ticket.h): one copy for the unit tier
+ * TCP ticket test vectors (flowpin/ticket.h): one copy for the unit tier
  * (tests/unit/test_ticket.c) and the BPF tier (the backend's egress and ingress
  * programs, the LB's ticket decode). Any implementation of the ticket (another node,
  * another language) must reproduce these numbers.
  *
  * Fleet key: fp_vector_key (hash_key 000102030405060708090a0b0c0d0e0f).
  * Ticket key: fp_ticket_key_derive(fleet) = SipHash-1-3 under the fleet key of the
- * 40-byte label "flowpin TCP ticket key, issue 11, word " + '0' (k0) or '1' (k1).
+ * 40-byte label "flowpin TCP ticket key, issue 11, word " + '0' (k0) or '1' (k1) (the
+ * label's text is part of these vectors: never edit it in flowpin/ticket.h).
  * fh = SipHash-1-3 of the TCP flow key (client -> VIP) under the ticket key;
  * tsval' = ((tsval + (u32)fh) << bits) | ((sid ^ (fh >> 32)) & (2^bits - 1)).
  *

@@ -45,7 +45,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		perror("memfd_create");
 		exit(1);
 	}
-	/* Not readable by others: the loader warns about such a file (issue 8 item 20). */
+	/* Not readable by others: the loader warns about a file others can read. */
 	if (fchmod(memfd, 0600)) {
 		perror("fchmod");
 		exit(1);

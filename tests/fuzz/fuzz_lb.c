@@ -52,7 +52,8 @@
 #include "fuzz/packet.h"
 
 #define ENCAP_PORT FP_DEFAULT_ENCAP_PORT
-/* Below one page of XDP test-run data: larger frames are issue 8 item 9 (replay). */
+/* Below one page of XDP test-run data: the program sees larger frames only in part
+ * under BPF_PROG_TEST_RUN (replay refuses them, src/cmd_replay.c). */
 #define MAX_FRAME 3000
 #define MAX_BE	  4
 
@@ -861,7 +862,7 @@ static void write_seeds(const char *dir)
 		add(&f, &s);
 		save(dir, "ipv6-extension-headers", &f);
 
-		/* IPv6 to the IPv4-mapped form of an IPv4 VIP (issue 8 item 6). */
+		/* IPv6 to the IPv4-mapped form of an IPv4 VIP: dropped, never served. */
 		s = spec_to(3, client6, 40012, FP_TCP_SYN);
 		s.dport = vips[0].port;
 		add(&f, &s); /* pkt.h builds no IPv6 packet to a mapped address: patch it */

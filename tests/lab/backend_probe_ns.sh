@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lab tier: the tunnel health probe through the real kernel path (docs/backend.md,
-# "Tunnel probe"; issue 9, health checks).
+# "Tunnel probe": the tunnel health check of LB nodes).
 #
 #   lb (eth0: 10.0.0.1, 10.0.0.99, fd00:f::1, fd00:f::99) --- veth --- be (eth0: 10.0.0.11, fd00:f::11)
 #

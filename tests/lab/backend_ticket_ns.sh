@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lab tier: TCP connection tickets (issue 11) through real TCP stacks.
+# Lab tier: TCP connection tickets (docs/backend.md) through real TCP stacks.
 #
 #   cl (10.1.0.2) --- lb (10.1.0.1 | 10.0.0.1) --- b1 (10.0.0.11)
 #

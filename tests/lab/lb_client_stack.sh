@@ -9,11 +9,11 @@
 # The client reaches the VIPs (10.100.3.1, fd00:100:3::1, port 8080) through lb, which
 # encapsulates to b1; b1 answers the client directly (DSR).
 #
-# Issue 8 item 8: the client's eth0 keeps TX checksum offload ON (the veth default, any
+# Checksum offload: the client's eth0 keeps TX checksum offload ON (the veth default, any
 # container host): its segments reach the LB with only the pseudo-header sum in the
 # checksum field. The LB must finish them (csum_completed), or b1 drops every segment
 # (TcpInCsumErrors) and no connection completes.
-# Issue 8 item 4: the fabric has no MTU headroom (1500, like the client): a full-size
+# Path MTU: the fabric has no MTU headroom (1500, like the client): a full-size
 # client segment does not fit once encapsulated. The LB answers ICMP "fragmentation
 # needed" / ICMPv6 "packet too big" (icmp_too_big), the client's TCP lowers its segment
 # size, and a 2 MB upload completes. Without the reply, the upload black-holes.

@@ -59,6 +59,8 @@ def mapped(addr):
 def ticket_hash(key_hex, client, cport, vip, vport):
     key = bytes.fromhex(key_hex)
     k0, k1 = struct.unpack("<QQ", key)
+    # The label of flowpin/ticket.h fp_ticket_key_derive(), byte for byte ("issue 11"
+    # included: it is part of the published vectors, never edited).
     label = bytearray(b"flowpin TCP ticket key, issue 11, word \0")
     label[39] = ord("0")
     t0 = siphash13(k0, k1, bytes(label))

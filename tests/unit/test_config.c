@@ -1344,7 +1344,7 @@ static void test_hash_key_rules(void **state)
 #undef PUBLISHED
 }
 
-/* tickets: {bits: K} (issue 11): TCP only, 1..12, every id < 2^K, backends need the key. */
+/* tickets: {bits: K}: TCP only, 1..12, every id < 2^K, backends need the key. */
 static void test_tickets(void **state)
 {
 	struct load_result r;

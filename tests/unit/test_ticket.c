@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * TCP connection tickets (flowpin/ticket.h, issue 11): the published vectors (computed
+ * TCP connection tickets (flowpin/ticket.h): the published vectors (computed
  * by an independent model), the round trip for every K, exact restoration across the
  * clock's wrap and at the edges of the window, what happens outside it, and what a
  * ticket of another flow, another key or a forger names.
