@@ -28,6 +28,7 @@
 #include <flowpin/lb.h>
 #include <flowpin/log.h>
 #include <flowpin/quiclb.h>
+#include <flowpin/ticket.h>
 #include "common/pkt.h"
 #include "empty.skel.h"
 #include "floor.skel.h"
@@ -35,7 +36,7 @@
 #define ROUNDS	 21
 #define RUNS	 1000
 #define VARIANTS (ROUNDS * RUNS) /* distinct flows for the paths that must miss */
-#define N_PATHS	 13
+#define N_PATHS	 18
 
 /* The published example key: a benchmark may use it, with allow_example_key. */
 static const char config_yaml[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
@@ -84,6 +85,16 @@ static const char config_yaml[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
 				  "    backends:\n"
 				  "      - { id: 1, address: 10.20.0.1 }\n"
 				  "      - { id: 2, address: 10.20.0.2 }\n"
+				  "  - name: tick4\n"
+				  "    address: 198.51.100.13\n"
+				  "    port: 443\n"
+				  "    protocol: tcp\n"
+				  "    pinning: full\n"
+				  "    tickets: { bits: 8 }\n"
+				  "    backends:\n"
+				  "      - { id: 1, address: 10.20.0.1 }\n"
+				  "      - { id: 2, address: 10.20.0.2 }\n"
+				  "      - { id: 3, address: 10.20.0.3 }\n"
 				  "allow_example_key: true\n";
 
 /* One measured path: its packets (one, or VARIANTS distinct flows) and its results. */
@@ -197,6 +208,50 @@ static int build_path(struct path *p, const struct fp_pkt_spec *base, size_t n)
 }
 
 /*
+ * Like build_path(), every frame with Linux's data-segment options (NOP NOP TS) whose
+ * TSecr is the ticket naming server id @sid (K = 8) for that frame's own flow, as a
+ * backend's egress program writes it under the key derived from @fleet.
+ */
+static int build_ts_path(struct path *p, const struct fp_pkt_spec *base, size_t n,
+			 const struct fp_hash_key *fleet, __u16 sid)
+{
+	struct fp_hash_key key;
+
+	fp_ticket_key_derive(fleet, &key);
+	p->frames = malloc(n * FP_PKT_MAX);
+	p->lens = calloc(n, sizeof(*p->lens));
+	if (!p->frames || !p->lens)
+		return -ENOMEM;
+	p->n = n;
+	for (size_t i = 0; i < n; i++) {
+		struct fp_pkt_spec s = *base;
+		struct fp_flow_key f;
+		__u8 opts[12] = { 1, 1, 8, 10, 0x12, 0x34, 0x56, 0x78 };
+		__u32 ticket;
+		int len;
+
+		if (n > 1) {
+			s.sport = (__u16)(1024 + i % 60000);
+			s.src.a[15] ^= (__u8)(i / 60000);
+			s.src.a[14] ^= (__u8)(i >> 8);
+		}
+		fp_pkt_flow_key(&s, 0, &f);
+		ticket = fp_ticket_encode(0x01020304, fp_ticket_flow_hash(&key, &f), sid, 8);
+		opts[8] = (__u8)(ticket >> 24);
+		opts[9] = (__u8)(ticket >> 16);
+		opts[10] = (__u8)(ticket >> 8);
+		opts[11] = (__u8)ticket;
+		s.tcp_options = opts;
+		s.tcp_options_len = sizeof(opts);
+		len = fp_pkt_build(&s, p->frames + i * FP_PKT_MAX, FP_PKT_MAX);
+		if (len < 0)
+			return len;
+		p->lens[i] = (__u32)len;
+	}
+	return 0;
+}
+
+/*
  * Two flows of @base (source ports from base->sport on) that share one flow-cache slot
  * (flowpin/maps.h fp_flow_cache_slot()), so that alternating them misses the cache on
  * every packet.
@@ -291,7 +346,8 @@ static int set_quic_lb(struct fp_config *cfg, __u8 plain[1200], __u8 aes[1200])
 /* Paths whose every run is a flow never seen (no session to establish first). */
 static bool path_misses(int i)
 {
-	return i == 1 || i == 2 || i == 5 || i == 9 || i == 10 || i == 11;
+	return i == 1 || i == 2 || i == 5 || i == 9 || i == 10 || i == 11 || i == 13 || i == 14 ||
+	       i == 15;
 }
 
 static void print_machine(void)
@@ -354,6 +410,19 @@ int main(void)
 		  "different flow every run: the same miss without step 3" },
 		{ "QUIC-LB session hit", "IPv4 UDP QUIC, 1200 bytes, established flow of the AES "
 					 "quic_lb VIP: the QUIC-sized UDP hit with quic_lb on" },
+		/* TCP tickets: step 3 on a miss; the session hit with tickets on. */
+		{ "TCP ticket, miss", "IPv4 TCP ACK, timestamp option whose TSecr names backend "
+				      "1 of a ticket VIP (K = 8), a different flow every run" },
+		{ "TCP ticket, forged, miss",
+		  "the same, the TSecr naming id 200 (no backend): the decode, then the normal "
+		  "path, a different flow every run" },
+		{ "TCP miss with timestamps, no tickets",
+		  "the same segments to a VIP without tickets, a different flow every run: the "
+		  "same miss without step 3" },
+		{ "TCP ticket VIP session hit", "IPv4 TCP ACK with the timestamp option, "
+						"established flow of the ticket VIP" },
+		{ "TCP session hit with timestamps, no tickets",
+		  "the same segment shape, established flow of a VIP without tickets" },
 	};
 	static __u8 quic_plain[1200], quic_aes[1200];
 	struct fp_pkt_spec specs[N_PATHS] = {};
@@ -445,15 +514,18 @@ int main(void)
 		static const char *const src[N_PATHS] = {
 			[3] = "2001:db8:200::7", [6] = "203.0.113.8",	[7] = "203.0.113.9",
 			[8] = "203.0.113.10",	 [9] = "203.0.113.11",	[10] = "203.0.113.12",
-			[11] = "203.0.113.13",	 [12] = "203.0.113.14",
+			[11] = "203.0.113.13",	 [12] = "203.0.113.14", [13] = "203.0.113.15",
+			[14] = "203.0.113.16",	 [15] = "203.0.113.17", [16] = "203.0.113.18",
+			[17] = "203.0.113.19",
 		};
-		bool udp = i == 4 || i >= 9;
+		bool udp = i == 4 || (i >= 9 && i <= 12);
 
 		specs[i].src = fp_pkt_addr(src[i] ? src[i] : "203.0.113.7");
-		specs[i].dst = fp_pkt_addr(i == 3		? "2001:db8:100::10"
-					   : i == 9		? "198.51.100.11"
-					   : i == 10 || i == 12 ? "198.51.100.12"
-								: "198.51.100.10");
+		specs[i].dst = fp_pkt_addr(i == 3			   ? "2001:db8:100::10"
+					   : i == 9			   ? "198.51.100.11"
+					   : i == 10 || i == 12		   ? "198.51.100.12"
+					   : i == 13 || i == 14 || i == 16 ? "198.51.100.13"
+									   : "198.51.100.10");
 		specs[i].proto = udp ? IPPROTO_UDP : IPPROTO_TCP;
 		specs[i].sport = i == 5 ? 40001 : 40000;
 		specs[i].dport = 443;
@@ -464,6 +536,9 @@ int main(void)
 	for (int i = 0; i < N_PATHS; i++) {
 		if (i == 6)
 			err = build_colliding_pair(&paths[i], &specs[i]);
+		else if (i >= 13)
+			err = build_ts_path(&paths[i], &specs[i], path_misses(i) ? VARIANTS : 1,
+					    &cfg->hash_key, i == 14 ? 200 : 1);
 		else
 			err = build_path(&paths[i], &specs[i],
 					 (i == 7 || i == 8 || (path_misses(i) && i != 5)) ? VARIANTS
@@ -616,6 +691,26 @@ int main(void)
 		       (aes->ns[P_FLOWPIN] - aes->ns[P_EMPTY]) /
 			       (udp->ns[P_FLOWPIN] - udp->ns[P_EMPTY]),
 		       on, off, on / off);
+	}
+	{
+		const struct path *hit = &paths[13], *forged = &paths[14], *miss = &paths[15],
+				  *on = &paths[16], *off = &paths[17];
+		double m = miss->ns[P_FLOWPIN] - miss->ns[P_EMPTY],
+		       h = hit->ns[P_FLOWPIN] - hit->ns[P_EMPTY],
+		       f = forged->ns[P_FLOWPIN] - forged->ns[P_EMPTY],
+		       son = on->ns[P_FLOWPIN] - on->ns[P_EMPTY],
+		       soff = off->ns[P_FLOWPIN] - off->ns[P_EMPTY];
+
+		printf("\nTCP tickets (step 3, flowpin/ticket.h): a session miss whose ticket "
+		       "names "
+		       "a live backend costs %.0f ns, the same miss to a VIP without tickets %.0f "
+		       "ns (%.2fx; the ticket replaces the bucket lookup: option walk and "
+		       "SipHash-1-3 of the flow instead); a forged ticket (names no backend: the "
+		       "decode, then the normal path) %.0f ns (%.2fx, %+.0f ns: what a forged "
+		       "flood adds per packet). The session hit on a ticket VIP costs %.0f ns, on "
+		       "a VIP without tickets %.0f ns (%.2fx): a session answers before step 3, "
+		       "so a ratio away from 1 is this run's noise.\n",
+		       h, m, h / m, f, f / m, f - m, son, soff, son / soff);
 	}
 	printf("\n");
 	rc = 0;
