@@ -1023,11 +1023,12 @@ static int check_server_ids(struct loader *ld, struct fp_vip_cfg *vip, const cha
 	return 0;
 }
 
-static bool name_ok(const char *s)
+/* 1..max-1 of A-Z a-z 0-9 . _ - */
+static bool name_fits(const char *s, size_t max)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n >= FP_NAME_MAX)
+	if (n == 0 || n >= max)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
@@ -1037,6 +1038,11 @@ static bool name_ok(const char *s)
 			return false;
 	}
 	return true;
+}
+
+static bool name_ok(const char *s)
+{
+	return name_fits(s, FP_NAME_MAX);
 }
 
 static int by_address(const void *a, const void *b)
@@ -1259,18 +1265,7 @@ static const char *const pop_keys[P_N] = { "name", "lbs" };
 /* A site's name: 1..31 of A-Z a-z 0-9 . _ - (its maps and messages hold 32 bytes). */
 static bool pop_name_ok(const char *s)
 {
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= FP_POP_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.'))
-			return false;
-	}
-	return true;
+	return name_fits(s, FP_POP_NAME_MAX);
 }
 
 /*
