@@ -146,6 +146,7 @@ struct fp_health {
 	struct event *curl_timer;
 	struct fp_addr src4, src6;
 	bool have_src4, have_src6;
+	uint64_t down_changes; /* transitions to or from down, ever */
 };
 
 static void now_realtime(struct timespec *t)
@@ -217,7 +218,7 @@ static void round_done(struct checker *c)
 {
 	char from[16], addr[INET6_ADDRSTRLEN], reason[FP_HEALTH_REASON_MAX];
 	struct timespec now;
-	bool changed;
+	bool changed, was_down;
 	__u32 row;
 
 	if (!c->round_failed)
@@ -226,6 +227,7 @@ static void round_done(struct checker *c)
 	else
 		snprintf(reason, sizeof(reason), "%s", c->round_reason);
 	snprintf(from, sizeof(from), "%s", fp_health_status_name(c->st.status));
+	was_down = c->st.status == FP_HEALTH_DOWN;
 	now_realtime(&now);
 	changed = fp_health_state_round(&c->st, c->hc.rise, c->hc.fall, !c->round_failed, reason,
 					&now);
@@ -236,6 +238,10 @@ static void round_done(struct checker *c)
 		     c->vip, c->backend_id, fp_addr_str(&c->addr, addr, sizeof(addr)), from,
 		     fp_health_status_name(c->st.status), row,
 		     c->round_failed ? "failed" : "passed", row == 1 ? "" : "s", reason);
+	/* Unknown counts as up (fp_health_backend_up()): only to or from down changes
+	 * what the tables hold. */
+	if (was_down != (c->st.status == FP_HEALTH_DOWN))
+		c->h->down_changes++;
 	if (c->h->on_change)
 		c->h->on_change(c->h->arg);
 }
@@ -827,6 +833,11 @@ void fp_health_foreach(const struct fp_health *h,
 		memcpy(v.failures_total, c->st.failures_total, sizeof(v.failures_total));
 		fn(&v, arg);
 	}
+}
+
+uint64_t fp_health_down_changes(const struct fp_health *h)
+{
+	return h ? h->down_changes : 0;
 }
 
 void fp_health_free(struct fp_health *h)

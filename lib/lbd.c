@@ -68,6 +68,8 @@ struct fp_lbd {
 	struct fp_config *cfg;	   /* that file, as last applied */
 	struct fp_overrides overrides;
 	struct fp_health *health;
+	struct event *health_ev;      /* applies health transitions, once per loop pass */
+	uint64_t health_applied;      /* fp_health_down_changes() the tables follow */
 	struct fp_bgpd *bgpd;	      /* BGP announcements (NULL until started) */
 	struct fp_instance *instance; /* the node's pid file, locked while we live */
 	struct evconnlistener *ctl;
@@ -1289,21 +1291,37 @@ out:
 }
 
 #ifdef FP_LBD_HEALTH
-/* A health transition (already logged by the module): the effective state follows. */
+/* The effective state follows the health transitions of one loop pass, in one apply. */
+static void health_apply(evutil_socket_t fd, short what, void *arg)
+{
+	struct fp_lbd *d = arg;
+	uint64_t changes = fp_health_down_changes(d->health);
+
+	(void)fd;
+	(void)what;
+	if (changes == d->health_applied)
+		return; /* unknown -> up only: the tables hold that backend already */
+	fp_lb_lock(d->lb);
+	if (!apply(d, d->cfg, &d->overrides, "health"))
+		d->health_applied = changes;
+	fp_lb_unlock(d->lb);
+}
+
+/* A health transition (already logged by the module): applied in the next loop pass. */
 static void on_health_change(void *arg)
 {
 	struct fp_lbd *d = arg;
 
-	fp_lb_lock(d->lb);
-	apply(d, d->cfg, &d->overrides, "health");
-	fp_lb_unlock(d->lb);
+	if (!event_pending(d->health_ev, EV_TIMEOUT, NULL))
+		event_active(d->health_ev, EV_TIMEOUT, 0);
 }
 
 static int health_start(struct fp_lbd *d)
 {
 	struct fp_info info;
 
-	d->health = fp_health_new(d->base, on_health_change, d);
+	d->health_ev = evtimer_new(d->base, health_apply, d);
+	d->health = d->health_ev ? fp_health_new(d->base, on_health_change, d) : NULL;
 	if (!d->health) {
 		fp_err("health checks: %s\n", strerror(errno));
 		return -ENOMEM;
@@ -1519,6 +1537,8 @@ out:
 	hook_stopping(d);
 #ifdef FP_LBD_HEALTH
 	fp_health_free(d->health);
+	if (d->health_ev)
+		event_free(d->health_ev);
 #endif
 	fp_bgpd_free(d->bgpd);
 	if (d->ctl)

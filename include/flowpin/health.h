@@ -115,6 +115,13 @@ bool fp_health_backend_up(const struct fp_health *h, const char *vip, uint16_t b
 void fp_health_foreach(const struct fp_health *h,
 		       void (*fn)(const struct fp_health_view *v, void *arg), void *arg);
 
+/*
+ * How many transitions to or from down there have been: the ones that change what
+ * fp_health_backend_up() says (unknown -> up does not). A caller that applies tables on
+ * @on_change can skip the transitions that change nothing.
+ */
+uint64_t fp_health_down_changes(const struct fp_health *h);
+
 /* Cancels every probe and frees @h; NULL is fine. */
 void fp_health_free(struct fp_health *h);
 
