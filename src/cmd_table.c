@@ -54,8 +54,9 @@ static void print_vip_header(const struct fp_config *cfg, const struct fp_vip_cf
 {
 	char desc[INET6_ADDRSTRLEN + 32];
 
-	printf("vip %s: %s, pinning %s, table_size %u\n", vip->name,
-	       vip_str(vip, desc, sizeof(desc)), fp_pinning_name(vip->pinning), cfg->table_size);
+	printf("vip %s: %s, pinning %s, table_size %u, %s, share_tolerance %u%%\n", vip->name,
+	       vip_str(vip, desc, sizeof(desc)), fp_pinning_name(vip->pinning), cfg->table_size,
+	       FP_TABLE_CONSTRUCTION, cfg->share_tolerance);
 }
 
 /* Slots per backend id; @counts has FP_MAX_BACKEND_ID + 1 entries. */
