@@ -180,6 +180,8 @@ static void json_backend(const struct fp_stats_backend *b, const char *addr, dou
 	       (unsigned long long)b->traffic.packets);
 	if (rate >= 0)
 		printf(",\"packets_per_s\":%.1f", rate);
+	if (b->backend.flags & FP_BACKEND_F_REMOTE)
+		printf(",\"remote_site\":%u", b->backend.pop + 1);
 	printf("}");
 }
 
@@ -191,6 +193,9 @@ static void text_backend(const struct fp_stats_backend *b, const char *addr, dou
 	       (unsigned long long)b->traffic.packets);
 	if (rate >= 0)
 		printf(" %9.1f", rate);
+	/* In no table here: its tickets send packets to its site's LB nodes. */
+	if (b->backend.flags & FP_BACKEND_F_REMOTE)
+		printf("  (site #%u of the config's pops)", b->backend.pop + 1);
 	printf("\n");
 }
 

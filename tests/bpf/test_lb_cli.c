@@ -1653,6 +1653,13 @@ static void test_pops(void **state)
 			 0);
 	assert_non_null(strstr(out, "\"address\":\"10.99.0.10\""));
 	assert_non_null(strstr(out, "\"address\":\"10.98.0.21\""));
+	/* Site b's backend is marked as such (site b: the config's second), ours is not. */
+	assert_non_null(strstr(out, "\"address\":\"10.98.0.21\",\"state\":\"active\","
+				    "\"packets\":0,\"remote_site\":2}"));
+	assert_null(strstr(out, "\"address\":\"10.99.0.10\",\"state\":\"active\","
+				"\"packets\":0,\"remote_site\""));
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s'", l->pins), 0);
+	assert_non_null(strstr(out, "(site #2 of the config's pops)"));
 	/* Another site or none: refused, generation 1 stays. */
 	assert_int_equal(LB(l, out, sizeof(out),
 			    "reload --dev lb0 --pin-root '%s' --run-dir '%s' --config '%s' --pop b",
