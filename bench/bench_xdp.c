@@ -350,6 +350,324 @@ static bool path_misses(int i)
 	       i == 15;
 }
 
+/*
+ * Busy node (docs/design.md "Measuring speed"): a node holding many established flows,
+ * whose packets come in random order, so a hit finds its session entry cold. Its own
+ * instance of the program with a table of BUSY_TABLE entries (1M flows fit), the flows
+ * established first (SYN, handshake ACK, one more ACK: `full` creates the entry at the
+ * flow's second non-SYN packet, bpf/lb.bpf.c "Session admission"). Frames are built
+ * run by run (a million frames would not fit in memory), outside the timed part.
+ */
+#define BUSY_TABLE    (1U << 21)
+#define BUSY_AHEAD    1000 /* hs: SYNs sent this many runs ahead of their ACK */
+#define BUSY_MAX_FLOW 1000000U
+
+enum { B_EMPTY, B_FLOOR, B_FLOWPIN, B_NPROGS };
+
+struct busy_path {
+	const char *name;
+	const char *what;
+	__u32 flows;	/* established flows cycled through in random order; 0: new flows */
+	bool handshake; /* new flows: the untimed SYN first, the timed ACK BUSY_AHEAD later */
+	double ns[B_NPROGS];
+	char decision[160];
+};
+
+/* Flow @id of the busy paths: 172.16.0.0/12 + id -> 198.51.100.10:443. */
+static void busy_frame(__u32 id, __u8 flags, __u8 *buf, __u32 *len)
+{
+	struct fp_pkt_spec s = {};
+	char a[32];
+	int n;
+
+	snprintf(a, sizeof(a), "172.%u.%u.%u", 16 + ((id >> 16) & 0x0f), (id >> 8) & 0xff,
+		 id & 0xff);
+	s.src = fp_pkt_addr(a);
+	s.dst = fp_pkt_addr("198.51.100.10");
+	s.proto = IPPROTO_TCP;
+	s.sport = (__u16)(20000 + (id >> 20));
+	s.dport = 443;
+	s.tcp_flags = flags;
+	n = fp_pkt_build(&s, buf, FP_PKT_MAX);
+	*len = n > 0 ? (__u32)n : 0;
+}
+
+static int busy_run(int fd, int ifindex, const __u8 *frame, __u32 len, __u32 expect,
+		    __u32 *duration)
+{
+	static __u8 out[FP_PKT_MAX + 256];
+	struct xdp_md ctx = { .data_end = len, .ingress_ifindex = ifindex };
+	LIBBPF_OPTS(bpf_test_run_opts, run, .data_in = frame, .data_size_in = len, .data_out = out,
+		    .data_size_out = sizeof(out), .ctx_in = &ctx, .ctx_size_in = sizeof(ctx),
+		    .repeat = 1);
+
+	if (bpf_prog_test_run_opts(fd, &run))
+		return -errno;
+	if (run.retval != expect)
+		return -EPROTO;
+	*duration = run.duration;
+	return 0;
+}
+
+/* Random permutations of 0..n-1, concatenated: @need flow ids. */
+static __u32 *busy_order(__u32 n, size_t need, unsigned int *seed)
+{
+	__u32 *order = malloc(need * sizeof(*order)), *perm = malloc(n * sizeof(*perm));
+	size_t have = 0;
+
+	if (!order || !perm) {
+		free(order);
+		free(perm);
+		return NULL;
+	}
+	while (have < need) {
+		for (__u32 i = 0; i < n; i++)
+			perm[i] = i;
+		for (__u32 i = n - 1; i > 0; i--) {
+			__u32 j = (__u32)rand_r(seed) % (i + 1), t = perm[i];
+
+			perm[i] = perm[j];
+			perm[j] = t;
+		}
+		for (__u32 i = 0; i < n && have < need; i++)
+			order[have++] = perm[i];
+	}
+	free(perm);
+	return order;
+}
+
+/*
+ * One busy path: ROUNDS rounds, each RUNS runs of every program in turn (order
+ * rotating), the same flows for all. A handshake path sends each flow's SYN through
+ * flowpin, untimed, BUSY_AHEAD runs before its timed ACK; its flows start at @next_new.
+ */
+static int busy_measure(const int fd[B_NPROGS], int ifindex, struct busy_path *p,
+			const __u32 *order, __u32 *next_new)
+{
+	static __u32 durations[RUNS];
+	static __u8 frame[FP_PKT_MAX];
+	double rounds[B_NPROGS][ROUNDS];
+	__u32 len, d;
+	int err;
+
+	for (int r = 0; r < ROUNDS; r++) {
+		__u32 base = *next_new;
+
+		for (int k = 0; k < B_NPROGS; k++) {
+			int prog = (k + r) % B_NPROGS;
+			__u32 expect = prog == B_EMPTY ? XDP_PASS : XDP_TX;
+
+			for (int i = 0; i < RUNS + BUSY_AHEAD; i++) {
+				__u32 id;
+
+				if (p->handshake && prog == B_FLOWPIN && i < RUNS) {
+					busy_frame(base + i, FP_TCP_SYN, frame, &len);
+					err = busy_run(fd[prog], ifindex, frame, len, XDP_TX, &d);
+					if (err)
+						return err;
+				}
+				if (i < BUSY_AHEAD)
+					continue;
+				id = p->handshake ? base + i - BUSY_AHEAD
+						  : order[(size_t)r * RUNS + i - BUSY_AHEAD];
+				busy_frame(id, FP_TCP_ACK, frame, &len);
+				err = busy_run(fd[prog], ifindex, frame, len, expect,
+					       &durations[i - BUSY_AHEAD]);
+				if (err)
+					return err;
+			}
+			qsort(durations, RUNS, sizeof(durations[0]), cmp_u32);
+			rounds[prog][r] = (durations[RUNS / 2 - 1] + durations[RUNS / 2]) / 2.0;
+		}
+		if (p->handshake)
+			*next_new += RUNS;
+	}
+	for (int prog = 0; prog < B_NPROGS; prog++) {
+		qsort(rounds[prog], ROUNDS, sizeof(double), cmp_double);
+		p->ns[prog] = rounds[prog][ROUNDS / 2];
+	}
+	return 0;
+}
+
+/* The kernel's memlock of the program's map @name (/proc/self/fdinfo), or 0. */
+static unsigned long long map_memlock(int prog_fd, const char *name)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), ids[64];
+	unsigned long long memlock = 0;
+
+	info.nr_map_ids = 64;
+	info.map_ids = (__u64)(unsigned long)ids;
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
+		return 0;
+	for (__u32 i = 0; i < info.nr_map_ids && i < 64; i++) {
+		struct bpf_map_info m = {};
+		__u32 mlen = sizeof(m);
+		int fd = bpf_map_get_fd_by_id(ids[i]);
+		char path[64], line[256];
+		FILE *f;
+
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &m, &mlen) && !strcmp(m.name, name)) {
+			snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+			f = fopen(path, "r");
+			while (f && fgets(line, sizeof(line), f))
+				if (!strncmp(line, "memlock:", 8))
+					memlock = strtoull(line + 8, NULL, 10);
+			if (f)
+				fclose(f);
+		}
+		close(fd);
+	}
+	return memlock;
+}
+
+/*
+ * The busy-node section: hits with 1k, 100k and 1M established flows in random order,
+ * the handshake-completing ACK (a whole new connection is it plus the SYN of the main
+ * table), and the session table's memory per entry.
+ */
+static int busy_node(const struct fp_config *cfg, const struct fp_lb_opts *base_opts,
+		     const struct progs *pr, double syn_ns, double promotion_ns)
+{
+	struct busy_path paths[] = {
+		{ "hit, 1k flows", "ACK of one of 1,000 established flows, random order", 1000 },
+		{ "hit, 100k flows", "the same with 100,000 flows", 100000 },
+		{ "hit, 1M flows", "the same with 1,000,000 flows", 1000000 },
+		{ "handshake ACK",
+		  "the handshake-completing ACK of a new flow, its SYN sent "
+		  "(untimed) 1,000 runs earlier",
+		  0, true },
+	};
+	const size_t n_paths = sizeof(paths) / sizeof(paths[0]);
+	struct fp_lb_opts opts = *base_opts;
+	static __u8 frame[FP_PKT_MAX];
+	unsigned int seed = 14;
+	__u32 established = 0, next_new = BUSY_MAX_FLOW, len, d;
+	unsigned long long mem[2] = {}, probation[2] = {};
+	const __u32 mem_entries[2] = { 1000000, 10000000 };
+	struct fp_lb *lb = NULL;
+	int fd[B_NPROGS], err = 0;
+	__u64 before[FP_CNT__MAX], after[FP_CNT__MAX];
+
+	opts.session_entries = BUSY_TABLE;
+	err = fp_lb_open(cfg, &opts, &lb);
+	if (err) {
+		fprintf(stderr, "bench_xdp: busy node: cannot load: %s\n", strerror(-err));
+		return err;
+	}
+	fd[B_EMPTY] = pr->fd[P_EMPTY];
+	fd[B_FLOOR] = pr->fd[P_FLOOR];
+	fd[B_FLOWPIN] = fp_lb_prog_fd(lb);
+	for (size_t i = 0; i < n_paths && !err; i++) {
+		struct busy_path *p = &paths[i];
+		__u32 *order = NULL;
+
+		/* Establish flows up to this path's count: SYN, ACK (probation), ACK (entry). */
+		for (; established < p->flows && !err; established++) {
+			static const __u8 flags[3] = { FP_TCP_SYN, FP_TCP_ACK, FP_TCP_ACK };
+
+			for (int k = 0; k < 3 && !err; k++) {
+				busy_frame(established, flags[k], frame, &len);
+				err = busy_run(fd[B_FLOWPIN], pr->ifindex, frame, len, XDP_TX, &d);
+			}
+		}
+		if (!err && p->flows) {
+			order = busy_order(p->flows, (size_t)ROUNDS * RUNS, &seed);
+			if (!order)
+				err = -ENOMEM;
+		}
+		if (!err)
+			err = fp_lb_read_counters(lb, before);
+		if (!err)
+			err = busy_measure(fd, pr->ifindex, p, order, &next_new);
+		if (!err)
+			err = fp_lb_read_counters(lb, after);
+		free(order);
+		if (err) {
+			fprintf(stderr, "bench_xdp: busy path '%s': %s\n", p->name, strerror(-err));
+			break;
+		}
+		/* The counters that moved on every timed run, then those on most. */
+		for (int pass = 0; pass < 2; pass++) {
+			for (int c = 0; c < FP_CNT__MAX; c++) {
+				size_t used = strlen(p->decision);
+				__u64 moved = after[c] - before[c], all = (__u64)ROUNDS * RUNS;
+
+				if (c == FP_CNT_TX || (pass == 0 && moved < all) ||
+				    (pass == 1 && (moved >= all || moved < all / 100)))
+					continue;
+				if (pass == 0)
+					snprintf(p->decision + used, sizeof(p->decision) - used,
+						 "%s%s", used ? " + " : "", fp_counter_names[c]);
+				else
+					snprintf(p->decision + used, sizeof(p->decision) - used,
+						 " (%s on %.2f%%)", fp_counter_names[c],
+						 100.0 * (double)moved / (double)all);
+			}
+		}
+	}
+	fp_lb_close(lb);
+	lb = NULL;
+	/* Memory: the kernel's own account of the session table (and probation) sized for
+	 * 1M and 10M sessions. */
+	for (int m = 0; m < 2 && !err; m++) {
+		opts.session_entries = mem_entries[m];
+		err = fp_lb_open(cfg, &opts, &lb);
+		if (err) {
+			fprintf(stderr, "bench_xdp: a table of %u: %s\n", mem_entries[m],
+				strerror(-err));
+			break;
+		}
+		mem[m] = map_memlock(fp_lb_prog_fd(lb), "sessions");
+		probation[m] = map_memlock(fp_lb_prog_fd(lb), "probation");
+		fp_lb_close(lb);
+		lb = NULL;
+	}
+	if (err)
+		return err;
+
+	printf("### Busy node (bench/bench_xdp.c)\n\n");
+	printf("Method as above (%d rounds of %d runs, interleaved round by round, empty "
+	       "subtracted), with the programs empty, floor and flowpin (`pinning: full`, its "
+	       "own instance with a session table of %u entries). The flows of a hit path are "
+	       "established first (SYN, handshake ACK, one more ACK: the entry is made at the "
+	       "flow's second non-SYN packet); each run sends one ACK of a flow drawn in random "
+	       "order (concatenated random permutations), so the session entry is cold as on a "
+	       "node holding that many flows. Targets of the issue on these rows are ratios to "
+	       "Katran, measured side by side by the harness the issue names (section "
+	       "below); here: against flowpin's own 1k figure.\n\n",
+	       ROUNDS, RUNS, BUSY_TABLE);
+	printf("| path | flowpin decision | floor ns | flowpin ns | flowpin / floor | / hit at 1k "
+	       "flows |\n|---|---|---:|---:|---:|---:|\n");
+	double hit1k = paths[0].ns[B_FLOWPIN] - paths[0].ns[B_EMPTY];
+	for (size_t i = 0; i < n_paths; i++) {
+		struct busy_path *p = &paths[i];
+		double fl = p->ns[B_FLOOR] - p->ns[B_EMPTY], fp = p->ns[B_FLOWPIN] - p->ns[B_EMPTY];
+
+		printf("| %s (%s) | %s | %.0f | %.0f | %.1fx | %.2fx |\n", p->name, p->what,
+		       p->decision[0] ? p->decision : "?", fl, fp, fp / fl, fp / hit1k);
+	}
+	{
+		double hs = paths[3].ns[B_FLOWPIN] - paths[3].ns[B_EMPTY];
+
+		printf("\nA whole new connection (the SYN of the main table, %.0f ns, plus the "
+		       "handshake ACK): %.0f ns; its first data packet then creates the session "
+		       "entry (the promotion row of the main table: %.0f ns).\n",
+		       syn_ns, syn_ns + hs, promotion_ns);
+	}
+	printf("\nSession table memory (the kernel's memlock of the map, /proc/self/fdinfo): "
+	       "%u entries %.1f MiB (%.1f bytes an entry), %u entries %.1f MiB (%.1f bytes an "
+	       "entry); with the probation array the table's size implies, %.1f and %.1f bytes "
+	       "an entry.\n\n",
+	       mem_entries[0], mem[0] / 1048576.0, (double)mem[0] / mem_entries[0], mem_entries[1],
+	       mem[1] / 1048576.0, (double)mem[1] / mem_entries[1],
+	       (double)(mem[0] + probation[0]) / mem_entries[0],
+	       (double)(mem[1] + probation[1]) / mem_entries[1]);
+	return 0;
+}
+
 static void print_machine(void)
 {
 	char model[256] = "unknown CPU", line[512];
@@ -713,6 +1031,14 @@ int main(void)
 		       h, m, h / m, f, f / m, f - m, son, soff, son / soff);
 	}
 	printf("\n");
+	if (getenv("FP_BENCH_NO_BUSY")) { /* experiments: the main table only */
+		rc = 0;
+		goto out;
+	}
+	err = busy_node(cfg, &opts, &pr, paths[1].ns[P_FLOWPIN] - paths[1].ns[P_EMPTY],
+			paths[8].ns[P_FLOWPIN] - paths[8].ns[P_EMPTY]);
+	if (err)
+		goto out;
 	rc = 0;
 out:
 	for (int i = 0; i < N_PATHS; i++) {

@@ -26,15 +26,18 @@
  *    spoofed packets from random tuples never repeat a tuple, so they churn probation
  *    and nothing else. Promotions stay under the per-CPU new-flow rate (new_flow_rate
  *    per second).
- *  - The session table is one LRU shared by every CPU (not per-CPU lists, which gave
+ *  - The session table is one table shared by every CPU (flowpin's own set-associative
+ *    table, flowpin/maps.h struct fp_session_bucket; not one per CPU, which would give
  *    each CPU entries / CPUs), and only promotions insert into it, so only flows that
- *    repeat a tuple can make it evict. Why an LRU and not a hash that never evicts: the
- *    LB cannot tell a closed flow from an idle one (a FIN or RST proves nothing, the
- *    pinning rule below), so closed flows keep their entries until the idle timeout;
- *    a table that never evicts would fill with them on any busy node (262144 entries
- *    last 7200 s: 36 new connections per second). An attacker who repeats every
- *    spoofed tuple is promoted at most new_flow_rate times per CPU per second, and
- *    evicts at that rate the least recently used entries (idle or closed flows first).
+ *    repeat a tuple can make it evict. Why evict at all and not a table that never
+ *    does: the LB cannot tell a closed flow from an idle one (a FIN or RST proves
+ *    nothing, the pinning rule below), so closed flows keep their entries until the
+ *    idle timeout; a table that never evicts would fill with them on any busy node
+ *    (262144 entries last 7200 s: 36 new connections per second). An attacker who
+ *    repeats every spoofed tuple is promoted at most new_flow_rate times per CPU per
+ *    second, and evicts at that rate (session_evict) the least recently seen entries
+ *    of the buckets its flows land in (idle or closed flows first); the keyed bucket
+ *    hash keeps it from choosing them.
  *  - hash+table, full: a SYN writes nothing (it only reads the session table: pinning
  *    rule below); the hash is authoritative for a new flow, and probation is not even
  *    read. Its first non-SYN packet is marked, the second promoted, and only when the
@@ -57,7 +60,7 @@
  * LB sees one direction of a connection and no sequence number it could check, so a
  * FIN or RST proves nothing. Nothing but time changes a live entry:
  *  - FIN and RST leave an entry as it is (state, timeout, backend). A closed flow's
- *    entry lives out its idle timeout, and the LRU takes it first when space runs
+ *    entry lives out its idle timeout, and the table replaces it first when space runs
  *    short: a closed flow is no longer refreshed.
  *  - A SYN never re-points a live entry, in any mode: a client reusing the ports of
  *    a live entry goes to that entry's backend, where the rest of its connection
@@ -69,8 +72,8 @@
  *    bucket's memory of it was dropped; a SYN reusing its ports goes to the owner.)
  *  - Entries are created only where no live one exists, and any packet of a flow only
  *    refreshes its entry (which extends, never shortens, the pinning).
- * Only an entry's own timeout, its backend marked down, or the LRU under pressure end
- * a pinning. (FP_SESS_TCP_CLOSING is not set any more.)
+ * Only an entry's own timeout, its backend marked down, or the table under pressure
+ * (session_evict) end a pinning. (FP_SESS_TCP_CLOSING is not set any more.)
  *
  * Cross-site rule (a fleet of sites; bpf/pop.h): only a ticket sends a packet to another
  * site (the tables hold this site's backends only), one hop, and a packet that came
@@ -149,6 +152,9 @@ const volatile __u64 timeout_udp_ns = 300ULL * 1000000000ULL;
 const volatile __u8 complete_partial_csum = 1;
 const volatile __u32 new_flow_rate = 0;	  /* session entries per CPU per second, 0: no limit */
 const volatile __u32 probation_slots = 1; /* a power of two */
+const volatile __u32 session_buckets = 1; /* elements of `sessions` */
+/* The session table's hash key (flowpin/maps.h fp_session_hash()), derived by the loader. */
+const volatile struct fp_session_hash_key session_key = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -181,11 +187,12 @@ struct {
 } backends SEC(".maps");
 
 struct {
-	/* One LRU for every CPU (session admission above: only promotions insert). */
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__type(key, struct fp_flow_key);
-	__type(value, struct fp_session);
-	__uint(max_entries, 1); /* session_entries */
+	/* flowpin/maps.h struct fp_session_bucket: one table every CPU shares. */
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fp_session_bucket);
+	__uint(max_entries, 1); /* session_buckets */
+	__uint(map_flags, BPF_F_MMAPABLE);
 } sessions SEC(".maps");
 
 struct {
@@ -650,6 +657,94 @@ static __always_inline void flow_cache_fill(const struct fp_vip *vip, const stru
 	e->epoch = epoch;
 }
 
+/* The hash of @k in the session table (flowpin/maps.h fp_session_hash()). */
+static __always_inline __u64 session_hash(const struct fp_flow_key *k)
+{
+	struct fp_session_hash_key key;
+
+	/* Word by word from the volatile: the compiler must not fold the zero initializer. */
+#pragma unroll
+	for (int w = 0; w < FP_SESSION_HASH_WORDS; w++)
+		key.k[w] = session_key.k[w];
+	return fp_session_hash(&key, k);
+}
+
+static __always_inline struct fp_session_bucket *session_bucket(__u32 i)
+{
+	return bpf_map_lookup_elem(&sessions, &i);
+}
+
+/*
+ * What a scan of one bucket for @k found: the way holding @k (or -1), the occupied
+ * slots (they fill in order), the first expired entry and the least recently seen one.
+ */
+struct bucket_scan {
+	int found;
+	int used;
+	int expired;
+	int oldest;
+	__u64 oldest_seen;
+};
+
+static __always_inline void bucket_scan(struct fp_session_bucket *b, const struct fp_flow_key *k,
+					__u64 now, int ages, struct bucket_scan *r)
+{
+	r->found = -1;
+	r->used = FP_SESSION_WAYS;
+	r->expired = -1;
+	r->oldest = 0;
+	r->oldest_seen = ~0ULL;
+#pragma unroll
+	for (int i = 0; i < FP_SESSION_WAYS; i++) {
+		struct fp_session_slot *w = &b->way[i];
+		__u64 seen;
+
+		if (!w->key.proto) {
+			r->used = i;
+			return;
+		}
+		if (flow_key_equal(&w->key, k)) {
+			r->found = i;
+			return;
+		}
+		if (!ages)
+			continue;
+		seen = w->s.last_seen_ns;
+		if (r->expired < 0 && (__s64)(now - seen) > (__s64)session_timeout(w->s.state))
+			r->expired = i;
+		if (seen < r->oldest_seen) {
+			r->oldest_seen = seen;
+			r->oldest = i;
+		}
+	}
+}
+
+/*
+ * @k's entry in the session table, live or not, or NULL: its first bucket, and its
+ * second only when the first may have spilled (flowpin/maps.h struct fp_session_bucket).
+ */
+static __always_inline struct fp_session *session_find(const struct fp_flow_key *k)
+{
+	__u64 h = session_hash(k);
+	struct fp_session_bucket *b = session_bucket(fp_session_first(h, session_buckets));
+	struct bucket_scan r;
+
+	if (!b)
+		return NULL;
+	bucket_scan(b, k, 0, 0, &r);
+	if (r.found >= 0)
+		return &b->way[r.found & (FP_SESSION_WAYS - 1)].s;
+	if (r.used < FP_SESSION_SPILL)
+		return NULL;
+	b = session_bucket(fp_session_second(h, session_buckets));
+	if (!b)
+		return NULL;
+	bucket_scan(b, k, 0, 0, &r);
+	if (r.found >= 0)
+		return &b->way[r.found & (FP_SESSION_WAYS - 1)].s;
+	return NULL;
+}
+
 /*
  * Step 4: a live session entry whose backend is not down. Refreshes last-seen at most
  * once per FP_SESSION_REFRESH_NS and moves a SYN entry to established on the first
@@ -661,7 +756,7 @@ static __always_inline int session_lookup(const struct fp_vip *vip, const struct
 					  struct fp_stats *st, __u64 now, __u32 epoch,
 					  struct choice *ch)
 {
-	struct fp_session *s = bpf_map_lookup_elem(&sessions, &pkt->flow);
+	struct fp_session *s = session_find(&pkt->flow);
 	struct fp_backend_entry *b;
 
 	if (!s)
@@ -775,6 +870,72 @@ static __always_inline struct fp_probation_mark admission(const struct packet *p
 	return m;
 }
 
+/*
+ * Writes @s as @k's entry, where flowpin/maps.h struct fp_session_bucket says: @k's own
+ * slot, else room in its first bucket, else the less loaded of the two, else an expired
+ * entry, else the least recently seen one of the two buckets (evicted, counted).
+ * Returns 0, or -1 when the table cannot be read.
+ */
+static __always_inline int session_store(const struct fp_flow_key *k, const struct fp_session *s,
+					 __u64 now, struct fp_stats *st)
+{
+	__u64 h = session_hash(k);
+	struct fp_session_bucket *b1, *b2, *b;
+	struct bucket_scan r1, r2;
+	struct fp_session_slot *slot;
+	int way;
+
+	b1 = session_bucket(fp_session_first(h, session_buckets));
+	if (!b1)
+		return -1;
+	bucket_scan(b1, k, now, 1, &r1);
+	if (r1.found >= 0) {
+		b = b1, way = r1.found;
+		goto write;
+	}
+	if (r1.used < FP_SESSION_SPILL) {
+		b = b1, way = r1.used;
+		goto write;
+	}
+	if (r1.expired >= 0) {
+		b = b1, way = r1.expired;
+		goto write;
+	}
+	b2 = session_bucket(fp_session_second(h, session_buckets));
+	if (!b2)
+		return -1;
+	bucket_scan(b2, k, now, 1, &r2);
+	if (r2.found >= 0) {
+		b = b2, way = r2.found;
+	} else if (r1.used < FP_SESSION_WAYS && r1.used <= r2.used) {
+		b = b1, way = r1.used;
+	} else if (r2.used < FP_SESSION_WAYS) {
+		b = b2, way = r2.used;
+	} else if (r2.expired >= 0) {
+		b = b2, way = r2.expired;
+	} else {
+		count(st, FP_CNT_SESSION_EVICT);
+		if (r1.oldest_seen <= r2.oldest_seen)
+			b = b1, way = r1.oldest;
+		else
+			b = b2, way = r2.oldest;
+	}
+write:
+	slot = &b->way[way & (FP_SESSION_WAYS - 1)];
+	/* Matches nothing while half written (flowpin/maps.h FP_SESSION_WRITING). */
+	if (slot->key.proto)
+		slot->key.proto = FP_SESSION_WRITING;
+	barrier();
+	__builtin_memcpy(slot->key.src, k->src, 16);
+	__builtin_memcpy(slot->key.dst, k->dst, 16);
+	slot->key.sport = k->sport;
+	slot->key.dport = k->dport;
+	slot->s = *s;
+	barrier();
+	slot->key.proto = k->proto;
+	return 0;
+}
+
 /* Creates the session entry of a promoted flow. Returns 1 when it exists now. */
 static __always_inline int session_insert(const struct fp_vip *vip, const struct packet *pkt,
 					  const struct choice *ch, struct fp_stats *st, __u64 now)
@@ -795,7 +956,7 @@ static __always_inline int session_insert(const struct fp_vip *vip, const struct
 	s.backend = ch->hop[0];
 	s.outer_sport = ch->sport;
 	s.state = pkt->flow.proto == IPPROTO_UDP ? FP_SESS_UDP : FP_SESS_TCP_EST;
-	if (bpf_map_update_elem(&sessions, &pkt->flow, &s, BPF_ANY))
+	if (session_store(&pkt->flow, &s, now, st))
 		return 0;
 	count(st, FP_CNT_SESSION_INSERT);
 	return 1;

@@ -277,6 +277,25 @@ static __u32 effective_new_flow_rate(const struct fp_lb_opts *opts)
 						 : FP_LB_DEFAULT_NEW_FLOW_RATE;
 }
 
+/*
+ * The session table's hash key (flowpin/maps.h fp_session_hash()) from the fleet key:
+ * word i is SipHash-1-3, under the fleet key, of a fixed label no flow key can equal (its
+ * pad bytes are not zero), as fp_ticket_key_derive() does. The same config gives the
+ * same key, so a take-over finds every entry in its bucket.
+ */
+static void session_key_derive(const struct fp_hash_key *fleet, struct fp_session_hash_key *out)
+{
+	const char text[] = "flowpin session table key, word number ";
+	struct fp_flow_key label;
+
+	FP_STATIC_ASSERT(sizeof(text) == sizeof(label), "the label fills a flow key");
+	__builtin_memcpy(&label, text, sizeof(label));
+	for (int i = 0; i < FP_SESSION_HASH_WORDS; i++) {
+		label.pad[2] = (__u8)('0' + i);
+		out->k[i] = fp_flow_hash(fleet, &label);
+	}
+}
+
 /* The program's const volatile settings, before load. */
 static void set_program_settings(struct lb *skel, const struct fp_config *cfg,
 				 const struct fp_lb_opts *opts)
@@ -299,6 +318,8 @@ static void set_program_settings(struct lb *skel, const struct fp_config *cfg,
 	skel->rodata->timeout_udp_ns = cfg->timeouts.udp * NSEC;
 	skel->rodata->new_flow_rate = effective_new_flow_rate(opts);
 	skel->rodata->complete_partial_csum = !opts->generic_xdp;
+	session_key_derive(&cfg->hash_key,
+			   (struct fp_session_hash_key *)&skel->rodata->session_key);
 }
 
 static void set_info_sources(struct fp_info *info, const struct fp_lb_opts *opts)
@@ -384,13 +405,14 @@ int fp_lb_open(const struct fp_config *cfg, const struct fp_lb_opts *opts, struc
 	if (!err)
 		err = bpf_map__set_max_entries(skel->maps.traffic, max_vips * FP_BACKEND_SLOTS);
 	if (!err)
-		err = bpf_map__set_max_entries(skel->maps.sessions, sessions);
+		err = bpf_map__set_max_entries(skel->maps.sessions, fp_session_buckets(sessions));
 	if (!err)
 		err = bpf_map__set_max_entries(skel->maps.probation, probation);
 	if (!err)
 		err = bpf_map__set_max_entries(skel->maps.quic_servers,
 					       max_vips * FP_BACKEND_SLOTS);
 	skel->rodata->probation_slots = probation;
+	skel->rodata->session_buckets = fp_session_buckets(sessions);
 	if (err)
 		goto out;
 	err = lb__load(skel);
@@ -758,32 +780,99 @@ static __u64 session_timeout_ns(const struct fp_info *info, __u8 state)
 	return (__u64)info->timeout_tcp_transitory * NSEC;
 }
 
+/*
+ * The session table, mmapped (flowpin/maps.h struct fp_session_bucket), read-write for
+ * fp_lb_clear_sessions(). @buckets: the map's elements.
+ */
+static int map_sessions_fd(int fd, struct fp_session_bucket **out, size_t *len, __u32 *buckets)
+{
+	struct bpf_map_info info;
+	__u32 ilen = sizeof(info);
+	long page = sysconf(_SC_PAGESIZE);
+	void *p;
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen))
+		return -errno;
+	if (info.type != BPF_MAP_TYPE_ARRAY || info.value_size != sizeof(**out) ||
+	    !(info.map_flags & BPF_F_MMAPABLE))
+		return -EPROTO;
+	*buckets = info.max_entries;
+	*len = ((size_t)info.max_entries * sizeof(**out) + page - 1) / page * page;
+	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+
+		fp_err("lb: cannot mmap the session table: %s\n", strerror(errno));
+		return err;
+	}
+	*out = p;
+	return 0;
+}
+
+/*
+ * Calls @cb for every occupied slot of the session table (a copy of it: the data plane
+ * may rewrite the slot meanwhile; one being rewritten is skipped). Stops at a non-zero
+ * return, which it returns.
+ */
+static int walk_sessions(int fd, fp_lb_session_cb cb, void *ctx)
+{
+	struct fp_session_bucket *t;
+	size_t len;
+	__u32 n;
+	int err = map_sessions_fd(fd, &t, &len, &n);
+
+	if (err)
+		return err;
+	for (__u32 b = 0; !err && b < n; b++) {
+		for (int w = 0; w < FP_SESSION_WAYS; w++) {
+			struct fp_session_slot slot = t[b].way[w];
+
+			if (!slot.key.proto)
+				break; /* slots fill in order */
+			if (slot.key.proto == FP_SESSION_WRITING)
+				continue;
+			err = cb(&slot.key, &slot.s, ctx);
+			if (err)
+				break;
+		}
+	}
+	munmap(t, len);
+	return err;
+}
+
+struct scan_ctx {
+	struct fp_lb *lb;
+	const struct fp_vip_plan *plans;
+	struct prune_plan *pp;
+	size_t n;
+	__u64 now;
+};
+
+static int scan_one(const struct fp_flow_key *key, const struct fp_session *s, void *ctx)
+{
+	struct scan_ctx *c = ctx;
+
+	/* Expired by the data plane's rule, with a second of slack for its clock. */
+	if ((__s64)(c->now - s->last_seen_ns) >
+	    (__s64)(session_timeout_ns(&c->lb->info, s->state) + NSEC))
+		return 0;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->pp[i].scan && session_of_vip(key, &c->plans[i].key))
+			c->pp[i].named[s->backend % FP_BACKEND_SLOTS] = true;
+	return 0;
+}
+
 /* Marks, per VIP that needs it, the backend ids its live session entries name. */
 static int scan_sessions(struct fp_lb *lb, const struct fp_vip_plan *plans, struct prune_plan *pp,
 			 size_t n)
 {
-	struct fp_flow_key key, next;
-	struct fp_session s;
+	struct scan_ctx c = { lb, plans, pp, n, 0 };
 	struct timespec ts;
-	__u64 now;
-	int err;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_coarse_ns()'s clock */
-	now = (__u64)ts.tv_sec * NSEC + (__u64)ts.tv_nsec;
-	for (err = bpf_map_get_next_key(lb->fd[M_SESSIONS], NULL, &next); !err;
-	     err = bpf_map_get_next_key(lb->fd[M_SESSIONS], &key, &next)) {
-		key = next;
-		if (bpf_map_lookup_elem(lb->fd[M_SESSIONS], &key, &s))
-			continue; /* evicted meanwhile */
-		/* Expired by the data plane's rule, with a second of slack for its clock. */
-		if ((__s64)(now - s.last_seen_ns) >
-		    (__s64)(session_timeout_ns(&lb->info, s.state) + NSEC))
-			continue;
-		for (size_t i = 0; i < n; i++)
-			if (pp[i].scan && session_of_vip(&key, &plans[i].key))
-				pp[i].named[s.backend % FP_BACKEND_SLOTS] = true;
-	}
-	return err == -ENOENT ? 0 : err;
+	c.now = (__u64)ts.tv_sec * NSEC + (__u64)ts.tv_nsec;
+	return walk_sessions(lb->fd[M_SESSIONS], scan_one, &c);
 }
 
 static int write_entry(struct fp_lb *lb, __u32 index, const struct fp_backend_entry *e)
@@ -1593,6 +1682,7 @@ int fp_lb_open_over(const struct fp_lb *running, const struct fp_config *cfg,
 	}
 	set_program_settings(lb->skel, cfg, opts);
 	lb->skel->rodata->probation_slots = running->info.probation_slots; /* the map's size */
+	lb->skel->rodata->session_buckets = fp_session_buckets(running->info.session_entries);
 	skel_maps(lb->skel, maps);
 	err = check_shapes(lb->skel, maps, running);
 	if (err)
@@ -1752,6 +1842,14 @@ int fp_lb_compare_prog(const struct fp_lb *running, const struct fp_lb *loaded,
 	return 0;
 }
 
+static int count_one(const struct fp_flow_key *key, const struct fp_session *s, void *ctx)
+{
+	(void)key;
+	(void)s;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
 int fp_lb_count_session_keys(const struct fp_lb *lb, size_t *n)
 {
 	struct bpf_map_info info;
@@ -1762,10 +1860,13 @@ int fp_lb_count_session_keys(const struct fp_lb *lb, size_t *n)
 	*n = 0;
 	if (!lb || lb->fd[M_SESSIONS] < 0)
 		return -EINVAL;
-	/* By the map's own key size: an instance of another layout is counted too. */
 	memset(&info, 0, sizeof(info));
 	if (bpf_obj_get_info_by_fd(lb->fd[M_SESSIONS], &info, &len))
 		return -errno;
+	/* This layout's table: its occupied slots. */
+	if (info.type == BPF_MAP_TYPE_ARRAY && info.value_size == sizeof(struct fp_session_bucket))
+		return walk_sessions(lb->fd[M_SESSIONS], count_one, n);
+	/* By the map's own key size: an instance of another layout (a hash) is counted too. */
 	key = calloc(2, info.key_size ? info.key_size : 1);
 	if (!key)
 		return -ENOMEM;
@@ -2042,85 +2143,43 @@ int fp_lb_for_each_backend(const struct fp_lb *lb, __u32 vip_index, fp_lb_backen
 
 int fp_lb_for_each_session(const struct fp_lb *lb, fp_lb_session_cb cb, void *ctx)
 {
-	struct fp_flow_key key, next;
-	struct fp_session s;
-	int err, rc;
-
 	if (!lb || !cb)
 		return -EINVAL;
-	for (err = bpf_map_get_next_key(lb->fd[M_SESSIONS], NULL, &next); !err;
-	     err = bpf_map_get_next_key(lb->fd[M_SESSIONS], &key, &next)) {
-		key = next;
-		if (bpf_map_lookup_elem(lb->fd[M_SESSIONS], &key, &s))
-			continue; /* evicted meanwhile */
-		rc = cb(&key, &s, ctx);
-		if (rc)
-			return rc;
-	}
-	return err == -ENOENT ? 0 : err;
+	return walk_sessions(lb->fd[M_SESSIONS], cb, ctx);
 }
-
-/*
- * One BPF_MAP_LOOKUP_BATCH walk: keys and values SESSION_BATCH entries per syscall, in
- * buffers of the caller's (the hash map hands out whole buckets: a bucket larger than
- * the batch is -ENOSPC, and the walk retries it with a batch twice as large).
- */
-#define SESSION_BATCH 8192
 
 static __u64 monotonic_ns(void);
 
+static __u64 monotonic_ns(void);
+
+struct count_ctx {
+	const struct fp_lb *lb;
+	struct fp_session_count *out;
+	__u64 now;
+};
+
+static int count_live(const struct fp_flow_key *key, const struct fp_session *s, void *ctx)
+{
+	struct count_ctx *c = ctx;
+
+	(void)key;
+	/* The data plane's rule (bpf/lb.bpf.c session_timeout()): live while idle for at
+	 * most the timeout of its state. */
+	c->out->live += (__s64)(c->now - s->last_seen_ns) <=
+			(__s64)session_timeout_ns(&c->lb->info, s->state);
+	c->out->entries++;
+	return 0;
+}
+
 int fp_lb_count_sessions(const struct fp_lb *lb, struct fp_session_count *out)
 {
-	__u32 batch_size = SESSION_BATCH, in_batch = 0, out_batch = 0, count;
-	struct fp_flow_key *keys = NULL;
-	struct fp_session *vals = NULL;
-	__u64 now = monotonic_ns();
-	bool first = true;
-	int err = 0;
+	struct count_ctx c = { lb, out, monotonic_ns() };
+	int err;
 
 	if (!lb || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	for (;;) {
-		LIBBPF_OPTS(bpf_map_batch_opts, opts);
-
-		if (!keys) {
-			keys = calloc(batch_size, sizeof(*keys));
-			vals = calloc(batch_size, sizeof(*vals));
-			if (!keys || !vals) {
-				err = -ENOMEM;
-				break;
-			}
-		}
-		count = batch_size;
-		err = bpf_map_lookup_batch(lb->fd[M_SESSIONS], first ? NULL : &in_batch, &out_batch,
-					   keys, vals, &count, &opts);
-		err = err ? -errno : 0;
-		if (err == -ENOSPC && batch_size < (1U << 20)) {
-			free(keys);
-			free(vals);
-			keys = NULL;
-			vals = NULL;
-			batch_size *= 2;
-			continue;
-		}
-		if (err && err != -ENOENT)
-			break;
-		/* The data plane's rule (bpf/lb.bpf.c session_timeout()): live while idle
-		 * for at most the timeout of its state. */
-		for (__u32 i = 0; i < count; i++)
-			out->live += (__s64)(now - vals[i].last_seen_ns) <=
-				     (__s64)session_timeout_ns(&lb->info, vals[i].state);
-		out->entries += count;
-		if (err == -ENOENT) {
-			err = 0;
-			break;
-		}
-		in_batch = out_batch;
-		first = false;
-	}
-	free(keys);
-	free(vals);
+	err = walk_sessions(lb->fd[M_SESSIONS], count_live, &c);
 	out->capacity = lb->info.session_entries;
 	if (err)
 		fp_err("lb: cannot count the session entries: %s\n", strerror(-err));
@@ -2177,16 +2236,19 @@ int fp_lb_count_probation(const struct fp_lb *lb, __u32 *live)
 
 int fp_lb_clear_sessions(struct fp_lb *lb)
 {
+	struct fp_session_bucket *t;
 	struct fp_probation_mark *m;
-	struct fp_flow_key key;
 	size_t len;
+	__u32 n;
 	int err = 0;
 
 	if (!lb)
 		return -EINVAL;
-	while (!err && !bpf_map_get_next_key(lb->fd[M_SESSIONS], NULL, &key))
-		if (bpf_map_delete_elem(lb->fd[M_SESSIONS], &key) && errno != ENOENT)
-			err = -errno;
+	err = map_sessions_fd(lb->fd[M_SESSIONS], &t, &len, &n);
+	if (!err) {
+		memset(t, 0, (size_t)n * sizeof(*t));
+		munmap(t, len);
+	}
 	if (!err)
 		err = map_probation(lb, &m, &len);
 	if (!err) {

@@ -11,7 +11,8 @@
  *   buckets    array struct fp_bucket_pair, mmapable: a flat struct fp_bucket[]
  *              (flowpin/maps.h: fp_bucket_index)
  *   backends   array struct fp_backend_entry, index vip_index * FP_BACKEND_SLOTS + id
- *   sessions   LRU hash (one LRU for every CPU) struct fp_flow_key -> struct fp_session
+ *   sessions   array of struct fp_session_bucket: flowpin's own set-associative table,
+ *              one for every CPU (flowpin/maps.h), flow key -> struct fp_session
  *   probation  array struct fp_probation_mark, mmapable: flows seen once, not yet
  *              promoted to a session entry (bpf/lb.bpf.c "Session admission")
  *   stats      per-CPU array, one struct fp_stats
@@ -242,12 +243,13 @@ int fp_lb_clear_sessions(struct fp_lb *lb);
 int fp_lb_count_probation(const struct fp_lb *lb, __u32 *live);
 
 struct fp_session_count {
-	__u64 entries;	/* entries in the LRU, expired or not (what takes room) */
+	__u64 entries;	/* entries in the table, expired or not (what takes room) */
 	__u64 live;	/* of those, idle for at most their state's timeout */
-	__u32 capacity; /* the map's max_entries */
+	__u32 capacity; /* sessions.entries (the table has that many slots, rounded up to
+			 * whole buckets of FP_SESSION_WAYS) */
 };
-/* Counts the session entries: a BPF_MAP_LOOKUP_BATCH walk of the map (keys and values,
- * 64 bytes an entry, 8192 entries a syscall), not one syscall per key. */
+/* Counts the session entries: one pass over an mmap of the table (no syscall per
+ * entry). */
 int fp_lb_count_sessions(const struct fp_lb *lb, struct fp_session_count *out);
 /* Zeroes the global, traffic and rate-limit counters (tests, replay). */
 int fp_lb_clear_counters(struct fp_lb *lb);

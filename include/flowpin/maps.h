@@ -199,9 +199,8 @@ enum fp_tcp_state {
 };
 
 /*
- * `sessions` LRU hash, one LRU for every CPU: key struct fp_flow_key. An entry is
- * created only when a flow is promoted from probation (below; bpf/lb.bpf.c "Session
- * admission").
+ * A session entry's value. An entry is created only when a flow is promoted from
+ * probation (below; bpf/lb.bpf.c "Session admission").
  */
 struct fp_session {
 	__u64 last_seen_ns; /* bpf_ktime_get_coarse_ns(), refreshed at most every FP_SESSION_REFRESH_NS */
@@ -215,6 +214,110 @@ struct fp_session {
 	__u32 pad3;
 };
 FP_STATIC_ASSERT(sizeof(struct fp_session) == 24, "session value");
+
+/*
+ * `sessions`: flowpin's own set-associative table in one BPF array (mmapable), shared
+ * by every CPU. Array element i is bucket i: FP_SESSION_WAYS slots of one cache line
+ * each, the flow key and its entry side by side (a hit reads one line, seldom two; the
+ * kernel's LRU hash read a bucket head and an element of 112 bytes, two or three
+ * lines, and 139 bytes of memory per entry against 64 here).
+ *
+ * A flow has two candidate buckets, first and second (fp_session_hash(): a keyed hash,
+ * pair-multiply-shift; fp_session_first()/fp_session_second(): multiply-shift range
+ * reductions, so any number of buckets works: 10 million sessions take 640 MB, not the
+ * 1 GiB of the next power of two). A new entry goes to its first bucket while that
+ * holds fewer than FP_SESSION_SPILL entries, else to the less loaded of the two: so
+ * most flows sit in their first bucket (one line read on a hit) and the table fills to
+ * about half before any bucket pair runs out of room (bench/results.md: the measured
+ * evictions). Slots fill in order and are never emptied one by one (only
+ * fp_lb_clear_sessions() empties the table), so a lookup stops at the first empty slot
+ * of the first bucket when it is below FP_SESSION_SPILL (nothing of it spilled), else
+ * reads the second bucket too.
+ *
+ * A promotion (the only insert) takes the flow's own old slot in either bucket, else
+ * room as above (an expired entry of the first bucket before spilling), else an
+ * expired entry of the second, else the least recently seen live entry of the two
+ * buckets: that flow loses its pinning, counted `session_evict` (the table is full for
+ * this flow). Only promotions insert, under the per-CPU new-flow rate, so a flood of
+ * never-seen tuples evicts nothing (bpf/lb.bpf.c "Session admission").
+ *
+ * A slot being rewritten carries key.proto = FP_SESSION_WRITING (matches no packet,
+ * does not end a lookup) until its last store: a reader on another CPU never takes a
+ * half-written entry for a flow's (x86 keeps stores in order; the proto byte is written
+ * first and last). Two CPUs promoting into one slot at the same moment can still mix
+ * their stores (two promotions to one bucket within nanoseconds); the kernel's LRU
+ * took a lock there.
+ */
+#define FP_SESSION_WAYS	   4
+#define FP_SESSION_SPILL   3	/* entries of a first bucket from which new flows may spill */
+#define FP_SESSION_WRITING 0xff /* key.proto of a slot being rewritten */
+struct fp_session_slot {
+	struct fp_flow_key key; /* proto 0: empty */
+	struct fp_session s;
+};
+FP_STATIC_ASSERT(sizeof(struct fp_session_slot) == 64, "one cache line");
+
+struct fp_session_bucket {
+	struct fp_session_slot way[FP_SESSION_WAYS];
+};
+FP_STATIC_ASSERT(sizeof(struct fp_session_bucket) == 64 * FP_SESSION_WAYS, "bucket");
+
+/* Buckets for a table of @entries sessions (rounded up to whole buckets). */
+FP_INLINE __u32 fp_session_buckets(__u32 entries)
+{
+	return (entries + FP_SESSION_WAYS - 1) / FP_SESSION_WAYS;
+}
+
+/*
+ * The session table's hash key: ten 64-bit words, derived by the loader from the fleet
+ * hash key (lib/lb.c), so a take-over with the same config finds every entry where
+ * the running program put it.
+ */
+#define FP_SESSION_HASH_WORDS 10
+struct fp_session_hash_key {
+	__u64 k[FP_SESSION_HASH_WORDS];
+};
+
+/*
+ * Pair-multiply-shift (Dietzfelbinger; Thorup, "High speed hashing for integers and
+ * strings"): the ten 32-bit words of the flow key, pairwise added to key words and
+ * multiplied, summed, then mixed. Seven multiplications: a few ns where SipHash costs ~40
+ * (bench/results.md), and the hit path needs no flow hash (the entry keeps the outer
+ * port). Universal for a key nobody outside knows, not a PRF: what an attacker could
+ * aim at a bucket is evicting other flows of it, and only promoted flows (they must
+ * repeat a tuple, under the new-flow rate) insert at all.
+ */
+FP_INLINE __u64 fp_session_hash(const struct fp_session_hash_key *key, const struct fp_flow_key *f)
+{
+	const __u32 *w = (const __u32 *)f;
+	__u64 h = 0;
+
+	h += (key->k[0] + w[0]) * (key->k[1] + w[1]);
+	h += (key->k[2] + w[2]) * (key->k[3] + w[3]);
+	h += (key->k[4] + w[4]) * (key->k[5] + w[5]);
+	h += (key->k[6] + w[6]) * (key->k[7] + w[7]);
+	h += (key->k[8] + w[8]) * (key->k[9] + w[9]);
+	/* A bijective finalizer (MurmurHash3's fmix64): keys that differ in one word only
+	 * make h linear in it, and both buckets come from h. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+/* First bucket of hash @h in a table of @buckets: its high half, range-reduced. */
+FP_INLINE __u32 fp_session_first(__u64 h, __u32 buckets)
+{
+	return (__u32)(((h >> 32) * buckets) >> 32);
+}
+
+/* Second bucket: the low half, range-reduced. */
+FP_INLINE __u32 fp_session_second(__u64 h, __u32 buckets)
+{
+	return (__u32)(((h & 0xffffffffULL) * buckets) >> 32);
+}
 
 #define FP_SESSION_REFRESH_NS 1000000000ULL /* one write per flow per second at most */
 
@@ -425,6 +528,8 @@ FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
 	X(PROBATION_EVICT, "probation_evict",                                                      \
 	  "probation mark of a live flow overwritten (flood, collision)")                          \
 	X(SESSION_EXPIRED, "session_expired", "entry found but idle past its timeout")             \
+	X(SESSION_EVICT, "session_evict",                                                          \
+	  "session table full in the flow's bucket: the least recently seen live entry replaced")  \
 	X(SESSION_BACKEND_DOWN, "session_backend_down", "entry names a down backend: re-hashed")   \
 	X(HOP_LIST, "hop_list", "two hops attached (bucket moved, full mode)")                     \
 	X(HOP_FAMILY, "hop_family", "previous owner of another family: one hop only")              \
@@ -504,7 +609,7 @@ static const char *const fp_counter_help[FP_CNT__MAX] = {
  * The BPF program reads only cache_epoch (it has the settings as const volatile
  * globals).
  */
-#define FP_INFO_MAGIC 0x666c703c /* "flp<": bump when any layout in this file changes */
+#define FP_INFO_MAGIC 0x666c703d /* "flp=": bump when any layout in this file changes */
 struct fp_info {
 	__u32 magic;
 	__u32 table_size;

@@ -102,7 +102,8 @@ static __u64 entries(struct fp_lb *lb)
 	return c.entries;
 }
 
-/* The configured size is the kernel map's; the default is 262,144. */
+/* The configured size is the kernel map's (buckets of FP_SESSION_WAYS slots); the default
+ * is 262,144. */
 static void test_configured_size(void **state)
 {
 	struct fp_info info;
@@ -111,7 +112,7 @@ static void test_configured_size(void **state)
 	(void)state;
 	T_NEED_ROOT();
 	lb = open_config("{entries: 1024, new_flow_rate: 0}");
-	assert_int_equal(kernel_max_entries(lb, "sessions"), 1024);
+	assert_int_equal(kernel_max_entries(lb, "sessions"), 1024 / FP_SESSION_WAYS);
 	assert_int_equal(fp_lb_info(lb, &info), 0);
 	assert_int_equal(info.session_entries, 1024);
 	assert_int_equal(info.new_flow_rate, 0);
@@ -119,14 +120,15 @@ static void test_configured_size(void **state)
 	fp_lb_close(lb);
 
 	lb = open_config("{}");
-	assert_int_equal(kernel_max_entries(lb, "sessions"), FP_DEFAULT_SESSION_ENTRIES);
+	assert_int_equal(kernel_max_entries(lb, "sessions"),
+			 FP_DEFAULT_SESSION_ENTRIES / FP_SESSION_WAYS);
 	assert_int_equal(fp_lb_info(lb, &info), 0);
 	assert_int_equal(info.new_flow_rate, FP_DEFAULT_NEW_FLOW_RATE);
 	fp_lb_close(lb);
 
 	/* Large tables get probation up to its ceiling, not a refusal. */
 	lb = open_config("{entries: 8388608}");
-	assert_int_equal(kernel_max_entries(lb, "sessions"), 8388608);
+	assert_int_equal(kernel_max_entries(lb, "sessions"), 8388608 / FP_SESSION_WAYS);
 	assert_int_equal(kernel_max_entries(lb, "probation"), FP_LB_MAX_PROBATION);
 	fp_lb_close(lb);
 }
@@ -134,6 +136,7 @@ static void test_configured_size(void **state)
 /*
  * A full table of 1024: 4096 flows promoted, no refusal, no drop; the map never holds
  * more than 1024, the most recent flows keep their entries, the oldest were evicted
+ * (session_evict counts them)
  * (they fall back to their bucket: the same backend while the table does not change).
  */
 static void test_full_table_evicts_least_recent(void **state)
@@ -152,6 +155,9 @@ static void test_full_table_evicts_least_recent(void **state)
 	fprintf(stderr, "# 4096 flows into a table of 1024: %llu entries held\n",
 		(unsigned long long)n);
 	assert_true(n <= 1024 && n >= 1024 - 2 * 128);
+	/* Every promotion that found no room in its two buckets replaced a live entry,
+	 * counted (flowpin/maps.h struct fp_session_bucket). */
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_EVICT), 4096 - n);
 	hits = t_counter(lb, FP_CNT_SESSION_HIT);
 	for (__u32 i = 4096 - 100; i < 4096; i++) {
 		struct fp_pkt_spec s = flow(i, FP_TCP_ACK);
