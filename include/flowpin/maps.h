@@ -227,9 +227,9 @@ FP_STATIC_ASSERT(sizeof(struct fp_session) == 24, "session value");
  * reductions, so any number of buckets works: 10 million sessions take 640 MB, not the
  * 1 GiB of the next power of two). A new entry goes to its first bucket while that
  * holds fewer than FP_SESSION_SPILL entries, else to the less loaded of the two: so
- * most flows sit in their first bucket (one line read on a hit) and the table fills to
- * about half before any bucket pair runs out of room (bench/results.md: the measured
- * evictions). Slots fill in order and are never emptied one by one (only
+ * most flows sit in their first bucket (one line read on a hit; 81% of them at half
+ * load) and bucket pairs seldom run out of room before the table is half full
+ * (bench/results.md: evictions measured and simulated). Slots fill in order and are never emptied one by one (only
  * fp_lb_clear_sessions() empties the table), so a lookup stops at the first empty slot
  * of the first bucket when it is below FP_SESSION_SPILL (nothing of it spilled), else
  * reads the second bucket too.
@@ -249,7 +249,7 @@ FP_STATIC_ASSERT(sizeof(struct fp_session) == 24, "session value");
  * took a lock there.
  */
 #define FP_SESSION_WAYS	   4
-#define FP_SESSION_SPILL   3	/* entries of a first bucket from which new flows may spill */
+#define FP_SESSION_SPILL   2	/* entries of a first bucket from which new flows may spill */
 #define FP_SESSION_WRITING 0xff /* key.proto of a slot being rewritten */
 struct fp_session_slot {
 	struct fp_flow_key key; /* proto 0: empty */
