@@ -18,6 +18,9 @@ and BIRD installs them (/32, /128 per VIP, ECMP when several nodes tie). The sta
 (`--static-routes`, and every scenario with a resilient group, which BIRD cannot
 program): nexthop objects id N (IPv4) and 10+N (IPv6) for lbN, groups 100 (IPv4) and
 110 (IPv6) for ECMP, and one route per VIP prefix.
+
+Namespaces outside the sites (the private Tor network): `Lab.add_client_ns()` links one
+more namespace to the router's client side, 172.18.INDEX.0/24 and fd00:18:INDEX::/64.
 """
 import os
 import re
@@ -235,6 +238,7 @@ class Lab:
         self.flowpin, self.fpclient, self.empty_xdp = FLOWPIN, FPCLIENT, EMPTY_XDP
         self.fpquic = FPQUIC
         self.flowpin_rebuilt = None  # set by up() when the build has it
+        self.client_links = {}  # add_client_ns(): name -> its addresses
 
     # ---------------------------------------------------------------- helpers
     def ns(self, name):
@@ -424,31 +428,64 @@ class Lab:
                     "eth0", "nud", "permanent")
         log("topology up: client, router, fabric, %s, %s" % (" ".join(LB_NODES), " ".join(BACKENDS)))
 
-    def add_edge_node(self, name, index):
-        """A namespace of its own on the client side of the router (the Internet side:
-        clients, Tor relays), linked to it by a veth pair: NAME's eth0 has
-        172.18.INDEX.2/24, the router's `eth-NAME` 172.18.INDEX.1/24 and the node's
-        default route. INDEX 1..254, one per node; the name, with `eth-`, must fit an
-        interface name (11 characters). Returns the node's address. Like the clients,
-        it reaches the VIPs through the router and gets the backends' replies (DSR)
-        straight from it; the lab removes it with everything else."""
-        if not 1 <= index <= 254 or len(name) > 11:
-            raise LabError("edge node %r: index 1..254 and a name of at most 11 characters"
-                           % name)
-        addr, gw = "172.18.%d.2" % index, "172.18.%d.1" % index
+    # ---------------------------------------------------------------- client side
+    def add_client_ns(self, name, index=None, tx_offload=False):
+        """Adds a namespace on the client side of the router, as the client's: the hook
+        for whatever stands outside the sites (the private Tor network's authorities,
+        relays, exit and Tor client: one call per namespace, each its own link).
+
+        Namespace `ID-NAME` (NAME: 1-11 of a-z 0-9 -, not a node of the lab) with one
+        link `eth0` (MTU 1500, like the client's) to the router, whose end is named
+        `c-NAME`. Link INDEX (1..254; default: the lowest free one, so the same calls
+        in the same order give the same addresses) has 172.18.INDEX.0/24 and
+        fd00:18:INDEX::/64: the namespace is .2 / ::2, the router .1 / ::1, which is
+        the namespace's default route (both families). The router forwards between
+        these links, the client's, and both sites, so such namespaces reach each other
+        and every VIP (the VIPs' replies come back through the router: DSR); nothing
+        reaches the host. TX checksum offload is off as on the client (remote hosts),
+        unless tx_offload. Call it after `up()`, before or after BGP and scenarios;
+        `down()` and `lab/run --cleanup` remove it with the rest, and processes
+        started in it with `self.start(KEY, NAME, argv)` end with the lab.
+
+        Returns {"ns": namespace, "dev": "eth0", "v4": address, "v6": address,
+        "gw4": router, "gw6": router, "index": INDEX}."""
+        if not re.match(r"^[a-z0-9][a-z0-9-]{0,10}$", name):
+            raise LabError("add_client_ns: bad name %r (1-11 of a-z 0-9 -)" % name)
+        if name in self.namespaces or name in self.client_links:
+            raise LabError("add_client_ns: %s exists already" % name)
+        used = {v["index"] for v in self.client_links.values()}
+        if index is None:
+            index = min(set(range(1, 255)) - used)
+        if not 1 <= index <= 254 or index in used:
+            raise LabError("add_client_ns: index %r taken or outside 1..254" % (index,))
+        v4, gw4 = "172.18.%d.2" % index, "172.18.%d.1" % index
+        v6, gw6 = "fd00:18:%x::2" % index, "fd00:18:%x::1" % index
+        peer = "c-" + name
         self.sh("ip", "netns", "add", self.ns(name))
         self.namespaces.append(name)
         self.ip(name, "link", "set", "lo", "up")
-        self.ip(name, "link", "add", "eth0", "type", "veth", "peer", "name", "eth-" + name,
-                "netns", self.ns("router"))
-        # a remote host's packets cross a wire with finished checksums (see the client)
-        self.sh("ethtool", "-K", "eth0", "tx", "off", ns=name)
+        self.sysctl(name, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+        self.ip(name, "link", "add", "eth0", "type", "veth", "peer", "name", peer, "netns",
+                self.ns("router"))
         self.ip(name, "link", "set", "eth0", "up")
-        self.ip(name, "addr", "add", addr + "/24", "dev", "eth0")
-        self.ip(name, "route", "add", "default", "via", gw)
-        self.ip("router", "link", "set", "eth-" + name, "up")
-        self.ip("router", "addr", "add", gw + "/24", "dev", "eth-" + name)
-        return addr
+        if not tx_offload:
+            self.sh("ethtool", "-K", "eth0", "tx", "off", ns=name)
+        self.ip(name, "addr", "add", v4 + "/24", "dev", "eth0")
+        self.ip(name, "addr", "add", v6 + "/64", "dev", "eth0", "nodad")
+        self.ip("router", "link", "set", peer, "up")
+        self.ip("router", "addr", "add", gw4 + "/24", "dev", peer)
+        self.ip("router", "addr", "add", gw6 + "/64", "dev", peer, "nodad")
+        self.ip(name, "route", "add", "default", "via", gw4)
+        self.ip(name, "-6", "route", "add", "default", "via", gw6)
+        info = {"ns": self.ns(name), "dev": "eth0", "v4": v4, "v6": v6, "gw4": gw4,
+                "gw6": gw6, "index": index}
+        self.client_links[name] = info
+        return info
+
+    def add_edge_node(self, name, index):
+        """add_client_ns(name, index), returning only its IPv4 address 172.18.INDEX.2
+        (the private Tor network's nodes use this form)."""
+        return self.add_client_ns(name, index)["v4"]
 
     def lb_network(self, lb):
         """Addresses, default routes and permanent neighbour entries (router and every
