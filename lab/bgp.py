@@ -36,7 +36,7 @@ import subprocess
 import time
 
 import lablib
-from lablib import LB_NODES, ALL_VIPS, LabError, log
+from lablib import ALL_VIPS, LabError, log
 
 BIRD = "/usr/sbin/bird"
 BIRDC = "/usr/sbin/birdc"
@@ -64,7 +64,7 @@ SESSION_OPTIONS = """\
 
 BFD_PROTOCOL = """\
 protocol bfd lab_bfd {
-	interface "eth0" {
+	interface "eth*" {
 		interval %d ms;
 		multiplier %d;
 	};
@@ -90,8 +90,11 @@ class Bgp:
     def __init__(self, lab):
         self.lab = lab
         self.dir = os.path.join(lab.dir, "bird")
-        self.nodes = {n: NodeState() for n in LB_NODES}
+        self.lb_nodes = list(lab.lb_nodes)  # both sites' in the two-site lab
+        self.nodes = {n: NodeState() for n in self.lb_nodes}
         self.last_detect = None
+        # pop_shift(how=withdraw): site -> its nodes that withdrew (announce when back)
+        self.pop_withdrawn = {}
         # Nodes whose flowpin lb drives BIRD (a scenario's bgp.flowpin): flowpin writes
         # their include file, the lab only models what it announces (expected_fib()).
         self.flowpin_nodes = set()
@@ -131,8 +134,11 @@ class Bgp:
         if st.med is not None:
             policy.append("\tbgp_med = %d;" % st.med)
         sessions = []
-        for fam, local, peer in (("ipv4", lablib.fabric_v4(node), lablib.fabric_v4("router")),
-                                 ("ipv6", lablib.fabric_v6(node), lablib.fabric_v6("router"))):
+        site = lablib.site_of(node)
+        for fam, local, peer in (("ipv4", lablib.fabric_v4(node),
+                                  lablib.fabric_v4("router", site)),
+                                 ("ipv6", lablib.fabric_v6(node),
+                                  lablib.fabric_v6("router", site))):
             sessions.append("""protocol bgp router_%s {
 	local %s as %d;
 	neighbor %s as %d;
@@ -159,10 +165,11 @@ filter lab_export {
 
     def router_config_text(self):
         sessions = []
-        for n in LB_NODES:
+        for n in self.lb_nodes:
+            site = lablib.site_of(n)
             for fam, local, peer, extra in (
-                    ("ipv4", lablib.fabric_v4("router"), lablib.fabric_v4(n), ""),
-                    ("ipv6", lablib.fabric_v6("router"), lablib.fabric_v6(n),
+                    ("ipv4", lablib.fabric_v4("router", site), lablib.fabric_v4(n), ""),
+                    ("ipv6", lablib.fabric_v6("router", site), lablib.fabric_v6(n),
                      " next hop prefer global;")):
                 sessions.append("""protocol bgp %s_%s {
 	local %s as %d;
@@ -207,18 +214,18 @@ filter vips_in_v6 {
     def start(self):
         """Starts BIRD on the router and every LB node (nothing announced yet) and waits
         until every session is up."""
-        for n in ["router"] + LB_NODES:
+        for n in ["router"] + self.lb_nodes:
             os.makedirs(self.node_dir(n))
         self.write_atomic(self.config_path("router"), self.router_config_text())
         self.start_bird("router")
-        for n in LB_NODES:
+        for n in self.lb_nodes:
             self.write_atomic(self.include_path(n), self.include_text(n))
             self.write_atomic(self.config_path(n), self.node_config_text(n))
             self.start_bird(n)
         t = time.monotonic()
         self.wait_sessions()
         log("BGP up: router AS %d, %s AS %d, every session established in %.1f s" %
-            (ROUTER_ASN, " ".join(LB_NODES), LB_ASN, time.monotonic() - t))
+            (ROUTER_ASN, " ".join(self.lb_nodes), LB_ASN, time.monotonic() - t))
 
     def start_bird(self, node):
         self.lab.start("bird-" + node, node, [BIRD, "-f", "-c", self.config_path(node), "-s",
@@ -267,7 +274,7 @@ filter vips_in_v6 {
 
     def wait_sessions(self, timeout=20.0):
         """Every session of a node whose session should be up is Established."""
-        want = [n for n in LB_NODES if self.nodes[n].session_up()]
+        want = [n for n in self.lb_nodes if self.nodes[n].session_up()]
 
         def up():
             r = self.sessions("router")
@@ -286,7 +293,7 @@ filter vips_in_v6 {
         fib = {}
         for name in VIP_NAMES:
             cands = []
-            for n in LB_NODES:
+            for n in self.lb_nodes:
                 st = self.nodes[n]
                 if st.session_up() and name in st.vips:
                     key = (0 if st.vips[name] == "drain" else 100, -(1 + st.prepend),
@@ -300,7 +307,7 @@ filter vips_in_v6 {
     def fib(self):
         """The router's kernel routes from BIRD: {VIP address: frozenset(LB nodes)}."""
         by_gw = {}
-        for n in LB_NODES:
+        for n in self.lb_nodes:
             by_gw[lablib.fabric_v4(n)] = n
             by_gw[lablib.fabric_v6(n)] = n
         fib = {}
@@ -331,15 +338,16 @@ filter vips_in_v6 {
             time.sleep(0.005)
 
     # ------------------------------------------------------------ lab operations
-    def set_announcers(self, nodes, vips=None, drain=False):
-        """`nodes` announce `vips` (default: all), plain or draining; the other nodes
-        withdraw them. Announces first, then withdraws: a shift is never a gap."""
+    def set_announcers(self, nodes, vips=None, drain=False, scope=None):
+        """`nodes` announce `vips` (default: all), plain or draining; the other nodes (of
+        `scope`, default every node) withdraw them. Announces first, then withdraws: a
+        shift is never a gap."""
         names = vips or VIP_NAMES
         for n in nodes:
             for v in names:
                 self.nodes[n].vips[v] = "drain" if drain else "announce"
             self.configure(n)
-        for n in LB_NODES:
+        for n in scope or self.lb_nodes:
             if n not in nodes and any(v in self.nodes[n].vips for v in names):
                 for v in names:
                     self.nodes[n].vips.pop(v, None)
@@ -363,6 +371,50 @@ filter vips_in_v6 {
             st.med = med
         self.configure(node)
 
+    def pop_shift(self, to, how):
+        """Two sites: the router's route to every VIP moves to site `to`, by BGP alone.
+        withdraw: the other site's announcing nodes withdraw every VIP (remembered: a
+        later move back to that site has them announce again). prepend: the other
+        site's announcing nodes get one prepend more than `to`'s, then `to`'s go to 0
+        and the other's to 1 (the standby's): `to` is strictly best after the first
+        change, so the router's route moves once, with no ECMP between the sites.
+        Returns what it did, in words."""
+        here = [n for n in self.lb_nodes if lablib.site_of(n) == to]
+        other = [n for n in self.lb_nodes if lablib.site_of(n) != to]
+        done = []
+        back = self.pop_withdrawn.pop(to, [])
+        if back:
+            for n in back:
+                self.announce(n)
+            done.append("%s announce%s every VIP again" % (" ".join(back),
+                                                          "s" if len(back) == 1 else ""))
+        mine = [n for n in here if self.nodes[n].vips and self.nodes[n].session_up()]
+        theirs = [n for n in other if self.nodes[n].vips]
+        if not mine:
+            raise LabError("pop to %s: no node of site %s announces the VIPs" % (to, to))
+        if how == "withdraw":
+            if theirs:
+                self.pop_withdrawn.setdefault(lablib.site_of(theirs[0]), []).extend(theirs)
+                for n in theirs:
+                    self.withdraw(n)
+                done.append("%s withdraw%s every VIP" % (" ".join(theirs),
+                                                        "s" if len(theirs) == 1 else ""))
+        else:
+            top = max(self.nodes[n].prepend for n in mine)
+            for n in theirs:
+                if self.nodes[n].prepend <= top:
+                    self.set_policy(n, prepend=top + 1)
+            for n in mine:
+                if self.nodes[n].prepend:
+                    self.set_policy(n, prepend=0)
+            for n in theirs:
+                if self.nodes[n].prepend != 1:
+                    self.set_policy(n, prepend=1)
+            done.append("%s prepend%s once (standby), %s not at all" % (
+                " ".join(theirs) or "nobody", "s" if len(theirs) == 1 else "",
+                " ".join(mine)))
+        return "; ".join(done)
+
     def cut(self, node, how):
         """The node's session goes, its data plane stays. kill: SIGKILL BIRD (the TCP
         session closes, the router knows at once). block: the node's neighbour entries
@@ -375,7 +427,8 @@ filter vips_in_v6 {
         if how == "kill":
             self.lab.stop("bird-" + node, sig=signal.SIGKILL)
         else:
-            for addr in (lablib.fabric_v4("router"), lablib.fabric_v6("router")):
+            site = lablib.site_of(node)
+            for addr in (lablib.fabric_v4("router", site), lablib.fabric_v6("router", site)):
                 self.lab.ip(node, "neigh", "replace", addr, "lladdr", NOWHERE_MAC, "dev",
                             "eth0", "nud", "permanent")
         st.cut = how
@@ -406,7 +459,8 @@ filter vips_in_v6 {
         others nothing, prepend/MED as given ({node: n}, else none). Returns the seconds
         the router took to converge."""
         prepend, med = prepend or {}, med or {}
-        for n in LB_NODES:
+        self.pop_withdrawn = {}
+        for n in self.lb_nodes:
             st = self.nodes[n]
             if st.cut or st.dead or not self.lab.running("bird-" + n):
                 st.dead = False
@@ -474,7 +528,7 @@ filter vips_in_v6 {
     def describe(self):
         """One line per node for the timeline."""
         parts = []
-        for n in LB_NODES:
+        for n in self.lb_nodes:
             st = self.nodes[n]
             what = "cut (%s)" % st.cut if st.cut else "down" if st.dead else (
                 "announces" if st.vips else "withdrawn")

@@ -1,8 +1,12 @@
 # SPDX-License-Identifier: MIT
 """The lab topology: network namespaces, links, addresses, routes, nginx and flowpin.
 
-    client ──(1500)── router ──(fabric bridge, MTU 1600)── lb1 lb2 lb3 (flowpin lb, XDP)
-                                                        └─ b1 .. b5 (flowpin backend, nginx)
+    client ──(1500)── router ──(fabric a, bridge, MTU 1700)── lb1 lb2 lb3 (flowpin lb, XDP)
+                        │                                └─ b1 .. b5 (flowpin backend, nginx)
+                        │                                └─ gw-a ──┐ inter-site link
+                        └─(fabric b, two-site lab only)── lb4 lb5  │ (10.97.0.0/30)
+                                                         └─ b6 b7  │
+                                                         └─ gw-b ──┘
 
 Every name carries a per-run prefix (fl<4 hex>), so two runs or the leftovers of a
 crashed run never collide; `Lab.down()` removes everything `Lab.up()` made and is safe
@@ -11,7 +15,9 @@ the host's namespaces, so no packet can leave them.
 
 Addresses (fixed, so a debug session can type them from memory):
   client <-> router   172.16.0.0/16, fd00:16::/64 (client sources 172.16.1.N, fd00:16::1:N)
-  fabric              10.99.0.0/24, fd00:99::/64: router .1, lbN .1N, bN .2N
+  fabric a            10.99.0.0/24, fd00:99::/64: router .1, gw-a .9, lbN .1N, bN .2N
+  fabric b            10.98.0.0/24, fd00:98::/64: router .1, gw-b .9, lb4 .14, b6 .26 ...
+  inter-site link     10.97.0.0/30, fd00:97::/64: gw-a .1, gw-b .2
   VIPs                10.100.0.M/32 and fd00:100::M/128, port 80, M per pinning mode
 By default the router learns the VIPs over eBGP from BIRD on every LB node (lab/bgp.py)
 and BIRD installs them (/32, /128 per VIP, ECMP when several nodes tie). The static way
@@ -41,10 +47,28 @@ FPCLIENT = os.path.join(BUILD, "lab", "fpclient")
 FPQUIC = os.path.join(BUILD, "lab", "fpquic")
 EMPTY_XDP = os.path.join(BUILD, "bpf", "empty.bpf.o")
 
-LB_NODES = ["lb1", "lb2", "lb3"]
+LB_NODES = ["lb1", "lb2", "lb3"]  # site a (every lab)
 BACKENDS = ["b1", "b2", "b3", "b4", "b5"]
+# Site b, the second site (pop) of the two-site lab (`sites: 2`, issue 13): its own
+# fabric, LB nodes and backends. Names and backend ids are fleet-wide: a ticket or a
+# QUIC-LB server ID names one backend of the whole fleet.
+LB_NODES_B = ["lb4", "lb5"]
+BACKENDS_B = ["b6", "b7"]
+ALL_LB_NODES = LB_NODES + LB_NODES_B
+ALL_BACKENDS = BACKENDS + BACKENDS_B
+SITES = ["a", "b"]
+SITE_LB_NODES = {"a": LB_NODES, "b": LB_NODES_B}
+SITE_BACKENDS = {"a": BACKENDS, "b": BACKENDS_B}
+# Per site: the fabric's IPv4 /24 and IPv6 /64 prefixes (the router is .1, the site's
+# gateway to the inter-site link .9, lbN .1N, bN .2N) and the MACs' fifth octet.
+SITE_NET = {"a": ("10.99.0", "fd00:99::", 0), "b": ("10.98.0", "fd00:98::", 1)}
+# The link between the sites (gw-a <-> gw-b), the cross-site hop's path.
+INTERSITE_NET = ("10.97.0", "fd00:97::")
 N_SOURCES = 32  # client source addresses per family
-FABRIC_MTU = 1600  # >= 1500 + FP_MAX_ENCAP_OVERHEAD (92)
+# >= 1500 + 2 x FP_MAX_ENCAP_OVERHEAD (92): clients keep 1500; a cross-site hop may carry
+# a second encapsulation (issue 13), so every fabric and the inter-site link have room
+# for two.
+FABRIC_MTU = 1700
 ENCAP_PORT = 6080
 HASH_KEY = "0123456789abcdef0123456789abcdef"
 # The LB nodes' health checks (docs/config.md "health"), fleet-wide: faster than GLB's
@@ -149,22 +173,42 @@ def node_index(name):
     return int(name[-1])
 
 
-def fabric_v4(name):
+def site_of(name):
+    """The site of a node: lb4, lb5, b6, b7 and gw-b are site b's, the others a's (the
+    router is on both fabrics: a's unless asked for another site's address)."""
+    return "b" if name in LB_NODES_B or name in BACKENDS_B or name == "gw-b" else "a"
+
+
+def _host(name):
     if name == "router":
-        return "10.99.0.1"
-    return "10.99.0.%d%d" % (1 if name.startswith("lb") else 2, node_index(name))
+        return "1"
+    if name.startswith("gw-"):
+        return "9"
+    return "%d%d" % (1 if name.startswith("lb") else 2, node_index(name))
 
 
-def fabric_v6(name):
-    if name == "router":
-        return "fd00:99::1"
-    return "fd00:99::%d%d" % (1 if name.startswith("lb") else 2, node_index(name))
+def fabric_v4(name, site=None):
+    """The node's address on its site's fabric (the router's on `site`'s)."""
+    return "%s.%s" % (SITE_NET[site or site_of(name)][0], _host(name))
 
 
-def fabric_mac(name):
-    if name == "router":
-        return "02:f0:00:00:00:01"
-    return "02:f0:00:00:00:%d%d" % (1 if name.startswith("lb") else 2, node_index(name))
+def fabric_v6(name, site=None):
+    return "%s%s" % (SITE_NET[site or site_of(name)][1], _host(name))
+
+
+def fabric_mac(name, site=None):
+    return "02:f0:00:00:%02x:%s" % (SITE_NET[site or site_of(name)][2], _host(name).rjust(2, "0"))
+
+
+def fabric_prefixes(site):
+    """The site's fabric prefixes, ("10.99.0.0/24", "fd00:99::/64") for a."""
+    v4, v6, _ = SITE_NET[site]
+    return v4 + ".0/24", v6 + "/64"
+
+
+def router_dev(site):
+    """The router's interface on the site's fabric."""
+    return "eth0" if site == "a" else "eth1"
 
 
 def client_sources():
@@ -201,6 +245,46 @@ class LabError(Exception):
     pass
 
 
+class PidProc:
+    """A process of a kept lab that another run of lab/run started (lab/ctl): the
+    little of subprocess.Popen that Lab.stop() and Lab.running() use, by pid."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.returncode = None
+
+    def poll(self):
+        try:
+            with open("/proc/%d/stat" % self.pid) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            if state not in ("Z", "X"):
+                return None
+        except (OSError, IndexError):
+            pass
+        self.returncode = -1
+        return self.returncode
+
+    def send_signal(self, sig):
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def terminate(self):
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("pid %d" % self.pid, timeout)
+            time.sleep(0.05)
+        return self.returncode
+
+
 RUN_DIR_PREFIX = "/run/flowpin-lab-"
 LAB_ID_RE = re.compile(r"^[a-z][a-z0-9]{1,15}$")
 
@@ -219,7 +303,7 @@ def log(msg):
 
 
 class Lab:
-    def __init__(self, keep=False, verbose=False, ident=None):
+    def __init__(self, keep=False, verbose=False, ident=None, sites=1):
         # A caller that must clean up after a runner killed hard picks the id (--id).
         self.id = ident or "fl" + secrets.token_hex(4)
         self.dir = run_dir(self.id)
@@ -239,6 +323,10 @@ class Lab:
         self.fpquic = FPQUIC
         self.flowpin_rebuilt = None  # set by up() when the build has it
         self.client_links = {}  # add_client_ns(): name -> its addresses
+        # sites=2: the two-site lab (site b beside a, the inter-site link)
+        self.sites = SITES[:sites]
+        self.lb_nodes = [n for x in self.sites for n in SITE_LB_NODES[x]]
+        self.backends = [n for x in self.sites for n in SITE_BACKENDS[x]]
 
     # ---------------------------------------------------------------- helpers
     def ns(self, name):
@@ -287,7 +375,8 @@ class Lab:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        f.close()
+        if f:
+            f.close()
 
     def running(self, key):
         entry = self.procs.get(key)
@@ -338,7 +427,10 @@ class Lab:
         self.bpffs_mounted = True
         log("bringing up lab %s (run dir %s)" % (self.id, self.dir))
 
-        nodes = ["client", NOTS_CLIENT, "router", "fabric"] + LB_NODES + BACKENDS
+        nodes = ["client", NOTS_CLIENT, "router"] + [self.fabric_ns(x) for x in self.sites]
+        if len(self.sites) > 1:
+            nodes += ["gw-" + x for x in self.sites]
+        nodes += self.lb_nodes + self.backends
         for n in nodes:
             self.sh("ip", "netns", "add", self.ns(n))
             self.namespaces.append(n)
@@ -379,54 +471,92 @@ class Lab:
         self.ip(NOTS_CLIENT, "route", "add", "default", "via", "172.17.0.1")
         self.ip("router", "addr", "add", "172.17.0.1/16", "dev", "eth-nots")
 
-        # fabric: one bridge, one port per router/LB/backend
-        self.ip("fabric", "link", "add", "br0", "mtu", str(FABRIC_MTU), "type", "bridge")
-        self.ip("fabric", "link", "set", "br0", "up")
-        for n in ["router"] + LB_NODES + BACKENDS:
-            self.ip("fabric", "link", "add", n, "mtu", str(FABRIC_MTU), "type", "veth", "peer",
-                    "name", "eth0", "netns", self.ns(n), "mtu", str(FABRIC_MTU))
-            self.ip("fabric", "link", "set", n, "master", "br0", "up")
-            self.ip(n, "link", "set", "eth0", "address", fabric_mac(n), "up")
-            self.ip(n, "addr", "add", fabric_v4(n) + "/24", "dev", "eth0")
-            self.ip(n, "addr", "add", fabric_v6(n) + "/64", "dev", "eth0", "nodad")
-        # veth pitfall: native XDP_TX on lbN's eth0 hands frames to its peer, which drops
-        # them silently unless the peer runs NAPI: an XDP program (XDP_PASS) does that.
-        for n in LB_NODES:
-            if os.path.exists(self.empty_xdp):
-                self.ip("fabric", "link", "set", "dev", n, "xdp", "obj", self.empty_xdp, "sec",
-                        "xdp")
-            else:
-                self.sh("ethtool", "-K", n, "gro", "on", ns="fabric")
+        for site in self.sites:
+            self.fabric_up(site)
+        if len(self.sites) > 1:
+            self.intersite_up()
 
-        # router
+        # router: on every site's fabric (eth0: a, eth1: b), the upstream of both
         self.sysctl("router", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
                     "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0",
                     "net.ipv4.fib_multipath_hash_policy=1", "net.ipv6.fib_multipath_hash_policy=1")
-        for lb in LB_NODES:
-            i = node_index(lb)
+        for lb in self.lb_nodes:
+            i, dev = node_index(lb), router_dev(site_of(lb))
             self.ip("router", "neigh", "replace", fabric_v4(lb), "lladdr", fabric_mac(lb), "dev",
-                    "eth0", "nud", "permanent")
+                    dev, "nud", "permanent")
             self.ip("router", "neigh", "replace", fabric_v6(lb), "lladdr", fabric_mac(lb), "dev",
-                    "eth0", "nud", "permanent")
-            self.ip("router", "nexthop", "add", "id", str(i), "via", fabric_v4(lb), "dev", "eth0")
+                    dev, "nud", "permanent")
+            self.ip("router", "nexthop", "add", "id", str(i), "via", fabric_v4(lb), "dev", dev)
             self.ip("router", "nexthop", "add", "id", str(10 + i), "via", fabric_v6(lb), "dev",
-                    "eth0")
+                    dev)
 
         # LB nodes: forwarding on (bpf_fib_lookup refuses to answer otherwise) and
         # permanent neighbours, so the first packet to a backend needs no ARP round.
-        for lb in LB_NODES:
+        for lb in self.lb_nodes:
             self.sysctl(lb, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
             self.lb_network(lb)
 
         # backends: replies go straight back to the client through the router (DSR)
-        for b in BACKENDS:
-            self.ip(b, "route", "add", "default", "via", "10.99.0.1")
-            self.ip(b, "-6", "route", "add", "default", "via", "fd00:99::1")
-            self.ip(b, "neigh", "replace", "10.99.0.1", "lladdr", fabric_mac("router"), "dev",
-                    "eth0", "nud", "permanent")
-            self.ip(b, "neigh", "replace", "fd00:99::1", "lladdr", fabric_mac("router"), "dev",
-                    "eth0", "nud", "permanent")
-        log("topology up: client, router, fabric, %s, %s" % (" ".join(LB_NODES), " ".join(BACKENDS)))
+        for b in self.backends:
+            site = site_of(b)
+            r4, r6, mac = fabric_v4("router", site), fabric_v6("router", site), \
+                fabric_mac("router", site)
+            self.ip(b, "route", "add", "default", "via", r4)
+            self.ip(b, "-6", "route", "add", "default", "via", r6)
+            self.ip(b, "neigh", "replace", r4, "lladdr", mac, "dev", "eth0", "nud", "permanent")
+            self.ip(b, "neigh", "replace", r6, "lladdr", mac, "dev", "eth0", "nud", "permanent")
+        log("topology up: client, router, %s" % "; ".join(
+            "site %s: %s, %s" % (site, " ".join(SITE_LB_NODES[site]), " ".join(SITE_BACKENDS[site]))
+            for site in self.sites) + ("; inter-site link gw-a <-> gw-b (MTU %d)" % FABRIC_MTU
+                                       if len(self.sites) > 1 else ""))
+
+    @staticmethod
+    def fabric_ns(site):
+        return "fabric" if site == "a" else "fabric-" + site
+
+    def fabric_up(self, site):
+        """The site's fabric: one bridge, one port per router/LB/backend (and the site's
+        gateway to the inter-site link in the two-site lab), named after the node."""
+        fab = self.fabric_ns(site)
+        self.ip(fab, "link", "add", "br0", "mtu", str(FABRIC_MTU), "type", "bridge")
+        self.ip(fab, "link", "set", "br0", "up")
+        members = ["router"] + SITE_LB_NODES[site] + SITE_BACKENDS[site]
+        if len(self.sites) > 1:
+            members.append("gw-" + site)
+        for n in members:
+            dev = router_dev(site) if n == "router" else "eth0"
+            self.ip(fab, "link", "add", n, "mtu", str(FABRIC_MTU), "type", "veth", "peer",
+                    "name", dev, "netns", self.ns(n), "mtu", str(FABRIC_MTU))
+            self.ip(fab, "link", "set", n, "master", "br0", "up")
+            self.ip(n, "link", "set", dev, "address", fabric_mac(n, site), "up")
+            self.ip(n, "addr", "add", fabric_v4(n, site) + "/24", "dev", dev)
+            self.ip(n, "addr", "add", fabric_v6(n, site) + "/64", "dev", dev, "nodad")
+        # veth pitfall: native XDP_TX on lbN's eth0 hands frames to its peer, which drops
+        # them silently unless the peer runs NAPI: an XDP program (XDP_PASS) does that.
+        for n in SITE_LB_NODES[site]:
+            if os.path.exists(self.empty_xdp):
+                self.ip(fab, "link", "set", "dev", n, "xdp", "obj", self.empty_xdp, "sec", "xdp")
+            else:
+                self.sh("ethtool", "-K", n, "gro", "on", ns=fab)
+
+    def intersite_up(self):
+        """The link between the sites: gw-a (on a's fabric) <-> gw-b (on b's), a veth
+        pair `dci` with INTERSITE_NET, MTU FABRIC_MTU (two encapsulations fit). Each
+        gateway routes the other site's fabric over it; the LB nodes route the other
+        site's fabric via their gateway (lb_network), so a cross-site hop never crosses
+        the router."""
+        v4, v6 = INTERSITE_NET
+        self.ip("gw-a", "link", "add", "dci", "mtu", str(FABRIC_MTU), "type", "veth", "peer",
+                "name", "dci", "netns", self.ns("gw-b"), "mtu", str(FABRIC_MTU))
+        for gw, me, other, far in (("gw-a", 1, 2, "b"), ("gw-b", 2, 1, "a")):
+            self.sysctl(gw, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+                        "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
+            self.ip(gw, "link", "set", "dci", "up")
+            self.ip(gw, "addr", "add", "%s.%d/30" % (v4, me), "dev", "dci")
+            self.ip(gw, "addr", "add", "%s%d/64" % (v6, me), "dev", "dci", "nodad")
+            p4, p6 = fabric_prefixes(far)
+            self.ip(gw, "route", "add", p4, "via", "%s.%d" % (v4, other))
+            self.ip(gw, "-6", "route", "add", p6, "via", "%s%d" % (v6, other))
 
     # ---------------------------------------------------------------- client side
     def add_client_ns(self, name, index=None, tx_offload=False):
@@ -489,17 +619,28 @@ class Lab:
 
     def lb_network(self, lb):
         """Addresses, default routes and permanent neighbour entries (router and every
-        backend) of an LB node. Called again whenever the node's link comes back up:
-        a link going down removes its IPv6 addresses, the routes through it and even
-        permanent neighbour entries, and the XDP program cannot resolve a neighbour."""
+        backend of its site) of an LB node; in the two-site lab also the route to the
+        other site's fabric via its site's gateway (the inter-site link). Called again
+        whenever the node's link comes back up: a link going down removes its IPv6
+        addresses, the routes through it and even permanent neighbour entries, and the
+        XDP program cannot resolve a neighbour."""
+        site = site_of(lb)
         batch = ["addr replace %s/24 dev eth0" % fabric_v4(lb),
                  "addr replace %s/64 dev eth0 nodad" % fabric_v6(lb),
-                 "route replace default via 10.99.0.1",
-                 "route replace ::/0 via fd00:99::1"]
-        for peer in ["router"] + BACKENDS:
-            for addr in (fabric_v4(peer), fabric_v6(peer)):
+                 "route replace default via %s" % fabric_v4("router", site),
+                 "route replace ::/0 via %s" % fabric_v6("router", site)]
+        peers = ["router"] + SITE_BACKENDS[site]
+        if len(self.sites) > 1:
+            peers.append("gw-" + site)
+            for far in self.sites:
+                if far != site:
+                    p4, p6 = fabric_prefixes(far)
+                    batch += ["route replace %s via %s" % (p4, fabric_v4("gw-" + site)),
+                              "route replace %s via %s" % (p6, fabric_v6("gw-" + site))]
+        for peer in peers:
+            for addr in (fabric_v4(peer, site), fabric_v6(peer, site)):
                 batch.append("neigh replace %s lladdr %s dev eth0 nud permanent" %
-                             (addr, fabric_mac(peer)))
+                             (addr, fabric_mac(peer, site)))
         self._batch(lb, batch)
 
     def _batch(self, node, lines):
@@ -549,7 +690,8 @@ class Lab:
             self.sh(self.fpclient, "gen", "--size", str(size), "--seed", str(seed), "--out", path)
         return "/" + name
 
-    def start_nginx(self, backends=BACKENDS):
+    def start_nginx(self, backends=None):
+        backends = backends or self.backends
         for b in backends:
             d = os.path.join(self.dir, "nginx-" + b)
             os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
@@ -560,8 +702,9 @@ class Lab:
         self.wait_for(lambda: all(":80 " in self.sh("ss", "-Htln", ns=b) for b in backends),
                       "nginx listening on every backend", lambda: self.log_tail("nginx-b1"))
 
-    def start_quic(self, backends=BACKENDS):
+    def start_quic(self, backends=None):
         """fpquic server on every backend: every QUIC VIP (lab/fpquic.c), DSR like nginx."""
+        backends = backends or self.backends
         for b in backends:
             argv = [self.fpquic, "server", "--name", b]
             for v in quic_server_vips(node_index(b)):
@@ -624,18 +767,18 @@ class Lab:
         self.nh_group_type = None
         self.static_routes = False
 
-    def set_route(self, nodes, group="hash-threshold", static=False):
+    def set_route(self, nodes, group="hash-threshold", static=False, scope=None):
         """Points the VIP routes at one LB node, or at an ECMP group of several. BGP
         (unless `static` or a resilient group): those nodes announce every VIP, the
         others withdraw them; returns the seconds until the router's kernel routes
         showed it. Static: returns 0."""
         for n in nodes:
-            if n not in LB_NODES:
+            if n not in self.lb_nodes:
                 raise LabError("no LB node %r" % n)
         if not static and self.bgp_routed(group):
             self.clear_static_routes()
             t = time.monotonic()
-            self.bgp.set_announcers(nodes)
+            self.bgp.set_announcers(nodes, scope=scope)
             took = self.bgp.converge(since=t)
             self.route_nodes = list(nodes)
             return took

@@ -3,8 +3,8 @@
 FILE:LINE: FIELD: message before anything starts. docs/lab.md describes the format."""
 import yaml
 
-from lablib import LB_NODES, BACKENDS, MODES, QUIC_COLUMNS, TOR_EXPECT_KEYS, VIPS, \
-    lb_counter_names
+from lablib import (LB_NODES, LB_NODES_B, BACKENDS, BACKENDS_B, MODES, QUIC_COLUMNS, TOR_EXPECT_KEYS,
+                    VIPS, SITES, lb_counter_names, node_index, site_of)
 
 EVENT_KINDS = {
     # kind: (allowed keys of its argument mapping, required keys)
@@ -43,7 +43,13 @@ EVENT_KINDS = {
     # Tor scenarios (traffic.tor): the exit relay resolves a fresh name through the
     # resolver VIP every `every` s for `for` s (tor-resolve through the Tor client)
     "tor-dns": ({"for", "every"}, {"for"}),
+    # two-site scenarios (sites: 2): the router's route to the VIPs moves to site `to`
+    # by BGP: withdraw = the other site's announcing nodes withdraw every VIP (moving
+    # back: they announce again), prepend = the other site's nodes prepend more than
+    # the site's own
+    "pop": ({"to", "how"}, {"to"}),
 }
+POP_HOWS = ("withdraw", "prepend")
 QUIC_MOVES = ("rebind", "migrate")
 BGP_EVENTS = {k for k in EVENT_KINDS if k.startswith("bgp-")}
 CUT_HOWS = ("block", "kill")  # bgp-cut: packets dropped (BFD notices) or BIRD killed
@@ -72,7 +78,7 @@ def expectation_holds(want, broken, total):
         return broken <= max(1, -(-total // 100))
     return True
 TOP_KEYS = {"name", "description", "traffic", "route", "backends", "timeouts", "bgp", "events",
-            "expect", "health", "route_changes", "counters"}
+            "expect", "health", "route_changes", "counters", "sites"}
 # counters: bounds on `flowpin lb stats` counters summed over the LB nodes at the end of
 # the scenario (what shows *why* flows survived): min, max, and min_per_flow (at least
 # that many times the flows per VIP, as run: --flows counts).
@@ -184,6 +190,14 @@ def load(path):
         err(line_of(doc, "name"), "name", "missing or not a string")
     s.description = str(doc.get("description", "")).strip()
 
+    # sites: 1 (site a: lb1-3, b1-5) or 2 (plus site b: lb4, lb5, b6, b7, issue 13)
+    s.sites = doc.get("sites", 1)
+    if s.sites not in (1, 2) or isinstance(s.sites, bool):
+        err(line_of(doc, "sites"), "sites", "1 or 2, got %r" % (s.sites,))
+        s.sites = 1
+    known_nodes = LB_NODES + (LB_NODES_B if s.sites == 2 else [])
+    known_ids = [node_index(b) for b in BACKENDS + (BACKENDS_B if s.sites == 2 else [])]
+
     # traffic
     t = doc.get("traffic")
     s.flows, s.size, s.rate, s.idle_at, s.idle_for, s.timeout = 0, 0, 0, 0, 0.0, 0
@@ -237,9 +251,12 @@ def load(path):
             if ("to" in r) == ("ecmp" in r):
                 err(r.line, "route", "exactly one of 'to' and 'ecmp'")
             elif "to" in r:
-                s.route_nodes = _nodes([r["to"]], line_of(r, "to"), "route.to", err)
+                s.route_nodes = _nodes(known_nodes, [r["to"]], line_of(r, "to"), "route.to", err)
             else:
-                s.route_nodes = _nodes(r["ecmp"], line_of(r, "ecmp"), "route.ecmp", err)
+                s.route_nodes = _nodes(known_nodes, r["ecmp"], line_of(r, "ecmp"), "route.ecmp", err)
+            if s.sites == 2 and len({site_of(n) for n in s.route_nodes}) > 1:
+                err(r.line, "route", "the nodes of one site (the other site is the "
+                    "standby: its nodes announce with a longer AS path)")
             g = r.get("group", "hash-threshold")
             if g not in ("hash-threshold", "resilient"):
                 err(line_of(r, "group"), "route.group", "hash-threshold or resilient, got %r" % g)
@@ -255,8 +272,11 @@ def load(path):
             check_keys(b, {"active", "draining"}, "backends")
             s.backends = {}
             for state in ("active", "draining"):
-                for i in _ids(b.get(state, []), line_of(b, state), "backends." + state, err):
+                for i in _ids(known_ids, b.get(state, []), line_of(b, state), "backends." + state, err):
                     s.backends[i] = state
+    # site b's backends: all active unless the file names one of them
+    if s.sites == 2 and not any(site_of("b%d" % i) == "b" for i in s.backends):
+        s.backends.update({node_index(n): "active" for n in BACKENDS_B})
 
     # timeouts
     s.timeouts = {}
@@ -302,9 +322,9 @@ def load(path):
                     err(line_of(g, key), "bgp." + key, "must be a mapping {NODE: N}")
                     continue
                 for node in m:
-                    if node not in LB_NODES:
+                    if node not in known_nodes:
                         err(line_of(m, node), "bgp.%s.%s" % (key, node),
-                            "no LB node %r (known: %s)" % (node, ", ".join(LB_NODES)))
+                            "no LB node %r (known: %s)" % (node, ", ".join(known_nodes)))
                     else:
                         v = need_num(m, node, "bgp.%s." % key, 0, hi, integer=True)
                         if v is not None:
@@ -407,9 +427,9 @@ def load(path):
             err(arg.line, field + "." + k, "missing")
         event = {"at": at, "kind": kind, "line": e.line}
         if kind == "route" and "to" in arg:
-            event["nodes"] = _nodes([arg["to"]], line_of(arg, "to"), field + ".to", err)
+            event["nodes"] = _nodes(known_nodes, [arg["to"]], line_of(arg, "to"), field + ".to", err)
         elif kind == "ecmp" and "nodes" in arg:
-            event["nodes"] = _nodes(arg["nodes"], line_of(arg, "nodes"), field + ".nodes", err)
+            event["nodes"] = _nodes(known_nodes, arg["nodes"], line_of(arg, "nodes"), field + ".nodes", err)
             if len(event["nodes"]) < 2:
                 err(line_of(arg, "nodes"), field + ".nodes", "an ECMP group needs >= 2 nodes")
         elif kind == "backend":
@@ -418,12 +438,12 @@ def load(path):
                 err(line_of(arg, "action"), field + ".action", "one of %s, got %r" %
                     (", ".join(BACKEND_ACTIONS), a))
             event["action"] = a
-            ids = _ids([arg["id"]] if "id" in arg else [], line_of(arg, "id"), field + ".id", err)
+            ids = _ids(known_ids, [arg["id"]] if "id" in arg else [], line_of(arg, "id"), field + ".id", err)
             event["id"] = ids[0] if ids else None
-            event["nodes"] = (_nodes(arg["nodes"], line_of(arg, "nodes"), field + ".nodes", err)
-                              if "nodes" in arg and arg["nodes"] != "all" else list(LB_NODES))
+            event["nodes"] = (_nodes(known_nodes, arg["nodes"], line_of(arg, "nodes"), field + ".nodes", err)
+                              if "nodes" in arg and arg["nodes"] != "all" else list(known_nodes))
         elif kind == "backend-fail":
-            ids = _ids([arg["id"]] if "id" in arg else [], line_of(arg, "id"), field + ".id", err)
+            ids = _ids(known_ids, [arg["id"]] if "id" in arg else [], line_of(arg, "id"), field + ".id", err)
             event["id"] = ids[0] if ids else None
             w = arg.get("what")
             if w is not None and w not in FAIL_WHATS:
@@ -431,7 +451,7 @@ def load(path):
                     (", ".join(FAIL_WHATS), w))
             event["what"] = w
         elif kind in ("lb-fail", "lb-recover", "lb-upgrade") and "node" in arg:
-            event["nodes"] = _nodes([arg["node"]], line_of(arg, "node"), field + ".node", err)
+            event["nodes"] = _nodes(known_nodes, [arg["node"]], line_of(arg, "node"), field + ".node", err)
             h = arg.get("how", "link") if kind == "lb-fail" else None
             if kind == "lb-fail" and h not in FAIL_HOWS:
                 err(line_of(arg, "how"), field + ".how", "one of %s, got %r" %
@@ -439,7 +459,7 @@ def load(path):
             event["how"] = h
         elif kind in BGP_EVENTS:
             if "node" in arg:
-                event["nodes"] = _nodes([arg["node"]], line_of(arg, "node"), field + ".node",
+                event["nodes"] = _nodes(known_nodes, [arg["node"]], line_of(arg, "node"), field + ".node",
                                         err)
             if "vip" in arg:
                 event["vips"] = _vips(arg["vip"], line_of(arg, "vip"), field + ".vip", err)
@@ -465,13 +485,13 @@ def load(path):
                 event["how"] = h
         elif kind == "health-flap":
             if "node" in arg:
-                event["nodes"] = _nodes([arg["node"]], line_of(arg, "node"), field + ".node",
+                event["nodes"] = _nodes(known_nodes, [arg["node"]], line_of(arg, "node"), field + ".node",
                                         err)
             event["period"] = need_num(arg, "period", field + ".", 0.2, 60, default=1)
             event["for"] = need_num(arg, "for", field + ".", 0, 600, default=0)
         elif kind == "lb-restart":
             if "node" in arg:
-                event["nodes"] = _nodes([arg["node"]], line_of(arg, "node"), field + ".node", err)
+                event["nodes"] = _nodes(known_nodes, [arg["node"]], line_of(arg, "node"), field + ".node", err)
             h = arg.get("how")
             if h is not None and h not in RESTART_HOWS:
                 err(line_of(arg, "how"), field + ".how", "one of %s, got %r" %
@@ -500,17 +520,34 @@ def load(path):
                 err(line_of(e, kind), field, "needs Tor traffic (traffic.tor: true)")
             event["for"] = need_num(arg, "for", field + ".", 0.1, 600, default=1)
             event["every"] = need_num(arg, "every", field + ".", 0.05, 60, default=0.25)
+        elif kind == "pop":
+            if s.sites != 2:
+                err(line_of(e, kind), field, "needs the second site (sites: 2)")
+            to = arg.get("to")
+            if to is not None and to not in SITES:
+                err(line_of(arg, "to"), field + ".to", "one of %s, got %r" %
+                    (", ".join(SITES), to))
+            h = arg.get("how", "withdraw")
+            if h not in POP_HOWS:
+                err(line_of(arg, "how"), field + ".how", "one of %s, got %r" %
+                    (", ".join(POP_HOWS), h))
+            event["to"], event["how"] = to, h
         elif kind == "reload":
-            event["nodes"] = (_nodes(arg["nodes"], line_of(arg, "nodes"), field + ".nodes", err)
-                              if "nodes" in arg and arg["nodes"] != "all" else list(LB_NODES))
+            event["nodes"] = (_nodes(known_nodes, arg["nodes"], line_of(arg, "nodes"), field + ".nodes", err)
+                              if "nodes" in arg and arg["nodes"] != "all" else list(known_nodes))
         if at is not None:
             s.events.append(event)
     s.events.sort(key=lambda e: e["at"])  # stable: same-time events keep file order
     # BIRD installs plain multipath routes: a resilient nexthop group is the static
     # lab's (ip nexthop), so such a scenario cannot have BGP events or policy.
-    s.uses_bgp = bool(s.bgp_prepend or s.bgp_med or s.bgp_flowpin or
-                      any(e["kind"] in BGP_EVENTS for e in s.events))
-    if s.uses_bgp and s.route_group == "resilient":
+    # Two sites: the router learns the VIPs from both by BGP (the standby site's longer
+    # AS path): no static routes.
+    s.uses_bgp = bool(s.bgp_prepend or s.bgp_med or s.bgp_flowpin or s.sites == 2 or
+                      any(e["kind"] in BGP_EVENTS or e["kind"] == "pop" for e in s.events))
+    if s.sites == 2 and s.route_group == "resilient":
+        err(line_of(doc, "route"), "route.group", "two sites need BGP routing, and "
+            "resilient is static routing (BIRD programs no resilient nexthop group)")
+    elif s.uses_bgp and s.route_group == "resilient":
         for e in s.events:
             if e["kind"] in BGP_EVENTS:
                 err(e["line"], "events", "%s needs BGP routing, and route.group resilient "
@@ -546,14 +583,16 @@ def load(path):
     return s
 
 
-def _nodes(v, line, field, err):
+def _nodes(known, v, line, field, err):
     if not isinstance(v, list) or not v:
-        err(line, field, "must name LB nodes (%s)" % ", ".join(LB_NODES))
+        err(line, field, "must name LB nodes (%s)" % ", ".join(known))
         return []
     out = []
     for n in v:
-        if n not in LB_NODES:
-            err(line, field, "no LB node %r (known: %s)" % (n, ", ".join(LB_NODES)))
+        if n not in known:
+            err(line, field, "no LB node %r (known: %s%s)" % (
+                n, ", ".join(known), "; %s with sites: 2" % ", ".join(LB_NODES_B)
+                if n in LB_NODES_B else ""))
         elif n in out:
             err(line, field, "%r named twice" % n)
         else:
@@ -575,15 +614,16 @@ def _vips(v, line, field, err):
     return out
 
 
-def _ids(v, line, field, err):
+def _ids(known, v, line, field, err):
     if not isinstance(v, list):
         err(line, field, "must be a list of backend ids")
         return []
     out = []
     for i in v:
-        if not isinstance(i, int) or isinstance(i, bool) or not 1 <= i <= len(BACKENDS):
-            err(line, field, "backend id must be 1..%d (b1..b%d), got %r" %
-                (len(BACKENDS), len(BACKENDS), i))
+        if not isinstance(i, int) or isinstance(i, bool) or i not in known:
+            err(line, field, "backend id must be 1..%d (b1..b%d)%s, got %r" %
+                (len(BACKENDS), len(BACKENDS), "" if len(known) == len(BACKENDS) else
+                 " or %d..%d (site b)" % (len(BACKENDS) + 1, len(known)), i))
         else:
             out.append(i)
     return out

@@ -142,6 +142,38 @@ expect: {none: any, table: any, hash: any, hash+table: any, full: any}" \
 check_bad_file "a QUIC column without its expectation" "$headq
 expect: {hash/quic: any, hash+table/quic: any, full/quic: any}" \
 	":3: expect.hash/quic-lb: missing (every mode's expectation is stated)"
+# Two sites (sites: 2): site b's nodes and backends, the pop event, BGP only.
+check_bad_file "pop event without the second site" "$head3
+events:
+  - {at: 5, pop: {to: b}}" ":5: events[0].pop: needs the second site (sites: 2)"
+check_bad_file "site b's node without the second site" "$head3
+events:
+  - {at: 5, route: {to: lb4}}" ":5: events[0].route.to: no LB node 'lb4' (known: lb1, lb2, lb3; lb4, lb5 with sites: 2)"
+check_bad_file "site b's backend without the second site" "$head3
+events:
+  - {at: 5, backend: {action: drain, id: 6}}" ":5: events[0].backend.id: backend id must be 1..5 (b1..b5), got 6"
+check_bad_file "three sites" "$head3
+sites: 3" ":4: sites: 1 or 2, got 3"
+check_bad_file "pop to an unknown site" "$head3
+sites: 2
+events:
+  - {at: 5, pop: {to: c}}" ":6: events[0].pop.to: one of a, b, got 'c'"
+check_bad_file "bad pop how" "$head3
+sites: 2
+events:
+  - {at: 5, pop: {to: b, how: teleport}}" ":6: events[0].pop.how: one of withdraw, prepend"
+check_bad_file "pop without to" "$head3
+sites: 2
+events:
+  - {at: 5, pop: {how: prepend}}" ":6: events[0].pop.to: missing"
+check_bad_file "a route over both sites" "$head3
+sites: 2
+route: {ecmp: [lb1, lb4]}" ":5: route: the nodes of one site"
+check_bad_file "backend id past site b's" "$head3
+sites: 2
+backends: {active: [1, 8]}" ":5: backends.active: backend id must be 1..5 (b1..b5) or 6..7 (site b), got 8"
+check_bad_file "two sites with --static-routes" "$head3
+sites: 2" ": uses BGP events or policy: not with --static-routes" --static-routes
 
 echo "1..$n"
 exit $failed
