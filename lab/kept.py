@@ -34,6 +34,7 @@ def save(runner, s, state, route, removed):
         "cfg_sites": runner.cfg_sites,
         "lb_nodes": runner.lb_nodes,
         "pops": runner.pops,
+        "cross_site": runner.cross_site,
         "bgp_scenario": runner.bgp_scenario,
         "bgp_cfg": runner.bgp_cfg,
         "health": runner.health,
@@ -106,6 +107,7 @@ def restore_runner(runner, d):
     runner.cfg_sites = d["cfg_sites"]
     runner.lb_nodes = d["lb_nodes"]
     runner.pops = d["pops"]
+    runner.cross_site = d["cross_site"]
     runner.bgp_scenario = d["bgp_scenario"]
     runner.bgp_cfg = d["bgp_cfg"]
     runner.health = d["health"]
