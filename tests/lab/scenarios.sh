@@ -6,10 +6,8 @@
 # node's routes get the GRACEFUL_SHUTDOWN community: BIRD on every node, the router
 # moves the flows; routes come from BGP in all of them) and bgp-maintenance (the same
 # drain by `flowpin lb maintenance on`, flowpin driving BIRD) and two-changes-idle (TCP
-# tickets: two drains while idle, the carrying node restarted cold) and pop-shift (the
-# two-site lab: the route moves from site a to site b, only tickets cross sites; with a
-# flowpin without `pops:` its ticket column is skipped, never passed) with 40 flows per
-# VIP, one TAP line per scenario x mode expectation (docs/lab.md). The runner builds its
+# tickets: two drains while idle, the carrying node restarted cold) with 40 flows per VIP, one
+# TAP line per scenario x mode expectation (docs/lab.md). The runner builds its
 # namespaces and removes them, also on failure or Ctrl-C.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,4 +19,4 @@ fi
 # shellcheck source=lab/lab-id.bash
 source lab/lab-id.bash # removes this lab, and no other, if the runner was killed hard
 lab_run --tap --flows 40 shift shift-during-change backend-drain lb-restart lb-restart-cold \
-	bgp-drain bgp-maintenance lb-upgrade two-changes-idle pop-shift
+	bgp-drain bgp-maintenance lb-upgrade two-changes-idle
