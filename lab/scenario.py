@@ -515,7 +515,7 @@ def load(path):
         elif kind == "backends":
             event["backends"] = {}
             for state in ("active", "draining"):
-                for i in _ids(arg.get(state, []), line_of(arg, state), field + "." + state,
+                for i in _ids(known_ids, arg.get(state, []), line_of(arg, state), field + "." + state,
                               err):
                     if i in event["backends"]:
                         err(line_of(arg, state), field + "." + state, "b%d named twice" % i)
