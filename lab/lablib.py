@@ -49,7 +49,7 @@ EMPTY_XDP = os.path.join(BUILD, "bpf", "empty.bpf.o")
 
 LB_NODES = ["lb1", "lb2", "lb3"]  # site a (every lab)
 BACKENDS = ["b1", "b2", "b3", "b4", "b5"]
-# Site b, the second site (pop) of the two-site lab (`sites: 2`, issue 13): its own
+# Site b, the second site (pop) of the two-site lab (`sites: 2`): its own
 # fabric, LB nodes and backends. Names and backend ids are fleet-wide: a ticket or a
 # QUIC-LB server ID names one backend of the whole fleet.
 LB_NODES_B = ["lb4", "lb5"]
@@ -66,7 +66,7 @@ SITE_NET = {"a": ("10.99.0", "fd00:99::", 0), "b": ("10.98.0", "fd00:98::", 1)}
 INTERSITE_NET = ("10.97.0", "fd00:97::")
 N_SOURCES = 32  # client source addresses per family
 # >= 1500 + 2 x FP_MAX_ENCAP_OVERHEAD (92): clients keep 1500; a cross-site hop may carry
-# a second encapsulation (issue 13), so every fabric and the inter-site link have room
+# a second encapsulation, so every fabric and the inter-site link have room
 # for two.
 FABRIC_MTU = 1700
 ENCAP_PORT = 6080

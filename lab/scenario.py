@@ -195,7 +195,7 @@ def load(path):
         err(line_of(doc, "name"), "name", "missing or not a string")
     s.description = str(doc.get("description", "")).strip()
 
-    # sites: 1 (site a: lb1-3, b1-5) or 2 (plus site b: lb4, lb5, b6, b7, issue 13)
+    # sites: 1 (site a: lb1-3, b1-5) or 2 (plus site b: lb4, lb5, b6, b7)
     s.sites = doc.get("sites", 1)
     if s.sites not in (1, 2) or isinstance(s.sites, bool):
         err(line_of(doc, "sites"), "sites", "1 or 2, got %r" % (s.sites,))
