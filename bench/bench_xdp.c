@@ -36,10 +36,14 @@
 #define ROUNDS	 21
 #define RUNS	 1000
 #define VARIANTS (ROUNDS * RUNS) /* distinct flows for the paths that must miss */
-#define N_PATHS	 18
+#define N_PATHS	 19
 
 /* The published example key: a benchmark may use it, with allow_example_key. */
 static const char config_yaml[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
+				  /* A fleet of two sites, this node site a's (fibns: 192.0.2.1). */
+				  "pops:\n"
+				  "  - { name: a, lbs: [192.0.2.1] }\n"
+				  "  - { name: b, lbs: [10.98.0.11, 10.98.0.12] }\n"
 				  "table_size: 65537\n"
 				  "encap_port: 6080\n"
 				  "vips:\n"
@@ -49,25 +53,25 @@ static const char config_yaml[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
 				  "    protocol: tcp\n"
 				  "    pinning: full\n"
 				  "    backends:\n"
-				  "      - { id: 1, address: 10.20.0.1 }\n"
-				  "      - { id: 2, address: 10.20.0.2 }\n"
-				  "      - { id: 3, address: 10.20.0.3 }\n"
+				  "      - { id: 1, address: 10.20.0.1, pop: a }\n"
+				  "      - { id: 2, address: 10.20.0.2, pop: a }\n"
+				  "      - { id: 3, address: 10.20.0.3, pop: a }\n"
 				  "  - name: web6\n"
 				  "    address: 2001:db8:100::10\n"
 				  "    port: 443\n"
 				  "    protocol: tcp\n"
 				  "    pinning: full\n"
 				  "    backends:\n"
-				  "      - { id: 1, address: fd00:20::1 }\n"
-				  "      - { id: 2, address: fd00:20::2 }\n"
+				  "      - { id: 1, address: fd00:20::1, pop: a }\n"
+				  "      - { id: 2, address: fd00:20::2, pop: a }\n"
 				  "  - name: quic\n"
 				  "    address: 198.51.100.10\n"
 				  "    port: 443\n"
 				  "    protocol: udp\n"
 				  "    pinning: full\n"
 				  "    backends:\n"
-				  "      - { id: 1, address: 10.20.0.1 }\n"
-				  "      - { id: 2, address: 10.20.0.2 }\n"
+				  "      - { id: 1, address: 10.20.0.1, pop: a }\n"
+				  "      - { id: 2, address: 10.20.0.2, pop: a }\n"
 				  /* quic_lb set below (set_quic_lb()): plaintext, then AES */
 				  "  - name: quicp\n"
 				  "    address: 198.51.100.11\n"
@@ -75,16 +79,16 @@ static const char config_yaml[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
 				  "    protocol: udp\n"
 				  "    pinning: full\n"
 				  "    backends:\n"
-				  "      - { id: 1, address: 10.20.0.1 }\n"
-				  "      - { id: 2, address: 10.20.0.2 }\n"
+				  "      - { id: 1, address: 10.20.0.1, pop: a }\n"
+				  "      - { id: 2, address: 10.20.0.2, pop: a }\n"
 				  "  - name: quica\n"
 				  "    address: 198.51.100.12\n"
 				  "    port: 443\n"
 				  "    protocol: udp\n"
 				  "    pinning: full\n"
 				  "    backends:\n"
-				  "      - { id: 1, address: 10.20.0.1 }\n"
-				  "      - { id: 2, address: 10.20.0.2 }\n"
+				  "      - { id: 1, address: 10.20.0.1, pop: a }\n"
+				  "      - { id: 2, address: 10.20.0.2, pop: a }\n"
 				  "  - name: tick4\n"
 				  "    address: 198.51.100.13\n"
 				  "    port: 443\n"
@@ -92,9 +96,10 @@ static const char config_yaml[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
 				  "    pinning: full\n"
 				  "    tickets: { bits: 8 }\n"
 				  "    backends:\n"
-				  "      - { id: 1, address: 10.20.0.1 }\n"
-				  "      - { id: 2, address: 10.20.0.2 }\n"
-				  "      - { id: 3, address: 10.20.0.3 }\n"
+				  "      - { id: 1, address: 10.20.0.1, pop: a }\n"
+				  "      - { id: 2, address: 10.20.0.2, pop: a }\n"
+				  "      - { id: 3, address: 10.20.0.3, pop: a }\n"
+				  "      - { id: 7, address: 10.98.0.21, pop: b }\n"
 				  "allow_example_key: true\n";
 
 /* One measured path: its packets (one, or VARIANTS distinct flows) and its results. */
@@ -347,7 +352,7 @@ static int set_quic_lb(struct fp_config *cfg, __u8 plain[1200], __u8 aes[1200])
 static bool path_misses(int i)
 {
 	return i == 1 || i == 2 || i == 5 || i == 9 || i == 10 || i == 11 || i == 13 || i == 14 ||
-	       i == 15;
+	       i == 15 || i == 18;
 }
 
 /*
@@ -741,6 +746,10 @@ int main(void)
 						"established flow of the ticket VIP" },
 		{ "TCP session hit with timestamps, no tickets",
 		  "the same segment shape, established flow of a VIP without tickets" },
+		/* Cross-site forwarding: a ticket naming another site's backend. */
+		{ "TCP ticket, cross-site miss",
+		  "the ticket miss above naming backend 7 of site b: one hop to b's LB node "
+		  "(0xF2), a different flow every run" },
 	};
 	static __u8 quic_plain[1200], quic_aes[1200];
 	struct fp_pkt_spec specs[N_PATHS] = {};
@@ -760,6 +769,8 @@ int main(void)
 	close(fd);
 	err = fp_config_load(cfg_path, &cfg, stderr);
 	unlink(cfg_path);
+	if (!err)
+		err = fp_config_select_pop(cfg, "a", stderr);
 	if (err)
 		goto out;
 	err = set_quic_lb(cfg, quic_plain, quic_aes);
@@ -813,6 +824,7 @@ int main(void)
 		opts.probation_slots = (__u32)strtoul(getenv("FP_BENCH_PROBATION"), NULL, 0);
 	fp_addr_from_v4(opts.source_v4.a, *(const __be32 *)ns.own_v4);
 	memcpy(opts.source_v6.a, ns.own_v6, 16);
+	strcpy(opts.pop, "a");
 	err = fp_lb_open(cfg, &opts, &lb);
 	if (err) {
 		fprintf(stderr, "bench_xdp: cannot load flowpin's XDP program: %s\n",
@@ -834,16 +846,17 @@ int main(void)
 			[8] = "203.0.113.10",	 [9] = "203.0.113.11",	[10] = "203.0.113.12",
 			[11] = "203.0.113.13",	 [12] = "203.0.113.14", [13] = "203.0.113.15",
 			[14] = "203.0.113.16",	 [15] = "203.0.113.17", [16] = "203.0.113.18",
-			[17] = "203.0.113.19",
+			[17] = "203.0.113.19",	 [18] = "203.0.113.20",
 		};
 		bool udp = i == 4 || (i >= 9 && i <= 12);
 
 		specs[i].src = fp_pkt_addr(src[i] ? src[i] : "203.0.113.7");
-		specs[i].dst = fp_pkt_addr(i == 3			   ? "2001:db8:100::10"
-					   : i == 9			   ? "198.51.100.11"
-					   : i == 10 || i == 12		   ? "198.51.100.12"
-					   : i == 13 || i == 14 || i == 16 ? "198.51.100.13"
-									   : "198.51.100.10");
+		specs[i].dst =
+			fp_pkt_addr(i == 3				       ? "2001:db8:100::10"
+				    : i == 9				       ? "198.51.100.11"
+				    : i == 10 || i == 12		       ? "198.51.100.12"
+				    : i == 13 || i == 14 || i == 16 || i == 18 ? "198.51.100.13"
+									       : "198.51.100.10");
 		specs[i].proto = udp ? IPPROTO_UDP : IPPROTO_TCP;
 		specs[i].sport = i == 5 ? 40001 : 40000;
 		specs[i].dport = 443;
@@ -856,7 +869,10 @@ int main(void)
 			err = build_colliding_pair(&paths[i], &specs[i]);
 		else if (i >= 13)
 			err = build_ts_path(&paths[i], &specs[i], path_misses(i) ? VARIANTS : 1,
-					    &cfg->hash_key, i == 14 ? 200 : 1);
+					    &cfg->hash_key,
+					    i == 14   ? 200
+					    : i == 18 ? 7
+						      : 1);
 		else
 			err = build_path(&paths[i], &specs[i],
 					 (i == 7 || i == 8 || (path_misses(i) && i != 5)) ? VARIANTS
@@ -1029,6 +1045,19 @@ int main(void)
 		       "a VIP without tickets %.0f ns (%.2fx): a session answers before step 3, "
 		       "so a ratio away from 1 is this run's noise.\n",
 		       h, m, h / m, f, f / m, f - m, son, soff, son / soff);
+	}
+	{
+		const struct path *here = &paths[13], *there = &paths[18], *miss = &paths[15];
+		double t = there->ns[P_FLOWPIN] - there->ns[P_EMPTY],
+		       h = here->ns[P_FLOWPIN] - here->ns[P_EMPTY],
+		       m = miss->ns[P_FLOWPIN] - miss->ns[P_EMPTY];
+
+		printf("\nCross-site forwarding (docs/design.md \"Cross-site forwarding\"): a "
+		       "session miss whose ticket names another site's backend, sent one hop to "
+		       "that site's LB node, costs %.0f ns; the same miss naming this site's "
+		       "backend %.0f ns (%.2fx); the miss to a VIP without tickets %.0f ns "
+		       "(%.2fx).\n",
+		       t, h, t / h, m, t / m);
 	}
 	printf("\n");
 	if (getenv("FP_BENCH_NO_BUSY")) { /* experiments: the main table only */
