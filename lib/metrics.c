@@ -149,14 +149,15 @@ static void write_node(FILE *out, const struct fp_stats_snapshot *s)
 		(unsigned long long)s->info.apply_errors);
 
 	family(out, "flowpin_lb_session_entries", "gauge",
-	       "entries in the session table (an LRU hash) by state: live (idle at most its "
-	       "timeout) or expired (still taking room until reused or evicted)");
+	       "entries in the session table by state: live (idle at most its timeout) or "
+	       "expired (still taking room until a new entry of its bucket reuses it)");
 	fprintf(out, "flowpin_lb_session_entries{state=\"live\"} %llu\n",
 		(unsigned long long)s->sessions.live);
 	fprintf(out, "flowpin_lb_session_entries{state=\"expired\"} %llu\n",
 		(unsigned long long)(s->sessions.entries - s->sessions.live));
 	family(out, "flowpin_lb_session_entries_limit", "gauge",
-	       "capacity of the session table (entries); past it the LRU evicts");
+	       "capacity of the session table (entries); new entries replace the least recently "
+	       "seen of their two buckets when both are full (session_evict)");
 	fprintf(out, "flowpin_lb_session_entries_limit %u\n", s->sessions.capacity);
 	family(out, "flowpin_lb_probation_marks", "gauge",
 	       "live probation marks (flows seen once, first packet within the transitory "

@@ -23,11 +23,11 @@
 #define FP_DEFAULT_TCP_TRANSITORY  30
 #define FP_DEFAULT_UDP_TIMEOUT	   300
 #define FP_MAX_LB_SOURCES	   1024 /* = FP_BACKEND_MAX_LB_SOURCES (flowpin/backend.h) */
-/* The LB node's session table (`sessions`, docs/config.md): entries of the one LRU hash
- * every CPU shares, and session entries created per CPU per second (0: no limit). */
+/* The LB node's session table (`sessions`, docs/config.md): entries of the one table
+ * every CPU shares (flowpin/maps.h struct fp_session_bucket, 64 bytes an entry), and session entries created per CPU per second (0: no limit). */
 #define FP_DEFAULT_SESSION_ENTRIES 262144
 #define FP_MIN_SESSION_ENTRIES	   1024
-#define FP_MAX_SESSION_ENTRIES	   (1U << 27) /* 134,217,728: about 18 GiB of entries */
+#define FP_MAX_SESSION_ENTRIES	   (1U << 27) /* 134,217,728: 8 GiB of entries */
 #define FP_DEFAULT_NEW_FLOW_RATE   100000
 #define FP_MAX_NEW_FLOW_RATE	   1000000000
 /* A fleet of sites (`pops`, docs/config.md): names of 1..31 characters, at most

@@ -48,8 +48,8 @@ struct fp_stats_snapshot {
 	struct timespec at;   /* CLOCK_MONOTONIC */
 	/* `info`: settings fixed at load, last generation, applies and apply errors. */
 	struct fp_info info;
-	/* Occupancy: session entries (a batch walk of the LRU) and live probation marks
-	 * (every slot read through an mmap): exact counts, not estimates. */
+	/* Occupancy: session entries and live probation marks (every slot of both read
+	 * through an mmap): exact counts, not estimates. */
 	struct fp_session_count sessions;
 	__u32 probation_live;
 	double took; /* seconds fp_stats_take() took (the cost of a scrape) */

@@ -332,15 +332,49 @@ static long long json_number(const char *json, const char *from, const char *nam
 
 /*
  * `lb up` of the flowpin binary @bin as a daemon; with @unit_caps, under the unit's
- * capabilities only (setpriv); @extra: one more option (NULL: none).
+ * capabilities only (setpriv); @extra: more options, separated by spaces (NULL: none).
  */
 static pid_t start_daemon_bin(const struct lab *l, const char *bin, const char *config,
 			      const char *metrics, bool unit_caps, const char *extra)
 {
+	char extras[256] = "", *save = NULL;
+	const char *argv[40];
+	int n = 0;
 	pid_t pid;
 
 	/* Emptied before the fork: wait_log() must not find the previous daemon's lines. */
 	assert_int_equal(write_text(l->log, ""), 0);
+	argv[n++] = "ip";
+	argv[n++] = "netns";
+	argv[n++] = "exec";
+	argv[n++] = l->lb_ns;
+	if (unit_caps) {
+		argv[n++] = "setpriv";
+		argv[n++] = "--inh-caps=" UNIT_CAPS;
+		argv[n++] = "--ambient-caps=" UNIT_CAPS;
+		argv[n++] = "--bounding-set=" UNIT_CAPS;
+	}
+	argv[n++] = bin;
+	argv[n++] = "lb";
+	argv[n++] = "up";
+	argv[n++] = "--config";
+	argv[n++] = config;
+	argv[n++] = "--dev";
+	argv[n++] = "lb0";
+	argv[n++] = "--xdp-mode";
+	argv[n++] = "generic";
+	argv[n++] = "--pin-root";
+	argv[n++] = l->pins;
+	argv[n++] = "--run-dir";
+	argv[n++] = l->run;
+	if (metrics && !unit_caps) {
+		argv[n++] = "--metrics";
+		argv[n++] = metrics;
+	}
+	snprintf(extras, sizeof(extras), "%s", extra ? extra : "");
+	for (char *a = strtok_r(extras, " ", &save); a && n < 39; a = strtok_r(NULL, " ", &save))
+		argv[n++] = a;
+	argv[n] = NULL;
 	pid = fork();
 
 	assert_true(pid >= 0);
@@ -350,21 +384,7 @@ static pid_t start_daemon_bin(const struct lab *l, const char *bin, const char *
 
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);
-		if (unit_caps)
-			execlp("ip", "ip", "netns", "exec", l->lb_ns, "setpriv",
-			       "--inh-caps=" UNIT_CAPS, "--ambient-caps=" UNIT_CAPS,
-			       "--bounding-set=" UNIT_CAPS, bin, "lb", "up", "--config", config,
-			       "--dev", "lb0", "--xdp-mode", "generic", "--pin-root", l->pins,
-			       "--run-dir", l->run, extra, (char *)NULL);
-		else if (metrics)
-			execlp("ip", "ip", "netns", "exec", l->lb_ns, bin, "lb", "up", "--config",
-			       config, "--dev", "lb0", "--xdp-mode", "generic", "--pin-root",
-			       l->pins, "--run-dir", l->run, "--metrics", metrics, extra,
-			       (char *)NULL);
-		else
-			execlp("ip", "ip", "netns", "exec", l->lb_ns, bin, "lb", "up", "--config",
-			       config, "--dev", "lb0", "--xdp-mode", "generic", "--pin-root",
-			       l->pins, "--run-dir", l->run, extra, (char *)NULL);
+		execvp("ip", (char *const *)argv);
 		_exit(127);
 	}
 	return pid;
@@ -1577,6 +1597,43 @@ static void test_upgrade_force_shape_settings(void **state)
 	assert_int_equal(read_info(l, &info), 0);
 	assert_int_equal(info.new_flow_rate, 8);
 	assert_int_equal(info.session_entries, 2048);
+
+	/* The command line over the file (2048, 8): a table of 4096 and a rate of 5. The
+	 * daemon applies every file it re-reads (SIGHUP) with them; `lb reload --config`
+	 * applies the file as written, so it refuses one that says otherwise. */
+	kill_daemon(l);
+	l->daemon = start_daemon_bin(l, l->flowpin, small, NULL, false,
+				     "--force --sessions 4096 --new-flow-rate 5");
+	wait_up(l);
+	assert_int_equal(read_info(l, &info), 0);
+	assert_int_equal(info.session_entries, 4096);
+	assert_int_equal(info.new_flow_rate, 5);
+	{
+		struct bpf_map_info m = {};
+		__u32 len = sizeof(m);
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/lb0/sessions", l->pins);
+		fd = bpf_obj_get(path);
+		assert_true(fd >= 0);
+		assert_int_equal(bpf_obj_get_info_by_fd(fd, &m, &len), 0);
+		close(fd);
+		assert_int_equal(m.max_entries, fp_session_buckets(4096));
+	}
+	assert_int_equal(LB(l, out, sizeof(out),
+			    "reload --dev lb0 --pin-root '%s' --run-dir '%s' --config '%s'",
+			    l->pins, l->run, small),
+			 1);
+	if (!strstr(out, "sessions.entries: 2048, the running program has 4096"))
+		fail_msg("reload --config against the command line's size: %s", out);
+	assert_int_equal(LB(l, out, sizeof(out), "reload --dev lb0 --pin-root '%s' --run-dir '%s'",
+			    l->pins, l->run),
+			 0);
+	assert_true(wait_log(l->log, "SIGHUP from pid"));
+	assert_true(wait_log(l->log, "reload: applied"));
+	assert_int_equal(LB(l, out, sizeof(out), "stats --dev lb0 --pin-root '%s' --json", l->pins),
+			 0);
+	assert_int_equal(json_number(out, "\"sessions\"", "capacity"), 4096);
 	stop_daemon(l);
 }
 
@@ -2758,7 +2815,7 @@ static void test_metrics_occupancy(void **state)
 		assert_int_equal(sc.entries, walked);
 		assert_int_equal(fp_lb_info(lb, &info), 0);
 		fprintf(stderr,
-			"# session batch walk: %llu entries in %.4f s; probation: %u slots in "
+			"# session table read (mmap): %llu entries in %.4f s; probation: %u slots in "
 			"%.4f s\n",
 			(unsigned long long)sc.entries,
 			(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,

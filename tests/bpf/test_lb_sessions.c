@@ -3,8 +3,9 @@
  * The session table's size and the per-CPU new-flow rate come from the config
  * (`sessions: {entries: N, new_flow_rate: R}`, docs/config.md): a file read by the real
  * loader (fp_config_load(), fp_lb_opts_sessions(), fp_lb_open()) gives a kernel map of
- * exactly N entries and a program that promotes at most R flows per second on a CPU;
- * a full table evicts its least recently used entries, never refuses a flow. The test
+ * exactly N entries (10 million in 1 GiB) and a program that promotes at most R flows
+ * per second on a CPU; a full table replaces the least recently seen entries of a new
+ * flow's two buckets, counted (session_evict), and never refuses a flow. The test
  * runs on one CPU (t_group_setup()).
  */
 #include <time.h>
@@ -70,6 +71,40 @@ static __u32 kernel_max_entries(struct fp_lb *lb, const char *name)
 	return found;
 }
 
+/* The kernel's memory accounting of the program's map @name (memlock in fdinfo), bytes. */
+static unsigned long long kernel_memlock(struct fp_lb *lb, const char *name)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), ids[64];
+	unsigned long long memlock = 0;
+
+	info.nr_map_ids = 64;
+	info.map_ids = (__u64)(unsigned long)ids;
+	assert_int_equal(bpf_obj_get_info_by_fd(fp_lb_prog_fd(lb), &info, &len), 0);
+	for (__u32 i = 0; i < info.nr_map_ids && i < 64; i++) {
+		struct bpf_map_info m = {};
+		__u32 mlen = sizeof(m);
+		int fd = bpf_map_get_fd_by_id(ids[i]);
+		char path[64], line[256];
+		FILE *f;
+
+		assert_true(fd >= 0);
+		assert_int_equal(bpf_obj_get_info_by_fd(fd, &m, &mlen), 0);
+		if (!strcmp(m.name, name)) {
+			snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+			f = fopen(path, "r");
+			assert_non_null(f);
+			while (fgets(line, sizeof(line), f))
+				if (!strncmp(line, "memlock:", 8))
+					memlock = strtoull(line + 8, NULL, 10);
+			fclose(f);
+		}
+		close(fd);
+	}
+	assert_true(memlock > 0);
+	return memlock;
+}
+
 /* A packet of flow @n (source 198.51.x.y, port 10000 + n / 65536) to the VIP. */
 static struct fp_pkt_spec flow(__u32 n, __u8 flags)
 {
@@ -126,10 +161,23 @@ static void test_configured_size(void **state)
 	assert_int_equal(info.new_flow_rate, FP_DEFAULT_NEW_FLOW_RATE);
 	fp_lb_close(lb);
 
-	/* Large tables get probation up to its ceiling, not a refusal. */
-	lb = open_config("{entries: 8388608}");
-	assert_int_equal(kernel_max_entries(lb, "sessions"), 8388608 / FP_SESSION_WAYS);
+	/* Ten million sessions fit in 1 GiB with their probation array (64 bytes an entry,
+	 * flowpin/maps.h struct fp_session_slot; probation at its ceiling, not a refusal),
+	 * as the kernel accounts them. */
+	lb = open_config("{entries: 10000000}");
+	assert_int_equal(kernel_max_entries(lb, "sessions"), 10000000 / FP_SESSION_WAYS);
 	assert_int_equal(kernel_max_entries(lb, "probation"), FP_LB_MAX_PROBATION);
+	{
+		unsigned long long s = kernel_memlock(lb, "sessions"),
+				   p = kernel_memlock(lb, "probation");
+
+		fprintf(stderr,
+			"# 10,000,000 sessions: table %llu bytes (%.1f an entry), probation %llu, "
+			"%.1f MiB in all\n",
+			s, s / 1e7, p, (double)(s + p) / 1048576.0);
+		assert_true(s <= 10000000ULL * 64 + (1ULL << 20));
+		assert_true(s + p <= 1ULL << 30);
+	}
 	fp_lb_close(lb);
 }
 
