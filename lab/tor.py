@@ -104,7 +104,7 @@ class TorNet:
         for prefix in EXIT_ROUTES:
             self.lab.ip(EXIT, "route", "add", prefix, "via", gw)
         os.makedirs(self.dir, 0o700)
-        self.start_dns()
+        self.start_dns(self.lab.backends)  # both sites' in the two-site lab
         for node in NODES:
             os.makedirs(os.path.join(self.datadir(node), "keys"), 0o700)
         for a in AUTHORITIES:
@@ -223,7 +223,7 @@ class TorNet:
     # ------------------------------------------------------------ the resolver
     def start_dns(self, backends=lablib.BACKENDS):
         """dnsmasq (Debian's dnsmasq-base: a resolver and DNS server in one small
-        process, its answers given on the command line) on every backend, answering on
+        process, its answers given on the command line) on each of `backends`, answering on
         the resolver VIP, bound on lo by the backend agent, for MODE.vip.lab (and any
         name under it: a fresh name is a fresh query, never a cache hit). It answers
         from the address it was asked on (DSR); its log lists every query it got."""
