@@ -2212,15 +2212,88 @@ int fp_config_load(const char *path, struct fp_config **out, FILE *err)
 	return fp_config_load_for(path, FP_CONFIG_FOR_LB, out, err);
 }
 
-int fp_config_load_for(const char *path, enum fp_config_for use, struct fp_config **out, FILE *err)
+/*
+ * Parses and validates @buf (@len bytes, ours to free) as the config named @name in
+ * every message; @st gives the mode the secrecy warnings look at (NULL: none).
+ */
+static int load_text(struct loader *ld, const char *name, unsigned char *buf, size_t len,
+		     const struct stat *st, struct fp_config **out, FILE *err)
 {
-	struct loader ld = { .path = path, .use = use };
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	bool parser_ready = false, doc_ready = false;
 	struct fp_config *cfg = NULL;
+	size_t second_doc_line;
+	int ret;
+
+	ret = prescan(ld, buf, len, &second_doc_line);
+	if (ret)
+		goto out;
+	if (!yaml_parser_initialize(&parser)) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	parser_ready = true;
+	yaml_parser_set_input_string(&parser, buf, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		/* The first pass parsed the same text: only memory can fail here. */
+		report_yaml(ld, &parser, buf, len);
+		ret = parser.error == YAML_MEMORY_ERROR ? -ENOMEM : -EINVAL;
+		goto out;
+	}
+	doc_ready = true;
+	ld->doc = &doc;
+	yaml_node_t *root = yaml_document_get_root_node(&doc);
+
+	if (!root) {
+		report(ld, 1, "yaml", "empty file: expected a mapping with hash_key and vips");
+		ret = -EINVAL;
+		goto out;
+	}
+	/* A second document would be silently ignored by a loader that reads one. */
+	if (second_doc_line)
+		report(ld, second_doc_line, "yaml",
+		       "a second YAML document ('---'); put everything in one");
+
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg || !(cfg->path = strdup(name))) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = load_root(ld, root, cfg);
+	if (ret)
+		goto out;
+	if (ld->out_of_memory) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (ld->errors) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (st) {
+		check_mode(ld, st, cfg);
+		check_quic_lb_keys(ld, st, cfg);
+	}
+	*out = cfg;
+	cfg = NULL;
+	ret = 0;
+out:
+	flush_problems(ld, err);
+	fp_config_free(cfg);
+	if (doc_ready)
+		yaml_document_delete(&doc);
+	if (parser_ready)
+		yaml_parser_delete(&parser);
+	free(buf);
+	return ret;
+}
+
+int fp_config_load_for(const char *path, enum fp_config_for use, struct fp_config **out, FILE *err)
+{
+	struct loader ld = { .path = path, .use = use };
 	unsigned char *buf = NULL;
-	size_t len = 0, second_doc_line;
+	size_t len = 0;
 	struct stat st;
 	FILE *f = NULL;
 	int ret;
@@ -2233,7 +2306,7 @@ int fp_config_load_for(const char *path, enum fp_config_for use, struct fp_confi
 		ret = -errno;
 		if (err)
 			fprintf(err, "%s: cannot open: %s\n", path, strerror(errno));
-		goto out;
+		return ret;
 	}
 	if (fstat(fileno(f), &st) || S_ISDIR(st.st_mode)) {
 		ret = S_ISDIR(st.st_mode) ? -EISDIR : -errno;
@@ -2243,6 +2316,7 @@ int fp_config_load_for(const char *path, enum fp_config_for use, struct fp_confi
 	}
 	ret = read_file(&ld, f, &buf, &len);
 	if (ret == -EFBIG) {
+		flush_problems(&ld, err);
 		ret = -EINVAL;
 		goto out;
 	}
@@ -2251,66 +2325,9 @@ int fp_config_load_for(const char *path, enum fp_config_for use, struct fp_confi
 			fprintf(err, "%s: cannot read: %s\n", path, strerror(-ret));
 		goto out;
 	}
-	ret = prescan(&ld, buf, len, &second_doc_line);
-	if (ret)
-		goto out;
-	if (!yaml_parser_initialize(&parser)) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	parser_ready = true;
-	yaml_parser_set_input_string(&parser, buf, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		/* The first pass parsed the same text: only memory can fail here. */
-		report_yaml(&ld, &parser, buf, len);
-		ret = parser.error == YAML_MEMORY_ERROR ? -ENOMEM : -EINVAL;
-		goto out;
-	}
-	doc_ready = true;
-	ld.doc = &doc;
-	yaml_node_t *root = yaml_document_get_root_node(&doc);
-
-	if (!root) {
-		report(&ld, 1, "yaml", "empty file: expected a mapping with hash_key and vips");
-		ret = -EINVAL;
-		goto out;
-	}
-	/* A second document would be silently ignored by a loader that reads one. */
-	if (second_doc_line)
-		report(&ld, second_doc_line, "yaml",
-		       "a second YAML document ('---'); put everything in one");
-
-	cfg = calloc(1, sizeof(*cfg));
-	if (!cfg || !(cfg->path = strdup(path))) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	ret = load_root(&ld, root, cfg);
-	if (ret)
-		goto out;
-	if (ld.out_of_memory) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	if (ld.errors) {
-		ret = -EINVAL;
-		goto out;
-	}
-	check_mode(&ld, &st, cfg);
-	check_quic_lb_keys(&ld, &st, cfg);
-	*out = cfg;
-	cfg = NULL;
-	ret = 0;
+	ret = load_text(&ld, path, buf, len, &st, out, err);
 out:
-	flush_problems(&ld, err);
-	fp_config_free(cfg);
-	if (doc_ready)
-		yaml_document_delete(&doc);
-	if (parser_ready)
-		yaml_parser_delete(&parser);
-	free(buf);
-	if (f)
-		fclose(f);
+	fclose(f);
 	return ret;
 }
 
@@ -2382,6 +2399,31 @@ int fp_config_select_pop(struct fp_config *cfg, const char *name, FILE *err)
 	cfg->pop_selected = true;
 	cfg->local_pop = pop;
 	return 0;
+}
+
+int fp_config_load_buffer(const char *name, const void *text, size_t len, enum fp_config_for use,
+			  struct fp_config **out, FILE *err)
+{
+	struct loader ld = { .path = name, .use = use };
+	unsigned char *buf;
+
+	if (!name || !out || (!text && len) || !(use & FP_CONFIG_FOR_FLEET))
+		return -EINVAL;
+	*out = NULL;
+	if (len > FP_CONFIG_MAX_BYTES) {
+		if (err)
+			fprintf(err,
+				"%s:1: yaml: the value is larger than %d bytes (%d MiB): no "
+				"flowpin config is that big\n",
+				name, FP_CONFIG_MAX_BYTES, FP_CONFIG_MAX_BYTES >> 20);
+		return -EINVAL;
+	}
+	buf = malloc(len + 1);
+	if (!buf)
+		return -ENOMEM;
+	if (len)
+		memcpy(buf, text, len);
+	return load_text(&ld, name, buf, len, NULL, out, err);
 }
 
 void fp_config_free(struct fp_config *cfg)

@@ -26,6 +26,7 @@ packages=(
 	libcap-dev                         # the daemon drops the capabilities it no longer needs after loading
 	libssl-dev                         # libcrypto's AES-128-ECB for QUIC-LB connection IDs (lib/quiclb.c): a vetted, constant-time AES, not our own
 	gnuplot-nox                        # flowpin sim --out: the fleet simulator's plot (SVG), Debian's gnuplot without X, not a plotting library of our own
+	etcd-server etcd-client            # fleet config from etcd (lib/etcd.c over its JSON gateway): the unit tests and the lab run real members; etcdctl sets up auth in tests
 	libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev  # lab/fpquic: a real QUIC stack (ngtcp2 0.12, TLS by GnuTLS) for the QUIC-LB scenarios, not a hand-written one
 	tor                                # lab/tor.py: a private Tor network (authorities, relays, an exit, a client; tor-gencert makes the authorities' keys) whose exit reaches the website on a VIP (its service is not started: policy-rc.d)
 	dnsmasq-base                       # lab: the anycast resolver VIP's DNS server on the backends (the binary alone, no service), which Tor's exit asks

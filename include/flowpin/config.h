@@ -271,6 +271,14 @@ enum fp_config_for {
  */
 int fp_config_load(const char *path, struct fp_config **out, FILE *err); /* FOR_LB */
 int fp_config_load_for(const char *path, enum fp_config_for use, struct fp_config **out, FILE *err);
+/*
+ * fp_config_load_buffer - the same for a config held in memory (an etcd value): @name
+ * stands for the file in every message ("etcd://HOST:PORT/PREFIX/config:LINE: ...") and
+ * becomes cfg->path. No file mode to warn about: who may read the value is the store's
+ * access control.
+ */
+int fp_config_load_buffer(const char *name, const void *text, size_t len, enum fp_config_for use,
+			  struct fp_config **out, FILE *err);
 void fp_config_free(struct fp_config *cfg);
 
 /*
