@@ -35,6 +35,8 @@
 #include <flowpin/bpffs.h>
 #include <flowpin/config.h>
 #include <flowpin/effective.h>
+#include <flowpin/etcd.h>
+#include <flowpin/fleet.h>
 #include <flowpin/lb.h>
 #include <flowpin/lbd.h>
 #include <flowpin/lbnode.h>
@@ -77,6 +79,13 @@ struct fp_lbd {
 	int connections;
 	int rc;	     /* exit status once the loop ends */
 	bool detach; /* `lb down` asked: detach, withdraw, unpin at exit (else leave it) */
+
+	/* --config etcd://...: the fleet's config from etcd (flowpin/fleet.h). */
+	bool from_etcd;
+	struct fp_etcd_target etcd;
+	struct fp_etcd_auth etcd_auth;
+	struct fp_fleet_member *fleet;
+	struct fp_fleet_report fleet_report; /* the loop's copy */
 
 	/* The status model: written by the loop, read by anyone, under status_lock. */
 	pthread_mutex_t status_lock;
@@ -315,6 +324,23 @@ static void log_dropped(const struct fp_override_entry *e, void *arg)
 }
 
 /*
+ * Makes a loaded @cfg the node's view: in a fleet of sites, the site it was started as
+ * (lb up --pop); refused (said on @err) when the config and the node disagree about sites.
+ * On failure *cfg is freed and NULL. Every config the daemon takes, from a file or from
+ * etcd, goes through here.
+ */
+static int node_view(const struct fp_lbd *d, struct fp_config **cfg, FILE *err)
+{
+	int ret = fp_config_select_pop(*cfg, d->node->pop, err);
+
+	if (ret) {
+		fp_config_free(*cfg);
+		*cfg = NULL;
+	}
+	return ret;
+}
+
+/*
  * Applies @cfg (a config file as loaded) with @ov and health in effect, as the next
  * generation ("@why: applied ..."). On success the daemon runs @cfg (ownership taken,
  * unless it is d->cfg already) with @ov (moved into d->overrides) and the model follows;
@@ -396,33 +422,19 @@ static int overrides_for(struct fp_lbd *d, const struct fp_config *cfg, struct f
 	return 0;
 }
 
-/* Loads @path and applies it with the daemon's overrides (those it still names). */
-static int apply_file(struct fp_lbd *d, const char *path, const char *why)
+/*
+ * Applies @cfg (loaded, ownership taken on success) with the daemon's overrides (those
+ * it still names).
+ */
+static int apply_loaded(struct fp_lbd *d, struct fp_config *cfg, const char *why)
 {
-	struct fp_config *cfg = NULL;
 	struct fp_overrides ov;
 	int err;
 
-	err = fp_config_load(path, &cfg, stderr);
-	if (!err) {
-		err = fp_config_select_pop(cfg, d->node->pop, stderr);
-		if (err) {
-			fp_config_free(cfg);
-			cfg = NULL;
-		}
-	}
-	if (err) {
-		fp_log_event("%s: %s refused (%s); the running config stays\n", why, path,
-			     strerror(-err));
-		fp_lb_count_apply_error(d->lb);
-		hook_applied(d, err);
-		return err;
-	}
 	fp_lbnode_settings(d->node, cfg);
 	/* Overrides of backends the file no longer has go only if it applies. */
 	err = overrides_for(d, cfg, &ov);
 	if (err) {
-		fp_config_free(cfg);
 		hook_applied(d, err);
 		return err;
 	}
@@ -442,11 +454,282 @@ static int apply_file(struct fp_lbd *d, const char *path, const char *why)
 	} else {
 		err = apply(d, cfg, &ov, why);
 	}
-	if (err) {
-		fp_config_free(cfg);
+	if (err)
 		fp_overrides_free(&ov);
-	}
 	return err;
+}
+
+/* Loads @path and applies it with the daemon's overrides (those it still names). */
+static int apply_file(struct fp_lbd *d, const char *path, const char *why)
+{
+	struct fp_config *cfg = NULL;
+	int err;
+
+	err = fp_config_load(path, &cfg, stderr);
+	if (!err)
+		err = node_view(d, &cfg, stderr);
+	if (err) {
+		fp_log_event("%s: %s refused (%s); the running config stays\n", why, path,
+			     strerror(-err));
+		fp_lb_count_apply_error(d->lb);
+		hook_applied(d, err);
+		return err;
+	}
+	err = apply_loaded(d, cfg, why);
+	if (err)
+		fp_config_free(cfg);
+	return err;
+}
+
+/* ---- the fleet's config from etcd ---- */
+
+/*
+ * The etcd value applied last, kept in <run-dir>/<dev>.etcd.yaml (and its revision in
+ * .etcd.revision): what SIGHUP re-reads, and what a restart starts from while etcd
+ * cannot be reached.
+ */
+static void etcd_cache_paths(const struct fp_lbd *d, char *yaml, char *rev, size_t len)
+{
+	snprintf(yaml, len, "%s/%s.etcd.yaml", d->node->run_dir, d->node->dev);
+	snprintf(rev, len, "%s/%s.etcd.revision", d->node->run_dir, d->node->dev);
+}
+
+static int write_private(const char *path, const void *data, size_t len)
+{
+	char tmp[PATH_MAX + 8];
+	int fd, err = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, data, len) != (ssize_t)len || fsync(fd))
+		err = errno ? -errno : -EIO;
+	close(fd);
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+static void etcd_cache_write(struct fp_lbd *d, const void *value, size_t len, int64_t revision,
+			     bool canary)
+{
+	char yaml[PATH_MAX], rev[PATH_MAX], text[48];
+	int err;
+
+	etcd_cache_paths(d, yaml, rev, sizeof(yaml));
+	snprintf(text, sizeof(text), "%lld %s\n", (long long)revision,
+		 canary ? "config.canary" : "config");
+	err = write_private(yaml, value, len);
+	if (!err)
+		err = write_private(rev, text, strlen(text));
+	if (err)
+		fp_warn("%s: %s: a restart without etcd will not find this config\n", yaml,
+			strerror(-err));
+}
+
+/* Health of the node's backends in a few words, for the status in etcd. */
+struct health_count {
+	unsigned int up, down, other;
+};
+
+static void count_health(const struct fp_lbd_vip_status *v, void *arg)
+{
+	struct health_count *c = arg;
+
+	for (size_t b = 0; b < v->n_backends; b++) {
+		const char *h = v->backends[b].health;
+
+		if (!strcmp(h, "up"))
+			c->up++;
+		else if (!strcmp(h, "down"))
+			c->down++;
+		else
+			c->other++;
+	}
+}
+
+static void fleet_report(struct fp_lbd *d)
+{
+	struct health_count c = { 0 };
+	struct fp_info info;
+
+	if (!d->fleet)
+		return;
+	fp_lbd_status_foreach(d, count_health, &c);
+	snprintf(d->fleet_report.health, sizeof(d->fleet_report.health),
+		 "%u up, %u down, %u unchecked/unknown", c.up, c.down, c.other);
+	if (d->lb && !fp_lb_info(d->lb, &info))
+		d->fleet_report.generation = info.generation;
+	fp_fleet_member_report(d->fleet, &d->fleet_report);
+}
+
+/* The member hands over a value the node does not run: validate, apply, report. */
+static void on_fleet_desired(void *arg, const struct fp_fleet_desired *want)
+{
+	struct fp_lbd *d = arg;
+	struct fp_config *cfg = NULL;
+	char *msgs = NULL;
+	size_t msgs_len = 0, loader_len;
+	FILE *capture = open_memstream(&msgs, &msgs_len);
+	int err;
+
+	fp_log_event("etcd: %s revision %lld: applying\n", want->name, (long long)want->revision);
+	err = fp_config_load_buffer(want->name, want->value, want->len, FP_CONFIG_FOR_LB, &cfg,
+				    capture ? capture : stderr);
+	if (!err)
+		err = node_view(d, &cfg, capture ? capture : stderr);
+	/* The loader's messages go to the log below; fp_log's own reach it already. */
+	if (capture)
+		fflush(capture);
+	loader_len = msgs_len;
+	fp_lb_lock(d->lb);
+	if (!err) {
+		/* What the node refuses (a change that needs a restart) goes to the log and,
+		 * captured, into the status. */
+		fp_log_capture(capture);
+		err = apply_loaded(d, cfg, "etcd");
+		fp_log_capture(NULL);
+		if (err)
+			fp_config_free(cfg);
+		else
+			etcd_cache_write(d, want->value, want->len, want->revision, want->canary);
+	} else {
+		fp_log_event("etcd: %s revision %lld refused (%s); the running config stays\n",
+			     want->name, (long long)want->revision, strerror(-err));
+		fp_lb_count_apply_error(d->lb);
+		hook_applied(d, err);
+	}
+	fp_lb_unlock(d->lb);
+	if (capture)
+		fclose(capture);
+	if (msgs && loader_len)
+		fwrite(msgs, 1, loader_len, stderr);
+	if (!err) {
+		d->fleet_report.applied_revision = want->revision;
+		d->fleet_report.applied_canary = want->canary;
+		clock_gettime(CLOCK_REALTIME, &d->fleet_report.applied_at);
+		d->fleet_report.refused_revision = 0;
+		d->fleet_report.error[0] = 0;
+		snprintf(d->config_abs, sizeof(d->config_abs), "%s/%s.etcd.yaml", d->node->run_dir,
+			 d->node->dev);
+	} else {
+		d->fleet_report.refused_revision = want->revision;
+		snprintf(d->fleet_report.error, sizeof(d->fleet_report.error), "%s",
+			 msgs && msgs_len ? msgs : strerror(-err));
+	}
+	free(msgs);
+	fleet_report(d);
+}
+
+/*
+ * `up --config etcd://...`: the config the node starts with, from etcd, else (etcd cannot
+ * be reached) from the cache of the value applied last. d->cfg, d->config_abs (the
+ * cache) and the report set; 0 or -errno (said).
+ */
+static int etcd_start_config(struct fp_lbd *d, const char *url)
+{
+	char why[256], yaml[PATH_MAX], rev[PATH_MAX], name[sizeof(d->etcd.url) + 32];
+	unsigned char *value = NULL;
+	size_t len = 0;
+	int64_t revision = 0;
+	bool canary = false;
+	struct fp_etcd *e;
+	int err;
+
+	if (fp_etcd_parse_url(url, &d->etcd, why, sizeof(why)) ||
+	    fp_etcd_auth_from_env(&d->etcd_auth, why, sizeof(why))) {
+		fp_err("--config %s: %s\n", url, why);
+		return -EINVAL;
+	}
+	if (!fp_fleet_node_name_ok(d->node->node_name)) {
+		fp_err("--node '%s': 1..63 of A-Z a-z 0-9 . _ - (the node's name in etcd)\n",
+		       d->node->node_name ? d->node->node_name : "");
+		return -EINVAL;
+	}
+	d->from_etcd = true;
+	etcd_cache_paths(d, yaml, rev, sizeof(yaml));
+	e = fp_etcd_new(&d->etcd, &d->etcd_auth);
+	if (!e)
+		return -ENOMEM;
+	err = fp_fleet_fetch(e, d->etcd.prefix, d->node->node_name, &value, &len, &revision,
+			     &canary);
+	if (err == -ENOENT) {
+		fp_err("%s/config: no such key: push a config first (flowpin fleet push)\n", url);
+		fp_etcd_free(e);
+		return err;
+	}
+	if (err) {
+		FILE *f;
+
+		fp_warn("etcd: %s: %s; starting from the config applied last (%s)\n", url,
+			fp_etcd_error(e), yaml);
+		fp_etcd_free(e);
+		err = fp_config_load(yaml, &d->cfg, stderr);
+		if (!err)
+			err = node_view(d, &d->cfg, stderr);
+		if (err) {
+			fp_err("etcd unreachable and no usable cached config: not starting\n");
+			return err;
+		}
+		f = fopen(rev, "r");
+		if (f) {
+			char key[32] = "";
+			long long r = 0;
+
+			if (fscanf(f, "%lld %31s", &r, key) >= 1)
+				revision = r;
+			canary = !strcmp(key, "config.canary");
+			fclose(f);
+		}
+		snprintf(d->config_abs, sizeof(d->config_abs), "%s", yaml);
+		d->fleet_report.applied_revision = revision;
+		d->fleet_report.applied_canary = canary;
+		clock_gettime(CLOCK_REALTIME, &d->fleet_report.applied_at);
+		return 0;
+	}
+	fp_etcd_free(e);
+	snprintf(name, sizeof(name), "%s/config%s", url, canary ? ".canary" : "");
+	err = fp_config_load_buffer(name, value, len, FP_CONFIG_FOR_LB, &d->cfg, stderr);
+	if (!err)
+		err = node_view(d, &d->cfg, stderr);
+	if (!err) {
+		etcd_cache_write(d, value, len, revision, canary);
+		snprintf(d->config_abs, sizeof(d->config_abs), "%s", yaml);
+		d->fleet_report.applied_revision = revision;
+		d->fleet_report.applied_canary = canary;
+		clock_gettime(CLOCK_REALTIME, &d->fleet_report.applied_at);
+		fp_log_event("etcd: %s revision %lld: starting with it\n", name,
+			     (long long)revision);
+	}
+	free(value);
+	return err;
+}
+
+static int etcd_follow(struct fp_lbd *d)
+{
+	if (!d->from_etcd)
+		return 0;
+	d->fleet = fp_fleet_member_new(d->base, &d->etcd, &d->etcd_auth, d->node->node_name, "lb",
+				       d->fleet_report.applied_revision, on_fleet_desired, d);
+	if (!d->fleet || fp_fleet_member_start(d->fleet)) {
+		fp_err("etcd: cannot start following %s\n", d->etcd.url);
+		return -ENOMEM;
+	}
+	fleet_report(d);
+	return 0;
+}
+
+int fp_lbd_fleet(struct fp_lbd *d, struct fp_fleet_state *state, struct fp_fleet_report *report)
+{
+	if (!d->fleet)
+		return -ENOENT;
+	fp_fleet_member_state(d->fleet, state);
+	if (report)
+		fp_fleet_member_last_report(d->fleet, report);
+	return 0;
 }
 
 /* ---- signals ---- */
@@ -655,6 +938,33 @@ static void status_vip_json(const struct fp_lbd_vip_status *v, void *arg)
 	json_object_array_add(vips, o);
 }
 
+static json_object *etcd_status_json(struct fp_lbd *d)
+{
+	json_object *o = json_object_new_object();
+	const struct fp_fleet_report *r = &d->fleet_report;
+	struct fp_fleet_state st;
+
+	fp_fleet_member_state(d->fleet, &st);
+	json_object_object_add(o, "url", json_object_new_string(d->etcd.url));
+	json_object_object_add(o, "node", json_object_new_string(d->node->node_name));
+	json_object_object_add(o, "reachable", json_object_new_boolean(st.reachable));
+	json_object_object_add(o, "since", time_json(&st.since));
+	json_object_object_add(o, "endpoint", json_object_new_string(st.endpoint));
+	json_object_object_add(o, "seen_revision", json_object_new_int64(st.seen_revision));
+	json_object_object_add(o, "failures_total",
+			       json_object_new_int64((int64_t)st.failures_total));
+	json_object_object_add(o, "backoff_ms", json_object_new_int64(st.backoff_ms));
+	json_object_object_add(o, "last_error", json_object_new_string(st.error));
+	json_object_object_add(o, "applied_revision", json_object_new_int64(r->applied_revision));
+	json_object_object_add(
+		o, "applied_key",
+		json_object_new_string(r->applied_canary ? "config.canary" : "config"));
+	json_object_object_add(o, "applied_at", time_json(&r->applied_at));
+	json_object_object_add(o, "refused_revision", json_object_new_int64(r->refused_revision));
+	json_object_object_add(o, "refused_error", json_object_new_string(r->error));
+	return o;
+}
+
 static void handle_status(struct conn *c)
 {
 	json_object *r = json_object_new_object(), *vips = json_object_new_array();
@@ -667,6 +977,8 @@ static void handle_status(struct conn *c)
 	json_object_object_add(r, "vips", vips);
 	if (c->d->bgpd && c->d->cfg->bgp.enabled)
 		json_object_object_add(r, "bgp", fp_bgpd_status_json(c->d->bgpd));
+	if (c->d->fleet)
+		json_object_object_add(r, "etcd", etcd_status_json(c->d));
 	reply(c, r);
 }
 
@@ -1299,12 +1611,13 @@ static void health_apply(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (changes == d->health_applied)
-		return; /* unknown -> up only: the tables hold that backend already */
-	fp_lb_lock(d->lb);
-	if (!apply(d, d->cfg, &d->overrides, "health"))
-		d->health_applied = changes;
-	fp_lb_unlock(d->lb);
+	if (changes != d->health_applied) { /* else unknown -> up only: in the tables already */
+		fp_lb_lock(d->lb);
+		if (!apply(d, d->cfg, &d->overrides, "health"))
+			d->health_applied = changes;
+		fp_lb_unlock(d->lb);
+	}
+	fleet_report(d); /* the health in the node's status in etcd */
 }
 
 /* A health transition (already logged by the module): applied in the next loop pass. */
@@ -1436,17 +1749,14 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 	pthread_mutex_init(&d->status_lock, NULL);
 	if (hooks)
 		d->hooks = *hooks;
-	if (!realpath(config, d->config_abs)) {
-		fp_err("--config %s: %s\n", config, strerror(errno));
-		return 1;
+	if (!fp_etcd_is_url(config)) {
+		if (!realpath(config, d->config_abs)) {
+			fp_err("--config %s: %s\n", config, strerror(errno));
+			return 1;
+		}
+		if (fp_config_load(d->config_abs, &d->cfg, stderr) || node_view(d, &d->cfg, stderr))
+			return 1;
 	}
-	if (fp_config_load(d->config_abs, &d->cfg, stderr) ||
-	    fp_config_select_pop(d->cfg, n->pop, stderr)) {
-		fp_config_free(d->cfg);
-		d->cfg = NULL;
-		return 1;
-	}
-	fp_lbnode_settings(n, d->cfg);
 	err = fp_mkdir_p(n->run_dir, 0755);
 	if (err) {
 		fp_err("--run-dir %s: %s\n", n->run_dir, strerror(-err));
@@ -1460,6 +1770,10 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 			goto out;
 		}
 	}
+	/* From etcd: after the run directory is known fit, as the cache lives there. */
+	if (fp_etcd_is_url(config) && etcd_start_config(d, config))
+		goto out;
+	fp_lbnode_settings(n, d->cfg);
 	/* The node is ours (the pid file, locked for life) or a daemon runs: refused. */
 	if (fp_lbnode_claim(n, &d->instance))
 		goto out;
@@ -1491,7 +1805,7 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 	}
 	/* After the program runs, so a module's first look finds the maps. Failing: as if
 	 * up had failed. */
-	if (health_start(d) || bgp_start(d) || drop_caps(d->hooks.bind_service) ||
+	if (health_start(d) || bgp_start(d) || etcd_follow(d) || drop_caps(d->hooks.bind_service) ||
 	    (d->hooks.started && d->hooks.started(d, d->hooks.arg))) {
 		d->hooks.stopping = NULL; /* started() cleaned up after itself */
 		if (!adopted)
@@ -1535,6 +1849,8 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 	d->rc = 0;
 out:
 	hook_stopping(d);
+	fp_fleet_member_free(d->fleet);
+	d->fleet = NULL;
 #ifdef FP_LBD_HEALTH
 	fp_health_free(d->health);
 	if (d->health_ev)

@@ -8,6 +8,13 @@
 
 int fp_log_verbosity = FP_LOG_INFO;
 bool fp_log_timestamps;
+/* fp_log_capture(): this thread's copy of its errors and warnings. */
+static __thread FILE *capture;
+
+void fp_log_capture(FILE *f)
+{
+	capture = f;
+}
 
 static const char *const level_prefix[] = {
 	[FP_LOG_ERROR] = "error: ",
@@ -41,6 +48,11 @@ void fp_log(enum fp_log_level level, const char *fmt, ...)
 
 	if ((int)level > fp_log_verbosity)
 		return;
+	if (capture && level <= FP_LOG_WARN) {
+		va_start(ap, fmt);
+		emit(capture, false, level_prefix[level], fmt, ap);
+		va_end(ap);
+	}
 	va_start(ap, fmt);
 	emit(stderr, fp_log_timestamps, level_prefix[level], fmt, ap);
 	va_end(ap);

@@ -343,6 +343,35 @@ static void write_status(FILE *out, const struct fp_lbd_vip_status *vips, size_t
 	}
 }
 
+/* A node configured from etcd: whether etcd answers, what the node runs, what it refused. */
+static void write_fleet(FILE *out, const struct fp_metrics_daemon *d)
+{
+	const struct fp_fleet_state *s = &d->fleet_state;
+	const struct fp_fleet_report *r = &d->fleet_report;
+
+	family(out, "flowpin_etcd_reachable", "gauge",
+	       "1 while etcd answers the node, 0 while it cannot be reached (the node forwards "
+	       "with the config applied last and retries with backoff)");
+	fprintf(out, "flowpin_etcd_reachable %d\n", s->reachable);
+	family(out, "flowpin_etcd_reachable_since_seconds", "gauge",
+	       "Unix time of the last change of flowpin_etcd_reachable");
+	fprintf(out, "flowpin_etcd_reachable_since_seconds %.3f\n", epoch_seconds(&s->since));
+	family(out, "flowpin_etcd_failures_total", "counter",
+	       "attempts to reach etcd that failed (each followed by a backoff)");
+	fprintf(out, "flowpin_etcd_failures_total %llu\n", (unsigned long long)s->failures_total);
+	family(out, "flowpin_etcd_revision", "gauge", "etcd's revision at the node's last read");
+	fprintf(out, "flowpin_etcd_revision %lld\n", (long long)s->seen_revision);
+	family(out, "flowpin_etcd_applied_revision", "gauge",
+	       "mod_revision of the etcd config the node runs");
+	fprintf(out, "flowpin_etcd_applied_revision %lld\n", (long long)r->applied_revision);
+	family(out, "flowpin_etcd_applied_seconds", "gauge",
+	       "Unix time the node applied the etcd config it runs");
+	fprintf(out, "flowpin_etcd_applied_seconds %.3f\n", epoch_seconds(&r->applied_at));
+	family(out, "flowpin_etcd_refused_revision", "gauge",
+	       "mod_revision of the last etcd config the node refused, 0 when it runs the latest");
+	fprintf(out, "flowpin_etcd_refused_revision %lld\n", (long long)r->refused_revision);
+}
+
 int fp_metrics_write(FILE *out, const struct fp_stats_snapshot *s,
 		     const struct fp_metrics_daemon *d)
 {
@@ -427,6 +456,8 @@ int fp_metrics_write(FILE *out, const struct fp_stats_snapshot *s,
 		       "scrapes that could not read the pinned maps (answered 500)");
 		fprintf(out, "flowpin_scrape_errors_total %llu\n", d->scrape_errors_total);
 		write_status(out, d->status, d->n_status);
+		if (d->fleet)
+			write_fleet(out, d);
 	}
 	return ferror(out) ? -EIO : 0;
 }

@@ -29,6 +29,7 @@
 #include <flowpin/backend.h>
 #include <flowpin/bpffs.h>
 #include <flowpin/config.h>
+#include <flowpin/fleet.h>
 #include <flowpin/instance.h>
 #include <flowpin/log.h>
 #include "cli.h"
@@ -66,7 +67,8 @@ static void usage(FILE *out)
 		"stats  prints the counters (docs/backend.md); with --interval, every S seconds\n"
 		"       with the per-second rate, until interrupted.\n"
 		"\n"
-		"  -c, --config FILE     the flowpin config (vips, lb_sources, encap_port)\n"
+		"  -c, --config FILE     the flowpin config (vips, lb_sources, encap_port), or\n"
+		"                        etcd://HOST:PORT[,...]/PREFIX: PREFIX/config, read at up\n"
 		"  -d, --dev IFACE       the fabric interface the LB nodes' packets arrive on\n"
 		"  -p, --pin-root DIR    default %s\n"
 		"  -i, --interval S      seconds between stats lines (stats only)\n"
@@ -427,7 +429,8 @@ static int backend_up(const void *opts)
 	sigprocmask(SIG_BLOCK, &stop, NULL);
 
 	/* Backends never hash: hash_key is needed for tickets only; lb_sources is required. */
-	err = fp_config_load_for(o->config, FP_CONFIG_FOR_BACKEND, &cfg, stderr);
+	/* A file, or PREFIX/config in etcd, read once: the agent has no reload. */
+	err = fp_fleet_load_config(o->config, FP_CONFIG_FOR_BACKEND, NULL, &cfg, NULL, stderr);
 	if (err)
 		goto out;
 	ifindex = (int)if_nametoindex(o->dev);

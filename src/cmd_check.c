@@ -5,13 +5,15 @@
 #include <string.h>
 #include <flowpin/announce.h>
 #include <flowpin/config.h>
+#include <flowpin/fleet.h>
 #include "cli.h"
 #include "commands.h"
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: flowpin check --config FILE [--lb | --backend] [--pop NAME]\n"
+		"usage: flowpin check --config FILE|etcd://HOST:PORT[,...]/PREFIX [--lb | "
+		"--backend] [--pop NAME]\n"
 		"\n"
 		"Validates FILE (see examples/flowpin.yaml and docs/config.md) with the same\n"
 		"rules and limits as 'flowpin lb up' and 'flowpin backend up'. Prints every\n"
@@ -19,7 +21,7 @@ static void usage(FILE *out)
 		"summary and exits 0 (warnings, such as a file others may read, go to\n"
 		"stderr). Usage errors exit 2.\n"
 		"\n"
-		"  -c, --config FILE   the config file\n"
+		"  -c, --config FILE   the config file, or PREFIX/config in etcd (docs/etcd.md)\n"
 		"      --lb            only the LB nodes' rules (lb_sources optional)\n"
 		"      --backend       only the backends' rules (hash_key optional)\n"
 		"      --pop NAME      also as an LB node of site NAME would load it (lb up\n"
@@ -73,8 +75,8 @@ int cmd_check(int argc, char **argv)
 		return cli_usage_error("check", usage, "unexpected argument '%s'\n", argv[optind]);
 	if (!o.path)
 		return cli_usage_error("check", usage, "--config FILE is required\n");
-	if (fp_config_load_for(o.path, o.use ? (enum fp_config_for)o.use : FP_CONFIG_FOR_FLEET,
-			       &cfg, stderr))
+	if (fp_fleet_load_config(o.path, o.use ? o.use : FP_CONFIG_FOR_FLEET, NULL, &cfg, NULL,
+				 stderr))
 		return 1;
 	if (o.pop && fp_config_select_pop(cfg, o.pop, stderr)) {
 		fp_config_free(cfg);

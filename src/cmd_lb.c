@@ -25,6 +25,7 @@
 #include <flowpin/lb.h>
 #include <flowpin/lbctl.h>
 #include <flowpin/lbd.h>
+#include <flowpin/fleet.h>
 #include <flowpin/lbnode.h>
 #include <flowpin/log.h>
 #include <flowpin/maps.h>
@@ -527,6 +528,28 @@ static int lb_maintenance(const void *opts)
 	return 0;
 }
 
+/* The node's link to etcd (--config etcd://...): what runs, and whether etcd answers. */
+static void print_etcd(json_object *e)
+{
+	json_object *v;
+	bool reachable =
+		json_object_object_get_ex(e, "reachable", &v) && json_object_get_boolean(v);
+
+	printf("etcd %s as node %s: %s since %s (endpoint %s, etcd revision %s, %s failures)\n",
+	       field(e, "url"), field(e, "node"),
+	       reachable ? "reachable" : "UNREACHABLE, forwarding with the config applied last",
+	       field(e, "since"), field(e, "endpoint"), field(e, "seen_revision"),
+	       field(e, "failures_total"));
+	if (!reachable)
+		printf("  last error: %s; retrying every %s ms at most\n", field(e, "last_error"),
+		       field(e, "backoff_ms"));
+	printf("  applied: %s revision %s at %s\n", field(e, "applied_key"),
+	       field(e, "applied_revision"), field(e, "applied_at"));
+	if (strcmp(field(e, "refused_revision"), "0"))
+		printf("  refused: revision %s:\n    %s\n", field(e, "refused_revision"),
+		       field(e, "refused_error"));
+}
+
 static int lb_status(const void *opts)
 {
 	const struct lb_opts *o = opts;
@@ -542,6 +565,12 @@ static int lb_status(const void *opts)
 	}
 	printf("flowpin lb on %s, pid %s, config %s\n", field(r, "dev"), field(r, "pid"),
 	       field(r, "config"));
+	{
+		json_object *e;
+
+		if (json_object_object_get_ex(r, "etcd", &e) && e)
+			print_etcd(e);
+	}
 	if (json_object_object_get_ex(r, "vips", &vips)) {
 		for (size_t i = 0; i < json_object_array_length(vips); i++) {
 			json_object *v = json_object_array_get_idx(vips, i), *bs, *ign;
@@ -674,6 +703,9 @@ static int lb_option(void *opts, int opt, const char *arg)
 	case 'F':
 		o->node.force = true;
 		break;
+	case 'N':
+		o->node.node_name = arg;
+		break;
 	case 'S':
 		return cli_parse_source(o->command, arg, &o->sources) ? 2 : 0;
 	case 'V':
@@ -740,6 +772,7 @@ static const struct option lb_options[] = {
 	{ "source", required_argument, NULL, 'S' },
 	{ "metrics", required_argument, NULL, 'M' },
 	{ "force", no_argument, NULL, 'F' },
+	{ "node", required_argument, NULL, 'N' },
 	{ "deadline", required_argument, NULL, 'D' },
 	{ "until-flows", required_argument, NULL, 'U' },
 	{ "sessions", required_argument, NULL, 'E' },
@@ -752,14 +785,20 @@ static const struct option lb_options[] = {
 /* Name, synopsis, the options it takes (their vals above), operand, help, run. */
 static const struct cli_verb lb_verbs[] = {
 	{ "up",
-	  "lb up --config FILE --dev IFACE [--xdp-mode native|generic] [--source ADDR]...\n"
+	  "lb up --config FILE|etcd://HOST:PORT[,...]/PREFIX --dev IFACE [--node NAME]\n"
+	  "             [--xdp-mode native|generic] [--source ADDR]...\n"
 	  "             [--metrics ADDR:PORT] [--sessions N] [--new-flow-rate R] [--force]\n"
 	  "             [--pop NAME] [--pin-root DIR] [--run-dir DIR]",
-	  "cdmSMFprERP", NULL,
+	  "cdmSMFprERPN", NULL,
 	  "Loads the XDP program, pins it and its maps under PIN-ROOT/IFACE/ (mounting bpffs\n"
 	  "at /sys/fs/bpf, or at a PIN-ROOT elsewhere, if it is not on one), attaches it to\n"
 	  "IFACE, writes RUN-DIR/IFACE.pid and stays in the foreground, one log line per\n"
 	  "config apply and per signal.\n"
+	  "With etcd://...: the fleet's config is PREFIX/config in etcd (docs/etcd.md), read\n"
+	  "at start and watched: every change is validated and applied as a new generation\n"
+	  "(a bad one refused, the running one stays); the node's status goes to\n"
+	  "PREFIX/status/NODE (--node, default HOSTNAME-IFACE) under a lease. etcd away:\n"
+	  "forwarding goes on, the node retries and catches up when it is back.\n"
 	  "  SIGHUP          re-read the config; a bad one is refused, the running one stays\n"
 	  "  SIGTERM/SIGINT  exit 0 leaving the program attached, its pins and state files:\n"
 	  "                  the next `up` takes it over (systemctl restart is hitless);\n"
@@ -920,6 +959,16 @@ int cmd_lb(int argc, char **argv)
 	o.node.have_session_entries = given.have_session_entries;
 	o.node.have_new_flow_rate = given.have_new_flow_rate;
 	o.node.pop = given.pop;
+	o.node.node_name = given.node_name;
+	if (!o.node.node_name) {
+		static char name[FP_FLEET_NODE_MAX];
+		char host[64] = "node";
+
+		gethostname(host, sizeof(host) - 1);
+		host[strcspn(host, ".")] = 0;
+		snprintf(name, sizeof(name), "%s-%s", host, dev);
+		o.node.node_name = name;
+	}
 	o.node.sources.v4 = o.sources.v4;
 	o.node.sources.v6 = o.sources.v6;
 	o.node.sources.have_v4 = o.sources.have_v4;

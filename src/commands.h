@@ -10,5 +10,6 @@ int cmd_replay(int argc, char **argv);	/* src/cmd_replay.c */
 int cmd_backend(int argc, char **argv); /* src/cmd_backend.c: up, down, stats */
 int cmd_quiclb(int argc, char **argv);	/* src/cmd_quiclb.c: encode, decode */
 int cmd_sim(int argc, char **argv);	/* src/cmd_sim.c: the fleet simulator */
+int cmd_fleet(int argc, char **argv);	/* src/cmd_fleet.c: status, push */
 
 #endif

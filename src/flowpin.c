@@ -13,7 +13,8 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "check", cmd_check, "check --config FILE", "validate a config file, print every error" },
+	{ "check", cmd_check, "check --config FILE|etcd://...",
+	  "validate a config file, print every error" },
 	{ "table", cmd_table, "table --config FILE [--previous FILE]",
 	  "each backend's share of the bucket table, and what a change moves" },
 	{ "lb", cmd_lb, "lb COMMAND ...",
@@ -23,6 +24,8 @@ static const struct command commands[] = {
 	  "run the real XDP program over a capture" },
 	{ "backend", cmd_backend, "backend up|down|stats ...",
 	  "the tc agent on a backend (decapsulation, second chance)" },
+	{ "fleet", cmd_fleet, "fleet status|push --config etcd://...",
+	  "a fleet configured from etcd: every node's status, push a config (canary)" },
 	{ "quic-lb", cmd_quiclb, "quic-lb encode|decode --config FILE ...",
 	  "QUIC-LB connection IDs of a VIP: make one, or read one" },
 	{ "sim", cmd_sim, "sim [--scenario FILE] [--out DIR]",

@@ -110,6 +110,7 @@ static char *scrape(struct metrics_server *m, size_t *len)
 		d.scrape_errors_total = __atomic_load_n(&m->scrape_errors, __ATOMIC_RELAXED);
 		d.status = status.vips;
 		d.n_status = status.n;
+		d.fleet = m->lbd && !fp_lbd_fleet(m->lbd, &d.fleet_state, &d.fleet_report);
 		body = fp_metrics_render(&s, &d, len);
 	}
 	if (body && m->lbd) {

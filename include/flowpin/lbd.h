@@ -126,6 +126,14 @@ void fp_lbd_status_refresh_health(struct fp_lbd *d);
  */
 int fp_lbd_request(const struct fp_lbnode *n, const char *request, char **reply);
 
+/*
+ * fp_lbd_fleet - with --config etcd://...: the link to etcd and the report written
+ * last (flowpin/fleet.h), from any thread; -ENOENT for a node configured from a file.
+ */
+struct fp_fleet_state;
+struct fp_fleet_report;
+int fp_lbd_fleet(struct fp_lbd *d, struct fp_fleet_state *state, struct fp_fleet_report *report);
+
 /* The daemon's event loop, for modules that add events (valid from started() on). */
 struct event_base *fp_lbd_base(struct fp_lbd *d);
 /* The BGP driver (flowpin/bgpd.h; NULL before started()), for the metrics. */

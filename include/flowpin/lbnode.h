@@ -46,6 +46,8 @@ struct fp_lbnode {
 	bool have_session_entries, have_new_flow_rate;
 	/* `lb up --pop NAME`: the node's site in a config with `pops` (NULL: none). */
 	const char *pop;
+	/* --node: this node's name in a fleet configured from etcd (flowpin/fleet.h). */
+	const char *node_name;
 	char pin_dir[PATH_MAX];	       /* <pin-root>/<dev> */
 	char pid_file[PATH_MAX];       /* <run-dir>/<dev>.pid */
 	char config_file[PATH_MAX];    /* <run-dir>/<dev>.config */

@@ -21,6 +21,12 @@ void fp_log(enum fp_log_level level, const char *fmt, ...) __attribute__((format
  * with UTC time to the second (2026-11-26T03:39:00Z), flushed at once.
  */
 void fp_log_event(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Errors and warnings of this thread are also written to @f (unstamped) until
+ * fp_log_capture(NULL): what a caller reports elsewhere (a node's status in etcd).
+ */
+#include <stdio.h>
+void fp_log_capture(FILE *f);
 /* Installs fp_log as libbpf's print callback (libbpf debug output only at DEBUG). */
 void fp_log_route_libbpf(void);
 

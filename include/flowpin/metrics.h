@@ -13,12 +13,18 @@
 #include <flowpin/stats.h>
 
 /* What the daemon knows beyond the maps (applies are counted in the maps' `info`). */
+#include <flowpin/fleet.h>
+
 struct fp_metrics_daemon {
 	unsigned long long scrape_errors_total; /* snapshots that failed to read the maps */
 	/* The daemon's status model (flowpin/lbd.h), a copy taken for this scrape: config
 	 * state, override, health and effective state per backend, fail-open per VIP. */
 	const struct fp_lbd_vip_status *status;
 	size_t n_status;
+	/* --config etcd://...: the link to etcd and what the node applied (flowpin/fleet.h). */
+	bool fleet;
+	struct fp_fleet_state fleet_state;
+	struct fp_fleet_report fleet_report;
 };
 
 /* Writes the exposition of @s (and @d, may be NULL) to @out. Returns 0 or -EIO. */

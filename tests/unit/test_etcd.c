@@ -23,6 +23,7 @@
 #include <cmocka.h>
 #include <flowpin/config.h>
 #include <flowpin/etcd.h>
+#include <flowpin/fleet.h>
 
 #define ETCD "/usr/bin/etcd"
 
@@ -419,6 +420,69 @@ static void test_config_from_etcd(void **state)
 	fp_etcd_free(e);
 }
 
+/* Which config a node runs: the canary only when listed and present. */
+static void test_fleet_pick(void **state)
+{
+	struct fp_etcd_kv kvs[] = {
+		{ "/f/config", (unsigned char *)"main", 4, 1, 5, 0 },
+		{ "/f/config.canary", (unsigned char *)"staged", 6, 6, 6, 0 },
+		{ "/f/config.canary.nodes", (unsigned char *)"lb1\nlb-2, lb3", 14, 6, 6, 0 },
+	};
+	bool canary;
+
+	(void)state;
+	assert_int_equal(fp_fleet_pick(kvs, 3, "/f", "lb1", &canary), 1);
+	assert_true(canary);
+	assert_int_equal(fp_fleet_pick(kvs, 3, "/f", "lb-2", &canary), 1);
+	assert_int_equal(fp_fleet_pick(kvs, 3, "/f", "lb3", &canary), 1);
+	/* A prefix of a listed name is not listed. */
+	assert_int_equal(fp_fleet_pick(kvs, 3, "/f", "lb", &canary), 0);
+	assert_false(canary);
+	assert_int_equal(fp_fleet_pick(kvs, 3, "/f", "lb4", &canary), 0);
+	/* A node list without the canary config: the main one. */
+	assert_int_equal(fp_fleet_pick(kvs, 1, "/f", "lb1", &canary), 0);
+	assert_int_equal(fp_fleet_pick(&kvs[2], 1, "/f", "lb1", &canary), -1);
+	assert_int_equal(fp_fleet_pick(kvs, 3, "/g", "lb1", &canary), -1);
+	assert_true(fp_fleet_node_name_ok("lb-1.site_a"));
+	assert_false(fp_fleet_node_name_ok("lb 1"));
+	assert_false(fp_fleet_node_name_ok("a/b"));
+	assert_false(fp_fleet_node_name_ok(""));
+}
+
+/* fleet push: compare-and-swap on the base revision; a canary leaves config alone. */
+static void test_fleet_push(void **state)
+{
+	struct fp_etcd_kv *kvs;
+	struct fp_etcd *e;
+	int64_t r1, r2, r3;
+	size_t n;
+
+	(void)state;
+	NEED_ETCD();
+	e = client(url);
+	assert_int_equal(fp_fleet_push(e, "/push", "one", 3, 0, NULL, &r1), 0);
+	/* Two operators based on r1: the first wins, the second is stale. */
+	assert_int_equal(fp_fleet_push(e, "/push", "two", 3, r1, NULL, &r2), 0);
+	assert_int_equal(fp_fleet_push(e, "/push", "three", 5, r1, NULL, &r3), -ESTALE);
+	assert_int_equal(fp_fleet_push(e, "/push", "three", 5, 0, NULL, &r3), -ESTALE);
+	/* A canary based on r2: config untouched, canary and its nodes written. */
+	assert_int_equal(fp_fleet_push(e, "/push", "can", 3, r2, "lb1\n", &r3), 0);
+	assert_int_equal(fp_etcd_get(e, "/push/config", true, &kvs, &n, NULL), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal((char *)kvs[0].value, "two");
+	assert_int_equal(kvs[0].mod_revision, r2);
+	assert_string_equal((char *)kvs[1].value, "can");
+	assert_string_equal((char *)kvs[2].value, "lb1\n");
+	fp_etcd_kvs_free(kvs, n);
+	/* Everywhere: the canary goes. */
+	assert_int_equal(fp_fleet_push(e, "/push", "four", 4, r2, NULL, &r3), 0);
+	assert_int_equal(fp_etcd_get(e, "/push/config", true, &kvs, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal((char *)kvs[0].value, "four");
+	fp_etcd_kvs_free(kvs, n);
+	fp_etcd_free(e);
+}
+
 /* Last: it turns authentication on for the rest of this etcd's life. */
 static void test_auth(void **state)
 {
@@ -475,6 +539,8 @@ int main(void)
 		cmocka_unit_test(test_watch),
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_config_from_etcd),
+		cmocka_unit_test(test_fleet_pick),
+		cmocka_unit_test(test_fleet_push),
 		cmocka_unit_test(test_auth),
 	};
 
