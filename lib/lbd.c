@@ -1805,7 +1805,8 @@ int fp_lbd_run(const struct fp_lbnode *n, const char *config, const struct fp_lb
 	}
 	/* After the program runs, so a module's first look finds the maps. Failing: as if
 	 * up had failed. */
-	if (health_start(d) || bgp_start(d) || etcd_follow(d) || drop_caps(d->hooks.bind_service) ||
+	/* The etcd member's thread after the drop: capabilities are per thread. */
+	if (health_start(d) || bgp_start(d) || drop_caps(d->hooks.bind_service) || etcd_follow(d) ||
 	    (d->hooks.started && d->hooks.started(d, d->hooks.arg))) {
 		d->hooks.stopping = NULL; /* started() cleaned up after itself */
 		if (!adopted)

@@ -57,7 +57,7 @@ check "groff -man -ww renders flowpin(8) without a warning" '[ -z "$warn" ]' "$w
 bin=$dest/usr/sbin/flowpin
 cli_opts=$({
 	"$bin" help
-	for c in check table lb replay backend quic-lb sim; do "$bin" "$c" --help; done
+	for c in check table lb replay backend quic-lb sim fleet; do "$bin" "$c" --help; done
 	for c in up down reload stats flows status drain undrain disable; do "$bin" lb "$c" --help; done
 } 2>&1 | grep -o -- '--[a-z][a-z-]*' | LC_ALL=C sort -u)
 # The options the page names (roff writes - as \-).
