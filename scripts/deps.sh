@@ -55,7 +55,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# Debian starts nginx (and BIRD, tor) on install; the lab starts its own instances inside
+# Debian starts nginx (and BIRD, tor, etcd) on install; the lab starts its own instances inside
 # namespaces, so keep the host's service manager from starting them.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
 	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
@@ -63,3 +63,10 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# etcd-server also enables its service, a member on 127.0.0.1:2379 from the next boot
+# on; the tests and the lab run members of their own in private directories and
+# namespaces, and a host that had no etcd must not get one serving by surprise.
+if [[ " ${missing[*]} " == *" etcd-server "* ]]; then
+	systemctl disable etcd.service >/dev/null 2>&1 || true
+	update-rc.d etcd disable >/dev/null 2>&1 || true
+fi

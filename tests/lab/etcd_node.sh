@@ -11,7 +11,10 @@
 # (key and line), the running config stays; a canary goes to the listed node only and a
 # push without --canary ends it; with etcd killed the node keeps its program and says
 # etcd is unreachable (lb status), and applies what is pushed once etcd is back; a node
-# restarted while etcd is down starts from the config it applied last.
+# restarted while etcd is down starts from the config it applied last. A fleet of sites
+# (`pops`) read from etcd is applied as the node's site (lb up --pop), as a file is: the
+# node without --pop refuses it, with --pop a it runs site a's backends only, and a
+# value without sites is refused then.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -74,9 +77,9 @@ etcd_stop() {
 }
 fleet() { in_ns lb "$FLOWPIN" fleet "$@"; }
 etcdctl_() { in_ns lb env ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$PORT" "$@"; }
-lb_up() {
+lb_up() { # extra lb up arguments...
 	ip netns exec "$p-lb" "$FLOWPIN" lb up --config "$URL" --dev lb0 --node lb-a --xdp-mode generic \
-		--pin-root "$tmp/bpf" --run-dir "$tmp/run" >>"$tmp/lb.log" 2>&1 &
+		--pin-root "$tmp/bpf" --run-dir "$tmp/run" "$@" >>"$tmp/lb.log" 2>&1 &
 	lb_pid=$!
 	pids+=("$lb_pid")
 }
@@ -126,8 +129,32 @@ config "      - { id: 3, address: 10.99.0.12 }" >"$tmp/better.yaml"
 config "      - { id: 4, address: 10.99.0.13 }" >"$tmp/canary.yaml"
 config "      - { id: 3, address: 10.99.0.12 }" 00112233445566778899aabbccddeeff >"$tmp/rekeyed.yaml"
 printf 'hash_key: 000102030405060708090a0b0c0d0e0f\nvips:\n  - name: web\n    address: [198.51.100.10\n' >"$tmp/broken.yaml"
+sites() { # extra site-a backend line
+	cat <<EOF
+hash_key: 000102030405060708090a0b0c0d0e0f
+table_size: 401
+lb_sources: [10.99.0.0/24]
+pops:
+  - {name: a, lbs: [10.99.0.1]}
+  - {name: b, lbs: [10.98.0.1]}
+vips:
+  - name: web
+    address: 198.51.100.10
+    port: 80
+    protocol: tcp
+    backends:
+      - { id: 1, address: 10.99.0.10, pop: a }
+      - { id: 2, address: 10.99.0.11, pop: a }
+      - { id: 7, address: 10.98.0.21, pop: b }
+$1
+allow_example_key: true
+EOF
+}
+sites "" >"$tmp/sites.yaml"
+sites "      - { id: 3, address: 10.99.0.12, pop: a }" >"$tmp/sites2.yaml"
+sed '/^pops:/,/^vips:/{/^vips:/!d}; s/, pop: [ab]//' "$tmp/sites.yaml" >"$tmp/nosites.yaml"
 
-echo "1..17"
+echo "1..24"
 etcd_start
 
 out=$(fleet push "$tmp/good.yaml" --config "$URL" 2>&1)
@@ -158,7 +185,7 @@ check "the running config stays (3 backends of web)" [ "$(web_backends)" = 3 ]
 fleet push "$tmp/rekeyed.yaml" --config "$URL" >/dev/null 2>&1
 rev3=$(fleet status --config "$URL" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["config_revision"])')
 check "a new hash key: refused by the node (refused_revision $rev3)" wait_for 10 field_is refused_revision "$rev3"
-echo "# error: $(node_field error | head -3)"
+echo "# error: $(node_field error | sed -n 1,3p)"
 check "the error names the hash key" grep -q "config:1: hash_key: .*needs a restart" <<<"$(node_field error)"
 
 fleet push "$tmp/better.yaml" --config "$URL" >/dev/null 2>&1
@@ -183,6 +210,27 @@ wait "$lb_pid" 2>/dev/null
 etcd_stop
 lb_up
 check "restarted with etcd down: starts from the cached config" wait_for 20 grep -q "starting from the config applied last" "$tmp/lb.log"
+
+# Sites from etcd: as the node's site, or refused.
+etcd_start
+fleet push "$tmp/sites.yaml" --config "$URL" >/dev/null 2>&1
+rev5=$(fleet status --config "$URL" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["config_revision"])')
+check "a fleet of sites, node without --pop: refused (--pop required)" wait_for 20 field_is refused_revision "$rev5"
+echo "# error: $(node_field error | sed -n 1p)"
+check "the error says --pop is required" grep -q "config:[0-9]*: pops: .*--pop NAME is required" <<<"$(node_field error)"
+in_ns lb "$FLOWPIN" lb down --dev lb0 --pin-root "$tmp/bpf" --run-dir "$tmp/run" >/dev/null 2>&1
+wait "$lb_pid" 2>/dev/null
+lb_up --pop a
+check "lb up --pop a from etcd: starts with the sites' config" wait_for 20 field_is applied_revision "$rev5"
+check "as site a: web has site a's 2 backends" [ "$(web_backends)" = 2 ]
+fleet push "$tmp/nosites.yaml" --config "$URL" >/dev/null 2>&1
+rev6=$(fleet status --config "$URL" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["config_revision"])')
+check "a value without sites: refused by the node of site a" wait_for 10 field_is refused_revision "$rev6"
+check "the error says the config has no sites" grep -q "pops: --pop a given, but the config has no sites" <<<"$(node_field error)"
+fleet push "$tmp/sites2.yaml" --config "$URL" >&2
+rev7=$(fleet status --config "$URL" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["config_revision"])')
+wait_for 10 field_is applied_revision "$rev7"
+check "a site a backend added in etcd: applied as site a (3 backends of web)" [ "$(web_backends)" = 3 ]
 in_ns lb "$FLOWPIN" lb down --dev lb0 --pin-root "$tmp/bpf" --run-dir "$tmp/run" >/dev/null 2>&1
 wait "$lb_pid" 2>/dev/null
 sed 's/^/# lb: /' "$tmp/lb.log" | tail -40
