@@ -48,8 +48,18 @@ EVENT_KINDS = {
     # back: they announce again), prepend = the other site's nodes prepend more than
     # the site's own
     "pop": ({"to", "how"}, {"to"}),
+    # the lab's etcd cluster (lab/etcdlab.py): members 1..3 (or `all`) crash (SIGKILL)
+    # or start again on their data
+    "etcd-member": ({"action", "members"}, {"action", "members"}),
 }
 POP_HOWS = ("withdraw", "prepend")
+ETCD_MEMBERS = (1, 2, 3)
+ETCD_ACTIONS = ("stop", "start")
+# etcd: {apply_within: S, endpoints: {NODE: [MEMBER...]}}: the LB nodes run from the
+# lab's etcd (config pushed with `flowpin fleet push`); every push must be applied by
+# every node that reaches a member within apply_within s; a node given fewer endpoints
+# (the method's absence: no failover) must not, while those members are down.
+ETCD_KEYS = {"apply_within", "endpoints"}
 QUIC_MOVES = ("rebind", "migrate")
 BGP_EVENTS = {k for k in EVENT_KINDS if k.startswith("bgp-")}
 CUT_HOWS = ("block", "kill")  # bgp-cut: packets dropped (BFD notices) or BIRD killed
@@ -78,7 +88,8 @@ def expectation_holds(want, broken, total):
         return broken <= max(1, -(-total // 100))
     return True
 TOP_KEYS = {"name", "description", "traffic", "route", "backends", "timeouts", "bgp", "events",
-            "expect", "health", "route_changes", "counters", "sites"}
+            "expect", "health", "route_changes", "counters", "sites",
+            "etcd"}
 # counters: bounds on `flowpin lb stats` counters summed over the LB nodes at the end of
 # the scenario (what shows *why* flows survived): min, max, and min_per_flow (at least
 # that many times the flows per VIP, as run: --flows counts).
@@ -392,6 +403,42 @@ def load(path):
                         bound[k] = v
                 s.counters[name] = bound
 
+    # etcd: the scenario runs from the lab's etcd cluster (None: from files, unless
+    # lab/run --etcd)
+    s.etcd = None
+    et = doc.get("etcd")
+    if et is not None:
+        if not isinstance(et, Mapping):
+            err(line_of(doc, "etcd"), "etcd", "must be a mapping {apply_within: S, "
+                "endpoints: {NODE: [MEMBER...]}} ({} for the defaults)")
+        else:
+            check_keys(et, ETCD_KEYS, "etcd")
+            s.etcd = {"apply_within": need_num(et, "apply_within", "etcd.", 0.1, 60,
+                                               default=5), "endpoints": {}}
+            ep = et.get("endpoints", Mapping())
+            if not isinstance(ep, Mapping):
+                err(line_of(et, "endpoints"), "etcd.endpoints",
+                    "must be a mapping {NODE: [MEMBER...]}")
+                ep = Mapping()
+            for node in ep:
+                field = "etcd.endpoints.%s" % node
+                ms = ep[node]
+                if node not in LB_NODES:
+                    err(line_of(ep, node), field, "no LB node %r (known: %s)" %
+                        (node, ", ".join(LB_NODES)))
+                elif not isinstance(ms, list) or not ms or \
+                        any(m not in ETCD_MEMBERS for m in ms) or len(set(ms)) != len(ms):
+                    err(line_of(ep, node), field, "must list etcd members, each once, of "
+                        "%s, got %r" % (", ".join(map(str, ETCD_MEMBERS)), ms))
+                else:
+                    s.etcd["endpoints"][node] = list(ms)
+            if s.bgp_flowpin:
+                err(line_of(doc, "etcd"), "etcd", "not with bgp.flowpin: each node's `bgp` "
+                    "section is its own, and etcd holds one config for every node")
+            if s.health:
+                err(line_of(doc, "etcd"), "etcd", "not with a scenario's own health checks "
+                    "(health-flap: on some nodes only), and etcd holds one config for all")
+
     # events
     s.events = []
     ev = doc.get("events", [])
@@ -539,6 +586,21 @@ def load(path):
                 err(line_of(arg, "how"), field + ".how", "one of %s, got %r" %
                     (", ".join(POP_HOWS), h))
             event["to"], event["how"] = to, h
+        elif kind == "etcd-member":
+            a = arg.get("action")
+            if a not in ETCD_ACTIONS:
+                err(line_of(arg, "action"), field + ".action", "one of %s, got %r" %
+                    (", ".join(ETCD_ACTIONS), a))
+            event["action"] = a
+            ms = arg.get("members")
+            ms = list(ETCD_MEMBERS) if ms == "all" else ms
+            if not isinstance(ms, list) or not ms or any(m not in ETCD_MEMBERS for m in ms):
+                err(line_of(arg, "members"), field + ".members", "a list of %s, or all, "
+                    "got %r" % (", ".join(map(str, ETCD_MEMBERS)), arg.get("members")))
+                ms = []
+            event["members"] = sorted(set(ms))
+            if s.etcd is None:
+                err(line_of(e, kind), field, "needs a scenario run from etcd (etcd: {})")
         elif kind == "reload":
             event["nodes"] = (_nodes(known_nodes, arg["nodes"], line_of(arg, "nodes"), field + ".nodes", err)
                               if "nodes" in arg and arg["nodes"] != "all" else list(known_nodes))

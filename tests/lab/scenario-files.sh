@@ -174,6 +174,32 @@ sites: 2
 backends: {active: [1, 8]}" ":5: backends.active: backend id must be 1..5 (b1..b5) or 6..7 (site b), got 8"
 check_bad_file "two sites with --static-routes" "$head3
 sites: 2" ": uses BGP events or policy: not with --static-routes" --static-routes
+# Scenarios from etcd (lab/etcdlab.py)
+check_bad_file "etcd-member in a scenario from files" "$head3
+events:
+  - {at: 5, etcd-member: {action: stop, members: [1]}}" \
+	":5: events[0].etcd-member: needs a scenario run from etcd (etcd: {})"
+check_bad_file "etcd member out of range" "$head3
+etcd: {}
+events:
+  - {at: 5, etcd-member: {action: stop, members: [4]}}" \
+	":6: events[0].etcd-member.members: a list of 1, 2, 3, or all, got [4]"
+check_bad_file "bad etcd-member action" "$head3
+etcd: {}
+events:
+  - {at: 5, etcd-member: {action: reboot, members: all}}" \
+	":6: events[0].etcd-member.action: one of stop, start, got 'reboot'"
+check_bad_file "endpoints of an unknown node" "$head3
+etcd: {endpoints: {lb9: [1]}}" ":4: etcd.endpoints.lb9: no LB node 'lb9'"
+check_bad_file "an endpoint twice" "$head3
+etcd: {endpoints: {lb1: [2, 2]}}" ":4: etcd.endpoints.lb1: must list etcd members, each once"
+check_bad_file "unknown key under etcd" "$head3
+etcd: {apply_in: 3}" ":4: etcd.apply_in: unknown key"
+check_bad_file "etcd with flowpin driving BIRD (per-node configs)" "$head3
+bgp: {flowpin: true}
+etcd: {}" ":5: etcd: not with bgp.flowpin"
+check_bad_file "lab/run --etcd with per-node configs" "$head3
+bgp: {flowpin: true}" ": not from etcd (--etcd): its nodes' configs differ" --etcd
 
 echo "1..$n"
 exit $failed
