@@ -64,18 +64,18 @@
 #include "floor.skel.h"
 #include "pps.skel.h"
 
-#define SKIP 77
-#define LB_DEV "fp-test0"
+#define SKIP	77
+#define LB_DEV	"fp-test0"
 #define GEN_DEV "fp-test1"
-#define CHUNK (1U << 18) /* frames per live test run in a window */
+#define CHUNK	(1U << 18) /* frames per live test run in a window */
 /*
  * The check's runs: each test run has a page pool of its own (a live-frames batch, 64,
  * of pages), so a run of 256 frames uses every page four times, and puts at most 256
  * frames in flight: no more than the veth's receive ring holds, so none can be dropped.
  */
 #define CHECK_BATCHES 4
-#define CHECK_BATCH 256
-#define SMALL_FLOWS 1000
+#define CHECK_BATCH   256
+#define SMALL_FLOWS   1000
 
 /* 10 IPv4 backends; the published example key (allow_example_key: a benchmark). */
 static const char config_yaml[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
@@ -106,8 +106,8 @@ static const char config_yaml[] = "hash_key: 000102030405060708090a0b0c0d0e0f\n"
 				  "    pinning: hash+table\n"
 				  "    backends: *b\n"
 				  "allow_example_key: true\n";
-#define VIP_FULL 0xc633640aU /* 198.51.100.10 */
-#define VIP_HT	 0xc633640bU /* 198.51.100.11 */
+#define VIP_FULL    0xc633640aU /* 198.51.100.10 */
+#define VIP_HT	    0xc633640bU /* 198.51.100.11 */
 #define BACKEND_NET 0x0a140000U /* 10.20.0.0/24 */
 
 enum prog_kind { K_TX, K_FLOOR, K_LB };
@@ -306,12 +306,12 @@ static void build_template(struct harness *h)
 	memcpy(f + 6, src_mac, 6);
 	f[12] = 0x08;
 	f[13] = 0x00;
-	f[14] = 0x45;						/* IPv4, IHL 5 */
-	f[16] = 0;						/* total length 46 */
+	f[14] = 0x45; /* IPv4, IHL 5 */
+	f[16] = 0;    /* total length 46 */
 	f[17] = FP_PPS_FRAME_LEN - FP_PPS_L3_OFF;
-	f[20] = 0x40;						/* DF */
-	f[22] = 64;						/* TTL */
-	f[23] = 17;						/* UDP */
+	f[20] = 0x40; /* DF */
+	f[22] = 64;   /* TTL */
+	f[23] = 17;   /* UDP */
 	f[FP_PPS_L4_OFF + 2] = FP_PPS_DPORT >> 8;
 	f[FP_PPS_L4_OFF + 3] = FP_PPS_DPORT & 0xff;
 	f[FP_PPS_L4_OFF + 5] = FP_PPS_FRAME_LEN - FP_PPS_L4_OFF; /* UDP length; csum 0 */
@@ -348,7 +348,7 @@ static int establish(struct harness *h, __u32 vip, __u32 n)
 /* Puts @kind's program in fp-test0's native XDP (replacing what runs there). */
 static int attach(struct harness *h, enum prog_kind kind)
 {
-	int fd = kind == K_TX	 ? bpf_program__fd(h->pps->progs.fp_pps_tx)
+	int fd = kind == K_TX	   ? bpf_program__fd(h->pps->progs.fp_pps_tx)
 		 : kind == K_FLOOR ? bpf_program__fd(h->floor->progs.fp_floor)
 				   : fp_lb_prog_fd(h->lb);
 	int err = bpf_xdp_attach(h->ns.ifindex, fd, XDP_FLAGS_DRV_MODE, NULL);
@@ -422,8 +422,8 @@ static int window(struct harness *h, const struct variant *v, double secs, struc
 		double tx = (double)(c1[FP_CNT_TX] - c0[FP_CNT_TX]);
 
 		s->hit = tx ? (double)(c1[FP_CNT_SESSION_HIT] - c0[FP_CNT_SESSION_HIT]) / tx : 0;
-		s->cache =
-			tx ? (double)(c1[FP_CNT_FLOW_CACHE_HIT] - c0[FP_CNT_FLOW_CACHE_HIT]) / tx : 0;
+		s->cache = tx ? (double)(c1[FP_CNT_FLOW_CACHE_HIT] - c0[FP_CNT_FLOW_CACHE_HIT]) / tx
+			      : 0;
 	}
 	return 0;
 }
@@ -467,16 +467,14 @@ static int check(struct harness *h, const struct variant *v)
 	want = v->kind == K_TX ? sink->plain - p0 : sink->encap - e0;
 	hits = c1[FP_CNT_SESSION_HIT] - c0[FP_CNT_SESSION_HIT];
 	printf("%s: generated %llu, sink received %llu, of the expected kind %llu, other %llu",
-	       v->name, (unsigned long long)(h->pps->bss->gen.sent - g0),
-	       (unsigned long long)got, (unsigned long long)want,
-	       (unsigned long long)(sink->other - o0));
+	       v->name, (unsigned long long)(h->pps->bss->gen.sent - g0), (unsigned long long)got,
+	       (unsigned long long)want, (unsigned long long)(sink->other - o0));
 	if (v->kind == K_LB)
 		printf(", flowpin tx %llu, session hits %llu",
 		       (unsigned long long)(c1[FP_CNT_TX] - c0[FP_CNT_TX]),
 		       (unsigned long long)hits);
 	printf("\n");
-	if (h->pps->bss->gen.sent - g0 != sent || got != sent || want != sent ||
-	    sink->other != o0)
+	if (h->pps->bss->gen.sent - g0 != sent || got != sent || want != sent || sink->other != o0)
 		return -EPROTO;
 	if (v->kind == K_LB && (c1[FP_CNT_TX] - c0[FP_CNT_TX] != sent || hits != sent))
 		return -EPROTO;
@@ -535,7 +533,8 @@ static int setup(struct harness *h, int mode_check, int smoke)
 	int fd, err;
 
 	/* Two VIPs, each with every flow established; a table with room to spare. */
-	h->big_flows = mode_check ? SMALL_FLOWS : env_uint("FP_PPS_FLOWS", smoke ? 100000 : 1000000);
+	h->big_flows =
+		mode_check ? SMALL_FLOWS : env_uint("FP_PPS_FLOWS", smoke ? 100000 : 1000000);
 	if (h->big_flows < SMALL_FLOWS || h->big_flows > (1U << 24))
 		h->big_flows = SMALL_FLOWS;
 	snprintf(yaml, sizeof(yaml), config_yaml, 4 * h->big_flows);
@@ -700,7 +699,8 @@ int main(int argc, char **argv)
 					strerror(-err));
 				goto out;
 			}
-			fprintf(stderr, "bench_pps: round %u %-40s %.2f Mpps, %.0f ns/pkt, busy %.0f%%\n",
+			fprintf(stderr,
+				"bench_pps: round %u %-40s %.2f Mpps, %.0f ns/pkt, busy %.0f%%\n",
 				r + 1, variants[v].name, samples[v][r].pps / 1e6,
 				samples[v][r].ns_per_pkt, 100 * samples[v][r].busy);
 		}
@@ -720,18 +720,21 @@ int main(int argc, char **argv)
 	       "rounds, ratios are taken in each round and their median shown. LB ns/packet: "
 	       "the LB core's NAPI thread run time over the packets the sink received (the "
 	       "program plus veth receive and transmit); busy: that run time over the window "
-	       "(below 100%% the generator, not the LB core, set the rate). Establishing the "
+	       "(below 100%% the generator, or other work on the LB core, set the rate); one "
+	       "core's Mpps: 1 / (LB ns/packet), what the LB core would carry if it ran "
+	       "nothing else (ratios to the floor's, round by round). Establishing the "
 	       "flows (2 x %u, two packets each) took %.1f s.\n\n",
 	       h.sink_thread ? "threaded, on the first CPU with the generator"
 			     : "the softirq raised by the LB core's transmit, on the LB core",
 	       4 * h.big_flows, rounds, rounds > 1 ? "s" : "", secs, h.big_flows, t_establish);
 	printf("| program | flows | received Mpps | offered Mpps | / floor | / encapsulating "
-	       "floor | LB ns/packet | LB core busy | session hits (flow cache) | target |\n");
-	printf("|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
+	       "floor | LB ns/packet | LB core busy | one core's Mpps (1 / ns) | / floor | "
+	       "session hits (flow cache) | target (received / floor) |\n");
+	printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
 	for (int v = 0; v < N_VARIANTS; v++) {
 		double pps[MAX_ROUNDS], off[MAX_ROUNDS], r0[MAX_ROUNDS], r1[MAX_ROUNDS],
-			ns[MAX_ROUNDS], busy[MAX_ROUNDS], hit[MAX_ROUNDS], cache[MAX_ROUNDS],
-			other = 0;
+			rc[MAX_ROUNDS], ns[MAX_ROUNDS], busy[MAX_ROUNDS], hit[MAX_ROUNDS],
+			cache[MAX_ROUNDS], other = 0;
 		const struct variant *va = &variants[v];
 		char target[48] = "-", hits[48] = "-";
 
@@ -743,6 +746,7 @@ int main(int argc, char **argv)
 			r0[r] = s->pps / samples[0][r].pps;
 			r1[r] = s->pps / samples[1][r].pps;
 			ns[r] = s->ns_per_pkt;
+			rc[r] = samples[0][r].ns_per_pkt / s->ns_per_pkt;
 			busy[r] = s->busy;
 			hit[r] = s->hit;
 			cache[r] = s->cache;
@@ -760,10 +764,13 @@ int main(int argc, char **argv)
 		}
 		printf("| %s | ", va->name);
 		print_flows(va->many ? h.big_flows : SMALL_FLOWS);
-		printf(" | %.2f | %.2f | %.2fx | %.2fx | %.0f | %.0f%% | %s | %s |\n",
+		double ns_med = median(ns, (int)rounds);
+
+		printf(" | %.2f | %.2f | %.2fx | %.2fx | %.0f | %.0f%% | %.2f | %.2fx | %s | %s "
+		       "|\n",
 		       median(pps, (int)rounds) / 1e6, median(off, (int)rounds) / 1e6, ratio,
-		       median(r1, (int)rounds), median(ns, (int)rounds),
-		       100 * median(busy, (int)rounds), hits, target);
+		       median(r1, (int)rounds), ns_med, 100 * median(busy, (int)rounds),
+		       1e3 / ns_med, median(rc, (int)rounds), hits, target);
 		if (other)
 			printf("\n**%s: the sink got %.0f frames that were neither the generated "
 			       "frame nor its encapsulation.**\n\n",

@@ -29,8 +29,8 @@
 /* Set through the skeleton before load (bench/bench_pps.c). */
 const volatile __u8 orig_eth[ETH_HLEN] = {};
 const volatile __u16 encap_port = FP_DEFAULT_ENCAP_PORT; /* host order */
-const volatile __u32 backend_net = 0;			  /* host order, a /24 */
-const volatile __u32 vip_lo = 0, vip_hi = 0;		  /* host order, inclusive */
+const volatile __u32 backend_net = 0;			 /* host order, a /24 */
+const volatile __u32 vip_lo = 0, vip_hi = 0;		 /* host order, inclusive */
 
 struct gen_state gen;
 struct sink_state sink;
@@ -88,8 +88,7 @@ int fp_pps_sink(struct xdp_md *ctx)
 
 	/* The namespace's own stack sends a few frames out of the LB's veth too (IPv6
 	 * neighbour discovery, MLD): not the generator's, not counted. */
-	if (data + ETH_HLEN > data_end ||
-	    ((struct ethhdr *)data)->h_proto != bpf_htons(ETH_P_IP)) {
+	if (data + ETH_HLEN > data_end || ((struct ethhdr *)data)->h_proto != bpf_htons(ETH_P_IP)) {
 		sink.foreign++;
 		return XDP_DROP;
 	}

@@ -34,8 +34,8 @@ struct gen_state {
  * plain increments). */
 struct sink_state {
 	__u64 frames;
-	__u64 encap; /* outer IPv4/UDP to encap_port, a backend, the generated packet inside */
-	__u64 plain; /* the frame as generated (the floor) */
+	__u64 encap;   /* outer IPv4/UDP to encap_port, a backend, the generated packet inside */
+	__u64 plain;   /* the frame as generated (the floor) */
 	__u64 other;   /* any other IPv4 frame: a harness or program fault */
 	__u64 foreign; /* not IPv4: the namespace's stack (not counted in frames) */
 } __attribute__((aligned(64)));
