@@ -601,9 +601,10 @@ static int post(struct fp_etcd *e, const char *path, json_object *req, json_obje
 				}
 				snprintf(e->error, sizeof(e->error), "%s: etcd: %s",
 					 e->t.endpoints[e->current], msg ? msg : "HTTP error");
-				json_object_put(o);
+				/* msg lives in o: judged before o goes */
 				err = code == 16 || code == 7 || is_auth_error(msg) ? -EACCES
 										    : -EIO;
+				json_object_put(o);
 				goto out;
 			}
 			*answer = o;
