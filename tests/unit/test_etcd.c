@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 #include <flowpin/config.h>
@@ -82,6 +83,13 @@ static int start_etcd(void **state)
 		snprintf(listen_c, sizeof(listen_c), "http://127.0.0.1:%d", client_port);
 		snprintf(listen_p, sizeof(listen_p), "http://127.0.0.1:%d", peer_port);
 		snprintf(cluster, sizeof(cluster), "t=%s", listen_p);
+		/* The test aborting (a failed assertion, a sanitizer report) must not leave
+		 * etcd running: it would hold the test's files and inherited locks. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(127);
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
 		if (!freopen(log, "w", stdout) || !freopen(log, "a", stderr))
 			_exit(127);
 		/* Small: the test machine is shared. */
