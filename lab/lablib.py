@@ -531,6 +531,15 @@ class Lab:
             self.ip(n, "link", "set", dev, "address", fabric_mac(n, site), "up")
             self.ip(n, "addr", "add", fabric_v4(n, site) + "/24", "dev", dev)
             self.ip(n, "addr", "add", fabric_v6(n, site) + "/64", "dev", dev, "nodad")
+        if len(self.sites) > 1:
+            # The gateway forwards onto this fabric only cross-site hops toward this
+            # site, so its MAC ages out of the bridge (300 s) while the LB nodes' ARP
+            # entries for it live on: every hop out was then flooded to the other LB
+            # nodes, whose XDP counted it pop_drop_source (a frame for another MAC).
+            # Pinned, as a switch's static entry for a router port would be.
+            gw = "gw-" + site
+            self.sh("bridge", "fdb", "replace", fabric_mac(gw, site), "dev", gw, "master",
+                    "static", ns=fab)
         # veth pitfall: native XDP_TX on lbN's eth0 hands frames to its peer, which drops
         # them silently unless the peer runs NAPI: an XDP program (XDP_PASS) does that.
         for n in SITE_LB_NODES[site]:
