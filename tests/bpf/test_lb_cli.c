@@ -823,6 +823,24 @@ static int read_info(const struct lab *l, struct fp_info *info)
 	return err;
 }
 
+/* max_entries of the pinned map lb0/NAME, or -errno. */
+static long pinned_max_entries(const struct lab *l, const char *name)
+{
+	struct bpf_map_info m = {};
+	__u32 len = sizeof(m);
+	char path[160];
+	long ret;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lb0/%s", l->pins, name);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	ret = bpf_obj_get_info_by_fd(fd, &m, &len) ? -errno : (long)m.max_entries;
+	close(fd);
+	return ret;
+}
+
 static int write_info(const struct lab *l, const struct fp_info *info)
 {
 	char path[160];
@@ -1561,18 +1579,7 @@ static void test_upgrade_force_shape_settings(void **state)
 	assert_int_equal(read_info(l, &info), 0);
 	assert_int_equal(info.session_entries, 2048);
 	assert_int_equal(info.new_flow_rate, 9);
-	{
-		struct bpf_map_info m = {};
-		__u32 len = sizeof(m);
-		int fd;
-
-		snprintf(path, sizeof(path), "%s/lb0/sessions", l->pins);
-		fd = bpf_obj_get(path);
-		assert_true(fd >= 0);
-		assert_int_equal(bpf_obj_get_info_by_fd(fd, &m, &len), 0);
-		close(fd);
-		assert_int_equal(m.max_entries, fp_session_buckets(2048));
-	}
+	assert_int_equal(pinned_max_entries(l, "sessions"), fp_session_buckets(2048));
 	assert_int_equal(LB(l, out, sizeof(out),
 			    "reload --dev lb0 --pin-root '%s' --run-dir '%s' --config '%s'",
 			    l->pins, l->run, other),
@@ -1608,18 +1615,7 @@ static void test_upgrade_force_shape_settings(void **state)
 	assert_int_equal(read_info(l, &info), 0);
 	assert_int_equal(info.session_entries, 4096);
 	assert_int_equal(info.new_flow_rate, 5);
-	{
-		struct bpf_map_info m = {};
-		__u32 len = sizeof(m);
-		int fd;
-
-		snprintf(path, sizeof(path), "%s/lb0/sessions", l->pins);
-		fd = bpf_obj_get(path);
-		assert_true(fd >= 0);
-		assert_int_equal(bpf_obj_get_info_by_fd(fd, &m, &len), 0);
-		close(fd);
-		assert_int_equal(m.max_entries, fp_session_buckets(4096));
-	}
+	assert_int_equal(pinned_max_entries(l, "sessions"), fp_session_buckets(4096));
 	assert_int_equal(LB(l, out, sizeof(out),
 			    "reload --dev lb0 --pin-root '%s' --run-dir '%s' --config '%s'",
 			    l->pins, l->run, small),
@@ -2815,7 +2811,8 @@ static void test_metrics_occupancy(void **state)
 		assert_int_equal(sc.entries, walked);
 		assert_int_equal(fp_lb_info(lb, &info), 0);
 		fprintf(stderr,
-			"# session table read (mmap): %llu entries in %.4f s; probation: %u slots in "
+			"# session table read (mmap): %llu entries in %.4f s; probation: %u slots "
+			"in "
 			"%.4f s\n",
 			(unsigned long long)sc.entries,
 			(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
