@@ -620,7 +620,8 @@ static __always_inline int flow_cache_lookup(const struct packet *pkt, __u64 now
 }
 
 /*
- * Remembers a session hit in this CPU's flow cache. Only flows whose session state a
+ * Remembers a session hit in this CPU's flow cache, unless another flow's live entry
+ * holds the slot. Only flows whose session state a
  * packet without SYN/FIN/RST leaves alone (established TCP, UDP), only VIPs whose
  * flow key keeps the ports. The entry lives at most a quarter of the session's idle
  * timeout (and FP_FLOW_CACHE_TTL_NS), and the session's last-seen is refreshed here
@@ -644,6 +645,14 @@ static __always_inline void flow_cache_fill(const struct fp_vip *vip, const stru
 		ttl = FP_FLOW_CACHE_TTL_NS;
 	if (now - s->last_seen_ns >= ttl)
 		s->last_seen_ns = now;
+	/*
+	 * A slot another flow filled within its TTL stays that flow's: on a busy node
+	 * (more flows than slots) a fill on every miss only evicts the entry the other
+	 * flow's next packet would find, and costs a line written
+	 * (bench/notes/session-table.md: measured side by side).
+	 */
+	if (e->epoch == epoch && (__s64)(e->expires_ns - now) > 0)
+		return;
 	/* Invalid while half written: XDP on this CPU may interrupt a test run's program. */
 	e->epoch = 0;
 	barrier();

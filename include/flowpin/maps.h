@@ -377,7 +377,10 @@ FP_INLINE __u32 fp_probation_window(__u64 timeout_transitory_ns)
  *    still looked up, refreshed and its expiry checked at least that often.
  * SYN, FIN and RST segments, ICMP errors and fragments never use it (they change or
  * need the session's state). The backend entry is read on every packet as before, so
- * a backend marked down is seen at once. A collision only costs the slow path.
+ * a backend marked down is seen at once. A collision only costs the slow path, and
+ * a live entry is not replaced by another flow's fill until it expires: with more
+ * flows than slots, replacing on every miss only evicted what the next packet of the
+ * evicted flow would have found (first come keeps the slot for its TTL).
  *
  * Small on purpose: on a node whose flows do not fit, every probe that misses is a cold
  * line on top of the session lookup. With 4096 slots a session hit in bench_xdp's "many

@@ -210,6 +210,46 @@ static void test_clear_sessions_invalidates(void **state)
 	fp_lb_close(lb);
 }
 
+/*
+ * Two established flows sharing one flow cache slot: the first one's live entry keeps
+ * the slot (a busy node does not evict on every miss); the second is served from the
+ * session table, the same frame.
+ */
+static void test_live_slot_kept(void **state)
+{
+	static struct t_config t;
+	struct fp_flow_key ka, kb;
+	struct fp_vip_cfg *v;
+	struct fp_lb *lb;
+	__u16 sport = 41000;
+
+	(void)state;
+	T_NEED_ROOT();
+	config(&t);
+	v = &t.vips[0];
+	lb = t_open(&t);
+	struct fp_pkt_spec a = flow(v, 40004, FP_TCP_ACK), b;
+	fp_pkt_flow_key(&a, 0, &ka);
+	do {
+		b = flow(v, sport++, FP_TCP_ACK);
+		fp_pkt_flow_key(&b, 0, &kb);
+	} while (fp_flow_cache_slot(&kb) != fp_flow_cache_slot(&ka));
+	__u16 ba = send_expect(lb, v, &a, 1);
+	send_expect(lb, v, &a, 1);
+	send_expect(lb, v, &a, 1); /* session hit: a fills the slot */
+	__u16 bb = send_expect(lb, v, &b, 1);
+	send_expect(lb, v, &b, 1);
+	__u64 hit = t_counter(lb, FP_CNT_SESSION_HIT);
+	__u64 cached = t_counter(lb, FP_CNT_FLOW_CACHE_HIT);
+	assert_int_equal(send_expect(lb, v, &b, 1), bb); /* session hit: the slot is a's */
+	assert_int_equal(send_expect(lb, v, &b, 1), bb);
+	assert_int_equal(t_counter(lb, FP_CNT_FLOW_CACHE_HIT) - cached, 0);
+	assert_int_equal(send_expect(lb, v, &a, 1), ba); /* still cached */
+	assert_int_equal(t_counter(lb, FP_CNT_FLOW_CACHE_HIT) - cached, 1);
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_HIT) - hit, 3);
+	fp_lb_close(lb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +257,7 @@ int main(void)
 		cmocka_unit_test(test_fin_bypasses_cache),
 		cmocka_unit_test(test_apply_invalidates),
 		cmocka_unit_test(test_clear_sessions_invalidates),
+		cmocka_unit_test(test_live_slot_kept),
 	};
 
 	return cmocka_run_group_tests(tests, t_group_setup, NULL);
