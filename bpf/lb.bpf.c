@@ -3,7 +3,9 @@
  * flowpin's XDP program on load-balancer nodes. The entry function fp_lb() reads as
  * the list of steps in docs/design.md ("Packet path on an LB node"):
  *
- *   0. a cross-site message from another site's LB node (bpf/pop.h): its outer
+ *   0. own-MAC rule (bpf/own_mac.h): unicast to another MAC -> XDP_PASS unread; a
+ *      broadcast/multicast frame is never acted on (no step 0b, no VIP)
+ *  0b. a cross-site message from another site's LB node (bpf/pop.h): its outer
  *      headers stripped, the steps below run on the inner packet; or dropped
  *   1. parse; not for a VIP -> XDP_PASS (ICMP errors: take the quoted flow, reversed)
  *   2. VIP lookup by (address, port, protocol), then (address, 0, protocol)
@@ -134,6 +136,7 @@
 #include "icmp_reply.h"
 #include "encap.h"
 #include "quic.h"
+#include "own_mac.h"
 
 /* Settings fixed at load (lib/lb.c sets them through the skeleton). */
 const volatile __u64 hash_k0 = 0;
@@ -1479,9 +1482,10 @@ static __always_inline __u32 cache_epoch(void)
  * The steps for one packet. @cross: a cross-site packet fp_pop_ingress() stripped (the
  * inner one): it must be for a VIP, and goes where a session or its ticket says, to this
  * site's backends only; it leaves no probation mark and no session entry, and fp_lb()
- * never passes it to the stack.
+ * never passes it to the stack. @group: the frame went to a broadcast/multicast MAC
+ * (bpf/own_mac.h): nothing addressed to a VIP address is acted on.
  */
-static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st, int cross)
+static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st, int cross, int group)
 {
 	struct packet pkt = {};
 	struct choice ch = {};
@@ -1495,6 +1499,9 @@ static __always_inline int lb(struct xdp_md *ctx, struct fp_stats *st, int cross
 	v = parse_packet(ctx, &pkt);
 	if (v != CONTINUE)
 		return vip_unserved(ctx, &pkt, v);
+	/* Own-MAC rule: every LB node on the segment got a group frame; none acts on it. */
+	if (group && bpf_map_lookup_elem(&vip_addrs, pkt.flow.dst))
+		return VERDICT(XDP_DROP, FP_CNT_DROP_GROUP_MAC);
 	/* No router forwards a packet with TTL 0: the TTL rule in the header comment. */
 	if (!pkt.ttl)
 		return VERDICT(XDP_DROP, FP_CNT_DROP_TTL_ZERO);
@@ -1604,7 +1611,7 @@ int fp_lb(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
 	struct fp_stats *st;
-	int v, cross;
+	int v, cross, mac;
 
 #ifdef FP_BUILD_ID
 	asm volatile("r0 = %[id]" ::[id] "i"(FP_BUILD_ID) : "r0");
@@ -1612,14 +1619,20 @@ int fp_lb(struct xdp_md *ctx)
 	st = bpf_map_lookup_elem(&stats, &zero);
 	if (!st)
 		return XDP_PASS; /* cannot happen: a one-entry array */
-	/* 0. A cross-site message from another site's LB node: stripped, or dropped. */
-	v = fp_pop_ingress(ctx);
+	/* 0. Own-MAC rule: a frame for another host is not ours to act on (bpf/own_mac.h). */
+	mac = fp_frame_mac(ctx);
+	if (mac == FP_MAC_OTHER) {
+		count(st, FP_CNT_PASS_NOT_OUR_MAC);
+		return XDP_PASS;
+	}
+	/* 0b. A cross-site message from another site's LB node: stripped, or dropped. */
+	v = mac == FP_MAC_GROUP ? FP_POP_NOT_CROSS : fp_pop_ingress(ctx);
 	if (v != FP_POP_NOT_CROSS && v != FP_POP_CROSS) {
 		count(st, VERDICT_COUNTER(v));
 		return VERDICT_ACTION(v);
 	}
 	cross = v == FP_POP_CROSS;
-	v = lb(ctx, st, cross);
+	v = lb(ctx, st, cross, mac == FP_MAC_GROUP);
 	/* What came cross-site never reaches the stack: it would route it on. */
 	if (cross && VERDICT_ACTION(v) == XDP_PASS)
 		v = VERDICT(XDP_DROP, FP_CNT_POP_DROP_INVALID);

@@ -9,7 +9,8 @@
  * that site's LB addresses (fp_pop_lb(): by the flow's outer port, of a family this
  * node has an outer source for), private type FP_PRIV_TYPE_CROSS_SITE.
  *
- * Receiving: fp_pop_ingress() runs before anything else on every packet. A UDP datagram
+ * Receiving: fp_pop_ingress() runs first on every frame sent to this node's MAC
+ * (bpf/own_mac.h: never on one flooded here or sent to a group address). A UDP datagram
  * to encap_port whose GUE private type is FP_PRIV_TYPE_CROSS_SITE is a cross-site
  * message: accepted only from another site's LB address and to one of this site's
  * (pop_drop_source), only when its GUE header is exactly what a sender writes (version

@@ -87,6 +87,7 @@ static void usage(FILE *out)
 		"usage: flowpin replay --config FILE --in IN.pcap --out OUT.pcap\n"
 		"                      [--lb-state fresh|keep] [--nexthop-mac MAC] [--source "
 		"ADDR]\n"
+		"                      [--mac MAC]\n"
 		"       flowpin replay --backend --config FILE --in IN.pcap [--out OUT.pcap]\n"
 		"                      --self ADDR [--self ADDR]... [--socket "
 		"VIP:PORT-CLIENT:PORT]...\n"
@@ -125,9 +126,9 @@ static void usage(FILE *out)
 		"                    pretend an established TCP connection (a real one is made in\n"
 		"                    replay's private namespace); IPv6 as [ADDR]:PORT; repeatable\n"
 		"  --sockets FILE    the same, one per line ('#' comments)\n"
-		"  --mac MAC         the backend's MAC: frames to another MAC are not addressed "
-		"to\n"
-		"                    it (default: every unicast frame is)\n"
+		"  --mac MAC         the node's MAC (LB or backend): frames to another MAC are "
+		"not\n"
+		"                    addressed to it (default: every unicast frame is)\n"
 		"\n"
 		"Frames larger than the kernel's BPF_PROG_TEST_RUN hands a program whole (about\n"
 		"3.5 KB) are refused, naming the frame. Needs root (BPF). Exit status: 0 done,\n"
@@ -1121,7 +1122,6 @@ static int replay_option(void *opts, int opt, const char *arg)
 		o->br->sockets_path = arg;
 		break;
 	case 'M':
-		o->backend_only = "--mac";
 		if (fp_mac_parse(arg, o->br->mac)) {
 			fprintf(stderr,
 				"flowpin replay: --mac: '%s' is not a MAC address "
@@ -1200,7 +1200,7 @@ int cmd_replay(int argc, char **argv)
 	struct fp_lb_opts opts = {};
 	pcap_t *dead = NULL;
 	pcap_dumper_t *dumper = NULL;
-	__u8 *frame = NULL;
+	__u8 *frame = NULL, *in = NULL;
 	static struct backend_replay br; /* large: not on the stack */
 	struct replay_opts o = { .next_hop_mac = FP_FIBNS_NEXT_HOP_MAC, .br = &br };
 	int err, rc = cli_parse(&replay_command, argc, argv, &o);
@@ -1271,7 +1271,8 @@ int cmd_replay(int argc, char **argv)
 		goto out;
 	}
 	frame = malloc(REPLAY_MAX_FRAME + FP_MAX_ENCAP_OVERHEAD + 256);
-	if (!frame) {
+	in = malloc(REPLAY_MAX_FRAME);
+	if (!frame || !in) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -1284,7 +1285,7 @@ int cmd_replay(int argc, char **argv)
 		};
 		struct bpf_test_run_opts run = {
 			.sz = sizeof(run),
-			.data_in = pkt->data,
+			.data_in = in,
 			.data_size_in = pkt->hdr.caplen,
 			.data_out = frame,
 			.data_size_out = REPLAY_MAX_FRAME + FP_MAX_ENCAP_OVERHEAD + 256,
@@ -1301,6 +1302,10 @@ int cmd_replay(int argc, char **argv)
 				goto out;
 			}
 		}
+		/* The program acts only on frames to the device's MAC (bpf/own_mac.h). */
+		memcpy(in, pkt->data, pkt->hdr.caplen);
+		if (frame_for_us(&br, in))
+			memcpy(in, ns.own_mac, 6);
 		err = fp_lb_read_counters(lb, before);
 		if (!err)
 			err = bpf_prog_test_run_opts(fp_lb_prog_fd(lb), &run) ? -errno : 0;
@@ -1338,6 +1343,7 @@ out:
 	if (rc && dumper)
 		unlink(o.out);
 	free(frame);
+	free(in);
 	fp_lb_close(lb);
 	capture_free(&cap);
 	fp_config_free(cfg);

@@ -574,7 +574,11 @@ FP_STATIC_ASSERT(sizeof(struct fp_ratelimit) == 16, "rate limiter");
 	X(POP_DROP_LOOP, "pop_drop_loop",                                                          \
 	  "cross-site packet whose ticket names another site's backend: never sent on again")      \
 	X(POP_DROP_INVALID, "pop_drop_invalid",                                                    \
-	  "cross-site packet malformed, not to a VIP, or no ticket naming a live backend here")
+	  "cross-site packet malformed, not to a VIP, or no ticket naming a live backend here")    \
+	X(PASS_NOT_OUR_MAC, "pass_not_our_mac",                                                    \
+	  "unicast frame to another MAC (flooded by a switch): passed unread, the stack drops it") \
+	X(DROP_GROUP_MAC, "drop_group_mac",                                                        \
+	  "to a VIP in a broadcast/multicast frame (every LB node got it; RFC 1122 3.3.6)")
 
 enum fp_counter {
 #define FP_COUNTER_ENUM(name, str, help) FP_CNT_##name,

@@ -285,6 +285,7 @@ static void test_gue_to_vip(void **state)
 		struct fp_pkt_spec s = to_vip(0, FP_TCP_SYN);
 		int n = fp_pkt_build(&s, inner, sizeof(inner));
 
+		memcpy(e.dst_mac, t_ns.own_mac, 6); /* to this node (bpf/own_mac.h) */
 		e.hop_count = 1;
 		e.hops[0] = t.vips[vi].addr;
 		e.outer_src = fp_pkt_addr(vi == 2 ? "192.0.2.5" : "2001:db8::5");

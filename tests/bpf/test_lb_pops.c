@@ -481,6 +481,62 @@ static void test_pop_sources(void **state)
 }
 
 /*
+ * Flooded cross-site messages (bpf/own_mac.h, docs/security.md "Unicast flooding"): a
+ * switch that forgot a MAC hands every node of the segment the frames sent to it.
+ *  - This site's other node (10.99.0.12) sends a hop to site b through the gateway: the
+ *    copy flooded here is passed, never pop_drop_source (it was not sent here); the
+ *    same frame sent to this node is pop_drop_source (its source is this site's own).
+ *  - Site b sends a hop to this site's other node: its flooded copy is passed, not
+ *    forwarded (the node it was sent to forwards it; two would send the segment to
+ *    the backend twice); the same frame sent to this node is forwarded (pop_in).
+ *  - A cross-site message in a broadcast frame is not taken: no node of the segment
+ *    forwards it.
+ */
+static void test_pop_other_mac(void **state)
+{
+	static struct fleet f;
+	static const __u8 gw_mac[6] = FP_FIBNS_NEXT_HOP_MAC;
+	static const __u8 sibling_mac[6] = { 0x02, 0x99, 0x00, 0x00, 0x00, 0x12 };
+	static const __u8 broadcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+	(void)state;
+	T_NEED_ROOT();
+	fleet_init(&f);
+	struct fp_lb *lb = fleet_open(&f);
+	struct ts_opts o;
+	struct fp_pkt_spec s = segment(f.v4, 33500, 1, &o);
+	__u8 in[FP_PKT_MAX];
+	int n;
+
+	/* Site a's other node to site b's, flooded here. */
+	n = cross_frame(&s, "10.99.0.12", "10.98.0.11", FP_DEFAULT_ENCAP_PORT, in);
+	memcpy(in, gw_mac, 6);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(run(&f, lb, in, (size_t)n, NULL, NULL), XDP_PASS);
+	assert_int_equal(t_counter(lb, FP_CNT_PASS_NOT_OUR_MAC), 3);
+	assert_int_equal(t_counter(lb, FP_CNT_POP_DROP_SOURCE), 0);
+	memcpy(in, t_ns.own_mac, 6); /* control: sent here, it is refused */
+	expect_drop(&f, lb, in, (size_t)n, FP_CNT_POP_DROP_SOURCE, "own site's node, to us");
+
+	/* Site b to site a's other node, flooded here: not forwarded. */
+	n = cross_frame(&s, "10.98.0.11", "10.99.0.12", FP_DEFAULT_ENCAP_PORT, in);
+	memcpy(in, sibling_mac, 6);
+	assert_int_equal(run(&f, lb, in, (size_t)n, NULL, NULL), XDP_PASS);
+	assert_int_equal(t_counter(lb, FP_CNT_PASS_NOT_OUR_MAC), 4);
+	memcpy(in, broadcast, 6);
+	assert_int_equal(run(&f, lb, in, (size_t)n, NULL, NULL), XDP_PASS);
+	assert_int_equal(t_counter(lb, FP_CNT_PASS_NOT_VIP), 1); /* the stack's, as before */
+	assert_int_equal(t_counter(lb, FP_CNT_POP_IN), 0);
+	assert_int_equal(t_counter(lb, FP_CNT_TICKET_HIT), 0);
+	assert_int_equal(
+		t_counter(lb, FP_CNT_POP_DROP_SOURCE) + t_counter(lb, FP_CNT_POP_DROP_INVALID), 1);
+	memcpy(in, t_ns.own_mac, 6); /* control: sent here, it is forwarded */
+	assert_int_equal(run(&f, lb, in, (size_t)n, NULL, NULL), XDP_TX);
+	assert_int_equal(t_counter(lb, FP_CNT_POP_IN), 1);
+	t_close(lb);
+}
+
+/*
  * What a cross-site message from an allowed node may carry. A forged ticket, no
  * ticket, a ticket naming the down backend: pop_drop_invalid (never the normal path:
  * the sender sent it here for a ticket). A ticket naming site b's own backend (it
@@ -923,6 +979,7 @@ int main(void)
 		cmocka_unit_test(test_pop_out),
 		cmocka_unit_test(test_pop_in),
 		cmocka_unit_test(test_pop_sources),
+		cmocka_unit_test(test_pop_other_mac),
 		cmocka_unit_test(test_pop_inner),
 		cmocka_unit_test(test_pop_malformed),
 		cmocka_unit_test(test_pop_flood),

@@ -6,11 +6,14 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <flowpin/fibns.h>
 #include <flowpin/hash.h>
 #include <flowpin/wire.h>
 #include "pkt.h"
 
-static const __u8 default_dst_mac[6] = { 0x02, 0, 0, 0, 0, 0x02 };
+/* The LB acts only on frames to the receiving device's MAC (bpf/own_mac.h): by default
+ * a frame goes to fp-test0's, the ingress device of every test run (flowpin/fibns.h). */
+static const __u8 default_dst_mac[6] = FP_FIBNS_OWN_MAC;
 static const __u8 default_src_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 
 static int mac_is_zero(const __u8 m[6])

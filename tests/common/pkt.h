@@ -28,7 +28,7 @@
 
 /* What goes into a test frame. Zero-initialise, then set what matters. */
 struct fp_pkt_spec {
-	__u8 dst_mac[6];    /* all zero: 02:00:00:00:00:02 */
+	__u8 dst_mac[6];    /* all zero: FP_FIBNS_OWN_MAC, the test device's (fibns.h) */
 	__u8 src_mac[6];    /* all zero: 02:00:00:00:00:01 */
 	__u8 n_vlan;	    /* 0..2 tags (more are allowed: tests of the parser's bound) */
 	__u16 vlan_tpid[4]; /* 0: 0x88a8 for the outer of two tags, else 0x8100 */
