@@ -38,11 +38,14 @@
 
 struct fp_backend {
 	struct backend *skel;
-	size_t ticket_vips;	/* TCP VIPs this host writes tickets for */
-	int ifindex;		/* 0 when not attached */
-	bool egress;		/* the egress filter is attached too (ticket_vips > 0) */
-	bool qdisc_created;	/* we made the clsact qdisc: remove it on detach */
-	char pin_dir[PATH_MAX]; /* "" when not pinned */
+	size_t ticket_vips;	       /* TCP VIPs this host writes tickets for */
+	__u16 encap_port;	       /* the program's (rodata): a change needs a restart */
+	bool tickets_on;	       /* the program was loaded with tickets (rodata) ... */
+	struct fp_hash_key ticket_key; /* ... under this key */
+	int ifindex;		       /* 0 when not attached */
+	bool egress;		       /* the egress filter is attached too (ticket_vips > 0) */
+	bool qdisc_created;	       /* we made the clsact qdisc: remove it on detach */
+	char pin_dir[PATH_MAX];	       /* "" when not pinned */
 };
 
 #define FP_BACKEND_COUNTER_NAME(id, name, help) name,
@@ -73,74 +76,136 @@ static void src_key(const struct fp_prefix *p, struct fp_backend_src_key *key)
 		key->prefixlen = FP_BACKEND_SRC_FAMILY_BITS + p->len;
 		memcpy(key->addr, p->addr.a, 16);
 	}
+	/* Host bits cleared: one prefix is one key, however the config wrote it. */
+	for (unsigned int bit = key->prefixlen - FP_BACKEND_SRC_FAMILY_BITS; bit < 128; bit++)
+		key->addr[bit / 8] &= (__u8) ~(0x80u >> (bit % 8));
 }
 
-static int fill_lb_sources(struct fp_backend *b, const struct fp_backend_opts *opts)
+/*
+ * Makes map @fd hold exactly @n entries (@keys, @values; duplicates allowed): keys it
+ * holds that are not among them are deleted first, then every entry is written (an
+ * entry in both is replaced in one update, never missing). Deleting first keeps a map
+ * at its size bound when the set is replaced whole, and never lets the old and the new
+ * set be allowed at once. Returns 0 or a negative errno (message printed, @what).
+ */
+struct map_set {
+	int fd;
+	const char *what;
+	size_t key_size, value_size;
+	unsigned char *keys, *values; /* n x key_size, n x value_size */
+	size_t n, cap;
+};
+
+static int set_add(struct map_set *m, const void *key, const void *value)
 {
-	int fd = bpf_map__fd(b->skel->maps.lb_sources);
-	__u8 one = 1;
-	char buf[64];
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? 2 * m->cap : 64;
+		unsigned char *k = realloc(m->keys, cap * m->key_size);
 
-	for (size_t i = 0; i < opts->n_lb_sources; i++) {
-		struct fp_backend_src_key key;
-
-		src_key(&opts->lb_sources[i], &key);
-		if (bpf_map_update_elem(fd, &key, &one, BPF_ANY)) {
-			int err = -errno;
-
-			fp_err("backend: cannot add LB source %s/%u: %s\n",
-			       fp_addr_str(&opts->lb_sources[i].addr, buf, sizeof(buf)),
-			       opts->lb_sources[i].len, strerror(-err));
-			return err;
-		}
+		if (!k)
+			return -ENOMEM;
+		m->keys = k;
+		k = realloc(m->values, cap * m->value_size);
+		if (!k)
+			return -ENOMEM;
+		m->values = k;
+		m->cap = cap;
 	}
+	memcpy(m->keys + m->n * m->key_size, key, m->key_size);
+	memcpy(m->values + m->n * m->value_size, value, m->value_size);
+	m->n++;
 	return 0;
 }
 
-/* self_addrs, vips and next_hops from @opts (flowpin/backend.h). */
-static int fill_sets(struct fp_backend *b, const struct fp_backend_opts *opts)
+static void set_free(struct map_set *m)
 {
-	int self_fd = bpf_map__fd(b->skel->maps.self_addrs);
-	int vips_fd = bpf_map__fd(b->skel->maps.vips);
-	int hops_fd = bpf_map__fd(b->skel->maps.next_hops);
-	__u8 one = 1;
-	char buf[64];
+	free(m->keys);
+	free(m->values);
+	m->keys = m->values = NULL;
+	m->n = m->cap = 0;
+}
 
-	for (size_t i = 0; i < opts->n_self_addrs; i++) {
-		if (bpf_map_update_elem(self_fd, opts->self_addrs[i].a, &one, BPF_ANY)) {
-			int err = -errno;
+static int cmp_key(const void *a, const void *b, void *size)
+{
+	return memcmp(a, b, *(size_t *)size);
+}
 
-			fp_err("backend: cannot add own address %s: %s\n",
-			       fp_addr_str(&opts->self_addrs[i], buf, sizeof(buf)), strerror(-err));
-			return err;
-		}
+static bool bsearch_r_ok(const void *key, const unsigned char *sorted, size_t n, size_t size)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(key, sorted + mid * size, size);
+
+		if (!c)
+			return true;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
 	}
-	for (size_t v = 0; v < opts->n_vips; v++) {
-		const struct fp_vip_cfg *vip = &opts->vips[v];
+	return false;
+}
 
-		if (bpf_map_update_elem(vips_fd, vip->addr.a, &one, BPF_ANY)) {
-			int err = -errno;
+static int set_sync(struct map_set *m)
+{
+	unsigned char *sorted = NULL, *stale = NULL, *key, *next;
+	size_t n_stale = 0, cap_stale = 0;
+	int err = 0;
 
-			fp_err("backend: cannot add VIP %s: %s\n",
-			       fp_addr_str(&vip->addr, buf, sizeof(buf)), strerror(-err));
-			return err;
+	key = calloc(2, m->key_size);
+	if (!key)
+		return -ENOMEM;
+	next = key + m->key_size;
+	if (m->n) {
+		sorted = malloc(m->n * m->key_size);
+		if (!sorted) {
+			err = -ENOMEM;
+			goto out;
 		}
-		for (size_t i = 0; i < vip->n_backends; i++) {
-			struct fp_backend_hop_key key;
+		memcpy(sorted, m->keys, m->n * m->key_size);
+		qsort_r(sorted, m->n, m->key_size, cmp_key, &m->key_size);
+	}
+	/* What the map holds and the set has not: collected, then deleted. */
+	for (void *prev = NULL; !bpf_map_get_next_key(m->fd, prev, next); prev = key) {
+		memcpy(key, next, m->key_size);
+		if (m->n && bsearch_r_ok(key, sorted, m->n, m->key_size))
+			continue;
+		if (n_stale == cap_stale) {
+			size_t cap = cap_stale ? 2 * cap_stale : 16;
+			unsigned char *t = realloc(stale, cap * m->key_size);
 
-			memcpy(key.vip, vip->addr.a, 16);
-			memcpy(key.backend, vip->backends[i].addr.a, 16);
-			if (bpf_map_update_elem(hops_fd, &key, &one, BPF_ANY)) {
-				int err = -errno;
-
-				fp_err("backend: cannot add backend %s of VIP %s: %s\n",
-				       fp_addr_str(&vip->backends[i].addr, buf, sizeof(buf)),
-				       vip->name, strerror(-err));
-				return err;
+			if (!t) {
+				err = -ENOMEM;
+				goto out;
 			}
+			stale = t;
+			cap_stale = cap;
+		}
+		memcpy(stale + n_stale++ * m->key_size, key, m->key_size);
+	}
+	for (size_t i = 0; i < n_stale; i++) {
+		if (bpf_map_delete_elem(m->fd, stale + i * m->key_size) && errno != ENOENT) {
+			err = -errno;
+			fp_err("backend: cannot remove a stale entry of %s: %s\n", m->what,
+			       strerror(-err));
+			goto out;
 		}
 	}
-	return 0;
+	for (size_t i = 0; i < m->n; i++) {
+		if (bpf_map_update_elem(m->fd, m->keys + i * m->key_size,
+					m->values + i * m->value_size, BPF_ANY)) {
+			err = -errno;
+			fp_err("backend: cannot write %s: %s\n", m->what, strerror(-err));
+			goto out;
+		}
+	}
+out:
+	free(stale);
+	free(sorted);
+	free(key);
+	return err;
 }
 
 static bool is_self(const struct fp_backend_opts *opts, const struct fp_addr *a)
@@ -196,36 +261,67 @@ static int count_ticket_vips(const struct fp_backend_opts *opts, size_t *n)
 }
 
 /*
- * tickets: every TCP VIP of the config, with this host's id where it writes tickets and
- * bits 0 elsewhere (so a port-0 ticket VIP of the same address does not cover it).
+ * The maps' contents from @opts (flowpin/backend.h): lb_sources, self_addrs, vips,
+ * next_hops and tickets, the last with every TCP VIP of the config, this host's id where
+ * it writes tickets and bits 0 elsewhere (so a port-0 ticket VIP of the same address
+ * does not cover it). Each map is made to hold exactly its set (set_sync()).
  */
-static int fill_tickets(struct fp_backend *b, const struct fp_backend_opts *opts)
+static int sync_maps(struct fp_backend *b, const struct fp_backend_opts *opts)
 {
-	int fd = bpf_map__fd(b->skel->maps.tickets);
+	struct map_set src = { bpf_map__fd(b->skel->maps.lb_sources), "lb_sources",
+			       sizeof(struct fp_backend_src_key), 1 },
+		       self = { bpf_map__fd(b->skel->maps.self_addrs), "own addresses",
+				sizeof(struct fp_backend_addr), 1 },
+		       vips = { bpf_map__fd(b->skel->maps.vips), "VIPs",
+				sizeof(struct fp_backend_addr), 1 },
+		       hops = { bpf_map__fd(b->skel->maps.next_hops), "backends of the VIPs",
+				sizeof(struct fp_backend_hop_key), 1 },
+		       tickets = { bpf_map__fd(b->skel->maps.tickets), "tickets",
+				   sizeof(struct fp_backend_ticket_key),
+				   sizeof(struct fp_backend_ticket) };
+	struct map_set *all[] = { &src, &self, &vips, &hops, &tickets };
+	const __u8 one = 1;
+	int err = 0;
 
-	for (size_t v = 0; v < opts->n_vips; v++) {
+	for (size_t i = 0; i < opts->n_lb_sources && !err; i++) {
+		struct fp_backend_src_key key;
+
+		src_key(&opts->lb_sources[i], &key);
+		err = set_add(&src, &key, &one);
+	}
+	for (size_t i = 0; i < opts->n_self_addrs && !err; i++)
+		err = set_add(&self, opts->self_addrs[i].a, &one);
+	for (size_t v = 0; v < opts->n_vips && !err; v++) {
 		const struct fp_vip_cfg *vip = &opts->vips[v];
-		struct fp_backend_ticket_key key = { .port = htons(vip->port),
-						     .proto = IPPROTO_TCP };
+		struct fp_backend_ticket_key tkey = { .port = htons(vip->port),
+						      .proto = IPPROTO_TCP };
 		struct fp_backend_ticket t = { 0 };
 		__u16 sid;
 
-		if (vip->proto != IPPROTO_TCP)
+		err = set_add(&vips, vip->addr.a, &one);
+		for (size_t i = 0; i < vip->n_backends && !err; i++) {
+			struct fp_backend_hop_key key;
+
+			memcpy(key.vip, vip->addr.a, 16);
+			memcpy(key.backend, vip->backends[i].addr.a, 16);
+			err = set_add(&hops, &key, &one);
+		}
+		if (err || vip->proto != IPPROTO_TCP)
 			continue;
-		memcpy(key.vip, vip->addr.a, 16);
+		memcpy(tkey.vip, vip->addr.a, 16);
 		if (ticket_sid(opts, vip, &sid) == 1) {
 			t.sid = sid;
 			t.bits = vip->ticket_bits;
 		}
-		if (bpf_map_update_elem(fd, &key, &t, BPF_ANY)) {
-			int err = -errno;
-
-			fp_err("backend: cannot add the tickets of VIP %s: %s\n", vip->name,
-			       strerror(-err));
-			return err;
-		}
+		err = set_add(&tickets, &tkey, &t);
 	}
-	return 0;
+	if (err)
+		fp_err("backend: %s\n", strerror(-err));
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]) && !err; i++)
+		err = set_sync(all[i]);
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		set_free(all[i]);
+	return err;
 }
 
 /* Distinct (VIP address, backend address) pairs of @opts, an upper bound is enough. */
@@ -238,15 +334,12 @@ static size_t count_next_hops(const struct fp_backend_opts *opts)
 	return n;
 }
 
-int fp_backend_load(const struct fp_backend_opts *opts, struct fp_backend **out)
+/* The bounds of the maps; 0 or a negative errno (message printed). */
+static int check_opts(const struct fp_backend_opts *opts)
 {
-	struct fp_backend *b = NULL;
-	int err;
-
-	if (!opts || !out || (opts->n_lb_sources && !opts->lb_sources) ||
+	if ((opts->n_lb_sources && !opts->lb_sources) ||
 	    (opts->n_self_addrs && !opts->self_addrs) || (opts->n_vips && !opts->vips))
 		return -EINVAL;
-	*out = NULL;
 	if (opts->n_self_addrs > FP_BACKEND_MAX_SELF) {
 		fp_err("backend: %zu own addresses, at most %d\n", opts->n_self_addrs,
 		       FP_BACKEND_MAX_SELF);
@@ -265,6 +358,20 @@ int fp_backend_load(const struct fp_backend_opts *opts, struct fp_backend **out)
 		       FP_BACKEND_MAX_LB_SOURCES);
 		return -E2BIG;
 	}
+	return 0;
+}
+
+int fp_backend_load(const struct fp_backend_opts *opts, struct fp_backend **out)
+{
+	struct fp_backend *b = NULL;
+	int err;
+
+	if (!opts || !out)
+		return -EINVAL;
+	*out = NULL;
+	err = check_opts(opts);
+	if (err)
+		return err;
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
@@ -274,16 +381,16 @@ int fp_backend_load(const struct fp_backend_opts *opts, struct fp_backend **out)
 		fp_err("backend: cannot open the BPF object: %s\n", strerror(-err));
 		goto out;
 	}
-	b->skel->rodata->encap_port = opts->encap_port ? opts->encap_port : FP_DEFAULT_ENCAP_PORT;
+	b->encap_port = opts->encap_port ? opts->encap_port : FP_DEFAULT_ENCAP_PORT;
+	b->skel->rodata->encap_port = b->encap_port;
 	err = count_ticket_vips(opts, &b->ticket_vips);
 	if (err)
 		goto out;
 	if (b->ticket_vips) {
-		struct fp_hash_key tk;
-
-		fp_ticket_key_derive(opts->hash_key, &tk);
-		memcpy((void *)&b->skel->rodata->ticket_key, &tk, sizeof(tk));
+		fp_ticket_key_derive(opts->hash_key, &b->ticket_key);
+		memcpy((void *)&b->skel->rodata->ticket_key, &b->ticket_key, sizeof(b->ticket_key));
 		b->skel->rodata->tickets_on = 1;
+		b->tickets_on = true;
 	}
 	err = backend__load(b->skel);
 	if (err) {
@@ -293,17 +400,94 @@ int fp_backend_load(const struct fp_backend_opts *opts, struct fp_backend **out)
 		       strerror(-err));
 		goto out;
 	}
-	err = fill_lb_sources(b, opts);
-	if (!err)
-		err = fill_sets(b, opts);
-	if (!err)
-		err = fill_tickets(b, opts);
+	err = sync_maps(b, opts);
 	if (err)
 		goto out;
 	*out = b;
 	b = NULL;
 out:
 	fp_backend_destroy(b);
+	return err;
+}
+
+/* What the loaded program cannot take (rodata); FILE:LINE: FIELD messages from @cfg. */
+static int check_restart_needed(const struct fp_backend *b, const struct fp_backend_opts *opts,
+				size_t ticket_vips)
+{
+	const struct fp_config *cfg = opts->cfg;
+	const char *path = cfg && cfg->path ? cfg->path : "config";
+	__u16 port = opts->encap_port ? opts->encap_port : FP_DEFAULT_ENCAP_PORT;
+	int bad = 0;
+
+	if (port != b->encap_port) {
+		fp_err("%s:%d: encap_port: %u, the running agent has %u; changing it needs a "
+		       "restart (flowpin backend down, then up)\n",
+		       path, cfg ? cfg->lines.encap_port : 0, port, b->encap_port);
+		bad = 1;
+	}
+	if (ticket_vips && !b->tickets_on) {
+		const struct fp_vip_cfg *vip = NULL;
+		__u16 sid;
+
+		for (size_t v = 0; v < opts->n_vips && !vip; v++)
+			if (ticket_sid(opts, &opts->vips[v], &sid))
+				vip = &opts->vips[v];
+		fp_err("%s:%d: vips[%zu].tickets: this host would write TCP tickets for %s; the "
+		       "running agent was started without tickets (no egress program, no ticket "
+		       "key): turning them on needs a restart (flowpin backend down, then up)\n",
+		       path, vip->tickets_line, (size_t)(vip - opts->vips), vip->name);
+		bad = 1;
+	} else if (ticket_vips) {
+		struct fp_hash_key tk;
+
+		fp_ticket_key_derive(opts->hash_key, &tk);
+		if (memcmp(&tk, &b->ticket_key, sizeof(tk))) {
+			fp_err("%s:%d: hash_key: differs from the running agent's (its TCP tickets "
+			       "are keyed under it); changing it needs a restart (flowpin backend "
+			       "down, then up)\n",
+			       path, cfg ? cfg->lines.hash_key : 0);
+			bad = 1;
+		}
+	}
+	return bad ? -EINVAL : 0;
+}
+
+int fp_backend_check_update(const struct fp_backend *b, const struct fp_backend_opts *opts)
+{
+	size_t ticket_vips;
+	int err;
+
+	if (!b || !opts)
+		return -EINVAL;
+	err = check_opts(opts);
+	if (!err)
+		err = count_ticket_vips(opts, &ticket_vips);
+	if (!err)
+		err = check_restart_needed(b, opts, ticket_vips);
+	return err;
+}
+
+int fp_backend_update(struct fp_backend *b, const struct fp_backend_opts *opts,
+		      const struct fp_backend_opts *previous)
+{
+	size_t ticket_vips;
+	int err;
+
+	err = fp_backend_check_update(b, opts);
+	if (!err)
+		err = count_ticket_vips(opts, &ticket_vips);
+	if (err)
+		return err;
+	err = sync_maps(b, opts);
+	if (err && previous) {
+		/* Nothing half-applied: back to what ran (it fitted a moment ago). */
+		if (sync_maps(b, previous))
+			fp_err("backend: cannot restore the previous sets either: the maps hold "
+			       "part of each; restart the agent\n");
+		return err;
+	}
+	if (!err)
+		b->ticket_vips = ticket_vips;
 	return err;
 }
 

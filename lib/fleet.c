@@ -14,6 +14,8 @@
  * per transition), the thread sleeps 0.5 s doubling to 10 s and starts the cycle again.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,6 +202,183 @@ int fp_fleet_push(struct fp_etcd *e, const char *prefix, const char *text, size_
 	ops[1] = (struct fp_etcd_op){ FP_ETCD_DELETE, staged, NULL, 0, 0 };
 	ops[2] = (struct fp_etcd_op){ FP_ETCD_DELETE, nodes, NULL, 0, 0 };
 	return fp_etcd_txn(e, &cmp, 1, ops, 3, revision);
+}
+
+/* ---- what a node does with a value: start, cache, take ---- */
+
+int fp_fleet_cache_init(struct fp_fleet_cache *c, const char *dir, const char *name)
+{
+	if ((size_t)snprintf(c->yaml, sizeof(c->yaml), "%s/%s.etcd.yaml", dir, name) >=
+		    sizeof(c->yaml) ||
+	    (size_t)snprintf(c->revision, sizeof(c->revision), "%s/%s.etcd.revision", dir, name) >=
+		    sizeof(c->revision))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int write_private(const char *path, const void *data, size_t len)
+{
+	char tmp[PATH_MAX + 8];
+	int fd, err = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, data, len) != (ssize_t)len || fsync(fd))
+		err = errno ? -errno : -EIO;
+	close(fd);
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+int fp_fleet_cache_write(const struct fp_fleet_cache *c, const void *value, size_t len,
+			 int64_t revision, bool canary)
+{
+	char text[48];
+	int err;
+
+	snprintf(text, sizeof(text), "%lld %s\n", (long long)revision,
+		 canary ? "config.canary" : "config");
+	err = write_private(c->yaml, value, len);
+	if (!err)
+		err = write_private(c->revision, text, strlen(text));
+	if (err)
+		fp_warn("%s: %s: a restart without etcd will not find this config\n", c->yaml,
+			strerror(-err));
+	return err;
+}
+
+/* Loads @value as @name and makes it the node's view; messages on @err. */
+static int load_value(const struct fp_fleet_node *n, const char *name, const void *value,
+		      size_t len, struct fp_config **cfg, FILE *err)
+{
+	int ret = fp_config_load_buffer(name, value, len, (enum fp_config_for)n->use, cfg, err);
+
+	if (!ret && n->view)
+		ret = n->view(n->arg, cfg, err);
+	return ret;
+}
+
+static void report_applied(struct fp_fleet_report *r, int64_t revision, bool canary)
+{
+	r->applied_revision = revision;
+	r->applied_canary = canary;
+	clock_gettime(CLOCK_REALTIME, &r->applied_at);
+	r->refused_revision = 0;
+	r->error[0] = '\0';
+}
+
+int fp_fleet_start_config(const struct fp_etcd_target *t, const struct fp_etcd_auth *auth,
+			  const char *node, const struct fp_fleet_node *n, struct fp_config **out,
+			  struct fp_fleet_report *report)
+{
+	char name[sizeof(t->url) + 32];
+	unsigned char *value = NULL;
+	int64_t revision = 0;
+	bool canary = false;
+	struct fp_etcd *e;
+	size_t len = 0;
+	int err;
+
+	*out = NULL;
+	e = fp_etcd_new(t, auth);
+	if (!e)
+		return -ENOMEM;
+	err = fp_fleet_fetch(e, t->prefix, node, &value, &len, &revision, &canary);
+	if (err == -ENOENT) {
+		fp_err("%s/config: no such key: push a config first (flowpin fleet push)\n",
+		       t->url);
+		fp_etcd_free(e);
+		return err;
+	}
+	if (err) {
+		FILE *f;
+
+		fp_warn("etcd: %s: %s; starting from the config applied last (%s)\n", t->url,
+			fp_etcd_error(e), n->cache->yaml);
+		fp_etcd_free(e);
+		err = fp_config_load_for(n->cache->yaml, (enum fp_config_for)n->use, out, stderr);
+		if (!err && n->view)
+			err = n->view(n->arg, out, stderr);
+		if (err) {
+			fp_err("etcd unreachable and no usable cached config: not starting\n");
+			return err;
+		}
+		f = fopen(n->cache->revision, "r");
+		if (f) {
+			char key[32] = "";
+			long long r = 0;
+
+			if (fscanf(f, "%lld %31s", &r, key) >= 1)
+				revision = r;
+			canary = !strcmp(key, "config.canary");
+			fclose(f);
+		}
+		report_applied(report, revision, canary);
+		return 0;
+	}
+	fp_etcd_free(e);
+	snprintf(name, sizeof(name), "%s/config%s", t->url, canary ? ".canary" : "");
+	err = load_value(n, name, value, len, out, stderr);
+	if (!err) {
+		fp_fleet_cache_write(n->cache, value, len, revision, canary);
+		report_applied(report, revision, canary);
+		fp_log_event("etcd: %s revision %lld: starting with it\n", name,
+			     (long long)revision);
+	}
+	free(value);
+	return err;
+}
+
+int fp_fleet_take(const struct fp_fleet_desired *want, const struct fp_fleet_node *n,
+		  struct fp_fleet_report *report)
+{
+	struct fp_config *cfg = NULL;
+	char *msgs = NULL;
+	size_t msgs_len = 0, loader_len;
+	FILE *capture = open_memstream(&msgs, &msgs_len);
+	int err;
+
+	fp_log_event("etcd: %s revision %lld: applying\n", want->name, (long long)want->revision);
+	err = load_value(n, want->name, want->value, want->len, &cfg, capture ? capture : stderr);
+	/* The loader's messages go to the log below; fp_log's own reach it already. */
+	if (capture)
+		fflush(capture);
+	loader_len = msgs_len;
+	if (!err) {
+		/* What the node refuses (a change that needs a restart) goes to the log and,
+		 * captured, into the status. */
+		fp_log_capture(capture);
+		err = n->apply(n->arg, cfg);
+		fp_log_capture(NULL);
+		if (err)
+			fp_config_free(cfg);
+		else
+			fp_fleet_cache_write(n->cache, want->value, want->len, want->revision,
+					     want->canary);
+	} else {
+		fp_log_event("etcd: %s revision %lld refused (%s); the running config stays\n",
+			     want->name, (long long)want->revision, strerror(-err));
+		if (n->refused)
+			n->refused(n->arg, err);
+	}
+	if (capture)
+		fclose(capture);
+	if (msgs && loader_len)
+		fwrite(msgs, 1, loader_len, stderr);
+	if (!err) {
+		report_applied(report, want->revision, want->canary);
+	} else {
+		report->refused_revision = want->revision;
+		snprintf(report->error, sizeof(report->error), "%s",
+			 msgs && msgs_len ? msgs : strerror(-err));
+	}
+	free(msgs);
+	return err;
 }
 
 /* ---- the loop's side ---- */

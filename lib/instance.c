@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/signalfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <flowpin/instance.h>
@@ -190,4 +191,17 @@ void fp_instance_release(struct fp_instance *in)
 		unlink(in->path);
 	close(in->fd);
 	free(in);
+}
+
+int fp_instance_signal(int signal_fd, struct signalfd_siginfo *si)
+{
+	for (;;) {
+		ssize_t n = read(signal_fd, si, sizeof(*si));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		return n == (ssize_t)sizeof(*si) ? 1 : -EIO;
+	}
 }

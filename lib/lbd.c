@@ -37,6 +37,7 @@
 #include <flowpin/effective.h>
 #include <flowpin/etcd.h>
 #include <flowpin/fleet.h>
+#include <flowpin/instance.h>
 #include <flowpin/lb.h>
 #include <flowpin/lbd.h>
 #include <flowpin/lbnode.h>
@@ -86,6 +87,7 @@ struct fp_lbd {
 	struct fp_etcd_auth etcd_auth;
 	struct fp_fleet_member *fleet;
 	struct fp_fleet_report fleet_report; /* the loop's copy */
+	struct fp_fleet_cache etcd_cache;    /* <run-dir>/<dev>.etcd.yaml: applied last */
 
 	/* The status model: written by the loop, read by anyone, under status_lock. */
 	pthread_mutex_t status_lock;
@@ -483,53 +485,6 @@ static int apply_file(struct fp_lbd *d, const char *path, const char *why)
 
 /* ---- the fleet's config from etcd ---- */
 
-/*
- * The etcd value applied last, kept in <run-dir>/<dev>.etcd.yaml (and its revision in
- * .etcd.revision): what SIGHUP re-reads, and what a restart starts from while etcd
- * cannot be reached.
- */
-static void etcd_cache_paths(const struct fp_lbd *d, char *yaml, char *rev, size_t len)
-{
-	snprintf(yaml, len, "%s/%s.etcd.yaml", d->node->run_dir, d->node->dev);
-	snprintf(rev, len, "%s/%s.etcd.revision", d->node->run_dir, d->node->dev);
-}
-
-static int write_private(const char *path, const void *data, size_t len)
-{
-	char tmp[PATH_MAX + 8];
-	int fd, err = 0;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, data, len) != (ssize_t)len || fsync(fd))
-		err = errno ? -errno : -EIO;
-	close(fd);
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
-}
-
-static void etcd_cache_write(struct fp_lbd *d, const void *value, size_t len, int64_t revision,
-			     bool canary)
-{
-	char yaml[PATH_MAX], rev[PATH_MAX], text[48];
-	int err;
-
-	etcd_cache_paths(d, yaml, rev, sizeof(yaml));
-	snprintf(text, sizeof(text), "%lld %s\n", (long long)revision,
-		 canary ? "config.canary" : "config");
-	err = write_private(yaml, value, len);
-	if (!err)
-		err = write_private(rev, text, strlen(text));
-	if (err)
-		fp_warn("%s: %s: a restart without etcd will not find this config\n", yaml,
-			strerror(-err));
-}
-
 /* Health of the node's backends in a few words, for the status in etcd. */
 struct health_count {
 	unsigned int up, down, other;
@@ -566,61 +521,49 @@ static void fleet_report(struct fp_lbd *d)
 	fp_fleet_member_report(d->fleet, &d->fleet_report);
 }
 
+static int fleet_view(void *arg, struct fp_config **cfg, FILE *err)
+{
+	return node_view(arg, cfg, err);
+}
+
+/* A value from etcd, applied under the apply lock as SIGHUP applies a file. */
+static int fleet_apply(void *arg, struct fp_config *cfg)
+{
+	struct fp_lbd *d = arg;
+	int err;
+
+	fp_lb_lock(d->lb);
+	err = apply_loaded(d, cfg, "etcd");
+	fp_lb_unlock(d->lb);
+	return err;
+}
+
+static void fleet_refused(void *arg, int err)
+{
+	struct fp_lbd *d = arg;
+
+	fp_lb_lock(d->lb);
+	fp_lb_count_apply_error(d->lb);
+	hook_applied(d, err);
+	fp_lb_unlock(d->lb);
+}
+
+static void fleet_node(struct fp_lbd *d, struct fp_fleet_node *n)
+{
+	*n = (struct fp_fleet_node){ FP_CONFIG_FOR_LB, fleet_view, fleet_apply,
+				     fleet_refused,    d,	   &d->etcd_cache };
+}
+
 /* The member hands over a value the node does not run: validate, apply, report. */
 static void on_fleet_desired(void *arg, const struct fp_fleet_desired *want)
 {
 	struct fp_lbd *d = arg;
-	struct fp_config *cfg = NULL;
-	char *msgs = NULL;
-	size_t msgs_len = 0, loader_len;
-	FILE *capture = open_memstream(&msgs, &msgs_len);
-	int err;
+	struct fp_fleet_node n;
 
-	fp_log_event("etcd: %s revision %lld: applying\n", want->name, (long long)want->revision);
-	err = fp_config_load_buffer(want->name, want->value, want->len, FP_CONFIG_FOR_LB, &cfg,
-				    capture ? capture : stderr);
-	if (!err)
-		err = node_view(d, &cfg, capture ? capture : stderr);
-	/* The loader's messages go to the log below; fp_log's own reach it already. */
-	if (capture)
-		fflush(capture);
-	loader_len = msgs_len;
-	fp_lb_lock(d->lb);
-	if (!err) {
-		/* What the node refuses (a change that needs a restart) goes to the log and,
-		 * captured, into the status. */
-		fp_log_capture(capture);
-		err = apply_loaded(d, cfg, "etcd");
-		fp_log_capture(NULL);
-		if (err)
-			fp_config_free(cfg);
-		else
-			etcd_cache_write(d, want->value, want->len, want->revision, want->canary);
-	} else {
-		fp_log_event("etcd: %s revision %lld refused (%s); the running config stays\n",
-			     want->name, (long long)want->revision, strerror(-err));
-		fp_lb_count_apply_error(d->lb);
-		hook_applied(d, err);
-	}
-	fp_lb_unlock(d->lb);
-	if (capture)
-		fclose(capture);
-	if (msgs && loader_len)
-		fwrite(msgs, 1, loader_len, stderr);
-	if (!err) {
-		d->fleet_report.applied_revision = want->revision;
-		d->fleet_report.applied_canary = want->canary;
-		clock_gettime(CLOCK_REALTIME, &d->fleet_report.applied_at);
-		d->fleet_report.refused_revision = 0;
-		d->fleet_report.error[0] = 0;
-		snprintf(d->config_abs, sizeof(d->config_abs), "%s/%s.etcd.yaml", d->node->run_dir,
-			 d->node->dev);
-	} else {
-		d->fleet_report.refused_revision = want->revision;
-		snprintf(d->fleet_report.error, sizeof(d->fleet_report.error), "%s",
-			 msgs && msgs_len ? msgs : strerror(-err));
-	}
-	free(msgs);
+	fleet_node(d, &n);
+	if (!fp_fleet_take(want, &n, &d->fleet_report))
+		/* SIGHUP re-reads the value applied last. */
+		snprintf(d->config_abs, sizeof(d->config_abs), "%s", d->etcd_cache.yaml);
 	fleet_report(d);
 }
 
@@ -631,13 +574,8 @@ static void on_fleet_desired(void *arg, const struct fp_fleet_desired *want)
  */
 static int etcd_start_config(struct fp_lbd *d, const char *url)
 {
-	char why[256], yaml[PATH_MAX], rev[PATH_MAX], name[sizeof(d->etcd.url) + 32];
-	unsigned char *value = NULL;
-	size_t len = 0;
-	int64_t revision = 0;
-	bool canary = false;
-	struct fp_etcd *e;
-	int err;
+	struct fp_fleet_node n;
+	char why[256];
 
 	if (fp_etcd_parse_url(url, &d->etcd, why, sizeof(why)) ||
 	    fp_etcd_auth_from_env(&d->etcd_auth, why, sizeof(why))) {
@@ -649,63 +587,15 @@ static int etcd_start_config(struct fp_lbd *d, const char *url)
 		       d->node->node_name ? d->node->node_name : "");
 		return -EINVAL;
 	}
+	if (fp_fleet_cache_init(&d->etcd_cache, d->node->run_dir, d->node->dev)) {
+		fp_err("--run-dir %s: path too long\n", d->node->run_dir);
+		return -ENAMETOOLONG;
+	}
 	d->from_etcd = true;
-	etcd_cache_paths(d, yaml, rev, sizeof(yaml));
-	e = fp_etcd_new(&d->etcd, &d->etcd_auth);
-	if (!e)
-		return -ENOMEM;
-	err = fp_fleet_fetch(e, d->etcd.prefix, d->node->node_name, &value, &len, &revision,
-			     &canary);
-	if (err == -ENOENT) {
-		fp_err("%s/config: no such key: push a config first (flowpin fleet push)\n", url);
-		fp_etcd_free(e);
-		return err;
-	}
-	if (err) {
-		FILE *f;
-
-		fp_warn("etcd: %s: %s; starting from the config applied last (%s)\n", url,
-			fp_etcd_error(e), yaml);
-		fp_etcd_free(e);
-		err = fp_config_load(yaml, &d->cfg, stderr);
-		if (!err)
-			err = node_view(d, &d->cfg, stderr);
-		if (err) {
-			fp_err("etcd unreachable and no usable cached config: not starting\n");
-			return err;
-		}
-		f = fopen(rev, "r");
-		if (f) {
-			char key[32] = "";
-			long long r = 0;
-
-			if (fscanf(f, "%lld %31s", &r, key) >= 1)
-				revision = r;
-			canary = !strcmp(key, "config.canary");
-			fclose(f);
-		}
-		snprintf(d->config_abs, sizeof(d->config_abs), "%s", yaml);
-		d->fleet_report.applied_revision = revision;
-		d->fleet_report.applied_canary = canary;
-		clock_gettime(CLOCK_REALTIME, &d->fleet_report.applied_at);
-		return 0;
-	}
-	fp_etcd_free(e);
-	snprintf(name, sizeof(name), "%s/config%s", url, canary ? ".canary" : "");
-	err = fp_config_load_buffer(name, value, len, FP_CONFIG_FOR_LB, &d->cfg, stderr);
-	if (!err)
-		err = node_view(d, &d->cfg, stderr);
-	if (!err) {
-		etcd_cache_write(d, value, len, revision, canary);
-		snprintf(d->config_abs, sizeof(d->config_abs), "%s", yaml);
-		d->fleet_report.applied_revision = revision;
-		d->fleet_report.applied_canary = canary;
-		clock_gettime(CLOCK_REALTIME, &d->fleet_report.applied_at);
-		fp_log_event("etcd: %s revision %lld: starting with it\n", name,
-			     (long long)revision);
-	}
-	free(value);
-	return err;
+	fleet_node(d, &n);
+	snprintf(d->config_abs, sizeof(d->config_abs), "%s", d->etcd_cache.yaml);
+	return fp_fleet_start_config(&d->etcd, &d->etcd_auth, d->node->node_name, &n, &d->cfg,
+				     &d->fleet_report);
 }
 
 static int etcd_follow(struct fp_lbd *d)
@@ -773,21 +663,10 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 {
 	struct fp_lbd *d = arg;
 	struct signalfd_siginfo si;
-	ssize_t n;
+	int n;
 
 	(void)what;
-	for (;;) {
-		n = read(fd, &si, sizeof(si));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n != (ssize_t)sizeof(si)) {
-			fp_err("signalfd: %s\n", n < 0 ? strerror(errno) : "short read");
-			d->rc = 1;
-			event_base_loopbreak(d->base);
-			return;
-		}
+	while ((n = fp_instance_signal(fd, &si)) > 0) {
 		if (si.ssi_signo == SIGHUP) {
 			on_sighup(d, (pid_t)si.ssi_pid);
 		} else if (si.ssi_signo == SIGUSR1) {
@@ -801,6 +680,11 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 			event_base_loopbreak(d->base);
 			return;
 		}
+	}
+	if (n < 0) {
+		fp_err("signalfd: %s\n", strerror(-n));
+		d->rc = 1;
+		event_base_loopbreak(d->base);
 	}
 }
 

@@ -21,31 +21,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <bpf/bpf.h>
+#include <event2/event.h>
 #include <flowpin/backend.h>
 #include <flowpin/bpffs.h>
 #include <flowpin/config.h>
+#include <flowpin/etcd.h>
 #include <flowpin/fleet.h>
 #include <flowpin/instance.h>
+#include <flowpin/lbnode.h>
 #include <flowpin/log.h>
 #include "cli.h"
 #include "commands.h"
 
 extern char **environ;
 
+#define DEFAULT_RUN_DIR "/run/flowpin"
+
 struct backend_opts {
 	const char *command; /* "backend up", for messages */
 	const char *config;
 	const char *dev;
 	const char *pin_root;
+	const char *run_dir; /* the etcd cache (with --config etcd://...) */
+	const char *node;    /* the node's name in etcd */
 	double interval;
 };
 
-static const struct cli_verb backend_verbs[3];
+static const struct cli_verb backend_verbs[4];
 
 static void usage(FILE *out)
 {
@@ -62,20 +70,30 @@ static void usage(FILE *out)
 		"       writer to its egress), pins its maps under DIR/backend/ (mounting bpffs\n"
 		"       if needed) and stays in the foreground. SIGTERM or SIGINT undoes all\n"
 		"       of it.\n"
+		"reload asks the running agent (SIGHUP) to re-read its config; what it can\n"
+		"       take (VIPs, LB sources, backends, tickets) is applied in place, flows\n"
+		"       kept; anything else (encap_port, the ticket key, tickets turned on) is\n"
+		"       refused and the running config stays.\n"
 		"down   stops the running 'backend up' (which undoes everything); if it died,\n"
 		"       removes its tc filter and pins (its VIPs and sysctls stay: say so).\n"
 		"stats  prints the counters (docs/backend.md); with --interval, every S seconds\n"
 		"       with the per-second rate, until interrupted.\n"
 		"\n"
 		"  -c, --config FILE     the flowpin config (vips, lb_sources, encap_port), or\n"
-		"                        etcd://HOST:PORT[,...]/PREFIX: PREFIX/config, read at up\n"
+		"                        etcd://HOST:PORT[,...]/PREFIX: PREFIX/config (or\n"
+		"                        config.canary for a canary node), followed while the\n"
+		"                        agent runs, status under PREFIX/status/NODE "
+		"(docs/etcd.md)\n"
+		"  -n, --node NAME       the node's name in etcd (default HOSTNAME-IFACE)\n"
+		"  -r, --run-dir DIR     where the etcd value applied last is kept\n"
+		"                        (DIR/backend-NODE.etcd.yaml; default %s)\n"
 		"  -d, --dev IFACE       the fabric interface the LB nodes' packets arrive on\n"
 		"  -p, --pin-root DIR    default %s\n"
 		"  -i, --interval S      seconds between stats lines (stats only)\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 done, 1 error, 2 usage.\n",
-		FP_DEFAULT_PIN_ROOT);
+		DEFAULT_RUN_DIR, FP_DEFAULT_PIN_ROOT);
 }
 
 /* ---- sysctls and VIPs: every change remembered, undone in reverse order ------------- */
@@ -403,25 +421,302 @@ static int pin_dir(const char *pin_root, char *buf, size_t len)
 	return 0;
 }
 
-/* ---- up ----------------------------------------------------------------------------- */
+/* ---- up: the agent ------------------------------------------------------------------ */
+
+/*
+ * The running agent: one libevent loop for signals (a signalfd: SIGHUP re-reads,
+ * SIGTERM/SIGINT undo everything) and, with --config etcd://..., the fleet member's
+ * hand-over (flowpin/fleet.h: its thread does every etcd call). Every config it takes
+ * after `up` goes through agent_apply(): checked whole, then the program's maps updated
+ * in place (fp_backend_update()), VIPs bound on lo before their packets are accepted and
+ * removed after; anything refused leaves the running config as it was.
+ */
+struct agent {
+	const struct backend_opts *o;
+	struct fp_config *cfg; /* the config the agent runs */
+	struct fp_addr self[FP_BACKEND_MAX_SELF];
+	size_t n_self;
+	struct fp_backend *be;
+	struct undo *u;
+	struct event_base *base;
+	struct event *signal_ev;
+	int signal_fd;
+	int rc;
+	unsigned int generation; /* configs applied, 1 at up */
+	/* --config etcd://... */
+	bool from_etcd;
+	struct fp_etcd_target etcd;
+	struct fp_etcd_auth etcd_auth;
+	struct fp_fleet_cache cache;
+	struct fp_fleet_member *fleet;
+	struct fp_fleet_report report;
+};
+
+static void opts_of(const struct fp_config *cfg, const struct fp_addr *self, size_t n_self,
+		    struct fp_backend_opts *bo)
+{
+	memset(bo, 0, sizeof(*bo));
+	bo->encap_port = cfg->encap_port;
+	bo->lb_sources = cfg->lb_sources;
+	bo->n_lb_sources = cfg->n_lb_sources;
+	bo->self_addrs = self;
+	bo->n_self_addrs = n_self;
+	bo->vips = cfg->vips;
+	bo->n_vips = cfg->n_vips;
+	bo->hash_key = cfg->have_hash_key ? &cfg->hash_key : NULL;
+	bo->cfg = cfg;
+}
+
+static size_t backends_in_all(const struct fp_config *cfg)
+{
+	size_t n = 0;
+
+	for (size_t v = 0; v < cfg->n_vips; v++)
+		n += cfg->vips[v].n_backends;
+	return n;
+}
+
+static bool cfg_has_vip(const struct fp_config *cfg, const struct fp_addr *a)
+{
+	for (size_t v = 0; v < cfg->n_vips; v++)
+		if (!memcmp(&cfg->vips[v].addr, a, sizeof(*a)))
+			return true;
+	return false;
+}
+
+/* VIPs this agent bound on lo that @cfg no longer has: removed (after the maps follow). */
+static void unbind_gone_vips(struct undo *u, const struct fp_config *cfg)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	for (int i = 0; i < u->n_vip;) {
+		if (cfg_has_vip(cfg, &u->vip[i])) {
+			i++;
+			continue;
+		}
+		if (vip_on_lo(&u->vip[i], "del"))
+			fp_err("VIP %s: cannot remove it from lo\n",
+			       fp_addr_str(&u->vip[i], buf, sizeof(buf)));
+		else
+			printf("VIP %s: removed from lo (no longer in the config)\n",
+			       fp_addr_str(&u->vip[i], buf, sizeof(buf)));
+		u->vip[i] = u->vip[--u->n_vip];
+	}
+}
+
+/*
+ * Takes @cfg (loaded for a backend) as the running config: 0 and @cfg owned by the
+ * agent, or a negative errno with nothing changed (@cfg left to the caller; the reasons
+ * said with fp_err(), FILE:LINE: FIELD where a field is at fault).
+ */
+static int agent_apply(struct agent *a, struct fp_config *cfg, const char *why)
+{
+	struct fp_addr *self = calloc(FP_BACKEND_MAX_SELF, sizeof(*self));
+	struct fp_backend_opts want, running;
+	int n_vip_before = a->u->n_vip, err;
+	size_t n_self;
+
+	if (!self)
+		return -ENOMEM;
+	/* Own addresses afresh: a renumbered host is followed at every apply. */
+	err = own_addresses(cfg, self, FP_BACKEND_MAX_SELF, &n_self);
+	if (err)
+		goto out;
+	opts_of(cfg, self, n_self, &want);
+	opts_of(a->cfg, a->self, a->n_self, &running);
+	err = fp_backend_check_update(a->be, &want);
+	/* New VIPs on lo before the program accepts their packets... */
+	if (!err)
+		err = bind_vips(a->u, cfg);
+	if (!err)
+		err = fp_backend_update(a->be, &want, &running);
+	if (err) {
+		/* ...and gone again when refused: only those bound just now. */
+		while (a->u->n_vip > n_vip_before) {
+			char buf[INET6_ADDRSTRLEN];
+			const struct fp_addr *vip = &a->u->vip[--a->u->n_vip];
+
+			if (!vip_on_lo(vip, "del"))
+				printf("VIP %s: removed from lo again\n",
+				       fp_addr_str(vip, buf, sizeof(buf)));
+		}
+		goto out;
+	}
+	/* ...and old ones off lo once the program no longer takes them. */
+	unbind_gone_vips(a->u, cfg);
+	memcpy(a->self, self, n_self * sizeof(*self));
+	a->n_self = n_self;
+	fp_config_free(a->cfg);
+	a->cfg = cfg;
+	a->generation++;
+	fp_log_event("%s: applied %s as generation %u: %zu VIP%s, %zu backend%s in all, %zu LB "
+		     "source prefix%s, %zu own address%s, TCP tickets on %zu VIP%s\n",
+		     why, cfg->path, a->generation, cfg->n_vips, cfg->n_vips == 1 ? "" : "s",
+		     backends_in_all(cfg), backends_in_all(cfg) == 1 ? "" : "s", cfg->n_lb_sources,
+		     cfg->n_lb_sources == 1 ? "" : "es", n_self, n_self == 1 ? "" : "es",
+		     fp_backend_ticket_vips(a->be), fp_backend_ticket_vips(a->be) == 1 ? "" : "s");
+out:
+	free(self);
+	return err;
+}
+
+/* The agent's line in the fleet's status (PREFIX/status/NODE), written by the member. */
+static void agent_report(struct agent *a)
+{
+	if (!a->fleet)
+		return;
+	a->report.generation = a->generation;
+	snprintf(a->report.health, sizeof(a->report.health),
+		 "%zu VIPs, %zu backends, tickets on %zu", a->cfg->n_vips, backends_in_all(a->cfg),
+		 fp_backend_ticket_vips(a->be));
+	fp_fleet_member_report(a->fleet, &a->report);
+}
+
+static int fleet_apply(void *arg, struct fp_config *cfg)
+{
+	return agent_apply(arg, cfg, "etcd");
+}
+
+static void fleet_node(struct agent *a, struct fp_fleet_node *n)
+{
+	*n = (struct fp_fleet_node){ FP_CONFIG_FOR_BACKEND, NULL, fleet_apply, NULL, a, &a->cache };
+}
+
+static void on_fleet_desired(void *arg, const struct fp_fleet_desired *want)
+{
+	struct agent *a = arg;
+	struct fp_fleet_node n;
+
+	fleet_node(a, &n);
+	fp_fleet_take(want, &n, &a->report);
+	fflush(stdout);
+	agent_report(a);
+}
+
+/* SIGHUP: the file again, or with etcd the value applied last (the cache). */
+static void on_sighup(struct agent *a, pid_t from)
+{
+	const char *path = a->from_etcd ? a->cache.yaml : a->o->config;
+	struct fp_config *cfg = NULL;
+	int err;
+
+	fp_log_event("SIGHUP from pid %d: re-reading %s\n", (int)from, path);
+	err = fp_config_load_for(path, FP_CONFIG_FOR_BACKEND, &cfg, stderr);
+	if (!err)
+		err = agent_apply(a, cfg, "reload");
+	if (err) {
+		fp_log_event("reload: %s refused (%s); the running config stays\n", path,
+			     strerror(-err));
+		fp_config_free(cfg);
+	}
+	fflush(stdout);
+}
+
+static void on_signal(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a = arg;
+	struct signalfd_siginfo si;
+	int n;
+
+	(void)what;
+	while ((n = fp_instance_signal(fd, &si)) > 0) {
+		if (si.ssi_signo == SIGHUP) {
+			on_sighup(a, (pid_t)si.ssi_pid);
+			continue;
+		}
+		printf("flowpin backend: %s, undoing\n", strsignal((int)si.ssi_signo));
+		event_base_loopbreak(a->base);
+		return;
+	}
+	if (n < 0) {
+		fp_err("signalfd: %s\n", strerror(-n));
+		a->rc = 1;
+		event_base_loopbreak(a->base);
+	}
+}
+
+/*
+ * --config etcd://...: where the cache lives (RUN-DIR/backend-NODE.etcd.yaml: agents in
+ * namespaces of one host share the file system, their node names differ) and the config
+ * the agent starts with (etcd, else that cache). 0 or a negative errno (said).
+ */
+static int etcd_start(struct agent *a, struct fp_config **cfg)
+{
+	const struct backend_opts *o = a->o;
+	struct fp_fleet_node n;
+	char why[256], name[FP_FLEET_NODE_MAX + 16];
+	int err;
+
+	if (fp_etcd_parse_url(o->config, &a->etcd, why, sizeof(why)) ||
+	    fp_etcd_auth_from_env(&a->etcd_auth, why, sizeof(why))) {
+		fp_err("--config %s: %s\n", o->config, why);
+		return -EINVAL;
+	}
+	if (!fp_fleet_node_name_ok(o->node)) {
+		fp_err("--node '%s': 1..63 of A-Z a-z 0-9 . _ - (the node's name in etcd)\n",
+		       o->node);
+		return -EINVAL;
+	}
+	err = fp_mkdir_p(o->run_dir, 0755);
+	if (!err)
+		err = fp_lbnode_check_run_dir(o->run_dir, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "%s: %s", o->run_dir, strerror(-err));
+	if (err) {
+		fp_err("--run-dir %s\n", why);
+		return err;
+	}
+	snprintf(name, sizeof(name), "backend-%s", o->node);
+	if (fp_fleet_cache_init(&a->cache, o->run_dir, name)) {
+		fp_err("--run-dir %s: path too long\n", o->run_dir);
+		return -ENAMETOOLONG;
+	}
+	a->from_etcd = true;
+	fleet_node(a, &n);
+	return fp_fleet_start_config(&a->etcd, &a->etcd_auth, o->node, &n, cfg, &a->report);
+}
+
+static int agent_loop(struct agent *a, const sigset_t *signals)
+{
+	a->base = event_base_new();
+	if (!a->base)
+		return -ENOMEM;
+	a->signal_fd = signalfd(-1, signals, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (a->signal_fd < 0) {
+		fp_err("signalfd: %s\n", strerror(errno));
+		return -errno;
+	}
+	a->signal_ev = event_new(a->base, a->signal_fd, EV_READ | EV_PERSIST, on_signal, a);
+	if (!a->signal_ev || event_add(a->signal_ev, NULL))
+		return -ENOMEM;
+	if (a->from_etcd) {
+		a->fleet =
+			fp_fleet_member_new(a->base, &a->etcd, &a->etcd_auth, a->o->node, "backend",
+					    a->report.applied_revision, on_fleet_desired, a);
+		if (!a->fleet || fp_fleet_member_start(a->fleet)) {
+			fp_err("etcd: cannot start following %s\n", a->etcd.url);
+			return -ENOMEM;
+		}
+		agent_report(a);
+	}
+	if (event_base_dispatch(a->base) < 0)
+		return -EIO;
+	return a->rc ? -EIO : 0;
+}
 
 static int backend_up(const void *opts)
 {
 	const struct backend_opts *o = opts;
-	struct fp_addr self[FP_BACKEND_MAX_SELF];
+	struct agent a = { .o = o, .signal_fd = -1, .generation = 1 };
 	struct fp_backend_attach_info info;
-	struct fp_backend_opts bo = { 0 };
-	struct fp_config *cfg = NULL;
-	struct fp_backend *be = NULL;
+	struct fp_backend_opts bo;
 	struct fp_instance *self_instance = NULL;
-	struct undo *u = NULL;
 	char dir[PATH_MAX];
 	sigset_t stop;
-	size_t n_self;
-	int ifindex, sig, err;
+	int ifindex, err;
 	bool attached = false;
 
-	/* Signals wait until set-up is complete (or failed), then undo everything. */
+	/* Signals wait until set-up is complete (or failed): the loop reads them then. */
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
@@ -429,8 +724,10 @@ static int backend_up(const void *opts)
 	sigprocmask(SIG_BLOCK, &stop, NULL);
 
 	/* Backends never hash: hash_key is needed for tickets only; lb_sources is required. */
-	/* A file, or PREFIX/config in etcd, read once: the agent has no reload. */
-	err = fp_fleet_load_config(o->config, FP_CONFIG_FOR_BACKEND, NULL, &cfg, NULL, stderr);
+	if (fp_etcd_is_url(o->config))
+		err = etcd_start(&a, &a.cfg);
+	else
+		err = fp_config_load_for(o->config, FP_CONFIG_FOR_BACKEND, &a.cfg, stderr);
 	if (err)
 		goto out;
 	ifindex = (int)if_nametoindex(o->dev);
@@ -439,8 +736,8 @@ static int backend_up(const void *opts)
 		fp_err("--dev %s: no such interface\n", o->dev);
 		goto out;
 	}
-	u = calloc(1, sizeof(*u));
-	if (!u) {
+	a.u = calloc(1, sizeof(*a.u));
+	if (!a.u) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -461,59 +758,93 @@ static int backend_up(const void *opts)
 	}
 	if (err)
 		goto out;
-	err = own_addresses(cfg, self, FP_BACKEND_MAX_SELF, &n_self);
+	err = own_addresses(a.cfg, a.self, FP_BACKEND_MAX_SELF, &a.n_self);
 	if (err)
 		goto out;
 
-	bo.encap_port = cfg->encap_port;
-	bo.lb_sources = cfg->lb_sources;
-	bo.n_lb_sources = cfg->n_lb_sources;
-	bo.self_addrs = self;
-	bo.n_self_addrs = n_self;
-	bo.vips = cfg->vips;
-	bo.n_vips = cfg->n_vips;
-	bo.hash_key = cfg->have_hash_key ? &cfg->hash_key : NULL;
-	err = fp_backend_load(&bo, &be);
+	opts_of(a.cfg, a.self, a.n_self, &bo);
+	err = fp_backend_load(&bo, &a.be);
 	if (err)
 		goto out;
-	err = bind_vips(u, cfg);
+	err = bind_vips(a.u, a.cfg);
 	if (!err)
-		err = set_dsr_sysctls(u, o->dev);
-	if (!err && fp_backend_ticket_vips(be))
-		err = set_ticket_sysctls(u);
+		err = set_dsr_sysctls(a.u, o->dev);
+	if (!err && fp_backend_ticket_vips(a.be))
+		err = set_ticket_sysctls(a.u);
 	if (!err) {
-		err = fp_backend_attach(be, ifindex);
+		err = fp_backend_attach(a.be, ifindex);
 		attached = !err;
 	}
 	if (!err)
-		err = fp_backend_pin(be, dir);
+		err = fp_backend_pin(a.be, dir);
 	if (err)
 		goto out;
 	printf("flowpin backend: up on %s (encap_port %u, %zu LB source prefix%s, %zu own "
-	       "address%s, TCP tickets on %zu VIP%s), maps in %s; SIGTERM or 'flowpin backend "
-	       "down' undoes it\n",
-	       o->dev, cfg->encap_port, cfg->n_lb_sources, cfg->n_lb_sources == 1 ? "" : "es",
-	       n_self, n_self == 1 ? "" : "es", fp_backend_ticket_vips(be),
-	       fp_backend_ticket_vips(be) == 1 ? "" : "s", dir);
+	       "address%s, TCP tickets on %zu VIP%s), maps in %s; SIGHUP re-reads %s; SIGTERM "
+	       "or 'flowpin backend down' undoes it\n",
+	       o->dev, a.cfg->encap_port, a.cfg->n_lb_sources, a.cfg->n_lb_sources == 1 ? "" : "es",
+	       a.n_self, a.n_self == 1 ? "" : "es", fp_backend_ticket_vips(a.be),
+	       fp_backend_ticket_vips(a.be) == 1 ? "" : "s", dir,
+	       a.from_etcd ? "the value applied last" : o->config);
+	if (a.from_etcd)
+		printf("flowpin backend: following %s as node %s (status under %s/status/%s)\n",
+		       a.etcd.url, o->node, a.etcd.prefix, o->node);
 	fflush(stdout);
-	if (sigwait(&stop, &sig) == 0)
-		printf("flowpin backend: %s, undoing\n", strsignal(sig));
+	err = agent_loop(&a, &stop);
 out:
-	fp_backend_destroy(be); /* detach and unpin first: no packet meets a half state */
+	/* The member first: no hand-over arrives while everything is undone. */
+	fp_fleet_member_free(a.fleet);
+	fp_backend_destroy(a.be); /* detach and unpin first: no packet meets a half state */
 	if (attached)
 		printf("tc filter: detached from %s, maps unpinned\n", o->dev);
-	if (u) {
-		restore_sysctls(u);
-		unbind_vips(u);
+	if (a.u) {
+		restore_sysctls(a.u);
+		unbind_vips(a.u);
 	}
-	free(u);
-	fp_config_free(cfg);
+	free(a.u);
+	fp_config_free(a.cfg);
+	if (a.signal_ev)
+		event_free(a.signal_ev);
+	if (a.signal_fd >= 0)
+		close(a.signal_fd);
+	if (a.base)
+		event_base_free(a.base);
 	if (self_instance) {
 		rmdir(dir); /* made by the claim; already gone after unpinning */
 		fp_instance_release(self_instance);
 	}
 	fflush(stdout);
 	return err ? 1 : 0;
+}
+
+/* ---- reload ---------------------------------------------------------------------------- */
+
+/* SIGHUP to the running agent: it re-reads its file (with etcd, the value applied last). */
+static int backend_reload(const void *opts)
+{
+	const struct backend_opts *o = opts;
+	struct fp_backend_attach_info info;
+	char dir[PATH_MAX];
+	int err;
+
+	if (pin_dir(o->pin_root, dir, sizeof(dir)))
+		return 1;
+	err = fp_backend_read_state(dir, &info);
+	if (!err && fp_instance_probe(dir, NULL) != 1)
+		err = -ESRCH;
+	if (err) {
+		fp_err("%s: no running backend agent (%s)\n", dir,
+		       err == -ENOENT || err == -ESRCH ? "not running" : strerror(-err));
+		return 1;
+	}
+	if (kill((pid_t)info.pid, SIGHUP)) {
+		fp_err("cannot signal the agent (pid %u): %s\n", info.pid, strerror(errno));
+		return 1;
+	}
+	printf("flowpin backend: asked the agent (pid %u) to re-read its config; its output "
+	       "says what it applied or refused\n",
+	       info.pid);
+	return 0;
 }
 
 /* ---- down ----------------------------------------------------------------------------- */
@@ -658,6 +989,12 @@ static int backend_option(void *opts, int opt, const char *arg)
 	case 'p':
 		o->pin_root = arg;
 		break;
+	case 'r':
+		o->run_dir = arg;
+		break;
+	case 'n':
+		o->node = arg;
+		break;
 	case 'i':
 		if (cli_parse_interval(o->command, arg, &o->interval))
 			return 2;
@@ -669,20 +1006,24 @@ static int backend_option(void *opts, int opt, const char *arg)
 static const struct option backend_options[] = {
 	{ "config", required_argument, NULL, 'c' },   { "dev", required_argument, NULL, 'd' },
 	{ "pin-root", required_argument, NULL, 'p' }, { "interval", required_argument, NULL, 'i' },
+	{ "run-dir", required_argument, NULL, 'r' },  { "node", required_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },	      {},
 };
 
 /* Name, synopsis, the options it takes (their vals above), operand, help, run. */
-static const struct cli_verb backend_verbs[3] = {
-	{ "up", "backend up --config FILE --dev IFACE [--pin-root DIR]", "cdp", NULL, NULL,
-	  backend_up },
+static const struct cli_verb backend_verbs[4] = {
+	{ "up",
+	  "backend up --config FILE|etcd://HOST:PORT[,...]/PREFIX --dev IFACE [--pin-root DIR] "
+	  "[--node NAME] [--run-dir DIR]",
+	  "cdprn", NULL, NULL, backend_up },
+	{ "reload", "backend reload [--pin-root DIR]", "p", NULL, NULL, backend_reload },
 	{ "down", "backend down [--pin-root DIR]", "p", NULL, NULL, backend_down },
 	{ "stats", "backend stats [--pin-root DIR] [--interval S]", "pi", NULL, NULL,
 	  backend_stats },
 };
 
 static const struct cli_verbs backend_command = {
-	{ "backend", "c:d:p:i:h", backend_options, usage, backend_option },
+	{ "backend", "c:d:p:r:n:i:h", backend_options, usage, backend_option },
 	backend_verbs,
 	sizeof(backend_verbs) / sizeof(backend_verbs[0]),
 	NULL,
@@ -690,7 +1031,8 @@ static const struct cli_verbs backend_command = {
 
 int cmd_backend(int argc, char **argv)
 {
-	struct backend_opts o = { .pin_root = FP_DEFAULT_PIN_ROOT };
+	struct backend_opts o = { .pin_root = FP_DEFAULT_PIN_ROOT, .run_dir = DEFAULT_RUN_DIR };
+	static char name[FP_FLEET_NODE_MAX];
 	const struct cli_verb *verb;
 	char cmd[32];
 	int rc;
@@ -701,5 +1043,14 @@ int cmd_backend(int argc, char **argv)
 		return rc;
 	if (verb->run == backend_up && (!o.config || !o.dev))
 		return cli_usage_error(cmd, NULL, "--config FILE and --dev IFACE are required\n");
+	if (verb->run == backend_up && !o.node) {
+		/* As an LB node's: HOSTNAME-DEV. */
+		char host[64] = "node";
+
+		gethostname(host, sizeof(host) - 1);
+		host[strcspn(host, ".")] = 0;
+		snprintf(name, sizeof(name), "%s-%s", host, o.dev);
+		o.node = name;
+	}
 	return verb->run(&o);
 }

@@ -184,6 +184,8 @@ struct fp_backend_opts {
 	 * tickets (the loader derives the ticket key from it); NULL otherwise.
 	 */
 	const struct fp_hash_key *hash_key;
+	/* The config these come from, for FILE:LINE messages (fp_backend_update()); may be NULL. */
+	const struct fp_config *cfg;
 };
 
 struct fp_backend;
@@ -193,6 +195,20 @@ const char *fp_backend_counter_help(unsigned int counter);
 
 /* Opens and loads the program with @opts. Returns 0 or a negative errno (message printed). */
 int fp_backend_load(const struct fp_backend_opts *opts, struct fp_backend **out);
+/*
+ * fp_backend_update - the loaded (and running) program takes @opts in place: its maps
+ * (allowed LB sources, own addresses, VIPs, (VIP, backend) pairs, tickets) are made to
+ * hold exactly @opts' sets, entries in both never missing, the others deleted: after
+ * it, the program forwards only to a backend of @opts. Refused before anything changes
+ * (-EINVAL, FILE:LINE: FIELD messages from @opts->cfg) what the program cannot take
+ * without a restart: another encap_port, TCP tickets on this host when it was loaded
+ * without, another ticket key (hash_key) while it writes tickets; -E2BIG past its
+ * bounds. Should writing the maps fail, they are set back to @previous (what ran).
+ */
+/* fp_backend_update()'s checks alone: whether @opts would be taken. */
+int fp_backend_check_update(const struct fp_backend *b, const struct fp_backend_opts *opts);
+int fp_backend_update(struct fp_backend *b, const struct fp_backend_opts *opts,
+		      const struct fp_backend_opts *previous);
 void fp_backend_destroy(struct fp_backend *b);	    /* detaches and unpins what it did; NULL ok */
 int fp_backend_prog_fd(const struct fp_backend *b); /* ingress */
 int fp_backend_egress_prog_fd(const struct fp_backend *b); /* egress (TCP tickets) */

@@ -60,7 +60,7 @@ struct fp_fleet_report {
 	int64_t applied_revision; /* 0: none applied from etcd yet */
 	bool applied_canary;
 	struct timespec applied_at; /* CLOCK_REALTIME */
-	__uint32_t generation;	    /* the node's table generation (LB nodes) */
+	__uint32_t generation;	    /* LB nodes: the table generation; backends: configs applied */
 	int64_t refused_revision;   /* the last value refused, 0: none since the apply */
 	char error[768];	    /* why, "FILE:LINE: FIELD: message" lines */
 	char health[160];	    /* "3 up, 1 down" ... */
@@ -99,6 +99,61 @@ void fp_fleet_member_last_report(struct fp_fleet_member *m, struct fp_fleet_repo
 void fp_fleet_member_free(struct fp_fleet_member *m);
 
 /*
+ * The value a node applied last, kept in a run directory: @dir/@name.etcd.yaml (mode
+ * 0600) and its revision and key in @dir/@name.etcd.revision ("REV config[.canary]").
+ * What SIGHUP re-reads, and what a restart starts from while etcd cannot be reached.
+ */
+struct fp_fleet_cache {
+	char yaml[4096];
+	char revision[4096];
+};
+
+/* -ENAMETOOLONG when the paths do not fit. */
+int fp_fleet_cache_init(struct fp_fleet_cache *c, const char *dir, const char *name);
+/* Writes both files (each replaced atomically); a failure is warned about and returned. */
+int fp_fleet_cache_write(const struct fp_fleet_cache *c, const void *value, size_t len,
+			 int64_t revision, bool canary);
+
+/*
+ * What a node does with a config it is given (at start and from the member): how to
+ * load it (enum fp_config_for), its own view of a loaded config (@view: NULL = as
+ * loaded; on failure *cfg freed and NULL, messages on @err) and how to apply it
+ * (@apply: 0 and @cfg taken, or a negative errno with @cfg left to the caller and the
+ * reasons said with fp_err(), which fp_fleet_take() captures for the status).
+ */
+struct fp_config;
+struct fp_fleet_node {
+	int use;
+	int (*view)(void *arg, struct fp_config **cfg, FILE *err);
+	int (*apply)(void *arg, struct fp_config *cfg);
+	/* A value refused before @apply (YAML, a field, the view): NULL = nothing to do. */
+	void (*refused)(void *arg, int err);
+	void *arg;
+	const struct fp_fleet_cache *cache; /* written after every apply */
+};
+
+/*
+ * fp_fleet_start_config - `up --config etcd://...`: the config @node starts with (read,
+ * checked and viewed as @n says, not applied), from etcd, else (etcd cannot be reached)
+ * from @n->cache, saying so; the cache written when it came from etcd. @report gets the
+ * applied revision, key and time. 0 or a negative errno (said): -ENOENT when etcd has
+ * no PREFIX/config, any error when etcd is unreachable and there is no usable cache.
+ */
+int fp_fleet_start_config(const struct fp_etcd_target *t, const struct fp_etcd_auth *auth,
+			  const char *node, const struct fp_fleet_node *n, struct fp_config **out,
+			  struct fp_fleet_report *report);
+
+/*
+ * fp_fleet_take - a value handed over by the member (@want, in the loop's thread):
+ * loaded, viewed and applied as @n says; on success the cache is written and @report
+ * says applied (revision, key, time, no error), else refused (revision and every
+ * message of the loader and of @apply, which are also logged). Returns what @apply or
+ * the loader returned; the caller sends @report with fp_fleet_member_report().
+ */
+int fp_fleet_take(const struct fp_fleet_desired *want, const struct fp_fleet_node *n,
+		  struct fp_fleet_report *report);
+
+/*
  * fp_fleet_fetch - one read of what @node should run (startup): the value (malloc'd)
  * in *@value, its key's mod_revision, whether it is the canary. -ENOENT: no
  * PREFIX/config; else the errors of fp_etcd_get() (said in fp_etcd_error()).
@@ -112,7 +167,6 @@ int fp_fleet_fetch(struct fp_etcd *e, const char *prefix, const char *node, unsi
  * messages naming the key. *@revision (may be NULL): the key's mod_revision (0 for a
  * file).
  */
-struct fp_config;
 int fp_fleet_load_config(const char *source, int use, const char *node, struct fp_config **out,
 			 int64_t *revision, FILE *err);
 

@@ -41,4 +41,12 @@ int fp_instance_probe(const char *path, pid_t *pid);
 /* Gives the instance up: a pid file is removed first, then the lock. NULL is fine. */
 void fp_instance_release(struct fp_instance *in);
 
+/*
+ * fp_instance_signal - the next signal a daemon's loop reads from its signalfd(2)
+ * (non-blocking): 1 with *@si filled, 0 when none is pending, or a negative errno
+ * (-EIO: a short read).
+ */
+struct signalfd_siginfo;
+int fp_instance_signal(int signal_fd, struct signalfd_siginfo *si);
+
 #endif

@@ -11,6 +11,9 @@ mid-connection; IPv6 hops mean an IPv6 outer header from LB_ADDR6.
 
   backend_ns_lb.py relay IFACE VIP LB_ADDR LB_ADDR6 HOPS_FILE ENCAP_PORT
   backend_ns_lb.py syn SRC_ADDR BACKEND ENCAP_PORT CLIENT VIP PORT   (one crafted SYN)
+  backend_ns_lb.py ack SRC_ADDR BACKEND NEXT_HOP ENCAP_PORT CLIENT VIP PORT
+                                            (one crafted ACK of no connection, hops
+                                            BACKEND then NEXT_HOP: its second chance)
 
 and the two ends of the test's TCP connections:
 
@@ -92,16 +95,17 @@ def checksum(data):
     return (~s) & 0xFFFF
 
 
-def syn(src, backend, port, client, vip, vport):
+def syn(src, backend, port, client, vip, vport, flags=0x02, hops=None):
     """One encapsulated SYN client:40001 -> vip:vport, sent from src."""
     c, v = socket.inet_aton(client), socket.inet_aton(vip)
-    tcp = struct.pack("!HHIIBBHHH", 40001, vport, 1, 0, 5 << 4, 0x02, 65535, 0, 0)
+    tcp = struct.pack("!HHIIBBHHH", 40001, vport, 1, 1 if flags & 0x10 else 0, 5 << 4,
+                      flags, 65535, 0, 0)
     pseudo = c + v + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
     tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64,
                      socket.IPPROTO_TCP, 0, c, v)
     ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
-    udp_socket(src).sendto(encapsulate(ip + tcp, [backend]), (backend, port))
+    udp_socket(src).sendto(encapsulate(ip + tcp, hops or [backend]), (backend, port))
 
 
 def serve(name, addr, port):
@@ -155,5 +159,8 @@ if __name__ == "__main__":
     elif len(sys.argv) == 8 and sys.argv[1] == "syn":
         syn(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6],
             int(sys.argv[7]))
+    elif len(sys.argv) == 9 and sys.argv[1] == "ack":
+        syn(sys.argv[2], sys.argv[3], int(sys.argv[5]), sys.argv[6], sys.argv[7],
+            int(sys.argv[8]), flags=0x10, hops=[sys.argv[3], sys.argv[4]])
     else:
         sys.exit(__doc__)

@@ -34,6 +34,9 @@ p=fpet$$
 tmp=$(mktemp -d /tmp/flowpin-etcd-node.XXXXXX)
 # shellcheck source=tests/lab/netns.bash
 source tests/lab/netns.bash
+# shellcheck source=tests/lab/etcd.bash
+ETCD_NS=lb
+source tests/lab/etcd.bash
 
 PORT=$((20000 + $$ % 20000))
 URL=etcd://127.0.0.1:$PORT/fleet
@@ -56,27 +59,6 @@ ip netns exec "$p-lb" sysctl -qw net.ipv4.ip_forward=1
 mkdir -p "$tmp/bpf" "$tmp/run"
 mount -t bpf bpf "$tmp/bpf" || die "bpffs"
 
-etcd_start() {
-	ip netns exec "$p-lb" etcd --name t --data-dir "$tmp/etcd" \
-		--listen-client-urls "http://127.0.0.1:$PORT" --advertise-client-urls "http://127.0.0.1:$PORT" \
-		--listen-peer-urls "http://127.0.0.1:$((PORT + 1))" \
-		--initial-advertise-peer-urls "http://127.0.0.1:$((PORT + 1))" \
-		--initial-cluster "t=http://127.0.0.1:$((PORT + 1))" \
-		--quota-backend-bytes 67108864 >>"$tmp/etcd.log" 2>&1 &
-	etcd_pid=$!
-	pids+=("$etcd_pid")
-	for _ in $(seq 100); do
-		in_ns lb curl -sf -m 1 "http://127.0.0.1:$PORT/health" >/dev/null && return 0
-		sleep 0.1
-	done
-	die "etcd did not start"
-}
-etcd_stop() {
-	kill "$etcd_pid"
-	wait "$etcd_pid" 2>/dev/null
-}
-fleet() { in_ns lb "$FLOWPIN" fleet "$@"; }
-etcdctl_() { in_ns lb env ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$PORT" "$@"; }
 lb_up() { # extra lb up arguments...
 	ip netns exec "$p-lb" "$FLOWPIN" lb up --config "$URL" --dev lb0 --node lb-a --xdp-mode generic \
 		--pin-root "$tmp/bpf" --run-dir "$tmp/run" "$@" >>"$tmp/lb.log" 2>&1 &
@@ -85,22 +67,7 @@ lb_up() { # extra lb up arguments...
 }
 lb_status() { in_ns lb "$FLOWPIN" lb status --dev lb0 --run-dir "$tmp/run" "$@"; }
 # The node's own status in etcd, one field.
-node_field() { # field
-	fleet status --config "$URL" --json | python3 -c "
-import json, sys
-d = json.load(sys.stdin)
-n = [x for x in d['nodes'] if x['node'] == 'lb-a']
-print(n[0].get('$1', '') if n else '')"
-}
-wait_for() { # seconds command...
-	local t=$1
-	shift
-	for _ in $(seq $((t * 10))); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
+node_field() { fleet_node_field lb-a "$1"; } # field
 field_is() { [ "$(node_field "$1")" = "$2" ]; }
 web_backends() { lb_status --json | python3 -c "
 import json, sys
@@ -159,14 +126,14 @@ etcd_start
 
 out=$(fleet push "$tmp/good.yaml" --config "$URL" 2>&1)
 check "push to an empty prefix: $out" grep -q "revision" <<<"$out"
-rev1=$(fleet status --config "$URL" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["config_revision"])')
+rev1=$(config_rev)
 lb_up
 wait_for 20 grep -q "up on lb0" "$tmp/lb.log" || die "lb up did not come up"
 check "the node starts from PREFIX/config revision $rev1" grep -q "etcd: $URL/config revision $rev1: starting with it" "$tmp/lb.log"
 check "fleet status: lb-a current at $rev1" wait_for 10 field_is applied_revision "$rev1"
 
 fleet push "$tmp/better.yaml" --config "$URL" --base "$rev1" >"$tmp/push2.out" 2>&1
-rev2=$(fleet status --config "$URL" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["config_revision"])')
+rev2=$(config_rev)
 check "a push based on the current revision is written ($rev1 -> $rev2)" [ "$rev2" -gt "$rev1" ]
 check "the node applies it (status current at $rev2)" wait_for 10 field_is applied_revision "$rev2"
 check "as a new generation with 3 backends of web" [ "$(web_backends)" = 3 ]
@@ -175,7 +142,7 @@ out=$(fleet push "$tmp/good.yaml" --config "$URL" --base "$rev1" 2>&1)
 rc=$?
 echo "# $out"
 check "a push based on a stale revision is refused" [ $rc -eq 1 ]
-check "nothing written (config still at $rev2)" [ "$(fleet status --config "$URL" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["config_revision"])')" = "$rev2" ]
+check "nothing written (config still at $rev2)" [ "$(config_rev)" = "$rev2" ]
 
 etcdctl_ put /fleet/config <"$tmp/broken.yaml" >/dev/null
 error_has() { node_field error | grep -F -- "$1" >/dev/null; }
@@ -183,7 +150,7 @@ check "invalid YAML in etcd: refused, named by key and line" wait_for 10 error_h
 check "the running config stays (3 backends of web)" [ "$(web_backends)" = 3 ]
 
 fleet push "$tmp/rekeyed.yaml" --config "$URL" >/dev/null 2>&1
-rev3=$(fleet status --config "$URL" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["config_revision"])')
+rev3=$(config_rev)
 check "a new hash key: refused by the node (refused_revision $rev3)" wait_for 10 field_is refused_revision "$rev3"
 echo "# error: $(node_field error | sed -n 1,3p)"
 check "the error names the hash key" grep -q "config:1: hash_key: .*needs a restart" <<<"$(node_field error)"
@@ -201,7 +168,7 @@ check "etcd down: the program still runs on lb0" bash -c "ip -n $p-lb link show 
 sed 's/^/# /' "$tmp/status-down.out" | grep -i etcd
 etcd_start
 fleet push "$tmp/good.yaml" --config "$URL" >/dev/null 2>&1
-rev4=$(fleet status --config "$URL" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["config_revision"])')
+rev4=$(config_rev)
 check "etcd back: the node applies the push made since (revision $rev4, canary ended)" wait_for 20 field_is applied_revision "$rev4"
 
 # Restart while etcd is down: the node starts from what it applied last.
@@ -214,7 +181,7 @@ check "restarted with etcd down: starts from the cached config" wait_for 20 grep
 # Sites from etcd: as the node's site, or refused.
 etcd_start
 fleet push "$tmp/sites.yaml" --config "$URL" >/dev/null 2>&1
-rev5=$(fleet status --config "$URL" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["config_revision"])')
+rev5=$(config_rev)
 check "a fleet of sites, node without --pop: refused (--pop required)" wait_for 20 field_is refused_revision "$rev5"
 echo "# error: $(node_field error | sed -n 1p)"
 check "the error says --pop is required" grep -q "config:[0-9]*: pops: .*--pop NAME is required" <<<"$(node_field error)"
@@ -224,11 +191,11 @@ lb_up --pop a
 check "lb up --pop a from etcd: starts with the sites' config" wait_for 20 field_is applied_revision "$rev5"
 check "as site a: web has site a's 2 backends" [ "$(web_backends)" = 2 ]
 fleet push "$tmp/nosites.yaml" --config "$URL" >/dev/null 2>&1
-rev6=$(fleet status --config "$URL" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["config_revision"])')
+rev6=$(config_rev)
 check "a value without sites: refused by the node of site a" wait_for 10 field_is refused_revision "$rev6"
 check "the error says the config has no sites" grep -q "pops: --pop a given, but the config has no sites" <<<"$(node_field error)"
 fleet push "$tmp/sites2.yaml" --config "$URL" >&2
-rev7=$(fleet status --config "$URL" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["config_revision"])')
+rev7=$(config_rev)
 wait_for 10 field_is applied_revision "$rev7"
 check "a site a backend added in etcd: applied as site a (3 backends of web)" [ "$(web_backends)" = 3 ]
 in_ns lb "$FLOWPIN" lb down --dev lb0 --pin-root "$tmp/bpf" --run-dir "$tmp/run" >/dev/null 2>&1

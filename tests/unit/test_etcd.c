@@ -20,11 +20,13 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <cmocka.h>
 #include <flowpin/config.h>
 #include <flowpin/etcd.h>
 #include <flowpin/fleet.h>
+#include <flowpin/log.h>
 
 #define ETCD "/usr/bin/etcd"
 
@@ -537,6 +539,151 @@ static void test_auth(void **state)
 	fp_etcd_free(e);
 }
 
+/* A node's apply hook for test_fleet_node: refuses what has a VIP named "refuse". */
+struct node_seen {
+	int applied;
+	struct fp_config *cfg;
+};
+
+static int node_apply(void *arg, struct fp_config *cfg)
+{
+	struct node_seen *seen = arg;
+
+	for (size_t v = 0; v < cfg->n_vips; v++) {
+		if (!strcmp(cfg->vips[v].name, "refuse")) {
+			fp_err("%s:%d: vips[%zu]: the node cannot take it\n", cfg->path,
+			       cfg->vips[v].line, v);
+			return -EINVAL;
+		}
+	}
+	fp_config_free(seen->cfg);
+	seen->cfg = cfg;
+	seen->applied++;
+	return 0;
+}
+
+static bool file_is(const char *path, const char *text)
+{
+	char buf[2048] = "";
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return !strcmp(buf, text);
+}
+
+/*
+ * What every node does with the fleet's config (fp_fleet_start_config(), fp_fleet_take(),
+ * the cache), for a backend's rules: start from etcd and cache it; a value handed over
+ * applied (cache and report follow) or refused by the loader (key and line) or by the
+ * node (its message captured), the cache and the report's applied revision untouched;
+ * etcd unreachable: start from the cache, and without one not at all.
+ */
+static void test_fleet_node(void **state)
+{
+	static const char good[] = "lb_sources: [10.0.0.0/24]\n"
+				   "vips:\n"
+				   "  - {name: web, address: 10.0.0.1, port: 80, protocol: tcp,\n"
+				   "     backends: [{id: 1, address: 10.0.1.1}]}\n";
+	static const char refused[] =
+		"lb_sources: [10.0.0.0/24]\n"
+		"vips:\n"
+		"  - {name: refuse, address: 10.0.0.1, port: 80, protocol: tcp,\n"
+		"     backends: [{id: 1, address: 10.0.1.1}]}\n";
+	static const char bad[] = "lb_sources: [10.0.0.0/24]\nvips: [\n";
+	char name[200], run_dir[96], down_url[64], text[300];
+	struct fp_fleet_report report = { 0 };
+	struct node_seen seen = { 0 };
+	struct fp_fleet_cache cache;
+	struct fp_fleet_node node = {
+		FP_CONFIG_FOR_BACKEND, NULL, node_apply, NULL, &seen, &cache
+	};
+	struct fp_etcd_target t, down;
+	struct fp_config *cfg = NULL;
+	struct fp_fleet_desired want;
+	struct fp_etcd *e;
+	int64_t rev;
+
+	(void)state;
+	NEED_ETCD();
+	snprintf(run_dir, sizeof(run_dir), "%s/run", dir);
+	assert_int_equal(mkdir(run_dir, 0700), 0);
+	assert_int_equal(fp_fleet_cache_init(&cache, run_dir, "backend-n1"), 0);
+	snprintf(name, sizeof(name), "%s/node", url);
+	assert_int_equal(fp_etcd_parse_url(name, &t, text, sizeof(text)), 0);
+	e = fp_etcd_new(&t, NULL);
+	assert_non_null(e);
+
+	/* Nothing pushed: no start. */
+	assert_int_equal(fp_fleet_start_config(&t, NULL, "n1", &node, &cfg, &report), -ENOENT);
+	assert_null(cfg);
+	assert_int_equal(fp_fleet_push(e, "/test/node", good, sizeof(good) - 1, 0, NULL, &rev), 0);
+	assert_int_equal(fp_fleet_start_config(&t, NULL, "n1", &node, &cfg, &report), 0);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->n_vips, 1);
+	fp_config_free(cfg);
+	cfg = NULL;
+	assert_int_equal(report.applied_revision, rev);
+	assert_true(file_is(cache.yaml, good));
+	snprintf(text, sizeof(text), "%lld config\n", (long long)rev);
+	assert_true(file_is(cache.revision, text));
+
+	/* Handed over: applied. */
+	snprintf(name, sizeof(name), "%s/node/config", url);
+	want = (struct fp_fleet_desired){ name, (const unsigned char *)good, sizeof(good) - 1,
+					  rev + 5, false };
+	assert_int_equal(fp_fleet_take(&want, &node, &report), 0);
+	assert_int_equal(seen.applied, 1);
+	assert_int_equal(report.applied_revision, rev + 5);
+	assert_int_equal(report.refused_revision, 0);
+	snprintf(text, sizeof(text), "%lld config\n", (long long)rev + 5);
+	assert_true(file_is(cache.revision, text));
+
+	/* The loader refuses: named by key and line; nothing else changes. */
+	want = (struct fp_fleet_desired){ name, (const unsigned char *)bad, sizeof(bad) - 1,
+					  rev + 6, false };
+	assert_int_equal(fp_fleet_take(&want, &node, &report), -EINVAL);
+	print_lines(report.error);
+	assert_int_equal(seen.applied, 1);
+	assert_int_equal(report.applied_revision, rev + 5);
+	assert_int_equal(report.refused_revision, rev + 6);
+	snprintf(text, sizeof(text), "%s:3: yaml: ", name);
+	assert_non_null(strstr(report.error, text));
+	assert_true(file_is(cache.yaml, good));
+
+	/* The node refuses (a change it cannot take): its own message in the report. */
+	want = (struct fp_fleet_desired){ name, (const unsigned char *)refused, sizeof(refused) - 1,
+					  rev + 7, true };
+	assert_int_equal(fp_fleet_take(&want, &node, &report), -EINVAL);
+	print_lines(report.error);
+	assert_int_equal(report.refused_revision, rev + 7);
+	assert_int_equal(report.applied_revision, rev + 5);
+	snprintf(text, sizeof(text), "%s:3: vips[0]: the node cannot take it", name);
+	assert_non_null(strstr(report.error, text));
+	assert_true(file_is(cache.yaml, good));
+	assert_string_equal(seen.cfg->vips[0].name, "web");
+
+	/* etcd unreachable: the cache, with its revision; without a cache, no start. */
+	snprintf(down_url, sizeof(down_url), "etcd://127.0.0.1:%d/test/node", free_port());
+	assert_int_equal(fp_etcd_parse_url(down_url, &down, text, sizeof(text)), 0);
+	memset(&report, 0, sizeof(report));
+	assert_int_equal(fp_fleet_start_config(&down, NULL, "n1", &node, &cfg, &report), 0);
+	assert_non_null(cfg);
+	assert_int_equal(report.applied_revision, rev + 5);
+	fp_config_free(cfg);
+	cfg = NULL;
+	unlink(cache.yaml);
+	assert_int_not_equal(fp_fleet_start_config(&down, NULL, "n1", &node, &cfg, &report), 0);
+	assert_null(cfg);
+
+	fp_config_free(seen.cfg);
+	fp_etcd_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -549,6 +696,7 @@ int main(void)
 		cmocka_unit_test(test_config_from_etcd),
 		cmocka_unit_test(test_fleet_pick),
 		cmocka_unit_test(test_fleet_push),
+		cmocka_unit_test(test_fleet_node),
 		cmocka_unit_test(test_auth),
 	};
 
