@@ -81,13 +81,7 @@ static void src_key(const struct fp_prefix *p, struct fp_backend_src_key *key)
 		key->addr[bit / 8] &= (__u8) ~(0x80u >> (bit % 8));
 }
 
-/*
- * Makes map @fd hold exactly @n entries (@keys, @values; duplicates allowed): keys it
- * holds that are not among them are deleted first, then every entry is written (an
- * entry in both is replaced in one update, never missing). Deleting first keeps a map
- * at its size bound when the set is replaced whole, and never lets the old and the new
- * set be allowed at once. Returns 0 or a negative errno (message printed, @what).
- */
+/* What one of the program's maps is to hold: @n entries (duplicates allowed). */
 struct map_set {
 	int fd;
 	const char *what;
@@ -130,7 +124,7 @@ static int cmp_key(const void *a, const void *b, void *size)
 	return memcmp(a, b, *(size_t *)size);
 }
 
-static bool bsearch_r_ok(const void *key, const unsigned char *sorted, size_t n, size_t size)
+static bool sorted_has(const void *key, const unsigned char *sorted, size_t n, size_t size)
 {
 	size_t lo = 0, hi = n;
 
@@ -148,6 +142,13 @@ static bool bsearch_r_ok(const void *key, const unsigned char *sorted, size_t n,
 	return false;
 }
 
+/*
+ * Makes map @m->fd hold exactly @m's entries: keys it holds that are not among them are
+ * deleted first, then every entry is written (an entry in both is replaced in one
+ * update, never missing). Deleting first keeps a map within its size bound when the set
+ * is replaced whole, and never lets the old and the new set be allowed at once. Returns
+ * 0 or a negative errno (message printed, naming @m->what).
+ */
 static int set_sync(struct map_set *m)
 {
 	unsigned char *sorted = NULL, *stale = NULL, *key, *next;
@@ -170,7 +171,7 @@ static int set_sync(struct map_set *m)
 	/* What the map holds and the set has not: collected, then deleted. */
 	for (void *prev = NULL; !bpf_map_get_next_key(m->fd, prev, next); prev = key) {
 		memcpy(key, next, m->key_size);
-		if (m->n && bsearch_r_ok(key, sorted, m->n, m->key_size))
+		if (m->n && sorted_has(key, sorted, m->n, m->key_size))
 			continue;
 		if (n_stale == cap_stale) {
 			size_t cap = cap_stale ? 2 * cap_stale : 16;

@@ -370,9 +370,11 @@ static void unbind_vips(struct undo *u)
  * The backend's own addresses: encapsulated packets must be addressed to one of them,
  * and the loop guard never forwards to one. Every address of every interface, lo
  * included (routed fabrics put the host's address there), but the loopback range
- * (127/8, ::1) and the config's VIPs (never an outer destination or a hop).
+ * (127/8, ::1), the config's VIPs and those the agent bound (@u, may be NULL): never an
+ * outer destination or a hop.
  */
-static int own_addresses(const struct fp_config *cfg, struct fp_addr *out, size_t cap, size_t *n)
+static int own_addresses(const struct fp_config *cfg, const struct undo *u, struct fp_addr *out,
+			 size_t cap, size_t *n)
 {
 	struct ifaddrs *list, *ifa;
 
@@ -395,6 +397,9 @@ static int own_addresses(const struct fp_config *cfg, struct fp_addr *out, size_
 			continue;
 		for (size_t v = 0; v < cfg->n_vips && !vip; v++)
 			vip = !memcmp(&cfg->vips[v].addr, &a, sizeof(a));
+		/* A VIP this agent bound and is about to remove (a reload) is none either. */
+		for (int v = 0; u && v < u->n_vip && !vip; v++)
+			vip = !memcmp(&u->vip[v], &a, sizeof(a));
 		if (vip || (fp_addr_v4(&a) && a.a[12] == 127) ||
 		    (!fp_addr_v4(&a) && !memcmp(a.a, &in6addr_loopback, 16)))
 			continue;
@@ -519,7 +524,7 @@ static int agent_apply(struct agent *a, struct fp_config *cfg, const char *why)
 	if (!self)
 		return -ENOMEM;
 	/* Own addresses afresh: a renumbered host is followed at every apply. */
-	err = own_addresses(cfg, self, FP_BACKEND_MAX_SELF, &n_self);
+	err = own_addresses(cfg, a->u, self, FP_BACKEND_MAX_SELF, &n_self);
 	if (err)
 		goto out;
 	opts_of(cfg, self, n_self, &want);
@@ -758,7 +763,7 @@ static int backend_up(const void *opts)
 	}
 	if (err)
 		goto out;
-	err = own_addresses(a.cfg, a.self, FP_BACKEND_MAX_SELF, &a.n_self);
+	err = own_addresses(a.cfg, NULL, a.self, FP_BACKEND_MAX_SELF, &a.n_self);
 	if (err)
 		goto out;
 

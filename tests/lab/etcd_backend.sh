@@ -103,9 +103,11 @@ second_chance() {
 	done
 	echo none
 }
-# The (VIP, backend) pairs in the running program's next_hops map, "vip>backend" sorted.
-next_hops() {
-	in_ns be python3 - <<'EOF'
+# A map of the running program (next_hops, self_addrs, vips), sorted: addresses, and
+# "vip>backend" for next_hops' pairs.
+agent_map() { # name
+	in_ns be python3 - "$1" <<'EOF'
+import sys
 import ipaddress, json, re, subprocess
 out = subprocess.run(["tc", "-j", "filter", "show", "dev", "be0", "ingress"], capture_output=True, text=True).stdout
 ids = [int(m) for m in re.findall(r'"id":\s*(\d+)', out)]
@@ -116,17 +118,18 @@ for pid in ids:
     prog = bpftool("prog", "show", "id", str(pid))
     for mid in (prog or {}).get("map_ids", []):
         m = bpftool("map", "show", "id", str(mid))
-        if m and m.get("name") == "next_hops":
+        if m and m.get("name") == sys.argv[1]:
             for e in bpftool("map", "dump", "id", str(mid)) or []:
                 k = bytes(int(x, 16) for x in e["key"])
-                a = [ipaddress.ip_address(k[i:i + 16]) for i in (0, 16)]
+                a = [ipaddress.ip_address(k[i:i + 16]) for i in range(0, len(k), 16)]
                 a = [x.ipv4_mapped or x for x in a]
-                pairs.append("%s>%s" % (a[0], a[1]))
+                pairs.append(">".join(str(x) for x in a))
     if pairs:
         break
 print(" ".join(sorted(set(pairs))))
 EOF
 }
+next_hops() { agent_map next_hops; }
 on_lo() { in_ns be ip -4 addr show dev lo | grep -q "inet $1/32"; }
 
 config() { # extra-backend-line [encap_port] [extra VIP block]
@@ -158,7 +161,7 @@ config "      - { id: 3, address: 10.99.0.12 }" 6080 "  - name: dns
 config "      - { id: 3, address: 10.99.0.12 }" 6081 >"$tmp/port.yaml"
 printf 'hash_key: 000102030405060708090a0b0c0d0e0f\nvips:\n  - name: web\n    address: [198.51.100.10\n' >"$tmp/broken.yaml"
 
-echo "1..29"
+echo "1..30"
 etcd_start
 
 fleet push "$tmp/one.yaml" --config "$URL" >/dev/null 2>&1 || die "fleet push"
@@ -207,6 +210,9 @@ hops=$(next_hops)
 check "a push removing 10.99.0.12: the map is the config's 2 pairs again" [ "$hops" = "198.51.100.10>10.99.0.10 198.51.100.10>10.99.0.11" ]
 check "  hostile: the second chance to it is dropped again (bad_hop)" [ "$(second_chance)" = bad_hop ]
 check "  VIP dns removed from lo" bash -c "! ip netns exec $p-be ip -4 addr show dev lo | grep -q 198.51.100.53"
+self=$(agent_map self_addrs)
+echo "# self_addrs: $self; vips: $(agent_map vips)"
+check "  and neither a VIP nor an own address of the program (vips, self_addrs)" bash -c "[ '$(agent_map vips)' = 198.51.100.10 ] && ! grep -q 198.51.100.53 <<<'$self' && grep -q 10.99.0.10 <<<'$self'"
 
 # etcd away: the agent keeps its program; back, it applies what was pushed.
 etcd_stop
