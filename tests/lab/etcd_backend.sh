@@ -130,7 +130,7 @@ print(" ".join(sorted(set(pairs))))
 EOF
 }
 next_hops() { agent_map next_hops; }
-on_lo() { in_ns be ip -4 addr show dev lo | grep -q "inet $1/32"; }
+on_lo() { grep -q "inet $1/32" <<<"$(in_ns be ip -4 addr show dev lo)"; }
 
 config() { # extra-backend-line [encap_port] [extra VIP block]
 	cat <<EOF
@@ -191,7 +191,7 @@ check "  the new VIP 198.51.100.53 is bound on lo" on_lo 198.51.100.53
 
 etcdctl_ put /fleet/config <"$tmp/broken.yaml" >/dev/null
 rev3=$(config_rev)
-error_has() { node_field error | grep -qF -- "$1"; }
+error_has() { grep -qF -- "$1" <<<"$(node_field error)"; } # not a pipe: grep -q ends early (pipefail)
 check "invalid YAML in etcd: refused (refused_revision $rev3)" wait_for 10 field_is refused_revision "$rev3"
 check "  named by key and line in its status" error_has "$URL/config:5: yaml:"
 check "  the running config stays (still forwards to 10.99.0.12, applied $rev2)" bash -c "[ '$(second_chance)' = forwarded ] && [ '$(node_field applied_revision)' = $rev2 ]"
