@@ -57,6 +57,7 @@ static struct {
 	__u16 tkt_port_v4; /* client ports of the real connections to the ticket VIPs */
 	__u16 tkt_port_v6;
 	struct fp_hash_key ticket_key; /* fp_ticket_key_derive(fp_vector_key) */
+	struct fp_backend_opts opts;   /* what fx.be was loaded with */
 } fx;
 
 static const char *const vip4 = "10.100.0.1", *const vip6 = "fd00:100::1";
@@ -233,8 +234,8 @@ static void fleet_init(void)
 
 static int setup(void **state)
 {
-	struct fp_prefix sources[2];
-	struct fp_addr self[2];
+	static struct fp_prefix sources[2];
+	static struct fp_addr self[2];
 	struct fp_backend_opts opts = { .encap_port = ENCAP_PORT };
 	int l4, l6;
 
@@ -293,6 +294,7 @@ static int setup(void **state)
 	fp_ticket_key_derive(&fp_vector_key, &fx.ticket_key);
 	if (fp_backend_load(&opts, &fx.be))
 		return -1;
+	fx.opts = opts;
 	fx.counters_fd = fp_backend_counters_fd(fx.be);
 	fx.ready = 1;
 	return 0;
@@ -1939,6 +1941,74 @@ static void test_state_of_another_build_refused(void **state)
 	assert_int_equal(err, -EPROTO);
 }
 
+/*
+ * fp_backend_update(): the running program takes another config in place. The maps hold
+ * exactly the new sets (a backend dropped from the VIP is no next hop any more, one
+ * added is; an LB source dropped is refused), and back; what the loaded program cannot
+ * take is refused with nothing changed: another encap_port, another ticket key while
+ * it writes tickets, tickets on a program loaded without.
+ */
+static void test_update_in_place(void **state)
+{
+	struct fp_pkt_spec s = tcp_spec("10.9.0.1", vip4, 4444, FP_TCP_ACK);
+	struct fp_vip_cfg vips[FLEET_VIPS];
+	struct fp_backend_opts want = fx.opts, bad;
+	struct fp_backend *plain = NULL;
+	__u8 inner[FP_PKT_MAX], frame[FP_PKT_MAX];
+	struct fp_hash_key other_key = { 1, 2 };
+	struct run_result r;
+	size_t ilen;
+	int len;
+
+	(void)state;
+	REQUIRE_READY();
+	ilen = inner_packet(&s, inner);
+	len = encap(inner, ilen, lb4, self4, other4, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_forwarded(&r, frame, (size_t)len, other4);
+
+	/* web without other4 (its first two backends: self4, self6), one LB prefix. */
+	memcpy(vips, fx.opts.vips, sizeof(vips));
+	vips[0].n_backends = 2;
+	want.vips = vips;
+	want.n_lb_sources = 1; /* 192.0.2.0/24 only */
+	assert_int_equal(fp_backend_update(fx.be, &want, &fx.opts), 0);
+	run(frame, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_BAD_HOP);
+	/* web6 kept other6; the IPv6 LB source is gone. */
+	len = encap(inner, ilen, lb6, self6, other6, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_NOT_ALLOWED);
+
+	/* Needs a restart: refused, the maps as they were (other4 still no next hop). */
+	bad = fx.opts;
+	bad.encap_port = ENCAP_PORT + 1;
+	assert_int_equal(fp_backend_update(fx.be, &bad, &want), -EINVAL);
+	bad = fx.opts;
+	bad.hash_key = &other_key;
+	assert_int_equal(fp_backend_update(fx.be, &bad, &want), -EINVAL);
+	len = encap(inner, ilen, lb4, self4, other4, 0, 2, frame);
+	run(frame, (size_t)len, &r);
+	assert_dropped(&r, FP_BACKEND_BAD_HOP);
+
+	/* Back to the fixture's config: other4 is a next hop again. */
+	assert_int_equal(fp_backend_update(fx.be, &fx.opts, &want), 0);
+	run(frame, (size_t)len, &r);
+	assert_forwarded(&r, frame, (size_t)len, other4);
+
+	/* A program loaded without tickets cannot take them. */
+	want = fx.opts;
+	want.n_vips = 3; /* web, web6, other: no ticket VIPs */
+	assert_int_equal(fp_backend_load(&want, &plain), 0);
+	assert_int_equal(fp_backend_ticket_vips(plain), 0);
+	assert_int_equal(fp_backend_check_update(plain, &fx.opts), -EINVAL);
+	assert_int_equal(fp_backend_check_update(plain, &want), 0);
+	/* Without tickets the hash key is nobody's concern. */
+	want.hash_key = &other_key;
+	assert_int_equal(fp_backend_check_update(plain, &want), 0);
+	fp_backend_destroy(plain);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1978,6 +2048,7 @@ int main(void)
 		cmocka_unit_test(test_ticket_ingress_untouched),
 		cmocka_unit_test(test_counters_of_another_build_refused),
 		cmocka_unit_test(test_state_of_another_build_refused),
+		cmocka_unit_test(test_update_in_place),
 	};
 
 	fp_log_route_libbpf();
