@@ -21,12 +21,16 @@
  *
  * Session admission (why a flood of never-seen tuples cannot evict established flows;
  * docs/security.md "Floods of never-seen flows"):
- *  - A flow without a session entry is first remembered in `probation`, a direct-mapped
- *    array of 64-bit marks indexed and tagged by bits of its keyed flow hash
- *    (flowpin/maps.h struct fp_probation_mark). The session entry is created only when
- *    a later packet of the same flow finds its mark (promotion, `session_insert`):
- *    spoofed packets from random tuples never repeat a tuple, so they churn probation
- *    and nothing else. Promotions stay under the per-CPU new-flow rate (new_flow_rate
+ *  - A flow without a session entry is first remembered by a probation mark: a slot of
+ *    state FP_SESS_MARK in its session buckets, where its entry would go (the lines its
+ *    session lookup reads anyway), when they have an empty or expired slot (entry or
+ *    mark) for it, else in `probation`, a direct-mapped array of 64-bit marks indexed and
+ *    tagged by bits of its keyed flow hash (flowpin/maps.h struct fp_session_bucket,
+ *    struct fp_probation_mark). A mark never takes a live entry's slot. The session
+ *    entry is created only when a later packet of the same flow finds its mark
+ *    (promotion, `session_insert`, in the mark's slot): spoofed packets from random
+ *    tuples never repeat a tuple, so they fill empty slots with marks and churn
+ *    probation, and nothing else. Promotions stay under the per-CPU new-flow rate (new_flow_rate
  *    per second).
  *  - The session table is one table shared by every CPU (flowpin's own set-associative
  *    table, flowpin/maps.h struct fp_session_bucket; not one per CPU, which would give
@@ -688,15 +692,24 @@ static __always_inline struct fp_session_bucket *session_bucket(__u32 i)
 
 /*
  * What a scan of one bucket for @k found: the way holding @k (or -1), the occupied
- * slots (they fill in order), the first expired entry and the least recently seen one.
+ * slots (they fill in order), the first expired entry or dead probation mark, the first
+ * live mark (of another flow) and the least recently seen slot.
  */
 struct bucket_scan {
 	int found;
 	int used;
 	int expired;
+	int mark;
 	int oldest;
 	__u64 oldest_seen;
 };
+
+/* A probation mark kept in the session table (flowpin/maps.h FP_SESS_MARK), still live. */
+static __always_inline int mark_live(const struct fp_session *s, __u64 now)
+{
+	return s->state == FP_SESS_MARK && s->backend != FP_NO_BACKEND &&
+	       (__s64)(now - s->last_seen_ns) <= (__s64)timeout_transitory_ns;
+}
 
 static __always_inline void bucket_scan(struct fp_session_bucket *b, const struct fp_flow_key *k,
 					__u64 now, int ages, struct bucket_scan *r)
@@ -704,6 +717,7 @@ static __always_inline void bucket_scan(struct fp_session_bucket *b, const struc
 	r->found = -1;
 	r->used = FP_SESSION_WAYS;
 	r->expired = -1;
+	r->mark = -1;
 	r->oldest = 0;
 	r->oldest_seen = ~0ULL;
 #pragma unroll
@@ -722,8 +736,17 @@ static __always_inline void bucket_scan(struct fp_session_bucket *b, const struc
 		if (!ages)
 			continue;
 		seen = w->s.last_seen_ns;
-		if (r->expired < 0 && (__s64)(now - seen) > (__s64)session_timeout(w->s.state))
+		if (w->s.state == FP_SESS_MARK) {
+			if (mark_live(&w->s, now)) {
+				if (r->mark < 0)
+					r->mark = i;
+			} else if (r->expired < 0) {
+				r->expired = i;
+			}
+		} else if (r->expired < 0 &&
+			   (__s64)(now - seen) > (__s64)session_timeout(w->s.state)) {
 			r->expired = i;
+		}
 		if (seen < r->oldest_seen) {
 			r->oldest_seen = seen;
 			r->oldest = i;
@@ -744,16 +767,23 @@ static __always_inline struct fp_session *session_find(const struct fp_flow_key 
 	if (!b)
 		return NULL;
 	bucket_scan(b, k, 0, 0, &r);
-	if (r.found >= 0)
-		return &b->way[r.found & (FP_SESSION_WAYS - 1)].s;
+	if (r.found >= 0) {
+		struct fp_session *s = &b->way[r.found & (FP_SESSION_WAYS - 1)].s;
+
+		/* @k's probation mark: no entry (a promotion replaces the mark in place). */
+		return s->state == FP_SESS_MARK ? NULL : s;
+	}
 	if (r.used < FP_SESSION_SPILL)
 		return NULL;
 	b = session_bucket(fp_session_second(h, session_buckets));
 	if (!b)
 		return NULL;
 	bucket_scan(b, k, 0, 0, &r);
-	if (r.found >= 0)
-		return &b->way[r.found & (FP_SESSION_WAYS - 1)].s;
+	if (r.found >= 0) {
+		struct fp_session *s = &b->way[r.found & (FP_SESSION_WAYS - 1)].s;
+
+		return s->state == FP_SESS_MARK ? NULL : s;
+	}
 	return NULL;
 }
 
@@ -864,14 +894,43 @@ static __always_inline struct fp_probation_mark admission(const struct packet *p
 							  __u64 now, struct choice *ch)
 {
 	struct fp_probation_mark m = {}, *p;
+	struct fp_session_bucket *b;
+	struct bucket_scan r;
+	int full = 0;
+	__u64 h;
 
 	ch->slot = fp_probation_slot(hash, probation_slots);
 	ch->tag = fp_probation_tag(hash);
-	p = probation_lookup(ch->slot);
-	if (p) {
-		m = probation_read(p);
-		if (m.tag != ch->tag || !probation_live(m, now))
-			m.backend = FP_NO_BACKEND;
+	/* The mark where the flow's entry would be: the lines its lookup just read. */
+	h = session_hash(&pkt->flow);
+	b = session_bucket(fp_session_first(h, session_buckets));
+	if (!b)
+		return m; /* cannot happen; backend FP_NO_BACKEND: marked again */
+	bucket_scan(b, &pkt->flow, now, 0, &r);
+	if (r.found < 0 && r.used >= FP_SESSION_SPILL) {
+		struct fp_session_bucket *b2 =
+			session_bucket(fp_session_second(h, session_buckets));
+
+		if (!b2)
+			return m;
+		full = r.used == FP_SESSION_WAYS;
+		b = b2;
+		bucket_scan(b, &pkt->flow, now, 0, &r);
+		full = full && r.used == FP_SESSION_WAYS;
+	}
+	if (r.found >= 0) {
+		struct fp_session *s = &b->way[r.found & (FP_SESSION_WAYS - 1)].s;
+
+		if (mark_live(s, now))
+			m.backend = s->backend;
+	} else if (full) {
+		/* No empty slot in either bucket: the mark may be in the probation array. */
+		p = probation_lookup(ch->slot);
+		if (p) {
+			m = probation_read(p);
+			if (m.tag != ch->tag || !probation_live(m, now))
+				m.backend = FP_NO_BACKEND;
+		}
 	}
 	if (!admissible(pkt))
 		ch->admit = ADMIT_NONE;
@@ -882,14 +941,34 @@ static __always_inline struct fp_probation_mark admission(const struct packet *p
 	return m;
 }
 
+/* Writes @k and @s into @slot; other CPUs never match it half written. */
+static __always_inline void slot_write(struct fp_session_slot *slot, const struct fp_flow_key *k,
+				       const struct fp_session *s)
+{
+	/* Matches nothing while half written (flowpin/maps.h FP_SESSION_WRITING). */
+	if (slot->key.proto)
+		slot->key.proto = FP_SESSION_WRITING;
+	barrier();
+	__builtin_memcpy(slot->key.src, k->src, 16);
+	__builtin_memcpy(slot->key.dst, k->dst, 16);
+	slot->key.sport = k->sport;
+	slot->key.dport = k->dport;
+	slot->s = *s;
+	barrier();
+	slot->key.proto = k->proto;
+}
+
 /*
  * Writes @s as @k's entry, where flowpin/maps.h struct fp_session_bucket says: @k's own
- * slot, else room in its first bucket, else the less loaded of the two, else an expired
- * entry, else the least recently seen one of the two buckets (evicted, counted).
- * Returns 0, or -1 when the table cannot be read.
+ * slot (its probation mark, normally), else room in its first bucket, else the less
+ * loaded of the two, else an expired entry or dead mark, else another flow's live mark
+ * (probation_evict), else the least recently seen one of the two buckets (evicted,
+ * counted). With @mark, @s is @k's probation mark, placed by the same rule up to the
+ * expired slots and never further (returns 1 then). Returns 0, or -1 when the table
+ * cannot be read.
  */
 static __always_inline int session_store(const struct fp_flow_key *k, const struct fp_session *s,
-					 __u64 now, struct fp_stats *st)
+					 __u64 now, struct fp_stats *st, int mark)
 {
 	__u64 h = session_hash(k);
 	struct fp_session_bucket *b1, *b2, *b;
@@ -925,6 +1004,14 @@ static __always_inline int session_store(const struct fp_flow_key *k, const stru
 		b = b2, way = r2.used;
 	} else if (r2.expired >= 0) {
 		b = b2, way = r2.expired;
+	} else if (mark) {
+		return 1; /* no room for a mark: the probation array */
+	} else if (r1.mark >= 0 || r2.mark >= 0) {
+		count(st, FP_CNT_PROBATION_EVICT);
+		if (r1.mark >= 0)
+			b = b1, way = r1.mark;
+		else
+			b = b2, way = r2.mark;
 	} else {
 		count(st, FP_CNT_SESSION_EVICT);
 		if (r1.oldest_seen <= r2.oldest_seen)
@@ -934,17 +1021,7 @@ static __always_inline int session_store(const struct fp_flow_key *k, const stru
 	}
 write:
 	slot = &b->way[way & (FP_SESSION_WAYS - 1)];
-	/* Matches nothing while half written (flowpin/maps.h FP_SESSION_WRITING). */
-	if (slot->key.proto)
-		slot->key.proto = FP_SESSION_WRITING;
-	barrier();
-	__builtin_memcpy(slot->key.src, k->src, 16);
-	__builtin_memcpy(slot->key.dst, k->dst, 16);
-	slot->key.sport = k->sport;
-	slot->key.dport = k->dport;
-	slot->s = *s;
-	barrier();
-	slot->key.proto = k->proto;
+	slot_write(slot, k, s);
 	return 0;
 }
 
@@ -968,7 +1045,7 @@ static __always_inline int session_insert(const struct fp_vip *vip, const struct
 	s.backend = ch->hop[0];
 	s.outer_sport = ch->sport;
 	s.state = pkt->flow.proto == IPPROTO_UDP ? FP_SESS_UDP : FP_SESS_TCP_EST;
-	if (session_store(&pkt->flow, &s, now, st))
+	if (session_store(&pkt->flow, &s, now, st, 0))
 		return 0;
 	count(st, FP_CNT_SESSION_INSERT);
 	return 1;
@@ -984,9 +1061,22 @@ static __always_inline void admit(const struct fp_vip *vip, const struct packet 
 				  const struct choice *ch, struct fp_stats *st, __u64 now)
 {
 	struct fp_probation_mark *p;
+	struct fp_session m = {};
+	int rc;
 
 	if (ch->admit == ADMIT_PROMOTE && session_insert(vip, pkt, ch, st, now))
 		return;
+	/* The mark goes where the flow's entry would (flowpin/maps.h struct
+	 * fp_session_bucket) when there is room for it there, else into the probation array. */
+	m.last_seen_ns = now;
+	m.backend = ch->hop[0];
+	m.state = FP_SESS_MARK;
+	rc = session_store(&pkt->flow, &m, now, st, 1);
+	if (rc <= 0) {
+		if (!rc && ch->admit == ADMIT_MARK)
+			count(st, FP_CNT_PROBATION_INSERT);
+		return;
+	}
 	p = probation_lookup(ch->slot);
 	if (!p)
 		return;

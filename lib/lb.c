@@ -811,11 +811,12 @@ static int map_sessions_fd(int fd, struct fp_session_bucket **out, size_t *len, 
 }
 
 /*
- * Calls @cb for every occupied slot of the session table (a copy of it: the data plane
- * may rewrite the slot meanwhile; one being rewritten is skipped). Stops at a non-zero
- * return, which it returns.
+ * Calls @cb for every entry of the session table, or with @marks for every probation
+ * mark kept there instead (flowpin/maps.h FP_SESS_MARK), on a copy of the slot (the data
+ * plane may rewrite the slot meanwhile; one being rewritten is skipped). Stops at a
+ * non-zero return, which it returns.
  */
-static int walk_sessions(int fd, fp_lb_session_cb cb, void *ctx)
+static int walk_slots(int fd, int marks, fp_lb_session_cb cb, void *ctx)
 {
 	struct fp_session_bucket *t;
 	size_t len;
@@ -830,7 +831,8 @@ static int walk_sessions(int fd, fp_lb_session_cb cb, void *ctx)
 
 			if (!slot.key.proto)
 				break; /* slots fill in order */
-			if (slot.key.proto == FP_SESSION_WRITING)
+			if (slot.key.proto == FP_SESSION_WRITING ||
+			    (slot.s.state == FP_SESS_MARK) != !!marks)
 				continue;
 			err = cb(&slot.key, &slot.s, ctx);
 			if (err)
@@ -839,6 +841,11 @@ static int walk_sessions(int fd, fp_lb_session_cb cb, void *ctx)
 	}
 	munmap(t, len);
 	return err;
+}
+
+static int walk_sessions(int fd, fp_lb_session_cb cb, void *ctx)
+{
+	return walk_slots(fd, 0, cb, ctx);
 }
 
 struct scan_ctx {
@@ -2212,6 +2219,22 @@ static int map_probation(const struct fp_lb *lb, struct fp_probation_mark **out,
 	return 0;
 }
 
+struct mark_ctx {
+	__u64 now, window;
+	__u32 *live;
+};
+
+static int count_mark(const struct fp_flow_key *key, const struct fp_session *s, void *ctx)
+{
+	struct mark_ctx *c = ctx;
+
+	(void)key;
+	/* The data plane's rule (bpf/lb.bpf.c mark_live()). */
+	*c->live += s->backend != FP_NO_BACKEND &&
+		    (__s64)(c->now - s->last_seen_ns) <= (__s64)c->window;
+	return 0;
+}
+
 int fp_lb_count_probation(const struct fp_lb *lb, __u32 *live)
 {
 	__u16 now = fp_probation_stamp(monotonic_ns());
@@ -2231,7 +2254,9 @@ int fp_lb_count_probation(const struct fp_lb *lb, __u32 *live)
 		if (m[i].backend != FP_NO_BACKEND && (__u16)(now - m[i].stamp) <= window)
 			(*live)++;
 	munmap(m, len);
-	return 0;
+	/* And the marks kept in the session table (flowpin/maps.h struct fp_session_bucket). */
+	struct mark_ctx c = { monotonic_ns(), (__u64)lb->info.timeout_tcp_transitory * NSEC, live };
+	return walk_slots(lb->fd[M_SESSIONS], 1, count_mark, &c);
 }
 
 int fp_lb_clear_sessions(struct fp_lb *lb)

@@ -233,13 +233,15 @@ typedef int (*fp_lb_session_cb)(const struct fp_flow_key *key, const struct fp_s
 int fp_lb_for_each_vip(const struct fp_lb *lb, fp_lb_vip_cb cb, void *ctx);
 /* Backends present in a VIP's block (current or previous generation), with traffic. */
 int fp_lb_for_each_backend(const struct fp_lb *lb, __u32 vip_index, fp_lb_backend_cb cb, void *ctx);
-/* Session entries; last_seen_ns is CLOCK_MONOTONIC (bpf_ktime_get_coarse_ns). */
+/* Session entries (not the probation marks kept in the table); last_seen_ns is
+ * CLOCK_MONOTONIC (bpf_ktime_get_coarse_ns). */
 int fp_lb_for_each_session(const struct fp_lb *lb, fp_lb_session_cb cb, void *ctx);
 /* Deletes every session entry and probation mark (flowpin replay --lb-state fresh);
  * invalidates the flow caches. */
 int fp_lb_clear_sessions(struct fp_lb *lb);
-/* Probation marks still live (first packet within the transitory timeout): every slot
- * read through an mmap of the array (8 bytes a slot). */
+/* Probation marks still live (first packet within the transitory timeout): those of
+ * the probation array and those kept in the session table (flowpin/maps.h
+ * FP_SESS_MARK), read through mmaps of both. */
 int fp_lb_count_probation(const struct fp_lb *lb, __u32 *live);
 
 struct fp_session_count {

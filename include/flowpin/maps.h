@@ -196,6 +196,10 @@ enum fp_tcp_state {
 	/* Not set any more: a FIN or RST proves nothing to the LB (bpf/lb.bpf.c, pinning
 	 * rule); the value stays reserved. Timeout transitory. */
 	FP_SESS_TCP_CLOSING = 3,
+	/* Not an entry: a probation mark kept in the session table, where the flow's entry
+	 * would go (struct fp_session_bucket below): backend = the one chosen for the flow's first packet,
+	 * last_seen_ns = when; live for the transitory timeout. Lookups skip it. */
+	FP_SESS_MARK = 4,
 };
 
 /*
@@ -240,6 +244,22 @@ FP_STATIC_ASSERT(sizeof(struct fp_session) == 24, "session value");
  * buckets: that flow loses its pinning, counted `session_evict` (the table is full for
  * this flow). Only promotions insert, under the per-CPU new-flow rate, so a flood of
  * never-seen tuples evicts nothing (bpf/lb.bpf.c "Session admission").
+ *
+ * Probation marks (bpf/lb.bpf.c "Session admission") live here too, as slots of state
+ * FP_SESS_MARK placed by the rule of a new entry (own slot, first bucket below
+ * FP_SESSION_SPILL, its expired slots, the less loaded of the two, the second's expired
+ * slots) and never further: never in a live entry's or another flow's live mark's slot.
+ * So the packet that finds its mark (normally the next one) reads the lines its
+ * session lookup just read, its promotion rewrites that slot in place, and the two
+ * choices keep balancing the load (marks placed first-fit in the first bucket made
+ * 2,826 of 1,000,000 flows evict others at half load, against 20). A flood of
+ * never-seen tuples fills empty slots and evicts nothing. A flow whose two buckets
+ * have no such slot is marked in the `probation` array below (a flood churns that),
+ * and a mark is looked for there only when neither bucket has an empty slot (slots are
+ * never emptied, so buckets that had none when the mark was made still have none).
+ * Marks count as used slots for the spill rule; a promotion takes another flow's live
+ * mark (probation_evict) before it evicts an entry; lookups and the walks of userspace
+ * (`lb flows`, counts) skip marks.
  *
  * A slot being rewritten carries key.proto = FP_SESSION_WRITING (matches no packet,
  * does not end a lookup) until its last store: a reader on another CPU never takes a
@@ -328,7 +348,9 @@ FP_INLINE __u32 fp_session_second(__u64 h, __u32 buckets)
  * hash (fp_probation_slot(), fp_probation_tag()): a flood cannot aim at a slot, and a
  * mark names its flow with a 32-bit fingerprint, not the tuple. Another flow hashing to
  * the slot overwrites the mark (probation_evict counts it when the mark was still
- * live): a flood churns this array, never the session table. A slot is written as one
+ * live): a flood churns this array, never the session table's entries. Used only for
+ * flows whose first session bucket has no room for a mark (struct fp_session_bucket
+ * above): on a table with room, marks sit beside the entries. A slot is written as one
  * aligned 64-bit store, so a reader on another CPU sees a mark whole or not at all.
  */
 struct fp_probation_mark {
@@ -616,7 +638,7 @@ static const char *const fp_counter_help[FP_CNT__MAX] = {
  * The BPF program reads only cache_epoch (it has the settings as const volatile
  * globals).
  */
-#define FP_INFO_MAGIC 0x666c703d /* "flp=": bump when any layout in this file changes */
+#define FP_INFO_MAGIC 0x666c703e /* "flp>": bump when any layout in this file changes */
 struct fp_info {
 	__u32 magic;
 	__u32 table_size;

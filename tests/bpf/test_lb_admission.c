@@ -195,15 +195,16 @@ static void test_rate_cap_bounds_promotions(void **state)
 }
 
 /*
- * Probation's counters: a flood of distinct tuples into a small probation array marks
- * every one and overwrites live marks (probation_evict), promotes none; a flow whose
- * mark survived is promoted by its second packet.
+ * Probation's counters: a flood of distinct tuples marks every one, first in the
+ * session table's empty slots (4096 here), then in the probation array (4096 slots),
+ * where it overwrites live marks (probation_evict), promotes none; a flow whose mark
+ * survived is promoted by its second packet.
  */
 static void test_probation_counters(void **state)
 {
 	(void)state;
 	T_NEED_ROOT();
-	struct fp_lb *lb = open_with(FP_PIN_FULL, 65536, UINT32_MAX, 4096, true);
+	struct fp_lb *lb = open_with(FP_PIN_FULL, 4096, UINT32_MAX, 4096, true);
 	struct fp_info info;
 
 	assert_int_equal(fp_lb_info(lb, &info), 0);
@@ -219,7 +220,7 @@ static void test_probation_counters(void **state)
 	assert_int_equal(count_now(lb).spoofed, 0);
 	__u32 live;
 	assert_int_equal(fp_lb_count_probation(lb, &live), 0);
-	assert_true(live > 3000 && live <= 4096);
+	assert_true(live > 7000 && live <= 8192); /* the table's and the array's */
 
 	/* A legitimate flow: first packet marked, second promoted. */
 	struct fp_pkt_spec s = pkt(0, 7, FP_TCP_ACK, 0);
@@ -296,12 +297,72 @@ static void test_dropped_packet_leaves_no_state(void **state)
 	}
 }
 
+/*
+ * A mark never takes a live entry's slot: with every slot of the table holding an
+ * established flow, a new flow's mark goes to the probation array, and its second
+ * packet finds it there and is promoted (replacing the least recently seen entry of
+ * its two buckets: session_evict, the table is full). A flood of never-seen tuples
+ * then marks in the array only and leaves every entry where it was.
+ */
+static void test_mark_falls_back_to_array(void **state)
+{
+	(void)state;
+	T_NEED_ROOT();
+	struct fp_lb *lb = open_with(FP_PIN_FULL, 1024, UINT32_MAX, 4096, true);
+	__u32 n = 0;
+
+	/* Established flows until every slot holds one (the table replaces from then). */
+	while (t_counter(lb, FP_CNT_SESSION_EVICT) == 0) {
+		struct fp_pkt_spec s = pkt(0, n++, FP_TCP_ACK, 0);
+
+		xmit(lb, 0, &s);
+		xmit(lb, 0, &s);
+		assert_true(n < 100000);
+	}
+	for (__u32 i = 0, more = 4 * n; i < more; i++) { /* refill what evictions freed */
+		struct fp_pkt_spec s = pkt(0, n++, FP_TCP_ACK, 0);
+
+		xmit(lb, 0, &s);
+		xmit(lb, 0, &s);
+	}
+	struct fp_session_count c;
+	assert_int_equal(fp_lb_count_sessions(lb, &c), 0);
+	assert_true(c.entries >= 1000 && c.entries <= 1024); /* all but a few slots */
+
+	/* A flood: marks only (in the array: no slot may take one), no entry changes. */
+	__u64 evict = t_counter(lb, FP_CNT_SESSION_EVICT);
+	__u64 marks = t_counter(lb, FP_CNT_PROBATION_INSERT);
+	for (__u32 i = 0; i < 20000; i++) {
+		struct fp_pkt_spec s = pkt(0, i, FP_TCP_ACK, 1);
+
+		xmit(lb, 0, &s);
+	}
+	assert_int_equal(t_counter(lb, FP_CNT_PROBATION_INSERT) - marks, 20000);
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_EVICT), evict);
+	assert_int_equal(count_now(lb).spoofed, 0);
+	assert_int_equal(count_now(lb).legit, c.entries);
+
+	/* A new legitimate flow: marked in the array, promoted by its second packet. */
+	__u64 ins = t_counter(lb, FP_CNT_SESSION_INSERT);
+	struct fp_pkt_spec s = pkt(0, n + 7, FP_TCP_ACK, 0);
+	__u16 b = xmit(lb, 0, &s);
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT), ins);
+	assert_int_equal(xmit(lb, 0, &s), b);
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_INSERT), ins + 1);
+	assert_true(t_counter(lb, FP_CNT_SESSION_EVICT) - evict <= 1);
+	__u64 hits = t_counter(lb, FP_CNT_SESSION_HIT);
+	assert_int_equal(xmit(lb, 0, &s), b);
+	assert_int_equal(t_counter(lb, FP_CNT_SESSION_HIT), hits + 1);
+	fp_lb_close(lb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_repeated_tuples_bounded_by_rate),
 		cmocka_unit_test(test_rate_cap_bounds_promotions),
 		cmocka_unit_test(test_probation_counters),
+		cmocka_unit_test(test_mark_falls_back_to_array),
 		cmocka_unit_test(test_table_mode_unpromoted_flow_keeps_backend),
 		cmocka_unit_test(test_dropped_packet_leaves_no_state),
 	};
