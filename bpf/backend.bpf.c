@@ -6,7 +6,8 @@
  * Steps (docs/design.md, "Packet path on a backend"):
  *   1. UDP to the encapsulation port? No: pass it on untouched (not_flowpin).
  *   2. Outer IPv4 header checksum right (bad_checksum), frame and outer destination
- *      addressed to this host (not_local), outer source in lb_sources and no special
+ *      addressed to this host (not_our_mac: a unicast frame to another MAC, flooded by a
+ *      switch; not_local: a group MAC or another address), outer source in lb_sources and no special
  *      address (not_allowed): else drop; the tunnel is no way around the backend's
  *      firewall and no relay for anyone. An empty datagram is an LB's neighbour probe
  *      (probe).
@@ -59,7 +60,8 @@ FP_STATIC_ASSERT(FP_MAX_HOPS == 2, "the second-chance hop is always hops[1]");
 #ifndef TCP_LISTEN_STATE
 #define TCP_LISTEN_STATE 10 /* BPF_TCP_LISTEN */
 #endif
-#define PACKET_HOST_TYPE 0 /* PACKET_HOST of linux/if_packet.h: skb->pkt_type */
+#define PACKET_HOST_TYPE      0 /* PACKET_HOST of linux/if_packet.h: skb->pkt_type */
+#define PACKET_OTHERHOST_TYPE 3 /* PACKET_OTHERHOST: unicast to another MAC */
 
 /* Settings fixed at load (lib/backend.c through the skeleton). */
 const volatile __u16 encap_port = FP_DEFAULT_ENCAP_PORT; /* host order */
@@ -648,6 +650,10 @@ int fp_backend_ingress(struct __sk_buff *skb)
 		if (!ipv4_csum_ok(e.outer_ip, c.end))
 			return verdict(FP_BACKEND_BAD_CHECKSUM, TC_ACT_SHOT);
 	}
+	/* A switch floods frames for a MAC it has not learnt to every port: another
+	 * backend's packet, counted apart from the suspicious not_local below. */
+	if (skb->pkt_type == PACKET_OTHERHOST_TYPE)
+		return verdict(FP_BACKEND_NOT_OUR_MAC, TC_ACT_SHOT);
 	if (skb->pkt_type != PACKET_HOST_TYPE || (e.outer_v6 && fp_addr_is_v4(daddr)) ||
 	    !is_self(daddr))
 		return verdict(FP_BACKEND_NOT_LOCAL, TC_ACT_SHOT);

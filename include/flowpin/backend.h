@@ -57,8 +57,8 @@
 	X(NO_ROUTE, "no_route", "forward wanted but no route to the next hop: delivered")         \
 	X(ERROR, "error", "a helper failed while rewriting the packet: dropped")                  \
 	X(NOT_LOCAL, "not_local",                                                                 \
-	  "encapsulated packet not addressed to this host (other or group MAC, outer "            \
-	  "destination not an address of this host): dropped")                                    \
+	  "encapsulated packet not addressed to this host (group MAC, outer destination not "     \
+	  "an address of this host): dropped")                                                    \
 	X(BAD_CHECKSUM, "bad_checksum", "outer IPv4 header checksum wrong: dropped")              \
 	X(NOT_VIP, "not_vip", "inner destination is not a VIP address of the config: dropped")    \
 	X(BAD_HOP, "bad_hop",                                                                     \
@@ -81,7 +81,10 @@
 	X(TICKET_NO_TIMESTAMP, "ticket_no_timestamp",                                             \
 	  "ingress: TCP segment to a ticket VIP without a timestamp option (no ticket)")          \
 	X(TICKET_MISMATCH, "ticket_mismatch",                                                     \
-	  "ingress: TCP ACK to a ticket VIP whose TSecr names another backend: left as it is")
+	  "ingress: TCP ACK to a ticket VIP whose TSecr names another backend: left as it is")    \
+	X(NOT_OUR_MAC, "not_our_mac",                                                             \
+	  "encapsulated packet in a unicast frame to another MAC (flooded by a switch, "          \
+	  "promiscuous device): dropped, as the stack drops it")
 
 #define FP_BACKEND_COUNTER_ENUM(id, name, help) FP_BACKEND_##id,
 enum fp_backend_counter { FP_BACKEND_COUNTERS(FP_BACKEND_COUNTER_ENUM) FP_BACKEND_NR_COUNTERS };

@@ -189,7 +189,8 @@ static void setup(void)
 					    "tunnel_probe_reply",
 					    "tunnel_probe_truncated",
 					    "tunnel_probe_payload",
-					    "control_unknown" };
+					    "control_unknown",
+					    "not_our_mac" };
 	struct fp_prefix sources[2];
 	struct fp_addr self[2];
 	struct fp_backend_opts opts = { .encap_port = ENCAP_PORT };
