@@ -516,6 +516,59 @@ static void test_replay_jumbo_frame(void **state)
 	unlink(big);
 }
 
+/*
+ * Destination MACs (bpf/own_mac.h): the program acts only on frames to its device's
+ * MAC. Replay gives every unicast frame of a capture the namespace device's MAC by
+ * default (a capture taken on the node is replayed as sent to it); with --mac, frames
+ * to another MAC keep theirs and are passed unread (pass_not_our_mac); a VIP packet in
+ * a broadcast frame is dropped either way (drop_group_mac).
+ */
+static void test_replay_mac(void **state)
+{
+	struct fixture *f = *state;
+	struct fp_pkt_spec specs[3] = { v4_flow(FP_TCP_SYN), v4_flow(FP_TCP_SYN),
+					v4_flow(FP_TCP_SYN) };
+	char in[128], out[4096], line[512];
+	const char *const plain[] = { "replay", "--config", f->config, "--in",
+				      in,	"--out",    f->out,    NULL };
+	const char *const with_mac[] = { "replay", "--config", f->config,
+					 "--in",   in,	       "--out",
+					 f->out,   "--mac",    "02:66:70:00:00:99",
+					 NULL };
+
+	if (geteuid() != 0) {
+		print_message("# needs root\n");
+		skip();
+	}
+	memcpy(specs[0].dst_mac, "\x02\x11\x22\x33\x44\x55", 6); /* another host's */
+	memcpy(specs[1].dst_mac, "\x02\x66\x70\x00\x00\x99", 6); /* the --mac one */
+	memcpy(specs[2].dst_mac, "\xff\xff\xff\xff\xff\xff", 6);
+	snprintf(in, sizeof(in), "%s/macs.pcap", f->dir);
+	assert_int_equal(write_capture(in, specs, 3), 0);
+
+	assert_int_equal(run_flowpin(f, out, sizeof(out), plain), 0);
+	for (int i = 1; i <= 2; i++) {
+		get_line(out, i, line, sizeof(line));
+		if (strncmp(line + 2, "TX ", 3) || !has_reason(line, "miss_syn"))
+			fail_msg("without --mac, line %d: '%s'", i, line);
+	}
+	get_line(out, 3, line, sizeof(line));
+	if (strncmp(line, "3 DROP ", 7) || !has_reason(line, "drop_group_mac"))
+		fail_msg("broadcast: '%s'", line);
+
+	assert_int_equal(run_flowpin(f, out, sizeof(out), with_mac), 0);
+	get_line(out, 1, line, sizeof(line));
+	assert_string_equal(line, "1 PASS vip=198.51.100.10:443/tcp backend=- hops=- gen=- "
+				  "reason=pass_not_our_mac");
+	get_line(out, 2, line, sizeof(line));
+	if (strncmp(line, "2 TX ", 5) || !has_reason(line, "miss_syn"))
+		fail_msg("with --mac, the frame to that MAC: '%s'", line);
+	get_line(out, 3, line, sizeof(line));
+	if (strncmp(line, "3 DROP ", 7) || !has_reason(line, "drop_group_mac"))
+		fail_msg("broadcast, with --mac: '%s'", line);
+	unlink(in);
+}
+
 /* ---- replay --backend ---------------------------------------------------------------- */
 
 static const char backend_yaml[] = "hash_key: 0f0e0d0c0b0a09080706050403020100\n"
@@ -1203,6 +1256,7 @@ int main(void)
 		cmocka_unit_test(test_replay_truncated_capture),
 		cmocka_unit_test(test_replay_usage),
 		cmocka_unit_test(test_replay_jumbo_frame),
+		cmocka_unit_test(test_replay_mac),
 		cmocka_unit_test(test_replay_backend),
 		cmocka_unit_test(test_replay_backend_usage),
 		cmocka_unit_test(test_replay_quic_lb),
