@@ -179,9 +179,12 @@ echo "# next_hops: $hops"
 check "its next_hops map is the config's 2 pairs" [ "$hops" = "198.51.100.10>10.99.0.10 198.51.100.10>10.99.0.11" ]
 check "hostile: a second chance to 10.99.0.12, in no config yet, is dropped (bad_hop)" [ "$(second_chance)" = bad_hop ]
 
+pushed_at=$(date +%s.%N)
 fleet push "$tmp/added.yaml" --config "$URL" --base "$rev1" >/dev/null 2>&1
 rev2=$(config_rev)
 check "a push adding backend 10.99.0.12 (and VIP dns) is applied: status at $rev2" wait_for 10 field_is applied_revision "$rev2"
+# A figure, not a bound: from the start of `fleet push` to the agent's applied_at.
+echo "# push -> applied by the agent: $(python3 -c "print('%.3f s' % ($(node_field applied_at) - $pushed_at))")"
 check "  by the running agent (same pid), generation 2" bash -c "kill -0 $pid1 && [ '$(node_field generation)' = 2 ]"
 hops=$(next_hops)
 echo "# next_hops: $hops"
