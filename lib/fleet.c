@@ -216,7 +216,7 @@ int fp_fleet_cache_init(struct fp_fleet_cache *c, const char *dir, const char *n
 	return 0;
 }
 
-static int write_private(const char *path, const void *data, size_t len)
+int fp_fleet_write_private(const char *path, const void *data, size_t len)
 {
 	char tmp[PATH_MAX + 8];
 	int fd, err = 0;
@@ -243,9 +243,9 @@ int fp_fleet_cache_write(const struct fp_fleet_cache *c, const void *value, size
 
 	snprintf(text, sizeof(text), "%lld %s\n", (long long)revision,
 		 canary ? "config.canary" : "config");
-	err = write_private(c->yaml, value, len);
+	err = fp_fleet_write_private(c->yaml, value, len);
 	if (!err)
-		err = write_private(c->revision, text, strlen(text));
+		err = fp_fleet_write_private(c->revision, text, strlen(text));
 	if (err)
 		fp_warn("%s: %s: a restart without etcd will not find this config\n", c->yaml,
 			strerror(-err));
@@ -379,6 +379,80 @@ int fp_fleet_take(const struct fp_fleet_desired *want, const struct fp_fleet_nod
 	}
 	free(msgs);
 	return err;
+}
+
+/* ---- the link to etcd as a node's status command shows it ---- */
+
+static json_object *time_json(const struct timespec *ts)
+{
+	char buf[32];
+	struct tm tm;
+
+	if (!ts->tv_sec)
+		return NULL;
+	gmtime_r(&ts->tv_sec, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_object_new_string(buf);
+}
+
+json_object *fp_fleet_status_json(struct fp_fleet_member *m, const char *url, const char *node,
+				  const struct fp_fleet_report *r)
+{
+	json_object *o = json_object_new_object();
+	struct fp_fleet_state st;
+
+	fp_fleet_member_state(m, &st);
+	json_object_object_add(o, "url", json_object_new_string(url));
+	json_object_object_add(o, "node", json_object_new_string(node));
+	json_object_object_add(o, "reachable", json_object_new_boolean(st.reachable));
+	json_object_object_add(o, "since", time_json(&st.since));
+	json_object_object_add(o, "endpoint", json_object_new_string(st.endpoint));
+	json_object_object_add(o, "seen_revision", json_object_new_int64(st.seen_revision));
+	json_object_object_add(o, "failures_total",
+			       json_object_new_int64((int64_t)st.failures_total));
+	json_object_object_add(o, "backoff_ms", json_object_new_int64(st.backoff_ms));
+	json_object_object_add(o, "last_error", json_object_new_string(st.error));
+	json_object_object_add(o, "applied_revision", json_object_new_int64(r->applied_revision));
+	json_object_object_add(
+		o, "applied_key",
+		json_object_new_string(r->applied_canary ? "config.canary" : "config"));
+	json_object_object_add(o, "applied_at", time_json(&r->applied_at));
+	json_object_object_add(o, "refused_revision", json_object_new_int64(r->refused_revision));
+	json_object_object_add(o, "refused_error", json_object_new_string(r->error));
+	return o;
+}
+
+static const char *field(json_object *o, const char *name)
+{
+	json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(o, name, &v) || json_object_is_type(v, json_type_null))
+		return "-";
+	s = json_object_get_string(v);
+	return s && *s ? s : "-";
+}
+
+void fp_fleet_print_status(json_object *e, FILE *out)
+{
+	json_object *v;
+	bool reachable =
+		json_object_object_get_ex(e, "reachable", &v) && json_object_get_boolean(v);
+
+	fprintf(out,
+		"etcd %s as node %s: %s since %s (endpoint %s, etcd revision %s, %s failures)\n",
+		field(e, "url"), field(e, "node"),
+		reachable ? "reachable" : "UNREACHABLE, forwarding with the config applied last",
+		field(e, "since"), field(e, "endpoint"), field(e, "seen_revision"),
+		field(e, "failures_total"));
+	if (!reachable)
+		fprintf(out, "  last error: %s; retrying every %s ms at most\n",
+			field(e, "last_error"), field(e, "backoff_ms"));
+	fprintf(out, "  applied: %s revision %s at %s\n", field(e, "applied_key"),
+		field(e, "applied_revision"), field(e, "applied_at"));
+	if (strcmp(field(e, "refused_revision"), "0"))
+		fprintf(out, "  refused: revision %s:\n    %s\n", field(e, "refused_revision"),
+			field(e, "refused_error"));
 }
 
 /* ---- the loop's side ---- */

@@ -822,33 +822,6 @@ static void status_vip_json(const struct fp_lbd_vip_status *v, void *arg)
 	json_object_array_add(vips, o);
 }
 
-static json_object *etcd_status_json(struct fp_lbd *d)
-{
-	json_object *o = json_object_new_object();
-	const struct fp_fleet_report *r = &d->fleet_report;
-	struct fp_fleet_state st;
-
-	fp_fleet_member_state(d->fleet, &st);
-	json_object_object_add(o, "url", json_object_new_string(d->etcd.url));
-	json_object_object_add(o, "node", json_object_new_string(d->node->node_name));
-	json_object_object_add(o, "reachable", json_object_new_boolean(st.reachable));
-	json_object_object_add(o, "since", time_json(&st.since));
-	json_object_object_add(o, "endpoint", json_object_new_string(st.endpoint));
-	json_object_object_add(o, "seen_revision", json_object_new_int64(st.seen_revision));
-	json_object_object_add(o, "failures_total",
-			       json_object_new_int64((int64_t)st.failures_total));
-	json_object_object_add(o, "backoff_ms", json_object_new_int64(st.backoff_ms));
-	json_object_object_add(o, "last_error", json_object_new_string(st.error));
-	json_object_object_add(o, "applied_revision", json_object_new_int64(r->applied_revision));
-	json_object_object_add(
-		o, "applied_key",
-		json_object_new_string(r->applied_canary ? "config.canary" : "config"));
-	json_object_object_add(o, "applied_at", time_json(&r->applied_at));
-	json_object_object_add(o, "refused_revision", json_object_new_int64(r->refused_revision));
-	json_object_object_add(o, "refused_error", json_object_new_string(r->error));
-	return o;
-}
-
 static void handle_status(struct conn *c)
 {
 	json_object *r = json_object_new_object(), *vips = json_object_new_array();
@@ -862,7 +835,10 @@ static void handle_status(struct conn *c)
 	if (c->d->bgpd && c->d->cfg->bgp.enabled)
 		json_object_object_add(r, "bgp", fp_bgpd_status_json(c->d->bgpd));
 	if (c->d->fleet)
-		json_object_object_add(r, "etcd", etcd_status_json(c->d));
+		json_object_object_add(r, "etcd",
+				       fp_fleet_status_json(c->d->fleet, c->d->etcd.url,
+							    c->d->node->node_name,
+							    &c->d->fleet_report));
 	reply(c, r);
 }
 

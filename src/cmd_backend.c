@@ -28,6 +28,7 @@
 #include <netinet/in.h>
 #include <bpf/bpf.h>
 #include <event2/event.h>
+#include <json-c/json.h>
 #include <flowpin/backend.h>
 #include <flowpin/bpffs.h>
 #include <flowpin/config.h>
@@ -51,9 +52,10 @@ struct backend_opts {
 	const char *run_dir; /* the etcd cache (with --config etcd://...) */
 	const char *node;    /* the node's name in etcd */
 	double interval;
+	bool json;
 };
 
-static const struct cli_verb backend_verbs[4];
+static const struct cli_verb backend_verbs[5];
 
 static void usage(FILE *out)
 {
@@ -74,6 +76,10 @@ static void usage(FILE *out)
 		"       take (VIPs, LB sources, backends, tickets) is applied in place, flows\n"
 		"       kept; anything else (encap_port, the ticket key, tickets turned on) is\n"
 		"       refused and the running config stays.\n"
+		"status what the running agent runs: its generation, the last config it refused\n"
+		"       and, with etcd, whether etcd answers and which revision it applied\n"
+		"       (RUN-DIR/backend-NODE.status, rewritten every 2 s). Exit status 1 when\n"
+		"       no agent runs in the pin root.\n"
 		"down   stops the running 'backend up' (which undoes everything); if it died,\n"
 		"       removes its tc filter and pins (its VIPs and sysctls stay: say so).\n"
 		"stats  prints the counters (docs/backend.md); with --interval, every S seconds\n"
@@ -85,11 +91,14 @@ static void usage(FILE *out)
 		"                        agent runs, status under PREFIX/status/NODE "
 		"(docs/etcd.md)\n"
 		"  -n, --node NAME       the node's name in etcd (default HOSTNAME-IFACE)\n"
-		"  -r, --run-dir DIR     where the etcd value applied last is kept\n"
-		"                        (DIR/backend-NODE.etcd.yaml; default %s)\n"
+		"  -r, --run-dir DIR     the agent's status (DIR/backend-NODE.status) and the "
+		"etcd\n"
+		"                        value applied last (DIR/backend-NODE.etcd.yaml);\n"
+		"                        default %s\n"
 		"  -d, --dev IFACE       the fabric interface the LB nodes' packets arrive on\n"
 		"  -p, --pin-root DIR    default %s\n"
 		"  -i, --interval S      seconds between stats lines (stats only)\n"
+		"  -j, --json            status as JSON\n"
 		"  -h, --help            this text\n"
 		"\n"
 		"Exit status: 0 done, 1 error, 2 usage.\n",
@@ -455,7 +464,14 @@ struct agent {
 	struct fp_fleet_cache cache;
 	struct fp_fleet_member *fleet;
 	struct fp_fleet_report report;
+	/* RUN-DIR/backend-NODE.status: what `backend status` shows, rewritten every few s. */
+	char status_path[PATH_MAX];
+	struct event *status_ev;
+	struct timespec applied_at;				    /* the running config's */
+	char refused[sizeof(((struct fp_fleet_report *)0)->error)]; /* the last refusal */
 };
+
+#define STATUS_EVERY_S 2
 
 static void opts_of(const struct fp_config *cfg, const struct fp_addr *self, size_t n_self,
 		    struct fp_backend_opts *bo)
@@ -554,6 +570,8 @@ static int agent_apply(struct agent *a, struct fp_config *cfg, const char *why)
 	fp_config_free(a->cfg);
 	a->cfg = cfg;
 	a->generation++;
+	clock_gettime(CLOCK_REALTIME, &a->applied_at);
+	a->refused[0] = '\0';
 	fp_log_event("%s: applied %s as generation %u: %zu VIP%s, %zu backend%s in all, %zu LB "
 		     "source prefix%s, %zu own address%s, TCP tickets on %zu VIP%s\n",
 		     why, cfg->path, a->generation, cfg->n_vips, cfg->n_vips == 1 ? "" : "s",
@@ -563,6 +581,50 @@ static int agent_apply(struct agent *a, struct fp_config *cfg, const char *why)
 out:
 	free(self);
 	return err;
+}
+
+/*
+ * The agent's status for `backend status`: who, what it runs, its last refusal and,
+ * with etcd, the link (fp_fleet_status_json()). Written whole (rename) or not at all.
+ */
+static void status_write(struct agent *a)
+{
+	json_object *o;
+	const char *text;
+	char at[32] = "";
+	struct tm tm;
+
+	if (!a->status_path[0])
+		return;
+	o = json_object_new_object();
+	gmtime_r(&a->applied_at.tv_sec, &tm);
+	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_object_add(o, "node", json_object_new_string(a->o->node));
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	json_object_object_add(o, "dev", json_object_new_string(a->o->dev));
+	json_object_object_add(o, "config", json_object_new_string(a->o->config));
+	json_object_object_add(o, "generation", json_object_new_int64(a->generation));
+	json_object_object_add(o, "applied_at", json_object_new_string(at));
+	json_object_object_add(o, "vips", json_object_new_int64((int64_t)a->cfg->n_vips));
+	json_object_object_add(o, "backends",
+			       json_object_new_int64((int64_t)backends_in_all(a->cfg)));
+	json_object_object_add(o, "ticket_vips",
+			       json_object_new_int64((int64_t)fp_backend_ticket_vips(a->be)));
+	json_object_object_add(o, "refused", json_object_new_string(a->refused));
+	if (a->fleet)
+		json_object_object_add(
+			o, "etcd",
+			fp_fleet_status_json(a->fleet, a->etcd.url, a->o->node, &a->report));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	if (fp_fleet_write_private(a->status_path, text, strlen(text)))
+		a->status_path[0] = '\0'; /* said once at start-up; not every few seconds */
+	json_object_put(o);
+}
+
+static void on_status_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd, (void)what;
+	status_write(arg);
 }
 
 /* The agent's line in the fleet's status (PREFIX/status/NODE), written by the member. */
@@ -593,28 +655,50 @@ static void on_fleet_desired(void *arg, const struct fp_fleet_desired *want)
 	struct fp_fleet_node n;
 
 	fleet_node(a, &n);
-	fp_fleet_take(want, &n, &a->report);
+	if (fp_fleet_take(want, &n, &a->report))
+		snprintf(a->refused, sizeof(a->refused), "%s", a->report.error);
 	fflush(stdout);
 	agent_report(a);
+	status_write(a);
 }
 
-/* SIGHUP: the file again, or with etcd the value applied last (the cache). */
+/*
+ * SIGHUP: the file again, or with etcd the value applied last (the cache). A refusal's
+ * messages (loader's and the agent's) are kept for `backend status` too.
+ */
 static void on_sighup(struct agent *a, pid_t from)
 {
 	const char *path = a->from_etcd ? a->cache.yaml : a->o->config;
 	struct fp_config *cfg = NULL;
+	char *msgs = NULL;
+	size_t msgs_len = 0, loader_len;
+	FILE *capture = open_memstream(&msgs, &msgs_len);
 	int err;
 
 	fp_log_event("SIGHUP from pid %d: re-reading %s\n", (int)from, path);
-	err = fp_config_load_for(path, FP_CONFIG_FOR_BACKEND, &cfg, stderr);
-	if (!err)
+	err = fp_config_load_for(path, FP_CONFIG_FOR_BACKEND, &cfg, capture ? capture : stderr);
+	if (capture)
+		fflush(capture);
+	loader_len = msgs_len;
+	if (!err) {
+		fp_log_capture(capture);
 		err = agent_apply(a, cfg, "reload");
+		fp_log_capture(NULL);
+	}
+	if (capture)
+		fclose(capture);
+	if (msgs && loader_len)
+		fwrite(msgs, 1, loader_len, stderr);
 	if (err) {
 		fp_log_event("reload: %s refused (%s); the running config stays\n", path,
 			     strerror(-err));
+		snprintf(a->refused, sizeof(a->refused), "%s",
+			 msgs && msgs_len ? msgs : strerror(-err));
 		fp_config_free(cfg);
 	}
+	free(msgs);
 	fflush(stdout);
+	status_write(a);
 }
 
 static void on_signal(evutil_socket_t fd, short what, void *arg)
@@ -640,6 +724,26 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* RUN-DIR made if missing, and fit (owned by root or us, writable by nobody else). */
+static int run_dir_ready(const char *dir, char *why, size_t len)
+{
+	int err = fp_mkdir_p(dir, 0755);
+
+	if (err) {
+		snprintf(why, len, "%s: %s", dir, strerror(-err));
+		return err;
+	}
+	return fp_lbnode_check_run_dir(dir, why, len);
+}
+
+/* RUN-DIR/backend-NODE.status, the file `backend status` reads. */
+static int status_path(const struct backend_opts *o, char *buf, size_t len)
+{
+	if ((size_t)snprintf(buf, len, "%s/backend-%s.status", o->run_dir, o->node) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 /*
  * --config etcd://...: where the cache lives (RUN-DIR/backend-NODE.etcd.yaml: agents in
  * namespaces of one host share the file system, their node names differ) and the config
@@ -662,11 +766,7 @@ static int etcd_start(struct agent *a, struct fp_config **cfg)
 		       o->node);
 		return -EINVAL;
 	}
-	err = fp_mkdir_p(o->run_dir, 0755);
-	if (!err)
-		err = fp_lbnode_check_run_dir(o->run_dir, why, sizeof(why));
-	else
-		snprintf(why, sizeof(why), "%s: %s", o->run_dir, strerror(-err));
+	err = run_dir_ready(o->run_dir, why, sizeof(why));
 	if (err) {
 		fp_err("--run-dir %s\n", why);
 		return err;
@@ -704,6 +804,14 @@ static int agent_loop(struct agent *a, const sigset_t *signals)
 		}
 		agent_report(a);
 	}
+	if (a->status_path[0]) {
+		struct timeval every = { STATUS_EVERY_S, 0 };
+
+		a->status_ev = event_new(a->base, -1, EV_PERSIST, on_status_timer, a);
+		if (!a->status_ev || event_add(a->status_ev, &every))
+			return -ENOMEM;
+		status_write(a);
+	}
 	if (event_base_dispatch(a->base) < 0)
 		return -EIO;
 	return a->rc ? -EIO : 0;
@@ -716,7 +824,7 @@ static int backend_up(const void *opts)
 	struct fp_backend_attach_info info;
 	struct fp_backend_opts bo;
 	struct fp_instance *self_instance = NULL;
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], why[PATH_MAX + 128];
 	sigset_t stop;
 	int ifindex, err;
 	bool attached = false;
@@ -763,6 +871,17 @@ static int backend_up(const void *opts)
 	}
 	if (err)
 		goto out;
+	/* The status file: with etcd the run directory is fit already; from a file the
+	 * agent runs without one rather than not at all. */
+	if (!fp_etcd_is_url(o->config) && !fp_fleet_node_name_ok(o->node)) {
+		fp_warn("--node '%s': not a node name: no status for `backend status`\n", o->node);
+	} else if (!fp_etcd_is_url(o->config) && run_dir_ready(o->run_dir, why, sizeof(why))) {
+		fp_warn("--run-dir %s: no status for `backend status`\n", why);
+	} else if (status_path(o, a.status_path, sizeof(a.status_path))) {
+		a.status_path[0] = '\0';
+		fp_warn("--run-dir %s: path too long: no status for `backend status`\n",
+			o->run_dir);
+	}
 	err = own_addresses(a.cfg, NULL, a.self, FP_BACKEND_MAX_SELF, &a.n_self);
 	if (err)
 		goto out;
@@ -795,6 +914,7 @@ static int backend_up(const void *opts)
 		printf("flowpin backend: following %s as node %s (status under %s/status/%s)\n",
 		       a.etcd.url, o->node, a.etcd.prefix, o->node);
 	fflush(stdout);
+	clock_gettime(CLOCK_REALTIME, &a.applied_at);
 	err = agent_loop(&a, &stop);
 out:
 	/* The member first: no hand-over arrives while everything is undone. */
@@ -808,6 +928,10 @@ out:
 	}
 	free(a.u);
 	fp_config_free(a.cfg);
+	if (a.status_path[0])
+		unlink(a.status_path);
+	if (a.status_ev)
+		event_free(a.status_ev);
 	if (a.signal_ev)
 		event_free(a.signal_ev);
 	if (a.signal_fd >= 0)
@@ -820,6 +944,61 @@ out:
 	}
 	fflush(stdout);
 	return err ? 1 : 0;
+}
+
+/* ---- status ---------------------------------------------------------------------------- */
+
+static const char *jfield(json_object *o, const char *name)
+{
+	json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(o, name, &v) || json_object_is_type(v, json_type_null))
+		return "-";
+	s = json_object_get_string(v);
+	return s && *s ? s : "-";
+}
+
+/* What the running agent wrote last (RUN-DIR/backend-NODE.status), checked alive. */
+static int backend_status(const void *opts)
+{
+	const struct backend_opts *o = opts;
+	char path[PATH_MAX], dir[PATH_MAX];
+	json_object *s, *e;
+	int alive;
+
+	if (pin_dir(o->pin_root, dir, sizeof(dir)) ||
+	    status_path(o, path, sizeof(path)) == -ENAMETOOLONG)
+		return 1;
+	alive = fp_instance_probe(dir, NULL) == 1;
+	s = json_object_from_file(path);
+	if (!s || !json_object_is_type(s, json_type_object)) {
+		fp_err("%s: no status (%s): is 'flowpin backend up' running as node %s with this "
+		       "--run-dir?\n",
+		       path,
+		       alive ? "an agent runs in the pin root, as another node?" : "not running",
+		       o->node);
+		json_object_put(s);
+		return 1;
+	}
+	if (o->json) {
+		json_object_object_add(s, "running", json_object_new_boolean(alive));
+		printf("%s\n", json_object_to_json_string_ext(s, JSON_C_TO_STRING_PLAIN));
+	} else {
+		printf("flowpin backend: node %s, pid %s on %s%s: config %s, generation %s since "
+		       "%s: %s VIPs, %s backends in all, tickets on %s VIPs\n",
+		       jfield(s, "node"), jfield(s, "pid"), jfield(s, "dev"),
+		       alive ? "" : " (NOT RUNNING: the status of an agent that died)",
+		       jfield(s, "config"), jfield(s, "generation"), jfield(s, "applied_at"),
+		       jfield(s, "vips"), jfield(s, "backends"), jfield(s, "ticket_vips"));
+		if (strcmp(jfield(s, "refused"), "-"))
+			printf("  last refused (the running config stayed):\n    %s\n",
+			       jfield(s, "refused"));
+		if (json_object_object_get_ex(s, "etcd", &e))
+			fp_fleet_print_status(e, stdout);
+	}
+	json_object_put(s);
+	return alive ? 0 : 1;
 }
 
 /* ---- reload ---------------------------------------------------------------------------- */
@@ -1000,6 +1179,9 @@ static int backend_option(void *opts, int opt, const char *arg)
 	case 'n':
 		o->node = arg;
 		break;
+	case 'j':
+		o->json = true;
+		break;
 	case 'i':
 		if (cli_parse_interval(o->command, arg, &o->interval))
 			return 2;
@@ -1009,26 +1191,34 @@ static int backend_option(void *opts, int opt, const char *arg)
 }
 
 static const struct option backend_options[] = {
-	{ "config", required_argument, NULL, 'c' },   { "dev", required_argument, NULL, 'd' },
-	{ "pin-root", required_argument, NULL, 'p' }, { "interval", required_argument, NULL, 'i' },
-	{ "run-dir", required_argument, NULL, 'r' },  { "node", required_argument, NULL, 'n' },
-	{ "help", no_argument, NULL, 'h' },	      {},
+	{ "config", required_argument, NULL, 'c' },
+	{ "dev", required_argument, NULL, 'd' },
+	{ "pin-root", required_argument, NULL, 'p' },
+	{ "interval", required_argument, NULL, 'i' },
+	{ "run-dir", required_argument, NULL, 'r' },
+	{ "node", required_argument, NULL, 'n' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "help", no_argument, NULL, 'h' },
+	{},
 };
 
 /* Name, synopsis, the options it takes (their vals above), operand, help, run. */
-static const struct cli_verb backend_verbs[4] = {
+static const struct cli_verb backend_verbs[5] = {
 	{ "up",
 	  "backend up --config FILE|etcd://HOST:PORT[,...]/PREFIX --dev IFACE [--pin-root DIR] "
 	  "[--node NAME] [--run-dir DIR]",
 	  "cdprn", NULL, NULL, backend_up },
 	{ "reload", "backend reload [--pin-root DIR]", "p", NULL, NULL, backend_reload },
+	{ "status",
+	  "backend status --dev IFACE|--node NAME [--run-dir DIR] [--pin-root DIR] [--json]",
+	  "dnrpj", NULL, NULL, backend_status },
 	{ "down", "backend down [--pin-root DIR]", "p", NULL, NULL, backend_down },
 	{ "stats", "backend stats [--pin-root DIR] [--interval S]", "pi", NULL, NULL,
 	  backend_stats },
 };
 
 static const struct cli_verbs backend_command = {
-	{ "backend", "c:d:p:r:n:i:h", backend_options, usage, backend_option },
+	{ "backend", "c:d:p:r:n:i:jh", backend_options, usage, backend_option },
 	backend_verbs,
 	sizeof(backend_verbs) / sizeof(backend_verbs[0]),
 	NULL,
@@ -1048,7 +1238,12 @@ int cmd_backend(int argc, char **argv)
 		return rc;
 	if (verb->run == backend_up && (!o.config || !o.dev))
 		return cli_usage_error(cmd, NULL, "--config FILE and --dev IFACE are required\n");
-	if (verb->run == backend_up && !o.node) {
+	if (verb->run == backend_status && !o.dev && !o.node)
+		return cli_usage_error(cmd, NULL, "--dev IFACE or --node NAME is required\n");
+	if (verb->run == backend_status && o.node && !fp_fleet_node_name_ok(o.node))
+		return cli_usage_error(cmd, NULL, "--node '%s': 1..63 of A-Z a-z 0-9 . _ -\n",
+				       o.node);
+	if ((verb->run == backend_up || verb->run == backend_status) && !o.node) {
 		/* As an LB node's: HOSTNAME-DEV. */
 		char host[64] = "node";
 

@@ -528,28 +528,6 @@ static int lb_maintenance(const void *opts)
 	return 0;
 }
 
-/* The node's link to etcd (--config etcd://...): what runs, and whether etcd answers. */
-static void print_etcd(json_object *e)
-{
-	json_object *v;
-	bool reachable =
-		json_object_object_get_ex(e, "reachable", &v) && json_object_get_boolean(v);
-
-	printf("etcd %s as node %s: %s since %s (endpoint %s, etcd revision %s, %s failures)\n",
-	       field(e, "url"), field(e, "node"),
-	       reachable ? "reachable" : "UNREACHABLE, forwarding with the config applied last",
-	       field(e, "since"), field(e, "endpoint"), field(e, "seen_revision"),
-	       field(e, "failures_total"));
-	if (!reachable)
-		printf("  last error: %s; retrying every %s ms at most\n", field(e, "last_error"),
-		       field(e, "backoff_ms"));
-	printf("  applied: %s revision %s at %s\n", field(e, "applied_key"),
-	       field(e, "applied_revision"), field(e, "applied_at"));
-	if (strcmp(field(e, "refused_revision"), "0"))
-		printf("  refused: revision %s:\n    %s\n", field(e, "refused_revision"),
-		       field(e, "refused_error"));
-}
-
 static int lb_status(const void *opts)
 {
 	const struct lb_opts *o = opts;
@@ -569,7 +547,7 @@ static int lb_status(const void *opts)
 		json_object *e;
 
 		if (json_object_object_get_ex(r, "etcd", &e) && e)
-			print_etcd(e);
+			fp_fleet_print_status(e, stdout);
 	}
 	if (json_object_object_get_ex(r, "vips", &vips)) {
 		for (size_t i = 0; i < json_object_array_length(vips); i++) {

@@ -132,6 +132,21 @@ struct fp_fleet_node {
 	const struct fp_fleet_cache *cache; /* written after every apply */
 };
 
+/* Writes @path (mode 0600) through a temporary file and rename: whole or not at all. */
+int fp_fleet_write_private(const char *path, const void *data, size_t len);
+
+/*
+ * The member's link to etcd and the node's report as one JSON object (url, node,
+ * reachable, since, endpoint, seen_revision, failures_total, backoff_ms, last_error,
+ * applied_revision, applied_key, applied_at, refused_revision, refused_error): the
+ * "etcd" of `lb status --json` and `backend status --json`; fp_fleet_print_status()
+ * writes it for an operator.
+ */
+struct json_object;
+struct json_object *fp_fleet_status_json(struct fp_fleet_member *m, const char *url,
+					 const char *node, const struct fp_fleet_report *r);
+void fp_fleet_print_status(struct json_object *e, FILE *out);
+
 /*
  * fp_fleet_start_config - `up --config etcd://...`: the config @node starts with (read,
  * checked and viewed as @n says, not applied), from etcd, else (etcd cannot be reached)

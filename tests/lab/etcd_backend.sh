@@ -161,7 +161,7 @@ config "      - { id: 3, address: 10.99.0.12 }" 6080 "  - name: dns
 config "      - { id: 3, address: 10.99.0.12 }" 6081 >"$tmp/port.yaml"
 printf 'hash_key: 000102030405060708090a0b0c0d0e0f\nvips:\n  - name: web\n    address: [198.51.100.10\n' >"$tmp/broken.yaml"
 
-echo "1..30"
+echo "1..33"
 etcd_start
 
 fleet push "$tmp/one.yaml" --config "$URL" >/dev/null 2>&1 || die "fleet push"
@@ -197,6 +197,8 @@ rev3=$(config_rev)
 error_has() { grep -qF -- "$1" <<<"$(node_field error)"; } # not a pipe: grep -q ends early (pipefail)
 check "invalid YAML in etcd: refused (refused_revision $rev3)" wait_for 10 field_is refused_revision "$rev3"
 check "  named by key and line in its status" error_has "$URL/config:5: yaml:"
+status_has() { grep -qF -- "$1" <<<"$(in_ns be "$FLOWPIN" backend status --node be-a --run-dir "$tmp/run" --pin-root "$tmp/bpf" 2>&1)"; }
+check "  backend status names it too (refused: revision $rev3)" wait_for 5 status_has "refused: revision $rev3:"
 check "  the running config stays (still forwards to 10.99.0.12, applied $rev2)" bash -c "[ '$(second_chance)' = forwarded ] && [ '$(node_field applied_revision)' = $rev2 ]"
 
 fleet push "$tmp/port.yaml" --config "$URL" >/dev/null 2>&1
@@ -220,6 +222,8 @@ check "  and neither a VIP nor an own address of the program (vips, self_addrs)"
 # etcd away: the agent keeps its program; back, it applies what was pushed.
 etcd_stop
 check "etcd killed: the agent says so and keeps running" wait_for 15 grep -q "etcd: $URL unreachable" "$tmp/backend.log"
+check "  backend status says etcd is unreachable" wait_for 5 status_has "UNREACHABLE, forwarding with the config applied last"
+in_ns be "$FLOWPIN" backend status --node be-a --run-dir "$tmp/run" --pin-root "$tmp/bpf" 2>&1 | sed 's/^/# /'
 check "  its tc program stays on be0" bash -c "kill -0 $pid1 && [ -n \"\$(ip netns exec $p-be tc filter show dev be0 ingress)\" ]"
 etcd_start
 fleet push "$tmp/added.yaml" --config "$URL" >/dev/null 2>&1
@@ -253,5 +257,6 @@ in_ns be "$FLOWPIN" backend reload --pin-root "$tmp/bpf" >/dev/null
 wait_for 10 grep -q "reload: $tmp/file.yaml refused" "$tmp/backend.log"
 check "  and refuses a new encap_port, naming FILE:LINE" grep -q "$tmp/file.yaml:1: encap_port: 6081" "$tmp/backend.log"
 check "  the config stays (second chance still forwarded)" [ "$(second_chance)" = forwarded ]
+check "  backend status shows the refusal" grep -qF "$tmp/file.yaml:1: encap_port: 6081" <<<"$(in_ns be "$FLOWPIN" backend status --dev be0 --run-dir "$tmp/run" --pin-root "$tmp/bpf" 2>&1)"
 be_down
 sed 's/^/# backend: /' "$tmp/backend-all.txt" | grep -E "etcd|applied|refused|reload" | tail -30
