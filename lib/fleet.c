@@ -27,6 +27,7 @@
 #include <flowpin/config.h>
 #include <flowpin/fleet.h>
 #include <flowpin/log.h>
+#include <flowpin/text.h>
 
 #define STATUS_EVERY_MS 3000
 #define LEASE_TTL_S	10
@@ -383,18 +384,6 @@ int fp_fleet_take(const struct fp_fleet_desired *want, const struct fp_fleet_nod
 
 /* ---- the link to etcd as a node's status command shows it ---- */
 
-static json_object *time_json(const struct timespec *ts)
-{
-	char buf[32];
-	struct tm tm;
-
-	if (!ts->tv_sec)
-		return NULL;
-	gmtime_r(&ts->tv_sec, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return json_object_new_string(buf);
-}
-
 json_object *fp_fleet_status_json(struct fp_fleet_member *m, const char *url, const char *node,
 				  const struct fp_fleet_report *r)
 {
@@ -405,7 +394,7 @@ json_object *fp_fleet_status_json(struct fp_fleet_member *m, const char *url, co
 	json_object_object_add(o, "url", json_object_new_string(url));
 	json_object_object_add(o, "node", json_object_new_string(node));
 	json_object_object_add(o, "reachable", json_object_new_boolean(st.reachable));
-	json_object_object_add(o, "since", time_json(&st.since));
+	json_object_object_add(o, "since", fp_json_time(&st.since));
 	json_object_object_add(o, "endpoint", json_object_new_string(st.endpoint));
 	json_object_object_add(o, "seen_revision", json_object_new_int64(st.seen_revision));
 	json_object_object_add(o, "failures_total",
@@ -416,21 +405,10 @@ json_object *fp_fleet_status_json(struct fp_fleet_member *m, const char *url, co
 	json_object_object_add(
 		o, "applied_key",
 		json_object_new_string(r->applied_canary ? "config.canary" : "config"));
-	json_object_object_add(o, "applied_at", time_json(&r->applied_at));
+	json_object_object_add(o, "applied_at", fp_json_time(&r->applied_at));
 	json_object_object_add(o, "refused_revision", json_object_new_int64(r->refused_revision));
 	json_object_object_add(o, "refused_error", json_object_new_string(r->error));
 	return o;
-}
-
-static const char *field(json_object *o, const char *name)
-{
-	json_object *v;
-	const char *s;
-
-	if (!json_object_object_get_ex(o, name, &v) || json_object_is_type(v, json_type_null))
-		return "-";
-	s = json_object_get_string(v);
-	return s && *s ? s : "-";
 }
 
 void fp_fleet_print_status(json_object *e, FILE *out)
@@ -441,18 +419,18 @@ void fp_fleet_print_status(json_object *e, FILE *out)
 
 	fprintf(out,
 		"etcd %s as node %s: %s since %s (endpoint %s, etcd revision %s, %s failures)\n",
-		field(e, "url"), field(e, "node"),
+		fp_json_field(e, "url"), fp_json_field(e, "node"),
 		reachable ? "reachable" : "UNREACHABLE, forwarding with the config applied last",
-		field(e, "since"), field(e, "endpoint"), field(e, "seen_revision"),
-		field(e, "failures_total"));
+		fp_json_field(e, "since"), fp_json_field(e, "endpoint"),
+		fp_json_field(e, "seen_revision"), fp_json_field(e, "failures_total"));
 	if (!reachable)
 		fprintf(out, "  last error: %s; retrying every %s ms at most\n",
-			field(e, "last_error"), field(e, "backoff_ms"));
-	fprintf(out, "  applied: %s revision %s at %s\n", field(e, "applied_key"),
-		field(e, "applied_revision"), field(e, "applied_at"));
-	if (strcmp(field(e, "refused_revision"), "0"))
-		fprintf(out, "  refused: revision %s:\n    %s\n", field(e, "refused_revision"),
-			field(e, "refused_error"));
+			fp_json_field(e, "last_error"), fp_json_field(e, "backoff_ms"));
+	fprintf(out, "  applied: %s revision %s at %s\n", fp_json_field(e, "applied_key"),
+		fp_json_field(e, "applied_revision"), fp_json_field(e, "applied_at"));
+	if (strcmp(fp_json_field(e, "refused_revision"), "0"))
+		fprintf(out, "  refused: revision %s:\n    %s\n",
+			fp_json_field(e, "refused_revision"), fp_json_field(e, "refused_error"));
 }
 
 /* ---- the loop's side ---- */

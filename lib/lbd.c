@@ -42,6 +42,7 @@
 #include <flowpin/lbd.h>
 #include <flowpin/lbnode.h>
 #include <flowpin/log.h>
+#include <flowpin/text.h>
 #include <flowpin/viproute.h>
 
 /* The health module (lib/health.c) plugs in when its header is in the tree. */
@@ -771,18 +772,6 @@ static void reply_error(struct conn *c, const char *fmt, ...)
 	reply(c, r);
 }
 
-static json_object *time_json(const struct timespec *ts)
-{
-	char buf[32];
-	struct tm tm;
-
-	if (!ts->tv_sec)
-		return NULL;
-	gmtime_r(&ts->tv_sec, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return json_object_new_string(buf);
-}
-
 static void status_vip_json(const struct fp_lbd_vip_status *v, void *arg)
 {
 	json_object *vips = arg, *o = json_object_new_object(), *bs = json_object_new_array();
@@ -810,12 +799,12 @@ static void status_vip_json(const struct fp_lbd_vip_status *v, void *arg)
 		json_object_object_add(j, "override",
 				       json_object_new_string(fp_override_name(b->override)));
 		json_object_object_add(j, "health", json_object_new_string(b->health));
-		json_object_object_add(j, "health_since", time_json(&b->health_since));
+		json_object_object_add(j, "health_since", fp_json_time(&b->health_since));
 		json_object_object_add(j, "health_reason",
 				       json_object_new_string(b->health_reason));
 		json_object_object_add(j, "effective",
 				       json_object_new_string(fp_backend_state_name(b->effective)));
-		json_object_object_add(j, "last_change", time_json(&b->last_change));
+		json_object_object_add(j, "last_change", fp_json_time(&b->last_change));
 		json_object_array_add(bs, j);
 	}
 	json_object_object_add(o, "backends", bs);

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <json-c/json.h>
 #include <flowpin/text.h>
 
 void fp_text_add(struct fp_text *t, const char *fmt, ...)
@@ -74,4 +76,27 @@ void fp_hex(const __u8 *in, size_t len, char *out)
 		out[2 * i + 1] = digits[in[i] & 0xf];
 	}
 	out[2 * len] = '\0';
+}
+
+struct json_object *fp_json_time(const struct timespec *ts)
+{
+	char buf[32];
+	struct tm tm;
+
+	if (!ts->tv_sec)
+		return NULL;
+	gmtime_r(&ts->tv_sec, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_object_new_string(buf);
+}
+
+const char *fp_json_field(struct json_object *o, const char *name)
+{
+	json_object *v;
+	const char *s;
+
+	if (!json_object_object_get_ex(o, name, &v) || json_object_is_type(v, json_type_null))
+		return "-";
+	s = json_object_get_string(v);
+	return s && *s ? s : "-";
 }

@@ -37,6 +37,7 @@
 #include <flowpin/instance.h>
 #include <flowpin/lbnode.h>
 #include <flowpin/log.h>
+#include <flowpin/text.h>
 #include "cli.h"
 #include "commands.h"
 
@@ -948,17 +949,6 @@ out:
 
 /* ---- status ---------------------------------------------------------------------------- */
 
-static const char *jfield(json_object *o, const char *name)
-{
-	json_object *v;
-	const char *s;
-
-	if (!json_object_object_get_ex(o, name, &v) || json_object_is_type(v, json_type_null))
-		return "-";
-	s = json_object_get_string(v);
-	return s && *s ? s : "-";
-}
-
 /* What the running agent wrote last (RUN-DIR/backend-NODE.status), checked alive. */
 static int backend_status(const void *opts)
 {
@@ -987,13 +977,14 @@ static int backend_status(const void *opts)
 	} else {
 		printf("flowpin backend: node %s, pid %s on %s%s: config %s, generation %s since "
 		       "%s: %s VIPs, %s backends in all, tickets on %s VIPs\n",
-		       jfield(s, "node"), jfield(s, "pid"), jfield(s, "dev"),
+		       fp_json_field(s, "node"), fp_json_field(s, "pid"), fp_json_field(s, "dev"),
 		       alive ? "" : " (NOT RUNNING: the status of an agent that died)",
-		       jfield(s, "config"), jfield(s, "generation"), jfield(s, "applied_at"),
-		       jfield(s, "vips"), jfield(s, "backends"), jfield(s, "ticket_vips"));
-		if (strcmp(jfield(s, "refused"), "-"))
+		       fp_json_field(s, "config"), fp_json_field(s, "generation"),
+		       fp_json_field(s, "applied_at"), fp_json_field(s, "vips"),
+		       fp_json_field(s, "backends"), fp_json_field(s, "ticket_vips"));
+		if (strcmp(fp_json_field(s, "refused"), "-"))
 			printf("  last refused (the running config stayed):\n    %s\n",
-			       jfield(s, "refused"));
+			       fp_json_field(s, "refused"));
 		if (json_object_object_get_ex(s, "etcd", &e))
 			fp_fleet_print_status(e, stdout);
 	}

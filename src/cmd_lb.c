@@ -26,6 +26,7 @@
 #include <flowpin/lbctl.h>
 #include <flowpin/lbd.h>
 #include <flowpin/fleet.h>
+#include <flowpin/text.h>
 #include <flowpin/lbnode.h>
 #include <flowpin/log.h>
 #include <flowpin/maps.h>
@@ -461,34 +462,26 @@ out:
 /* ---------------------------------------------------------------------------------- */
 /* status, drain, undrain, disable, maintenance: requests to the daemon's control socket */
 
-static const char *field(json_object *o, const char *name)
-{
-	json_object *v;
-	const char *s;
-
-	if (!json_object_object_get_ex(o, name, &v) || json_object_is_type(v, json_type_null))
-		return "-";
-	s = json_object_get_string(v);
-	return s && *s ? s : "-";
-}
-
 /* The `bgp` object of a status or maintenance reply, as text. */
 static void print_bgp(json_object *bgp)
 {
 	json_object *m, *c, *as, *on;
 
-	printf("\nbgp: BIRD %s, include %s, alive interface %s, damping %s\n", field(bgp, "socket"),
-	       field(bgp, "include"), field(bgp, "alive_interface"), field(bgp, "damping"));
+	printf("\nbgp: BIRD %s, include %s, alive interface %s, damping %s\n",
+	       fp_json_field(bgp, "socket"), fp_json_field(bgp, "include"),
+	       fp_json_field(bgp, "alive_interface"), fp_json_field(bgp, "damping"));
 	if (json_object_object_get_ex(bgp, "maintenance", &m) &&
 	    json_object_object_get_ex(m, "on", &on) && json_object_get_boolean(on))
 		printf("  maintenance on since %s, deadline %s, until flows < %s\n",
-		       field(m, "since"), field(m, "deadline"), field(m, "until_flows"));
+		       fp_json_field(m, "since"), fp_json_field(m, "deadline"),
+		       fp_json_field(m, "until_flows"));
 	else
 		printf("  maintenance off\n");
 	if (json_object_object_get_ex(bgp, "last_configure", &c))
 		printf("  last configure: %s at %s: %s (%s replies, %s failures)\n",
-		       field(c, "result"), field(c, "at"), field(c, "message"),
-		       field(c, "configures_total"), field(c, "failures_total"));
+		       fp_json_field(c, "result"), fp_json_field(c, "at"),
+		       fp_json_field(c, "message"), fp_json_field(c, "configures_total"),
+		       fp_json_field(c, "failures_total"));
 	printf("  %-20s %-9s %-20s %-20s %7s %-10s %5s %5s %5s %s\n", "prefix", "state", "reason",
 	       "since", "penalty", "suppressed", "trans", "flaps", "supp", "vips");
 	if (!json_object_object_get_ex(bgp, "addresses", &as))
@@ -503,10 +496,12 @@ static void print_bgp(json_object *bgp)
 					names + strlen(names), sizeof(names) - strlen(names),
 					"%s%s", j ? "," : "",
 					json_object_get_string(json_object_array_get_idx(vips, j)));
-		printf("  %-20s %-9s %-20s %-20s %7s %-10s %5s %5s %5s %s\n", field(a, "prefix"),
-		       field(a, "state"), field(a, "reason"), field(a, "since"),
-		       field(a, "penalty"), field(a, "suppressed"), field(a, "transitions"),
-		       field(a, "flaps"), field(a, "suppressions"), names);
+		printf("  %-20s %-9s %-20s %-20s %7s %-10s %5s %5s %5s %s\n",
+		       fp_json_field(a, "prefix"), fp_json_field(a, "state"),
+		       fp_json_field(a, "reason"), fp_json_field(a, "since"),
+		       fp_json_field(a, "penalty"), fp_json_field(a, "suppressed"),
+		       fp_json_field(a, "transitions"), fp_json_field(a, "flaps"),
+		       fp_json_field(a, "suppressions"), names);
 	}
 }
 
@@ -541,8 +536,8 @@ static int lb_status(const void *opts)
 		json_object_put(r);
 		return 0;
 	}
-	printf("flowpin lb on %s, pid %s, config %s\n", field(r, "dev"), field(r, "pid"),
-	       field(r, "config"));
+	printf("flowpin lb on %s, pid %s, config %s\n", fp_json_field(r, "dev"),
+	       fp_json_field(r, "pid"), fp_json_field(r, "config"));
 	{
 		json_object *e;
 
@@ -554,16 +549,17 @@ static int lb_status(const void *opts)
 			json_object *v = json_object_array_get_idx(vips, i), *bs, *ign;
 			json_object *port;
 			char ep[INET6_ADDRSTRLEN + 8];
-			bool v6 = strchr(field(v, "address"), ':');
+			bool v6 = strchr(fp_json_field(v, "address"), ':');
 
 			json_object_object_get_ex(v, "port", &port);
 			if (json_object_get_int(port))
 				snprintf(ep, sizeof(ep), v6 ? "[%s]:%d" : "%s:%d",
-					 field(v, "address"), json_object_get_int(port));
+					 fp_json_field(v, "address"), json_object_get_int(port));
 			else
-				snprintf(ep, sizeof(ep), "%s", field(v, "address"));
-			printf("\nvip %s %s/%s mode %s generation %s%s\n", field(v, "name"), ep,
-			       field(v, "protocol"), field(v, "mode"), field(v, "generation"),
+				snprintf(ep, sizeof(ep), "%s", fp_json_field(v, "address"));
+			printf("\nvip %s %s/%s mode %s generation %s%s\n", fp_json_field(v, "name"),
+			       ep, fp_json_field(v, "protocol"), fp_json_field(v, "mode"),
+			       fp_json_field(v, "generation"),
 			       json_object_object_get_ex(v, "health_ignored", &ign) &&
 					       json_object_get_boolean(ign)
 				       ? " (health ignored: fail-open)"
@@ -577,10 +573,11 @@ static int lb_status(const void *opts)
 				json_object *b = json_object_array_get_idx(bs, j);
 
 				printf("  %-7s %-39s %-8s %-8s %-9s %-20s %-9s %s\n",
-				       field(b, "id"), field(b, "address"), field(b, "config"),
-				       field(b, "override"), field(b, "health"),
-				       field(b, "health_since"), field(b, "effective"),
-				       field(b, "health_reason"));
+				       fp_json_field(b, "id"), fp_json_field(b, "address"),
+				       fp_json_field(b, "config"), fp_json_field(b, "override"),
+				       fp_json_field(b, "health"), fp_json_field(b, "health_since"),
+				       fp_json_field(b, "effective"),
+				       fp_json_field(b, "health_reason"));
 			}
 		}
 	}
@@ -605,12 +602,13 @@ static int lb_override(const void *opts)
 		for (size_t i = 0; i < json_object_array_length(changed); i++) {
 			json_object *c = json_object_array_get_idx(changed, i);
 
-			printf("VIP %s backend %s (%s): override %s\n", field(c, "vip"),
-			       field(c, "backend"), field(c, "address"), field(c, "override"));
+			printf("VIP %s backend %s (%s): override %s\n", fp_json_field(c, "vip"),
+			       fp_json_field(c, "backend"), fp_json_field(c, "address"),
+			       fp_json_field(c, "override"));
 		}
 	}
-	if (strcmp(field(r, "warning"), "-"))
-		fp_warn("%s\n", field(r, "warning"));
+	if (strcmp(fp_json_field(r, "warning"), "-"))
+		fp_warn("%s\n", fp_json_field(r, "warning"));
 	json_object_put(r);
 	return 0;
 }

@@ -30,4 +30,14 @@ int fp_hex_parse(const char *s, __u8 *out, size_t len);
 /* fp_hex - @len octets as 2 x @len lowercase hex digits and a NUL into @out. */
 void fp_hex(const __u8 *in, size_t len, char *out);
 
+/*
+ * JSON as the daemons write it and the commands read it (json-c): a CLOCK_REALTIME time
+ * as "2026-12-03T08:45:23Z" (NULL, i.e. JSON null, for 0); a member of @o as text for a
+ * human ("-" when missing, null or empty).
+ */
+struct json_object;
+struct timespec;
+struct json_object *fp_json_time(const struct timespec *ts);
+const char *fp_json_field(struct json_object *o, const char *name);
+
 #endif
