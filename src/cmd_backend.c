@@ -953,7 +953,8 @@ out:
 static int backend_status(const void *opts)
 {
 	const struct backend_opts *o = opts;
-	char path[PATH_MAX], dir[PATH_MAX];
+	char path[PATH_MAX], dir[PATH_MAX], pid[16];
+	struct fp_backend_attach_info info;
 	json_object *s, *e;
 	int alive;
 
@@ -970,6 +971,17 @@ static int backend_status(const void *opts)
 		       o->node);
 		json_object_put(s);
 		return 1;
+	}
+	/* Agents of one host share RUN-DIR: the file must be the pin root's agent's. */
+	if (alive && !fp_backend_read_state(dir, &info)) {
+		snprintf(pid, sizeof(pid), "%u", info.pid);
+		if (strcmp(pid, fp_json_field(s, "pid"))) {
+			fp_err("%s: the status of pid %s, not of the agent in %s (pid %s): agents "
+			       "of one host need their own --node (or --run-dir)\n",
+			       path, fp_json_field(s, "pid"), dir, pid);
+			json_object_put(s);
+			return 1;
+		}
 	}
 	if (o->json) {
 		json_object_object_add(s, "running", json_object_new_boolean(alive));
