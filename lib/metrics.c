@@ -164,7 +164,8 @@ static void write_node(FILE *out, const struct fp_stats_snapshot *s)
 	       "timeout), counted exactly over every slot");
 	fprintf(out, "flowpin_lb_probation_marks %u\n", s->probation_live);
 	family(out, "flowpin_lb_probation_slots", "gauge",
-	       "slots of the probation array (one mark each; a new flow overwrites its slot)");
+	       "slots of the probation array (one mark each; a new flow overwrites its slot), "
+	       "used by flows whose two session buckets have no room for a mark");
 	fprintf(out, "flowpin_lb_probation_slots %u\n", s->info.probation_slots);
 	family(out, "flowpin_stats_read_duration_seconds", "gauge",
 	       "time this scrape took to read the maps (counters, tables, session and "

@@ -290,8 +290,8 @@ static void print_node(const struct fp_stats_snapshot *s)
 	fp_stats_verdicts(s, v);
 	printf("\npackets by verdict: %llu pass, %llu drop, %llu tx, %llu redirect\n",
 	       v[FP_VERDICT_PASS], v[FP_VERDICT_DROP], v[FP_VERDICT_TX], v[FP_VERDICT_REDIRECT]);
-	printf("sessions: %llu entries (%llu live) of %u; probation: %u live marks of %u slots "
-	       "(read in %.3f s)\n",
+	printf("sessions: %llu entries (%llu live) of %u; probation: %u live marks, "
+	       "array of %u slots (read in %.3f s)\n",
 	       (unsigned long long)s->sessions.entries, (unsigned long long)s->sessions.live,
 	       s->sessions.capacity, s->probation_live, s->info.probation_slots, s->took);
 	printf("generation %u; applies %llu, %llu failed; layout %s\n", s->info.generation,
