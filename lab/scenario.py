@@ -51,7 +51,11 @@ EVENT_KINDS = {
     # the lab's etcd cluster (lab/etcdlab.py): members 1..3 (or `all`) crash (SIGKILL)
     # or start again on their data
     "etcd-member": ({"action", "members"}, {"action", "members"}),
+    # two sites from etcd: site b's management path to the members (site a's) cut or
+    # restored (lab/etcdlab.py)
+    "etcd-path": ({"site", "action"}, {"site", "action"}),
 }
+ETCD_PATH_ACTIONS = ("cut", "restore")
 POP_HOWS = ("withdraw", "prepend")
 ETCD_MEMBERS = (1, 2, 3)
 ETCD_ACTIONS = ("stop", "start")
@@ -423,9 +427,9 @@ def load(path):
             for node in ep:
                 field = "etcd.endpoints.%s" % node
                 ms = ep[node]
-                if node not in LB_NODES:
+                if node not in known_nodes:
                     err(line_of(ep, node), field, "no LB node %r (known: %s)" %
-                        (node, ", ".join(LB_NODES)))
+                        (node, ", ".join(known_nodes)))
                 elif not isinstance(ms, list) or not ms or \
                         any(m not in ETCD_MEMBERS for m in ms) or len(set(ms)) != len(ms):
                     err(line_of(ep, node), field, "must list etcd members, each once, of "
@@ -599,6 +603,21 @@ def load(path):
                     "got %r" % (", ".join(map(str, ETCD_MEMBERS)), arg.get("members")))
                 ms = []
             event["members"] = sorted(set(ms))
+            if s.etcd is None:
+                err(line_of(e, kind), field, "needs a scenario run from etcd (etcd: {})")
+        elif kind == "etcd-path":
+            a = arg.get("action")
+            if a not in ETCD_PATH_ACTIONS:
+                err(line_of(arg, "action"), field + ".action", "one of %s, got %r" %
+                    (", ".join(ETCD_PATH_ACTIONS), a))
+            event["action"] = a
+            x = arg.get("site")
+            if x != "b":
+                err(line_of(arg, "site"), field + ".site", "b (the members are site a's: "
+                    "only site b reaches them over a path), got %r" % (x,))
+            event["site"] = x
+            if s.sites != 2:
+                err(line_of(e, kind), field, "needs the second site (sites: 2)")
             if s.etcd is None:
                 err(line_of(e, kind), field, "needs a scenario run from etcd (etcd: {})")
         elif kind == "reload":

@@ -200,6 +200,26 @@ bgp: {flowpin: true}
 etcd: {}" ":5: etcd: not with bgp.flowpin"
 check_bad_file "lab/run --etcd with per-node configs" "$head3
 bgp: {flowpin: true}" ": not from etcd (--etcd): its nodes' configs differ" --etcd
+check_bad_file "etcd-path without the second site" "$head3
+etcd: {}
+events:
+  - {at: 5, etcd-path: {site: b, action: cut}}" ":6: events[0].etcd-path: needs the second site (sites: 2)"
+check_bad_file "etcd-path of site a (the members' own)" "$head3
+sites: 2
+etcd: {}
+events:
+  - {at: 5, etcd-path: {site: a, action: cut}}" ":7: events[0].etcd-path.site: b (the members are site a's"
+check_bad_file "bad etcd-path action" "$head3
+sites: 2
+etcd: {}
+events:
+  - {at: 5, etcd-path: {site: b, action: sever}}" ":7: events[0].etcd-path.action: one of cut, restore, got 'sever'"
+check_bad_file "etcd-path in a scenario from files" "$head3
+sites: 2
+events:
+  - {at: 5, etcd-path: {site: b, action: cut}}" ":6: events[0].etcd-path: needs a scenario run from etcd (etcd: {})"
+check_bad_file "endpoints of site b's node without the second site" "$head3
+etcd: {endpoints: {lb4: [1]}}" ":4: etcd.endpoints.lb4: no LB node 'lb4' (known: lb1, lb2, lb3)"
 
 echo "1..$n"
 exit $failed
