@@ -241,9 +241,9 @@ class EtcdCluster:
                 pass
         return rev, out
 
-    def status(self):
+    def status(self, prefix=PREFIX):
         """fleet status --json as a dict, {} when etcd cannot answer."""
-        rc, out = self.fleet("status", "--json")
+        rc, out = self.fleet("status", "--json", prefix=prefix)
         if rc != 0:
             return {}
         try:
@@ -251,13 +251,13 @@ class EtcdCluster:
         except (ValueError, IndexError):
             return {}
 
-    def wait_applied(self, nodes, revision, timeout):
+    def wait_applied(self, nodes, revision, timeout, prefix=PREFIX):
         """Polls fleet status until every node in `nodes` applied `revision` (or a later
         one) or timeout s passed: {node: applied_at (Unix time) or None}."""
         deadline = time.monotonic() + timeout
         got = {}
         while True:
-            st = self.status()
+            st = self.status(prefix)
             for n in st.get("nodes", []):
                 if n.get("node") in nodes and n.get("applied_revision", 0) >= revision:
                     got[n["node"]] = n.get("applied_at")

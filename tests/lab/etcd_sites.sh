@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lab tier: both sites of the two-site lab configured from the lab's etcd cluster
 # (lab/etcdlab.py, docs/lab.md "Fleet configuration from etcd"): etcd-push-sites with
-# 20 flows per VIP. One fleet config (pops) under one prefix for every LB node of both
+# 30 flows per VIP. One fleet config (pops) under one prefix for every LB node of both
 # sites (lb up --pop a|b) and for every backend agent. One `flowpin fleet push` changes
 # backends in both sites: all five nodes must apply it within 3 s; site b's management
 # path to the members (site a's) is cut and a push meanwhile must reach site a only,
@@ -21,4 +21,4 @@ if [ ! -x /usr/bin/etcd ]; then
 fi
 # shellcheck source=lab/lab-id.bash
 source lab/lab-id.bash # removes this lab, and no other, if the runner was killed hard
-lab_run --tap --flows 20 etcd-push-sites
+lab_run --tap --flows 30 etcd-push-sites
