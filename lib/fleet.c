@@ -91,6 +91,56 @@ static bool listed(const unsigned char *list, size_t len, const char *node)
 	return false;
 }
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *fp_fleet_canaries(const struct fp_etcd_kv *status, size_t n, long count, char *why,
+			size_t why_len)
+{
+	char **names = calloc(n + 1, sizeof(*names)), *list = NULL;
+	json_object **parsed = calloc(n + 1, sizeof(*parsed));
+	size_t lbs = 0, len = 0;
+
+	if (!names || !parsed) {
+		snprintf(why, why_len, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *name = strrchr(status[i].key, '/');
+		json_object *role;
+
+		parsed[i] = json_tokener_parse((const char *)status[i].value);
+		if (!name || !fp_fleet_node_name_ok(name + 1) || !parsed[i] ||
+		    !json_object_object_get_ex(parsed[i], "role", &role) ||
+		    strcmp(json_object_get_string(role), "lb"))
+			continue;
+		names[lbs++] = (char *)name + 1;
+	}
+	if ((long)lbs < count) {
+		snprintf(why, why_len, "only %zu LB node%s a status", lbs,
+			 lbs == 1 ? " reports" : "s report");
+		goto out;
+	}
+	qsort(names, lbs, sizeof(*names), by_name);
+	for (long i = 0; i < count; i++)
+		len += strlen(names[i]) + 1;
+	list = calloc(1, len + 1);
+	for (long i = 0; list && i < count; i++) {
+		strcat(list, names[i]);
+		strcat(list, "\n");
+	}
+	if (!list)
+		snprintf(why, why_len, "out of memory");
+out:
+	for (size_t i = 0; parsed && i < n; i++)
+		json_object_put(parsed[i]);
+	free(parsed);
+	free(names);
+	return list;
+}
+
 int fp_fleet_pick(const struct fp_etcd_kv *kvs, size_t n, const char *prefix, const char *node,
 		  bool *canary)
 {

@@ -277,43 +277,6 @@ static int fleet_status(const void *opts)
 	return 0;
 }
 
-static int by_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The first @n nodes by name with a live status: "a\nb\n". */
-static char *pick_canaries(const struct fleet_view *v, long n)
-{
-	char **names = calloc(v->n_status + 1, sizeof(*names)), *list = NULL;
-	size_t count = 0, len = 0;
-
-	if (!names)
-		return NULL;
-	for (size_t i = 0; i < v->n_status; i++) {
-		const char *name = strrchr(v->status[i].key, '/');
-
-		if (name && fp_fleet_node_name_ok(name + 1))
-			names[count++] = (char *)name + 1;
-	}
-	if ((long)count < n) {
-		fprintf(stderr, "--canary %ld: only %zu node%s report a status\n", n, count,
-			count == 1 ? "" : "s");
-		free(names);
-		return NULL;
-	}
-	qsort(names, count, sizeof(*names), by_name);
-	for (long i = 0; i < n; i++)
-		len += strlen(names[i]) + 1;
-	list = calloc(1, len + 1);
-	for (long i = 0; list && i < n; i++) {
-		strcat(list, names[i]);
-		strcat(list, "\n");
-	}
-	free(names);
-	return list;
-}
-
 static int fleet_push(const void *opts)
 {
 	const struct fleet_opts *o = opts;
@@ -353,9 +316,13 @@ static int fleet_push(const void *opts)
 			(long long)v.config_revision);
 		goto out;
 	}
-	if (o->canary > 0)
-		canaries = pick_canaries(&v, o->canary);
-	else if (o->canary_nodes) {
+	if (o->canary > 0) {
+		char why[128];
+
+		canaries = fp_fleet_canaries(v.status, v.n_status, o->canary, why, sizeof(why));
+		if (!canaries)
+			fprintf(stderr, "--canary %ld: %s\n", o->canary, why);
+	} else if (o->canary_nodes) {
 		canaries = strdup(o->canary_nodes);
 		for (char *c = canaries; c && *c; c++)
 			if (*c == ',')
@@ -411,8 +378,8 @@ static const struct cli_verb fleet_verbs[] = {
 	  "Validates FILE with the fleet's rules (both roles, as `flowpin check`), then\n"
 	  "writes it in one transaction that holds only if PREFIX/config is still at\n"
 	  "--base REV (default: the revision read just before): a push based on a stale\n"
-	  "revision is refused, nothing written. With --canary N (the first N nodes by\n"
-	  "name with a status) or --canary-nodes, FILE goes to PREFIX/config.canary for\n"
+	  "revision is refused, nothing written. With --canary N (the first N LB nodes\n"
+	  "by name with a status) or --canary-nodes, FILE goes to PREFIX/config.canary for\n"
 	  "those nodes only; a push without them goes everywhere and ends the canary.",
 	  fleet_push },
 };

@@ -46,6 +46,15 @@ bool fp_fleet_node_name_ok(const char *name);
 int fp_fleet_pick(const struct fp_etcd_kv *kvs, size_t n, const char *prefix, const char *node,
 		  bool *canary);
 
+/*
+ * fp_fleet_canaries - the nodes `fleet push --canary N` stages a config for: of @status
+ * (a read of PREFIX/status/), the first @count LB nodes ("role": "lb") by name, as
+ * "a\nb\n" (malloc'd). Backend agents are named explicitly (--canary-nodes): a canary
+ * is an LB change first. NULL with @why when fewer LB nodes report a status.
+ */
+char *fp_fleet_canaries(const struct fp_etcd_kv *status, size_t n, long count, char *why,
+			size_t why_len);
+
 /* What the member hands the loop: valid during the callback only. */
 struct fp_fleet_desired {
 	const char *name; /* "etcd://.../PREFIX/config[.canary]": for messages */

@@ -459,6 +459,38 @@ static void test_fleet_pick(void **state)
 	assert_false(fp_fleet_node_name_ok(""));
 }
 
+/* fleet push --canary N: the first N LB nodes by name; agents and bad statuses never. */
+static void test_fleet_canaries(void **state)
+{
+#define ST(k, v)                                              \
+	{                                                     \
+		k, (unsigned char *)v, sizeof(v) - 1, 1, 1, 0 \
+	}
+	struct fp_etcd_kv status[] = {
+		ST("/f/status/lb3", "{\"role\": \"lb\"}"),
+		ST("/f/status/a-backend", "{\"role\": \"backend\"}"),
+		ST("/f/status/lb1", "{\"role\": \"lb\", \"generation\": 2}"),
+		ST("/f/status/b0", "not json"),
+		ST("/f/status/lb2", "{\"role\": \"lb\"}"),
+		ST("/f/status/bad name", "{\"role\": \"lb\"}"),
+	};
+#undef ST
+	char why[128] = "", *list;
+
+	(void)state;
+	list = fp_fleet_canaries(status, 6, 2, why, sizeof(why));
+	assert_non_null(list);
+	assert_string_equal(list, "lb1\nlb2\n");
+	free(list);
+	list = fp_fleet_canaries(status, 6, 3, why, sizeof(why));
+	assert_string_equal(list, "lb1\nlb2\nlb3\n");
+	free(list);
+	assert_null(fp_fleet_canaries(status, 6, 4, why, sizeof(why)));
+	assert_string_equal(why, "only 3 LB nodes report a status");
+	assert_null(fp_fleet_canaries(status, 2, 2, why, sizeof(why)));
+	assert_string_equal(why, "only 1 LB node reports a status");
+}
+
 /* fleet push: compare-and-swap on the base revision; a canary leaves config alone. */
 static void test_fleet_push(void **state)
 {
@@ -695,6 +727,7 @@ int main(void)
 		cmocka_unit_test(test_failover),
 		cmocka_unit_test(test_config_from_etcd),
 		cmocka_unit_test(test_fleet_pick),
+		cmocka_unit_test(test_fleet_canaries),
 		cmocka_unit_test(test_fleet_push),
 		cmocka_unit_test(test_fleet_node),
 		cmocka_unit_test(test_auth),
